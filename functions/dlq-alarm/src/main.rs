@@ -1,0 +1,10 @@
+//! dlq-alarm: DLQ-depth alarm -> FAILED marks and an ops summary. See order_pipeline::dlq_alarm.
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // Built once per process; leaked because it lives as long as the process does.
+    let alarm: &'static _ = Box::leak(Box::new(order_pipeline::bootstrap::dlq_alarm().await?));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| alarm.handle(event))).await
+}

@@ -1,0 +1,289 @@
+//! The Orders table item and the decisions taken against a stored item.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::order::{format_timestamp, LineItem, Order};
+
+/// Lifecycle of an order. Today the consumer writes `ACCEPTED` and dlq-alarm writes `FAILED`;
+/// later stages (inventory, payment, notification) add their statuses as new variants.
+/// A status this build does not know (written by a newer stage) reads as `Later`, so an old
+/// consumer still treats the order as stored and past acceptance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Accepted,
+    Failed,
+    #[serde(other, rename = "LATER")]
+    Later,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Accepted => "ACCEPTED",
+            OrderStatus::Failed => "FAILED",
+            OrderStatus::Later => "LATER",
+        }
+    }
+}
+
+/// Why and when an order was dead-lettered (set by dlq-alarm, cleared by a successful redrive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    pub reason: String,
+    pub dead_lettered_at: String,
+    pub receive_count: u32,
+}
+
+/// A line as stored: the price is a decimal string so DynamoDB keeps it exact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredLine {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<String>,
+}
+
+/// One item of the `Orders` table (partition key `orderId`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    pub order_id: String,
+    pub customer_id: String,
+    pub items: Vec<StoredLine>,
+    pub item_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    pub created_at: String,
+    /// Whether `created_at` came from the publisher (true) or from the message's SentTimestamp.
+    pub created_at_given: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<String>,
+    pub status: OrderStatus,
+    pub content_hash: String,
+    pub source_message_id: String,
+    pub correlation_id: String,
+    /// Starts at 1 and grows by one with every change, for optimistic concurrency.
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+/// Where a message came from, as far as the item records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub message_id: String,
+    pub correlation_id: String,
+    /// The message's SentTimestamp: the order's `createdAt` when the payload had none.
+    pub sent_at: DateTime<Utc>,
+}
+
+impl OrderItem {
+    /// The item the consumer writes for a new order.
+    pub fn accepted(order: &Order, from: &Provenance, now: DateTime<Utc>) -> Self {
+        Self::build(order, from, OrderStatus::Accepted, Some(now), None)
+    }
+
+    /// The item dlq-alarm writes for an order the consumer never stored.
+    pub fn failed(order: &Order, from: &Provenance, failure: Failure) -> Self {
+        Self::build(order, from, OrderStatus::Failed, None, Some(failure))
+    }
+
+    fn build(
+        order: &Order,
+        from: &Provenance,
+        status: OrderStatus,
+        accepted_at: Option<DateTime<Utc>>,
+        failure: Option<Failure>,
+    ) -> Self {
+        OrderItem {
+            order_id: order.order_id.clone(),
+            customer_id: order.customer_id.clone(),
+            items: order
+                .items
+                .iter()
+                .map(|l| StoredLine {
+                    sku: l.sku.clone(),
+                    name: l.name.clone(),
+                    quantity: l.quantity,
+                    unit_price: l.unit_price.map(|p| p.normalize().to_string()),
+                })
+                .collect(),
+            item_count: order.item_count(),
+            currency: order.currency.clone(),
+            created_at: format_timestamp(order.created_at.unwrap_or(from.sent_at)),
+            created_at_given: order.created_at.is_some(),
+            accepted_at: accepted_at.map(format_timestamp),
+            status,
+            content_hash: order.content_hash(),
+            source_message_id: from.message_id.clone(),
+            correlation_id: from.correlation_id.clone(),
+            version: 1,
+            failure,
+        }
+    }
+
+    /// The canonical order this item stores. `None` only if the stored item was altered by hand
+    /// into something that is not an order (a price or timestamp that does not parse).
+    pub fn to_order(&self) -> Option<Order> {
+        let items = self
+            .items
+            .iter()
+            .map(|l| {
+                Some(LineItem {
+                    sku: l.sku.clone(),
+                    name: l.name.clone(),
+                    quantity: l.quantity,
+                    unit_price: match &l.unit_price {
+                        Some(p) => Some(p.parse::<Decimal>().ok()?),
+                        None => None,
+                    },
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        let created_at = if self.created_at_given {
+            Some(
+                DateTime::parse_from_rfc3339(&self.created_at)
+                    .ok()?
+                    .with_timezone(&Utc),
+            )
+        } else {
+            None
+        };
+        Some(Order {
+            order_id: self.order_id.clone(),
+            customer_id: self.customer_id.clone(),
+            items,
+            currency: self.currency.clone(),
+            created_at,
+        })
+    }
+}
+
+/// What the stores tell about an item that already exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Existing {
+    pub content_hash: String,
+    pub status: OrderStatus,
+    pub version: u64,
+}
+
+/// What order-consumer does with a valid order, given what is stored under its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerDecision {
+    /// Nothing stored: write the item (conditionally on it still not existing).
+    Create,
+    /// The same order is stored and past FAILED: nothing to write.
+    Duplicate,
+    /// The same order is stored as FAILED (dlq-alarm marked it) and was redriven: accept it again,
+    /// conditionally on the stored version.
+    Reaccept { expected_version: u64 },
+    /// A different order uses this id: never overwrite it; the record fails.
+    Conflict { stored_hash: String },
+}
+
+pub fn consumer_decision(existing: Option<&Existing>, incoming_hash: &str) -> ConsumerDecision {
+    match existing {
+        None => ConsumerDecision::Create,
+        Some(e) if e.content_hash != incoming_hash => ConsumerDecision::Conflict {
+            stored_hash: e.content_hash.clone(),
+        },
+        Some(e) if e.status == OrderStatus::Failed => ConsumerDecision::Reaccept {
+            expected_version: e.version,
+        },
+        Some(_) => ConsumerDecision::Duplicate,
+    }
+}
+
+/// What dlq-alarm does with a parseable order it found in the DLQ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeadLetterDecision {
+    /// The consumer never stored it: create a FAILED item.
+    CreateFailed,
+    /// Already marked FAILED (an earlier alarm run): nothing more.
+    AlreadyFailed,
+    /// The same order is stored and accepted: the dead letter is a redundant copy.
+    AlreadyStored,
+    /// The message reused the id of a different stored order: leave the stored order alone.
+    Conflict,
+}
+
+pub fn dead_letter_decision(existing: Option<&Existing>, incoming_hash: &str) -> DeadLetterDecision {
+    match existing {
+        None => DeadLetterDecision::CreateFailed,
+        Some(e) if e.content_hash != incoming_hash => DeadLetterDecision::Conflict,
+        Some(e) if e.status == OrderStatus::Failed => DeadLetterDecision::AlreadyFailed,
+        Some(_) => DeadLetterDecision::AlreadyStored,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn existing(hash: &str, status: OrderStatus) -> Existing {
+        Existing {
+            content_hash: hash.into(),
+            status,
+            version: 4,
+        }
+    }
+
+    #[test]
+    fn consumer_creates_when_nothing_is_stored() {
+        assert_eq!(consumer_decision(None, "h"), ConsumerDecision::Create);
+    }
+
+    #[test]
+    fn consumer_calls_same_content_a_duplicate_whatever_later_status() {
+        for status in [OrderStatus::Accepted, OrderStatus::Later] {
+            let e = existing("h", status);
+            assert_eq!(consumer_decision(Some(&e), "h"), ConsumerDecision::Duplicate);
+        }
+    }
+
+    #[test]
+    fn consumer_reaccepts_a_failed_order_redriven_with_the_same_content() {
+        let e = existing("h", OrderStatus::Failed);
+        assert_eq!(
+            consumer_decision(Some(&e), "h"),
+            ConsumerDecision::Reaccept { expected_version: 4 }
+        );
+    }
+
+    #[test]
+    fn consumer_reports_a_conflict_for_different_content_whatever_status() {
+        for status in [OrderStatus::Accepted, OrderStatus::Failed] {
+            let e = existing("other", status);
+            assert!(matches!(
+                consumer_decision(Some(&e), "h"),
+                ConsumerDecision::Conflict { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn dead_letter_decisions_follow_the_contract() {
+        assert_eq!(dead_letter_decision(None, "h"), DeadLetterDecision::CreateFailed);
+        let failed = existing("h", OrderStatus::Failed);
+        assert_eq!(dead_letter_decision(Some(&failed), "h"), DeadLetterDecision::AlreadyFailed);
+        let accepted = existing("h", OrderStatus::Accepted);
+        assert_eq!(dead_letter_decision(Some(&accepted), "h"), DeadLetterDecision::AlreadyStored);
+        assert_eq!(dead_letter_decision(Some(&accepted), "x"), DeadLetterDecision::Conflict);
+    }
+
+    #[test]
+    fn unknown_statuses_of_later_stages_read_as_later() {
+        let s: OrderStatus = serde_json::from_str("\"RESERVED\"").unwrap();
+        assert_eq!(s, OrderStatus::Later);
+        let s: OrderStatus = serde_json::from_str("\"FAILED\"").unwrap();
+        assert_eq!(s, OrderStatus::Failed);
+    }
+}

@@ -1,0 +1,16 @@
+//! The order domain of the pipeline: the accepted payload forms and their validation, the
+//! canonical order and its content hash, the Orders item, the decisions taken against a stored
+//! item, and the outcome of a record. Nothing here talks to AWS.
+
+pub mod item;
+pub mod order;
+pub mod parse;
+pub mod record;
+
+pub use item::{
+    consumer_decision, dead_letter_decision, ConsumerDecision, DeadLetterDecision, Existing,
+    Failure, OrderItem, OrderStatus, Provenance, StoredLine,
+};
+pub use order::{format_timestamp, LineItem, Order};
+pub use parse::{parse_body, parse_order, EnvelopeInfo, InvalidOrder, ParsedBody, PayloadForm};
+pub use record::{correlation_id, RecordOutcome, StoreError};

@@ -1,0 +1,63 @@
+//! The AWS SDK set-up shared by the functions, and the classification of SDK errors.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use order_domain::StoreError;
+
+/// Loads the SDK configuration once per process (region, credentials and `AWS_ENDPOINT_URL`
+/// from the environment). Each attempt is bounded so that a hung connection fails one record
+/// within the function's timeout instead of timing out the whole batch.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_timeout(Duration::from_secs(8))
+                .build(),
+        )
+        // Standard retries with backoff absorb short throttling inside the invocation.
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// Error codes that mean "try again later".
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "Throttling",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+];
+
+/// Sorts an SDK error into what the caller can act on: throttling, 5xx, timeouts and dropped
+/// connections are retryable; the rest needs an operator.
+pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let text = DisplayErrorContext(err).to_string();
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Retryable(text)
+        }
+        SdkError::ServiceError(ctx) => {
+            let code = ctx.err().code().unwrap_or_default();
+            if RETRYABLE_CODES.contains(&code) || ctx.raw().status().is_server_error() {
+                StoreError::Retryable(text)
+            } else {
+                StoreError::Fatal(text)
+            }
+        }
+        _ => StoreError::Fatal(text),
+    }
+}

@@ -1,0 +1,175 @@
+//! Configuration of the functions, read once from the environment at start-up.
+//!
+//! A missing or malformed variable stops start-up with an error that names it, so a broken
+//! deployment fails its first invocation loudly instead of mis-processing orders.
+
+use std::str::FromStr;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {name} is not set: {hint}")]
+    Missing { name: &'static str, hint: &'static str },
+    #[error("environment variable {name}={value:?} is invalid: expected {expected}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+/// Reads variables through a lookup function, so tests need not touch the process environment.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Env(|name| std::env::var(name).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn required(&self, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
+        match (self.0)(name) {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ => Err(ConfigError::Missing { name, hint }),
+        }
+    }
+
+    fn number<T: FromStr + PartialOrd + Copy>(
+        &self,
+        name: &'static str,
+        default: T,
+        range: (T, T),
+        expected: &'static str,
+    ) -> Result<T, ConfigError> {
+        let Some(raw) = (self.0)(name).filter(|v| !v.trim().is_empty()) else {
+            return Ok(default);
+        };
+        match raw.trim().parse::<T>() {
+            Ok(v) if v >= range.0 && v <= range.1 => Ok(v),
+            _ => Err(ConfigError::Invalid {
+                name,
+                value: raw,
+                expected,
+            }),
+        }
+    }
+
+    fn service(&self, default: &str) -> String {
+        (self.0)("POWERTOOLS_SERVICE_NAME")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| default.to_string())
+    }
+}
+
+/// order-consumer's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    pub table_name: String,
+    /// The queue's maxReceiveCount: a record failing on this receive goes to the DLQ next.
+    pub max_receive_count: u32,
+    /// How many records of one batch are processed at once.
+    pub record_concurrency: usize,
+    pub service: String,
+}
+
+impl ConsumerConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
+            max_receive_count: env.number(
+                "MAX_RECEIVE_COUNT",
+                3,
+                (1, 1000),
+                "a whole number from 1 to 1000 (the order queue's maxReceiveCount)",
+            )?,
+            record_concurrency: env.number(
+                "RECORD_CONCURRENCY",
+                10,
+                (1, 100),
+                "a whole number from 1 to 100",
+            )?,
+            service: env.service("order-consumer"),
+        })
+    }
+}
+
+/// dlq-alarm's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DlqAlarmConfig {
+    pub table_name: String,
+    pub dlq_url: String,
+    pub ops_topic_arn: String,
+    /// At most this many DLQ messages are looked at per alarm.
+    pub snapshot_max: usize,
+    /// How long the looked-at messages stay hidden while the snapshot is taken; they are made
+    /// visible again as soon as it is done.
+    pub snapshot_visibility_seconds: i32,
+    pub concurrency: usize,
+    pub service: String,
+}
+
+impl DlqAlarmConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
+            dlq_url: env.required("DLQ_URL", "set it to the dead-letter queue's URL")?,
+            ops_topic_arn: env.required("OPS_TOPIC_ARN", "set it to the ops topic's ARN")?,
+            snapshot_max: env.number(
+                "DLQ_SNAPSHOT_MAX",
+                100,
+                (1, 10_000),
+                "a whole number from 1 to 10000",
+            )?,
+            snapshot_visibility_seconds: env.number(
+                "DLQ_SNAPSHOT_VISIBILITY_SECONDS",
+                60,
+                (5, 43_200),
+                "a whole number of seconds from 5 to 43200",
+            )?,
+            concurrency: env.number("RECORD_CONCURRENCY", 10, (1, 100), "a whole number from 1 to 100")?,
+            service: env.service("dlq-alarm"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env(move |k: &str| map.get(k).cloned())
+    }
+
+    #[test]
+    fn consumer_config_reads_defaults_and_values() {
+        let c = ConsumerConfig::from_env(&env(&[("TABLE_NAME", "Orders"), ("MAX_RECEIVE_COUNT", "5")])).unwrap();
+        assert_eq!(c.table_name, "Orders");
+        assert_eq!(c.max_receive_count, 5);
+        assert_eq!(c.record_concurrency, 10);
+        assert_eq!(c.service, "order-consumer");
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let err = ConsumerConfig::from_env(&env(&[])).unwrap_err();
+        assert!(err.to_string().contains("TABLE_NAME"), "{err}");
+        let err = DlqAlarmConfig::from_env(&env(&[("TABLE_NAME", "t"), ("DLQ_URL", "u")])).unwrap_err();
+        assert!(err.to_string().contains("OPS_TOPIC_ARN"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_variable_is_named_with_its_value() {
+        let err = ConsumerConfig::from_env(&env(&[("TABLE_NAME", "t"), ("RECORD_CONCURRENCY", "zero")]))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("RECORD_CONCURRENCY") && text.contains("zero"), "{text}");
+        let err = ConsumerConfig::from_env(&env(&[("TABLE_NAME", "t"), ("MAX_RECEIVE_COUNT", "0")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("MAX_RECEIVE_COUNT"));
+    }
+}

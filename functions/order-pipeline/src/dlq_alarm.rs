@@ -1,0 +1,288 @@
+//! dlq-alarm: invoked by the DLQ-depth alarm's state changes.
+//!
+//! On ALARM it looks at a bounded snapshot of the DLQ without consuming it, marks the orders it
+//! finds FAILED (creating FAILED items for orders the consumer never stored), reports conflicts
+//! and unparseable messages, logs one summary at ERROR and publishes it to the ops topic.
+//! On OK it logs and publishes the recovery. Writes are conditional creates, so the same alarm
+//! event handled twice changes nothing more.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmStateValue};
+use chrono::{TimeZone, Utc};
+use futures::StreamExt;
+use lambda_runtime::LambdaEvent;
+use order_domain::{
+    correlation_id, dead_letter_decision, format_timestamp, parse_body, DeadLetterDecision,
+    Failure, OrderItem, Provenance, StoreError,
+};
+use serde::Serialize;
+use tracing::{field, info_span, Instrument};
+
+use crate::config::DlqAlarmConfig;
+use crate::notify::Notifier;
+use crate::queue::{DeadLetter, DeadLetterQueue};
+use crate::store::{CreateResult, OrderStore};
+use crate::telemetry::{xray_trace_id, ColdStart, LineWriter, Metrics};
+
+pub struct DlqAlarm<S, Q, N> {
+    store: S,
+    dlq: Q,
+    notifier: N,
+    config: DlqAlarmConfig,
+    telemetry: Arc<dyn LineWriter>,
+    cold_start: ColdStart,
+}
+
+/// A DLQ message that is not an acceptable order, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unparseable {
+    pub message_id: String,
+    pub reason: String,
+}
+
+/// What one alarm invocation found and did. It is the function's response, the ERROR log
+/// line's fields and the ops notification's body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmSummary {
+    pub alarm_name: String,
+    pub state: String,
+    pub messages_seen: usize,
+    /// True when the DLQ may hold more than the snapshot looked at.
+    pub snapshot_full: bool,
+    pub marked_failed: Vec<String>,
+    pub already_failed: Vec<String>,
+    pub already_stored: Vec<String>,
+    pub conflicts: Vec<String>,
+    pub unparseable: Vec<Unparseable>,
+    pub errors: Vec<String>,
+}
+
+enum Finding {
+    Decided(String, DeadLetterDecision),
+    Unparseable(Unparseable),
+    Error(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlarmError {
+    #[error("could not read the DLQ: {0}; check the function's sqs:ReceiveMessage permission and DLQ_URL")]
+    Snapshot(StoreError),
+}
+
+impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
+    pub fn new(store: S, dlq: Q, notifier: N, config: DlqAlarmConfig, telemetry: Arc<dyn LineWriter>) -> Self {
+        Self {
+            store,
+            dlq,
+            notifier,
+            config,
+            telemetry,
+            cold_start: ColdStart::new(),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The Lambda handler.
+    pub async fn handle(&self, event: LambdaEvent<CloudWatchAlarm>) -> Result<AlarmSummary, AlarmError> {
+        let span = info_span!(
+            "invocation",
+            cold_start = self.cold_start.take(),
+            function_request_id = %event.context.request_id,
+            xray_trace_id = field::Empty,
+        );
+        if let Some(trace) = xray_trace_id(event.context.xray_trace_id.as_deref()) {
+            span.record("xray_trace_id", trace.as_str());
+        }
+        self.handle_alarm(&event.payload).instrument(span).await
+    }
+
+    pub async fn handle_alarm(&self, alarm: &CloudWatchAlarm) -> Result<AlarmSummary, AlarmError> {
+        let name = alarm.alarm_data.alarm_name.clone();
+        let state = alarm
+            .alarm_data
+            .state
+            .as_ref()
+            .map(|s| s.value.clone())
+            .unwrap_or_default();
+        match state {
+            CloudWatchAlarmStateValue::Alarm => self.sweep(name).await,
+            CloudWatchAlarmStateValue::Ok => {
+                let summary = AlarmSummary {
+                    alarm_name: name,
+                    state: "OK".into(),
+                    ..Default::default()
+                };
+                tracing::info!(alarm_name = %summary.alarm_name, "DLQ alarm is back to OK: the dead-letter queue is empty");
+                self.notify(
+                    &format!("Order pipeline recovered: {} is OK", summary.alarm_name),
+                    &summary,
+                )
+                .await;
+                Ok(summary)
+            }
+            _ => {
+                tracing::info!(alarm_name = %name, "DLQ alarm has insufficient data; nothing to do");
+                Ok(AlarmSummary {
+                    alarm_name: name,
+                    state: "INSUFFICIENT_DATA".into(),
+                    ..Default::default()
+                })
+            }
+        }
+    }
+
+    async fn sweep(&self, alarm_name: String) -> Result<AlarmSummary, AlarmError> {
+        let letters = self
+            .dlq
+            .snapshot(self.config.snapshot_max, self.config.snapshot_visibility_seconds)
+            .await
+            .map_err(AlarmError::Snapshot)?;
+        let now = Utc::now();
+        let findings: Vec<Finding> = futures::stream::iter(letters.iter().map(|l| self.examine(l, now)))
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+        // Every message looked at becomes visible again, whatever happened to it.
+        let released = self.dlq.release(&letters).await;
+
+        let mut summary = AlarmSummary {
+            alarm_name,
+            state: "ALARM".into(),
+            messages_seen: letters.len(),
+            snapshot_full: letters.len() >= self.config.snapshot_max,
+            ..Default::default()
+        };
+        for finding in findings {
+            match finding {
+                Finding::Decided(id, DeadLetterDecision::CreateFailed) => summary.marked_failed.push(id),
+                Finding::Decided(id, DeadLetterDecision::AlreadyFailed) => summary.already_failed.push(id),
+                Finding::Decided(id, DeadLetterDecision::AlreadyStored) => summary.already_stored.push(id),
+                Finding::Decided(id, DeadLetterDecision::Conflict) => summary.conflicts.push(id),
+                Finding::Unparseable(u) => summary.unparseable.push(u),
+                Finding::Error(e) => summary.errors.push(e),
+            }
+        }
+        if let Err(e) = released {
+            summary.errors.push(format!(
+                "could not make the looked-at messages visible again (they reappear after {}s): {e}",
+                self.config.snapshot_visibility_seconds
+            ));
+        }
+        for list in [
+            &mut summary.marked_failed,
+            &mut summary.already_failed,
+            &mut summary.already_stored,
+            &mut summary.conflicts,
+        ] {
+            list.sort();
+        }
+        summary.unparseable.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+
+        let mut metrics = Metrics::default();
+        metrics.count("DeadLettersSeen", summary.messages_seen as u64);
+        metrics.count("OrdersMarkedFailed", summary.marked_failed.len() as u64);
+        metrics.flush(&self.config.service, self.telemetry.as_ref());
+        tracing::error!(
+            alarm_name = %summary.alarm_name,
+            messages_seen = summary.messages_seen,
+            marked_failed = summary.marked_failed.len(),
+            already_failed = summary.already_failed.len(),
+            already_stored = summary.already_stored.len(),
+            conflicts = ?summary.conflicts,
+            unparseable = summary.unparseable.len(),
+            errors = summary.errors.len(),
+            summary = %serde_json::to_string(&summary).unwrap_or_default(),
+            "messages are in the order DLQ: inspect them, fix the cause, then redrive the DLQ to the order queue"
+        );
+        let subject = format!(
+            "Order DLQ alarm: {} messages, {} marked FAILED, {} conflicts, {} unparseable",
+            summary.messages_seen,
+            summary.marked_failed.len(),
+            summary.conflicts.len(),
+            summary.unparseable.len()
+        );
+        self.notify(&subject, &summary).await;
+        Ok(summary)
+    }
+
+    async fn examine(&self, letter: &DeadLetter, now: chrono::DateTime<Utc>) -> Finding {
+        let parsed = parse_body(&letter.body);
+        let sns_id = parsed.envelope.as_ref().and_then(|e| e.sns_message_id.as_deref());
+        let attribute = letter
+            .correlation_attribute
+            .as_deref()
+            .or(parsed.envelope.as_ref().and_then(|e| e.correlation_id.as_deref()));
+        let correlation = correlation_id(attribute, sns_id, &letter.message_id).to_string();
+        let span = info_span!(
+            "dead_letter",
+            message_id = %letter.message_id,
+            correlation_id = %correlation,
+            order_id = field::Empty,
+        );
+        let (order, _) = match parsed.order {
+            Ok(ok) => ok,
+            Err(invalid) => {
+                return Finding::Unparseable(Unparseable {
+                    message_id: letter.message_id.clone(),
+                    reason: invalid.to_string(),
+                })
+            }
+        };
+        span.record("order_id", order.order_id.as_str());
+        let sent_at = letter
+            .sent_timestamp_ms
+            .and_then(|ms| Utc.timestamp_millis_opt(ms).single())
+            .unwrap_or(now);
+        let provenance = Provenance {
+            message_id: letter.message_id.clone(),
+            correlation_id: correlation.clone(),
+            sent_at,
+        };
+        let failure = Failure {
+            reason: format!(
+                "not stored after {} receives; find correlation_id {correlation} in the order-consumer logs for the cause",
+                letter.receive_count
+            ),
+            dead_lettered_at: format_timestamp(now),
+            receive_count: letter.receive_count,
+        };
+        let item = OrderItem::failed(&order, &provenance, failure);
+        let decision = match self.store.create(&item).instrument(span.clone()).await {
+            Ok(CreateResult::Created) => DeadLetterDecision::CreateFailed,
+            Ok(CreateResult::Exists(existing)) => dead_letter_decision(Some(&existing), &item.content_hash),
+            Err(e) => {
+                let _e = span.enter();
+                tracing::warn!(error = %e, "could not record the dead-lettered order");
+                return Finding::Error(format!("{}: {e}", order.order_id));
+            }
+        };
+        if decision == DeadLetterDecision::Conflict {
+            let _e = span.enter();
+            tracing::warn!("dead letter reuses the id of a different stored order; the stored order is left alone");
+        }
+        Finding::Decided(order.order_id, decision)
+    }
+
+    async fn notify(&self, subject: &str, summary: &AlarmSummary) {
+        let body = serde_json::to_string_pretty(summary).unwrap_or_default();
+        if let Err(e) = self.notifier.publish(subject, &body).await {
+            // The summary is in the log line either way; a failed page is worth its own line.
+            tracing::error!(error = %e, "could not publish to the ops topic; check OPS_TOPIC_ARN and sns:Publish");
+        }
+    }
+}
+
+impl From<AlarmError> for lambda_runtime::Diagnostic {
+    fn from(e: AlarmError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "DlqSnapshotFailed".into(),
+            error_message: e.to_string(),
+        }
+    }
+}

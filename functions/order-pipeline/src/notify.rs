@@ -1,0 +1,63 @@
+//! The port to the ops topic.
+
+use std::future::Future;
+use std::sync::Mutex;
+
+use aws_sdk_sns::Client;
+use order_domain::StoreError;
+
+use crate::aws::classify;
+
+pub trait Notifier: Send + Sync {
+    fn publish(&self, subject: &str, message: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+pub struct SnsNotifier {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
+        Self {
+            client,
+            topic_arn: topic_arn.into(),
+        }
+    }
+}
+
+impl Notifier for SnsNotifier {
+    async fn publish(&self, subject: &str, message: &str) -> Result<(), StoreError> {
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            // SNS subjects are at most 100 characters.
+            .subject(subject.chars().take(100).collect::<String>())
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(())
+    }
+}
+
+/// Keeps published notifications in memory (tests).
+#[derive(Default)]
+pub struct MemoryNotifier {
+    pub published: Mutex<Vec<(String, String)>>,
+}
+
+impl MemoryNotifier {
+    pub fn published(&self) -> Vec<(String, String)> {
+        self.published.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+impl Notifier for MemoryNotifier {
+    async fn publish(&self, subject: &str, message: &str) -> Result<(), StoreError> {
+        if let Ok(mut p) = self.published.lock() {
+            p.push((subject.to_string(), message.to_string()));
+        }
+        Ok(())
+    }
+}

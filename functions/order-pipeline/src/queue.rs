@@ -1,0 +1,170 @@
+//! The port to the dead-letter queue: a bounded look at its messages that consumes nothing.
+
+use std::future::Future;
+use std::sync::Mutex;
+
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::Client;
+use order_domain::StoreError;
+
+use crate::aws::classify;
+
+/// One message seen in the DLQ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    /// Receives before this look (the order queue's and the DLQ's).
+    pub receive_count: u32,
+    /// SentTimestamp, epoch milliseconds.
+    pub sent_timestamp_ms: Option<i64>,
+    /// The publisher's `correlationId` message attribute (raw delivery).
+    pub correlation_attribute: Option<String>,
+}
+
+pub trait DeadLetterQueue: Send + Sync {
+    /// Receives up to `max` messages, hiding each for `visibility_seconds` so that one look does
+    /// not see a message twice.
+    fn snapshot(
+        &self,
+        max: usize,
+        visibility_seconds: i32,
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+
+    /// Makes every message of a snapshot visible again at once.
+    fn release(&self, letters: &[DeadLetter]) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+pub struct SqsDeadLetterQueue {
+    client: Client,
+    url: String,
+}
+
+impl SqsDeadLetterQueue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+}
+
+impl DeadLetterQueue for SqsDeadLetterQueue {
+    async fn snapshot(&self, max: usize, visibility_seconds: i32) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut letters = Vec::new();
+        while letters.len() < max {
+            let batch = (max - letters.len()).min(10) as i32;
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(batch)
+                .visibility_timeout(visibility_seconds)
+                // A short wait lets SQS answer from all its hosts, so an empty answer means empty.
+                .wait_time_seconds(1)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .map_err(|e| classify(&e));
+            let messages = match out {
+                Ok(out) => out.messages.unwrap_or_default(),
+                Err(e) => {
+                    // Whatever was already hidden is shown again before reporting the failure.
+                    let _ = self.release(&letters).await;
+                    return Err(e);
+                }
+            };
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let attrs = m.attributes.unwrap_or_default();
+                let number = |name: MessageSystemAttributeName| {
+                    attrs.get(&name).and_then(|v| v.parse::<i64>().ok())
+                };
+                letters.push(DeadLetter {
+                    message_id: m.message_id.unwrap_or_default(),
+                    receipt_handle: m.receipt_handle.unwrap_or_default(),
+                    body: m.body.unwrap_or_default(),
+                    receive_count: number(MessageSystemAttributeName::ApproximateReceiveCount)
+                        .map(|n| n.saturating_sub(1).max(0) as u32)
+                        .unwrap_or(0),
+                    sent_timestamp_ms: number(MessageSystemAttributeName::SentTimestamp),
+                    correlation_attribute: m
+                        .message_attributes
+                        .and_then(|mut a| a.remove("correlationId"))
+                        .and_then(|a| a.string_value),
+                });
+            }
+        }
+        Ok(letters)
+    }
+
+    async fn release(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        for chunk in letters.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&l.receipt_handle)
+                        .visibility_timeout(0)
+                        .build()
+                        .map_err(|e| StoreError::Fatal(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.client
+                .change_message_visibility_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| classify(&e))?;
+        }
+        Ok(())
+    }
+}
+
+/// An in-memory DLQ for handler tests: records what was looked at and what was released.
+#[derive(Default)]
+pub struct MemoryDeadLetterQueue {
+    pub messages: Mutex<Vec<DeadLetter>>,
+    pub hidden: Mutex<Vec<String>>,
+}
+
+impl MemoryDeadLetterQueue {
+    pub fn with(messages: Vec<DeadLetter>) -> Self {
+        Self {
+            messages: Mutex::new(messages),
+            hidden: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Message ids currently hidden by a snapshot that was not released.
+    pub fn hidden(&self) -> Vec<String> {
+        self.hidden.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+}
+
+impl DeadLetterQueue for MemoryDeadLetterQueue {
+    async fn snapshot(&self, max: usize, _visibility_seconds: i32) -> Result<Vec<DeadLetter>, StoreError> {
+        let messages = self.messages.lock().map(|m| m.clone()).unwrap_or_default();
+        let mut hidden = self.hidden.lock().map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let seen: Vec<DeadLetter> = messages
+            .into_iter()
+            .filter(|m| !hidden.contains(&m.message_id))
+            .take(max)
+            .collect();
+        hidden.extend(seen.iter().map(|m| m.message_id.clone()));
+        Ok(seen)
+    }
+
+    async fn release(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+        let mut hidden = self.hidden.lock().map_err(|e| StoreError::Fatal(e.to_string()))?;
+        hidden.retain(|id| !letters.iter().any(|l| &l.message_id == id));
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! The Orders table on DynamoDB. Items are mapped with serde_dynamo from the domain types.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::Client;
+use order_domain::{Existing, OrderItem, OrderStatus, StoreError};
+use serde::Deserialize;
+
+use super::{CreateResult, OrderStore, Reaccept};
+use crate::aws::classify;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// The part of a stored item the decisions need.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredHead {
+    content_hash: String,
+    status: OrderStatus,
+    version: u64,
+}
+
+impl From<StoredHead> for Existing {
+    fn from(h: StoredHead) -> Self {
+        Existing {
+            content_hash: h.content_hash,
+            status: h.status,
+            version: h.version,
+        }
+    }
+}
+
+fn key(order_id: &str) -> (String, AttributeValue) {
+    ("orderId".to_string(), AttributeValue::S(order_id.to_string()))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Reads a whole item with a strongly consistent read.
+    pub async fn get(&self, order_id: &str) -> Result<Option<OrderItem>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some([key(order_id)].into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        match out.item {
+            None => Ok(None),
+            Some(item) => serde_dynamo::from_item(item)
+                .map(Some)
+                .map_err(|e| StoreError::Fatal(format!("stored item {order_id} does not map to an order: {e}"))),
+        }
+    }
+
+    async fn head(&self, order_id: &str) -> Result<Option<Existing>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some([key(order_id)].into()))
+            .consistent_read(true)
+            .projection_expression("contentHash, #s, version")
+            .expression_attribute_names("#s", "status")
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        out.item.map(head_from).transpose()
+    }
+}
+
+fn head_from(
+    item: std::collections::HashMap<String, AttributeValue>,
+) -> Result<Existing, StoreError> {
+    serde_dynamo::from_item::<_, StoredHead>(item)
+        .map(Existing::from)
+        .map_err(|e| StoreError::Fatal(format!("stored item lacks contentHash/status/version: {e}")))
+}
+
+impl OrderStore for DynamoStore {
+    async fn create(&self, item: &OrderItem) -> Result<CreateResult, StoreError> {
+        let attributes = serde_dynamo::to_item(item)
+            .map_err(|e| StoreError::Fatal(format!("order {} does not map to an item: {e}", item.order_id)))?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(attributes))
+            .condition_expression("attribute_not_exists(orderId)")
+            // The stored item comes back with the refusal: no second round trip to read it.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CreateResult::Created),
+            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+                let stored = match ctx.into_err() {
+                    PutItemError::ConditionalCheckFailedException(e) => e.item,
+                    _ => None,
+                };
+                let existing = match stored {
+                    Some(old) => head_from(old)?,
+                    // An endpoint that does not return the old item: read it.
+                    None => self.head(&item.order_id).await?.ok_or_else(|| {
+                        StoreError::Contention(format!("order {} vanished during the write", item.order_id))
+                    })?,
+                };
+                Ok(CreateResult::Exists(existing))
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
+
+    async fn reaccept(&self, r: &Reaccept) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some([key(&r.order_id)].into()))
+            .update_expression(
+                "SET #s = :accepted, acceptedAt = :at, sourceMessageId = :mid, correlationId = :cid, version = :next REMOVE failure",
+            )
+            .condition_expression("#s = :failed AND version = :v AND contentHash = :h")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":accepted", AttributeValue::S("ACCEPTED".into()))
+            .expression_attribute_values(":failed", AttributeValue::S("FAILED".into()))
+            .expression_attribute_values(":at", AttributeValue::S(r.accepted_at.clone()))
+            .expression_attribute_values(":mid", AttributeValue::S(r.source_message_id.clone()))
+            .expression_attribute_values(":cid", AttributeValue::S(r.correlation_id.clone()))
+            .expression_attribute_values(":v", AttributeValue::N(r.expected_version.to_string()))
+            .expression_attribute_values(":next", AttributeValue::N((r.expected_version + 1).to_string()))
+            .expression_attribute_values(":h", AttributeValue::S(r.content_hash.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+            Err(e) => Err(classify(&e)),
+        }
+    }
+}

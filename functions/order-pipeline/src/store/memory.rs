@@ -1,0 +1,110 @@
+//! An in-memory store with the same conditional semantics as the DynamoDB adapter, and fault
+//! injection, so handler logic is tested without a network.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use order_domain::{Existing, OrderItem, OrderStatus, StoreError};
+
+use super::{CreateResult, OrderStore, Reaccept};
+
+/// What the store does instead of its work for one orderId.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    Fail(StoreError),
+    Panic,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    items: Mutex<HashMap<String, OrderItem>>,
+    faults: Mutex<HashMap<String, Fault>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn inject(&self, order_id: &str, fault: Fault) {
+        self.lock_faults().insert(order_id.to_string(), fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.lock_faults().clear();
+    }
+
+    pub fn get(&self, order_id: &str) -> Option<OrderItem> {
+        self.lock_items().get(order_id).cloned()
+    }
+
+    pub fn put(&self, item: OrderItem) {
+        self.lock_items().insert(item.order_id.clone(), item);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock_items().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock_items(&self) -> std::sync::MutexGuard<'_, HashMap<String, OrderItem>> {
+        self.items.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_faults(&self) -> std::sync::MutexGuard<'_, HashMap<String, Fault>> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_fault(&self, order_id: &str) -> Result<(), StoreError> {
+        let fault = self.lock_faults().get(order_id).cloned();
+        match fault {
+            None => Ok(()),
+            Some(Fault::Fail(e)) => Err(e),
+            Some(Fault::Panic) => panic!("injected panic for order {order_id}"),
+        }
+    }
+}
+
+fn existing(item: &OrderItem) -> Existing {
+    Existing {
+        content_hash: item.content_hash.clone(),
+        status: item.status,
+        version: item.version,
+    }
+}
+
+impl OrderStore for MemoryStore {
+    async fn create(&self, item: &OrderItem) -> Result<CreateResult, StoreError> {
+        self.check_fault(&item.order_id)?;
+        let mut items = self.lock_items();
+        if let Some(stored) = items.get(&item.order_id) {
+            return Ok(CreateResult::Exists(existing(stored)));
+        }
+        items.insert(item.order_id.clone(), item.clone());
+        Ok(CreateResult::Created)
+    }
+
+    async fn reaccept(&self, r: &Reaccept) -> Result<bool, StoreError> {
+        self.check_fault(&r.order_id)?;
+        let mut items = self.lock_items();
+        match items.get_mut(&r.order_id) {
+            Some(stored)
+                if stored.status == OrderStatus::Failed
+                    && stored.version == r.expected_version
+                    && stored.content_hash == r.content_hash =>
+            {
+                stored.status = OrderStatus::Accepted;
+                stored.accepted_at = Some(r.accepted_at.clone());
+                stored.source_message_id = r.source_message_id.clone();
+                stored.correlation_id = r.correlation_id.clone();
+                stored.version = r.expected_version + 1;
+                stored.failure = None;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Telemetry shared by both functions: JSON log lines with the Powertools logger's keys, and
+//! metrics in CloudWatch Embedded Metric Format. Both write whole lines to one [`LineWriter`]
+//! (stdout on Lambda, a buffer in tests).
+
+mod log;
+mod metrics;
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub use log::{init_logging, JsonLogLayer};
+pub use metrics::{Metrics, Unit, NAMESPACE};
+
+/// Where telemetry lines go.
+pub trait LineWriter: Send + Sync {
+    fn write_line(&self, line: &str);
+}
+
+/// Standard output, one line per call (CloudWatch Logs takes each line as one event).
+pub struct Stdout;
+
+impl LineWriter for Stdout {
+    fn write_line(&self, line: &str) {
+        let mut out = std::io::stdout().lock();
+        // Logging must never fail a record: a closed stdout loses the line, nothing else.
+        let _ = out.write_all(line.as_bytes());
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    }
+}
+
+/// Keeps lines in memory (tests, the local runner's summaries).
+#[derive(Clone, Default)]
+pub struct Captured(pub Arc<Mutex<Vec<String>>>);
+
+impl Captured {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Every captured line parsed as JSON (a line that is not JSON fails the caller's test).
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or(serde_json::Value::Null))
+            .collect()
+    }
+}
+
+impl LineWriter for Captured {
+    fn write_line(&self, line: &str) {
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push(line.to_string());
+        }
+    }
+}
+
+/// True only for the first invocation a process serves.
+#[derive(Default)]
+pub struct ColdStart(AtomicBool);
+
+impl ColdStart {
+    pub fn new() -> Self {
+        Self(AtomicBool::new(true))
+    }
+
+    /// Returns whether this is the process's first invocation, and records that it happened.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// The X-Ray trace id of an invocation: the runtime's value, else the `_X_AMZN_TRACE_ID`
+/// variable's Root part, which Lambda sets for the current invocation.
+pub fn xray_trace_id(from_context: Option<&str>) -> Option<String> {
+    let header = from_context
+        .map(str::to_string)
+        .or_else(|| std::env::var("_X_AMZN_TRACE_ID").ok())?;
+    let root = header
+        .split(';')
+        .find_map(|part| part.strip_prefix("Root="))
+        .unwrap_or(&header);
+    Some(root.to_string())
+}
