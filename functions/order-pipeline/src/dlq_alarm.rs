@@ -88,6 +88,14 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         &self.store
     }
 
+    pub fn dlq(&self) -> &Q {
+        &self.dlq
+    }
+
+    pub fn notifier(&self) -> &N {
+        &self.notifier
+    }
+
     /// The Lambda handler.
     pub async fn handle(&self, event: LambdaEvent<CloudWatchAlarm>) -> Result<AlarmSummary, AlarmError> {
         let span = info_span!(

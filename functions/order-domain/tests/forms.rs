@@ -1,0 +1,280 @@
+//! Every accepted payload form, raw and inside an SNS envelope, and every validation rule of the
+//! pipeline contract (each error names the field).
+
+use chrono::{TimeZone, Utc};
+use order_domain::{parse_body, InvalidOrder, LineItem, Order, OrderItem, PayloadForm, Provenance};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+const SEED_001: &str = include_str!("../../../test/events/payloads/seed-001-flat.json");
+const SEED_004: &str = include_str!("../../../test/events/payloads/seed-004-flat.json");
+const SEED_002: &str = include_str!("../../../test/events/payloads/seed-002-snake.json");
+const CANONICAL: &str = include_str!("../../../test/events/payloads/canonical.json");
+
+fn order(body: &str) -> (Order, PayloadForm) {
+    parse_body(body).order.unwrap_or_else(|e| panic!("expected a valid order, got {e}"))
+}
+
+fn invalid(body: &str) -> InvalidOrder {
+    match parse_body(body).order {
+        Ok((o, _)) => panic!("expected an invalid order, got {o:?}"),
+        Err(e) => e,
+    }
+}
+
+fn envelope(message: &str) -> String {
+    serde_json::json!({
+        "Type": "Notification",
+        "MessageId": "sns-msg-1",
+        "TopicArn": "arn:aws:sns:xx-east-1:000000000000:OrderTopic",
+        "Message": message,
+        "Timestamp": "2025-05-03T12:00:01.000Z",
+        "MessageAttributes": { "correlationId": { "Type": "String", "Value": "corr-9" } }
+    })
+    .to_string()
+}
+
+fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+}
+
+#[test]
+fn seed_001_sample_byte_for_byte_maps_to_one_line_and_ignores_status() {
+    let (o, form) = order(SEED_001);
+    assert_eq!(form, PayloadForm::Flat);
+    assert_eq!(o.order_id, "O1234");
+    assert_eq!(o.customer_id, "U123");
+    assert_eq!(
+        o.items,
+        vec![LineItem {
+            sku: None,
+            name: Some("Laptop".into()),
+            quantity: 1,
+            unit_price: None
+        }]
+    );
+    assert_eq!(o.created_at, Some(at(2025, 5, 3, 12, 0, 0)));
+    assert_eq!(o.currency, None);
+}
+
+#[test]
+fn seed_004_sample_keeps_its_leading_zero_order_id() {
+    let (o, form) = order(SEED_004);
+    assert_eq!(form, PayloadForm::Flat);
+    assert_eq!(o.order_id, "01234");
+}
+
+#[test]
+fn seed_002_snake_case_maps_product_id_to_sku() {
+    let (o, form) = order(SEED_002);
+    assert_eq!(form, PayloadForm::SnakeCase);
+    assert_eq!(o.customer_id, "cust-101");
+    assert_eq!(o.items[0].sku.as_deref(), Some("prod-1"));
+    assert_eq!(o.items[0].quantity, 2);
+    assert_eq!(o.created_at, Some(at(2026, 2, 9, 10, 0, 0)));
+}
+
+#[test]
+fn canonical_form_keeps_the_price_exact() {
+    let (o, form) = order(CANONICAL);
+    assert_eq!(form, PayloadForm::Canonical);
+    assert_eq!(o.items[0].unit_price, Some(Decimal::from_str("999.99").unwrap()));
+    assert_eq!(o.currency.as_deref(), Some("USD"));
+}
+
+#[test]
+fn a_price_given_as_a_json_number_is_read_exactly_from_its_text() {
+    let body = r#"{"orderId":"O1","customerId":"U","items":[{"sku":"S","quantity":1,"unitPrice":0.1000000000000000055511151231257827}]}"#;
+    let (o, _) = order(body);
+    assert_eq!(
+        o.items[0].unit_price.unwrap().to_string(),
+        "0.1000000000000000055511151231"
+    );
+    let (o, _) = order(r#"{"orderId":"O1","customerId":"U","items":[{"sku":"S","quantity":1,"unitPrice":19.99}]}"#);
+    assert_eq!(o.items[0].unit_price.unwrap().to_string(), "19.99");
+}
+
+#[test]
+fn every_form_is_accepted_inside_an_sns_envelope_with_its_ids() {
+    for (raw, form) in [
+        (SEED_001, PayloadForm::Flat),
+        (SEED_002, PayloadForm::SnakeCase),
+        (CANONICAL, PayloadForm::Canonical),
+    ] {
+        let parsed = parse_body(&envelope(raw));
+        let env = parsed.envelope.expect("envelope detected");
+        assert_eq!(env.sns_message_id.as_deref(), Some("sns-msg-1"));
+        assert_eq!(env.correlation_id.as_deref(), Some("corr-9"));
+        let (o, got) = parsed.order.expect("valid order inside the envelope");
+        assert_eq!(got, form);
+        assert_eq!(o, order(raw).0, "enveloped and raw give the same order");
+    }
+}
+
+#[test]
+fn raw_and_enveloped_copies_of_one_order_have_one_content_hash() {
+    let raw = order(SEED_001).0.content_hash();
+    let (wrapped, _) = parse_body(&envelope(SEED_001)).order.unwrap();
+    assert_eq!(raw, wrapped.content_hash());
+}
+
+#[test]
+fn a_timestamp_written_with_an_offset_is_the_same_instant() {
+    let a = order(r#"{"orderId":"O1","customerId":"U","items":[{"sku":"S","quantity":1}],"createdAt":"2025-05-03T14:00:00+02:00"}"#).0;
+    let b = order(r#"{"orderId":"O1","customerId":"U","items":[{"sku":"S","quantity":1}],"createdAt":"2025-05-03T12:00:00Z"}"#).0;
+    assert_eq!(a.content_hash(), b.content_hash());
+}
+
+#[test]
+fn unknown_fields_are_ignored() {
+    let (o, _) = order(r#"{"orderId":"O1","customerId":"U","items":[{"sku":"S","quantity":1,"colour":"red"}],"channel":"web","status":"PAID"}"#);
+    assert_eq!(o.items.len(), 1);
+}
+
+// --- validation rules: one test per rule, each asserting the field named ---
+
+fn canonical_with(patch: serde_json::Value) -> String {
+    let mut base: serde_json::Value = serde_json::from_str(CANONICAL).unwrap();
+    for (k, v) in patch.as_object().unwrap() {
+        if v.is_null() {
+            base.as_object_mut().unwrap().remove(k);
+        } else {
+            base[k] = v.clone();
+        }
+    }
+    base.to_string()
+}
+
+#[test]
+fn body_that_is_not_json_is_invalid_naming_body() {
+    let e = invalid("not json {");
+    assert_eq!(e.field, "body");
+    assert!(e.problem.contains("not valid JSON"));
+    assert_eq!(invalid("[1,2]").field, "body");
+    assert_eq!(invalid("").field, "body");
+}
+
+#[test]
+fn envelope_whose_message_is_not_an_order_names_message() {
+    assert_eq!(invalid(&envelope("nope")).field, "Message");
+    let e = invalid(r#"{"Type":"Notification","Message":42}"#);
+    assert_eq!(e.field, "Message");
+}
+
+#[test]
+fn order_id_is_required() {
+    assert_eq!(invalid(&canonical_with(serde_json::json!({"orderId": null}))).field, "orderId");
+}
+
+#[test]
+fn order_id_must_be_a_string() {
+    let e = invalid(&canonical_with(serde_json::json!({"orderId": 1234})));
+    assert_eq!((e.field.as_str(), e.problem.as_str()), ("orderId", "must be a string"));
+}
+
+#[test]
+fn order_id_length_is_1_to_128() {
+    assert_eq!(invalid(&canonical_with(serde_json::json!({"orderId": ""}))).field, "orderId");
+    let long = "A".repeat(129);
+    assert_eq!(invalid(&canonical_with(serde_json::json!({"orderId": long}))).field, "orderId");
+    let max = "A".repeat(128);
+    assert_eq!(order(&canonical_with(serde_json::json!({"orderId": max}))).0.order_id.len(), 128);
+}
+
+#[test]
+fn order_id_characters_are_limited() {
+    let e = invalid(&canonical_with(serde_json::json!({"orderId": "O 1"})));
+    assert_eq!(e.field, "orderId");
+    assert!(e.problem.contains("' '"), "{e}");
+    order(&canonical_with(serde_json::json!({"orderId": "a.B_c:D-9"})));
+}
+
+#[test]
+fn customer_id_is_non_empty_and_at_most_128() {
+    for bad in [serde_json::json!(""), serde_json::json!("   "), serde_json::json!("x".repeat(129))] {
+        assert_eq!(invalid(&canonical_with(serde_json::json!({"customerId": bad}))).field, "customerId");
+    }
+    assert_eq!(invalid(&canonical_with(serde_json::json!({"customerId": null}))).field, "customerId");
+}
+
+#[test]
+fn items_must_have_1_to_100_entries() {
+    assert_eq!(invalid(&canonical_with(serde_json::json!({"items": []}))).field, "items");
+    let many: Vec<_> = (0..101).map(|i| serde_json::json!({"sku": format!("S{i}"), "quantity": 1})).collect();
+    assert_eq!(invalid(&canonical_with(serde_json::json!({"items": many}))).field, "items");
+    assert_eq!(invalid(&canonical_with(serde_json::json!({"items": "laptop"}))).field, "items");
+    assert_eq!(invalid(&canonical_with(serde_json::json!({"items": null}))).field, "items");
+}
+
+#[test]
+fn each_item_needs_a_sku_or_a_name() {
+    let e = invalid(&canonical_with(serde_json::json!({"items": [{"sku":"A","quantity":1},{"quantity": 1}]})));
+    assert_eq!(e.field, "items[1]");
+    let e = invalid(r#"{"order_id":"o","customer_id":"c","items":[{"quantity":1}]}"#);
+    assert_eq!(e.field, "items[0]");
+    assert!(e.problem.contains("product_id"), "snake form names its own field: {e}");
+    assert_eq!(invalid(&canonical_with(serde_json::json!({"items": [7]}))).field, "items[0]");
+}
+
+#[test]
+fn quantity_is_a_whole_number_from_1_to_10000() {
+    for bad in [serde_json::json!(0), serde_json::json!(10_001), serde_json::json!(1.5), serde_json::json!("1"), serde_json::json!(-1)] {
+        let e = invalid(&canonical_with(serde_json::json!({"items": [{"sku":"A","quantity": bad}]})));
+        assert_eq!(e.field, "items[0].quantity", "for {bad}");
+    }
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"items": [{"sku":"A"}]}))).field,
+        "items[0].quantity"
+    );
+    order(&canonical_with(serde_json::json!({"items": [{"sku":"A","quantity": 10_000}]})));
+    let e = invalid(r#"{"orderId":"O1","userId":"U","itemName":"Laptop","quantity":0}"#);
+    assert_eq!(e.field, "quantity", "flat form names its own field");
+}
+
+#[test]
+fn unit_price_is_a_non_negative_decimal_when_present() {
+    for bad in [serde_json::json!("-1.00"), serde_json::json!(-0.5), serde_json::json!("abc"), serde_json::json!(true)] {
+        let e = invalid(&canonical_with(serde_json::json!({"items": [{"sku":"A","quantity":1,"unitPrice": bad}]})));
+        assert_eq!(e.field, "items[0].unitPrice", "for {bad}");
+    }
+    let (o, _) = order(&canonical_with(serde_json::json!({"items": [{"sku":"A","quantity":1,"unitPrice": "0"}]})));
+    assert_eq!(o.items[0].unit_price, Some(Decimal::ZERO));
+}
+
+#[test]
+fn created_at_must_be_rfc3339() {
+    let e = invalid(&canonical_with(serde_json::json!({"createdAt": "03/05/2025"})));
+    assert_eq!(e.field, "createdAt");
+    let e = invalid(r#"{"orderId":"O1","userId":"U","itemName":"Laptop","quantity":1,"timestamp":"yesterday"}"#);
+    assert_eq!(e.field, "timestamp");
+}
+
+#[test]
+fn created_at_may_be_absent_and_the_item_then_takes_the_sent_timestamp() {
+    let (o, _) = order(&canonical_with(serde_json::json!({"createdAt": null})));
+    assert_eq!(o.created_at, None);
+    let sent = at(2025, 6, 1, 8, 30, 0);
+    let item = OrderItem::accepted(
+        &o,
+        &Provenance {
+            message_id: "m".into(),
+            correlation_id: "c".into(),
+            sent_at: sent,
+        },
+        at(2025, 6, 1, 8, 30, 1),
+    );
+    assert_eq!(item.created_at, "2025-06-01T08:30:00Z");
+    assert!(!item.created_at_given);
+}
+
+#[test]
+fn currency_is_a_three_letter_code() {
+    assert_eq!(invalid(&canonical_with(serde_json::json!({"currency": "dollars"}))).field, "currency");
+    assert_eq!(order(&canonical_with(serde_json::json!({"currency": "eur"}))).0.currency.as_deref(), Some("EUR"));
+}
+
+#[test]
+fn flat_form_needs_user_id_and_item_name() {
+    assert_eq!(invalid(r#"{"orderId":"O1","itemName":"Laptop","quantity":1}"#).field, "userId");
+    assert_eq!(invalid(r#"{"orderId":"O1","userId":"U","quantity":1}"#).field, "itemName");
+}

@@ -1,0 +1,431 @@
+//! The pipeline contract's table, one test per row, against in-memory ports. The same handlers
+//! run against a real DynamoDB/SQS endpoint in local/tests/moto.rs.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use lambda_runtime::{Context, LambdaEvent};
+use order_domain::{OrderStatus, StoreError};
+use order_pipeline::config::{ConsumerConfig, DlqAlarmConfig};
+use order_pipeline::consumer::OrderConsumer;
+use order_pipeline::dlq_alarm::DlqAlarm;
+use order_pipeline::notify::MemoryNotifier;
+use order_pipeline::queue::{DeadLetter, MemoryDeadLetterQueue};
+use order_pipeline::store::{Fault, MemoryStore};
+use order_pipeline::telemetry::{Captured, JsonLogLayer};
+use tracing_subscriber::layer::SubscriberExt;
+
+const SEED_001: &str = include_str!("../../../test/events/payloads/seed-001-flat.json");
+
+fn consumer_config() -> ConsumerConfig {
+    ConsumerConfig {
+        table_name: "Orders".into(),
+        max_receive_count: 3,
+        record_concurrency: 4,
+        service: "order-consumer".into(),
+    }
+}
+
+fn consumer(captured: &Captured) -> OrderConsumer<MemoryStore> {
+    OrderConsumer::new(MemoryStore::new(), consumer_config(), Arc::new(captured.clone()))
+}
+
+fn order_body(id: &str, quantity: u32) -> String {
+    serde_json::json!({
+        "orderId": id,
+        "customerId": "U1",
+        "items": [{"sku": "LAPTOP-15", "name": "Laptop", "quantity": quantity, "unitPrice": "999.99"}],
+        "currency": "USD",
+        "createdAt": "2025-05-03T12:00:00Z"
+    })
+    .to_string()
+}
+
+fn record(message_id: &str, body: &str) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(message_id.into());
+    m.body = Some(body.into());
+    m.attributes.insert("SentTimestamp".into(), "1746273600000".into());
+    m.attributes.insert("ApproximateReceiveCount".into(), "1".into());
+    m
+}
+
+fn failed_ids(resp: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    let mut ids: Vec<String> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    ids.sort();
+    ids
+}
+
+/// Runs `f` with the JSON log layer capturing into `captured`.
+async fn logged<T>(captured: &Captured, f: impl std::future::Future<Output = T>) -> T {
+    let subscriber = tracing_subscriber::registry().with(JsonLogLayer::new("order-consumer", Arc::new(captured.clone())));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    f.await
+}
+
+#[tokio::test]
+async fn row_valid_new_order_is_written_accepted_and_deleted() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    let (resp, reports) = c.handle_records(&[record("m1", &order_body("O1", 1))]).await.unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(reports[0].outcome.label(), "accepted");
+    let item = c.store().get("O1").expect("item stored");
+    assert_eq!(item.status, OrderStatus::Accepted);
+    assert_eq!(item.version, 1);
+    assert_eq!(item.source_message_id, "m1");
+    assert_eq!(item.item_count, 1);
+    assert_eq!(item.items[0].unit_price.as_deref(), Some("999.99"));
+    assert!(item.accepted_at.is_some());
+}
+
+#[tokio::test]
+async fn row_same_order_again_is_a_duplicate_nothing_overwritten_and_deleted() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    c.handle_records(&[record("m1", &order_body("O1", 1))]).await.unwrap();
+    let first = c.store().get("O1").unwrap();
+    let (resp, reports) = c.handle_records(&[record("m2", &order_body("O1", 1))]).await.unwrap();
+    assert!(resp.batch_item_failures.is_empty(), "duplicates are deleted");
+    assert_eq!(reports[0].outcome.label(), "duplicate");
+    assert_eq!(c.store().get("O1").unwrap(), first, "nothing overwritten");
+}
+
+#[tokio::test]
+async fn row_same_id_different_content_is_a_conflict_reported_failed_and_stored_order_kept() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    c.handle_records(&[record("m1", &order_body("O1", 1))]).await.unwrap();
+    let first = c.store().get("O1").unwrap();
+    let (resp, reports) = c.handle_records(&[record("m2", &order_body("O1", 5))]).await.unwrap();
+    assert_eq!(failed_ids(&resp), ["m2"]);
+    assert_eq!(reports[0].outcome.label(), "conflict");
+    assert_eq!(c.store().get("O1").unwrap(), first);
+}
+
+#[tokio::test]
+async fn row_invalid_payload_is_reported_failed_with_the_reason_logged_naming_the_field() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    let bad = r#"{"orderId":"O1","customerId":"U1","items":[{"sku":"A","quantity":0}]}"#;
+    let (resp, _) = logged(&out, c.handle_records(&[record("m1", bad), record("m2", "not json")])).await.unwrap();
+    assert_eq!(failed_ids(&resp), ["m1", "m2"]);
+    assert!(c.store().is_empty());
+    let lines = out.json();
+    let reasons: Vec<&str> = lines.iter().filter_map(|l| l["reason"].as_str()).collect();
+    assert!(reasons.iter().any(|r| r.contains("items[0].quantity")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("body")), "{reasons:?}");
+}
+
+#[tokio::test]
+async fn row_store_throttling_is_reported_failed_so_sqs_retries_it() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    c.store().inject("O2", Fault::Fail(StoreError::Retryable("ProvisionedThroughputExceededException".into())));
+    let (resp, reports) = c
+        .handle_records(&[record("m1", &order_body("O1", 1)), record("m2", &order_body("O2", 1))])
+        .await
+        .unwrap();
+    assert_eq!(failed_ids(&resp), ["m2"]);
+    assert!(reports.iter().any(|r| r.outcome.label() == "store_failed"));
+    assert!(c.store().get("O1").is_some());
+}
+
+#[tokio::test]
+async fn row_a_panic_in_one_record_fails_only_that_record() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    c.store().inject("BOOM", Fault::Panic);
+    let batch = [
+        record("m1", &order_body("O1", 1)),
+        record("m2", &order_body("BOOM", 1)),
+        record("m3", &order_body("O3", 1)),
+    ];
+    let (resp, reports) = logged(&out, c.handle_records(&batch)).await.unwrap();
+    assert_eq!(failed_ids(&resp), ["m2"]);
+    assert!(reports.iter().any(|r| r.outcome.label() == "panicked"));
+    assert!(c.store().get("O1").is_some() && c.store().get("O3").is_some());
+    let panic_line = out.json().into_iter().find(|l| l["message"].as_str().is_some_and(|m| m.contains("panicked"))).expect("panic logged");
+    assert_eq!(panic_line["message_id"], "m2");
+}
+
+#[tokio::test]
+async fn row_order_marked_failed_then_redriven_is_accepted_again_with_failure_cleared() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    // dlq-alarm's mark: the order was never stored, so it created a FAILED item.
+    let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 1))]);
+    alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+    let failed = alarm.store().get("O1").unwrap();
+    assert_eq!(failed.status, OrderStatus::Failed);
+    c.store().put(failed);
+    let (resp, reports) = c.handle_records(&[record("m9", &order_body("O1", 1))]).await.unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(reports[0].outcome.label(), "reaccepted");
+    let item = c.store().get("O1").unwrap();
+    assert_eq!(item.status, OrderStatus::Accepted);
+    assert_eq!(item.failure, None);
+    assert_eq!(item.version, 2);
+    assert_eq!(item.source_message_id, "m9");
+}
+
+#[tokio::test]
+async fn only_failed_records_are_returned_in_batch_item_failures() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    c.handle_records(&[record("m0", &order_body("DUP", 1))]).await.unwrap();
+    let batch = [
+        record("good", &order_body("O1", 1)),
+        record("seed", SEED_001),
+        record("dup", &order_body("DUP", 1)),
+        record("conflict", &order_body("DUP", 2)),
+        record("invalid", "{}"),
+    ];
+    let (resp, _) = c.handle_records(&batch).await.unwrap();
+    assert_eq!(failed_ids(&resp), ["conflict", "invalid"]);
+}
+
+#[tokio::test]
+async fn when_every_record_fails_in_the_store_the_invocation_fails() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    for id in ["O1", "O2"] {
+        c.store().inject(id, Fault::Fail(StoreError::Fatal("AccessDeniedException".into())));
+    }
+    let err = c
+        .handle_records(&[record("m1", &order_body("O1", 1)), record("m2", &order_body("O2", 1))])
+        .await
+        .unwrap_err();
+    assert_eq!(err.count, 2);
+    assert!(err.to_string().contains("AccessDeniedException"));
+}
+
+#[tokio::test]
+async fn when_every_record_is_invalid_the_invocation_still_succeeds_listing_them() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    let (resp, _) = c.handle_records(&[record("m1", "{}"), record("m2", "[]")]).await.unwrap();
+    assert_eq!(failed_ids(&resp), ["m1", "m2"]);
+}
+
+#[tokio::test]
+async fn same_order_twice_in_one_batch_is_stored_once() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    let (resp, reports) = c
+        .handle_records(&[record("m1", &order_body("O1", 1)), record("m2", &order_body("O1", 1))])
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    let mut labels: Vec<_> = reports.iter().map(|r| r.outcome.label()).collect();
+    labels.sort();
+    assert_eq!(labels, ["accepted", "duplicate"]);
+}
+
+#[tokio::test]
+async fn correlation_id_comes_from_attribute_then_sns_envelope_then_sqs_id_and_is_on_every_record_line() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    let mut with_attr = record("m1", &order_body("O1", 1));
+    let mut attr = SqsMessageAttribute::default();
+    attr.string_value = Some("corr-from-publisher".into());
+    attr.data_type = Some("String".into());
+    with_attr.message_attributes.insert("correlationId".into(), attr);
+    let enveloped = record(
+        "m2",
+        &serde_json::json!({"Type": "Notification", "MessageId": "sns-42", "Message": order_body("O2", 1)}).to_string(),
+    );
+    let plain = record("m3", &order_body("O3", 1));
+    logged(&out, c.handle_records(&[with_attr, enveloped, plain])).await.unwrap();
+    assert_eq!(c.store().get("O1").unwrap().correlation_id, "corr-from-publisher");
+    assert_eq!(c.store().get("O2").unwrap().correlation_id, "sns-42");
+    assert_eq!(c.store().get("O3").unwrap().correlation_id, "m3");
+    for line in out.json().iter().filter(|l| l.get("message_id").is_some()) {
+        assert!(line["correlation_id"].is_string(), "record line without correlation_id: {line}");
+    }
+    let accepted: Vec<_> = out.json().into_iter().filter(|l| l["message"] == "order accepted").collect();
+    assert_eq!(accepted.len(), 3);
+    assert!(accepted.iter().all(|l| l["order_id"].is_string()));
+}
+
+#[tokio::test]
+async fn cold_start_is_true_only_on_the_first_invocation_and_request_id_is_logged() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    let event = |id: &str| {
+        let mut ctx = Context::default();
+        ctx.request_id = id.into();
+        let mut payload = SqsEvent::default();
+        payload.records = vec![record(id, &order_body(id, 1))];
+        LambdaEvent::new(payload, ctx)
+    };
+    logged(&out, async {
+        c.handle(event("r1")).await.unwrap();
+        c.handle(event("r2")).await.unwrap();
+    })
+    .await;
+    let accepted: Vec<_> = out.json().into_iter().filter(|l| l["message"] == "order accepted").collect();
+    assert_eq!(accepted[0]["cold_start"], true);
+    assert_eq!(accepted[0]["function_request_id"], "r1");
+    assert_eq!(accepted[1]["cold_start"], false);
+    assert_eq!(accepted[1]["function_request_id"], "r2");
+}
+
+#[tokio::test]
+async fn metrics_are_written_in_embedded_metric_format() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    c.handle_records(&[record("m1", &order_body("O1", 1)), record("m2", "{}"), record("m3", &order_body("O1", 1))])
+        .await
+        .unwrap();
+    let emf = out.json().into_iter().find(|l| l.get("_aws").is_some()).expect("an EMF line");
+    assert_eq!(emf["BatchSize"], 3.0);
+    assert_eq!(emf["OrdersAccepted"], 1.0);
+    assert_eq!(emf["OrdersDuplicate"], 1.0);
+    assert_eq!(emf["OrdersInvalid"], 1.0);
+    assert_eq!(emf["RecordsFailed"], 1.0);
+    assert!(emf["OrderLatency"].is_number());
+    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "OrderPipeline");
+}
+
+// --- dlq-alarm ---
+
+fn dlq_config() -> DlqAlarmConfig {
+    DlqAlarmConfig {
+        table_name: "Orders".into(),
+        dlq_url: "memory".into(),
+        ops_topic_arn: "memory".into(),
+        snapshot_max: 100,
+        snapshot_visibility_seconds: 30,
+        concurrency: 4,
+        service: "dlq-alarm".into(),
+    }
+}
+
+fn letter(id: &str, body: &str) -> DeadLetter {
+    DeadLetter {
+        message_id: id.into(),
+        receipt_handle: format!("rh-{id}"),
+        body: body.into(),
+        receive_count: 3,
+        sent_timestamp_ms: Some(1_746_273_600_000),
+        correlation_attribute: None,
+    }
+}
+
+fn alarm_fn(letters: Vec<DeadLetter>) -> DlqAlarm<MemoryStore, MemoryDeadLetterQueue, MemoryNotifier> {
+    DlqAlarm::new(
+        MemoryStore::new(),
+        MemoryDeadLetterQueue::with(letters),
+        MemoryNotifier::default(),
+        dlq_config(),
+        Arc::new(Captured::default()),
+    )
+}
+
+fn alarm_event(state: &str) -> CloudWatchAlarm {
+    serde_json::from_value(serde_json::json!({
+        "source": "aws.cloudwatch",
+        "alarmArn": "arn:aws:cloudwatch:xx-east-1:000000000000:alarm:OrderDlqDepth",
+        "time": "2025-05-03T12:05:00.000+0000",
+        "alarmData": {
+            "alarmName": "OrderDlqDepth",
+            "state": {"value": state, "reason": "test", "timestamp": "2025-05-03T12:05:00.000+0000"},
+            "previousState": {"value": "OK", "reason": "test", "timestamp": "2025-05-03T12:00:00.000+0000"},
+            "configuration": {"metrics": []}
+        }
+    }))
+    .expect("alarm event parses")
+}
+
+#[tokio::test]
+async fn alarm_marks_never_stored_orders_failed_and_leaves_every_message_visible() {
+    let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 1)), letter("d2", &order_body("O2", 1))]);
+    let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+    assert_eq!(summary.messages_seen, 2);
+    assert_eq!(summary.marked_failed, ["O1", "O2"]);
+    let item = alarm.store().get("O1").unwrap();
+    assert_eq!(item.status, OrderStatus::Failed);
+    let failure = item.failure.expect("failure recorded");
+    assert_eq!(failure.receive_count, 3);
+    assert!(failure.reason.contains("correlation_id"));
+    assert!(item.accepted_at.is_none());
+    assert!(alarm.dlq().hidden().is_empty(), "every looked-at message is visible again");
+    assert_eq!(alarm.notifier().published().len(), 1, "one summary to the ops topic");
+}
+
+#[tokio::test]
+async fn alarm_twice_on_the_same_event_changes_nothing_more() {
+    let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 1))]);
+    let first = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+    let item = alarm.store().get("O1").unwrap();
+    let second = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+    assert_eq!(first.marked_failed, ["O1"]);
+    assert_eq!(second.messages_seen, 1, "the message was visible again for the second run");
+    assert!(second.marked_failed.is_empty());
+    assert_eq!(second.already_failed, ["O1"]);
+    assert_eq!(alarm.store().get("O1").unwrap(), item, "item unchanged by the second run");
+}
+
+#[tokio::test]
+async fn alarm_leaves_a_different_stored_order_alone_and_reports_the_conflict() {
+    let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 7))]);
+    let consumer_side = consumer(&Captured::default());
+    consumer_side.handle_records(&[record("m1", &order_body("O1", 1))]).await.unwrap();
+    let stored = consumer_side.store().get("O1").unwrap();
+    alarm.store().put(stored.clone());
+    let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+    assert_eq!(summary.conflicts, ["O1"]);
+    assert_eq!(alarm.store().get("O1").unwrap(), stored);
+}
+
+#[tokio::test]
+async fn alarm_leaves_an_accepted_copy_of_the_same_order_alone() {
+    let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 1))]);
+    let consumer_side = consumer(&Captured::default());
+    consumer_side.handle_records(&[record("m1", &order_body("O1", 1))]).await.unwrap();
+    alarm.store().put(consumer_side.store().get("O1").unwrap());
+    let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+    assert_eq!(summary.already_stored, ["O1"]);
+    assert_eq!(alarm.store().get("O1").unwrap().status, OrderStatus::Accepted);
+}
+
+#[tokio::test]
+async fn alarm_counts_unparseable_messages_with_their_reasons_and_publishes_one_summary() {
+    let alarm = alarm_fn(vec![letter("d1", "garbage"), letter("d2", &order_body("O2", 1))]);
+    let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+    assert_eq!(summary.unparseable.len(), 1);
+    assert_eq!(summary.unparseable[0].message_id, "d1");
+    assert!(summary.unparseable[0].reason.starts_with("body:"));
+    let published = alarm.notifier().published();
+    assert_eq!(published.len(), 1);
+    assert!(published[0].0.contains("1 unparseable"), "{}", published[0].0);
+    assert!(published[0].1.contains("d1"));
+}
+
+#[tokio::test]
+async fn alarm_snapshot_is_bounded() {
+    let letters = (0..7).map(|i| letter(&format!("d{i}"), &order_body(&format!("O{i}"), 1))).collect();
+    let alarm = DlqAlarm::new(
+        MemoryStore::new(),
+        MemoryDeadLetterQueue::with(letters),
+        MemoryNotifier::default(),
+        DlqAlarmConfig { snapshot_max: 5, ..dlq_config() },
+        Arc::new(Captured::default()),
+    );
+    let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+    assert_eq!(summary.messages_seen, 5);
+    assert!(summary.snapshot_full);
+}
+
+#[tokio::test]
+async fn alarm_ok_publishes_the_recovery_and_writes_nothing() {
+    let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 1))]);
+    let summary = alarm.handle_alarm(&alarm_event("OK")).await.unwrap();
+    assert_eq!(summary.state, "OK");
+    assert!(alarm.store().is_empty());
+    let published = alarm.notifier().published();
+    assert_eq!(published.len(), 1);
+    assert!(published[0].0.contains("recovered"));
+}
