@@ -1,0 +1,67 @@
+//! The order pipeline on a laptop, with no AWS account: moto as the embedded AWS emulator, the
+//! stack's resources created from the same settings as the CDK stack, Lambda's SQS event source
+//! mapping and the DLQ alarm emulated around the real handler code, a producer, and the demo.
+
+pub mod alarm;
+pub mod cloudwatch;
+pub mod emulator;
+pub mod generate;
+pub mod mapping;
+pub mod pipeline;
+pub mod publish;
+pub mod report;
+pub mod resources;
+pub mod seeds;
+pub mod settings;
+
+use aws_config::SdkConfig;
+
+/// Where the local tools keep their logs and state: under `target/`, which no watcher or
+/// commit looks at.
+pub fn state_dir() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    root.canonicalize().unwrap_or(root).join("target").join("order-local")
+}
+
+/// Errors of the local tools, each saying what failed and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("{what} failed: {detail}")]
+    Aws { what: String, detail: String },
+    #[error(transparent)]
+    Emulator(#[from] emulator::EmulatorError),
+    #[error(transparent)]
+    Settings(#[from] settings::SettingsError),
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Wraps an SDK (or builder) error with what was being done.
+pub fn aws_err<E: std::error::Error + 'static>(what: impl Into<String>) -> impl FnOnce(E) -> LocalError {
+    let what = what.into();
+    move |e| LocalError::Aws {
+        what,
+        detail: aws_sdk_sqs::error::DisplayErrorContext(&e).to_string(),
+    }
+}
+
+/// The SDK clients the local tools use.
+#[derive(Clone)]
+pub struct Clients {
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The emulator's endpoint (CloudWatch calls go there directly, see [`cloudwatch`]).
+    pub endpoint: String,
+}
+
+impl Clients {
+    pub fn new(config: &SdkConfig, endpoint: &str) -> Self {
+        Self {
+            sqs: aws_sdk_sqs::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            endpoint: endpoint.to_string(),
+        }
+    }
+}

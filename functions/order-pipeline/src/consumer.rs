@@ -71,6 +71,15 @@ impl<S: OrderStore> OrderConsumer<S> {
 
     /// The Lambda handler.
     pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, StoreUnavailable> {
+        self.handle_reporting(event).await.map(|(response, _)| response)
+    }
+
+    /// The Lambda handler, also returning what happened to each record (the local runner's
+    /// accounting uses it).
+    pub async fn handle_reporting(
+        &self,
+        event: LambdaEvent<SqsEvent>,
+    ) -> Result<(SqsBatchResponse, Vec<RecordReport>), StoreUnavailable> {
         let span = info_span!(
             "invocation",
             cold_start = self.cold_start.take(),
@@ -80,8 +89,7 @@ impl<S: OrderStore> OrderConsumer<S> {
         if let Some(trace) = xray_trace_id(event.context.xray_trace_id.as_deref()) {
             span.record("xray_trace_id", trace.as_str());
         }
-        let (response, _) = self.handle_records(&event.payload.records).instrument(span).await?;
-        Ok(response)
+        self.handle_records(&event.payload.records).instrument(span).await
     }
 
     /// Processes a batch and returns the response plus each record's report.
@@ -91,7 +99,10 @@ impl<S: OrderStore> OrderConsumer<S> {
     ) -> Result<(SqsBatchResponse, Vec<RecordReport>), StoreUnavailable> {
         let mut metrics = Metrics::default();
         metrics.count("BatchSize", records.len() as u64);
-        let reports: Vec<(RecordReport, Option<f64>)> = futures::stream::iter(records.iter().map(|r| self.isolated(r)))
+        // Collected first: a lazy `map` closure in the stream makes the future's Send-ness
+        // unprovable to rustc (higher-ranked lifetimes), and the runner spawns it.
+        let pending: Vec<_> = records.iter().map(|r| self.isolated(r)).collect();
+        let reports: Vec<(RecordReport, Option<f64>)> = futures::stream::iter(pending)
             .buffer_unordered(self.config.record_concurrency)
             .collect()
             .await;

@@ -126,12 +126,22 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
                     state: "OK".into(),
                     ..Default::default()
                 };
-                tracing::info!(alarm_name = %summary.alarm_name, "DLQ alarm is back to OK: the dead-letter queue is empty");
-                self.notify(
-                    &format!("Order pipeline recovered: {} is OK", summary.alarm_name),
-                    &summary,
-                )
-                .await;
+                let was_alarm = alarm
+                    .alarm_data
+                    .previous_state
+                    .as_ref()
+                    .is_some_and(|s| s.value == CloudWatchAlarmStateValue::Alarm);
+                if was_alarm {
+                    tracing::info!(alarm_name = %summary.alarm_name, "DLQ alarm is back to OK: the dead-letter queue is empty");
+                    self.notify(
+                        &format!("Order pipeline recovered: {} is OK", summary.alarm_name),
+                        &summary,
+                    )
+                    .await;
+                } else {
+                    // OK after INSUFFICIENT_DATA happens when the alarm is created: nothing recovered.
+                    tracing::info!(alarm_name = %summary.alarm_name, "DLQ alarm is OK; it was not in ALARM, so there is no recovery to announce");
+                }
                 Ok(summary)
             }
             _ => {
@@ -152,7 +162,8 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             .await
             .map_err(AlarmError::Snapshot)?;
         let now = Utc::now();
-        let findings: Vec<Finding> = futures::stream::iter(letters.iter().map(|l| self.examine(l, now)))
+        let pending: Vec<_> = letters.iter().map(|l| self.examine(l, now)).collect();
+        let findings: Vec<Finding> = futures::stream::iter(pending)
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;

@@ -325,6 +325,11 @@ fn alarm_fn(letters: Vec<DeadLetter>) -> DlqAlarm<MemoryStore, MemoryDeadLetterQ
 }
 
 fn alarm_event(state: &str) -> CloudWatchAlarm {
+    let previous = if state == "OK" { "ALARM" } else { "OK" };
+    alarm_transition(previous, state)
+}
+
+fn alarm_transition(previous: &str, state: &str) -> CloudWatchAlarm {
     serde_json::from_value(serde_json::json!({
         "source": "aws.cloudwatch",
         "alarmArn": "arn:aws:cloudwatch:xx-east-1:000000000000:alarm:OrderDlqDepth",
@@ -332,7 +337,7 @@ fn alarm_event(state: &str) -> CloudWatchAlarm {
         "alarmData": {
             "alarmName": "OrderDlqDepth",
             "state": {"value": state, "reason": "test", "timestamp": "2025-05-03T12:05:00.000+0000"},
-            "previousState": {"value": "OK", "reason": "test", "timestamp": "2025-05-03T12:00:00.000+0000"},
+            "previousState": {"value": previous, "reason": "test", "timestamp": "2025-05-03T12:00:00.000+0000"},
             "configuration": {"metrics": []}
         }
     }))
@@ -428,4 +433,12 @@ async fn alarm_ok_publishes_the_recovery_and_writes_nothing() {
     let published = alarm.notifier().published();
     assert_eq!(published.len(), 1);
     assert!(published[0].0.contains("recovered"));
+}
+
+#[tokio::test]
+async fn alarm_ok_right_after_creation_announces_no_recovery() {
+    let alarm = alarm_fn(vec![]);
+    let summary = alarm.handle_alarm(&alarm_transition("INSUFFICIENT_DATA", "OK")).await.unwrap();
+    assert_eq!(summary.state, "OK");
+    assert!(alarm.notifier().published().is_empty());
 }

@@ -1,0 +1,151 @@
+//! The embedded AWS emulator: moto's server on a free loopback port, started and stopped by us.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// moto only serves real region names. This one names no deployment: it exists only inside the
+/// emulator, which accepts any credentials.
+pub const EMULATOR_REGION: &str = "us-east-1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("moto_server was not found (looked at $MOTO_SERVER, {venv} and PATH); run `make setup` to install the project's tools")]
+    NotInstalled { venv: String },
+    #[error("could not start {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("moto_server did not answer on {addr} within {seconds}s; its log is {log}")]
+    NotReady {
+        addr: SocketAddr,
+        seconds: u64,
+        log: String,
+    },
+    #[error("could not find a free loopback port: {0}")]
+    Port(std::io::Error),
+}
+
+/// A running emulator. Dropping it stops the server it started.
+pub struct Emulator {
+    endpoint: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn find_moto() -> Result<PathBuf, EmulatorError> {
+    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+        return Ok(PathBuf::from(p));
+    }
+    let venv = workspace_root().join(".venv").join("bin").join("moto_server");
+    if venv.exists() {
+        return Ok(venv);
+    }
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join("moto_server"))
+        .find(|p| p.exists());
+    on_path.ok_or(EmulatorError::NotInstalled {
+        venv: venv.display().to_string(),
+    })
+}
+
+impl Emulator {
+    /// Starts moto_server on a free port of 127.0.0.1 and waits until it answers.
+    pub fn start() -> Result<Self, EmulatorError> {
+        let program = find_moto()?;
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(EmulatorError::Port)?
+            .port();
+        let log = std::env::temp_dir().join(format!("order-pipeline-moto-{port}.log"));
+        let log_file = std::fs::File::create(&log).map_err(|source| EmulatorError::Spawn {
+            program: program.display().to_string(),
+            source,
+        })?;
+        let err_file = log_file.try_clone().map_err(|source| EmulatorError::Spawn {
+            program: program.display().to_string(),
+            source,
+        })?;
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(err_file)
+            .spawn()
+            .map_err(|source| EmulatorError::Spawn {
+                program: program.display().to_string(),
+                source,
+            })?;
+        let emulator = Emulator {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+            log,
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(emulator);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(EmulatorError::NotReady {
+            addr,
+            seconds: 60,
+            log: emulator.log.display().to_string(),
+        })
+    }
+
+    /// Uses an emulator that is already running (not stopped on drop).
+    pub fn external(endpoint: impl Into<String>) -> Self {
+        Emulator {
+            endpoint: endpoint.into(),
+            child: None,
+            log: PathBuf::new(),
+        }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// SDK configuration that talks to this emulator.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        sdk_config_for(&self.endpoint).await
+    }
+}
+
+/// SDK configuration for an emulator at `endpoint`, with throwaway credentials.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(EMULATOR_REGION))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "emulator", "emulator", None, None, "emulator",
+        ))
+        .load()
+        .await
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Lambda's SQS event source mapping, emulated around the real order-consumer handler.
+//!
+//! Like Lambda it long-polls, gathers up to `batch_size` records or waits `batching_window`,
+//! invokes the handler with an `SqsEvent`, deletes only the records not in
+//! `batchItemFailures`, and leaves the failed ones to come back after the visibility timeout
+//! (the emulator moves them to the DLQ after maxReceiveCount). An invocation error deletes
+//! nothing. `concurrency` pollers run at once, as the mapping's maximum concurrency allows.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName,
+};
+use lambda_runtime::{Context, LambdaEvent};
+use order_pipeline::consumer::OrderConsumer;
+use order_pipeline::store::DynamoStore;
+
+use crate::{aws_err, LocalError};
+
+#[derive(Debug, Clone)]
+pub struct MappingOptions {
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub batch_size: i32,
+    pub batching_window: Duration,
+    pub concurrency: usize,
+    /// When set, failed records come back after this many seconds instead of the queue's
+    /// visibility timeout: local time passes faster; nothing else changes.
+    pub retry_after_seconds: Option<i32>,
+}
+
+/// What the mapping saw, for the summary and the accounting.
+#[derive(Debug, Default, Clone)]
+pub struct MappingStats {
+    pub invocations: u64,
+    pub invocation_errors: u64,
+    pub records: u64,
+    pub deleted: u64,
+    pub failed_records: u64,
+    /// Outcome labels per correlation id, in the order they happened.
+    pub outcomes: HashMap<String, Vec<String>>,
+    /// Count per outcome label.
+    pub by_outcome: BTreeMap<String, u64>,
+}
+
+#[derive(Clone)]
+pub struct Mapping {
+    pub stats: Arc<Mutex<MappingStats>>,
+    busy: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Default for Mapping {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Mapping {
+    pub fn new() -> Self {
+        Self {
+            stats: Arc::new(Mutex::new(MappingStats::default())),
+            busy: Arc::new(AtomicU64::new(0)),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether any poller holds records it has not finished with.
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::SeqCst) > 0
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    pub fn snapshot(&self) -> MappingStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Starts the pollers. They run until [`Mapping::stop`].
+    pub fn spawn(
+        &self,
+        sqs: aws_sdk_sqs::Client,
+        consumer: Arc<OrderConsumer<DynamoStore>>,
+        options: MappingOptions,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let invocation_ids = Arc::new(AtomicU64::new(0));
+        (0..options.concurrency.max(1))
+            .map(|_| {
+                let me = self.clone();
+                let sqs = sqs.clone();
+                let consumer = consumer.clone();
+                let options = options.clone();
+                let ids = invocation_ids.clone();
+                tokio::spawn(async move {
+                    while !me.stop.load(Ordering::SeqCst) {
+                        if let Err(e) = me.poll_once(&sqs, &consumer, &options, &ids).await {
+                            tracing::warn!(error = %e, "event source mapping poll failed; retrying");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    }
+                })
+            })
+            .collect()
+    }
+
+    async fn receive(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        options: &MappingOptions,
+        max: i32,
+        wait_seconds: i32,
+    ) -> Result<Vec<Message>, LocalError> {
+        Ok(sqs
+            .receive_message()
+            .queue_url(&options.queue_url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(wait_seconds)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(aws_err("receive from the order queue"))?
+            .messages
+            .unwrap_or_default())
+    }
+
+    async fn poll_once(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        consumer: &OrderConsumer<DynamoStore>,
+        options: &MappingOptions,
+        ids: &AtomicU64,
+    ) -> Result<(), LocalError> {
+        let mut batch = self.receive(sqs, options, options.batch_size, 1).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        let result = self.gather_and_invoke(sqs, consumer, options, ids, &mut batch).await;
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    async fn gather_and_invoke(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        consumer: &OrderConsumer<DynamoStore>,
+        options: &MappingOptions,
+        ids: &AtomicU64,
+        batch: &mut Vec<Message>,
+    ) -> Result<(), LocalError> {
+        // The batching window starts with the first record, as on Lambda.
+        let window_ends = Instant::now() + options.batching_window;
+        while (batch.len() as i32) < options.batch_size && Instant::now() < window_ends {
+            let more = self
+                .receive(sqs, options, options.batch_size - batch.len() as i32, 0)
+                .await?;
+            if more.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            batch.extend(more);
+        }
+
+        let records: Vec<SqsMessage> = batch.iter().map(|m| to_record(m, &options.queue_arn)).collect();
+        let correlation: HashMap<String, String> = records
+            .iter()
+            .map(|r| {
+                let id = r.message_id.clone().unwrap_or_default();
+                let corr = r
+                    .message_attributes
+                    .get("correlationId")
+                    .and_then(|a| a.string_value.clone())
+                    .unwrap_or_else(|| id.clone());
+                (id, corr)
+            })
+            .collect();
+        let mut context = Context::default();
+        context.request_id = format!("local-{}", ids.fetch_add(1, Ordering::SeqCst));
+        let mut event = SqsEvent::default();
+        event.records = records;
+        let invocation = consumer.handle_reporting(LambdaEvent::new(event, context)).await;
+
+        let (failed, reports, errored) = match invocation {
+            Ok((response, reports)) => {
+                let failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+                (failed, reports, false)
+            }
+            Err(_) => (
+                batch.iter().filter_map(|m| m.message_id.clone()).collect(),
+                Vec::new(),
+                true,
+            ),
+        };
+        let (done, retry): (Vec<&Message>, Vec<&Message>) = batch
+            .iter()
+            .partition(|m| !failed.contains(m.message_id.as_ref().unwrap_or(&String::new())));
+        delete(sqs, &options.queue_url, &done).await?;
+        if let Some(seconds) = options.retry_after_seconds {
+            hide_for(sqs, &options.queue_url, &retry, seconds).await?;
+        }
+
+        let mut stats = self.stats.lock().map_err(|e| LocalError::Input(e.to_string()))?;
+        stats.invocations += 1;
+        stats.records += batch.len() as u64;
+        stats.deleted += done.len() as u64;
+        stats.failed_records += retry.len() as u64;
+        if errored {
+            stats.invocation_errors += 1;
+        }
+        for report in reports {
+            let label = report.outcome.label().to_string();
+            *stats.by_outcome.entry(label.clone()).or_default() += 1;
+            let corr = correlation.get(&report.message_id).cloned().unwrap_or(report.message_id);
+            stats.outcomes.entry(corr).or_default().push(label);
+        }
+        Ok(())
+    }
+}
+
+/// The record as Lambda hands it to the function.
+pub fn to_record(m: &Message, queue_arn: &str) -> SqsMessage {
+    let mut r = SqsMessage::default();
+    r.message_id = m.message_id.clone();
+    r.receipt_handle = m.receipt_handle.clone();
+    r.body = m.body.clone();
+    r.md5_of_body = m.md5_of_body.clone();
+    r.event_source = Some("aws:sqs".into());
+    r.event_source_arn = Some(queue_arn.to_string());
+    if let Some(attrs) = &m.attributes {
+        for (k, v) in attrs {
+            r.attributes.insert(k.as_str().to_string(), v.clone());
+        }
+    }
+    if let Some(attrs) = &m.message_attributes {
+        for (k, v) in attrs {
+            let mut a = SqsMessageAttribute::default();
+            a.string_value = v.string_value.clone();
+            a.data_type = Some(v.data_type.clone());
+            r.message_attributes.insert(k.clone(), a);
+        }
+    }
+    r
+}
+
+async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: &[&Message]) -> Result<(), LocalError> {
+    for chunk in messages.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                    .build()
+                    .map_err(aws_err("delete entry"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if entries.is_empty() {
+            continue;
+        }
+        sqs.delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(aws_err("delete processed records"))?;
+    }
+    Ok(())
+}
+
+async fn hide_for(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: &[&Message], seconds: i32) -> Result<(), LocalError> {
+    for chunk in messages.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                    .visibility_timeout(seconds)
+                    .build()
+                    .map_err(aws_err("visibility entry"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if entries.is_empty() {
+            continue;
+        }
+        sqs.change_message_visibility_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(aws_err("shorten the failed records' visibility"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! Accounting and the readable summary: every published message must end as a stored order, a
+//! dropped duplicate or a DLQ message, and no order may be written twice.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use order_domain::{parse_body, OrderItem};
+use order_pipeline::queue::{DeadLetterQueue, SqsDeadLetterQueue};
+use serde::Serialize;
+
+use crate::alarm::Transition;
+use crate::generate::Planned;
+use crate::mapping::MappingStats;
+use crate::resources::LocalStack;
+use crate::{aws_err, Clients, LocalError};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DlqEntry {
+    pub message_id: String,
+    pub correlation_id: String,
+    pub order_id: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub published: usize,
+    pub orders_by_status: BTreeMap<String, usize>,
+    pub stored_by_message: usize,
+    pub duplicates_dropped: usize,
+    pub dead_letters: Vec<DlqEntry>,
+    pub transitions: Vec<Transition>,
+    /// Correlation ids of published messages that are nowhere: the pipeline lost them.
+    pub unaccounted: Vec<String>,
+    /// Order ids written more than once by the consumer.
+    pub double_written: Vec<String>,
+    /// Order ids whose stored content is not the content of the message that stored it.
+    pub wrong_content: Vec<String>,
+    pub invocations: u64,
+    pub invocation_errors: u64,
+}
+
+impl Summary {
+    pub fn all_accounted_for(&self) -> bool {
+        self.unaccounted.is_empty() && self.double_written.is_empty() && self.wrong_content.is_empty()
+    }
+}
+
+pub async fn scan_orders(clients: &Clients, table: &str) -> Result<Vec<OrderItem>, LocalError> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = clients
+            .dynamodb
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(aws_err("scan the Orders table"))?;
+        for raw in out.items.unwrap_or_default() {
+            let item: OrderItem = serde_dynamo::from_item(raw).map_err(|e| LocalError::Input(format!("stored item does not map: {e}")))?;
+            items.push(item);
+        }
+        start = out.last_evaluated_key;
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
+}
+
+pub async fn collect(
+    clients: &Clients,
+    stack: &LocalStack,
+    planned: &[Planned],
+    mapping: &MappingStats,
+    transitions: Vec<Transition>,
+) -> Result<Summary, LocalError> {
+    let items = scan_orders(clients, &stack.table_name).await?;
+    let by_id: HashMap<&str, &OrderItem> = items.iter().map(|i| (i.order_id.as_str(), i)).collect();
+    let mut orders_by_status = BTreeMap::new();
+    for i in &items {
+        *orders_by_status.entry(i.status.as_str().to_string()).or_insert(0) += 1;
+    }
+
+    // A look at the DLQ that leaves every message in it.
+    let dlq = SqsDeadLetterQueue::new(clients.sqs.clone(), stack.dlq_url.clone());
+    let letters = dlq.snapshot(100_000, 60).await.map_err(|e| LocalError::Input(e.to_string()))?;
+    dlq.release(&letters).await.map_err(|e| LocalError::Input(e.to_string()))?;
+    let dead_letters: Vec<DlqEntry> = letters
+        .iter()
+        .map(|l| {
+            let parsed = parse_body(&l.body);
+            let (order_id, reason) = match parsed.order {
+                Err(e) => (None, format!("invalid: {e}")),
+                Ok((order, _)) => {
+                    let reason = match by_id.get(order.order_id.as_str()) {
+                        Some(stored) if stored.content_hash != order.content_hash() => {
+                            format!("conflict: orderId {} is stored with different content", order.order_id)
+                        }
+                        Some(stored) => format!("same order is stored ({})", stored.status.as_str()),
+                        None => "not stored".to_string(),
+                    };
+                    (Some(order.order_id), reason)
+                }
+            };
+            DlqEntry {
+                message_id: l.message_id.clone(),
+                correlation_id: l.correlation_attribute.clone().unwrap_or_default(),
+                order_id,
+                reason,
+            }
+        })
+        .collect();
+
+    let in_dlq: HashSet<&str> = dead_letters.iter().map(|d| d.correlation_id.as_str()).collect();
+    let mut unaccounted = Vec::new();
+    let mut stored_by_message = 0;
+    let mut duplicates_dropped = 0;
+    let mut accepted_per_order: HashMap<String, usize> = HashMap::new();
+    let mut wrong_content = Vec::new();
+    for p in planned {
+        let last = mapping.outcomes.get(&p.correlation_id).and_then(|o| o.last()).map(String::as_str);
+        match last {
+            Some("accepted") | Some("reaccepted") => {
+                stored_by_message += 1;
+                if let Some(id) = &p.order_id {
+                    *accepted_per_order.entry(id.clone()).or_default() += usize::from(last == Some("accepted"));
+                    let hash = parse_body(&p.body).order.ok().map(|(o, _)| o.content_hash());
+                    if by_id.get(id.as_str()).map(|i| Some(i.content_hash.clone())) != Some(hash) {
+                        wrong_content.push(id.clone());
+                    }
+                }
+            }
+            Some("duplicate") => duplicates_dropped += 1,
+            _ if in_dlq.contains(p.correlation_id.as_str()) => {}
+            _ => unaccounted.push(p.correlation_id.clone()),
+        }
+    }
+    let mut double_written: Vec<String> = accepted_per_order.into_iter().filter(|(_, n)| *n > 1).map(|(id, _)| id).collect();
+    double_written.sort();
+    Ok(Summary {
+        published: planned.len(),
+        orders_by_status,
+        stored_by_message,
+        duplicates_dropped,
+        dead_letters,
+        transitions,
+        unaccounted,
+        double_written,
+        wrong_content,
+        invocations: mapping.invocations,
+        invocation_errors: mapping.invocation_errors,
+    })
+}
+
+/// The summary as a person reads it.
+pub fn render(s: &Summary, stack: &LocalStack, log_path: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\nOrder pipeline: summary");
+    let _ = writeln!(out, "  published            {} messages", s.published);
+    let statuses: Vec<String> = s.orders_by_status.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let total: usize = s.orders_by_status.values().sum();
+    let _ = writeln!(out, "  orders in the table  {total} ({})", statuses.join(", "));
+    let _ = writeln!(out, "  duplicates dropped   {}", s.duplicates_dropped);
+    let _ = writeln!(out, "  consumer invocations {} ({} failed as a whole)", s.invocations, s.invocation_errors);
+    let _ = writeln!(out, "  dead-letter queue    {} messages", s.dead_letters.len());
+    for d in s.dead_letters.iter().take(20) {
+        let _ = writeln!(out, "    - {:<22} {:<14} {}", d.correlation_id, d.order_id.as_deref().unwrap_or("-"), d.reason);
+    }
+    if s.dead_letters.len() > 20 {
+        let _ = writeln!(out, "    ... and {} more", s.dead_letters.len() - 20);
+    }
+    let _ = writeln!(out, "  alarm transitions");
+    for t in &s.transitions {
+        let what = match (&t.summary, &t.error) {
+            (_, Some(e)) => format!("dlq-alarm failed: {e}"),
+            (Some(sum), None) if t.to == "ALARM" => format!(
+                "dlq-alarm saw {} messages: {} marked FAILED, {} already stored, {} conflicts, {} unparseable",
+                sum.messages_seen,
+                sum.marked_failed.len(),
+                sum.already_stored.len(),
+                sum.conflicts.len(),
+                sum.unparseable.len()
+            ),
+            _ => "dlq-alarm logged the state".to_string(),
+        };
+        let _ = writeln!(out, "    {:>17} -> {:<5} at {}  {what}", t.from, t.to, t.at.format("%H:%M:%S"));
+    }
+    let accounted = s.published - s.unaccounted.len();
+    let _ = writeln!(
+        out,
+        "  accounting           {accounted} of {} messages accounted for: {} stored, {} duplicates, {} in the DLQ",
+        s.published,
+        s.stored_by_message,
+        s.duplicates_dropped,
+        s.dead_letters.len()
+    );
+    if !s.all_accounted_for() {
+        let _ = writeln!(
+            out,
+            "  PROBLEM: {} unaccounted {:?}, {} written twice {:?}, {} with wrong content {:?}",
+            s.unaccounted.len(),
+            s.unaccounted.iter().take(5).collect::<Vec<_>>(),
+            s.double_written.len(),
+            s.double_written.iter().take(5).collect::<Vec<_>>(),
+            s.wrong_content.len(),
+            s.wrong_content.iter().take(5).collect::<Vec<_>>()
+        );
+    }
+    let _ = writeln!(out, "\nWhere to look next");
+    let _ = writeln!(out, "  function logs (JSON lines): {log_path}");
+    let _ = writeln!(out, "    e.g. grep '\"level\":\"WARN\"' {log_path} | head   (each line names correlation_id and order_id)");
+    let _ = writeln!(out, "  emulator:                   {} (stopped when the demo ends; `order-local run` keeps it up)", stack.endpoint);
+    let _ = writeln!(out, "  the contract:               ../shared/design/pipeline-contract.md and docs/operations.md");
+    out
+}

@@ -1,0 +1,43 @@
+//! The seed systems' sample payloads, as the demo and the producer publish them.
+
+use crate::generate::{Intent, Planned};
+
+pub const SEED_001: &str = include_str!("../../test/events/payloads/seed-001-flat.json");
+pub const SEED_002: &str = include_str!("../../test/events/payloads/seed-002-snake.json");
+pub const SEED_004: &str = include_str!("../../test/events/payloads/seed-004-flat.json");
+/// The contract's canonical example. It reuses seed 001's orderId O1234 with other content,
+/// so published after seed 001 it is a conflicting reuse of an id.
+pub const CANONICAL: &str = include_str!("../../test/events/payloads/canonical.json");
+
+fn planned(run: &str, n: usize, body: &str, order_id: Option<&str>, intent: Intent) -> Planned {
+    Planned {
+        correlation_id: format!("{run}-{n}"),
+        body: body.to_string(),
+        order_id: order_id.map(str::to_string),
+        intent,
+    }
+}
+
+/// The seed systems' sample orders (seeds 001, 002 and 004).
+pub fn seed_orders(run: &str) -> Vec<Planned> {
+    vec![
+        planned(run, 1, SEED_001, Some("O1234"), Intent::New),
+        planned(run, 2, SEED_002, Some("9f1c2a4e-5b6d-4c3e-8f7a-1b2c3d4e5f60"), Intent::New),
+        planned(run, 4, SEED_004, Some("01234"), Intent::New),
+    ]
+}
+
+/// A duplicate of seed 001, a conflicting reuse of its id, and an invalid payload.
+pub fn troublemakers(run: &str) -> Vec<Planned> {
+    vec![
+        planned(run, 5, SEED_001, Some("O1234"), Intent::Duplicate),
+        planned(run, 6, CANONICAL, Some("O1234"), Intent::Conflict),
+        planned(
+            run,
+            7,
+            r#"{"orderId":"O9999","customerId":"U123","items":[{"sku":"LAPTOP-15","quantity":0}]}"#,
+            Some("O9999"),
+            Intent::Invalid,
+        ),
+    ]
+}
