@@ -1,0 +1,229 @@
+//! order-consumer and dlq-alarm against a real DynamoDB/SQS API: moto's server, started by each
+//! test on a free loopback port. These prove the conditional writes, the ALL_OLD read-back, the
+//! error classification and the non-consuming DLQ snapshot on the wire, not only in memory.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm;
+use aws_lambda_events::event::sqs::SqsMessage;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use order_domain::OrderStatus;
+use order_local::alarm::{alarm_event, depth};
+use order_local::emulator::Emulator;
+use order_local::resources::{create, LocalStack, Plan};
+use order_local::settings::Settings;
+use order_local::Clients;
+use order_pipeline::config::{ConsumerConfig, DlqAlarmConfig};
+use order_pipeline::consumer::OrderConsumer;
+use order_pipeline::dlq_alarm::DlqAlarm;
+use order_pipeline::notify::SnsNotifier;
+use order_pipeline::queue::SqsDeadLetterQueue;
+use order_pipeline::store::DynamoStore;
+use order_pipeline::telemetry::Captured;
+
+struct Env {
+    _emulator: Emulator,
+    clients: Clients,
+    stack: LocalStack,
+    store: DynamoStore,
+}
+
+async fn env(prefix: &str) -> Env {
+    let emulator = Emulator::start().expect("moto_server starts (run `make setup` if it is missing)");
+    let clients = Clients::new(&emulator.sdk_config().await, emulator.endpoint());
+    let settings = Settings::load(&Settings::default_path()).expect("cdk.json");
+    let stack = create(&clients, emulator.endpoint(), &Plan::from_settings(&settings), prefix)
+        .await
+        .expect("resources created");
+    let store = DynamoStore::new(clients.dynamodb.clone(), stack.table_name.clone());
+    Env { _emulator: emulator, clients, stack, store }
+}
+
+fn consumer(store: DynamoStore, table: &str) -> OrderConsumer<DynamoStore> {
+    let config = ConsumerConfig {
+        table_name: table.into(),
+        max_receive_count: 3,
+        record_concurrency: 4,
+        service: "order-consumer".into(),
+    };
+    OrderConsumer::new(store, config, Arc::new(Captured::default()))
+}
+
+fn dlq_alarm(e: &Env) -> DlqAlarm<DynamoStore, SqsDeadLetterQueue, SnsNotifier> {
+    let config = DlqAlarmConfig {
+        table_name: e.stack.table_name.clone(),
+        dlq_url: e.stack.dlq_url.clone(),
+        ops_topic_arn: e.stack.ops_topic_arn.clone(),
+        snapshot_max: 100,
+        snapshot_visibility_seconds: 30,
+        concurrency: 4,
+        service: "dlq-alarm".into(),
+    };
+    DlqAlarm::new(
+        e.store.clone(),
+        SqsDeadLetterQueue::new(e.clients.sqs.clone(), e.stack.dlq_url.clone()),
+        SnsNotifier::new(e.clients.sns.clone(), e.stack.ops_topic_arn.clone()),
+        config,
+        Arc::new(Captured::default()),
+    )
+}
+
+fn order(id: &str, quantity: u32) -> String {
+    serde_json::json!({
+        "orderId": id, "customerId": "U1", "currency": "USD", "createdAt": "2025-05-03T12:00:00Z",
+        "items": [{"sku": "LAPTOP-15", "quantity": quantity, "unitPrice": "999.99"}]
+    })
+    .to_string()
+}
+
+fn record(id: &str, body: &str) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.into());
+    m.body = Some(body.into());
+    m.attributes.insert("SentTimestamp".into(), "1746273600000".into());
+    m.attributes.insert("ApproximateReceiveCount".into(), "1".into());
+    m
+}
+
+fn alarm(state: &str) -> CloudWatchAlarm {
+    serde_json::from_value(alarm_event("dlq-depth", "arn:aws:cloudwatch:r:0:alarm:dlq-depth", "dlq", "OK", state, 1, chrono::Utc::now()))
+        .expect("alarm event")
+}
+
+async fn send_to_dlq(e: &Env, bodies: &[String]) {
+    for (i, body) in bodies.iter().enumerate() {
+        e.clients
+            .sqs
+            .send_message()
+            .queue_url(&e.stack.dlq_url)
+            .message_body(body)
+            .message_attributes(
+                "correlationId",
+                MessageAttributeValue::builder().data_type("String").string_value(format!("corr-{i}")).build().unwrap(),
+            )
+            .send()
+            .await
+            .expect("send to DLQ");
+    }
+}
+
+async fn visible_and_hidden(e: &Env) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = e
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&e.stack.dlq_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    let n = |k: A| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
+    (n(A::ApproximateNumberOfMessages), n(A::ApproximateNumberOfMessagesNotVisible))
+}
+
+#[tokio::test]
+async fn consumer_on_dynamodb_stores_new_drops_duplicate_and_fails_conflict_through_conditional_writes() {
+    let e = env("c1").await;
+    let c = consumer(e.store.clone(), &e.stack.table_name);
+    let (resp, _) = c.handle_records(&[record("m1", &order("O1", 1))]).await.unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    let stored = e.store.get("O1").await.unwrap().expect("stored");
+    assert_eq!(stored.status, OrderStatus::Accepted);
+    assert_eq!(stored.items[0].unit_price.as_deref(), Some("999.99"), "price stored exactly");
+
+    let (resp, reports) = c
+        .handle_records(&[record("m2", &order("O1", 1)), record("m3", &order("O1", 2))])
+        .await
+        .unwrap();
+    let failed: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, ["m3"], "only the conflict fails");
+    let labels: Vec<_> = reports.iter().map(|r| (r.message_id.as_str(), r.outcome.label())).collect();
+    assert!(labels.contains(&("m2", "duplicate")) && labels.contains(&("m3", "conflict")), "{labels:?}");
+    assert_eq!(e.store.get("O1").await.unwrap().unwrap(), stored, "nothing overwritten");
+}
+
+#[tokio::test]
+async fn dlq_alarm_marks_orders_failed_from_a_real_dlq_and_leaves_every_message_in_it() {
+    let e = env("d1").await;
+    // O-stored is accepted with other content first: its dead letter is a conflicting reuse.
+    consumer(e.store.clone(), &e.stack.table_name)
+        .handle_records(&[record("m0", &order("O-stored", 1))])
+        .await
+        .unwrap();
+    let bodies: Vec<String> = (0..12)
+        .map(|i| order(&format!("O{i}"), 1))
+        .chain([order("O-stored", 9), "not json".to_string()])
+        .collect();
+    send_to_dlq(&e, &bodies).await;
+    let handler = dlq_alarm(&e);
+
+    let summary = handler.handle_alarm(&alarm("ALARM")).await.unwrap();
+    assert_eq!(summary.messages_seen, 14);
+    assert_eq!(summary.marked_failed.len(), 12);
+    assert_eq!(summary.conflicts, ["O-stored"]);
+    assert_eq!(summary.unparseable.len(), 1);
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    assert_eq!(visible_and_hidden(&e).await, (14, 0), "every message is still there and visible");
+
+    let failed = e.store.get("O3").await.unwrap().expect("FAILED item created");
+    assert_eq!(failed.status, OrderStatus::Failed);
+    assert!(failed.failure.as_ref().is_some_and(|f| f.reason.contains("corr-3")), "{failed:?}");
+    assert_eq!(e.store.get("O-stored").await.unwrap().unwrap().status, OrderStatus::Accepted, "stored order left alone");
+
+    // The same alarm event again changes nothing more.
+    let again = handler.handle_alarm(&alarm("ALARM")).await.unwrap();
+    assert!(again.marked_failed.is_empty());
+    assert_eq!(again.already_failed.len(), 12);
+    assert_eq!(e.store.get("O3").await.unwrap().unwrap(), failed);
+    assert_eq!(depth(&e.clients.sqs, &e.stack.dlq_url).await.unwrap(), 14);
+}
+
+#[tokio::test]
+async fn redrive_after_failed_is_accepted_again_through_a_real_conditional_update() {
+    let e = env("r1").await;
+    send_to_dlq(&e, &[order("O7", 2)]).await;
+    dlq_alarm(&e).handle_alarm(&alarm("ALARM")).await.unwrap();
+    assert_eq!(e.store.get("O7").await.unwrap().unwrap().status, OrderStatus::Failed);
+
+    let c = consumer(e.store.clone(), &e.stack.table_name);
+    let (resp, reports) = c.handle_records(&[record("redriven", &order("O7", 2))]).await.unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(reports[0].outcome.label(), "reaccepted");
+    let raw = e
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&e.stack.table_name)
+        .key("orderId", AttributeValue::S("O7".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(raw.get("status"), Some(&AttributeValue::S("ACCEPTED".into())));
+    assert!(!raw.contains_key("failure"), "failure fields cleared");
+    assert_eq!(raw.get("version"), Some(&AttributeValue::N("2".into())));
+    assert_eq!(raw.get("sourceMessageId"), Some(&AttributeValue::S("redriven".into())));
+
+    // A second redrive of the same message is now a plain duplicate.
+    let (_, reports) = c.handle_records(&[record("again", &order("O7", 2))]).await.unwrap();
+    assert_eq!(reports[0].outcome.label(), "duplicate");
+}
+
+#[tokio::test]
+async fn a_missing_table_fails_every_record_and_so_the_invocation() {
+    let e = env("m1").await;
+    let c = consumer(DynamoStore::new(e.clients.dynamodb.clone(), "no-such-table"), "no-such-table");
+    let err = c
+        .handle_records(&[record("m1", &order("O1", 1)), record("m2", &order("O2", 1))])
+        .await
+        .unwrap_err();
+    assert_eq!(err.count, 2);
+    assert!(matches!(err.first, order_domain::StoreError::Fatal(_)), "{:?}", err.first);
+    assert!(err.to_string().contains("ResourceNotFound"), "{err}");
+}
