@@ -16,7 +16,9 @@ use crate::{aws_err, cloudwatch, Clients, LocalError};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueuePlan {
-    pub visibility_timeout_seconds: u32,
+    /// Absent: the SQS default (30 s), which the stack leaves as it is too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visibility_timeout_seconds: Option<u32>,
     pub message_retention_seconds: u32,
     /// maxReceiveCount of the redrive policy to the DLQ (order queue only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,12 +76,12 @@ impl Plan {
     pub fn from_settings(s: &Settings) -> Self {
         Plan {
             order_queue: QueuePlan {
-                visibility_timeout_seconds: s.queue_visibility_timeout_seconds(),
+                visibility_timeout_seconds: Some(s.queue_visibility_timeout_seconds()),
                 message_retention_seconds: QUEUE_RETENTION_SECONDS,
                 max_receive_count: Some(s.max_receive_count),
             },
             dead_letter_queue: QueuePlan {
-                visibility_timeout_seconds: 30,
+                visibility_timeout_seconds: None,
                 message_retention_seconds: DLQ_RETENTION_SECONDS,
                 max_receive_count: None,
             },
@@ -193,7 +195,7 @@ pub async fn create(clients: &Clients, endpoint: &str, plan: &Plan, prefix: &str
         vec![
             (
                 QueueAttributeName::VisibilityTimeout,
-                plan.order_queue.visibility_timeout_seconds.to_string(),
+                plan.order_queue.visibility_timeout_seconds.unwrap_or(30).to_string(),
             ),
             (
                 QueueAttributeName::MessageRetentionPeriod,

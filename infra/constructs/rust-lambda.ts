@@ -1,0 +1,58 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { RustFunction } from 'cargo-lambda-cdk';
+import { Construct } from 'constructs';
+
+export interface RustLambdaProps {
+  /** The workspace's Cargo.toml. */
+  readonly manifestPath: string;
+  /** The binary crate to build (functions/<binaryName>). */
+  readonly binaryName: string;
+  readonly memorySize: number;
+  readonly timeout: Duration;
+  readonly logRetention: logs.RetentionDays;
+  readonly environment: Record<string, string>;
+  readonly description: string;
+}
+
+/**
+ * A Rust function as this project runs them: arm64 on provided.al2023 (cargo-lambda's
+ * default), explicit memory and timeout, JSON logs (Lambda passes the level to the function),
+ * active X-Ray tracing, its own log group with bounded retention, and its own role that may
+ * write to that log group and nothing else until the caller grants more.
+ */
+export class RustLambda extends Construct {
+  public readonly function: RustFunction;
+  public readonly role: iam.Role;
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: RustLambdaProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs ${props.binaryName}`,
+    });
+    this.logGroup.grantWrite(this.role);
+    this.function = new RustFunction(this, 'Function', {
+      manifestPath: props.manifestPath,
+      binaryName: props.binaryName,
+      description: props.description,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
+      systemLogLevelV2: lambda.SystemLogLevel.WARN,
+      tracing: lambda.Tracing.ACTIVE,
+      environment: { POWERTOOLS_SERVICE_NAME: props.binaryName, ...props.environment },
+    });
+  }
+}
