@@ -49,8 +49,14 @@ pub async fn depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64, Lo
         .map_err(aws_err("read queue depth"))?
         .attributes
         .unwrap_or_default();
-    let n = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    Ok(n(QueueAttributeName::ApproximateNumberOfMessages) + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    let n = |k: QueueAttributeName| {
+        attrs
+            .get(&k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(n(QueueAttributeName::ApproximateNumberOfMessages)
+        + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
 }
 
 fn cw_time(t: DateTime<Utc>) -> String {
@@ -58,7 +64,15 @@ fn cw_time(t: DateTime<Utc>) -> String {
 }
 
 /// The event CloudWatch sends to a Lambda alarm action.
-pub fn alarm_event(alarm_name: &str, alarm_arn: &str, dlq_name: &str, from: &str, to: &str, depth: u64, now: DateTime<Utc>) -> serde_json::Value {
+pub fn alarm_event(
+    alarm_name: &str,
+    alarm_arn: &str,
+    dlq_name: &str,
+    from: &str,
+    to: &str,
+    depth: u64,
+    now: DateTime<Utc>,
+) -> serde_json::Value {
     let parts: Vec<&str> = alarm_arn.split(':').collect();
     serde_json::json!({
         "source": "aws.cloudwatch",
@@ -111,7 +125,10 @@ impl AlarmEvaluator {
     }
 
     pub fn transitions(&self) -> Vec<Transition> {
-        self.transitions.lock().map(|t| t.clone()).unwrap_or_default()
+        self.transitions
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
     }
 
     pub fn state(&self) -> String {
@@ -133,12 +150,19 @@ impl AlarmEvaluator {
             return Ok(None);
         }
         let endpoint = clients.endpoint.clone();
-        cloudwatch::set_alarm_state(&endpoint, alarm_name, to, &format!("local evaluation: DLQ depth {depth}"))?;
+        cloudwatch::set_alarm_state(
+            &endpoint,
+            alarm_name,
+            to,
+            &format!("local evaluation: DLQ depth {depth}"),
+        )?;
         let (alarm_arn, _) = cloudwatch::describe_alarm(&endpoint, alarm_name)?;
         let dlq_name = dlq_url.rsplit('/').next().unwrap_or_default();
         let now = Utc::now();
-        let event: CloudWatchAlarm = serde_json::from_value(alarm_event(alarm_name, &alarm_arn, dlq_name, &from, to, depth, now))
-            .map_err(|e| LocalError::Input(format!("alarm event: {e}")))?;
+        let event: CloudWatchAlarm = serde_json::from_value(alarm_event(
+            alarm_name, &alarm_arn, dlq_name, &from, to, depth, now,
+        ))
+        .map_err(|e| LocalError::Input(format!("alarm event: {e}")))?;
         let mut context = Context::default();
         context.request_id = format!("local-alarm-{}", now.timestamp_millis());
         let result = handler.handle(LambdaEvent::new(event, context)).await;

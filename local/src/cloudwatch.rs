@@ -26,7 +26,11 @@ fn encode(s: &str) -> String {
 }
 
 /// Sends one Query action and returns the response body (XML).
-pub fn query(endpoint: &str, action: &str, params: &[(String, String)]) -> Result<String, LocalError> {
+pub fn query(
+    endpoint: &str,
+    action: &str,
+    params: &[(String, String)],
+) -> Result<String, LocalError> {
     let err = |detail: String| LocalError::Aws {
         what: format!("CloudWatch {action} on the emulator"),
         detail,
@@ -51,15 +55,27 @@ pub fn query(endpoint: &str, action: &str, params: &[(String, String)]) -> Resul
         body.len()
     );
     let mut stream = TcpStream::connect(host).map_err(|e| err(e.to_string()))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| err(e.to_string()))?;
-    stream.write_all(request.as_bytes()).map_err(|e| err(e.to_string()))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| err(e.to_string()))?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| err(e.to_string()))?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).map_err(|e| err(e.to_string()))?;
+    stream
+        .read_to_string(&mut response)
+        .map_err(|e| err(e.to_string()))?;
     let status = response.split_whitespace().nth(1).unwrap_or_default();
     if status != "200" {
-        return Err(err(format!("HTTP {status}: {}", response.chars().take(500).collect::<String>())));
+        return Err(err(format!(
+            "HTTP {status}: {}",
+            response.chars().take(500).collect::<String>()
+        )));
     }
-    Ok(response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    Ok(response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default())
 }
 
 fn p(k: &str, v: impl ToString) -> (String, String) {
@@ -93,18 +109,31 @@ pub fn put_metric_alarm(
     query(endpoint, "PutMetricAlarm", &params).map(|_| ())
 }
 
-pub fn set_alarm_state(endpoint: &str, name: &str, state: &str, reason: &str) -> Result<(), LocalError> {
+pub fn set_alarm_state(
+    endpoint: &str,
+    name: &str,
+    state: &str,
+    reason: &str,
+) -> Result<(), LocalError> {
     query(
         endpoint,
         "SetAlarmState",
-        &[p("AlarmName", name), p("StateValue", state), p("StateReason", reason)],
+        &[
+            p("AlarmName", name),
+            p("StateValue", state),
+            p("StateReason", reason),
+        ],
     )
     .map(|_| ())
 }
 
 /// The alarm's ARN and stored state.
 pub fn describe_alarm(endpoint: &str, name: &str) -> Result<(String, String), LocalError> {
-    let xml = query(endpoint, "DescribeAlarms", &[p("AlarmNames.member.1", name)])?;
+    let xml = query(
+        endpoint,
+        "DescribeAlarms",
+        &[p("AlarmNames.member.1", name)],
+    )?;
     let tag = |t: &str| {
         xml.split(&format!("<{t}>"))
             .nth(1)

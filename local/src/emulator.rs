@@ -45,7 +45,10 @@ fn find_moto() -> Result<PathBuf, EmulatorError> {
     if let Some(p) = std::env::var_os("MOTO_SERVER") {
         return Ok(PathBuf::from(p));
     }
-    let venv = workspace_root().join(".venv").join("bin").join("moto_server");
+    let venv = workspace_root()
+        .join(".venv")
+        .join("bin")
+        .join("moto_server");
     if venv.exists() {
         return Ok(venv);
     }
@@ -72,10 +75,12 @@ impl Emulator {
             program: program.display().to_string(),
             source,
         })?;
-        let err_file = log_file.try_clone().map_err(|source| EmulatorError::Spawn {
-            program: program.display().to_string(),
-            source,
-        })?;
+        let err_file = log_file
+            .try_clone()
+            .map_err(|source| EmulatorError::Spawn {
+                program: program.display().to_string(),
+                source,
+            })?;
         let child = Command::new(&program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())

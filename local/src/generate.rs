@@ -33,14 +33,20 @@ pub struct Mix {
 
 impl Mix {
     pub fn validate(&self) -> Result<(), String> {
-        let all = [("duplicates", self.duplicates), ("conflicts", self.conflicts), ("invalid", self.invalid)];
+        let all = [
+            ("duplicates", self.duplicates),
+            ("conflicts", self.conflicts),
+            ("invalid", self.invalid),
+        ];
         for (name, f) in all {
             if !(0.0..=1.0).contains(&f) {
                 return Err(format!("--{name} must be a fraction from 0 to 1 (got {f})"));
             }
         }
         if self.duplicates + self.conflicts + self.invalid > 0.9 {
-            return Err("--duplicates + --conflicts + --invalid must leave at least 10% new orders".into());
+            return Err(
+                "--duplicates + --conflicts + --invalid must leave at least 10% new orders".into(),
+            );
         }
         Ok(())
     }
@@ -121,7 +127,10 @@ pub fn generate(count: usize, mix: Mix, seed: u64, run: &str) -> Vec<Planned> {
                 intent: Intent::Duplicate,
             }
         } else if roll < mix.invalid + mix.duplicates + mix.conflicts && !valid.is_empty() {
-            let original = out[valid[rng.random_range(0..valid.len())]].order_id.clone().unwrap_or_default();
+            let original = out[valid[rng.random_range(0..valid.len())]]
+                .order_id
+                .clone()
+                .unwrap_or_default();
             Planned {
                 correlation_id,
                 body: order_body(&mut rng, &original, 999_999),
@@ -150,12 +159,28 @@ mod tests {
 
     #[test]
     fn generated_traffic_has_the_asked_mix_and_every_new_order_is_valid() {
-        let mix = Mix { duplicates: 0.1, conflicts: 0.05, invalid: 0.1 };
+        let mix = Mix {
+            duplicates: 0.1,
+            conflicts: 0.05,
+            invalid: 0.1,
+        };
         let planned = generate(2000, mix, 7, "t");
         let count = |i: Intent| planned.iter().filter(|p| p.intent == i).count();
-        assert!((150..250).contains(&count(Intent::Duplicate)), "{}", count(Intent::Duplicate));
-        assert!((60..140).contains(&count(Intent::Conflict)), "{}", count(Intent::Conflict));
-        assert!((150..250).contains(&count(Intent::Invalid)), "{}", count(Intent::Invalid));
+        assert!(
+            (150..250).contains(&count(Intent::Duplicate)),
+            "{}",
+            count(Intent::Duplicate)
+        );
+        assert!(
+            (60..140).contains(&count(Intent::Conflict)),
+            "{}",
+            count(Intent::Conflict)
+        );
+        assert!(
+            (150..250).contains(&count(Intent::Invalid)),
+            "{}",
+            count(Intent::Invalid)
+        );
         for p in &planned {
             let parsed = order_domain::parse_body(&p.body).order;
             assert_eq!(parsed.is_ok(), p.intent != Intent::Invalid, "{}", p.body);
@@ -166,9 +191,21 @@ mod tests {
 
     #[test]
     fn a_conflict_reuses_an_id_with_other_content() {
-        let planned = generate(500, Mix { duplicates: 0.0, conflicts: 0.3, invalid: 0.0 }, 1, "t");
+        let planned = generate(
+            500,
+            Mix {
+                duplicates: 0.0,
+                conflicts: 0.3,
+                invalid: 0.0,
+            },
+            1,
+            "t",
+        );
         for c in planned.iter().filter(|p| p.intent == Intent::Conflict) {
-            let original = planned.iter().find(|p| p.intent == Intent::New && p.order_id == c.order_id).unwrap();
+            let original = planned
+                .iter()
+                .find(|p| p.intent == Intent::New && p.order_id == c.order_id)
+                .unwrap();
             let h = |b: &str| order_domain::parse_body(b).order.unwrap().0.content_hash();
             assert_ne!(h(&c.body), h(&original.body));
         }
@@ -176,7 +213,19 @@ mod tests {
 
     #[test]
     fn the_mix_must_leave_room_for_new_orders() {
-        assert!(Mix { duplicates: 0.5, conflicts: 0.3, invalid: 0.2 }.validate().is_err());
-        assert!(Mix { duplicates: -0.1, conflicts: 0.0, invalid: 0.0 }.validate().is_err());
+        assert!(Mix {
+            duplicates: 0.5,
+            conflicts: 0.3,
+            invalid: 0.2
+        }
+        .validate()
+        .is_err());
+        assert!(Mix {
+            duplicates: -0.1,
+            conflicts: 0.0,
+            invalid: 0.0
+        }
+        .validate()
+        .is_err());
     }
 }

@@ -20,7 +20,10 @@ use aws_config::SdkConfig;
 /// commit looks at.
 pub fn state_dir() -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    root.canonicalize().unwrap_or(root).join("target").join("order-local")
+    root.canonicalize()
+        .unwrap_or(root)
+        .join("target")
+        .join("order-local")
 }
 
 /// Errors of the local tools, each saying what failed and what to do.
@@ -37,7 +40,9 @@ pub enum LocalError {
 }
 
 /// Wraps an SDK (or builder) error with what was being done.
-pub fn aws_err<E: std::error::Error + 'static>(what: impl Into<String>) -> impl FnOnce(E) -> LocalError {
+pub fn aws_err<E: std::error::Error + 'static>(
+    what: impl Into<String>,
+) -> impl FnOnce(E) -> LocalError {
     let what = what.into();
     move |e| LocalError::Aws {
         what,

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName,
 };
 use lambda_runtime::{Context, LambdaEvent};
 use order_pipeline::consumer::OrderConsumer;
@@ -142,7 +143,9 @@ impl Mapping {
             return Ok(());
         }
         self.busy.fetch_add(1, Ordering::SeqCst);
-        let result = self.gather_and_invoke(sqs, consumer, options, ids, &mut batch).await;
+        let result = self
+            .gather_and_invoke(sqs, consumer, options, ids, &mut batch)
+            .await;
         self.busy.fetch_sub(1, Ordering::SeqCst);
         result
     }
@@ -167,7 +170,10 @@ impl Mapping {
             batch.extend(more);
         }
 
-        let records: Vec<SqsMessage> = batch.iter().map(|m| to_record(m, &options.queue_arn)).collect();
+        let records: Vec<SqsMessage> = batch
+            .iter()
+            .map(|m| to_record(m, &options.queue_arn))
+            .collect();
         let correlation: HashMap<String, String> = records
             .iter()
             .map(|r| {
@@ -184,11 +190,17 @@ impl Mapping {
         context.request_id = format!("local-{}", ids.fetch_add(1, Ordering::SeqCst));
         let mut event = SqsEvent::default();
         event.records = records;
-        let invocation = consumer.handle_reporting(LambdaEvent::new(event, context)).await;
+        let invocation = consumer
+            .handle_reporting(LambdaEvent::new(event, context))
+            .await;
 
         let (failed, reports, errored) = match invocation {
             Ok((response, reports)) => {
-                let failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+                let failed: Vec<String> = response
+                    .batch_item_failures
+                    .into_iter()
+                    .map(|f| f.item_identifier)
+                    .collect();
                 (failed, reports, false)
             }
             Err(_) => (
@@ -205,7 +217,10 @@ impl Mapping {
             hide_for(sqs, &options.queue_url, &retry, seconds).await?;
         }
 
-        let mut stats = self.stats.lock().map_err(|e| LocalError::Input(e.to_string()))?;
+        let mut stats = self
+            .stats
+            .lock()
+            .map_err(|e| LocalError::Input(e.to_string()))?;
         stats.invocations += 1;
         stats.records += batch.len() as u64;
         stats.deleted += done.len() as u64;
@@ -216,7 +231,10 @@ impl Mapping {
         for report in reports {
             let label = report.outcome.label().to_string();
             *stats.by_outcome.entry(label.clone()).or_default() += 1;
-            let corr = correlation.get(&report.message_id).cloned().unwrap_or(report.message_id);
+            let corr = correlation
+                .get(&report.message_id)
+                .cloned()
+                .unwrap_or(report.message_id);
             stats.outcomes.entry(corr).or_default().push(label);
         }
         Ok(())
@@ -248,7 +266,11 @@ pub fn to_record(m: &Message, queue_arn: &str) -> SqsMessage {
     r
 }
 
-async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: &[&Message]) -> Result<(), LocalError> {
+async fn delete(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    messages: &[&Message],
+) -> Result<(), LocalError> {
     for chunk in messages.chunks(10) {
         let entries = chunk
             .iter()
@@ -274,7 +296,12 @@ async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: &[&Message
     Ok(())
 }
 
-async fn hide_for(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: &[&Message], seconds: i32) -> Result<(), LocalError> {
+async fn hide_for(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    messages: &[&Message],
+    seconds: i32,
+) -> Result<(), LocalError> {
     for chunk in messages.chunks(10) {
         let entries = chunk
             .iter()

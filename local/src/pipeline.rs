@@ -72,17 +72,29 @@ impl LocalPipeline {
         let stack = create(&clients, emulator.endpoint(), &plan, &options.prefix).await?;
 
         // The handlers read the environment Lambda would give them (infra/ sets the same).
-        let mut consumer_env: HashMap<String, String> = plan.consumer.environment.clone().into_iter().collect();
+        let mut consumer_env: HashMap<String, String> =
+            plan.consumer.environment.clone().into_iter().collect();
         consumer_env.insert("TABLE_NAME".into(), stack.table_name.clone());
-        let consumer_config = ConsumerConfig::from_env(&lookup(consumer_env)).map_err(|e| LocalError::Input(e.to_string()))?;
-        let mut alarm_env: HashMap<String, String> = plan.dlq_alarm_function.environment.clone().into_iter().collect();
+        let consumer_config = ConsumerConfig::from_env(&lookup(consumer_env))
+            .map_err(|e| LocalError::Input(e.to_string()))?;
+        let mut alarm_env: HashMap<String, String> = plan
+            .dlq_alarm_function
+            .environment
+            .clone()
+            .into_iter()
+            .collect();
         alarm_env.insert("TABLE_NAME".into(), stack.table_name.clone());
         alarm_env.insert("DLQ_URL".into(), stack.dlq_url.clone());
         alarm_env.insert("OPS_TOPIC_ARN".into(), stack.ops_topic_arn.clone());
-        let alarm_config = DlqAlarmConfig::from_env(&lookup(alarm_env)).map_err(|e| LocalError::Input(e.to_string()))?;
+        let alarm_config = DlqAlarmConfig::from_env(&lookup(alarm_env))
+            .map_err(|e| LocalError::Input(e.to_string()))?;
 
         let store = DynamoStore::new(clients.dynamodb.clone(), stack.table_name.clone());
-        let consumer = Arc::new(OrderConsumer::new(store.clone(), consumer_config, options.telemetry.clone()));
+        let consumer = Arc::new(OrderConsumer::new(
+            store.clone(),
+            consumer_config,
+            options.telemetry.clone(),
+        ));
         let dlq_alarm = Arc::new(DlqAlarm::new(
             store,
             SqsDeadLetterQueue::new(clients.sqs.clone(), stack.dlq_url.clone()),
@@ -110,7 +122,9 @@ impl LocalPipeline {
                 queue_url: stack.queue_url.clone(),
                 queue_arn,
                 batch_size: plan.event_source_mapping.batch_size as i32,
-                batching_window: Duration::from_secs(u64::from(plan.event_source_mapping.maximum_batching_window_seconds)),
+                batching_window: Duration::from_secs(u64::from(
+                    plan.event_source_mapping.maximum_batching_window_seconds,
+                )),
                 concurrency: plan.event_source_mapping.maximum_concurrency as usize,
                 retry_after_seconds: options.retry_after_seconds,
             },
@@ -139,7 +153,11 @@ impl LocalPipeline {
 
     /// Waits until the order queue is empty and idle, and the alarm has caught up with the
     /// DLQ (so dlq-alarm has run on what is there). Returns false on timeout.
-    pub async fn wait_until_drained(&self, timeout: Duration, mut progress: impl FnMut(Drain)) -> Result<bool, LocalError> {
+    pub async fn wait_until_drained(
+        &self,
+        timeout: Duration,
+        mut progress: impl FnMut(Drain),
+    ) -> Result<bool, LocalError> {
         let started = Instant::now();
         let mut quiet = 0;
         let mut last_report = Instant::now();
@@ -186,12 +204,23 @@ impl LocalPipeline {
         timeout: Duration,
         progress: impl FnMut(Drain),
     ) -> Result<bool, LocalError> {
-        crate::publish::publish_all(&self.clients.sns, &self.stack.topic_arn, planned, true).await?;
+        crate::publish::publish_all(&self.clients.sns, &self.stack.topic_arn, planned, true)
+            .await?;
         self.wait_until_drained(timeout, progress).await
     }
 
     /// Accounts for every message of `planned` (see [`crate::report`]).
-    pub async fn summary(&self, planned: &[crate::generate::Planned]) -> Result<crate::report::Summary, LocalError> {
-        crate::report::collect(&self.clients, &self.stack, planned, &self.mapping.snapshot(), self.alarm.transitions()).await
+    pub async fn summary(
+        &self,
+        planned: &[crate::generate::Planned],
+    ) -> Result<crate::report::Summary, LocalError> {
+        crate::report::collect(
+            &self.clients,
+            &self.stack,
+            planned,
+            &self.mapping.snapshot(),
+            self.alarm.transitions(),
+        )
+        .await
     }
 }

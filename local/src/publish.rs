@@ -8,7 +8,12 @@ use crate::{aws_err, LocalError};
 
 /// Publishes every planned message with its `correlationId` attribute. Returns how many
 /// SNS accepted; a message SNS refused is an error (nothing is silently dropped).
-pub async fn publish_all(sns: &aws_sdk_sns::Client, topic_arn: &str, planned: &[Planned], progress: bool) -> Result<usize, LocalError> {
+pub async fn publish_all(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    planned: &[Planned],
+    progress: bool,
+) -> Result<usize, LocalError> {
     let bar = if progress && planned.len() > 20 {
         let bar = ProgressBar::new(planned.len() as u64);
         bar.set_style(

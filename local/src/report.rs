@@ -44,7 +44,9 @@ pub struct Summary {
 
 impl Summary {
     pub fn all_accounted_for(&self) -> bool {
-        self.unaccounted.is_empty() && self.double_written.is_empty() && self.wrong_content.is_empty()
+        self.unaccounted.is_empty()
+            && self.double_written.is_empty()
+            && self.wrong_content.is_empty()
     }
 }
 
@@ -61,7 +63,8 @@ pub async fn scan_orders(clients: &Clients, table: &str) -> Result<Vec<OrderItem
             .await
             .map_err(aws_err("scan the Orders table"))?;
         for raw in out.items.unwrap_or_default() {
-            let item: OrderItem = serde_dynamo::from_item(raw).map_err(|e| LocalError::Input(format!("stored item does not map: {e}")))?;
+            let item: OrderItem = serde_dynamo::from_item(raw)
+                .map_err(|e| LocalError::Input(format!("stored item does not map: {e}")))?;
             items.push(item);
         }
         start = out.last_evaluated_key;
@@ -82,13 +85,20 @@ pub async fn collect(
     let by_id: HashMap<&str, &OrderItem> = items.iter().map(|i| (i.order_id.as_str(), i)).collect();
     let mut orders_by_status = BTreeMap::new();
     for i in &items {
-        *orders_by_status.entry(i.status.as_str().to_string()).or_insert(0) += 1;
+        *orders_by_status
+            .entry(i.status.as_str().to_string())
+            .or_insert(0) += 1;
     }
 
     // A look at the DLQ that leaves every message in it.
     let dlq = SqsDeadLetterQueue::new(clients.sqs.clone(), stack.dlq_url.clone());
-    let letters = dlq.snapshot(100_000, 60).await.map_err(|e| LocalError::Input(e.to_string()))?;
-    dlq.release(&letters).await.map_err(|e| LocalError::Input(e.to_string()))?;
+    let letters = dlq
+        .snapshot(100_000, 60)
+        .await
+        .map_err(|e| LocalError::Input(e.to_string()))?;
+    dlq.release(&letters)
+        .await
+        .map_err(|e| LocalError::Input(e.to_string()))?;
     let dead_letters: Vec<DlqEntry> = letters
         .iter()
         .map(|l| {
@@ -98,9 +108,14 @@ pub async fn collect(
                 Ok((order, _)) => {
                     let reason = match by_id.get(order.order_id.as_str()) {
                         Some(stored) if stored.content_hash != order.content_hash() => {
-                            format!("conflict: orderId {} is stored with different content", order.order_id)
+                            format!(
+                                "conflict: orderId {} is stored with different content",
+                                order.order_id
+                            )
                         }
-                        Some(stored) => format!("same order is stored ({})", stored.status.as_str()),
+                        Some(stored) => {
+                            format!("same order is stored ({})", stored.status.as_str())
+                        }
                         None => "not stored".to_string(),
                     };
                     (Some(order.order_id), reason)
@@ -115,20 +130,31 @@ pub async fn collect(
         })
         .collect();
 
-    let in_dlq: HashSet<&str> = dead_letters.iter().map(|d| d.correlation_id.as_str()).collect();
+    let in_dlq: HashSet<&str> = dead_letters
+        .iter()
+        .map(|d| d.correlation_id.as_str())
+        .collect();
     let mut unaccounted = Vec::new();
     let mut stored_by_message = 0;
     let mut duplicates_dropped = 0;
     let mut accepted_per_order: HashMap<String, usize> = HashMap::new();
     let mut wrong_content = Vec::new();
     for p in planned {
-        let last = mapping.outcomes.get(&p.correlation_id).and_then(|o| o.last()).map(String::as_str);
+        let last = mapping
+            .outcomes
+            .get(&p.correlation_id)
+            .and_then(|o| o.last())
+            .map(String::as_str);
         match last {
             Some("accepted") | Some("reaccepted") => {
                 stored_by_message += 1;
                 if let Some(id) = &p.order_id {
-                    *accepted_per_order.entry(id.clone()).or_default() += usize::from(last == Some("accepted"));
-                    let hash = parse_body(&p.body).order.ok().map(|(o, _)| o.content_hash());
+                    *accepted_per_order.entry(id.clone()).or_default() +=
+                        usize::from(last == Some("accepted"));
+                    let hash = parse_body(&p.body)
+                        .order
+                        .ok()
+                        .map(|(o, _)| o.content_hash());
                     if by_id.get(id.as_str()).map(|i| Some(i.content_hash.clone())) != Some(hash) {
                         wrong_content.push(id.clone());
                     }
@@ -139,7 +165,11 @@ pub async fn collect(
             _ => unaccounted.push(p.correlation_id.clone()),
         }
     }
-    let mut double_written: Vec<String> = accepted_per_order.into_iter().filter(|(_, n)| *n > 1).map(|(id, _)| id).collect();
+    let mut double_written: Vec<String> = accepted_per_order
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(id, _)| id)
+        .collect();
     double_written.sort();
     Ok(Summary {
         published: planned.len(),
@@ -161,14 +191,36 @@ pub fn render(s: &Summary, stack: &LocalStack, log_path: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\nOrder pipeline: summary");
     let _ = writeln!(out, "  published            {} messages", s.published);
-    let statuses: Vec<String> = s.orders_by_status.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let statuses: Vec<String> = s
+        .orders_by_status
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
     let total: usize = s.orders_by_status.values().sum();
-    let _ = writeln!(out, "  orders in the table  {total} ({})", statuses.join(", "));
+    let _ = writeln!(
+        out,
+        "  orders in the table  {total} ({})",
+        statuses.join(", ")
+    );
     let _ = writeln!(out, "  duplicates dropped   {}", s.duplicates_dropped);
-    let _ = writeln!(out, "  consumer invocations {} ({} failed as a whole)", s.invocations, s.invocation_errors);
-    let _ = writeln!(out, "  dead-letter queue    {} messages", s.dead_letters.len());
+    let _ = writeln!(
+        out,
+        "  consumer invocations {} ({} failed as a whole)",
+        s.invocations, s.invocation_errors
+    );
+    let _ = writeln!(
+        out,
+        "  dead-letter queue    {} messages",
+        s.dead_letters.len()
+    );
     for d in s.dead_letters.iter().take(20) {
-        let _ = writeln!(out, "    - {:<22} {:<14} {}", d.correlation_id, d.order_id.as_deref().unwrap_or("-"), d.reason);
+        let _ = writeln!(
+            out,
+            "    - {:<22} {:<14} {}",
+            d.correlation_id,
+            d.order_id.as_deref().unwrap_or("-"),
+            d.reason
+        );
     }
     if s.dead_letters.len() > 20 {
         let _ = writeln!(out, "    ... and {} more", s.dead_letters.len() - 20);
@@ -187,7 +239,13 @@ pub fn render(s: &Summary, stack: &LocalStack, log_path: &str) -> String {
             ),
             _ => "dlq-alarm logged the state".to_string(),
         };
-        let _ = writeln!(out, "    {:>17} -> {:<5} at {}  {what}", t.from, t.to, t.at.format("%H:%M:%S"));
+        let _ = writeln!(
+            out,
+            "    {:>17} -> {:<5} at {}  {what}",
+            t.from,
+            t.to,
+            t.at.format("%H:%M:%S")
+        );
     }
     let accounted = s.published - s.unaccounted.len();
     let _ = writeln!(

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Serialize;
 
@@ -69,7 +71,10 @@ pub struct Plan {
 }
 
 fn env(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 impl Plan {
@@ -174,7 +179,12 @@ async fn queue(
 }
 
 /// Creates every resource of the stack that the emulator can hold, named with `prefix`.
-pub async fn create(clients: &Clients, endpoint: &str, plan: &Plan, prefix: &str) -> Result<LocalStack, LocalError> {
+pub async fn create(
+    clients: &Clients,
+    endpoint: &str,
+    plan: &Plan,
+    prefix: &str,
+) -> Result<LocalStack, LocalError> {
     let dlq_name = format!("{prefix}-order-dlq");
     let (dlq_url, dlq_arn) = queue(
         clients,
@@ -195,7 +205,10 @@ pub async fn create(clients: &Clients, endpoint: &str, plan: &Plan, prefix: &str
         vec![
             (
                 QueueAttributeName::VisibilityTimeout,
-                plan.order_queue.visibility_timeout_seconds.unwrap_or(30).to_string(),
+                plan.order_queue
+                    .visibility_timeout_seconds
+                    .unwrap_or(30)
+                    .to_string(),
             ),
             (
                 QueueAttributeName::MessageRetentionPeriod,
@@ -229,7 +242,10 @@ pub async fn create(clients: &Clients, endpoint: &str, plan: &Plan, prefix: &str
         .topic_arn(&topic_arn)
         .protocol("sqs")
         .endpoint(&queue_arn)
-        .attributes("RawMessageDelivery", plan.subscription_raw_message_delivery.to_string())
+        .attributes(
+            "RawMessageDelivery",
+            plan.subscription_raw_message_delivery.to_string(),
+        )
         .attributes(
             "RedrivePolicy",
             serde_json::json!({ "deadLetterTargetArn": subscription_dlq_arn }).to_string(),

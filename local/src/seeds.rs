@@ -22,7 +22,13 @@ fn planned(run: &str, n: usize, body: &str, order_id: Option<&str>, intent: Inte
 pub fn seed_orders(run: &str) -> Vec<Planned> {
     vec![
         planned(run, 1, SEED_001, Some("O1234"), Intent::New),
-        planned(run, 2, SEED_002, Some("9f1c2a4e-5b6d-4c3e-8f7a-1b2c3d4e5f60"), Intent::New),
+        planned(
+            run,
+            2,
+            SEED_002,
+            Some("9f1c2a4e-5b6d-4c3e-8f7a-1b2c3d4e5f60"),
+            Intent::New,
+        ),
         planned(run, 4, SEED_004, Some("01234"), Intent::New),
     ]
 }

@@ -62,7 +62,9 @@ pub const QUEUE_RETENTION_SECONDS: u32 = 4 * 24 * 3600;
 impl Settings {
     /// The project's `cdk.json`, found from this crate's location.
     pub fn default_path() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("cdk.json")
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("cdk.json")
     }
 
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
@@ -70,10 +72,11 @@ impl Settings {
             path: path.to_path_buf(),
             source,
         })?;
-        let parsed: CdkJson = serde_json::from_str(&text).map_err(|source| SettingsError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let parsed: CdkJson =
+            serde_json::from_str(&text).map_err(|source| SettingsError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
         parsed.context.validate(path)?;
         Ok(parsed.context)
     }
@@ -96,7 +99,10 @@ impl Settings {
             return bad("batchingWindowSeconds", "must be 0 to 300");
         }
         if self.queue_visibility_timeout_seconds() > MAX_VISIBILITY_SECONDS {
-            return bad("consumerTimeoutSeconds", "6 x timeout + batching window exceeds 12 hours");
+            return bad(
+                "consumerTimeoutSeconds",
+                "6 x timeout + batching window exceeds 12 hours",
+            );
         }
         Ok(())
     }
@@ -126,7 +132,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("cdk.json");
-        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(Settings::default_path()).unwrap()).unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(Settings::default_path()).unwrap())
+                .unwrap();
         json["context"]["batchSize"] = serde_json::json!(50);
         std::fs::write(&path, json.to_string()).unwrap();
         let err = Settings::load(&path).unwrap_err().to_string();

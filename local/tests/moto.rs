@@ -30,14 +30,25 @@ struct Env {
 }
 
 async fn env(prefix: &str) -> Env {
-    let emulator = Emulator::start().expect("moto_server starts (run `make setup` if it is missing)");
+    let emulator =
+        Emulator::start().expect("moto_server starts (run `make setup` if it is missing)");
     let clients = Clients::new(&emulator.sdk_config().await, emulator.endpoint());
     let settings = Settings::load(&Settings::default_path()).expect("cdk.json");
-    let stack = create(&clients, emulator.endpoint(), &Plan::from_settings(&settings), prefix)
-        .await
-        .expect("resources created");
+    let stack = create(
+        &clients,
+        emulator.endpoint(),
+        &Plan::from_settings(&settings),
+        prefix,
+    )
+    .await
+    .expect("resources created");
     let store = DynamoStore::new(clients.dynamodb.clone(), stack.table_name.clone());
-    Env { _emulator: emulator, clients, stack, store }
+    Env {
+        _emulator: emulator,
+        clients,
+        stack,
+        store,
+    }
 }
 
 fn consumer(store: DynamoStore, table: &str) -> OrderConsumer<DynamoStore> {
@@ -81,14 +92,24 @@ fn record(id: &str, body: &str) -> SqsMessage {
     let mut m = SqsMessage::default();
     m.message_id = Some(id.into());
     m.body = Some(body.into());
-    m.attributes.insert("SentTimestamp".into(), "1746273600000".into());
-    m.attributes.insert("ApproximateReceiveCount".into(), "1".into());
+    m.attributes
+        .insert("SentTimestamp".into(), "1746273600000".into());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), "1".into());
     m
 }
 
 fn alarm(state: &str) -> CloudWatchAlarm {
-    serde_json::from_value(alarm_event("dlq-depth", "arn:aws:cloudwatch:r:0:alarm:dlq-depth", "dlq", "OK", state, 1, chrono::Utc::now()))
-        .expect("alarm event")
+    serde_json::from_value(alarm_event(
+        "dlq-depth",
+        "arn:aws:cloudwatch:r:0:alarm:dlq-depth",
+        "dlq",
+        "OK",
+        state,
+        1,
+        chrono::Utc::now(),
+    ))
+    .expect("alarm event")
 }
 
 async fn send_to_dlq(e: &Env, bodies: &[String]) {
@@ -100,7 +121,11 @@ async fn send_to_dlq(e: &Env, bodies: &[String]) {
             .message_body(body)
             .message_attributes(
                 "correlationId",
-                MessageAttributeValue::builder().data_type("String").string_value(format!("corr-{i}")).build().unwrap(),
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(format!("corr-{i}"))
+                    .build()
+                    .unwrap(),
             )
             .send()
             .await
@@ -122,29 +147,59 @@ async fn visible_and_hidden(e: &Env) -> (u64, u64) {
         .unwrap()
         .attributes
         .unwrap_or_default();
-    let n = |k: A| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
-    (n(A::ApproximateNumberOfMessages), n(A::ApproximateNumberOfMessagesNotVisible))
+    let n = |k: A| {
+        attrs
+            .get(&k)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    (
+        n(A::ApproximateNumberOfMessages),
+        n(A::ApproximateNumberOfMessagesNotVisible),
+    )
 }
 
 #[tokio::test]
-async fn consumer_on_dynamodb_stores_new_drops_duplicate_and_fails_conflict_through_conditional_writes() {
+async fn consumer_on_dynamodb_stores_new_drops_duplicate_and_fails_conflict_through_conditional_writes(
+) {
     let e = env("c1").await;
     let c = consumer(e.store.clone(), &e.stack.table_name);
-    let (resp, _) = c.handle_records(&[record("m1", &order("O1", 1))]).await.unwrap();
+    let (resp, _) = c
+        .handle_records(&[record("m1", &order("O1", 1))])
+        .await
+        .unwrap();
     assert!(resp.batch_item_failures.is_empty());
     let stored = e.store.get("O1").await.unwrap().expect("stored");
     assert_eq!(stored.status, OrderStatus::Accepted);
-    assert_eq!(stored.items[0].unit_price.as_deref(), Some("999.99"), "price stored exactly");
+    assert_eq!(
+        stored.items[0].unit_price.as_deref(),
+        Some("999.99"),
+        "price stored exactly"
+    );
 
     let (resp, reports) = c
         .handle_records(&[record("m2", &order("O1", 1)), record("m3", &order("O1", 2))])
         .await
         .unwrap();
-    let failed: Vec<_> = resp.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    let failed: Vec<_> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
     assert_eq!(failed, ["m3"], "only the conflict fails");
-    let labels: Vec<_> = reports.iter().map(|r| (r.message_id.as_str(), r.outcome.label())).collect();
-    assert!(labels.contains(&("m2", "duplicate")) && labels.contains(&("m3", "conflict")), "{labels:?}");
-    assert_eq!(e.store.get("O1").await.unwrap().unwrap(), stored, "nothing overwritten");
+    let labels: Vec<_> = reports
+        .iter()
+        .map(|r| (r.message_id.as_str(), r.outcome.label()))
+        .collect();
+    assert!(
+        labels.contains(&("m2", "duplicate")) && labels.contains(&("m3", "conflict")),
+        "{labels:?}"
+    );
+    assert_eq!(
+        e.store.get("O1").await.unwrap().unwrap(),
+        stored,
+        "nothing overwritten"
+    );
 }
 
 #[tokio::test]
@@ -168,12 +223,31 @@ async fn dlq_alarm_marks_orders_failed_from_a_real_dlq_and_leaves_every_message_
     assert_eq!(summary.conflicts, ["O-stored"]);
     assert_eq!(summary.unparseable.len(), 1);
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
-    assert_eq!(visible_and_hidden(&e).await, (14, 0), "every message is still there and visible");
+    assert_eq!(
+        visible_and_hidden(&e).await,
+        (14, 0),
+        "every message is still there and visible"
+    );
 
-    let failed = e.store.get("O3").await.unwrap().expect("FAILED item created");
+    let failed = e
+        .store
+        .get("O3")
+        .await
+        .unwrap()
+        .expect("FAILED item created");
     assert_eq!(failed.status, OrderStatus::Failed);
-    assert!(failed.failure.as_ref().is_some_and(|f| f.reason.contains("corr-3")), "{failed:?}");
-    assert_eq!(e.store.get("O-stored").await.unwrap().unwrap().status, OrderStatus::Accepted, "stored order left alone");
+    assert!(
+        failed
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.reason.contains("corr-3")),
+        "{failed:?}"
+    );
+    assert_eq!(
+        e.store.get("O-stored").await.unwrap().unwrap().status,
+        OrderStatus::Accepted,
+        "stored order left alone"
+    );
 
     // The same alarm event again changes nothing more.
     let again = handler.handle_alarm(&alarm("ALARM")).await.unwrap();
@@ -188,10 +262,16 @@ async fn redrive_after_failed_is_accepted_again_through_a_real_conditional_updat
     let e = env("r1").await;
     send_to_dlq(&e, &[order("O7", 2)]).await;
     dlq_alarm(&e).handle_alarm(&alarm("ALARM")).await.unwrap();
-    assert_eq!(e.store.get("O7").await.unwrap().unwrap().status, OrderStatus::Failed);
+    assert_eq!(
+        e.store.get("O7").await.unwrap().unwrap().status,
+        OrderStatus::Failed
+    );
 
     let c = consumer(e.store.clone(), &e.stack.table_name);
-    let (resp, reports) = c.handle_records(&[record("redriven", &order("O7", 2))]).await.unwrap();
+    let (resp, reports) = c
+        .handle_records(&[record("redriven", &order("O7", 2))])
+        .await
+        .unwrap();
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(reports[0].outcome.label(), "reaccepted");
     let raw = e
@@ -205,25 +285,41 @@ async fn redrive_after_failed_is_accepted_again_through_a_real_conditional_updat
         .unwrap()
         .item
         .unwrap();
-    assert_eq!(raw.get("status"), Some(&AttributeValue::S("ACCEPTED".into())));
+    assert_eq!(
+        raw.get("status"),
+        Some(&AttributeValue::S("ACCEPTED".into()))
+    );
     assert!(!raw.contains_key("failure"), "failure fields cleared");
     assert_eq!(raw.get("version"), Some(&AttributeValue::N("2".into())));
-    assert_eq!(raw.get("sourceMessageId"), Some(&AttributeValue::S("redriven".into())));
+    assert_eq!(
+        raw.get("sourceMessageId"),
+        Some(&AttributeValue::S("redriven".into()))
+    );
 
     // A second redrive of the same message is now a plain duplicate.
-    let (_, reports) = c.handle_records(&[record("again", &order("O7", 2))]).await.unwrap();
+    let (_, reports) = c
+        .handle_records(&[record("again", &order("O7", 2))])
+        .await
+        .unwrap();
     assert_eq!(reports[0].outcome.label(), "duplicate");
 }
 
 #[tokio::test]
 async fn a_missing_table_fails_every_record_and_so_the_invocation() {
     let e = env("m1").await;
-    let c = consumer(DynamoStore::new(e.clients.dynamodb.clone(), "no-such-table"), "no-such-table");
+    let c = consumer(
+        DynamoStore::new(e.clients.dynamodb.clone(), "no-such-table"),
+        "no-such-table",
+    );
     let err = c
         .handle_records(&[record("m1", &order("O1", 1)), record("m2", &order("O2", 1))])
         .await
         .unwrap_err();
     assert_eq!(err.count, 2);
-    assert!(matches!(err.first, order_domain::StoreError::Fatal(_)), "{:?}", err.first);
+    assert!(
+        matches!(err.first, order_domain::StoreError::Fatal(_)),
+        "{:?}",
+        err.first
+    );
     assert!(err.to_string().contains("ResourceNotFound"), "{err}");
 }

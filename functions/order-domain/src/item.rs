@@ -215,7 +215,10 @@ pub enum DeadLetterDecision {
     Conflict,
 }
 
-pub fn dead_letter_decision(existing: Option<&Existing>, incoming_hash: &str) -> DeadLetterDecision {
+pub fn dead_letter_decision(
+    existing: Option<&Existing>,
+    incoming_hash: &str,
+) -> DeadLetterDecision {
     match existing {
         None => DeadLetterDecision::CreateFailed,
         Some(e) if e.content_hash != incoming_hash => DeadLetterDecision::Conflict,
@@ -245,7 +248,10 @@ mod tests {
     fn consumer_calls_same_content_a_duplicate_whatever_later_status() {
         for status in [OrderStatus::Accepted, OrderStatus::Later] {
             let e = existing("h", status);
-            assert_eq!(consumer_decision(Some(&e), "h"), ConsumerDecision::Duplicate);
+            assert_eq!(
+                consumer_decision(Some(&e), "h"),
+                ConsumerDecision::Duplicate
+            );
         }
     }
 
@@ -254,7 +260,9 @@ mod tests {
         let e = existing("h", OrderStatus::Failed);
         assert_eq!(
             consumer_decision(Some(&e), "h"),
-            ConsumerDecision::Reaccept { expected_version: 4 }
+            ConsumerDecision::Reaccept {
+                expected_version: 4
+            }
         );
     }
 
@@ -271,12 +279,24 @@ mod tests {
 
     #[test]
     fn dead_letter_decisions_follow_the_contract() {
-        assert_eq!(dead_letter_decision(None, "h"), DeadLetterDecision::CreateFailed);
+        assert_eq!(
+            dead_letter_decision(None, "h"),
+            DeadLetterDecision::CreateFailed
+        );
         let failed = existing("h", OrderStatus::Failed);
-        assert_eq!(dead_letter_decision(Some(&failed), "h"), DeadLetterDecision::AlreadyFailed);
+        assert_eq!(
+            dead_letter_decision(Some(&failed), "h"),
+            DeadLetterDecision::AlreadyFailed
+        );
         let accepted = existing("h", OrderStatus::Accepted);
-        assert_eq!(dead_letter_decision(Some(&accepted), "h"), DeadLetterDecision::AlreadyStored);
-        assert_eq!(dead_letter_decision(Some(&accepted), "x"), DeadLetterDecision::Conflict);
+        assert_eq!(
+            dead_letter_decision(Some(&accepted), "h"),
+            DeadLetterDecision::AlreadyStored
+        );
+        assert_eq!(
+            dead_letter_decision(Some(&accepted), "x"),
+            DeadLetterDecision::Conflict
+        );
     }
 
     #[test]

@@ -90,7 +90,10 @@ pub fn parse_body(body: &str) -> ParsedBody {
     };
     if is_envelope(&top) {
         let envelope = envelope_info(&top);
-        let order = match top.get("Message").map(|raw| serde_json::from_str::<String>(raw.get())) {
+        let order = match top
+            .get("Message")
+            .map(|raw| serde_json::from_str::<String>(raw.get()))
+        {
             Some(Ok(message)) => parse_order(&message),
             _ => Err(InvalidOrder::new(
                 "Message",
@@ -212,7 +215,10 @@ fn list_form(fields: &Fields<'_>, names: &ListForm) -> Result<Order, InvalidOrde
     if raw_items.is_empty() || raw_items.len() > ITEMS_MAX {
         return Err(InvalidOrder::new(
             "items",
-            format!("must have 1 to {ITEMS_MAX} entries (found {})", raw_items.len()),
+            format!(
+                "must have 1 to {ITEMS_MAX} entries (found {})",
+                raw_items.len()
+            ),
         ));
     }
     let mut items = Vec::with_capacity(raw_items.len());
@@ -354,7 +360,11 @@ fn quantity(fields: &Fields<'_>, key: &str, prefix: &str) -> Result<u32, Invalid
 }
 
 /// A price as a JSON string ("999.99") or number (999.99), read from its text so it stays exact.
-fn unit_price(fields: &Fields<'_>, key: &str, prefix: &str) -> Result<Option<Decimal>, InvalidOrder> {
+fn unit_price(
+    fields: &Fields<'_>,
+    key: &str,
+    prefix: &str,
+) -> Result<Option<Decimal>, InvalidOrder> {
     let Some(raw) = fields.get(key) else {
         return Ok(None);
     };

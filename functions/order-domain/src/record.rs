@@ -50,7 +50,10 @@ pub enum RecordOutcome {
 impl RecordOutcome {
     /// Whether the record goes back to SQS in `batchItemFailures`.
     pub fn is_failure(&self) -> bool {
-        !matches!(self, RecordOutcome::Accepted { .. } | RecordOutcome::Duplicate)
+        !matches!(
+            self,
+            RecordOutcome::Accepted { .. } | RecordOutcome::Duplicate
+        )
     }
 
     /// A short machine-readable label for logs and summaries.

@@ -12,7 +12,9 @@ const SEED_002: &str = include_str!("../../../test/events/payloads/seed-002-snak
 const CANONICAL: &str = include_str!("../../../test/events/payloads/canonical.json");
 
 fn order(body: &str) -> (Order, PayloadForm) {
-    parse_body(body).order.unwrap_or_else(|e| panic!("expected a valid order, got {e}"))
+    parse_body(body)
+        .order
+        .unwrap_or_else(|e| panic!("expected a valid order, got {e}"))
 }
 
 fn invalid(body: &str) -> InvalidOrder {
@@ -78,7 +80,10 @@ fn seed_002_snake_case_maps_product_id_to_sku() {
 fn canonical_form_keeps_the_price_exact() {
     let (o, form) = order(CANONICAL);
     assert_eq!(form, PayloadForm::Canonical);
-    assert_eq!(o.items[0].unit_price, Some(Decimal::from_str("999.99").unwrap()));
+    assert_eq!(
+        o.items[0].unit_price,
+        Some(Decimal::from_str("999.99").unwrap())
+    );
     assert_eq!(o.currency.as_deref(), Some("USD"));
 }
 
@@ -90,7 +95,9 @@ fn a_price_given_as_a_json_number_is_read_exactly_from_its_text() {
         o.items[0].unit_price.unwrap().to_string(),
         "0.1000000000000000055511151231"
     );
-    let (o, _) = order(r#"{"orderId":"O1","customerId":"U","items":[{"sku":"S","quantity":1,"unitPrice":19.99}]}"#);
+    let (o, _) = order(
+        r#"{"orderId":"O1","customerId":"U","items":[{"sku":"S","quantity":1,"unitPrice":19.99}]}"#,
+    );
     assert_eq!(o.items[0].unit_price.unwrap().to_string(), "19.99");
 }
 
@@ -127,7 +134,9 @@ fn a_timestamp_written_with_an_offset_is_the_same_instant() {
 
 #[test]
 fn unknown_fields_are_ignored() {
-    let (o, _) = order(r#"{"orderId":"O1","customerId":"U","items":[{"sku":"S","quantity":1,"colour":"red"}],"channel":"web","status":"PAID"}"#);
+    let (o, _) = order(
+        r#"{"orderId":"O1","customerId":"U","items":[{"sku":"S","quantity":1,"colour":"red"}],"channel":"web","status":"PAID"}"#,
+    );
     assert_eq!(o.items.len(), 1);
 }
 
@@ -163,22 +172,40 @@ fn envelope_whose_message_is_not_an_order_names_message() {
 
 #[test]
 fn order_id_is_required() {
-    assert_eq!(invalid(&canonical_with(serde_json::json!({"orderId": null}))).field, "orderId");
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"orderId": null}))).field,
+        "orderId"
+    );
 }
 
 #[test]
 fn order_id_must_be_a_string() {
     let e = invalid(&canonical_with(serde_json::json!({"orderId": 1234})));
-    assert_eq!((e.field.as_str(), e.problem.as_str()), ("orderId", "must be a string"));
+    assert_eq!(
+        (e.field.as_str(), e.problem.as_str()),
+        ("orderId", "must be a string")
+    );
 }
 
 #[test]
 fn order_id_length_is_1_to_128() {
-    assert_eq!(invalid(&canonical_with(serde_json::json!({"orderId": ""}))).field, "orderId");
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"orderId": ""}))).field,
+        "orderId"
+    );
     let long = "A".repeat(129);
-    assert_eq!(invalid(&canonical_with(serde_json::json!({"orderId": long}))).field, "orderId");
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"orderId": long}))).field,
+        "orderId"
+    );
     let max = "A".repeat(128);
-    assert_eq!(order(&canonical_with(serde_json::json!({"orderId": max}))).0.order_id.len(), 128);
+    assert_eq!(
+        order(&canonical_with(serde_json::json!({"orderId": max})))
+            .0
+            .order_id
+            .len(),
+        128
+    );
 }
 
 #[test]
@@ -191,61 +218,116 @@ fn order_id_characters_are_limited() {
 
 #[test]
 fn customer_id_is_non_empty_and_at_most_128() {
-    for bad in [serde_json::json!(""), serde_json::json!("   "), serde_json::json!("x".repeat(129))] {
-        assert_eq!(invalid(&canonical_with(serde_json::json!({"customerId": bad}))).field, "customerId");
+    for bad in [
+        serde_json::json!(""),
+        serde_json::json!("   "),
+        serde_json::json!("x".repeat(129)),
+    ] {
+        assert_eq!(
+            invalid(&canonical_with(serde_json::json!({"customerId": bad}))).field,
+            "customerId"
+        );
     }
-    assert_eq!(invalid(&canonical_with(serde_json::json!({"customerId": null}))).field, "customerId");
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"customerId": null}))).field,
+        "customerId"
+    );
 }
 
 #[test]
 fn items_must_have_1_to_100_entries() {
-    assert_eq!(invalid(&canonical_with(serde_json::json!({"items": []}))).field, "items");
-    let many: Vec<_> = (0..101).map(|i| serde_json::json!({"sku": format!("S{i}"), "quantity": 1})).collect();
-    assert_eq!(invalid(&canonical_with(serde_json::json!({"items": many}))).field, "items");
-    assert_eq!(invalid(&canonical_with(serde_json::json!({"items": "laptop"}))).field, "items");
-    assert_eq!(invalid(&canonical_with(serde_json::json!({"items": null}))).field, "items");
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"items": []}))).field,
+        "items"
+    );
+    let many: Vec<_> = (0..101)
+        .map(|i| serde_json::json!({"sku": format!("S{i}"), "quantity": 1}))
+        .collect();
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"items": many}))).field,
+        "items"
+    );
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"items": "laptop"}))).field,
+        "items"
+    );
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"items": null}))).field,
+        "items"
+    );
 }
 
 #[test]
 fn each_item_needs_a_sku_or_a_name() {
-    let e = invalid(&canonical_with(serde_json::json!({"items": [{"sku":"A","quantity":1},{"quantity": 1}]})));
+    let e = invalid(&canonical_with(
+        serde_json::json!({"items": [{"sku":"A","quantity":1},{"quantity": 1}]}),
+    ));
     assert_eq!(e.field, "items[1]");
     let e = invalid(r#"{"order_id":"o","customer_id":"c","items":[{"quantity":1}]}"#);
     assert_eq!(e.field, "items[0]");
-    assert!(e.problem.contains("product_id"), "snake form names its own field: {e}");
-    assert_eq!(invalid(&canonical_with(serde_json::json!({"items": [7]}))).field, "items[0]");
+    assert!(
+        e.problem.contains("product_id"),
+        "snake form names its own field: {e}"
+    );
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"items": [7]}))).field,
+        "items[0]"
+    );
 }
 
 #[test]
 fn quantity_is_a_whole_number_from_1_to_10000() {
-    for bad in [serde_json::json!(0), serde_json::json!(10_001), serde_json::json!(1.5), serde_json::json!("1"), serde_json::json!(-1)] {
-        let e = invalid(&canonical_with(serde_json::json!({"items": [{"sku":"A","quantity": bad}]})));
+    for bad in [
+        serde_json::json!(0),
+        serde_json::json!(10_001),
+        serde_json::json!(1.5),
+        serde_json::json!("1"),
+        serde_json::json!(-1),
+    ] {
+        let e = invalid(&canonical_with(
+            serde_json::json!({"items": [{"sku":"A","quantity": bad}]}),
+        ));
         assert_eq!(e.field, "items[0].quantity", "for {bad}");
     }
     assert_eq!(
         invalid(&canonical_with(serde_json::json!({"items": [{"sku":"A"}]}))).field,
         "items[0].quantity"
     );
-    order(&canonical_with(serde_json::json!({"items": [{"sku":"A","quantity": 10_000}]})));
+    order(&canonical_with(
+        serde_json::json!({"items": [{"sku":"A","quantity": 10_000}]}),
+    ));
     let e = invalid(r#"{"orderId":"O1","userId":"U","itemName":"Laptop","quantity":0}"#);
     assert_eq!(e.field, "quantity", "flat form names its own field");
 }
 
 #[test]
 fn unit_price_is_a_non_negative_decimal_when_present() {
-    for bad in [serde_json::json!("-1.00"), serde_json::json!(-0.5), serde_json::json!("abc"), serde_json::json!(true)] {
-        let e = invalid(&canonical_with(serde_json::json!({"items": [{"sku":"A","quantity":1,"unitPrice": bad}]})));
+    for bad in [
+        serde_json::json!("-1.00"),
+        serde_json::json!(-0.5),
+        serde_json::json!("abc"),
+        serde_json::json!(true),
+    ] {
+        let e = invalid(&canonical_with(
+            serde_json::json!({"items": [{"sku":"A","quantity":1,"unitPrice": bad}]}),
+        ));
         assert_eq!(e.field, "items[0].unitPrice", "for {bad}");
     }
-    let (o, _) = order(&canonical_with(serde_json::json!({"items": [{"sku":"A","quantity":1,"unitPrice": "0"}]})));
+    let (o, _) = order(&canonical_with(
+        serde_json::json!({"items": [{"sku":"A","quantity":1,"unitPrice": "0"}]}),
+    ));
     assert_eq!(o.items[0].unit_price, Some(Decimal::ZERO));
 }
 
 #[test]
 fn created_at_must_be_rfc3339() {
-    let e = invalid(&canonical_with(serde_json::json!({"createdAt": "03/05/2025"})));
+    let e = invalid(&canonical_with(
+        serde_json::json!({"createdAt": "03/05/2025"}),
+    ));
     assert_eq!(e.field, "createdAt");
-    let e = invalid(r#"{"orderId":"O1","userId":"U","itemName":"Laptop","quantity":1,"timestamp":"yesterday"}"#);
+    let e = invalid(
+        r#"{"orderId":"O1","userId":"U","itemName":"Laptop","quantity":1,"timestamp":"yesterday"}"#,
+    );
     assert_eq!(e.field, "timestamp");
 }
 
@@ -269,12 +351,27 @@ fn created_at_may_be_absent_and_the_item_then_takes_the_sent_timestamp() {
 
 #[test]
 fn currency_is_a_three_letter_code() {
-    assert_eq!(invalid(&canonical_with(serde_json::json!({"currency": "dollars"}))).field, "currency");
-    assert_eq!(order(&canonical_with(serde_json::json!({"currency": "eur"}))).0.currency.as_deref(), Some("EUR"));
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"currency": "dollars"}))).field,
+        "currency"
+    );
+    assert_eq!(
+        order(&canonical_with(serde_json::json!({"currency": "eur"})))
+            .0
+            .currency
+            .as_deref(),
+        Some("EUR")
+    );
 }
 
 #[test]
 fn flat_form_needs_user_id_and_item_name() {
-    assert_eq!(invalid(r#"{"orderId":"O1","itemName":"Laptop","quantity":1}"#).field, "userId");
-    assert_eq!(invalid(r#"{"orderId":"O1","userId":"U","quantity":1}"#).field, "itemName");
+    assert_eq!(
+        invalid(r#"{"orderId":"O1","itemName":"Laptop","quantity":1}"#).field,
+        "userId"
+    );
+    assert_eq!(
+        invalid(r#"{"orderId":"O1","userId":"U","quantity":1}"#).field,
+        "itemName"
+    );
 }

@@ -27,7 +27,10 @@ pub async fn order_consumer() -> Result<LambdaConsumer, ConfigError> {
     let env = Env::process();
     let config = started("order-consumer", ConsumerConfig::from_env(&env))?;
     let sdk = crate::aws::sdk_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone());
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.table_name.clone(),
+    );
     Ok(OrderConsumer::new(store, config, Arc::new(Stdout)))
 }
 
@@ -35,8 +38,17 @@ pub async fn dlq_alarm() -> Result<LambdaDlqAlarm, ConfigError> {
     let env = Env::process();
     let config = started("dlq-alarm", DlqAlarmConfig::from_env(&env))?;
     let sdk = crate::aws::sdk_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name.clone());
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.table_name.clone(),
+    );
     let dlq = SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dlq_url.clone());
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), config.ops_topic_arn.clone());
-    Ok(DlqAlarm::new(store, dlq, notifier, config, Arc::new(Stdout)))
+    Ok(DlqAlarm::new(
+        store,
+        dlq,
+        notifier,
+        config,
+        Arc::new(Stdout),
+    ))
 }

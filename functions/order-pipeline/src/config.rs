@@ -8,7 +8,10 @@ use std::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {name} is not set: {hint}")]
-    Missing { name: &'static str, hint: &'static str },
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
     #[error("environment variable {name}={value:?} is invalid: expected {expected}")]
     Invalid {
         name: &'static str,
@@ -126,7 +129,12 @@ impl DlqAlarmConfig {
                 (5, 43_200),
                 "a whole number of seconds from 5 to 43200",
             )?,
-            concurrency: env.number("RECORD_CONCURRENCY", 10, (1, 100), "a whole number from 1 to 100")?,
+            concurrency: env.number(
+                "RECORD_CONCURRENCY",
+                10,
+                (1, 100),
+                "a whole number from 1 to 100",
+            )?,
             service: env.service("dlq-alarm"),
         })
     }
@@ -147,7 +155,11 @@ mod tests {
 
     #[test]
     fn consumer_config_reads_defaults_and_values() {
-        let c = ConsumerConfig::from_env(&env(&[("TABLE_NAME", "Orders"), ("MAX_RECEIVE_COUNT", "5")])).unwrap();
+        let c = ConsumerConfig::from_env(&env(&[
+            ("TABLE_NAME", "Orders"),
+            ("MAX_RECEIVE_COUNT", "5"),
+        ]))
+        .unwrap();
         assert_eq!(c.table_name, "Orders");
         assert_eq!(c.max_receive_count, 5);
         assert_eq!(c.record_concurrency, 10);
@@ -158,18 +170,24 @@ mod tests {
     fn a_missing_variable_is_named() {
         let err = ConsumerConfig::from_env(&env(&[])).unwrap_err();
         assert!(err.to_string().contains("TABLE_NAME"), "{err}");
-        let err = DlqAlarmConfig::from_env(&env(&[("TABLE_NAME", "t"), ("DLQ_URL", "u")])).unwrap_err();
+        let err =
+            DlqAlarmConfig::from_env(&env(&[("TABLE_NAME", "t"), ("DLQ_URL", "u")])).unwrap_err();
         assert!(err.to_string().contains("OPS_TOPIC_ARN"), "{err}");
     }
 
     #[test]
     fn a_malformed_variable_is_named_with_its_value() {
-        let err = ConsumerConfig::from_env(&env(&[("TABLE_NAME", "t"), ("RECORD_CONCURRENCY", "zero")]))
-            .unwrap_err();
+        let err =
+            ConsumerConfig::from_env(&env(&[("TABLE_NAME", "t"), ("RECORD_CONCURRENCY", "zero")]))
+                .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("RECORD_CONCURRENCY") && text.contains("zero"), "{text}");
-        let err = ConsumerConfig::from_env(&env(&[("TABLE_NAME", "t"), ("MAX_RECEIVE_COUNT", "0")]))
-            .unwrap_err();
+        assert!(
+            text.contains("RECORD_CONCURRENCY") && text.contains("zero"),
+            "{text}"
+        );
+        let err =
+            ConsumerConfig::from_env(&env(&[("TABLE_NAME", "t"), ("MAX_RECEIVE_COUNT", "0")]))
+                .unwrap_err();
         assert!(err.to_string().contains("MAX_RECEIVE_COUNT"));
     }
 }

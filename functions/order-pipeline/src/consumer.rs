@@ -70,8 +70,13 @@ impl<S: OrderStore> OrderConsumer<S> {
     }
 
     /// The Lambda handler.
-    pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, StoreUnavailable> {
-        self.handle_reporting(event).await.map(|(response, _)| response)
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<SqsEvent>,
+    ) -> Result<SqsBatchResponse, StoreUnavailable> {
+        self.handle_reporting(event)
+            .await
+            .map(|(response, _)| response)
     }
 
     /// The Lambda handler, also returning what happened to each record (the local runner's
@@ -89,7 +94,9 @@ impl<S: OrderStore> OrderConsumer<S> {
         if let Some(trace) = xray_trace_id(event.context.xray_trace_id.as_deref()) {
             span.record("xray_trace_id", trace.as_str());
         }
-        self.handle_records(&event.payload.records).instrument(span).await
+        self.handle_records(&event.payload.records)
+            .instrument(span)
+            .await
     }
 
     /// Processes a batch and returns the response plus each record's report.
@@ -194,9 +201,16 @@ impl<S: OrderStore> OrderConsumer<S> {
             .message_attributes
             .get("correlationId")
             .and_then(|a| a.string_value.as_deref());
-        let sns_id = parsed.envelope.as_ref().and_then(|e| e.sns_message_id.as_deref());
-        let envelope_attr = parsed.envelope.as_ref().and_then(|e| e.correlation_id.as_deref());
-        let correlation = correlation_id(attribute.or(envelope_attr), sns_id, &message_id).to_string();
+        let sns_id = parsed
+            .envelope
+            .as_ref()
+            .and_then(|e| e.sns_message_id.as_deref());
+        let envelope_attr = parsed
+            .envelope
+            .as_ref()
+            .and_then(|e| e.correlation_id.as_deref());
+        let correlation =
+            correlation_id(attribute.or(envelope_attr), sns_id, &message_id).to_string();
         span.record("correlation_id", correlation.as_str());
         let receive_count = record
             .attributes
@@ -212,7 +226,11 @@ impl<S: OrderStore> OrderConsumer<S> {
         let (order, form) = match parsed.order {
             Ok(ok) => ok,
             Err(invalid) => {
-                self.log_failure(receive_count, &format!("invalid order: {invalid}"), "fix the publisher's payload; the message is kept in the DLQ");
+                self.log_failure(
+                    receive_count,
+                    &format!("invalid order: {invalid}"),
+                    "fix the publisher's payload; the message is kept in the DLQ",
+                );
                 return (report(None, RecordOutcome::Invalid(invalid)), None);
             }
         };
@@ -269,7 +287,10 @@ impl<S: OrderStore> OrderConsumer<S> {
                         order_id: item.order_id.clone(),
                         content_hash: item.content_hash.clone(),
                         expected_version,
-                        accepted_at: item.accepted_at.clone().unwrap_or_else(|| format_timestamp(Utc::now())),
+                        accepted_at: item
+                            .accepted_at
+                            .clone()
+                            .unwrap_or_else(|| format_timestamp(Utc::now())),
                         source_message_id: item.source_message_id.clone(),
                         correlation_id: item.correlation_id.clone(),
                     };
@@ -307,7 +328,11 @@ impl<S: OrderStore> OrderConsumer<S> {
 }
 
 fn sent_timestamp(record: &SqsMessage) -> Option<DateTime<Utc>> {
-    let ms = record.attributes.get("SentTimestamp")?.parse::<i64>().ok()?;
+    let ms = record
+        .attributes
+        .get("SentTimestamp")?
+        .parse::<i64>()
+        .ok()?;
     Utc.timestamp_millis_opt(ms).single()
 }
 

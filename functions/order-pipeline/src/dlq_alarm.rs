@@ -73,7 +73,13 @@ pub enum AlarmError {
 }
 
 impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
-    pub fn new(store: S, dlq: Q, notifier: N, config: DlqAlarmConfig, telemetry: Arc<dyn LineWriter>) -> Self {
+    pub fn new(
+        store: S,
+        dlq: Q,
+        notifier: N,
+        config: DlqAlarmConfig,
+        telemetry: Arc<dyn LineWriter>,
+    ) -> Self {
         Self {
             store,
             dlq,
@@ -97,7 +103,10 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
     }
 
     /// The Lambda handler.
-    pub async fn handle(&self, event: LambdaEvent<CloudWatchAlarm>) -> Result<AlarmSummary, AlarmError> {
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<CloudWatchAlarm>,
+    ) -> Result<AlarmSummary, AlarmError> {
         let span = info_span!(
             "invocation",
             cold_start = self.cold_start.take(),
@@ -158,7 +167,10 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
     async fn sweep(&self, alarm_name: String) -> Result<AlarmSummary, AlarmError> {
         let letters = self
             .dlq
-            .snapshot(self.config.snapshot_max, self.config.snapshot_visibility_seconds)
+            .snapshot(
+                self.config.snapshot_max,
+                self.config.snapshot_visibility_seconds,
+            )
             .await
             .map_err(AlarmError::Snapshot)?;
         let now = Utc::now();
@@ -179,9 +191,15 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         };
         for finding in findings {
             match finding {
-                Finding::Decided(id, DeadLetterDecision::CreateFailed) => summary.marked_failed.push(id),
-                Finding::Decided(id, DeadLetterDecision::AlreadyFailed) => summary.already_failed.push(id),
-                Finding::Decided(id, DeadLetterDecision::AlreadyStored) => summary.already_stored.push(id),
+                Finding::Decided(id, DeadLetterDecision::CreateFailed) => {
+                    summary.marked_failed.push(id)
+                }
+                Finding::Decided(id, DeadLetterDecision::AlreadyFailed) => {
+                    summary.already_failed.push(id)
+                }
+                Finding::Decided(id, DeadLetterDecision::AlreadyStored) => {
+                    summary.already_stored.push(id)
+                }
                 Finding::Decided(id, DeadLetterDecision::Conflict) => summary.conflicts.push(id),
                 Finding::Unparseable(u) => summary.unparseable.push(u),
                 Finding::Error(e) => summary.errors.push(e),
@@ -201,7 +219,9 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         ] {
             list.sort();
         }
-        summary.unparseable.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+        summary
+            .unparseable
+            .sort_by(|a, b| a.message_id.cmp(&b.message_id));
 
         let mut metrics = Metrics::default();
         metrics.count("DeadLettersSeen", summary.messages_seen as u64);
@@ -232,11 +252,14 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
 
     async fn examine(&self, letter: &DeadLetter, now: chrono::DateTime<Utc>) -> Finding {
         let parsed = parse_body(&letter.body);
-        let sns_id = parsed.envelope.as_ref().and_then(|e| e.sns_message_id.as_deref());
-        let attribute = letter
-            .correlation_attribute
-            .as_deref()
-            .or(parsed.envelope.as_ref().and_then(|e| e.correlation_id.as_deref()));
+        let sns_id = parsed
+            .envelope
+            .as_ref()
+            .and_then(|e| e.sns_message_id.as_deref());
+        let attribute = letter.correlation_attribute.as_deref().or(parsed
+            .envelope
+            .as_ref()
+            .and_then(|e| e.correlation_id.as_deref()));
         let correlation = correlation_id(attribute, sns_id, &letter.message_id).to_string();
         let span = info_span!(
             "dead_letter",
@@ -274,7 +297,9 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         let item = OrderItem::failed(&order, &provenance, failure);
         let decision = match self.store.create(&item).instrument(span.clone()).await {
             Ok(CreateResult::Created) => DeadLetterDecision::CreateFailed,
-            Ok(CreateResult::Exists(existing)) => dead_letter_decision(Some(&existing), &item.content_hash),
+            Ok(CreateResult::Exists(existing)) => {
+                dead_letter_decision(Some(&existing), &item.content_hash)
+            }
             Err(e) => {
                 let _e = span.enter();
                 tracing::warn!(error = %e, "could not record the dead-lettered order");

@@ -9,7 +9,11 @@ use order_domain::StoreError;
 use crate::aws::classify;
 
 pub trait Notifier: Send + Sync {
-    fn publish(&self, subject: &str, message: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn publish(
+        &self,
+        subject: &str,
+        message: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 pub struct SnsNotifier {

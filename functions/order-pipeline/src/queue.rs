@@ -33,7 +33,10 @@ pub trait DeadLetterQueue: Send + Sync {
     ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
 
     /// Makes every message of a snapshot visible again at once.
-    fn release(&self, letters: &[DeadLetter]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release(
+        &self,
+        letters: &[DeadLetter],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 pub struct SqsDeadLetterQueue {
@@ -51,7 +54,11 @@ impl SqsDeadLetterQueue {
 }
 
 impl DeadLetterQueue for SqsDeadLetterQueue {
-    async fn snapshot(&self, max: usize, visibility_seconds: i32) -> Result<Vec<DeadLetter>, StoreError> {
+    async fn snapshot(
+        &self,
+        max: usize,
+        visibility_seconds: i32,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
         let mut letters = Vec::new();
         while letters.len() < max {
             let batch = (max - letters.len()).min(10) as i32;
@@ -150,9 +157,16 @@ impl MemoryDeadLetterQueue {
 }
 
 impl DeadLetterQueue for MemoryDeadLetterQueue {
-    async fn snapshot(&self, max: usize, _visibility_seconds: i32) -> Result<Vec<DeadLetter>, StoreError> {
+    async fn snapshot(
+        &self,
+        max: usize,
+        _visibility_seconds: i32,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
         let messages = self.messages.lock().map(|m| m.clone()).unwrap_or_default();
-        let mut hidden = self.hidden.lock().map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let mut hidden = self
+            .hidden
+            .lock()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
         let seen: Vec<DeadLetter> = messages
             .into_iter()
             .filter(|m| !hidden.contains(&m.message_id))
@@ -163,7 +177,10 @@ impl DeadLetterQueue for MemoryDeadLetterQueue {
     }
 
     async fn release(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
-        let mut hidden = self.hidden.lock().map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let mut hidden = self
+            .hidden
+            .lock()
+            .map_err(|e| StoreError::Fatal(e.to_string()))?;
         hidden.retain(|id| !letters.iter().any(|l| &l.message_id == id));
         Ok(())
     }

@@ -28,7 +28,11 @@ fn consumer_config() -> ConsumerConfig {
 }
 
 fn consumer(captured: &Captured) -> OrderConsumer<MemoryStore> {
-    OrderConsumer::new(MemoryStore::new(), consumer_config(), Arc::new(captured.clone()))
+    OrderConsumer::new(
+        MemoryStore::new(),
+        consumer_config(),
+        Arc::new(captured.clone()),
+    )
 }
 
 fn order_body(id: &str, quantity: u32) -> String {
@@ -46,20 +50,29 @@ fn record(message_id: &str, body: &str) -> SqsMessage {
     let mut m = SqsMessage::default();
     m.message_id = Some(message_id.into());
     m.body = Some(body.into());
-    m.attributes.insert("SentTimestamp".into(), "1746273600000".into());
-    m.attributes.insert("ApproximateReceiveCount".into(), "1".into());
+    m.attributes
+        .insert("SentTimestamp".into(), "1746273600000".into());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), "1".into());
     m
 }
 
 fn failed_ids(resp: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
-    let mut ids: Vec<String> = resp.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    let mut ids: Vec<String> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
     ids.sort();
     ids
 }
 
 /// Runs `f` with the JSON log layer capturing into `captured`.
 async fn logged<T>(captured: &Captured, f: impl std::future::Future<Output = T>) -> T {
-    let subscriber = tracing_subscriber::registry().with(JsonLogLayer::new("order-consumer", Arc::new(captured.clone())));
+    let subscriber = tracing_subscriber::registry().with(JsonLogLayer::new(
+        "order-consumer",
+        Arc::new(captured.clone()),
+    ));
     let _guard = tracing::subscriber::set_default(subscriber);
     f.await
 }
@@ -68,7 +81,10 @@ async fn logged<T>(captured: &Captured, f: impl std::future::Future<Output = T>)
 async fn row_valid_new_order_is_written_accepted_and_deleted() {
     let out = Captured::default();
     let c = consumer(&out);
-    let (resp, reports) = c.handle_records(&[record("m1", &order_body("O1", 1))]).await.unwrap();
+    let (resp, reports) = c
+        .handle_records(&[record("m1", &order_body("O1", 1))])
+        .await
+        .unwrap();
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(reports[0].outcome.label(), "accepted");
     let item = c.store().get("O1").expect("item stored");
@@ -84,10 +100,18 @@ async fn row_valid_new_order_is_written_accepted_and_deleted() {
 async fn row_same_order_again_is_a_duplicate_nothing_overwritten_and_deleted() {
     let out = Captured::default();
     let c = consumer(&out);
-    c.handle_records(&[record("m1", &order_body("O1", 1))]).await.unwrap();
+    c.handle_records(&[record("m1", &order_body("O1", 1))])
+        .await
+        .unwrap();
     let first = c.store().get("O1").unwrap();
-    let (resp, reports) = c.handle_records(&[record("m2", &order_body("O1", 1))]).await.unwrap();
-    assert!(resp.batch_item_failures.is_empty(), "duplicates are deleted");
+    let (resp, reports) = c
+        .handle_records(&[record("m2", &order_body("O1", 1))])
+        .await
+        .unwrap();
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "duplicates are deleted"
+    );
     assert_eq!(reports[0].outcome.label(), "duplicate");
     assert_eq!(c.store().get("O1").unwrap(), first, "nothing overwritten");
 }
@@ -96,9 +120,14 @@ async fn row_same_order_again_is_a_duplicate_nothing_overwritten_and_deleted() {
 async fn row_same_id_different_content_is_a_conflict_reported_failed_and_stored_order_kept() {
     let out = Captured::default();
     let c = consumer(&out);
-    c.handle_records(&[record("m1", &order_body("O1", 1))]).await.unwrap();
+    c.handle_records(&[record("m1", &order_body("O1", 1))])
+        .await
+        .unwrap();
     let first = c.store().get("O1").unwrap();
-    let (resp, reports) = c.handle_records(&[record("m2", &order_body("O1", 5))]).await.unwrap();
+    let (resp, reports) = c
+        .handle_records(&[record("m2", &order_body("O1", 5))])
+        .await
+        .unwrap();
     assert_eq!(failed_ids(&resp), ["m2"]);
     assert_eq!(reports[0].outcome.label(), "conflict");
     assert_eq!(c.store().get("O1").unwrap(), first);
@@ -109,12 +138,20 @@ async fn row_invalid_payload_is_reported_failed_with_the_reason_logged_naming_th
     let out = Captured::default();
     let c = consumer(&out);
     let bad = r#"{"orderId":"O1","customerId":"U1","items":[{"sku":"A","quantity":0}]}"#;
-    let (resp, _) = logged(&out, c.handle_records(&[record("m1", bad), record("m2", "not json")])).await.unwrap();
+    let (resp, _) = logged(
+        &out,
+        c.handle_records(&[record("m1", bad), record("m2", "not json")]),
+    )
+    .await
+    .unwrap();
     assert_eq!(failed_ids(&resp), ["m1", "m2"]);
     assert!(c.store().is_empty());
     let lines = out.json();
     let reasons: Vec<&str> = lines.iter().filter_map(|l| l["reason"].as_str()).collect();
-    assert!(reasons.iter().any(|r| r.contains("items[0].quantity")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("items[0].quantity")),
+        "{reasons:?}"
+    );
     assert!(reasons.iter().any(|r| r.contains("body")), "{reasons:?}");
 }
 
@@ -122,9 +159,17 @@ async fn row_invalid_payload_is_reported_failed_with_the_reason_logged_naming_th
 async fn row_store_throttling_is_reported_failed_so_sqs_retries_it() {
     let out = Captured::default();
     let c = consumer(&out);
-    c.store().inject("O2", Fault::Fail(StoreError::Retryable("ProvisionedThroughputExceededException".into())));
+    c.store().inject(
+        "O2",
+        Fault::Fail(StoreError::Retryable(
+            "ProvisionedThroughputExceededException".into(),
+        )),
+    );
     let (resp, reports) = c
-        .handle_records(&[record("m1", &order_body("O1", 1)), record("m2", &order_body("O2", 1))])
+        .handle_records(&[
+            record("m1", &order_body("O1", 1)),
+            record("m2", &order_body("O2", 1)),
+        ])
         .await
         .unwrap();
     assert_eq!(failed_ids(&resp), ["m2"]);
@@ -146,7 +191,15 @@ async fn row_a_panic_in_one_record_fails_only_that_record() {
     assert_eq!(failed_ids(&resp), ["m2"]);
     assert!(reports.iter().any(|r| r.outcome.label() == "panicked"));
     assert!(c.store().get("O1").is_some() && c.store().get("O3").is_some());
-    let panic_line = out.json().into_iter().find(|l| l["message"].as_str().is_some_and(|m| m.contains("panicked"))).expect("panic logged");
+    let panic_line = out
+        .json()
+        .into_iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("panicked"))
+        })
+        .expect("panic logged");
     assert_eq!(panic_line["message_id"], "m2");
 }
 
@@ -160,7 +213,10 @@ async fn row_order_marked_failed_then_redriven_is_accepted_again_with_failure_cl
     let failed = alarm.store().get("O1").unwrap();
     assert_eq!(failed.status, OrderStatus::Failed);
     c.store().put(failed);
-    let (resp, reports) = c.handle_records(&[record("m9", &order_body("O1", 1))]).await.unwrap();
+    let (resp, reports) = c
+        .handle_records(&[record("m9", &order_body("O1", 1))])
+        .await
+        .unwrap();
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(reports[0].outcome.label(), "reaccepted");
     let item = c.store().get("O1").unwrap();
@@ -174,7 +230,9 @@ async fn row_order_marked_failed_then_redriven_is_accepted_again_with_failure_cl
 async fn only_failed_records_are_returned_in_batch_item_failures() {
     let out = Captured::default();
     let c = consumer(&out);
-    c.handle_records(&[record("m0", &order_body("DUP", 1))]).await.unwrap();
+    c.handle_records(&[record("m0", &order_body("DUP", 1))])
+        .await
+        .unwrap();
     let batch = [
         record("good", &order_body("O1", 1)),
         record("seed", SEED_001),
@@ -191,10 +249,16 @@ async fn when_every_record_fails_in_the_store_the_invocation_fails() {
     let out = Captured::default();
     let c = consumer(&out);
     for id in ["O1", "O2"] {
-        c.store().inject(id, Fault::Fail(StoreError::Fatal("AccessDeniedException".into())));
+        c.store().inject(
+            id,
+            Fault::Fail(StoreError::Fatal("AccessDeniedException".into())),
+        );
     }
     let err = c
-        .handle_records(&[record("m1", &order_body("O1", 1)), record("m2", &order_body("O2", 1))])
+        .handle_records(&[
+            record("m1", &order_body("O1", 1)),
+            record("m2", &order_body("O2", 1)),
+        ])
         .await
         .unwrap_err();
     assert_eq!(err.count, 2);
@@ -205,7 +269,10 @@ async fn when_every_record_fails_in_the_store_the_invocation_fails() {
 async fn when_every_record_is_invalid_the_invocation_still_succeeds_listing_them() {
     let out = Captured::default();
     let c = consumer(&out);
-    let (resp, _) = c.handle_records(&[record("m1", "{}"), record("m2", "[]")]).await.unwrap();
+    let (resp, _) = c
+        .handle_records(&[record("m1", "{}"), record("m2", "[]")])
+        .await
+        .unwrap();
     assert_eq!(failed_ids(&resp), ["m1", "m2"]);
 }
 
@@ -214,7 +281,10 @@ async fn same_order_twice_in_one_batch_is_stored_once() {
     let out = Captured::default();
     let c = consumer(&out);
     let (resp, reports) = c
-        .handle_records(&[record("m1", &order_body("O1", 1)), record("m2", &order_body("O1", 1))])
+        .handle_records(&[
+            record("m1", &order_body("O1", 1)),
+            record("m2", &order_body("O1", 1)),
+        ])
         .await
         .unwrap();
     assert!(resp.batch_item_failures.is_empty());
@@ -224,27 +294,42 @@ async fn same_order_twice_in_one_batch_is_stored_once() {
 }
 
 #[tokio::test]
-async fn correlation_id_comes_from_attribute_then_sns_envelope_then_sqs_id_and_is_on_every_record_line() {
+async fn correlation_id_comes_from_attribute_then_sns_envelope_then_sqs_id_and_is_on_every_record_line(
+) {
     let out = Captured::default();
     let c = consumer(&out);
     let mut with_attr = record("m1", &order_body("O1", 1));
     let mut attr = SqsMessageAttribute::default();
     attr.string_value = Some("corr-from-publisher".into());
     attr.data_type = Some("String".into());
-    with_attr.message_attributes.insert("correlationId".into(), attr);
+    with_attr
+        .message_attributes
+        .insert("correlationId".into(), attr);
     let enveloped = record(
         "m2",
         &serde_json::json!({"Type": "Notification", "MessageId": "sns-42", "Message": order_body("O2", 1)}).to_string(),
     );
     let plain = record("m3", &order_body("O3", 1));
-    logged(&out, c.handle_records(&[with_attr, enveloped, plain])).await.unwrap();
-    assert_eq!(c.store().get("O1").unwrap().correlation_id, "corr-from-publisher");
+    logged(&out, c.handle_records(&[with_attr, enveloped, plain]))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.store().get("O1").unwrap().correlation_id,
+        "corr-from-publisher"
+    );
     assert_eq!(c.store().get("O2").unwrap().correlation_id, "sns-42");
     assert_eq!(c.store().get("O3").unwrap().correlation_id, "m3");
     for line in out.json().iter().filter(|l| l.get("message_id").is_some()) {
-        assert!(line["correlation_id"].is_string(), "record line without correlation_id: {line}");
+        assert!(
+            line["correlation_id"].is_string(),
+            "record line without correlation_id: {line}"
+        );
     }
-    let accepted: Vec<_> = out.json().into_iter().filter(|l| l["message"] == "order accepted").collect();
+    let accepted: Vec<_> = out
+        .json()
+        .into_iter()
+        .filter(|l| l["message"] == "order accepted")
+        .collect();
     assert_eq!(accepted.len(), 3);
     assert!(accepted.iter().all(|l| l["order_id"].is_string()));
 }
@@ -265,7 +350,11 @@ async fn cold_start_is_true_only_on_the_first_invocation_and_request_id_is_logge
         c.handle(event("r2")).await.unwrap();
     })
     .await;
-    let accepted: Vec<_> = out.json().into_iter().filter(|l| l["message"] == "order accepted").collect();
+    let accepted: Vec<_> = out
+        .json()
+        .into_iter()
+        .filter(|l| l["message"] == "order accepted")
+        .collect();
     assert_eq!(accepted[0]["cold_start"], true);
     assert_eq!(accepted[0]["function_request_id"], "r1");
     assert_eq!(accepted[1]["cold_start"], false);
@@ -276,17 +365,28 @@ async fn cold_start_is_true_only_on_the_first_invocation_and_request_id_is_logge
 async fn metrics_are_written_in_embedded_metric_format() {
     let out = Captured::default();
     let c = consumer(&out);
-    c.handle_records(&[record("m1", &order_body("O1", 1)), record("m2", "{}"), record("m3", &order_body("O1", 1))])
-        .await
-        .unwrap();
-    let emf = out.json().into_iter().find(|l| l.get("_aws").is_some()).expect("an EMF line");
+    c.handle_records(&[
+        record("m1", &order_body("O1", 1)),
+        record("m2", "{}"),
+        record("m3", &order_body("O1", 1)),
+    ])
+    .await
+    .unwrap();
+    let emf = out
+        .json()
+        .into_iter()
+        .find(|l| l.get("_aws").is_some())
+        .expect("an EMF line");
     assert_eq!(emf["BatchSize"], 3.0);
     assert_eq!(emf["OrdersAccepted"], 1.0);
     assert_eq!(emf["OrdersDuplicate"], 1.0);
     assert_eq!(emf["OrdersInvalid"], 1.0);
     assert_eq!(emf["RecordsFailed"], 1.0);
     assert!(emf["OrderLatency"].is_number());
-    assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "OrderPipeline");
+    assert_eq!(
+        emf["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "OrderPipeline"
+    );
 }
 
 // --- dlq-alarm ---
@@ -314,7 +414,9 @@ fn letter(id: &str, body: &str) -> DeadLetter {
     }
 }
 
-fn alarm_fn(letters: Vec<DeadLetter>) -> DlqAlarm<MemoryStore, MemoryDeadLetterQueue, MemoryNotifier> {
+fn alarm_fn(
+    letters: Vec<DeadLetter>,
+) -> DlqAlarm<MemoryStore, MemoryDeadLetterQueue, MemoryNotifier> {
     DlqAlarm::new(
         MemoryStore::new(),
         MemoryDeadLetterQueue::with(letters),
@@ -346,7 +448,10 @@ fn alarm_transition(previous: &str, state: &str) -> CloudWatchAlarm {
 
 #[tokio::test]
 async fn alarm_marks_never_stored_orders_failed_and_leaves_every_message_visible() {
-    let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 1)), letter("d2", &order_body("O2", 1))]);
+    let alarm = alarm_fn(vec![
+        letter("d1", &order_body("O1", 1)),
+        letter("d2", &order_body("O2", 1)),
+    ]);
     let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
     assert_eq!(summary.messages_seen, 2);
     assert_eq!(summary.marked_failed, ["O1", "O2"]);
@@ -356,8 +461,15 @@ async fn alarm_marks_never_stored_orders_failed_and_leaves_every_message_visible
     assert_eq!(failure.receive_count, 3);
     assert!(failure.reason.contains("correlation_id"));
     assert!(item.accepted_at.is_none());
-    assert!(alarm.dlq().hidden().is_empty(), "every looked-at message is visible again");
-    assert_eq!(alarm.notifier().published().len(), 1, "one summary to the ops topic");
+    assert!(
+        alarm.dlq().hidden().is_empty(),
+        "every looked-at message is visible again"
+    );
+    assert_eq!(
+        alarm.notifier().published().len(),
+        1,
+        "one summary to the ops topic"
+    );
 }
 
 #[tokio::test]
@@ -367,17 +479,27 @@ async fn alarm_twice_on_the_same_event_changes_nothing_more() {
     let item = alarm.store().get("O1").unwrap();
     let second = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
     assert_eq!(first.marked_failed, ["O1"]);
-    assert_eq!(second.messages_seen, 1, "the message was visible again for the second run");
+    assert_eq!(
+        second.messages_seen, 1,
+        "the message was visible again for the second run"
+    );
     assert!(second.marked_failed.is_empty());
     assert_eq!(second.already_failed, ["O1"]);
-    assert_eq!(alarm.store().get("O1").unwrap(), item, "item unchanged by the second run");
+    assert_eq!(
+        alarm.store().get("O1").unwrap(),
+        item,
+        "item unchanged by the second run"
+    );
 }
 
 #[tokio::test]
 async fn alarm_leaves_a_different_stored_order_alone_and_reports_the_conflict() {
     let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 7))]);
     let consumer_side = consumer(&Captured::default());
-    consumer_side.handle_records(&[record("m1", &order_body("O1", 1))]).await.unwrap();
+    consumer_side
+        .handle_records(&[record("m1", &order_body("O1", 1))])
+        .await
+        .unwrap();
     let stored = consumer_side.store().get("O1").unwrap();
     alarm.store().put(stored.clone());
     let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
@@ -389,34 +511,52 @@ async fn alarm_leaves_a_different_stored_order_alone_and_reports_the_conflict() 
 async fn alarm_leaves_an_accepted_copy_of_the_same_order_alone() {
     let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 1))]);
     let consumer_side = consumer(&Captured::default());
-    consumer_side.handle_records(&[record("m1", &order_body("O1", 1))]).await.unwrap();
+    consumer_side
+        .handle_records(&[record("m1", &order_body("O1", 1))])
+        .await
+        .unwrap();
     alarm.store().put(consumer_side.store().get("O1").unwrap());
     let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
     assert_eq!(summary.already_stored, ["O1"]);
-    assert_eq!(alarm.store().get("O1").unwrap().status, OrderStatus::Accepted);
+    assert_eq!(
+        alarm.store().get("O1").unwrap().status,
+        OrderStatus::Accepted
+    );
 }
 
 #[tokio::test]
 async fn alarm_counts_unparseable_messages_with_their_reasons_and_publishes_one_summary() {
-    let alarm = alarm_fn(vec![letter("d1", "garbage"), letter("d2", &order_body("O2", 1))]);
+    let alarm = alarm_fn(vec![
+        letter("d1", "garbage"),
+        letter("d2", &order_body("O2", 1)),
+    ]);
     let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
     assert_eq!(summary.unparseable.len(), 1);
     assert_eq!(summary.unparseable[0].message_id, "d1");
     assert!(summary.unparseable[0].reason.starts_with("body:"));
     let published = alarm.notifier().published();
     assert_eq!(published.len(), 1);
-    assert!(published[0].0.contains("1 unparseable"), "{}", published[0].0);
+    assert!(
+        published[0].0.contains("1 unparseable"),
+        "{}",
+        published[0].0
+    );
     assert!(published[0].1.contains("d1"));
 }
 
 #[tokio::test]
 async fn alarm_snapshot_is_bounded() {
-    let letters = (0..7).map(|i| letter(&format!("d{i}"), &order_body(&format!("O{i}"), 1))).collect();
+    let letters = (0..7)
+        .map(|i| letter(&format!("d{i}"), &order_body(&format!("O{i}"), 1)))
+        .collect();
     let alarm = DlqAlarm::new(
         MemoryStore::new(),
         MemoryDeadLetterQueue::with(letters),
         MemoryNotifier::default(),
-        DlqAlarmConfig { snapshot_max: 5, ..dlq_config() },
+        DlqAlarmConfig {
+            snapshot_max: 5,
+            ..dlq_config()
+        },
         Arc::new(Captured::default()),
     );
     let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
@@ -438,7 +578,68 @@ async fn alarm_ok_publishes_the_recovery_and_writes_nothing() {
 #[tokio::test]
 async fn alarm_ok_right_after_creation_announces_no_recovery() {
     let alarm = alarm_fn(vec![]);
-    let summary = alarm.handle_alarm(&alarm_transition("INSUFFICIENT_DATA", "OK")).await.unwrap();
+    let summary = alarm
+        .handle_alarm(&alarm_transition("INSUFFICIENT_DATA", "OK"))
+        .await
+        .unwrap();
     assert_eq!(summary.state, "OK");
     assert!(alarm.notifier().published().is_empty());
+}
+
+// --- the event fixtures under test/events/, as `cargo lambda invoke --data-file` sends them ---
+
+const SQS_BATCH: &str = include_str!("../../../test/events/sqs-batch.json");
+const ALARM_ALARM: &str = include_str!("../../../test/events/alarm-alarm.json");
+const ALARM_OK: &str = include_str!("../../../test/events/alarm-ok.json");
+
+#[tokio::test]
+async fn fixture_sqs_batch_mixes_good_seed_enveloped_duplicate_and_invalid_records() {
+    let event: SqsEvent =
+        serde_json::from_str(SQS_BATCH).expect("test/events/sqs-batch.json is an SqsEvent");
+    let out = Captured::default();
+    let c = consumer(&out);
+    let (resp, reports) = c.handle_records(&event.records).await.unwrap();
+    let failed: Vec<_> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [event.records[4].message_id.as_deref().unwrap()],
+        "only the invalid record fails"
+    );
+    let mut labels: Vec<_> = reports.iter().map(|r| r.outcome.label()).collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        ["accepted", "accepted", "accepted", "duplicate", "invalid"]
+    );
+    assert_eq!(
+        c.store().get("O-FIXTURE-2").unwrap().correlation_id,
+        "fixture-corr-3",
+        "from the SNS envelope"
+    );
+}
+
+#[tokio::test]
+async fn fixture_alarm_events_parse_and_drive_dlq_alarm() {
+    let alarm_event: CloudWatchAlarm = serde_json::from_str(ALARM_ALARM).expect("alarm-alarm.json");
+    let ok_event: CloudWatchAlarm = serde_json::from_str(ALARM_OK).expect("alarm-ok.json");
+    let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 1))]);
+    assert_eq!(
+        alarm
+            .handle_alarm(&alarm_event)
+            .await
+            .unwrap()
+            .marked_failed,
+        ["O1"]
+    );
+    let ok = alarm.handle_alarm(&ok_event).await.unwrap();
+    assert_eq!(ok.state, "OK");
+    assert_eq!(
+        alarm.notifier().published().len(),
+        2,
+        "the ALARM summary and the recovery"
+    );
 }

@@ -21,7 +21,10 @@ use order_local::LocalError;
 use order_pipeline::telemetry::{init_logging, LineWriter};
 
 #[derive(Parser)]
-#[command(version, about = "The order pipeline on a laptop, on an embedded AWS emulator (moto)")]
+#[command(
+    version,
+    about = "The order pipeline on a laptop, on an embedded AWS emulator (moto)"
+)]
 struct Cli {
     /// The cdk.json whose context holds the pipeline's settings.
     #[arg(long, global = true, default_value_os_t = Settings::default_path())]
@@ -85,9 +88,11 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
     let settings = Settings::load(&cli.cdk_json)?;
     let path = log_path();
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| LocalError::Input(format!("create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| LocalError::Input(format!("create {}: {e}", dir.display())))?;
     }
-    let file = std::fs::File::create(&path).map_err(|e| LocalError::Input(format!("create {}: {e}", path.display())))?;
+    let file = std::fs::File::create(&path)
+        .map_err(|e| LocalError::Input(format!("create {}: {e}", path.display())))?;
     let writer: Arc<dyn LineWriter> = Arc::new(FileLines(std::sync::Mutex::new(file)));
     init_logging("order-local", writer.clone());
     eprintln!("starting the AWS emulator (moto) and creating the stack's resources...");
@@ -102,7 +107,10 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
         },
     )
     .await?;
-    eprintln!("emulator at {}; order topic {}", pipeline.stack.endpoint, pipeline.stack.topic_arn);
+    eprintln!(
+        "emulator at {}; order topic {}",
+        pipeline.stack.endpoint, pipeline.stack.topic_arn
+    );
     Ok((pipeline, path))
 }
 
@@ -121,23 +129,41 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
     let timeout = Duration::from_secs(timeout);
     let mut planned = seeds::seed_orders("seed");
     eprintln!("publishing the seed orders (seeds 001, 002, 004)...");
-    let mut drained = pipeline.publish_and_drain(&planned, timeout, progress).await?;
+    let mut drained = pipeline
+        .publish_and_drain(&planned, timeout, progress)
+        .await?;
     let more = seeds::troublemakers("demo");
-    eprintln!("publishing a duplicate of seed 001, a conflicting order O1234 and an invalid payload...");
+    eprintln!(
+        "publishing a duplicate of seed 001, a conflicting order O1234 and an invalid payload..."
+    );
     drained &= pipeline.publish_and_drain(&more, timeout, progress).await?;
     planned.extend(more);
     if generated > 0 {
-        let mix = Mix { duplicates: 0.05, conflicts: 0.02, invalid: 0.03 };
+        let mix = Mix {
+            duplicates: 0.05,
+            conflicts: 0.02,
+            invalid: 0.03,
+        };
         let traffic = generate(generated, mix, 42, "gen");
-        eprintln!("publishing {generated} generated orders (5% duplicates, 2% conflicts, 3% invalid)...");
-        drained &= pipeline.publish_and_drain(&traffic, timeout, progress).await?;
+        eprintln!(
+            "publishing {generated} generated orders (5% duplicates, 2% conflicts, 3% invalid)..."
+        );
+        drained &= pipeline
+            .publish_and_drain(&traffic, timeout, progress)
+            .await?;
         planned.extend(traffic);
     }
     if !drained {
-        eprintln!("the queue did not drain within {}s; the summary shows where things are", timeout.as_secs());
+        eprintln!(
+            "the queue did not drain within {}s; the summary shows where things are",
+            timeout.as_secs()
+        );
     }
     let summary = pipeline.summary(&planned).await?;
-    print!("{}", render(&summary, &pipeline.stack, &log.display().to_string()));
+    print!(
+        "{}",
+        render(&summary, &pipeline.stack, &log.display().to_string())
+    );
     pipeline.shutdown().await;
     Ok(summary.all_accounted_for() && drained)
 }
@@ -145,10 +171,30 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
 async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
     let (pipeline, log) = boot(cli, b).await?;
     let state = order_local::state_dir().join("stack.json");
-    let json = serde_json::to_string_pretty(&pipeline.stack).map_err(|e| LocalError::Input(e.to_string()))?;
-    std::fs::write(&state, json).map_err(|e| LocalError::Input(format!("write {}: {e}", state.display())))?;
-    eprintln!("running. publish with: cargo run -p order-local --bin order-producer -- --local seeds");
-    eprintln!("function logs: {}; resources: {}; Ctrl-C stops everything", log.display(), state.display());
+    let json = serde_json::to_string_pretty(&pipeline.stack)
+        .map_err(|e| LocalError::Input(e.to_string()))?;
+    std::fs::write(&state, json)
+        .map_err(|e| LocalError::Input(format!("write {}: {e}", state.display())))?;
+    eprintln!(
+        "running. publish with: cargo run -p order-local --bin order-producer -- --local seeds"
+    );
+    eprintln!(
+        "to try the real Lambda binaries against this emulator, run in two more terminals:\n  \
+         cargo lambda watch --env-var AWS_ENDPOINT_URL={endpoint} --env-var AWS_REGION={region} \
+         --env-var AWS_ACCESS_KEY_ID=emulator --env-var AWS_SECRET_ACCESS_KEY=emulator \
+         --env-var TABLE_NAME={table} --env-var DLQ_URL={dlq} --env-var OPS_TOPIC_ARN={ops}\n  \
+         cargo lambda invoke order-consumer --data-file test/events/sqs-batch.json",
+        endpoint = pipeline.stack.endpoint,
+        region = order_local::emulator::EMULATOR_REGION,
+        table = pipeline.stack.table_name,
+        dlq = pipeline.stack.dlq_url,
+        ops = pipeline.stack.ops_topic_arn,
+    );
+    eprintln!(
+        "function logs: {}; resources: {}; Ctrl-C stops everything",
+        log.display(),
+        state.display()
+    );
     let _ = tokio::signal::ctrl_c().await;
     let _ = std::fs::remove_file(&state);
     pipeline.shutdown().await;
@@ -159,13 +205,23 @@ async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Demo { boot, generate, timeout } => demo(&cli, boot, *generate, *timeout).await,
+        Command::Demo {
+            boot,
+            generate,
+            timeout,
+        } => demo(&cli, boot, *generate, *timeout).await,
         Command::Run { boot } => run(&cli, boot).await.map(|_| true),
-        Command::Plan => Settings::load(&cli.cdk_json).map_err(LocalError::from).and_then(|s| {
-            let plan = Plan::from_settings(&s);
-            println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| LocalError::Input(e.to_string()))?);
-            Ok(true)
-        }),
+        Command::Plan => Settings::load(&cli.cdk_json)
+            .map_err(LocalError::from)
+            .and_then(|s| {
+                let plan = Plan::from_settings(&s);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plan)
+                        .map_err(|e| LocalError::Input(e.to_string()))?
+                );
+                Ok(true)
+            }),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

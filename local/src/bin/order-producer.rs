@@ -73,31 +73,42 @@ fn local_stack_file() -> PathBuf {
 async fn target(cli: &Cli) -> Result<(aws_sdk_sns::Client, String), LocalError> {
     if cli.local {
         let path = local_stack_file();
-        let text = std::fs::read_to_string(&path)
-            .map_err(|_| LocalError::Input(format!("{} not found: start the local pipeline first with `make run` (order-local run)", path.display())))?;
-        let stack: serde_json::Value = serde_json::from_str(&text).map_err(|e| LocalError::Input(e.to_string()))?;
+        let text = std::fs::read_to_string(&path).map_err(|_| {
+            LocalError::Input(format!(
+                "{} not found: start the local pipeline first with `make run` (order-local run)",
+                path.display()
+            ))
+        })?;
+        let stack: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| LocalError::Input(e.to_string()))?;
         let endpoint = stack["endpoint"].as_str().unwrap_or_default();
         let topic = stack["topicArn"].as_str().unwrap_or_default().to_string();
-        return Ok((aws_sdk_sns::Client::new(&sdk_config_for(endpoint).await), topic));
+        return Ok((
+            aws_sdk_sns::Client::new(&sdk_config_for(endpoint).await),
+            topic,
+        ));
     }
     let topic = match (&cli.topic_arn, &cli.outputs_file) {
         (Some(arn), _) => arn.clone(),
         (None, Some(file)) => {
-            let text = std::fs::read_to_string(file).map_err(|e| LocalError::Input(format!("read {}: {e}", file.display())))?;
-            let outputs: serde_json::Value = serde_json::from_str(&text).map_err(|e| LocalError::Input(e.to_string()))?;
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| LocalError::Input(format!("read {}: {e}", file.display())))?;
+            let outputs: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| LocalError::Input(e.to_string()))?;
             outputs
                 .as_object()
                 .into_iter()
                 .flat_map(|stacks| stacks.values())
                 .find_map(|o| o.get("OrderTopicArn").and_then(|v| v.as_str()))
                 .map(str::to_string)
-                .ok_or_else(|| LocalError::Input(format!("{} has no OrderTopicArn output", file.display())))?
+                .ok_or_else(|| {
+                    LocalError::Input(format!("{} has no OrderTopicArn output", file.display()))
+                })?
         }
-        (None, None) => {
-            return Err(LocalError::Input(
-                "say where to publish: --local, --topic-arn ARN, or --outputs-file cdk-outputs.json".into(),
-            ))
-        }
+        (None, None) => return Err(LocalError::Input(
+            "say where to publish: --local, --topic-arn ARN, or --outputs-file cdk-outputs.json"
+                .into(),
+        )),
     };
     let config = match &cli.endpoint_url {
         Some(endpoint) => sdk_config_for(endpoint).await,
@@ -109,26 +120,44 @@ async fn target(cli: &Cli) -> Result<(aws_sdk_sns::Client, String), LocalError> 
 async fn run(cli: &Cli) -> Result<usize, LocalError> {
     let run_id = format!("p{}", chrono::Utc::now().timestamp_millis());
     let planned: Vec<Planned> = match &cli.command {
-        Command::Publish { file, correlation_id } => {
+        Command::Publish {
+            file,
+            correlation_id,
+        } => {
             let mut body = String::new();
             if file == "-" {
-                std::io::stdin().read_to_string(&mut body).map_err(|e| LocalError::Input(format!("read stdin: {e}")))?;
+                std::io::stdin()
+                    .read_to_string(&mut body)
+                    .map_err(|e| LocalError::Input(format!("read stdin: {e}")))?;
             } else {
-                body = std::fs::read_to_string(file).map_err(|e| LocalError::Input(format!("read {file}: {e}")))?;
+                body = std::fs::read_to_string(file)
+                    .map_err(|e| LocalError::Input(format!("read {file}: {e}")))?;
             }
             if let Err(e) = order_domain::parse_body(&body).order {
                 eprintln!("warning: this payload is not a valid order ({e}); publishing it anyway, it will reach the DLQ");
             }
             vec![Planned {
-                correlation_id: correlation_id.clone().unwrap_or_else(|| format!("{run_id}-0")),
+                correlation_id: correlation_id
+                    .clone()
+                    .unwrap_or_else(|| format!("{run_id}-0")),
                 body,
                 order_id: None,
                 intent: Intent::New,
             }]
         }
         Command::Seeds => seeds::seed_orders(&run_id),
-        Command::Generate { count, duplicates, conflicts, invalid, seed } => {
-            let mix = Mix { duplicates: *duplicates, conflicts: *conflicts, invalid: *invalid };
+        Command::Generate {
+            count,
+            duplicates,
+            conflicts,
+            invalid,
+            seed,
+        } => {
+            let mix = Mix {
+                duplicates: *duplicates,
+                conflicts: *conflicts,
+                invalid: *invalid,
+            };
             mix.validate().map_err(LocalError::Input)?;
             generate(*count, mix, *seed, &run_id)
         }

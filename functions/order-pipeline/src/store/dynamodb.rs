@@ -37,7 +37,10 @@ impl From<StoredHead> for Existing {
 }
 
 fn key(order_id: &str) -> (String, AttributeValue) {
-    ("orderId".to_string(), AttributeValue::S(order_id.to_string()))
+    (
+        "orderId".to_string(),
+        AttributeValue::S(order_id.to_string()),
+    )
 }
 
 impl DynamoStore {
@@ -61,9 +64,11 @@ impl DynamoStore {
             .map_err(|e| classify(&e))?;
         match out.item {
             None => Ok(None),
-            Some(item) => serde_dynamo::from_item(item)
-                .map(Some)
-                .map_err(|e| StoreError::Fatal(format!("stored item {order_id} does not map to an order: {e}"))),
+            Some(item) => serde_dynamo::from_item(item).map(Some).map_err(|e| {
+                StoreError::Fatal(format!(
+                    "stored item {order_id} does not map to an order: {e}"
+                ))
+            }),
         }
     }
 
@@ -88,13 +93,19 @@ fn head_from(
 ) -> Result<Existing, StoreError> {
     serde_dynamo::from_item::<_, StoredHead>(item)
         .map(Existing::from)
-        .map_err(|e| StoreError::Fatal(format!("stored item lacks contentHash/status/version: {e}")))
+        .map_err(|e| {
+            StoreError::Fatal(format!("stored item lacks contentHash/status/version: {e}"))
+        })
 }
 
 impl OrderStore for DynamoStore {
     async fn create(&self, item: &OrderItem) -> Result<CreateResult, StoreError> {
-        let attributes = serde_dynamo::to_item(item)
-            .map_err(|e| StoreError::Fatal(format!("order {} does not map to an item: {e}", item.order_id)))?;
+        let attributes = serde_dynamo::to_item(item).map_err(|e| {
+            StoreError::Fatal(format!(
+                "order {} does not map to an item: {e}",
+                item.order_id
+            ))
+        })?;
         let result = self
             .client
             .put_item()
@@ -107,7 +118,9 @@ impl OrderStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(CreateResult::Created),
-            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+            Err(SdkError::ServiceError(ctx))
+                if matches!(ctx.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
                 let stored = match ctx.into_err() {
                     PutItemError::ConditionalCheckFailedException(e) => e.item,
                     _ => None,
@@ -116,7 +129,10 @@ impl OrderStore for DynamoStore {
                     Some(old) => head_from(old)?,
                     // An endpoint that does not return the old item: read it.
                     None => self.head(&item.order_id).await?.ok_or_else(|| {
-                        StoreError::Contention(format!("order {} vanished during the write", item.order_id))
+                        StoreError::Contention(format!(
+                            "order {} vanished during the write",
+                            item.order_id
+                        ))
                     })?,
                 };
                 Ok(CreateResult::Exists(existing))
@@ -148,7 +164,14 @@ impl OrderStore for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx)) if matches!(ctx.err(), UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+            Err(SdkError::ServiceError(ctx))
+                if matches!(
+                    ctx.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(classify(&e)),
         }
     }

@@ -31,7 +31,10 @@ pub struct Reaccept {
 
 pub trait OrderStore: Send + Sync {
     /// Writes `item` only if no item with its orderId exists.
-    fn create(&self, item: &OrderItem) -> impl Future<Output = Result<CreateResult, StoreError>> + Send;
+    fn create(
+        &self,
+        item: &OrderItem,
+    ) -> impl Future<Output = Result<CreateResult, StoreError>> + Send;
 
     /// Applies `r` only if the stored item is still FAILED, at `expected_version`, with the same
     /// content hash. Returns whether it was applied.

@@ -46,7 +46,8 @@ pub fn init_logging(service: &str, writer: Arc<dyn LineWriter>) {
         .ok()
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
-    let subscriber = Registry::default().with(JsonLogLayer::new(service, writer).with_filter(level));
+    let subscriber =
+        Registry::default().with(JsonLogLayer::new(service, writer).with_filter(level));
     if tracing::subscriber::set_global_default(subscriber).is_ok() {
         std::panic::set_hook(Box::new(|info| {
             let location = info
@@ -79,10 +80,12 @@ impl Visit for JsonVisitor<'_> {
         self.0.insert(field.name().to_string(), Value::from(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.insert(field.name().to_string(), Value::from(value.to_string()));
+        self.0
+            .insert(field.name().to_string(), Value::from(value.to_string()));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().to_string(), Value::from(format!("{value:?}")));
+        self.0
+            .insert(field.name().to_string(), Value::from(format!("{value:?}")));
     }
 }
 
@@ -123,14 +126,22 @@ where
             "timestamp".into(),
             Value::from(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)),
         );
-        line.insert("level".into(), Value::from(level_name(event.metadata().level())));
+        line.insert(
+            "level".into(),
+            Value::from(level_name(event.metadata().level())),
+        );
         line.insert("message".into(), Value::from(""));
         line.insert("service".into(), Value::from(self.service.as_str()));
         if let Some(name) = &self.function_name {
             line.insert("function_name".into(), Value::from(name.as_str()));
         }
         if let Some(scope) = ctx.event_scope(event) {
-            for span in scope.from_root() {
+            // Only our own spans: lambda_runtime's span repeats the request and trace ids
+            // under other names (requestId, xrayTraceId).
+            for span in scope
+                .from_root()
+                .filter(|s| s.metadata().target().starts_with("order_"))
+            {
                 if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
                     line.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
                 }
@@ -155,11 +166,20 @@ mod tests {
     #[test]
     fn lines_are_flat_json_with_span_fields_and_powertools_keys() {
         let captured = Captured::default();
-        let subscriber = Registry::default().with(JsonLogLayer::new("svc", Arc::new(captured.clone())));
+        let subscriber =
+            Registry::default().with(JsonLogLayer::new("svc", Arc::new(captured.clone())));
         tracing::subscriber::with_default(subscriber, || {
-            let invocation = info_span!("invocation", cold_start = true, function_request_id = "req-1");
+            let invocation = info_span!(
+                "invocation",
+                cold_start = true,
+                function_request_id = "req-1"
+            );
             let _i = invocation.enter();
-            let record = info_span!("record", correlation_id = "c-1", order_id = tracing::field::Empty);
+            let record = info_span!(
+                "record",
+                correlation_id = "c-1",
+                order_id = tracing::field::Empty
+            );
             record.record("order_id", "O1");
             let _r = record.enter();
             tracing::warn!(reason = "bad", "order rejected");
@@ -181,7 +201,8 @@ mod tests {
     #[tokio::test]
     async fn span_fields_follow_instrumented_futures() {
         let captured = Captured::default();
-        let subscriber = Registry::default().with(JsonLogLayer::new("svc", Arc::new(captured.clone())));
+        let subscriber =
+            Registry::default().with(JsonLogLayer::new("svc", Arc::new(captured.clone())));
         let _guard = tracing::subscriber::set_default(subscriber);
         async { tracing::info!("inside") }
             .instrument(info_span!("record", message_id = "m-1"))

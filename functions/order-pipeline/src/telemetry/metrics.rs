@@ -105,7 +105,12 @@ mod tests {
         let cw = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], "OrderPipeline");
         assert_eq!(cw["Dimensions"], json!([["service"]]));
-        let names: Vec<&str> = cw["Metrics"].as_array().unwrap().iter().map(|d| d["Name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = cw["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["Name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, ["OrderLatency", "OrdersAccepted"]);
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000i64);
     }

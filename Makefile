@@ -1,0 +1,80 @@
+# The project's commands. Each target installs what it needs first (package-lock.json,
+# requirements-dev.txt, the rustup arm64 target), so `make demo` and `make test` work on a fresh clone.
+#
+#   make demo     the pipeline end to end on the embedded AWS emulator, with a summary
+#   make test     every check and test (what CI runs)
+#   make run      the local pipeline, kept running for `order-producer --local`
+#   make build    the arm64 Lambda bootstraps (cargo lambda)
+#   make synth / deploy / destroy   the CDK stack
+#   make bench    the benchmarks (docs/benchmarks.md)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# The project-local tools (moto_server, cargo-lambda, zig, cfn-lint) come first on PATH.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+VENV_STAMP := .venv/.installed
+NPM_STAMP := node_modules/.installed
+TARGET_STAMP := target/.aarch64-target
+
+help:
+	@sed -n '4,11p' Makefile | sed 's/^# //'
+
+$(VENV_STAMP): requirements-dev.txt
+	@echo "== Python tools into .venv (moto, cargo-lambda, zig, cfn-lint)"
+	python3 -m venv .venv
+	.venv/bin/pip install --quiet --upgrade pip
+	.venv/bin/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(NPM_STAMP): package.json package-lock.json
+	@echo "== npm packages"
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(TARGET_STAMP):
+	@echo "== Rust arm64 target for the Lambda builds"
+	rustup target add aarch64-unknown-linux-gnu
+	rustup component add clippy rustfmt
+	@mkdir -p target && touch $@
+
+setup: $(VENV_STAMP) $(NPM_STAMP) $(TARGET_STAMP)
+
+lint: setup
+	@echo "== cargo fmt, clippy, tsc"
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	npx tsc --noEmit
+
+test: lint
+	@echo "== Rust tests: unit, property, contract table, moto integration, end to end"
+	cargo build --locked -p order-local
+	cargo test --workspace --locked
+	@echo "== CDK tests: snapshot, assertions, cdk-nag, config, cfn-lint, local parity"
+	npx jest --ci
+	@echo "== cdk synth with real bundling: both functions as arm64 bootstraps"
+	npx ts-node test/synth-check.ts
+
+demo: setup
+	cargo run --locked --quiet -p order-local --bin order-local -- demo
+
+run: setup
+	cargo run --locked --quiet -p order-local --bin order-local -- run
+
+build: setup
+	cargo lambda build --release --arm64 --locked -p order-consumer -p dlq-alarm
+
+synth: setup
+	npx cdk synth
+
+deploy: setup
+	npx cdk deploy --outputs-file cdk-outputs.json
+
+destroy: setup
+	npx cdk destroy
+
+bench: setup
+	cargo run --locked --release -p order-bench --bin order-bench
+
+.PHONY: help setup lint test demo run build synth deploy destroy bench
