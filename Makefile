@@ -30,7 +30,10 @@ $(VENV_STAMP): requirements-dev.txt
 
 $(NPM_STAMP): package.json package-lock.json
 	@echo "== npm packages"
-	npm ci --no-audit --no-fund
+	# `npm install` (not `npm ci`): it installs the versions package-lock.json pins, and unlike
+	# `npm ci` it accepts a lock written without registry URLs, whose optional platform-specific
+	# packages for other systems are then not listed.
+	npm install --no-audit --no-fund
 	@touch $@
 
 $(TARGET_STAMP):
