@@ -78,6 +78,13 @@ destroy: setup
 	npx cdk destroy
 
 bench: setup
-	cargo run --locked --release -p order-bench --bin order-bench
+	@echo "== arm64 bootstraps, zipped as Lambda takes them"
+	cargo lambda build --release --arm64 --output-format zip --locked -p order-consumer -p dlq-alarm
+	@echo "== host release builds of the functions and the benchmark"
+	cargo build --release --locked -p order-consumer -p dlq-alarm -p order-bench
+	@echo "== 2. per-record cost (criterion)"
+	cargo bench --locked -p order-bench --bench records
+	@echo "== 1, 3, 4, 5: cold start, batch latency, memory and size, cost per million orders"
+	./target/release/order-bench
 
 .PHONY: help setup lint test demo run build synth deploy destroy bench

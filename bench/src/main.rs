@@ -1,0 +1,394 @@
+//! order-bench: the figures behind docs/benchmarks.md. `make bench` runs the criterion
+//! per-record benchmarks first, then this, which prints:
+//!
+//! 1. cold start of the release bootstraps: process start until the first request to the Lambda
+//!    runtime API, with their real configuration and SDK client set-up;
+//! 3. batch latency against a DynamoDB endpoint that adds a fixed delay per request;
+//! 4. per-invocation duration, log bytes and peak resident memory of the real order-consumer
+//!    binary over many batches, and the zipped size of each arm64 bootstrap;
+//! 5. a cost model per million orders from those figures.
+//!
+//! It measures; it asserts nothing. Figures depend on the machine; the report names it.
+
+mod http;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use clap::Parser;
+use http::{serve, Request, Response};
+use order_pipeline::config::ConsumerConfig;
+use order_pipeline::consumer::OrderConsumer;
+use order_pipeline::store::DynamoStore;
+use order_pipeline::telemetry::LineWriter;
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+
+#[derive(Parser)]
+#[command(about = "Benchmarks of the order pipeline's functions")]
+struct Args {
+    /// Cold starts measured per function.
+    #[arg(long, default_value_t = 25)]
+    cold_starts: usize,
+    /// Batches of 10 fed to the real order-consumer binary for duration and memory.
+    #[arg(long, default_value_t = 1000)]
+    batches: usize,
+    /// Delay the fake DynamoDB endpoint adds to every request, in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    delay_ms: u64,
+}
+
+const RUNTIME_NEXT: &str = "/2018-06-01/runtime/invocation/next";
+/// Never a real region: the endpoints are local and accept anything.
+const BENCH_REGION: &str = "us-east-1";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn release_binary(name: &str) -> PathBuf {
+    root().join("target").join("release").join(name)
+}
+
+fn stats(mut v: Vec<f64>) -> (f64, f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.1), at(0.9), v[v.len() - 1])
+}
+
+fn order_body(id: &str) -> String {
+    serde_json::json!({
+        "orderId": id, "customerId": "U123", "currency": "USD", "createdAt": "2025-05-03T12:00:00Z",
+        "items": [{"sku": "LAPTOP-15", "name": "Laptop", "quantity": 1, "unitPrice": "999.99"}]
+    })
+    .to_string()
+}
+
+fn sqs_event(batch: usize, size: usize) -> serde_json::Value {
+    let records: Vec<_> = (0..size)
+        .map(|i| {
+            serde_json::json!({
+                "messageId": format!("m-{batch}-{i}"), "receiptHandle": "rh", "body": order_body(&format!("B{batch}-{i}")),
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": chrono::Utc::now().timestamp_millis().to_string()},
+                "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:local:0:q"
+            })
+        })
+        .collect();
+    serde_json::json!({ "Records": records })
+}
+
+/// A DynamoDB-compatible endpoint answering every request with `{}` after `delay`.
+async fn fake_dynamodb(delay: Duration, requests: Arc<AtomicU64>) -> std::net::SocketAddr {
+    serve(move |_req: Request| {
+        let requests = requests.clone();
+        async move {
+            requests.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(delay).await;
+            Response::new(200, "{}").header("Content-Type", "application/x-amz-json-1.0")
+        }
+    })
+    .await
+    .expect("bind the fake DynamoDB endpoint")
+}
+
+fn lambda_env(cmd: &mut tokio::process::Command, runtime: std::net::SocketAddr, ddb: std::net::SocketAddr, name: &str) {
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_REGION", BENCH_REGION)
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_ENDPOINT_URL", format!("http://{ddb}"))
+        .env("TABLE_NAME", "Orders")
+        .env("DLQ_URL", format!("http://{ddb}/0/dlq"))
+        .env("OPS_TOPIC_ARN", "arn:aws:sns:local:0:ops")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+}
+
+/// Process start until the first `GET .../invocation/next`, `runs` times.
+async fn cold_starts(binary: &Path, name: &str, runs: usize) -> Vec<f64> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
+    let runtime = serve(move |req: Request| {
+        let tx = tx.clone();
+        async move {
+            if req.path == RUNTIME_NEXT {
+                let _ = tx.send(Instant::now());
+                // Hold the request: the process is killed before it gets work.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            Response::new(202, "")
+        }
+    })
+    .await
+    .expect("bind the runtime API");
+    let ddb = fake_dynamodb(Duration::ZERO, Arc::default()).await;
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let mut cmd = tokio::process::Command::new(binary);
+        lambda_env(&mut cmd, runtime, ddb, name);
+        cmd.stdout(Stdio::null());
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("start the bootstrap");
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(at)) => times.push((at - started).as_secs_f64() * 1000.0),
+            _ => eprintln!("{name}: no request to the runtime API within 10 s"),
+        }
+        let _ = child.kill().await;
+    }
+    times
+}
+
+struct Run {
+    durations_ms: Vec<f64>,
+    log_bytes: usize,
+    peak_rss_kb: u64,
+    ddb_requests: u64,
+}
+
+/// Feeds `batches` SQS events of 10 orders to the real binary through the runtime API.
+async fn many_batches(binary: &Path, batches: usize, delay: Duration) -> Run {
+    let events: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new((0..batches).rev().map(|b| sqs_event(b, 10).to_string()).collect()));
+    let handed_out: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let durations: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let done = Arc::new(AtomicUsize::new(0));
+    let (finished_tx, mut finished) = mpsc::unbounded_channel::<()>();
+    let (ev, ho, du, dn) = (events.clone(), handed_out.clone(), durations.clone(), done.clone());
+    let runtime = serve(move |req: Request| {
+        let (ev, ho, du, dn, finished_tx) = (ev.clone(), ho.clone(), du.clone(), dn.clone(), finished_tx.clone());
+        async move {
+            if req.path == RUNTIME_NEXT {
+                let next = ev.lock().ok().and_then(|mut e| e.pop());
+                match next {
+                    Some(event) => {
+                        let id = format!("req-{}", dn.load(Ordering::SeqCst));
+                        if let Ok(mut h) = ho.lock() {
+                            *h = Some(Instant::now());
+                        }
+                        Response::new(200, event)
+                            .header("Lambda-Runtime-Aws-Request-Id", id)
+                            .header("Lambda-Runtime-Deadline-Ms", (chrono::Utc::now().timestamp_millis() + 10_000).to_string())
+                            .header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:local:0:function:order-consumer")
+                            .header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000;Sampled=0")
+                    }
+                    None => {
+                        let _ = finished_tx.send(());
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        Response::new(500, "")
+                    }
+                }
+            } else {
+                if req.path.ends_with("/response") || req.path.ends_with("/error") {
+                    if let Some(t) = ho.lock().ok().and_then(|h| *h) {
+                        if let Ok(mut d) = du.lock() {
+                            d.push(t.elapsed().as_secs_f64() * 1000.0);
+                        }
+                    }
+                    if req.path.ends_with("/error") {
+                        eprintln!("invocation error: {}", String::from_utf8_lossy(&req.body));
+                    }
+                    dn.fetch_add(1, Ordering::SeqCst);
+                }
+                Response::new(202, "")
+            }
+        }
+    })
+    .await
+    .expect("bind the runtime API");
+    let requests = Arc::new(AtomicU64::new(0));
+    let ddb = fake_dynamodb(delay, requests.clone()).await;
+    let mut cmd = tokio::process::Command::new(binary);
+    lambda_env(&mut cmd, runtime, ddb, "order-consumer");
+    cmd.stdout(Stdio::piped());
+    let mut child = cmd.spawn().expect("start order-consumer");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf).await;
+        buf.len()
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(600), finished.recv()).await;
+    let pid = child.id().unwrap_or_default();
+    let peak_rss_kb = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0);
+    let _ = child.kill().await;
+    let log_bytes = reader.await.unwrap_or(0);
+    let durations_ms = durations.lock().map(|d| d.clone()).unwrap_or_default();
+    Run { durations_ms, log_bytes, peak_rss_kb, ddb_requests: requests.load(Ordering::Relaxed) }
+}
+
+struct Drop;
+impl LineWriter for Drop {
+    fn write_line(&self, _line: &str) {}
+}
+
+/// The handler in process against the slow endpoint: a batch of 10 next to a single write.
+async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
+    let ddb = fake_dynamodb(delay, Arc::default()).await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://{ddb}"))
+        .region(aws_config::Region::new(BENCH_REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("b", "b", None, None, "bench"))
+        .load()
+        .await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "Orders");
+    let mut results = Vec::new();
+    for (label, size, concurrency) in [
+        ("one write (batch of 1)", 1, 10),
+        ("batch of 10, recordConcurrency 10", 10, 10),
+        ("batch of 10, recordConcurrency 1 (sequential)", 10, 1),
+    ] {
+        let consumer = OrderConsumer::new(
+            store.clone(),
+            ConsumerConfig { table_name: "Orders".into(), max_receive_count: 3, record_concurrency: concurrency, service: "bench".into() },
+            Arc::new(Drop),
+        );
+        let mut times = Vec::new();
+        for b in 0..60 {
+            let records: Vec<SqsMessage> = serde_json::from_value(sqs_event(b, size)["Records"].clone()).expect("records");
+            let t = Instant::now();
+            let _ = consumer.handle_records(&records).await;
+            if b >= 10 {
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        results.push((label.to_string(), stats(times).0));
+    }
+    results
+}
+
+fn zip_size(name: &str) -> Option<(u64, u64)> {
+    let dir = root().join("target").join("lambda").join(name);
+    let zip = std::fs::metadata(dir.join("bootstrap.zip")).ok()?.len();
+    let raw = std::fs::metadata(dir.join("bootstrap")).map(|m| m.len()).unwrap_or(0);
+    Some((zip, raw))
+}
+
+fn command_output(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn context_number(key: &str) -> f64 {
+    let text = std::fs::read_to_string(root().join("cdk.json")).unwrap_or_default();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    json["context"][key].as_f64().unwrap_or(0.0)
+}
+
+/// AWS list prices (us-east-1, USD) as published by AWS and known to this project on the date
+/// below; this machine has no internet access, so they were not re-read from the pricing pages
+/// when the benchmark ran. Change them here if they move.
+const PRICES_DATE: &str = "2025-05 (AWS public pricing pages, us-east-1)";
+const LAMBDA_ARM_GB_SECOND: f64 = 0.000_013_333_4;
+const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+const SQS_REQUEST: f64 = 0.40 / 1e6;
+const SNS_PUBLISH: f64 = 0.50 / 1e6;
+const DYNAMODB_WRITE_UNIT: f64 = 0.625 / 1e6;
+const LOGS_INGEST_GB: f64 = 0.50;
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let delay = Duration::from_millis(args.delay_ms);
+    let consumer_bin = release_binary("order-consumer");
+    let alarm_bin = release_binary("dlq-alarm");
+    for b in [&consumer_bin, &alarm_bin] {
+        if !b.exists() {
+            eprintln!("{} is missing: build it with `cargo build --release -p order-consumer -p dlq-alarm` (make bench does)", b.display());
+            std::process::exit(2);
+        }
+    }
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_default();
+    println!("# order-bench report\n");
+    println!("machine: {} cores, {cpu}; {}; {}", command_output("nproc", &[]), command_output("uname", &["-sm"]), command_output("rustc", &["--version"]));
+    println!("date: {}\n", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
+
+    println!("## 1. Cold start (process start -> first runtime API request, x86_64 release build, {} runs)\n", args.cold_starts);
+    println!("| function | median ms | p10 ms | p90 ms | max ms |\n| --- | --- | --- | --- | --- |");
+    for (name, bin) in [("order-consumer", &consumer_bin), ("dlq-alarm", &alarm_bin)] {
+        let times = cold_starts(bin, name, args.cold_starts).await;
+        if times.is_empty() {
+            println!("| {name} | - | - | - | - |");
+            continue;
+        }
+        let (median, p10, p90, max) = stats(times);
+        println!("| {name} | {median:.2} | {p10:.2} | {p90:.2} | {max:.2} |");
+    }
+
+    println!("\n## 2. Per-record cost\n\nSee the criterion output above (`cargo bench -p order-bench`): parse + validate + map to item per form, and the handler over a batch of 10 with a no-op store.\n");
+
+    println!("## 3. Batch latency against a DynamoDB endpoint adding {} ms per request (in process, median of 50)\n", args.delay_ms);
+    println!("| case | median ms |\n| --- | --- |");
+    for (label, ms) in batch_latency(delay).await {
+        println!("| {label} | {ms:.1} |");
+    }
+
+    println!("\n## 4. The real order-consumer binary over {} batches of 10 ({} ms per DynamoDB request)\n", args.batches, args.delay_ms);
+    let run = many_batches(&consumer_bin, args.batches, delay).await;
+    let invocations = run.durations_ms.len();
+    let (median, p10, p90, max) = if invocations > 0 { stats(run.durations_ms.clone()) } else { (0.0, 0.0, 0.0, 0.0) };
+    println!("| figure | value |\n| --- | --- |");
+    println!("| invocations answered | {invocations} |");
+    println!("| DynamoDB requests | {} |", run.ddb_requests);
+    println!("| duration per batch, median / p10 / p90 / max | {median:.1} / {p10:.1} / {p90:.1} / {max:.1} ms |");
+    println!("| peak resident memory (VmHWM) | {:.1} MB |", run.peak_rss_kb as f64 / 1024.0);
+    let log_per_order = run.log_bytes as f64 / (invocations.max(1) * 10) as f64;
+    println!("| log output per order (JSON lines + EMF) | {log_per_order:.0} bytes |");
+    for name in ["order-consumer", "dlq-alarm"] {
+        match zip_size(name) {
+            Some((zip, raw)) => println!("| {name} arm64 bootstrap, zipped / unzipped | {:.2} MB / {:.2} MB |", zip as f64 / 1e6, raw as f64 / 1e6),
+            None => println!("| {name} arm64 bootstrap zip | not built: `cargo lambda build --release --arm64 --output-format zip` |"),
+        }
+    }
+
+    println!("\n## 5. Cost per million orders (AWS list prices, us-east-1, as of {PRICES_DATE})\n");
+    let memory_gb = context_number("consumerMemoryMb") / 1024.0;
+    let batch = context_number("batchSize").max(1.0);
+    let invocations_per_m = 1e6 / batch;
+    // Lambda bills each invocation's duration rounded up to the millisecond.
+    let billed_s = median.ceil() / 1000.0;
+    let lines = [
+        ("Lambda requests", invocations_per_m * LAMBDA_REQUEST, format!("{invocations_per_m:.0} invocations of {batch} orders")),
+        (
+            "Lambda compute (arm64)",
+            invocations_per_m * billed_s * memory_gb * LAMBDA_ARM_GB_SECOND,
+            format!("{:.0} ms median x {:.3} GB (consumerMemoryMb)", median.ceil(), memory_gb),
+        ),
+        ("SNS publishes", 1e6 * SNS_PUBLISH, "one publish per order; delivery to SQS is free".into()),
+        (
+            "SQS requests",
+            (1e6 + 2.0 * invocations_per_m) * SQS_REQUEST,
+            "SNS's SendMessage per order + a receive and a batch delete per batch (idle long polls not counted)".into(),
+        ),
+        ("DynamoDB on-demand writes", 1e6 * DYNAMODB_WRITE_UNIT, "one write unit per order (items < 1 KB)".into()),
+        (
+            "CloudWatch Logs ingestion",
+            1e6 * log_per_order / 1e9 * LOGS_INGEST_GB,
+            format!("{log_per_order:.0} bytes of logs per order"),
+        ),
+    ];
+    println!("| item | USD | basis |\n| --- | --- | --- |");
+    let mut total = 0.0;
+    for (item, usd, basis) in &lines {
+        total += usd;
+        println!("| {item} | {usd:.3} | {basis} |");
+    }
+    println!("| **total** | **{total:.2}** | KMS (data keys are reused for minutes), X-Ray (sampled) and storage not included |");
+}
