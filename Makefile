@@ -22,7 +22,7 @@ help:
 	@sed -n '4,11p' Makefile | sed 's/^# //'
 
 $(VENV_STAMP): requirements-dev.txt
-	@echo "== Python tools into .venv (moto, cargo-lambda, zig, cfn-lint)"
+	@echo "== Python tools into .venv (moto, cargo-lambda, zig, cfn-lint): about a minute the first time"
 	python3 -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip
 	.venv/bin/pip install --quiet -r requirements-dev.txt
@@ -60,10 +60,10 @@ test: lint
 	npx ts-node test/synth-check.ts
 
 demo: setup
-	cargo run --locked --quiet -p order-local --bin order-local -- demo
+	cargo run --locked -p order-local --bin order-local -- demo
 
 run: setup
-	cargo run --locked --quiet -p order-local --bin order-local -- run
+	cargo run --locked -p order-local --bin order-local -- run
 
 build: setup
 	cargo lambda build --release --arm64 --locked -p order-consumer -p dlq-alarm
