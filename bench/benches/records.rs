@@ -48,7 +48,9 @@ fn to_item(body: &str) -> serde_dynamo::Item {
 }
 
 fn forms(c: &mut Criterion) {
-    let enveloped = serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": CANONICAL}).to_string();
+    let enveloped =
+        serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": CANONICAL})
+            .to_string();
     let mut group = c.benchmark_group("parse+validate+item");
     for (name, body) in [
         ("canonical", CANONICAL.to_string()),
@@ -63,10 +65,18 @@ fn forms(c: &mut Criterion) {
 
 fn handler(c: &mut Criterion) {
     init_logging("bench", Arc::new(Nowhere));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let consumer = OrderConsumer::new(
         NoopStore,
-        ConsumerConfig { table_name: "Orders".into(), max_receive_count: 3, record_concurrency: 10, service: "bench".into() },
+        ConsumerConfig {
+            table_name: "Orders".into(),
+            max_receive_count: 3,
+            record_concurrency: 10,
+            service: "bench".into(),
+        },
         Arc::new(Nowhere),
     );
     let records: Vec<SqsMessage> = (0..10)
@@ -74,12 +84,17 @@ fn handler(c: &mut Criterion) {
             let mut m = SqsMessage::default();
             m.message_id = Some(format!("m{i}"));
             m.body = Some(CANONICAL.replace("O1234", &format!("O{i}")));
-            m.attributes.insert("SentTimestamp".into(), "1746273600000".into());
+            m.attributes
+                .insert("SentTimestamp".into(), "1746273600000".into());
             m
         })
         .collect();
     c.bench_function("handler, batch of 10, no-op store", |b| {
-        b.iter(|| runtime.block_on(consumer.handle_records(black_box(&records))).expect("batch"))
+        b.iter(|| {
+            runtime
+                .block_on(consumer.handle_records(black_box(&records)))
+                .expect("batch")
+        })
     });
 }
 

@@ -22,7 +22,11 @@ pub struct Response {
 
 impl Response {
     pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Self {
-        Self { status, headers: Vec::new(), body: body.into() }
+        Self {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
     }
 
     pub fn header(mut self, k: &str, v: impl Into<String>) -> Self {
@@ -52,7 +56,11 @@ where
                     if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
                         return;
                     }
-                    let path = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+                    let path = line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_string();
                     let mut headers = Vec::new();
                     loop {
                         let mut h = String::new();
@@ -77,12 +85,18 @@ where
                         return;
                     }
                     let response = handler(Request { path, body }).await;
-                    let mut head = format!("HTTP/1.1 {} OK\r\nContent-Length: {}\r\n", response.status, response.body.len());
+                    let mut head = format!(
+                        "HTTP/1.1 {} OK\r\nContent-Length: {}\r\n",
+                        response.status,
+                        response.body.len()
+                    );
                     for (k, v) in &response.headers {
                         head.push_str(&format!("{k}: {v}\r\n"));
                     }
                     head.push_str("\r\n");
-                    if write.write_all(head.as_bytes()).await.is_err() || write.write_all(&response.body).await.is_err() {
+                    if write.write_all(head.as_bytes()).await.is_err()
+                        || write.write_all(&response.body).await.is_err()
+                    {
                         return;
                     }
                 }

@@ -95,7 +95,12 @@ async fn fake_dynamodb(delay: Duration, requests: Arc<AtomicU64>) -> std::net::S
     .expect("bind the fake DynamoDB endpoint")
 }
 
-fn lambda_env(cmd: &mut tokio::process::Command, runtime: std::net::SocketAddr, ddb: std::net::SocketAddr, name: &str) {
+fn lambda_env(
+    cmd: &mut tokio::process::Command,
+    runtime: std::net::SocketAddr,
+    ddb: std::net::SocketAddr,
+    name: &str,
+) {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
@@ -152,19 +157,55 @@ struct Run {
     durations_ms: Vec<f64>,
     log_bytes: usize,
     peak_rss_kb: u64,
+    /// User + system CPU time of the process, in milliseconds.
+    cpu_ms: f64,
     ddb_requests: u64,
+}
+
+/// utime + stime of a process from /proc/<pid>/stat, in milliseconds.
+fn cpu_time_ms(pid: u32) -> f64 {
+    let ticks_per_second = command_output("getconf", &["CLK_TCK"])
+        .parse::<f64>()
+        .unwrap_or(100.0);
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) * 1000.0 / ticks_per_second)
+        })
+        .unwrap_or(0.0)
 }
 
 /// Feeds `batches` SQS events of 10 orders to the real binary through the runtime API.
 async fn many_batches(binary: &Path, batches: usize, delay: Duration) -> Run {
-    let events: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new((0..batches).rev().map(|b| sqs_event(b, 10).to_string()).collect()));
+    let events: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
+        (0..batches)
+            .rev()
+            .map(|b| sqs_event(b, 10).to_string())
+            .collect(),
+    ));
     let handed_out: Arc<Mutex<Option<Instant>>> = Arc::default();
     let durations: Arc<Mutex<Vec<f64>>> = Arc::default();
     let done = Arc::new(AtomicUsize::new(0));
     let (finished_tx, mut finished) = mpsc::unbounded_channel::<()>();
-    let (ev, ho, du, dn) = (events.clone(), handed_out.clone(), durations.clone(), done.clone());
+    let (ev, ho, du, dn) = (
+        events.clone(),
+        handed_out.clone(),
+        durations.clone(),
+        done.clone(),
+    );
     let runtime = serve(move |req: Request| {
-        let (ev, ho, du, dn, finished_tx) = (ev.clone(), ho.clone(), du.clone(), dn.clone(), finished_tx.clone());
+        let (ev, ho, du, dn, finished_tx) = (
+            ev.clone(),
+            ho.clone(),
+            du.clone(),
+            dn.clone(),
+            finished_tx.clone(),
+        );
         async move {
             if req.path == RUNTIME_NEXT {
                 let next = ev.lock().ok().and_then(|mut e| e.pop());
@@ -176,9 +217,18 @@ async fn many_batches(binary: &Path, batches: usize, delay: Duration) -> Run {
                         }
                         Response::new(200, event)
                             .header("Lambda-Runtime-Aws-Request-Id", id)
-                            .header("Lambda-Runtime-Deadline-Ms", (chrono::Utc::now().timestamp_millis() + 10_000).to_string())
-                            .header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:local:0:function:order-consumer")
-                            .header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000;Sampled=0")
+                            .header(
+                                "Lambda-Runtime-Deadline-Ms",
+                                (chrono::Utc::now().timestamp_millis() + 10_000).to_string(),
+                            )
+                            .header(
+                                "Lambda-Runtime-Invoked-Function-Arn",
+                                "arn:aws:lambda:local:0:function:order-consumer",
+                            )
+                            .header(
+                                "Lambda-Runtime-Trace-Id",
+                                "Root=1-00000000-000000000000000000000000;Sampled=0",
+                            )
                     }
                     None => {
                         let _ = finished_tx.send(());
@@ -220,12 +270,23 @@ async fn many_batches(binary: &Path, batches: usize, delay: Duration) -> Run {
     let pid = child.id().unwrap_or_default();
     let peak_rss_kb = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0);
+    let cpu_ms = cpu_time_ms(pid);
     let _ = child.kill().await;
     let log_bytes = reader.await.unwrap_or(0);
     let durations_ms = durations.lock().map(|d| d.clone()).unwrap_or_default();
-    Run { durations_ms, log_bytes, peak_rss_kb, ddb_requests: requests.load(Ordering::Relaxed) }
+    Run {
+        durations_ms,
+        log_bytes,
+        peak_rss_kb,
+        cpu_ms,
+        ddb_requests: requests.load(Ordering::Relaxed),
+    }
 }
 
 struct Drop;
@@ -239,7 +300,9 @@ async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(format!("http://{ddb}"))
         .region(aws_config::Region::new(BENCH_REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("b", "b", None, None, "bench"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "b", "b", None, None, "bench",
+        ))
         .load()
         .await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "Orders");
@@ -251,12 +314,18 @@ async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
     ] {
         let consumer = OrderConsumer::new(
             store.clone(),
-            ConsumerConfig { table_name: "Orders".into(), max_receive_count: 3, record_concurrency: concurrency, service: "bench".into() },
+            ConsumerConfig {
+                table_name: "Orders".into(),
+                max_receive_count: 3,
+                record_concurrency: concurrency,
+                service: "bench".into(),
+            },
             Arc::new(Drop),
         );
         let mut times = Vec::new();
         for b in 0..60 {
-            let records: Vec<SqsMessage> = serde_json::from_value(sqs_event(b, size)["Records"].clone()).expect("records");
+            let records: Vec<SqsMessage> =
+                serde_json::from_value(sqs_event(b, size)["Records"].clone()).expect("records");
             let t = Instant::now();
             let _ = consumer.handle_records(&records).await;
             if b >= 10 {
@@ -271,7 +340,9 @@ async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
 fn zip_size(name: &str) -> Option<(u64, u64)> {
     let dir = root().join("target").join("lambda").join(name);
     let zip = std::fs::metadata(dir.join("bootstrap.zip")).ok()?.len();
-    let raw = std::fs::metadata(dir.join("bootstrap")).map(|m| m.len()).unwrap_or(0);
+    let raw = std::fs::metadata(dir.join("bootstrap"))
+        .map(|m| m.len())
+        .unwrap_or(0);
     Some((zip, raw))
 }
 
@@ -314,14 +385,28 @@ async fn main() {
     }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     println!("# order-bench report\n");
-    println!("machine: {} cores, {cpu}; {}; {}", command_output("nproc", &[]), command_output("uname", &["-sm"]), command_output("rustc", &["--version"]));
-    println!("date: {}\n", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
+    println!(
+        "machine: {} cores, {cpu}; {}; {}",
+        command_output("nproc", &[]),
+        command_output("uname", &["-sm"]),
+        command_output("rustc", &["--version"])
+    );
+    println!(
+        "date: {}\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
 
     println!("## 1. Cold start (process start -> first runtime API request, x86_64 release build, {} runs)\n", args.cold_starts);
-    println!("| function | median ms | p10 ms | p90 ms | max ms |\n| --- | --- | --- | --- | --- |");
+    println!(
+        "| function | median ms | p10 ms | p90 ms | max ms |\n| --- | --- | --- | --- | --- |"
+    );
     for (name, bin) in [("order-consumer", &consumer_bin), ("dlq-alarm", &alarm_bin)] {
         let times = cold_starts(bin, name, args.cold_starts).await;
         if times.is_empty() {
@@ -343,12 +428,23 @@ async fn main() {
     println!("\n## 4. The real order-consumer binary over {} batches of 10 ({} ms per DynamoDB request)\n", args.batches, args.delay_ms);
     let run = many_batches(&consumer_bin, args.batches, delay).await;
     let invocations = run.durations_ms.len();
-    let (median, p10, p90, max) = if invocations > 0 { stats(run.durations_ms.clone()) } else { (0.0, 0.0, 0.0, 0.0) };
+    let (median, p10, p90, max) = if invocations > 0 {
+        stats(run.durations_ms.clone())
+    } else {
+        (0.0, 0.0, 0.0, 0.0)
+    };
     println!("| figure | value |\n| --- | --- |");
     println!("| invocations answered | {invocations} |");
     println!("| DynamoDB requests | {} |", run.ddb_requests);
     println!("| duration per batch, median / p10 / p90 / max | {median:.1} / {p10:.1} / {p90:.1} / {max:.1} ms |");
-    println!("| peak resident memory (VmHWM) | {:.1} MB |", run.peak_rss_kb as f64 / 1024.0);
+    println!(
+        "| peak resident memory (VmHWM) | {:.1} MB |",
+        run.peak_rss_kb as f64 / 1024.0
+    );
+    println!(
+        "| CPU time per batch (user + system, whole process) | {:.2} ms |",
+        run.cpu_ms / invocations.max(1) as f64
+    );
     let log_per_order = run.log_bytes as f64 / (invocations.max(1) * 10) as f64;
     println!("| log output per order (JSON lines + EMF) | {log_per_order:.0} bytes |");
     for name in ["order-consumer", "dlq-alarm"] {

@@ -12,12 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
-    MessageSystemAttributeName,
-};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use lambda_runtime::{Context, LambdaEvent};
 use order_pipeline::consumer::OrderConsumer;
+use order_pipeline::queue::change_visibility;
 use order_pipeline::store::DynamoStore;
 
 use crate::{aws_err, LocalError};
@@ -302,28 +300,14 @@ async fn hide_for(
     messages: &[&Message],
     seconds: i32,
 ) -> Result<(), LocalError> {
-    for chunk in messages.chunks(10) {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
-                    .visibility_timeout(seconds)
-                    .build()
-                    .map_err(aws_err("visibility entry"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if entries.is_empty() {
-            continue;
-        }
-        sqs.change_message_visibility_batch()
-            .queue_url(queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(aws_err("shorten the failed records' visibility"))?;
-    }
-    Ok(())
+    let receipts: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m.receipt_handle.as_deref())
+        .collect();
+    change_visibility(sqs, queue_url, &receipts, seconds)
+        .await
+        .map_err(|e| LocalError::Aws {
+            what: "shorten the failed records' visibility".into(),
+            detail: e.to_string(),
+        })
 }

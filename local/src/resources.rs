@@ -178,6 +178,18 @@ async fn queue(
     Ok((url, arn))
 }
 
+async fn topic(clients: &Clients, name: &str) -> Result<String, LocalError> {
+    Ok(clients
+        .sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .map_err(aws_err(format!("create topic {name}")))?
+        .topic_arn
+        .unwrap_or_default())
+}
+
 /// Creates every resource of the stack that the emulator can hold, named with `prefix`.
 pub async fn create(
     clients: &Clients,
@@ -227,15 +239,7 @@ pub async fn create(
         )],
     )
     .await?;
-    let topic_arn = clients
-        .sns
-        .create_topic()
-        .name(format!("{prefix}-orders"))
-        .send()
-        .await
-        .map_err(aws_err("create order topic"))?
-        .topic_arn
-        .unwrap_or_default();
+    let topic_arn = topic(clients, &format!("{prefix}-orders")).await?;
     clients
         .sns
         .subscribe()
@@ -253,15 +257,7 @@ pub async fn create(
         .send()
         .await
         .map_err(aws_err("subscribe the order queue to the topic"))?;
-    let ops_topic_arn = clients
-        .sns
-        .create_topic()
-        .name(format!("{prefix}-ops"))
-        .send()
-        .await
-        .map_err(aws_err("create ops topic"))?
-        .topic_arn
-        .unwrap_or_default();
+    let ops_topic_arn = topic(clients, &format!("{prefix}-ops")).await?;
     let table_name = format!("{prefix}-Orders");
     clients
         .dynamodb

@@ -110,29 +110,40 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
     }
 
     async fn release(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
-        for chunk in letters.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, l)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(&l.receipt_handle)
-                        .visibility_timeout(0)
-                        .build()
-                        .map_err(|e| StoreError::Fatal(e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            self.client
-                .change_message_visibility_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| classify(&e))?;
-        }
-        Ok(())
+        let receipts: Vec<&str> = letters.iter().map(|l| l.receipt_handle.as_str()).collect();
+        change_visibility(&self.client, &self.url, &receipts, 0).await
     }
+}
+
+/// Sets the visibility timeout of received messages, ten per request.
+pub async fn change_visibility(
+    client: &Client,
+    queue_url: &str,
+    receipt_handles: &[&str],
+    seconds: i32,
+) -> Result<(), StoreError> {
+    for chunk in receipt_handles.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, handle)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(*handle)
+                    .visibility_timeout(seconds)
+                    .build()
+                    .map_err(|e| StoreError::Fatal(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        client
+            .change_message_visibility_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+    }
+    Ok(())
 }
 
 /// An in-memory DLQ for handler tests: records what was looked at and what was released.
