@@ -340,11 +340,21 @@ async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
 /// The zipped size of an arm64 bootstrap and, from the zip's own central directory, its
 /// uncompressed size (a `bootstrap` file beside the zip may be from an older build).
 fn zip_size(name: &str) -> Option<(u64, u64)> {
-    let path = root().join("target").join("lambda").join(name).join("bootstrap.zip");
+    let path = root()
+        .join("target")
+        .join("lambda")
+        .join(name)
+        .join("bootstrap.zip");
     let bytes = std::fs::read(path).ok()?;
-    let u32_at = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
     // End of central directory record: signature 0x06054b50, central directory offset at +16.
-    let eocd = (0..bytes.len().saturating_sub(21)).rev().find(|&i| u32_at(i) == Some(0x0605_4b50))?;
+    let eocd = (0..bytes.len().saturating_sub(21))
+        .rev()
+        .find(|&i| u32_at(i) == Some(0x0605_4b50))?;
     let central = u32_at(eocd + 16)? as usize;
     // First central directory entry: signature 0x02014b50, uncompressed size at +24.
     if u32_at(central) != Some(0x0201_4b50) {

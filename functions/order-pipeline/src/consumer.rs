@@ -116,11 +116,17 @@ impl<S: OrderStore> OrderConsumer<S> {
 
         let mut response = SqsBatchResponse::default();
         let mut first_store_error = None;
-        let mut store_failures = 0;
+        let (mut store_failures, mut accepted, mut duplicates) = (0, 0, 0);
         for (report, latency) in &reports {
             match &report.outcome {
-                RecordOutcome::Accepted { .. } => metrics.count("OrdersAccepted", 1),
-                RecordOutcome::Duplicate => metrics.count("OrdersDuplicate", 1),
+                RecordOutcome::Accepted { .. } => {
+                    accepted += 1;
+                    metrics.count("OrdersAccepted", 1);
+                }
+                RecordOutcome::Duplicate => {
+                    duplicates += 1;
+                    metrics.count("OrdersDuplicate", 1);
+                }
                 RecordOutcome::Conflict => metrics.count("OrdersConflict", 1),
                 RecordOutcome::Invalid(_) => metrics.count("OrdersInvalid", 1),
                 RecordOutcome::StoreFailed(e) => {
@@ -138,16 +144,10 @@ impl<S: OrderStore> OrderConsumer<S> {
             }
         }
         metrics.flush(&self.config.service, self.telemetry.as_ref());
-        let count = |label: &str| {
-            reports
-                .iter()
-                .filter(|(r, _)| r.outcome.label() == label)
-                .count()
-        };
         tracing::info!(
             records = records.len(),
-            accepted = count("accepted") + count("reaccepted"),
-            duplicates = count("duplicate"),
+            accepted,
+            duplicates,
             failed = response.batch_item_failures.len(),
             "batch processed"
         );

@@ -643,3 +643,48 @@ async fn fixture_alarm_events_parse_and_drive_dlq_alarm() {
         "the ALARM summary and the recovery"
     );
 }
+
+#[tokio::test]
+async fn the_batch_line_counts_outcomes_and_per_record_success_lines_are_debug() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    let batch = [
+        record("m1", &order_body("O1", 1)),
+        record("m2", &order_body("O1", 1)),
+        record("m3", "{}"),
+    ];
+    logged(&out, c.handle_records(&batch)).await.unwrap();
+    let lines = out.json();
+    let batch_line = lines
+        .iter()
+        .find(|l| l["message"] == "batch processed")
+        .expect("batch line");
+    assert_eq!(batch_line["level"], "INFO");
+    assert_eq!(
+        (
+            &batch_line["records"],
+            &batch_line["accepted"],
+            &batch_line["duplicates"],
+            &batch_line["failed"]
+        ),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(1)
+        )
+    );
+    let accepted = lines
+        .iter()
+        .find(|l| l["message"] == "order accepted")
+        .expect("accepted line");
+    assert_eq!(
+        accepted["level"], "DEBUG",
+        "kept out of INFO: it was most of the log volume"
+    );
+    let failed = lines
+        .iter()
+        .find(|l| l["message_id"] == "m3" && l["reason"].is_string())
+        .expect("failure line");
+    assert_eq!(failed["level"], "WARN");
+}
