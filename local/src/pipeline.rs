@@ -20,7 +20,7 @@ use crate::emulator::Emulator;
 use crate::mapping::{Mapping, MappingOptions};
 use crate::resources::{create, LocalStack, Plan};
 use crate::settings::Settings;
-use crate::{aws_err, Clients, LocalError};
+use crate::{Clients, LocalError};
 
 pub struct Options {
     /// Use an emulator that is already running instead of starting one.
@@ -103,24 +103,13 @@ impl LocalPipeline {
             options.telemetry.clone(),
         ));
 
-        let queue_arn = clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&stack.queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(aws_err("read the order queue's ARN"))?
-            .attributes
-            .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
-            .unwrap_or_default();
         let mapping = Mapping::new();
         let mut tasks = mapping.spawn(
             clients.sqs.clone(),
             consumer.clone(),
             MappingOptions {
                 queue_url: stack.queue_url.clone(),
-                queue_arn,
+                queue_arn: stack.queue_arn.clone(),
                 batch_size: plan.event_source_mapping.batch_size as i32,
                 batching_window: Duration::from_secs(u64::from(
                     plan.event_source_mapping.maximum_batching_window_seconds,
