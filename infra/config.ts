@@ -1,106 +1,208 @@
 /**
- * The pipeline's settings: one typed config read from CDK context (cdk.json's "context" block,
- * overridable with `-c key=value`). The local runner (order-local) reads the same block, so
- * the emulated pipeline and the deployed one are configured from one place.
+ * The pipeline's settings: one typed config read from CDK context (cdk.json's "context" block).
+ *
+ * Pipeline-wide keys sit at the top level; each function has a block under "functions", keyed
+ * by its binary name. Any setting can be overridden per command with `-c key=value`, a
+ * function's with a dotted key: `-c functions.order-consumer.memoryMb=512`. A missing,
+ * malformed or unknown key fails synth with a message naming it (and, for an unknown key, the
+ * closest known one). The local runner reads nothing of this: it reads the synthesized
+ * template, so it sees exactly what these settings produce.
  */
 import { Node } from 'constructs';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 
-export interface PipelineConfig {
-  /** Deployment stage. `dev` stages allow deleting the table; any other stage protects it. */
-  readonly stage: string;
-  /** Receives of an order message before it moves to the DLQ. */
-  readonly maxReceiveCount: number;
-  /** Records per order-consumer invocation (1-10). */
+/** Settings every Lambda function has. */
+export interface FunctionSettings {
+  readonly memoryMb: number;
+  readonly timeoutSeconds: number;
+}
+
+/** Settings of a queue-fed function (a stage): its function, its queue and its mapping. */
+export interface WorkerSettings extends FunctionSettings {
+  /** Records per invocation (1-10). */
   readonly batchSize: number;
   /** How long the event source mapping gathers records before invoking (0-300 s). */
   readonly batchingWindowSeconds: number;
-  /** Most concurrent order-consumer invocations the mapping starts (2-1000). */
+  /** Most concurrent invocations the mapping starts (2-1000). */
   readonly maxConcurrency: number;
-  /** Records of one batch processed at once inside order-consumer (1-100). */
+  /** Records of one batch processed at once inside the function (1-100). */
   readonly recordConcurrency: number;
-  readonly consumerMemoryMb: number;
-  readonly consumerTimeoutSeconds: number;
-  readonly dlqAlarmMemoryMb: number;
-  readonly dlqAlarmTimeoutSeconds: number;
-  /** Most DLQ messages dlq-alarm looks at per alarm. */
-  readonly dlqSnapshotMax: number;
-  /** Days the functions' logs are kept; one of CloudWatch Logs' retention values. */
-  readonly logRetentionDays: number;
-  /** The order queue's oldest message age that raises the queue-age alarm. */
+  /** Receives of a message before it moves to the stage's DLQ (1-1000). */
+  readonly maxReceiveCount: number;
+  /** The queue's oldest-message age that raises the stage's queue-age alarm. */
   readonly queueAgeAlarmSeconds: number;
-  /** An email address subscribed to the ops topic; empty for none. */
-  readonly alarmEmail?: string;
 }
 
-/** A context key that is missing or out of range fails synth with a message naming it. */
+/** dlq-alarm's settings. */
+export interface DlqAlarmSettings extends FunctionSettings {
+  /** Most DLQ messages dlq-alarm looks at per alarm. */
+  readonly snapshotMax: number;
+}
+
+export interface PipelineConfig {
+  /** Deployment stage. `dev` allows deleting the table, DLQs and key; any other stage keeps them. */
+  readonly stage: string;
+  /** Days the functions' logs are kept; one of CloudWatch Logs' retention values. */
+  readonly logRetentionDays: number;
+  /** An email address subscribed to the ops topic; empty for none. */
+  readonly alarmEmail?: string;
+  readonly functions: {
+    readonly 'order-consumer': WorkerSettings;
+    readonly 'dlq-alarm': DlqAlarmSettings;
+  };
+}
+
+/** A context key that is missing, out of range or unknown fails synth with a message naming it. */
 export class ConfigError extends Error {}
 
 const RETENTION_DAYS = new Set(
   Object.values(RetentionDays).filter((v): v is number => typeof v === 'number'),
 );
 
-function wholeNumber(node: Node, key: keyof PipelineConfig, min: number, max: number): number {
-  const raw = node.tryGetContext(key);
-  if (raw === undefined || raw === null || raw === '') {
-    throw new ConfigError(`Context key "${key}" is missing: set it in cdk.json's "context" block or pass -c ${key}=VALUE`);
-  }
-  const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(
-      `Context key "${key}" is invalid: expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`,
-    );
-  }
-  return value;
-}
+/** Each key a block takes, with its range. */
+type Ranges = Record<string, [number, number]>;
+
+const FUNCTION_RANGES: Ranges = { memoryMb: [128, 10240], timeoutSeconds: [1, 900] };
+const WORKER_RANGES: Ranges = {
+  ...FUNCTION_RANGES,
+  batchSize: [1, 10],
+  batchingWindowSeconds: [0, 300],
+  maxConcurrency: [2, 1000],
+  recordConcurrency: [1, 100],
+  maxReceiveCount: [1, 1000],
+  queueAgeAlarmSeconds: [60, 1_209_600],
+};
+const FUNCTIONS: Record<keyof PipelineConfig['functions'], Ranges> = {
+  'order-consumer': WORKER_RANGES,
+  'dlq-alarm': { ...FUNCTION_RANGES, snapshotMax: [1, 10000] },
+};
+const TOP_LEVEL = ['stage', 'logRetentionDays', 'alarmEmail', 'functions'];
 
 /** The SQS limit on a queue's visibility timeout. */
 const MAX_VISIBILITY_SECONDS = 43_200;
 
 /**
- * At least six times the consumer's timeout plus the batching window (AWS's guidance for SQS
+ * At least six times the function's timeout plus the batching window (AWS's guidance for SQS
  * event sources), so a message is never visible again while an invocation may still hold it.
  */
-export function queueVisibilityTimeoutSeconds(config: PipelineConfig): number {
-  return 6 * config.consumerTimeoutSeconds + config.batchingWindowSeconds;
+export function queueVisibilityTimeoutSeconds(settings: WorkerSettings): number {
+  return 6 * settings.timeoutSeconds + settings.batchingWindowSeconds;
+}
+
+function wholeNumber(key: string, raw: unknown, [min, max]: [number, number]): number {
+  if (raw === undefined || raw === null || raw === '') {
+    throw new ConfigError(`Context key "${key}" is missing: set it in cdk.json's "context" block or pass -c ${key}=VALUE`);
+  }
+  const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`Context key "${key}" is invalid: expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function distance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let previous = Array.from({ length: y.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= x.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= y.length; j++) {
+      row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1));
+    }
+    previous = row;
+  }
+  return previous[y.length];
+}
+
+/** Every key a setting can be given under, dotted for the function blocks. */
+function knownKeys(): string[] {
+  return [
+    ...TOP_LEVEL.filter((k) => k !== 'functions'),
+    ...Object.entries(FUNCTIONS).flatMap(([name, ranges]) => Object.keys(ranges).map((k) => `functions.${name}.${k}`)),
+  ];
+}
+
+/** A key's distance from a known one, or from the known one's last part (`batchsize` ~ `...batchSize`). */
+function closeness(key: string, known: string): number {
+  const last = (k: string) => k.slice(k.lastIndexOf('.') + 1);
+  return Math.min(distance(key, known), distance(last(key), last(known)));
+}
+
+function unknownKey(key: string, known: string[]): ConfigError {
+  const closest = [...known].sort((a, b) => closeness(key, a) - closeness(key, b))[0];
+  return new ConfigError(`Context key "${key}" is unknown: did you mean "${closest}"?`);
+}
+
+/** CDK's own context (feature flags, the CLI's settings): not ours to check. */
+function isCdkKey(key: string): boolean {
+  return key.startsWith('@') || key.includes(':') || key.startsWith('cdk-') || key === 'acknowledged-issue-numbers';
+}
+
+/** The "functions" block with every dotted `-c functions.<name>.<key>=value` applied. */
+function functionBlocks(context: Record<string, unknown>): Record<string, Record<string, unknown>> {
+  const raw = context.functions;
+  const parsed = typeof raw === 'string' ? JSON.parse(raw) : raw;
+  if (parsed === undefined || parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError('Context key "functions" is missing or not an object: cdk.json holds one block per function');
+  }
+  const blocks: Record<string, Record<string, unknown>> = {};
+  for (const [name, block] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!(name in FUNCTIONS)) throw unknownKey(`functions.${name}`, Object.keys(FUNCTIONS).map((n) => `functions.${n}`));
+    blocks[name] = { ...(block as Record<string, unknown>) };
+  }
+  for (const [key, value] of Object.entries(context)) {
+    const match = /^functions\.([^.]+)\.([^.]+)$/.exec(key);
+    if (!match) continue;
+    const [, name, setting] = match;
+    if (!(name in FUNCTIONS)) throw unknownKey(`functions.${name}`, Object.keys(FUNCTIONS).map((n) => `functions.${n}`));
+    blocks[name] = { ...(blocks[name] ?? {}), [setting]: value };
+  }
+  return blocks;
+}
+
+function readBlock(name: string, block: Record<string, unknown> | undefined): Record<string, number> {
+  const ranges = FUNCTIONS[name as keyof typeof FUNCTIONS];
+  const known = Object.keys(ranges);
+  for (const key of Object.keys(block ?? {})) {
+    if (!known.includes(key)) throw unknownKey(`functions.${name}.${key}`, known.map((k) => `functions.${name}.${k}`));
+  }
+  return Object.fromEntries(known.map((key) => [key, wholeNumber(`functions.${name}.${key}`, block?.[key], ranges[key])]));
 }
 
 export function loadConfig(node: Node): PipelineConfig {
-  const stage = node.tryGetContext('stage');
+  const context = node.getAllContext();
+  for (const key of Object.keys(context)) {
+    if (isCdkKey(key) || TOP_LEVEL.includes(key) || /^functions\.[^.]+\.[^.]+$/.test(key)) continue;
+    throw unknownKey(key, knownKeys());
+  }
+  const stage = context.stage;
   if (typeof stage !== 'string' || !/^[a-z][a-z0-9-]{0,19}$/.test(stage)) {
     throw new ConfigError(
       `Context key "stage" is invalid: expected lower-case letters, digits and dashes (e.g. dev, prod), got ${JSON.stringify(stage)}`,
     );
   }
-  const email = node.tryGetContext('alarmEmail');
+  const email = context.alarmEmail;
   if (email !== undefined && email !== null && email !== '' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(email))) {
     throw new ConfigError(`Context key "alarmEmail" is invalid: expected an email address or "", got ${JSON.stringify(email)}`);
   }
-  const config: PipelineConfig = {
+  const logRetentionDays = wholeNumber('logRetentionDays', context.logRetentionDays, [1, 3653]);
+  if (!RETENTION_DAYS.has(logRetentionDays)) {
+    throw new ConfigError(
+      `Context key "logRetentionDays" is invalid: CloudWatch Logs keeps logs for one of ${[...RETENTION_DAYS].sort((a, b) => a - b).join(', ')} days, got ${logRetentionDays}`,
+    );
+  }
+  const blocks = functionBlocks(context);
+  const consumer = readBlock('order-consumer', blocks['order-consumer']) as unknown as WorkerSettings;
+  const dlqAlarm = readBlock('dlq-alarm', blocks['dlq-alarm']) as unknown as DlqAlarmSettings;
+  if (queueVisibilityTimeoutSeconds(consumer) > MAX_VISIBILITY_SECONDS) {
+    throw new ConfigError(
+      `Context key "functions.order-consumer.timeoutSeconds" is invalid: 6 x ${consumer.timeoutSeconds} s + the ${consumer.batchingWindowSeconds} s batching window exceeds SQS's 12-hour visibility timeout`,
+    );
+  }
+  return {
     stage,
-    maxReceiveCount: wholeNumber(node, 'maxReceiveCount', 1, 1000),
-    batchSize: wholeNumber(node, 'batchSize', 1, 10),
-    batchingWindowSeconds: wholeNumber(node, 'batchingWindowSeconds', 0, 300),
-    maxConcurrency: wholeNumber(node, 'maxConcurrency', 2, 1000),
-    recordConcurrency: wholeNumber(node, 'recordConcurrency', 1, 100),
-    consumerMemoryMb: wholeNumber(node, 'consumerMemoryMb', 128, 10240),
-    consumerTimeoutSeconds: wholeNumber(node, 'consumerTimeoutSeconds', 1, 900),
-    dlqAlarmMemoryMb: wholeNumber(node, 'dlqAlarmMemoryMb', 128, 10240),
-    dlqAlarmTimeoutSeconds: wholeNumber(node, 'dlqAlarmTimeoutSeconds', 1, 900),
-    dlqSnapshotMax: wholeNumber(node, 'dlqSnapshotMax', 1, 10000),
-    logRetentionDays: wholeNumber(node, 'logRetentionDays', 1, 3653),
-    queueAgeAlarmSeconds: wholeNumber(node, 'queueAgeAlarmSeconds', 60, 1_209_600),
+    logRetentionDays,
     alarmEmail: email ? String(email) : undefined,
+    functions: { 'order-consumer': consumer, 'dlq-alarm': dlqAlarm },
   };
-  if (!RETENTION_DAYS.has(config.logRetentionDays)) {
-    throw new ConfigError(
-      `Context key "logRetentionDays" is invalid: CloudWatch Logs keeps logs for one of ${[...RETENTION_DAYS].sort((a, b) => a - b).join(', ')} days, got ${config.logRetentionDays}`,
-    );
-  }
-  if (queueVisibilityTimeoutSeconds(config) > MAX_VISIBILITY_SECONDS) {
-    throw new ConfigError(
-      `Context key "consumerTimeoutSeconds" is invalid: 6 x ${config.consumerTimeoutSeconds} s + the ${config.batchingWindowSeconds} s batching window exceeds SQS's 12-hour visibility timeout`,
-    );
-  }
-  return config;
 }

@@ -1,51 +1,55 @@
 /**
  * The cdk-nag findings this stack accepts, each with the reason it is right here. Every other
- * finding fails synth (cdk-nag runs as a validation plugin) and test/nag.test.ts.
+ * finding fails synth (cdk-nag runs as a validation plugin) and test/nag.test.ts. The
+ * acknowledgements follow the stages: a new stage gets the same reasoned ones, nothing more.
  */
-import { Stack, Validations } from 'aws-cdk-lib';
-import { OrderIntake } from './constructs/order-intake';
+import { Validations } from 'aws-cdk-lib';
+import { QueueWorker } from './constructs/queue-worker';
 import { RustLambda } from './constructs/rust-lambda';
 
 export interface NagScope {
-  readonly stack: Stack;
-  readonly consumer: RustLambda;
-  readonly dlqAlarm: RustLambda;
-  readonly intake: OrderIntake;
+  /** The queue-fed stages. */
+  readonly stages: QueueWorker[];
+  /** Functions invoked by a CloudWatch alarm (asynchronously, with the alarm as their record). */
+  readonly alarmFunctions: RustLambda[];
 }
 
-export function acknowledgeFindings({ consumer, dlqAlarm, intake }: NagScope): void {
-  for (const fn of [consumer, dlqAlarm]) {
+export function acknowledgeFindings({ stages, alarmFunctions }: NagScope): void {
+  for (const fn of [...stages.map((s) => s.lambda), ...alarmFunctions]) {
     Validations.of(fn.role).acknowledge({
       id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
       reason:
         'X-Ray active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions; it is the only wildcard in the role.',
     });
   }
-  Validations.of(consumer.function).acknowledge({
-    id: 'Serverless::Serverless-LambdaDLQ',
-    reason:
-      'order-consumer is invoked synchronously by its SQS event source mapping; a Lambda DLQ only applies to asynchronous invocations. Failed records go to the order queue\'s redrive DLQ after maxReceiveCount receives.',
-  });
-  Validations.of(consumer.function).acknowledge({
-    id: 'Serverless::Serverless-LambdaEventSourceMappingDestination',
-    reason:
-      'On-failure destinations exist for stream sources only; for an SQS source the queue\'s own redrive policy (maxReceiveCount to the order DLQ) is the failure destination.',
-  });
-  Validations.of(dlqAlarm.function).acknowledge({
-    id: 'Serverless::Serverless-LambdaDLQ',
-    reason:
-      'dlq-alarm is invoked by the DLQ-depth alarm, which notifies the ops topic itself in the same state change; a failed dlq-alarm run is logged and retried by Lambda, and the next state change invokes it again. Its input (the DLQ) stays in place, so nothing is lost without a Lambda DLQ.',
-  });
-  for (const dlq of [intake.deadLetterQueue, intake.subscriptionDeadLetterQueue]) {
-    Validations.of(dlq).acknowledge({
-      id: 'Serverless::Serverless-SQSRedrivePolicy',
+  for (const stage of stages) {
+    Validations.of(stage.lambda.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason: `${stage.name} is invoked synchronously by its SQS event source mapping; a Lambda DLQ only applies to asynchronous invocations. Failed records go to the stage queue's redrive DLQ after maxReceiveCount receives.`,
+    });
+    Validations.of(stage.lambda.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaEventSourceMappingDestination',
       reason:
-        'This queue is itself a terminal dead-letter queue; its messages wait (14 days) for an operator to inspect and redrive them.',
+        "On-failure destinations exist for stream sources only; for an SQS source the queue's own redrive policy (maxReceiveCount to the stage's DLQ) is the failure destination.",
+    });
+    for (const dlq of stage.deadLetterQueues) {
+      Validations.of(dlq).acknowledge({
+        id: 'Serverless::Serverless-SQSRedrivePolicy',
+        reason: 'This queue is itself a terminal dead-letter queue; its messages wait (14 days) for an operator to inspect and redrive them.',
+      });
+    }
+    if (stage.subscriptionDeadLetterQueue) {
+      Validations.of(stage.subscriptionDeadLetterQueue).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-SQS3',
+        reason: "This queue is a subscription's SNS redrive (dead-letter) queue, which cdk-nag cannot see: SNS, not SQS, sends to it.",
+      });
+    }
+  }
+  for (const fn of alarmFunctions) {
+    Validations.of(fn.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason:
+        'Invoked by a DLQ-depth alarm, which notifies the ops topic itself in the same state change; a failed run is logged and retried by Lambda, and the next state change invokes it again. Its input (the DLQ) stays in place, so nothing is lost without a Lambda DLQ.',
     });
   }
-  Validations.of(intake.subscriptionDeadLetterQueue).acknowledge({
-    id: 'AwsSolutions::AwsSolutions-SQS3',
-    reason:
-      'This queue is the order subscription\'s SNS redrive (dead-letter) queue, which cdk-nag cannot see: SNS, not SQS, sends to it.',
-  });
 }

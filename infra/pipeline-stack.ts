@@ -1,16 +1,16 @@
 import * as path from 'path';
 import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { PipelineConfig, queueVisibilityTimeoutSeconds } from './config';
+import { PipelineConfig } from './config';
 import { acknowledgeFindings } from './nag';
-import { OrderIntake } from './constructs/order-intake';
-import { PipelineAlarms } from './constructs/pipeline-alarms';
+import { PipelineDashboard } from './constructs/dashboard';
+import { QueueWorker } from './constructs/queue-worker';
 import { RustLambda } from './constructs/rust-lambda';
 
 export interface OrderPipelineStackProps extends StackProps {
@@ -21,9 +21,9 @@ export interface OrderPipelineStackProps extends StackProps {
 export const CARGO_MANIFEST = path.join(__dirname, '..', 'Cargo.toml');
 
 /**
- * The order pipeline: SNS order topic -> SQS order queue (+ DLQ) -> order-consumer (Rust) ->
- * DynamoDB Orders; the DLQ-depth alarm -> dlq-alarm (Rust) + ops topic. Built to
- * ../shared/design/pipeline-contract.md, "Infrastructure defaults".
+ * The order pipeline: SNS order topic -> the intake stage (queue + DLQ -> order-consumer) ->
+ * DynamoDB Orders; the intake DLQ's alarm -> dlq-alarm (Rust) + ops topic. Built to
+ * docs/contract.md, "Infrastructure defaults".
  */
 export class OrderPipelineStack extends Stack {
   constructor(scope: Construct, id: string, props: OrderPipelineStackProps) {
@@ -31,19 +31,21 @@ export class OrderPipelineStack extends Stack {
     const { config } = props;
     const isDev = config.stage === 'dev';
 
-    const key = new kms.Key(this, 'Key', {
-      description: 'Encrypts the order pipeline topics and queues',
+    // Two keys: SNS's grant on the queue key is conditioned on the topic's ARN (the
+    // restrictSqsDescryption flag), which would make one shared key depend on a topic it encrypts.
+    const keyRemoval = isDev ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    const topicKey = new kms.Key(this, 'TopicKey', {
+      description: 'Encrypts the order pipeline topics',
       enableKeyRotation: true,
-      removalPolicy: isDev ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      removalPolicy: keyRemoval,
+    });
+    const queueKey = new kms.Key(this, 'QueueKey', {
+      description: 'Encrypts the order pipeline queues',
+      enableKeyRotation: true,
+      removalPolicy: keyRemoval,
     });
     // CloudWatch publishes alarm notifications to the encrypted ops topic.
-    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
-
-    const intake = new OrderIntake(this, 'Orders', {
-      key,
-      maxReceiveCount: config.maxReceiveCount,
-      visibilityTimeout: Duration.seconds(queueVisibilityTimeoutSeconds(config)),
-    });
+    topicKey.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
 
     const table = new dynamodb.Table(this, 'OrdersTable', {
       partitionKey: { name: 'orderId', type: dynamodb.AttributeType.STRING },
@@ -53,52 +55,66 @@ export class OrderPipelineStack extends Stack {
       deletionProtection: !isDev,
     });
 
-    const opsTopic = new sns.Topic(this, 'OpsTopic', { masterKey: key, enforceSSL: true });
+    const opsTopic = new sns.Topic(this, 'OpsTopic', { masterKey: topicKey, enforceSSL: true });
     if (config.alarmEmail) {
-      const email = new subs.EmailSubscription(config.alarmEmail);
-      opsTopic.addSubscription(email);
+      opsTopic.addSubscription(new subs.EmailSubscription(config.alarmEmail));
       Validations.of(opsTopic).acknowledge({
         id: 'Serverless::Serverless-SNSRedrivePolicy',
         reason:
           'The optional ops email subscription pages a person; a bounced email has nothing to redrive, and every alarm stays visible in CloudWatch and every dlq-alarm summary in its log group.',
       });
     }
+    const notifyOps = [new actions.SnsAction(opsTopic)];
 
-    const consumer = new RustLambda(this, 'OrderConsumer', {
-      manifestPath: CARGO_MANIFEST,
-      binaryName: 'order-consumer',
-      description: 'Order queue -> Orders table (partial batch responses)',
-      memorySize: config.consumerMemoryMb,
-      timeout: Duration.seconds(config.consumerTimeoutSeconds),
-      logRetention: config.logRetentionDays,
-      environment: {
-        TABLE_NAME: table.tableName,
-        MAX_RECEIVE_COUNT: String(config.maxReceiveCount),
-        RECORD_CONCURRENCY: String(config.recordConcurrency),
-      },
+    const orderTopic = new sns.Topic(this, 'OrderTopic', {
+      masterKey: topicKey,
+      enforceSSL: true,
+      tracingConfig: sns.TracingConfig.ACTIVE,
     });
-    table.grant(consumer.role, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem');
-    consumer.function.addEventSource(
-      new SqsEventSource(intake.queue, {
-        batchSize: config.batchSize,
-        maxBatchingWindow: Duration.seconds(config.batchingWindowSeconds),
-        reportBatchItemFailures: true,
-        maxConcurrency: config.maxConcurrency,
+    // Only principals of this account may publish orders.
+    orderTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishFromThisAccountOnly',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['sns:Publish'],
+        resources: [orderTopic.topicArn],
+        conditions: { StringNotEquals: { 'aws:PrincipalAccount': Stack.of(this).account } },
       }),
     );
 
+    const common = {
+      manifestPath: CARGO_MANIFEST,
+      key: queueKey,
+      logRetention: config.logRetentionDays,
+      retainDeadLetters: !isDev,
+      alarmActions: notifyOps,
+    };
+    const intake = new QueueWorker(this, 'Intake', {
+      ...common,
+      binaryName: 'order-consumer',
+      description: 'Order queue -> Orders table (partial batch responses)',
+      settings: config.functions['order-consumer'],
+      environment: { TABLE_NAME: table.tableName },
+      subscription: { topic: orderTopic },
+    });
+    table.grant(intake.lambda.role, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem');
+    const stages = [intake];
+
+    const dlqAlarmSettings = config.functions['dlq-alarm'];
     const dlqAlarm = new RustLambda(this, 'DlqAlarm', {
       manifestPath: CARGO_MANIFEST,
       binaryName: 'dlq-alarm',
       description: 'DLQ-depth alarm -> FAILED marks on Orders and a summary to the ops topic',
-      memorySize: config.dlqAlarmMemoryMb,
-      timeout: Duration.seconds(config.dlqAlarmTimeoutSeconds),
+      memorySize: dlqAlarmSettings.memoryMb,
+      timeout: Duration.seconds(dlqAlarmSettings.timeoutSeconds),
       logRetention: config.logRetentionDays,
       environment: {
         TABLE_NAME: table.tableName,
         DLQ_URL: intake.deadLetterQueue.queueUrl,
         OPS_TOPIC_ARN: opsTopic.topicArn,
-        DLQ_SNAPSHOT_MAX: String(config.dlqSnapshotMax),
+        DLQ_SNAPSHOT_MAX: String(dlqAlarmSettings.snapshotMax),
+        START_MARGIN_MS: String(Math.min(3000, Math.floor((dlqAlarmSettings.timeoutSeconds * 1000) / 4))),
       },
     });
     table.grant(dlqAlarm.role, 'dynamodb:PutItem', 'dynamodb:GetItem');
@@ -106,28 +122,25 @@ export class OrderPipelineStack extends Stack {
     intake.deadLetterQueue.grant(dlqAlarm.role, 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes');
     // Publishing to the encrypted ops topic, with exact actions (grantPublish would add
     // kms:GenerateDataKey*, a wildcard).
-    dlqAlarm.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [opsTopic.topicArn] }),
-    );
-    key.grant(dlqAlarm.role, 'kms:Decrypt', 'kms:GenerateDataKey');
+    dlqAlarm.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [opsTopic.topicArn] }));
+    // Receiving from the encrypted DLQ and publishing to the encrypted ops topic.
+    queueKey.grant(dlqAlarm.role, 'kms:Decrypt');
+    topicKey.grant(dlqAlarm.role, 'kms:Decrypt', 'kms:GenerateDataKey');
+    // Both state changes of the intake DLQ's alarm invoke dlq-alarm (marks FAILED / recovery).
+    const invokeDlqAlarm = new actions.LambdaAction(dlqAlarm.function);
+    intake.deadLetterAlarm.addAlarmAction(invokeDlqAlarm);
+    intake.deadLetterAlarm.addOkAction(invokeDlqAlarm);
 
-    const alarms = new PipelineAlarms(this, 'Alarms', {
-      opsTopic,
-      queue: intake.queue,
-      deadLetterQueue: intake.deadLetterQueue,
-      subscriptionDeadLetterQueue: intake.subscriptionDeadLetterQueue,
-      consumer: consumer.function,
-      dlqAlarmFunction: dlqAlarm.function,
-      queueAgeThreshold: Duration.seconds(config.queueAgeAlarmSeconds),
-    });
+    new PipelineDashboard(this, 'Dashboard', { stages });
 
-    new CfnOutput(this, 'OrderTopicArn', { value: intake.topic.topicArn, description: 'Publish orders here' });
+    new CfnOutput(this, 'OrderTopicArn', { value: orderTopic.topicArn, description: 'Publish orders here' });
     new CfnOutput(this, 'OrderQueueUrl', { value: intake.queue.queueUrl });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: intake.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'DeadLetterQueueArn', { value: intake.deadLetterQueue.queueArn, description: 'Redrive source' });
     new CfnOutput(this, 'OrdersTableName', { value: table.tableName });
     new CfnOutput(this, 'OpsTopicArn', { value: opsTopic.topicArn, description: 'Alarm notifications' });
-    new CfnOutput(this, 'DlqAlarmName', { value: alarms.dlqDepth.alarmName });
+    new CfnOutput(this, 'DlqAlarmName', { value: intake.deadLetterAlarm.alarmName });
 
-    acknowledgeFindings({ stack: this, consumer, dlqAlarm, intake });
+    acknowledgeFindings({ stages, alarmFunctions: [dlqAlarm] });
   }
 }

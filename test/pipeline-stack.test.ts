@@ -42,13 +42,13 @@ describe('messaging', () => {
   test('visibility timeout is derived: 6 x consumer timeout + batching window', () => {
     const props = resources('AWS::SQS::Queue')[orderQueueId].Properties;
     expect(props.VisibilityTimeout).toBe(6 * 10 + 1);
-    const overridden = template({ consumerTimeoutSeconds: 20, batchingWindowSeconds: 5 });
+    const overridden = template({ 'functions.order-consumer.timeoutSeconds': 20, 'functions.order-consumer.batchingWindowSeconds': 5 });
     overridden.hasResourceProperties('AWS::SQS::Queue', { VisibilityTimeout: 125, RedrivePolicy: Match.anyValue() });
     overridden.hasResourceProperties('AWS::Lambda::Function', { Timeout: 20, Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'order-consumer' }) } });
   });
 
   test('maxReceiveCount comes from context', () => {
-    template({ maxReceiveCount: 5 }).hasResourceProperties('AWS::SQS::Queue', {
+    template({ 'functions.order-consumer.maxReceiveCount': 5 }).hasResourceProperties('AWS::SQS::Queue', {
       RedrivePolicy: Match.objectLike({ maxReceiveCount: 5 }),
     });
   });
@@ -62,14 +62,32 @@ describe('messaging', () => {
     expect(queues).toHaveLength(3);
   });
 
-  test('every queue and topic is encrypted with the customer-managed key, which rotates', () => {
-    const keyId = ref('AWS::KMS::Key');
-    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
-    for (const type of ['AWS::SQS::Queue', 'AWS::SNS::Topic']) {
+  test('every queue and topic is encrypted with a customer-managed key, which rotates', () => {
+    const keys = Object.entries(resources('AWS::KMS::Key'));
+    expect(keys).toHaveLength(2);
+    for (const [, k] of keys) expect(k.Properties.EnableKeyRotation).toBe(true);
+    const keyOf = (description: string) => keys.find(([, k]) => k.Properties.Description.includes(description))![0];
+    for (const [type, key] of [['AWS::SQS::Queue', keyOf('queues')], ['AWS::SNS::Topic', keyOf('topics')]]) {
       for (const [id, r] of Object.entries(resources(type))) {
-        expect([id, r.Properties.KmsMasterKeyId]).toEqual([id, { 'Fn::GetAtt': [keyId, 'Arn'] }]);
+        expect([id, r.Properties.KmsMasterKeyId]).toEqual([id, { 'Fn::GetAtt': [key, 'Arn'] }]);
       }
     }
+  });
+
+  test("SNS may use the queue key only for the order topic's deliveries", () => {
+    const queueKey = Object.values(resources('AWS::KMS::Key')).find((k: any) => k.Properties.Description.includes('queues')) as any;
+    const sns = queueKey.Properties.KeyPolicy.Statement.filter((s: any) => s.Principal?.Service === 'sns.amazonaws.com');
+    expect(sns).toHaveLength(1);
+    expect(sns[0].Condition).toEqual({ ArnEquals: { 'aws:SourceArn': { Ref: orderTopicId } } });
+  });
+
+  test('dead-letter queues are retained outside dev (they may hold the only copy of a message), destroyed in dev', () => {
+    const deletionPolicies = (tmpl: Template) =>
+      Object.entries(tmpl.findResources('AWS::SQS::Queue'))
+        .filter(([, q]) => q.Properties.RedrivePolicy === undefined)
+        .map(([, q]) => q.DeletionPolicy);
+    expect(deletionPolicies(t)).toEqual(['Delete', 'Delete']);
+    expect(deletionPolicies(template({ stage: 'prod' }))).toEqual(['Retain', 'Retain']);
   });
 
   test('every queue and topic denies requests without TLS', () => {
@@ -149,7 +167,16 @@ describe('functions', () => {
 
   test('functions get their settings through the environment', () => {
     t.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'order-consumer', MAX_RECEIVE_COUNT: '3', RECORD_CONCURRENCY: '10', TABLE_NAME: Match.anyValue() }) },
+      Environment: {
+        Variables: Match.objectLike({
+          POWERTOOLS_SERVICE_NAME: 'order-consumer',
+          MAX_RECEIVE_COUNT: '3',
+          RECORD_CONCURRENCY: '10',
+          // A quarter of the 10 s timeout, at most 3 s: the worker starts no record after it.
+          START_MARGIN_MS: '2500',
+          TABLE_NAME: Match.anyValue(),
+        }),
+      },
     });
     t.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
@@ -235,7 +262,7 @@ describe('table', () => {
 
 describe('alarms', () => {
   test('DLQ depth >= 1: ALARM and OK invoke dlq-alarm and notify the ops topic', () => {
-    const targets = [{ 'Fn::GetAtt': [dlqAlarmFnId, 'Arn'] }, { Ref: opsTopicId }];
+    const targets = [{ Ref: opsTopicId }, { 'Fn::GetAtt': [dlqAlarmFnId, 'Arn'] }];
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/SQS',
       MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -276,6 +303,20 @@ describe('alarms', () => {
   });
 });
 
+describe('dashboard', () => {
+  // Protects: operators get one row of graphs per stage, built from the stage's own resources.
+  test('one dashboard with a row per stage: received, processed, failed, DLQ depth, age, duration, errors', () => {
+    const body = JSON.stringify(only('AWS::CloudWatch::Dashboard').Properties.DashboardBody);
+    for (const metric of [
+      'NumberOfMessagesReceived', 'NumberOfMessagesDeleted', 'RecordsFailed',
+      'ApproximateNumberOfMessagesVisible', 'ApproximateAgeOfOldestMessage', 'Duration', 'Errors',
+    ]) {
+      expect([metric, body.includes(metric)]).toEqual([metric, true]);
+    }
+    expect(body).toContain('### order-consumer');
+  });
+});
+
 describe('outputs', () => {
   test('topic ARN, queue URL, DLQ URL, table name and ops topic ARN are output', () => {
     const outputs = t.findOutputs('*');
@@ -284,6 +325,12 @@ describe('outputs', () => {
     expect(outputs.DeadLetterQueueUrl.Value).toEqual({ Ref: deadLetterQueueId });
     expect(outputs.OrdersTableName.Value).toEqual({ Ref: ref('AWS::DynamoDB::Table') });
     expect(outputs.OpsTopicArn.Value).toEqual({ Ref: opsTopicId });
+    expect(outputs.DeadLetterQueueArn.Value).toEqual({ 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] });
+  });
+
+  test('each Rust function names its binary in the template metadata (the local runner finds its handler by it)', () => {
+    const binaries = Object.values(resources('AWS::Lambda::Function')).map((f: any) => f.Metadata['OrderPipeline:Binary']).sort();
+    expect(binaries).toEqual(['dlq-alarm', 'order-consumer']);
   });
 });
 

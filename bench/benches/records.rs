@@ -8,11 +8,13 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
-use order_domain::{parse_body, OrderItem, Provenance, StoreError};
-use order_pipeline::config::ConsumerConfig;
+use order_domain::{parse_body, OrderItem, Provenance};
+use order_pipeline::config::WorkerConfig;
 use order_pipeline::consumer::OrderConsumer;
+use order_pipeline::port::PortError;
 use order_pipeline::store::{CreateResult, OrderStore, Reaccept};
 use order_pipeline::telemetry::{init_logging, LineWriter};
+use order_pipeline::worker::SqsWorker;
 
 const SEED_001: &str = include_str!("../../test/events/payloads/seed-001-flat.json");
 const SEED_002: &str = include_str!("../../test/events/payloads/seed-002-snake.json");
@@ -28,10 +30,10 @@ impl LineWriter for Nowhere {
 /// Every write succeeds at once.
 struct NoopStore;
 impl OrderStore for NoopStore {
-    async fn create(&self, _item: &OrderItem) -> Result<CreateResult, StoreError> {
+    async fn create(&self, _item: &OrderItem) -> Result<CreateResult, PortError> {
         Ok(CreateResult::Created)
     }
-    async fn reaccept(&self, _r: &Reaccept) -> Result<bool, StoreError> {
+    async fn reaccept(&self, _r: &Reaccept) -> Result<bool, PortError> {
         Ok(true)
     }
 }
@@ -69,12 +71,13 @@ fn handler(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let consumer = OrderConsumer::new(
-        NoopStore,
-        ConsumerConfig {
-            table_name: "Orders".into(),
+    let consumer = SqsWorker::new(
+        OrderConsumer::new(NoopStore),
+        WorkerConfig {
             max_receive_count: 3,
             record_concurrency: 10,
+            start_margin: std::time::Duration::from_secs(3),
+            answer_reserve: std::time::Duration::from_millis(500),
             service: "bench".into(),
         },
         Arc::new(Nowhere),

@@ -21,10 +21,11 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::sqs::SqsMessage;
 use clap::Parser;
 use http::{serve, Request, Response};
-use order_pipeline::config::ConsumerConfig;
+use order_pipeline::config::WorkerConfig;
 use order_pipeline::consumer::OrderConsumer;
 use order_pipeline::store::DynamoStore;
 use order_pipeline::telemetry::LineWriter;
+use order_pipeline::worker::SqsWorker;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
@@ -312,12 +313,13 @@ async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
         ("batch of 10, recordConcurrency 10", 10, 10),
         ("batch of 10, recordConcurrency 1 (sequential)", 10, 1),
     ] {
-        let consumer = OrderConsumer::new(
-            store.clone(),
-            ConsumerConfig {
-                table_name: "Orders".into(),
+        let consumer = SqsWorker::new(
+            OrderConsumer::new(store.clone()),
+            WorkerConfig {
                 max_receive_count: 3,
                 record_concurrency: concurrency,
+                start_margin: std::time::Duration::from_secs(3),
+                answer_reserve: std::time::Duration::from_millis(500),
                 service: "bench".into(),
             },
             Arc::new(Drop),

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -16,6 +16,9 @@ export interface RustLambdaProps {
   readonly environment: Record<string, string>;
   readonly description: string;
 }
+
+/** Template metadata naming a function's binary: the local runner finds its handler by it. */
+export const BINARY_METADATA = 'OrderPipeline:Binary';
 
 /**
  * A Rust function as this project runs them: arm64 on provided.al2023 (cargo-lambda's
@@ -54,5 +57,6 @@ export class RustLambda extends Construct {
       tracing: lambda.Tracing.ACTIVE,
       environment: { POWERTOOLS_SERVICE_NAME: props.binaryName, ...props.environment },
     });
+    (this.function.node.defaultChild as CfnResource).addMetadata(BINARY_METADATA, props.binaryName);
   }
 }

@@ -1,39 +1,44 @@
-//! The DLQ-depth alarm, evaluated locally: moto stores alarms but does not evaluate them.
+//! The template's alarms, evaluated locally: moto stores alarms but does not evaluate them.
 //!
-//! Every `interval` it reads the DLQ's depth, and on each state change it sets the alarm's
-//! state in the emulator and invokes the real dlq-alarm handler with the CloudWatch alarm event
-//! Lambda would receive.
+//! Every `interval` each alarm whose metric is observable here is read (a queue's depth: its
+//! visible plus in-flight messages; a function's Errors: invocations that failed as a whole in
+//! the last period), compared with its threshold, and on each state change its state is set in
+//! the emulator and every function among the change's actions is invoked with the CloudWatch
+//! alarm event Lambda would receive. Local time runs faster: one reading decides, whatever the
+//! alarm's evaluation periods. Alarms on other metrics (the oldest message's age) are stored,
+//! not evaluated.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm;
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Context, LambdaEvent};
-use order_pipeline::bootstrap::LambdaDlqAlarm;
-use order_pipeline::dlq_alarm::AlarmSummary;
 use serde::Serialize;
 
+use crate::emulator::{EMULATOR_ACCOUNT, EMULATOR_REGION};
+use crate::functions::AlarmFunction;
+use crate::mapping::Mapping;
+use crate::resources::AlarmSpec;
 use crate::{aws_err, cloudwatch, Clients, LocalError};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Transition {
+    pub alarm_name: String,
     pub from: String,
     pub to: String,
     pub at: DateTime<Utc>,
-    pub depth: u64,
-    pub summary: Option<AlarmSummary>,
+    /// The metric's value that decided the change.
+    pub value: f64,
+    /// What the invoked function answered (the first one, when several are actions).
+    pub summary: Option<serde_json::Value>,
     pub error: Option<String>,
-}
-
-#[derive(Clone, Default)]
-pub struct AlarmEvaluator {
-    pub transitions: Arc<Mutex<Vec<Transition>>>,
-    stop: Arc<AtomicBool>,
-    state: Arc<Mutex<String>>,
+    /// Whether a function was invoked for this change.
+    pub invoked: bool,
 }
 
 /// Messages in a queue: visible plus in flight (dlq-alarm's own look hides them briefly, and
@@ -65,26 +70,28 @@ fn cw_time(t: DateTime<Utc>) -> String {
 
 /// The event CloudWatch sends to a Lambda alarm action.
 pub fn alarm_event(
-    alarm_name: &str,
-    alarm_arn: &str,
-    dlq_name: &str,
+    alarm: &AlarmSpec,
     from: &str,
     to: &str,
-    depth: u64,
+    value: f64,
     now: DateTime<Utc>,
 ) -> serde_json::Value {
-    let parts: Vec<&str> = alarm_arn.split(':').collect();
+    let dimensions: serde_json::Map<String, serde_json::Value> = alarm
+        .dimensions
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+        .collect();
     serde_json::json!({
         "source": "aws.cloudwatch",
-        "alarmArn": alarm_arn,
-        "accountId": parts.get(4).copied().unwrap_or_default(),
-        "region": parts.get(3).copied().unwrap_or_default(),
+        "alarmArn": format!("arn:aws:cloudwatch:{EMULATOR_REGION}:{EMULATOR_ACCOUNT}:alarm:{}", alarm.name),
+        "accountId": EMULATOR_ACCOUNT,
+        "region": EMULATOR_REGION,
         "time": cw_time(now),
         "alarmData": {
-            "alarmName": alarm_name,
+            "alarmName": alarm.name,
             "state": {
                 "value": to,
-                "reason": format!("Threshold Crossed: the DLQ holds {depth} messages (threshold 1)."),
+                "reason": format!("Threshold Crossed: {} was {value} (threshold {}).", alarm.metric_name, alarm.threshold),
                 "timestamp": cw_time(now),
             },
             "previousState": {
@@ -93,17 +100,16 @@ pub fn alarm_event(
                 "timestamp": cw_time(now),
             },
             "configuration": {
-                "description": "Messages are in the order DLQ",
                 "metrics": [{
-                    "id": "dlq_depth",
+                    "id": "m1",
                     "metricStat": {
                         "metric": {
-                            "namespace": "AWS/SQS",
-                            "name": "ApproximateNumberOfMessagesVisible",
-                            "dimensions": { "QueueName": dlq_name }
+                            "namespace": alarm.namespace,
+                            "name": alarm.metric_name,
+                            "dimensions": dimensions,
                         },
-                        "period": 60,
-                        "stat": "Maximum"
+                        "period": alarm.period_seconds,
+                        "stat": alarm.statistic,
                     },
                     "returnData": true
                 }]
@@ -112,12 +118,125 @@ pub fn alarm_event(
     })
 }
 
+/// Where an alarm's metric comes from locally.
+#[derive(Clone)]
+enum Source {
+    QueueDepth(String),
+    FunctionErrors(Mapping),
+}
+
+/// One alarm of the template and what the runner knows of it.
+#[derive(Clone)]
+pub struct LocalAlarm {
+    pub spec: AlarmSpec,
+    source: Option<Source>,
+    /// The functions among the actions, by ARN.
+    functions: HashMap<String, Arc<dyn AlarmFunction>>,
+}
+
+impl LocalAlarm {
+    /// `queues` maps queue names to URLs, `mappings` function names to their mapping, and
+    /// `functions` function ARNs to alarm handlers.
+    pub fn new(
+        spec: AlarmSpec,
+        queues: &HashMap<String, String>,
+        mappings: &HashMap<String, Mapping>,
+        functions: &HashMap<String, Arc<dyn AlarmFunction>>,
+    ) -> Self {
+        let dimension = |name: &str| {
+            spec.dimensions
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let source = match (spec.namespace.as_str(), spec.metric_name.as_str()) {
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible") => dimension("QueueName")
+                .and_then(|q| queues.get(&q).cloned())
+                .map(Source::QueueDepth),
+            ("AWS/Lambda", "Errors") => dimension("FunctionName")
+                .and_then(|f| mappings.get(&f).cloned())
+                .map(Source::FunctionErrors),
+            _ => None,
+        };
+        let functions = spec
+            .alarm_actions
+            .iter()
+            .chain(&spec.ok_actions)
+            .filter_map(|arn| functions.get(arn).map(|f| (arn.clone(), f.clone())))
+            .collect();
+        LocalAlarm {
+            spec,
+            source,
+            functions,
+        }
+    }
+
+    pub fn is_evaluated(&self) -> bool {
+        self.source.is_some()
+    }
+
+    /// Whether any of its actions is a function.
+    pub fn invokes_functions(&self) -> bool {
+        !self.functions.is_empty()
+    }
+
+    async fn read(&self, clients: &Clients) -> Result<Option<f64>, LocalError> {
+        Ok(match &self.source {
+            None => None,
+            Some(Source::QueueDepth(url)) => Some(depth(&clients.sqs, url).await? as f64),
+            Some(Source::FunctionErrors(mapping)) => {
+                let period = Duration::from_secs(self.spec.period_seconds);
+                let recent = mapping
+                    .snapshot()
+                    .error_times
+                    .iter()
+                    .filter(|t| t.elapsed() <= period)
+                    .count();
+                Some(recent as f64)
+            }
+        })
+    }
+
+    fn state_for(&self, value: f64) -> &'static str {
+        let t = self.spec.threshold;
+        let breaching = match self.spec.comparison_operator.as_str() {
+            "GreaterThanOrEqualToThreshold" => value >= t,
+            "GreaterThanThreshold" => value > t,
+            "LessThanThreshold" => value < t,
+            "LessThanOrEqualToThreshold" => value <= t,
+            _ => false,
+        };
+        if breaching {
+            "ALARM"
+        } else {
+            "OK"
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct AlarmEvaluator {
+    alarms: Arc<Vec<LocalAlarm>>,
+    states: Arc<Mutex<HashMap<String, String>>>,
+    transitions: Arc<Mutex<Vec<Transition>>>,
+    stop: Arc<AtomicBool>,
+}
+
 impl AlarmEvaluator {
-    pub fn new() -> Self {
+    pub fn new(alarms: Vec<LocalAlarm>) -> Self {
+        let states = alarms
+            .iter()
+            .map(|a| (a.spec.name.clone(), "INSUFFICIENT_DATA".to_string()))
+            .collect();
         Self {
-            state: Arc::new(Mutex::new("INSUFFICIENT_DATA".into())),
+            alarms: Arc::new(alarms),
+            states: Arc::new(Mutex::new(states)),
             ..Default::default()
         }
+    }
+
+    pub fn alarms(&self) -> &[LocalAlarm] {
+        &self.alarms
     }
 
     pub fn stop(&self) {
@@ -131,74 +250,95 @@ impl AlarmEvaluator {
             .unwrap_or_default()
     }
 
-    pub fn state(&self) -> String {
-        self.state.lock().map(|s| s.clone()).unwrap_or_default()
+    pub fn state(&self, alarm_name: &str) -> String {
+        self.states
+            .lock()
+            .ok()
+            .and_then(|s| s.get(alarm_name).cloned())
+            .unwrap_or_default()
     }
 
-    /// One evaluation: returns the transition it made, if any.
-    pub async fn evaluate(
-        &self,
-        clients: &Clients,
-        dlq_url: &str,
-        alarm_name: &str,
-        handler: &LambdaDlqAlarm,
-    ) -> Result<Option<Transition>, LocalError> {
-        let depth = depth(&clients.sqs, dlq_url).await?;
-        let to = if depth >= 1 { "ALARM" } else { "OK" };
-        let from = self.state();
-        if from == to {
-            return Ok(None);
+    /// Whether every evaluated alarm's state matches its metric now (so every function an
+    /// alarm invokes has run on what is there).
+    pub async fn settled(&self, clients: &Clients) -> Result<bool, LocalError> {
+        for alarm in self.alarms.iter() {
+            if let Some(value) = alarm.read(clients).await? {
+                if self.state(&alarm.spec.name) != alarm.state_for(value) {
+                    return Ok(false);
+                }
+            }
         }
-        let endpoint = clients.endpoint.clone();
-        cloudwatch::set_alarm_state(
-            &endpoint,
-            alarm_name,
-            to,
-            &format!("local evaluation: DLQ depth {depth}"),
-        )?;
-        let (alarm_arn, _) = cloudwatch::describe_alarm(&endpoint, alarm_name)?;
-        let dlq_name = dlq_url.rsplit('/').next().unwrap_or_default();
-        let now = Utc::now();
-        let event: CloudWatchAlarm = serde_json::from_value(alarm_event(
-            alarm_name, &alarm_arn, dlq_name, &from, to, depth, now,
-        ))
-        .map_err(|e| LocalError::Input(format!("alarm event: {e}")))?;
-        let mut context = Context::default();
-        context.request_id = format!("local-alarm-{}", now.timestamp_millis());
-        let result = handler.handle(LambdaEvent::new(event, context)).await;
-        let transition = Transition {
-            from: from.clone(),
-            to: to.to_string(),
-            at: now,
-            depth,
-            summary: result.as_ref().ok().cloned(),
-            error: result.err().map(|e| e.to_string()),
-        };
-        if let Ok(mut s) = self.state.lock() {
-            *s = to.to_string();
+        Ok(true)
+    }
+
+    /// One evaluation of every alarm: returns the transitions it made.
+    pub async fn evaluate(&self, clients: &Clients) -> Result<Vec<Transition>, LocalError> {
+        let mut made = Vec::new();
+        for alarm in self.alarms.iter() {
+            let Some(value) = alarm.read(clients).await? else {
+                continue;
+            };
+            let to = alarm.state_for(value);
+            let from = self.state(&alarm.spec.name);
+            if from == to {
+                continue;
+            }
+            cloudwatch::set_alarm_state(
+                &clients.endpoint,
+                &alarm.spec.name,
+                to,
+                &format!("local evaluation: {} = {value}", alarm.spec.metric_name),
+            )?;
+            let now = Utc::now();
+            let actions = if to == "ALARM" {
+                &alarm.spec.alarm_actions
+            } else {
+                &alarm.spec.ok_actions
+            };
+            let mut answers = Vec::new();
+            for arn in actions {
+                let Some(function) = alarm.functions.get(arn) else {
+                    continue;
+                };
+                let event: CloudWatchAlarm =
+                    serde_json::from_value(alarm_event(&alarm.spec, &from, to, value, now))
+                        .map_err(|e| LocalError::Input(format!("alarm event: {e}")))?;
+                let mut context = Context::default();
+                context.request_id = format!("local-alarm-{}", now.timestamp_millis());
+                answers.push(function.invoke(LambdaEvent::new(event, context)).await);
+            }
+            let first = answers.into_iter().next();
+            let transition = Transition {
+                alarm_name: alarm.spec.name.clone(),
+                from,
+                to: to.to_string(),
+                at: now,
+                value,
+                invoked: first.is_some(),
+                summary: first.as_ref().and_then(|r| r.as_ref().ok().cloned()),
+                error: first.and_then(|r| r.err()),
+            };
+            if let Ok(mut s) = self.states.lock() {
+                s.insert(alarm.spec.name.clone(), to.to_string());
+            }
+            if let Ok(mut t) = self.transitions.lock() {
+                t.push(transition.clone());
+            }
+            made.push(transition);
         }
-        if let Ok(mut t) = self.transitions.lock() {
-            t.push(transition.clone());
-        }
-        Ok(Some(transition))
+        Ok(made)
     }
 
     /// Evaluates every `interval` until stopped.
-    pub fn spawn(
-        &self,
-        clients: Clients,
-        dlq_url: String,
-        alarm_name: String,
-        handler: Arc<LambdaDlqAlarm>,
-        interval: Duration,
-    ) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(&self, clients: Clients, interval: Duration) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             while !me.stop.load(Ordering::SeqCst) {
-                if let Err(e) = me.evaluate(&clients, &dlq_url, &alarm_name, &handler).await {
+                let started = Instant::now();
+                if let Err(e) = me.evaluate(&clients).await {
                     tracing::warn!(error = %e, "alarm evaluation failed; retrying");
                 }
-                tokio::time::sleep(interval).await;
+                tokio::time::sleep(interval.saturating_sub(started.elapsed())).await;
             }
         })
     }

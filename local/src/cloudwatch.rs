@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::emulator::EMULATOR_REGION;
-use crate::resources::AlarmPlan;
+use crate::resources::AlarmSpec;
 use crate::LocalError;
 
 fn encode(s: &str) -> String {
@@ -82,28 +82,27 @@ fn p(k: &str, v: impl ToString) -> (String, String) {
     (k.to_string(), v.to_string())
 }
 
-pub fn put_metric_alarm(
-    endpoint: &str,
-    name: &str,
-    plan: &AlarmPlan,
-    dimension: (&str, &str),
-    actions: &[String],
-) -> Result<(), LocalError> {
+/// Stores an alarm of the template in the emulator (moto keeps it; the runner evaluates it).
+pub fn put_metric_alarm(endpoint: &str, alarm: &AlarmSpec) -> Result<(), LocalError> {
     let mut params = vec![
-        p("AlarmName", name),
-        p("Namespace", &plan.namespace),
-        p("MetricName", &plan.metric_name),
-        p("Statistic", &plan.statistic),
-        p("Period", plan.period_seconds),
-        p("EvaluationPeriods", plan.evaluation_periods),
-        p("Threshold", plan.threshold),
-        p("ComparisonOperator", &plan.comparison_operator),
-        p("TreatMissingData", &plan.treat_missing_data),
-        p("Dimensions.member.1.Name", dimension.0),
-        p("Dimensions.member.1.Value", dimension.1),
+        p("AlarmName", &alarm.name),
+        p("Namespace", &alarm.namespace),
+        p("MetricName", &alarm.metric_name),
+        p("Statistic", &alarm.statistic),
+        p("Period", alarm.period_seconds),
+        p("EvaluationPeriods", alarm.evaluation_periods),
+        p("Threshold", alarm.threshold),
+        p("ComparisonOperator", &alarm.comparison_operator),
+        p("TreatMissingData", &alarm.treat_missing_data),
     ];
-    for (i, a) in actions.iter().enumerate() {
+    for (i, (name, value)) in alarm.dimensions.iter().enumerate() {
+        params.push(p(&format!("Dimensions.member.{}.Name", i + 1), name));
+        params.push(p(&format!("Dimensions.member.{}.Value", i + 1), value));
+    }
+    for (i, a) in alarm.alarm_actions.iter().enumerate() {
         params.push(p(&format!("AlarmActions.member.{}", i + 1), a));
+    }
+    for (i, a) in alarm.ok_actions.iter().enumerate() {
         params.push(p(&format!("OKActions.member.{}", i + 1), a));
     }
     query(endpoint, "PutMetricAlarm", &params).map(|_| ())

@@ -10,6 +10,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 /// moto only serves real region names. This one names no deployment: it exists only inside the
 /// emulator, which accepts any credentials.
 pub const EMULATOR_REGION: &str = "us-east-1";
+/// The account moto answers for (its default); it exists only inside the emulator.
+pub const EMULATOR_ACCOUNT: &str = "123456789012";
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
@@ -70,7 +72,11 @@ impl Emulator {
             .and_then(|l| l.local_addr())
             .map_err(EmulatorError::Port)?
             .port();
-        let log = std::env::temp_dir().join(format!("order-pipeline-moto-{port}.log"));
+        // Under target/ (not the system temp directory), and removed when the emulator stops.
+        let log = crate::state_dir().join(format!("moto-{port}.log"));
+        if let Some(dir) = log.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
         let log_file = std::fs::File::create(&log).map_err(|source| EmulatorError::Spawn {
             program: program.display().to_string(),
             source,
@@ -151,6 +157,7 @@ impl Drop for Emulator {
         if let Some(child) = &mut self.child {
             let _ = child.kill();
             let _ = child.wait();
+            let _ = std::fs::remove_file(&self.log);
         }
     }
 }

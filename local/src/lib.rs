@@ -1,10 +1,11 @@
 //! The order pipeline on a laptop, with no AWS account: moto as the embedded AWS emulator, the
-//! stack's resources created from the same settings as the CDK stack, Lambda's SQS event source
-//! mapping and the DLQ alarm emulated around the real handler code, a producer, and the demo.
+//! stack's resources created from its synthesized template, Lambda's SQS event source mappings
+//! and the alarms emulated around the real handler code, a producer, and the demo.
 
 pub mod alarm;
 pub mod cloudwatch;
 pub mod emulator;
+pub mod functions;
 pub mod generate;
 pub mod mapping;
 pub mod pipeline;
@@ -12,7 +13,7 @@ pub mod publish;
 pub mod report;
 pub mod resources;
 pub mod seeds;
-pub mod settings;
+pub mod template;
 
 use aws_config::SdkConfig;
 
@@ -33,8 +34,6 @@ pub enum LocalError {
     Aws { what: String, detail: String },
     #[error(transparent)]
     Emulator(#[from] emulator::EmulatorError),
-    #[error(transparent)]
-    Settings(#[from] settings::SettingsError),
     #[error("{0}")]
     Input(String),
 }

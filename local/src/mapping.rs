@@ -1,4 +1,4 @@
-//! Lambda's SQS event source mapping, emulated around the real order-consumer handler.
+//! Lambda's SQS event source mapping, emulated around a real queue-fed handler.
 //!
 //! Like Lambda it long-polls, gathers up to `batch_size` records or waits `batching_window`,
 //! invokes the handler with an `SqsEvent`, deletes only the records not in
@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use lambda_runtime::{Context, LambdaEvent};
-use order_pipeline::consumer::OrderConsumer;
 use order_pipeline::queue::change_visibility;
-use order_pipeline::store::DynamoStore;
 
+use crate::functions::SqsFunction;
 use crate::{aws_err, LocalError};
 
 #[derive(Debug, Clone)]
@@ -30,6 +29,8 @@ pub struct MappingOptions {
     /// When set, failed records come back after this many seconds instead of the queue's
     /// visibility timeout: local time passes faster; nothing else changes.
     pub retry_after_seconds: Option<i32>,
+    /// The function's timeout: each invocation gets Lambda's deadline from it.
+    pub function_timeout: Duration,
 }
 
 /// What the mapping saw, for the summary and the accounting.
@@ -44,6 +45,8 @@ pub struct MappingStats {
     pub outcomes: HashMap<String, Vec<String>>,
     /// Count per outcome label.
     pub by_outcome: BTreeMap<String, u64>,
+    /// When invocations failed as a whole (the function's Errors metric).
+    pub error_times: Vec<Instant>,
 }
 
 #[derive(Clone)]
@@ -85,7 +88,7 @@ impl Mapping {
     pub fn spawn(
         &self,
         sqs: aws_sdk_sqs::Client,
-        consumer: Arc<OrderConsumer<DynamoStore>>,
+        function: Arc<dyn SqsFunction>,
         options: MappingOptions,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let invocation_ids = Arc::new(AtomicU64::new(0));
@@ -93,12 +96,12 @@ impl Mapping {
             .map(|_| {
                 let me = self.clone();
                 let sqs = sqs.clone();
-                let consumer = consumer.clone();
+                let function = function.clone();
                 let options = options.clone();
                 let ids = invocation_ids.clone();
                 tokio::spawn(async move {
                     while !me.stop.load(Ordering::SeqCst) {
-                        if let Err(e) = me.poll_once(&sqs, &consumer, &options, &ids).await {
+                        if let Err(e) = me.poll_once(&sqs, function.as_ref(), &options, &ids).await {
                             tracing::warn!(error = %e, "event source mapping poll failed; retrying");
                             tokio::time::sleep(Duration::from_millis(500)).await;
                         }
@@ -132,7 +135,7 @@ impl Mapping {
     async fn poll_once(
         &self,
         sqs: &aws_sdk_sqs::Client,
-        consumer: &OrderConsumer<DynamoStore>,
+        function: &dyn SqsFunction,
         options: &MappingOptions,
         ids: &AtomicU64,
     ) -> Result<(), LocalError> {
@@ -142,7 +145,7 @@ impl Mapping {
         }
         self.busy.fetch_add(1, Ordering::SeqCst);
         let result = self
-            .gather_and_invoke(sqs, consumer, options, ids, &mut batch)
+            .gather_and_invoke(sqs, function, options, ids, &mut batch)
             .await;
         self.busy.fetch_sub(1, Ordering::SeqCst);
         result
@@ -151,7 +154,7 @@ impl Mapping {
     async fn gather_and_invoke(
         &self,
         sqs: &aws_sdk_sqs::Client,
-        consumer: &OrderConsumer<DynamoStore>,
+        function: &dyn SqsFunction,
         options: &MappingOptions,
         ids: &AtomicU64,
         batch: &mut Vec<Message>,
@@ -186,11 +189,11 @@ impl Mapping {
             .collect();
         let mut context = Context::default();
         context.request_id = format!("local-{}", ids.fetch_add(1, Ordering::SeqCst));
+        context.deadline =
+            (chrono::Utc::now() + options.function_timeout).timestamp_millis() as u64;
         let mut event = SqsEvent::default();
         event.records = records;
-        let invocation = consumer
-            .handle_reporting(LambdaEvent::new(event, context))
-            .await;
+        let invocation = function.invoke(LambdaEvent::new(event, context)).await;
 
         let (failed, reports, errored) = match invocation {
             Ok((response, reports)) => {
@@ -225,14 +228,12 @@ impl Mapping {
         stats.failed_records += retry.len() as u64;
         if errored {
             stats.invocation_errors += 1;
+            stats.error_times.push(Instant::now());
         }
-        for report in reports {
-            let label = report.outcome.label().to_string();
+        for (message_id, label) in reports {
+            let label = label.to_string();
             *stats.by_outcome.entry(label.clone()).or_default() += 1;
-            let corr = correlation
-                .get(&report.message_id)
-                .cloned()
-                .unwrap_or(report.message_id);
+            let corr = correlation.get(&message_id).cloned().unwrap_or(message_id);
             stats.outcomes.entry(corr).or_default().push(label);
         }
         Ok(())

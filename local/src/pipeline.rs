@@ -1,25 +1,19 @@
-//! The whole pipeline in one process around the emulator: resources, the real handlers
-//! (configured through the same environment variables Lambda gives them), the event source
-//! mapping and the alarm.
+//! The whole pipeline in one process around the emulator, built from the stack's synthesized
+//! template: its resources, the real handlers of its functions (configured from the
+//! environment the template gives them), its event source mappings and its alarms.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use order_pipeline::bootstrap::{LambdaConsumer, LambdaDlqAlarm};
-use order_pipeline::config::{ConsumerConfig, DlqAlarmConfig, Env};
-use order_pipeline::consumer::OrderConsumer;
-use order_pipeline::dlq_alarm::DlqAlarm;
-use order_pipeline::notify::SnsNotifier;
-use order_pipeline::queue::SqsDeadLetterQueue;
-use order_pipeline::store::DynamoStore;
 use order_pipeline::telemetry::LineWriter;
 
-use crate::alarm::{depth, AlarmEvaluator};
+use crate::alarm::{depth, AlarmEvaluator, LocalAlarm};
 use crate::emulator::Emulator;
-use crate::mapping::{Mapping, MappingOptions};
-use crate::resources::{create, LocalStack, Plan};
-use crate::settings::Settings;
+use crate::functions::{build, AlarmFunction, Handler};
+use crate::mapping::{Mapping, MappingOptions, MappingStats};
+use crate::resources::{create, Created, LocalStack};
+use crate::template::Template;
 use crate::{Clients, LocalError};
 
 pub struct Options {
@@ -34,20 +28,24 @@ pub struct Options {
     pub alarm_interval: Duration,
 }
 
+/// An event source mapping and the function it feeds.
+pub struct RunningMapping {
+    pub binary: String,
+    pub queue_url: String,
+    pub mapping: Mapping,
+}
+
 pub struct LocalPipeline {
     pub emulator: Emulator,
     pub clients: Clients,
-    pub settings: Settings,
-    pub plan: Plan,
+    pub created: Created,
     pub stack: LocalStack,
-    pub consumer: Arc<LambdaConsumer>,
-    pub dlq_alarm: Arc<LambdaDlqAlarm>,
-    pub mapping: Mapping,
-    pub alarm: AlarmEvaluator,
+    pub mappings: Vec<RunningMapping>,
+    pub alarms: AlarmEvaluator,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Progress while waiting for the queue to drain.
+/// Progress while waiting for the queues to drain.
 #[derive(Debug, Clone, Copy)]
 pub struct Drain {
     pub queue: u64,
@@ -56,92 +54,117 @@ pub struct Drain {
     pub elapsed: Duration,
 }
 
-fn lookup(vars: HashMap<String, String>) -> Env<impl Fn(&str) -> Option<String>> {
-    Env(move |name: &str| vars.get(name).cloned())
-}
-
 impl LocalPipeline {
-    pub async fn boot(settings: Settings, options: Options) -> Result<Self, LocalError> {
+    /// Boots the stack `template` describes (see [`Template::current`]).
+    pub async fn boot(template: &Template, options: Options) -> Result<Self, LocalError> {
         let emulator = match &options.endpoint {
             Some(url) => Emulator::external(url.clone()),
             None => Emulator::start()?,
         };
         let sdk = emulator.sdk_config().await;
         let clients = Clients::new(&sdk, emulator.endpoint());
-        let plan = Plan::from_settings(&settings);
-        let stack = create(&clients, emulator.endpoint(), &plan, &options.prefix).await?;
+        let created = create(&clients, template, &options.prefix).await?;
 
-        // The handlers read the environment Lambda would give them (infra/ sets the same).
-        let mut consumer_env: HashMap<String, String> =
-            plan.consumer.environment.clone().into_iter().collect();
-        consumer_env.insert("TABLE_NAME".into(), stack.table_name.clone());
-        let consumer_config = ConsumerConfig::from_env(&lookup(consumer_env))
-            .map_err(|e| LocalError::Input(e.to_string()))?;
-        let mut alarm_env: HashMap<String, String> = plan
-            .dlq_alarm_function
-            .environment
-            .clone()
-            .into_iter()
+        let mut handlers = HashMap::new();
+        for f in &created.functions {
+            let handler = build(&f.binary, &f.environment, &sdk, options.telemetry.clone())?;
+            handlers.insert(f.id.clone(), handler);
+        }
+
+        let mut tasks = Vec::new();
+        let mut mappings = Vec::new();
+        let mut errors_by_function = HashMap::new();
+        for m in &created.mappings {
+            let function = created.function(&m.function_id).ok_or_else(|| {
+                LocalError::Input(format!(
+                    "event source mapping {} feeds {}, which is not a function of the stack",
+                    m.id, m.function_id
+                ))
+            })?;
+            let Some(Handler::Sqs(handler)) = handlers.get(&function.id).cloned() else {
+                return Err(LocalError::Input(format!(
+                    "{} is fed by a queue but its handler does not take SQS batches",
+                    function.binary
+                )));
+            };
+            let mapping = Mapping::new();
+            tasks.extend(mapping.spawn(
+                clients.sqs.clone(),
+                handler,
+                MappingOptions {
+                    queue_url: m.queue.url.clone(),
+                    queue_arn: m.queue.arn.clone(),
+                    batch_size: m.batch_size,
+                    batching_window: Duration::from_secs(m.batching_window_seconds),
+                    concurrency: m.maximum_concurrency,
+                    retry_after_seconds: options.retry_after_seconds,
+                    function_timeout: Duration::from_secs(function.timeout_seconds),
+                },
+            ));
+            errors_by_function.insert(function.name.clone(), mapping.clone());
+            mappings.push(RunningMapping {
+                binary: function.binary.clone(),
+                queue_url: m.queue.url.clone(),
+                mapping,
+            });
+        }
+
+        let queues: HashMap<String, String> = created
+            .queues
+            .iter()
+            .map(|q| (q.name.clone(), q.url.clone()))
             .collect();
-        alarm_env.insert("TABLE_NAME".into(), stack.table_name.clone());
-        alarm_env.insert("DLQ_URL".into(), stack.dlq_url.clone());
-        alarm_env.insert("OPS_TOPIC_ARN".into(), stack.ops_topic_arn.clone());
-        let alarm_config = DlqAlarmConfig::from_env(&lookup(alarm_env))
-            .map_err(|e| LocalError::Input(e.to_string()))?;
-
-        let store = DynamoStore::new(clients.dynamodb.clone(), stack.table_name.clone());
-        let consumer = Arc::new(OrderConsumer::new(
-            store.clone(),
-            consumer_config,
-            options.telemetry.clone(),
-        ));
-        let dlq_alarm = Arc::new(DlqAlarm::new(
-            store,
-            SqsDeadLetterQueue::new(clients.sqs.clone(), stack.dlq_url.clone()),
-            SnsNotifier::new(clients.sns.clone(), stack.ops_topic_arn.clone()),
-            alarm_config,
-            options.telemetry.clone(),
-        ));
-
-        let mapping = Mapping::new();
-        let mut tasks = mapping.spawn(
-            clients.sqs.clone(),
-            consumer.clone(),
-            MappingOptions {
-                queue_url: stack.queue_url.clone(),
-                queue_arn: stack.queue_arn.clone(),
-                batch_size: plan.event_source_mapping.batch_size as i32,
-                batching_window: Duration::from_secs(u64::from(
-                    plan.event_source_mapping.maximum_batching_window_seconds,
-                )),
-                concurrency: plan.event_source_mapping.maximum_concurrency as usize,
-                retry_after_seconds: options.retry_after_seconds,
-            },
+        let alarm_functions: HashMap<String, Arc<dyn AlarmFunction>> = created
+            .functions
+            .iter()
+            .filter_map(|f| match handlers.get(&f.id) {
+                Some(Handler::Alarm(h)) => Some((f.arn.clone(), h.clone())),
+                _ => None,
+            })
+            .collect();
+        let alarms = AlarmEvaluator::new(
+            created
+                .alarms
+                .iter()
+                .map(|a| LocalAlarm::new(a.clone(), &queues, &errors_by_function, &alarm_functions))
+                .collect(),
         );
-        let alarm = AlarmEvaluator::new();
-        tasks.push(alarm.spawn(
-            clients.clone(),
-            stack.dlq_url.clone(),
-            stack.dlq_alarm_name.clone(),
-            dlq_alarm.clone(),
-            options.alarm_interval,
-        ));
+        tasks.push(alarms.spawn(clients.clone(), options.alarm_interval));
+        let stack = created.stack.clone();
         Ok(LocalPipeline {
             emulator,
             clients,
-            settings,
-            plan,
+            created,
             stack,
-            consumer,
-            dlq_alarm,
-            mapping,
-            alarm,
+            mappings,
+            alarms,
             tasks,
         })
     }
 
-    /// Waits until the order queue is empty and idle, and the alarm has caught up with the
-    /// DLQ (so dlq-alarm has run on what is there). Returns false on timeout.
+    /// The statistics of the mappings that feed `binary`, added up.
+    pub fn stats(&self, binary: &str) -> MappingStats {
+        let mut total = MappingStats::default();
+        for m in self.mappings.iter().filter(|m| m.binary == binary) {
+            let s = m.mapping.snapshot();
+            total.invocations += s.invocations;
+            total.invocation_errors += s.invocation_errors;
+            total.records += s.records;
+            total.deleted += s.deleted;
+            total.failed_records += s.failed_records;
+            for (k, v) in s.outcomes {
+                total.outcomes.entry(k).or_default().extend(v);
+            }
+            for (k, v) in s.by_outcome {
+                *total.by_outcome.entry(k).or_default() += v;
+            }
+            total.error_times.extend(s.error_times);
+        }
+        total
+    }
+
+    /// Waits until every fed queue is empty and idle and every evaluated alarm has caught up
+    /// (so the functions it invokes have run on what is there). Returns false on timeout.
     pub async fn wait_until_drained(
         &self,
         timeout: Duration,
@@ -151,10 +174,12 @@ impl LocalPipeline {
         let mut quiet = 0;
         let mut last_report = Instant::now();
         while started.elapsed() < timeout {
-            let queue = depth(&self.clients.sqs, &self.stack.queue_url).await?;
-            let dlq = depth(&self.clients.sqs, &self.stack.dlq_url).await?;
-            let alarm_caught_up = (dlq > 0) == (self.alarm.state() == "ALARM");
-            if queue == 0 && !self.mapping.is_busy() && alarm_caught_up {
+            let mut queued = 0;
+            for m in &self.mappings {
+                queued += depth(&self.clients.sqs, &m.queue_url).await?;
+            }
+            let busy = self.mappings.iter().any(|m| m.mapping.is_busy());
+            if queued == 0 && !busy && self.alarms.settled(&self.clients).await? {
                 quiet += 1;
                 if quiet >= 4 {
                     return Ok(true);
@@ -165,9 +190,13 @@ impl LocalPipeline {
             if last_report.elapsed() >= Duration::from_secs(2) {
                 last_report = Instant::now();
                 progress(Drain {
-                    queue,
-                    dlq,
-                    records: self.mapping.snapshot().records,
+                    queue: queued,
+                    dlq: depth(&self.clients.sqs, &self.stack.dlq_url).await?,
+                    records: self
+                        .mappings
+                        .iter()
+                        .map(|m| m.mapping.snapshot().records)
+                        .sum(),
                     elapsed: started.elapsed(),
                 });
             }
@@ -177,15 +206,15 @@ impl LocalPipeline {
     }
 
     pub async fn shutdown(self) {
-        self.mapping.stop();
-        self.alarm.stop();
+        for m in &self.mappings {
+            m.mapping.stop();
+        }
+        self.alarms.stop();
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
     }
-}
 
-impl LocalPipeline {
     /// Publishes `planned` to the order topic and waits until everything has settled.
     pub async fn publish_and_drain(
         &self,
@@ -207,8 +236,8 @@ impl LocalPipeline {
             &self.clients,
             &self.stack,
             planned,
-            &self.mapping.snapshot(),
-            self.alarm.transitions(),
+            &self.stats("order-consumer"),
+            self.alarms.transitions(),
         )
         .await
     }

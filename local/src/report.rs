@@ -226,16 +226,22 @@ pub fn render(s: &Summary, stack: &LocalStack, log_path: &str) -> String {
         let _ = writeln!(out, "    ... and {} more", s.dead_letters.len() - 20);
     }
     let _ = writeln!(out, "  alarm transitions");
-    for t in &s.transitions {
+    for t in s.transitions.iter().filter(|t| t.invoked) {
+        let count = |key: &str| {
+            t.summary
+                .as_ref()
+                .and_then(|v| v[key].as_array())
+                .map_or(0, Vec::len)
+        };
         let what = match (&t.summary, &t.error) {
             (_, Some(e)) => format!("dlq-alarm failed: {e}"),
             (Some(sum), None) if t.to == "ALARM" => format!(
                 "dlq-alarm saw {} messages: {} marked FAILED, {} already stored, {} conflicts, {} unparseable",
-                sum.messages_seen,
-                sum.marked_failed.len(),
-                sum.already_stored.len(),
-                sum.conflicts.len(),
-                sum.unparseable.len()
+                sum["messagesSeen"].as_u64().unwrap_or(0),
+                count("markedFailed"),
+                count("alreadyStored"),
+                count("conflicts"),
+                count("unparseable")
             ),
             _ => "dlq-alarm logged the state".to_string(),
         };
@@ -272,6 +278,9 @@ pub fn render(s: &Summary, stack: &LocalStack, log_path: &str) -> String {
     let _ = writeln!(out, "  function logs (JSON lines): {log_path}");
     let _ = writeln!(out, "    e.g. grep '\"level\":\"WARN\"' {log_path} | head   (each line names correlation_id and order_id)");
     let _ = writeln!(out, "  emulator:                   {} (stopped when the demo ends; `order-local run` keeps it up)", stack.endpoint);
-    let _ = writeln!(out, "  the contract:               ../shared/design/pipeline-contract.md and docs/operations.md");
+    let _ = writeln!(
+        out,
+        "  the contract:               docs/contract.md; operating it: docs/operations.md"
+    );
     out
 }

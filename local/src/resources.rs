@@ -1,323 +1,682 @@
-//! The stack's resources in the emulator, created from the same settings as the CDK stack.
+//! The stack's resources in the emulator, created from the synthesized template.
 //!
-//! [`Plan`] is every setting the local resources take, derived from [`Settings`] exactly as
-//! infra/ derives them; `order-local plan` prints it and test/local-parity.test.ts compares it
-//! with the synthesized template, so the two cannot drift apart unnoticed.
+//! Every resource of the template is either created in moto (topics, queues, subscriptions,
+//! tables, alarms), emulated by the runner around the real handler code (functions, event
+//! source mappings, alarm evaluation), or skipped for a stated reason (IAM, KMS, resource
+//! policies, log groups, the dashboard: things moto does not enforce or the runner does another
+//! way). A resource type the runner does not know is an error, so a new kind of resource in the
+//! stack cannot be silently missing from the local pipeline. [`plan`] says which is which for
+//! each resource id without creating anything (`order-local plan`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::settings::{Settings, DLQ_RETENTION_SECONDS, QUEUE_RETENTION_SECONDS};
+use crate::emulator::{EMULATOR_ACCOUNT, EMULATOR_REGION};
+use crate::template::{Physical, Resolver, Resource, Template};
 use crate::{aws_err, cloudwatch, Clients, LocalError};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Metadata on a function naming the binary it runs (infra/constructs/rust-lambda.ts).
+pub const BINARY_METADATA: &str = "OrderPipeline:Binary";
+
+/// What the runner does with one resource of the template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "action", content = "detail")]
+pub enum Action {
+    /// Created in the emulator with the template's properties.
+    Create,
+    /// Run by the local runner itself.
+    Emulate(String),
+    /// Left out, and why.
+    Skip(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct QueuePlan {
-    /// Absent: the SQS default (30 s), which the stack leaves as it is too.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub visibility_timeout_seconds: Option<u32>,
-    pub message_retention_seconds: u32,
-    /// maxReceiveCount of the redrive policy to the DLQ (order queue only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_receive_count: Option<u32>,
+pub struct PlannedResource {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(flatten)]
+    pub action: Action,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MappingPlan {
-    pub batch_size: u32,
-    pub maximum_batching_window_seconds: u32,
-    pub maximum_concurrency: u32,
-    pub report_batch_item_failures: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FunctionPlan {
-    pub memory_mb: u32,
-    pub timeout_seconds: u32,
-    pub environment: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AlarmPlan {
-    pub namespace: String,
-    pub metric_name: String,
-    pub statistic: String,
-    pub period_seconds: u32,
-    pub evaluation_periods: u32,
-    pub threshold: f64,
-    pub comparison_operator: String,
-    pub treat_missing_data: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Plan {
-    pub order_queue: QueuePlan,
-    pub dead_letter_queue: QueuePlan,
-    pub subscription_raw_message_delivery: bool,
-    pub event_source_mapping: MappingPlan,
-    pub consumer: FunctionPlan,
-    pub dlq_alarm_function: FunctionPlan,
-    pub dlq_depth_alarm: AlarmPlan,
-    pub queue_age_alarm: AlarmPlan,
-}
-
-fn env(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-impl Plan {
-    pub fn from_settings(s: &Settings) -> Self {
-        Plan {
-            order_queue: QueuePlan {
-                visibility_timeout_seconds: Some(s.queue_visibility_timeout_seconds()),
-                message_retention_seconds: QUEUE_RETENTION_SECONDS,
-                max_receive_count: Some(s.max_receive_count),
-            },
-            dead_letter_queue: QueuePlan {
-                visibility_timeout_seconds: None,
-                message_retention_seconds: DLQ_RETENTION_SECONDS,
-                max_receive_count: None,
-            },
-            subscription_raw_message_delivery: true,
-            event_source_mapping: MappingPlan {
-                batch_size: s.batch_size,
-                maximum_batching_window_seconds: s.batching_window_seconds,
-                maximum_concurrency: s.max_concurrency,
-                report_batch_item_failures: true,
-            },
-            consumer: FunctionPlan {
-                memory_mb: s.consumer_memory_mb,
-                timeout_seconds: s.consumer_timeout_seconds,
-                environment: env(&[
-                    ("MAX_RECEIVE_COUNT", s.max_receive_count.to_string()),
-                    ("RECORD_CONCURRENCY", s.record_concurrency.to_string()),
-                ]),
-            },
-            dlq_alarm_function: FunctionPlan {
-                memory_mb: s.dlq_alarm_memory_mb,
-                timeout_seconds: s.dlq_alarm_timeout_seconds,
-                environment: env(&[("DLQ_SNAPSHOT_MAX", s.dlq_snapshot_max.to_string())]),
-            },
-            dlq_depth_alarm: AlarmPlan {
-                namespace: "AWS/SQS".into(),
-                metric_name: "ApproximateNumberOfMessagesVisible".into(),
-                statistic: "Maximum".into(),
-                period_seconds: 60,
-                evaluation_periods: 1,
-                threshold: 1.0,
-                comparison_operator: "GreaterThanOrEqualToThreshold".into(),
-                treat_missing_data: "notBreaching".into(),
-            },
-            queue_age_alarm: AlarmPlan {
-                namespace: "AWS/SQS".into(),
-                metric_name: "ApproximateAgeOfOldestMessage".into(),
-                statistic: "Maximum".into(),
-                period_seconds: 60,
-                evaluation_periods: 5,
-                threshold: f64::from(s.queue_age_alarm_seconds),
-                comparison_operator: "GreaterThanOrEqualToThreshold".into(),
-                treat_missing_data: "notBreaching".into(),
-            },
+/// What the runner does with each resource type; `None` for a type it does not know.
+fn action_for(kind: &str) -> Option<Action> {
+    let skip = |why: &str| Some(Action::Skip(why.to_string()));
+    match kind {
+        "AWS::SNS::Topic" | "AWS::SQS::Queue" | "AWS::SNS::Subscription"
+        | "AWS::DynamoDB::Table" => Some(Action::Create),
+        "AWS::CloudWatch::Alarm" => Some(Action::Emulate(
+            "stored in the emulator; evaluated by the runner where the metric is observable locally (queue depth, function errors), and its function actions invoked".into(),
+        )),
+        "AWS::Lambda::Function" => Some(Action::Emulate(
+            "the real handler of its binary, in process, configured from the template's environment".into(),
+        )),
+        "AWS::Lambda::EventSourceMapping" => Some(Action::Emulate(
+            "polls the queue with the template's batch size, window and maximum concurrency; deletes only the records not in batchItemFailures".into(),
+        )),
+        "AWS::IAM::Role" | "AWS::IAM::Policy" => skip("permissions: the emulator does not enforce IAM"),
+        "AWS::KMS::Key" => skip("encryption at rest: the emulator stores plaintext"),
+        "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
+            skip("resource policies (TLS only, account only): the emulator does not enforce them")
         }
+        "AWS::Logs::LogGroup" => skip("the functions' log lines go to target/order-local/functions.log"),
+        "AWS::Lambda::Permission" => skip("the runner invokes the functions itself"),
+        "AWS::CloudWatch::Dashboard" => skip("graphs of CloudWatch metrics, which are not collected locally"),
+        "AWS::CDK::Metadata" => skip("CDK's version reporting"),
+        _ => None,
     }
 }
 
-/// The names and addresses of the resources created in the emulator.
+/// The runner's plan for every resource of the template, or an error naming an unknown type.
+pub fn plan(template: &Template) -> Result<Vec<PlannedResource>, LocalError> {
+    template
+        .resources
+        .iter()
+        .map(|(id, r)| {
+            let action = action_for(&r.kind).ok_or_else(|| {
+                LocalError::Input(format!(
+                    "resource {id} is a {}, which the local runner does not know: teach local/src/resources.rs to create, emulate or skip it",
+                    r.kind
+                ))
+            })?;
+            Ok(PlannedResource {
+                id: id.clone(),
+                kind: r.kind.clone(),
+                action,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueSpec {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub arn: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionSpec {
+    pub id: String,
+    pub name: String,
+    pub arn: String,
+    pub binary: String,
+    pub timeout_seconds: u64,
+    pub memory_mb: u64,
+    pub environment: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MappingSpec {
+    pub id: String,
+    pub queue: QueueSpec,
+    pub function_id: String,
+    pub batch_size: i32,
+    pub batching_window_seconds: u64,
+    pub maximum_concurrency: usize,
+    pub report_batch_item_failures: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmSpec {
+    pub id: String,
+    pub name: String,
+    pub namespace: String,
+    pub metric_name: String,
+    pub dimensions: Vec<(String, String)>,
+    pub statistic: String,
+    pub period_seconds: u64,
+    pub evaluation_periods: u64,
+    pub threshold: f64,
+    pub comparison_operator: String,
+    pub treat_missing_data: String,
+    pub alarm_actions: Vec<String>,
+    pub ok_actions: Vec<String>,
+}
+
+/// The outputs the local tools use, under the names `cdk deploy --outputs-file` writes.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalStack {
     pub endpoint: String,
     pub topic_arn: String,
     pub queue_url: String,
-    pub queue_arn: String,
     pub dlq_url: String,
-    pub subscription_dlq_url: String,
     pub table_name: String,
     pub ops_topic_arn: String,
     pub dlq_alarm_name: String,
-    pub queue_age_alarm_name: String,
+    /// Every output of the stack, resolved.
+    pub outputs: BTreeMap<String, String>,
 }
 
-async fn queue(
-    clients: &Clients,
-    name: &str,
-    attrs: Vec<(QueueAttributeName, String)>,
-) -> Result<(String, String), LocalError> {
-    let mut req = clients.sqs.create_queue().queue_name(name);
-    for (k, v) in attrs {
-        req = req.attributes(k, v);
+impl LocalStack {
+    fn from_outputs(endpoint: &str, outputs: BTreeMap<String, String>) -> Result<Self, LocalError> {
+        let get = |name: &str| {
+            outputs.get(name).cloned().ok_or_else(|| {
+                LocalError::Input(format!(
+                    "the stack has no {name} output, which the local tools need"
+                ))
+            })
+        };
+        Ok(LocalStack {
+            endpoint: endpoint.to_string(),
+            topic_arn: get("OrderTopicArn")?,
+            queue_url: get("OrderQueueUrl")?,
+            dlq_url: get("DeadLetterQueueUrl")?,
+            table_name: get("OrdersTableName")?,
+            ops_topic_arn: get("OpsTopicArn")?,
+            dlq_alarm_name: get("DlqAlarmName")?,
+            outputs,
+        })
     }
-    let url = req
-        .send()
-        .await
-        .map_err(aws_err(format!("create queue {name}")))?
-        .queue_url
-        .unwrap_or_default();
-    let arn = clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(aws_err(format!("read queue {name}")))?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .unwrap_or_default();
-    Ok((url, arn))
 }
 
-async fn topic(clients: &Clients, name: &str) -> Result<String, LocalError> {
-    Ok(clients
-        .sns
-        .create_topic()
-        .name(name)
-        .send()
-        .await
-        .map_err(aws_err(format!("create topic {name}")))?
-        .topic_arn
-        .unwrap_or_default())
+/// Everything created from the template, for the runner to emulate around.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub stack: LocalStack,
+    pub queues: Vec<QueueSpec>,
+    pub functions: Vec<FunctionSpec>,
+    pub mappings: Vec<MappingSpec>,
+    pub alarms: Vec<AlarmSpec>,
 }
 
-/// Creates every resource of the stack that the emulator can hold, named with `prefix`.
+impl Created {
+    pub fn function(&self, id: &str) -> Option<&FunctionSpec> {
+        self.functions.iter().find(|f| f.id == id)
+    }
+}
+
+/// A physical name from the run's prefix and the logical id, within AWS's length limits.
+fn physical_name(prefix: &str, id: &str, max: usize) -> String {
+    let name = format!("{prefix}-{id}");
+    name.chars().take(max).collect()
+}
+
+fn props<'a>(r: &'a Resource, key: &str) -> Option<&'a Value> {
+    r.properties.get(key)
+}
+
+struct Builder<'a> {
+    clients: &'a Clients,
+    template: &'a Template,
+    prefix: &'a str,
+    physical: HashMap<String, Physical>,
+}
+
+impl Builder<'_> {
+    fn resolver(&self) -> Resolver<'_> {
+        Resolver {
+            physical: &self.physical,
+            region: EMULATOR_REGION,
+            account: EMULATOR_ACCOUNT,
+            stack_name: self.prefix,
+        }
+    }
+
+    fn string(&self, r: &Resource, key: &str) -> Result<Option<String>, LocalError> {
+        props(r, key).map(|v| self.resolver().string(v)).transpose()
+    }
+
+    /// A JSON-valued property (a redrive or filter policy) as the JSON text the APIs take.
+    fn json_text(&self, r: &Resource, key: &str) -> Result<Option<String>, LocalError> {
+        props(r, key)
+            .map(|v| self.resolver().resolve(v).map(|v| v.to_string()))
+            .transpose()
+    }
+
+    fn number(&self, r: &Resource, key: &str) -> Result<Option<u64>, LocalError> {
+        self.string(r, key)?
+            .map(|s| {
+                s.parse::<u64>()
+                    .map_err(|_| LocalError::Input(format!("{key} is not a whole number: {s}")))
+            })
+            .transpose()
+    }
+
+    async fn table(&mut self, id: &str, r: &Resource) -> Result<(), LocalError> {
+        let name = physical_name(self.prefix, id, 255);
+        let mut req = self
+            .clients
+            .dynamodb
+            .create_table()
+            .table_name(&name)
+            .billing_mode(BillingMode::PayPerRequest);
+        for key in props(r, "KeySchema")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let kind = match key["KeyType"].as_str() {
+                Some("RANGE") => KeyType::Range,
+                _ => KeyType::Hash,
+            };
+            req = req.key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(key["AttributeName"].as_str().unwrap_or_default())
+                    .key_type(kind)
+                    .build()
+                    .map_err(aws_err("table key"))?,
+            );
+        }
+        for attr in props(r, "AttributeDefinitions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let kind = match attr["AttributeType"].as_str() {
+                Some("N") => ScalarAttributeType::N,
+                Some("B") => ScalarAttributeType::B,
+                _ => ScalarAttributeType::S,
+            };
+            req = req.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attr["AttributeName"].as_str().unwrap_or_default())
+                    .attribute_type(kind)
+                    .build()
+                    .map_err(aws_err("table attribute"))?,
+            );
+        }
+        if let Some(view) =
+            props(r, "StreamSpecification").and_then(|s| s["StreamViewType"].as_str())
+        {
+            req = req.stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::from(view))
+                    .build()
+                    .map_err(aws_err("table stream"))?,
+            );
+        }
+        let out = req
+            .send()
+            .await
+            .map_err(aws_err(format!("create table {id}")))?;
+        let description = out.table_description;
+        let mut attributes = HashMap::from([(
+            "Arn".to_string(),
+            description
+                .as_ref()
+                .and_then(|d| d.table_arn.clone())
+                .unwrap_or_default(),
+        )]);
+        if let Some(stream) = description.and_then(|d| d.latest_stream_arn) {
+            attributes.insert("StreamArn".into(), stream);
+        }
+        self.physical.insert(
+            id.to_string(),
+            Physical {
+                reference: name,
+                attributes,
+            },
+        );
+        Ok(())
+    }
+
+    async fn topic(&mut self, id: &str) -> Result<(), LocalError> {
+        let name = physical_name(self.prefix, id, 256);
+        let arn = self
+            .clients
+            .sns
+            .create_topic()
+            .name(&name)
+            .send()
+            .await
+            .map_err(aws_err(format!("create topic {id}")))?
+            .topic_arn
+            .unwrap_or_default();
+        self.physical.insert(
+            id.to_string(),
+            Physical {
+                reference: arn.clone(),
+                attributes: HashMap::from([
+                    ("TopicArn".to_string(), arn),
+                    ("TopicName".to_string(), name),
+                ]),
+            },
+        );
+        Ok(())
+    }
+
+    async fn queue(&mut self, id: &str, r: &Resource) -> Result<QueueSpec, LocalError> {
+        let name = physical_name(self.prefix, id, 80);
+        let mut req = self.clients.sqs.create_queue().queue_name(&name);
+        for (key, attribute) in [
+            ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
+            (
+                "MessageRetentionPeriod",
+                QueueAttributeName::MessageRetentionPeriod,
+            ),
+            ("DelaySeconds", QueueAttributeName::DelaySeconds),
+            (
+                "ReceiveMessageWaitTimeSeconds",
+                QueueAttributeName::ReceiveMessageWaitTimeSeconds,
+            ),
+        ] {
+            if let Some(value) = self.string(r, key)? {
+                req = req.attributes(attribute, value);
+            }
+        }
+        if let Some(redrive) = self.json_text(r, "RedrivePolicy")? {
+            req = req.attributes(QueueAttributeName::RedrivePolicy, redrive);
+        }
+        let url = req
+            .send()
+            .await
+            .map_err(aws_err(format!("create queue {id}")))?
+            .queue_url
+            .unwrap_or_default();
+        // The emulator's ARN scheme, without asking it: arn:aws:sqs:REGION:ACCOUNT:NAME.
+        let arn = format!("arn:aws:sqs:{EMULATOR_REGION}:{EMULATOR_ACCOUNT}:{name}");
+        self.physical.insert(
+            id.to_string(),
+            Physical {
+                reference: url.clone(),
+                attributes: HashMap::from([
+                    ("Arn".to_string(), arn.clone()),
+                    ("QueueName".to_string(), name.clone()),
+                    ("QueueUrl".to_string(), url.clone()),
+                ]),
+            },
+        );
+        Ok(QueueSpec {
+            id: id.to_string(),
+            name,
+            url,
+            arn,
+        })
+    }
+
+    async fn subscription(&mut self, id: &str, r: &Resource) -> Result<(), LocalError> {
+        let topic = self.string(r, "TopicArn")?.unwrap_or_default();
+        let mut req = self
+            .clients
+            .sns
+            .subscribe()
+            .topic_arn(&topic)
+            .protocol(self.string(r, "Protocol")?.unwrap_or_default())
+            .endpoint(self.string(r, "Endpoint")?.unwrap_or_default());
+        for (key, is_json) in [
+            ("RawMessageDelivery", false),
+            ("FilterPolicyScope", false),
+            ("FilterPolicy", true),
+            ("RedrivePolicy", true),
+        ] {
+            let value = if is_json {
+                self.json_text(r, key)?
+            } else {
+                self.string(r, key)?
+            };
+            if let Some(value) = value {
+                req = req.attributes(key, value);
+            }
+        }
+        let arn = req
+            .send()
+            .await
+            .map_err(aws_err(format!("create subscription {id}")))?
+            .subscription_arn
+            .unwrap_or_default();
+        self.physical.insert(
+            id.to_string(),
+            Physical {
+                reference: arn,
+                attributes: HashMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn function(&mut self, id: &str, r: &Resource) -> Result<FunctionSpec, LocalError> {
+        let name = physical_name(self.prefix, id, 64);
+        let arn = format!("arn:aws:lambda:{EMULATOR_REGION}:{EMULATOR_ACCOUNT}:function:{name}");
+        self.physical.insert(
+            id.to_string(),
+            Physical {
+                reference: name.clone(),
+                attributes: HashMap::from([("Arn".to_string(), arn.clone())]),
+            },
+        );
+        let binary = r.metadata[BINARY_METADATA]
+            .as_str()
+            .ok_or_else(|| {
+                LocalError::Input(format!(
+                    "function {id} names no binary in its {BINARY_METADATA} metadata; build it with RustLambda (infra/constructs/rust-lambda.ts)"
+                ))
+            })?
+            .to_string();
+        let environment = match props(r, "Environment").map(|e| &e["Variables"]) {
+            Some(Value::Object(vars)) => vars
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), self.resolver().string(v)?)))
+                .collect::<Result<_, LocalError>>()?,
+            _ => BTreeMap::new(),
+        };
+        Ok(FunctionSpec {
+            id: id.to_string(),
+            name,
+            arn,
+            binary,
+            timeout_seconds: self.number(r, "Timeout")?.unwrap_or(3),
+            memory_mb: self.number(r, "MemorySize")?.unwrap_or(128),
+            environment,
+        })
+    }
+
+    fn mapping(
+        &self,
+        id: &str,
+        r: &Resource,
+        queues: &[QueueSpec],
+    ) -> Result<MappingSpec, LocalError> {
+        let source = self.string(r, "EventSourceArn")?.unwrap_or_default();
+        let queue = queues.iter().find(|q| q.arn == source).cloned().ok_or_else(|| {
+            LocalError::Input(format!(
+                "event source mapping {id} reads {source}, which is not a queue of the stack; the local runner emulates SQS sources only"
+            ))
+        })?;
+        let function = match props(r, "FunctionName") {
+            Some(Value::Object(m)) => m
+                .get("Ref")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        let responses = props(r, "FunctionResponseTypes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|t| t == "ReportBatchItemFailures");
+        let concurrency = props(r, "ScalingConfig")
+            .and_then(|s| s["MaximumConcurrency"].as_u64())
+            // Without a maximum, Lambda scales out; five pollers stand for that locally.
+            .unwrap_or(5);
+        Ok(MappingSpec {
+            id: id.to_string(),
+            queue,
+            function_id: function,
+            batch_size: self.number(r, "BatchSize")?.unwrap_or(10) as i32,
+            batching_window_seconds: self
+                .number(r, "MaximumBatchingWindowInSeconds")?
+                .unwrap_or(0),
+            maximum_concurrency: concurrency as usize,
+            report_batch_item_failures: responses,
+        })
+    }
+
+    fn alarm(&mut self, id: &str, r: &Resource) -> Result<AlarmSpec, LocalError> {
+        let name = physical_name(self.prefix, id, 255);
+        self.physical.insert(
+            id.to_string(),
+            Physical {
+                reference: name.clone(),
+                attributes: HashMap::from([(
+                    "Arn".to_string(),
+                    format!("arn:aws:cloudwatch:{EMULATOR_REGION}:{EMULATOR_ACCOUNT}:alarm:{name}"),
+                )]),
+            },
+        );
+        let strings = |key: &str| -> Result<Vec<String>, LocalError> {
+            props(r, key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|v| self.resolver().string(v))
+                .collect()
+        };
+        let dimensions = props(r, "Dimensions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                Ok((
+                    d["Name"].as_str().unwrap_or_default().to_string(),
+                    self.resolver().string(&d["Value"])?,
+                ))
+            })
+            .collect::<Result<Vec<_>, LocalError>>()?;
+        let threshold = self.string(r, "Threshold")?.unwrap_or_default();
+        Ok(AlarmSpec {
+            id: id.to_string(),
+            name,
+            namespace: self.string(r, "Namespace")?.unwrap_or_default(),
+            metric_name: self.string(r, "MetricName")?.unwrap_or_default(),
+            dimensions,
+            statistic: self
+                .string(r, "Statistic")?
+                .unwrap_or_else(|| "Maximum".into()),
+            period_seconds: self.number(r, "Period")?.unwrap_or(60),
+            evaluation_periods: self.number(r, "EvaluationPeriods")?.unwrap_or(1),
+            threshold: threshold.parse().map_err(|_| {
+                LocalError::Input(format!(
+                    "alarm {id}: Threshold {threshold:?} is not a number"
+                ))
+            })?,
+            comparison_operator: self.string(r, "ComparisonOperator")?.unwrap_or_default(),
+            treat_missing_data: self
+                .string(r, "TreatMissingData")?
+                .unwrap_or_else(|| "missing".into()),
+            alarm_actions: strings("AlarmActions")?,
+            ok_actions: strings("OKActions")?,
+        })
+    }
+}
+
+/// Creates every resource of `template` that the emulator holds, named with `prefix`, and
+/// describes the ones the runner emulates.
 pub async fn create(
     clients: &Clients,
-    endpoint: &str,
-    plan: &Plan,
+    template: &Template,
     prefix: &str,
-) -> Result<LocalStack, LocalError> {
-    let dlq_name = format!("{prefix}-order-dlq");
-    let (dlq_url, dlq_arn) = queue(
+) -> Result<Created, LocalError> {
+    plan(template)?;
+    let mut b = Builder {
         clients,
-        &dlq_name,
-        vec![(
-            QueueAttributeName::MessageRetentionPeriod,
-            plan.dead_letter_queue.message_retention_seconds.to_string(),
-        )],
-    )
-    .await?;
-    let redrive = serde_json::json!({
-        "deadLetterTargetArn": dlq_arn,
-        "maxReceiveCount": plan.order_queue.max_receive_count.unwrap_or(3),
-    });
-    let (queue_url, queue_arn) = queue(
-        clients,
-        &format!("{prefix}-order-queue"),
-        vec![
-            (
-                QueueAttributeName::VisibilityTimeout,
-                plan.order_queue
-                    .visibility_timeout_seconds
-                    .unwrap_or(30)
-                    .to_string(),
-            ),
-            (
-                QueueAttributeName::MessageRetentionPeriod,
-                plan.order_queue.message_retention_seconds.to_string(),
-            ),
-            (QueueAttributeName::RedrivePolicy, redrive.to_string()),
-        ],
-    )
-    .await?;
-    let (subscription_dlq_url, subscription_dlq_arn) = queue(
-        clients,
-        &format!("{prefix}-subscription-dlq"),
-        vec![(
-            QueueAttributeName::MessageRetentionPeriod,
-            DLQ_RETENTION_SECONDS.to_string(),
-        )],
-    )
-    .await?;
-    let topic_arn = topic(clients, &format!("{prefix}-orders")).await?;
-    clients
-        .sns
-        .subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(&queue_arn)
-        .attributes(
-            "RawMessageDelivery",
-            plan.subscription_raw_message_delivery.to_string(),
-        )
-        .attributes(
-            "RedrivePolicy",
-            serde_json::json!({ "deadLetterTargetArn": subscription_dlq_arn }).to_string(),
-        )
-        .send()
-        .await
-        .map_err(aws_err("subscribe the order queue to the topic"))?;
-    let ops_topic_arn = topic(clients, &format!("{prefix}-ops")).await?;
-    let table_name = format!("{prefix}-Orders");
-    clients
-        .dynamodb
-        .create_table()
-        .table_name(&table_name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("orderId")
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(aws_err("table key"))?,
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("orderId")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(aws_err("table key"))?,
-        )
-        .send()
-        .await
-        .map_err(aws_err("create the Orders table"))?;
-
-    // The alarm's Lambda action names dlq-alarm by an ARN in the emulator's own account.
-    let account_region = queue_arn.split(':').collect::<Vec<_>>();
-    let function_arn = match account_region.as_slice() {
-        [_, partition, _, region, account, ..] => {
-            format!("arn:{partition}:lambda:{region}:{account}:function:{prefix}-dlq-alarm")
-        }
-        _ => format!("{prefix}-dlq-alarm"),
+        template,
+        prefix,
+        physical: HashMap::new(),
     };
-    let dlq_alarm_name = format!("{prefix}-order-dlq-depth");
-    cloudwatch::put_metric_alarm(
-        endpoint,
-        &dlq_alarm_name,
-        &plan.dlq_depth_alarm,
-        ("QueueName", &dlq_name),
-        &[function_arn, ops_topic_arn.clone()],
-    )?;
-    let queue_age_alarm_name = format!("{prefix}-order-queue-age");
-    cloudwatch::put_metric_alarm(
-        endpoint,
-        &queue_age_alarm_name,
-        &plan.queue_age_alarm,
-        ("QueueName", &format!("{prefix}-order-queue")),
-        std::slice::from_ref(&ops_topic_arn),
-    )?;
-
-    Ok(LocalStack {
-        endpoint: endpoint.to_string(),
-        topic_arn,
-        queue_url,
-        queue_arn,
-        dlq_url,
-        subscription_dlq_url,
-        table_name,
-        ops_topic_arn,
-        dlq_alarm_name,
-        queue_age_alarm_name,
+    let template = b.template;
+    for (id, r) in template.of_type("AWS::DynamoDB::Table") {
+        b.table(id, r).await?;
+    }
+    for (id, _) in template.of_type("AWS::SNS::Topic") {
+        b.topic(id).await?;
+    }
+    // Dead-letter queues first: a work queue's redrive policy names its DLQ's ARN.
+    let mut queues = Vec::new();
+    let (plain, redriven): (Vec<_>, Vec<_>) = template
+        .of_type("AWS::SQS::Queue")
+        .partition(|(_, r)| props(r, "RedrivePolicy").is_none());
+    for (id, r) in plain.into_iter().chain(redriven) {
+        queues.push(b.queue(id, r).await?);
+    }
+    for (id, r) in template.of_type("AWS::SNS::Subscription") {
+        b.subscription(id, r).await?;
+    }
+    let mut functions = Vec::new();
+    for (id, r) in template.of_type("AWS::Lambda::Function") {
+        functions.push(b.function(id, r)?);
+    }
+    let mappings = template
+        .of_type("AWS::Lambda::EventSourceMapping")
+        .map(|(id, r)| b.mapping(id, r, &queues))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut alarms = Vec::new();
+    for (id, r) in template.of_type("AWS::CloudWatch::Alarm") {
+        let alarm = b.alarm(id, r)?;
+        cloudwatch::put_metric_alarm(&clients.endpoint, &alarm)?;
+        alarms.push(alarm);
+    }
+    // Resources the emulator does not hold still resolve, to a name, for anything naming them.
+    for (id, r) in &template.resources {
+        b.physical.entry(id.clone()).or_insert_with(|| Physical {
+            reference: physical_name(prefix, id, 255),
+            attributes: HashMap::from([(
+                "Arn".to_string(),
+                format!(
+                    "arn:aws:local:{EMULATOR_REGION}:{EMULATOR_ACCOUNT}:{}",
+                    r.kind
+                ),
+            )]),
+        });
+    }
+    let outputs = template
+        .outputs
+        .iter()
+        .map(|(name, o)| Ok((name.clone(), b.resolver().string(&o.value)?)))
+        .collect::<Result<BTreeMap<_, _>, LocalError>>()?;
+    Ok(Created {
+        stack: LocalStack::from_outputs(&clients.endpoint, outputs)?,
+        queues,
+        functions,
+        mappings,
+        alarms,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Protects: every resource of the project's stack is created, emulated or skipped for a
+    /// stated reason; a resource type the runner does not know fails the plan, naming it.
+    #[test]
+    fn every_resource_of_the_stack_has_a_plan_and_an_unknown_type_is_an_error() {
+        let template = Template::current().expect("the stack synthesizes");
+        let planned = plan(&template).expect("every type is known");
+        assert_eq!(planned.len(), template.resources.len());
+        for kind in [
+            "AWS::SQS::Queue",
+            "AWS::SNS::Subscription",
+            "AWS::Lambda::EventSourceMapping",
+            "AWS::CloudWatch::Alarm",
+        ] {
+            assert!(planned.iter().any(|p| p.kind == kind), "{kind} planned");
+        }
+        let mut unknown = template.clone();
+        unknown.resources.insert(
+            "Api".into(),
+            serde_json::from_value(serde_json::json!({"Type": "AWS::ApiGatewayV2::Api"})).unwrap(),
+        );
+        let err = plan(&unknown).unwrap_err().to_string();
+        assert!(
+            err.contains("Api") && err.contains("AWS::ApiGatewayV2::Api"),
+            "{err}"
+        );
+    }
 }

@@ -11,16 +11,16 @@ use order_domain::{parse_body, OrderStatus};
 use order_local::generate::{generate, Intent, Mix};
 use order_local::pipeline::{LocalPipeline, Options};
 use order_local::report::scan_orders;
-use order_local::settings::Settings;
+use order_local::template::Template;
 use order_pipeline::telemetry::Captured;
 
 const ORDERS: usize = 1_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written_twice() {
-    let settings = Settings::load(&Settings::default_path()).expect("cdk.json");
+    let template = Template::current().expect("the stack's template synthesizes");
     let pipeline = LocalPipeline::boot(
-        settings,
+        &template,
         Options {
             endpoint: None,
             retry_after_seconds: Some(1),
@@ -119,12 +119,14 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
     );
 
     // The DLQ alarm fired and dlq-alarm looked at the DLQ.
-    let transitions = pipeline.alarm.transitions();
+    let transitions = pipeline.alarms.transitions();
     let fired = transitions
         .iter()
-        .find(|t| t.to == "ALARM")
+        .find(|t| t.to == "ALARM" && t.alarm_name == pipeline.stack.dlq_alarm_name)
         .expect("the DLQ alarm fired");
-    let seen = fired.summary.as_ref().expect("dlq-alarm ran").messages_seen;
+    let seen = fired.summary.as_ref().expect("dlq-alarm ran")["messagesSeen"]
+        .as_u64()
+        .unwrap_or(0);
     assert!(seen >= 1, "dlq-alarm saw the DLQ's messages");
     pipeline.shutdown().await;
 }

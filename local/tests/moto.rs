@@ -9,22 +9,28 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use order_domain::OrderStatus;
+use std::time::Duration;
+
 use order_local::alarm::{alarm_event, depth};
 use order_local::emulator::Emulator;
-use order_local::resources::{create, LocalStack, Plan};
-use order_local::settings::Settings;
+use order_local::resources::{create, AlarmSpec, Created, LocalStack};
+use order_local::template::Template;
 use order_local::Clients;
-use order_pipeline::config::{ConsumerConfig, DlqAlarmConfig};
-use order_pipeline::consumer::OrderConsumer;
+use order_pipeline::config::{DlqAlarmConfig, WorkerConfig};
+use order_pipeline::consumer::{OrderConsumer, OrderConsumerFunction};
 use order_pipeline::dlq_alarm::DlqAlarm;
 use order_pipeline::notify::SnsNotifier;
 use order_pipeline::queue::SqsDeadLetterQueue;
 use order_pipeline::store::DynamoStore;
 use order_pipeline::telemetry::Captured;
+use order_pipeline::worker::SqsWorker;
+use serde_json::Value;
 
 struct Env {
     _emulator: Emulator,
     clients: Clients,
+    template: Template,
+    created: Created,
     stack: LocalStack,
     store: DynamoStore,
 }
@@ -33,32 +39,35 @@ async fn env(prefix: &str) -> Env {
     let emulator =
         Emulator::start().expect("moto_server starts (run `make setup` if it is missing)");
     let clients = Clients::new(&emulator.sdk_config().await, emulator.endpoint());
-    let settings = Settings::load(&Settings::default_path()).expect("cdk.json");
-    let stack = create(
-        &clients,
-        emulator.endpoint(),
-        &Plan::from_settings(&settings),
-        prefix,
-    )
-    .await
-    .expect("resources created");
+    let template = Template::current().expect("the stack's template synthesizes");
+    let created = create(&clients, &template, prefix)
+        .await
+        .expect("resources created");
+    let stack = created.stack.clone();
     let store = DynamoStore::new(clients.dynamodb.clone(), stack.table_name.clone());
     Env {
         _emulator: emulator,
         clients,
+        template,
+        created,
         stack,
         store,
     }
 }
 
-fn consumer(store: DynamoStore, table: &str) -> OrderConsumer<DynamoStore> {
-    let config = ConsumerConfig {
-        table_name: table.into(),
+fn consumer(store: DynamoStore, _table: &str) -> OrderConsumerFunction<DynamoStore> {
+    let config = WorkerConfig {
         max_receive_count: 3,
         record_concurrency: 4,
+        start_margin: Duration::from_secs(3),
+        answer_reserve: Duration::from_millis(500),
         service: "order-consumer".into(),
     };
-    OrderConsumer::new(store, config, Arc::new(Captured::default()))
+    SqsWorker::new(
+        OrderConsumer::new(store),
+        config,
+        Arc::new(Captured::default()),
+    )
 }
 
 fn dlq_alarm(e: &Env) -> DlqAlarm<DynamoStore, SqsDeadLetterQueue, SnsNotifier> {
@@ -69,6 +78,7 @@ fn dlq_alarm(e: &Env) -> DlqAlarm<DynamoStore, SqsDeadLetterQueue, SnsNotifier> 
         snapshot_max: 100,
         snapshot_visibility_seconds: 30,
         concurrency: 4,
+        start_margin: Duration::from_secs(3),
         service: "dlq-alarm".into(),
     };
     DlqAlarm::new(
@@ -100,16 +110,23 @@ fn record(id: &str, body: &str) -> SqsMessage {
 }
 
 fn alarm(state: &str) -> CloudWatchAlarm {
-    serde_json::from_value(alarm_event(
-        "dlq-depth",
-        "arn:aws:cloudwatch:r:0:alarm:dlq-depth",
-        "dlq",
-        "OK",
-        state,
-        1,
-        chrono::Utc::now(),
-    ))
-    .expect("alarm event")
+    let spec = AlarmSpec {
+        id: "DlqDepth".into(),
+        name: "dlq-depth".into(),
+        namespace: "AWS/SQS".into(),
+        metric_name: "ApproximateNumberOfMessagesVisible".into(),
+        dimensions: vec![("QueueName".into(), "dlq".into())],
+        statistic: "Maximum".into(),
+        period_seconds: 60,
+        evaluation_periods: 1,
+        threshold: 1.0,
+        comparison_operator: "GreaterThanOrEqualToThreshold".into(),
+        treat_missing_data: "notBreaching".into(),
+        alarm_actions: vec![],
+        ok_actions: vec![],
+    };
+    serde_json::from_value(alarm_event(&spec, "OK", state, 1.0, chrono::Utc::now()))
+        .expect("alarm event")
 }
 
 async fn send_to_dlq(e: &Env, bodies: &[String]) {
@@ -316,10 +333,157 @@ async fn a_missing_table_fails_every_record_and_so_the_invocation() {
         .await
         .unwrap_err();
     assert_eq!(err.count, 2);
-    assert!(
-        matches!(err.first, order_domain::StoreError::Fatal(_)),
-        "{:?}",
-        err.first
-    );
     assert!(err.to_string().contains("ResourceNotFound"), "{err}");
+}
+
+/// Protects: the emulated stack is the synthesized one, resource by resource. For every queue,
+/// subscription and table in the template, what the emulator holds has the template's
+/// settings (visibility timeout, retention, redrive target and maxReceiveCount; raw delivery,
+/// filter and redrive policies; key schema and stream).
+#[tokio::test]
+async fn every_queue_subscription_and_table_in_the_emulator_matches_the_template() {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let e = env("p1").await;
+    let arn_to_id: std::collections::HashMap<&str, &str> = e
+        .created
+        .queues
+        .iter()
+        .map(|q| (q.arn.as_str(), q.id.as_str()))
+        .collect();
+    for q in &e.created.queues {
+        let props = &e.template.resources[&q.id].properties;
+        let attrs = e
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&q.url)
+            .attribute_names(A::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        for (key, attribute) in [
+            ("VisibilityTimeout", A::VisibilityTimeout),
+            ("MessageRetentionPeriod", A::MessageRetentionPeriod),
+        ] {
+            if let Some(expected) = props.get(key) {
+                assert_eq!(
+                    attrs.get(&attribute).map(String::as_str),
+                    Some(expected.to_string().as_str()),
+                    "{} {key}",
+                    q.id
+                );
+            }
+        }
+        match props.get("RedrivePolicy") {
+            Some(expected) => {
+                let actual: Value =
+                    serde_json::from_str(&attrs[&A::RedrivePolicy]).expect("redrive policy");
+                let target = actual["deadLetterTargetArn"].as_str().unwrap();
+                assert_eq!(
+                    Some(&arn_to_id[target]),
+                    expected["deadLetterTargetArn"]["Fn::GetAtt"][0]
+                        .as_str()
+                        .as_ref(),
+                    "{} redrives to its DLQ",
+                    q.id
+                );
+                assert_eq!(
+                    actual["maxReceiveCount"].as_u64(),
+                    expected["maxReceiveCount"].as_u64(),
+                    "{} maxReceiveCount",
+                    q.id
+                );
+            }
+            None => assert!(!attrs.contains_key(&A::RedrivePolicy), "{}", q.id),
+        }
+    }
+
+    let subscriptions: Vec<_> = e.template.of_type("AWS::SNS::Subscription").collect();
+    assert!(!subscriptions.is_empty());
+    let listed = e
+        .clients
+        .sns
+        .list_subscriptions()
+        .send()
+        .await
+        .unwrap()
+        .subscriptions
+        .unwrap_or_default();
+    for (id, r) in subscriptions {
+        let queue_id = r.properties["Endpoint"]["Fn::GetAtt"][0].as_str().unwrap();
+        let queue = e.created.queues.iter().find(|q| q.id == queue_id).unwrap();
+        let arn = listed
+            .iter()
+            .find(|s| s.endpoint.as_deref() == Some(queue.arn.as_str()))
+            .and_then(|s| s.subscription_arn.clone())
+            .unwrap_or_else(|| panic!("{id} exists"));
+        let attrs = e
+            .clients
+            .sns
+            .get_subscription_attributes()
+            .subscription_arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        assert_eq!(
+            attrs.get("RawMessageDelivery").map(String::as_str),
+            Some(r.properties["RawMessageDelivery"].to_string().as_str()),
+            "{id} raw delivery"
+        );
+        let filter = r.properties.get("FilterPolicy");
+        assert_eq!(
+            attrs
+                .get("FilterPolicy")
+                .map(|f| serde_json::from_str::<Value>(f).unwrap()),
+            filter.cloned(),
+            "{id} filter policy"
+        );
+        assert!(attrs.contains_key("RedrivePolicy"), "{id} redrive policy");
+    }
+
+    for (id, r) in e.template.of_type("AWS::DynamoDB::Table") {
+        let table = e
+            .clients
+            .dynamodb
+            .describe_table()
+            .table_name(&e.stack.table_name)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap();
+        let keys: Vec<(String, String)> = table
+            .key_schema()
+            .iter()
+            .map(|k| {
+                (
+                    k.attribute_name().to_string(),
+                    k.key_type().as_str().to_string(),
+                )
+            })
+            .collect();
+        let expected: Vec<(String, String)> = r.properties["KeySchema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap().to_string(),
+                    k["KeyType"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(keys, expected, "{id} keys");
+        assert_eq!(
+            table
+                .stream_specification()
+                .is_some_and(|s| s.stream_enabled()),
+            r.properties.get("StreamSpecification").is_some(),
+            "{id} stream"
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! The order domain of the pipeline: the accepted payload forms and their validation, the
 //! canonical order and its content hash, the Orders item, the decisions taken against a stored
-//! item, and the outcome of a record. Nothing here talks to AWS.
+//! item, and how a record is identified. Nothing here talks to AWS.
 
 pub mod item;
 pub mod order;
@@ -13,4 +13,4 @@ pub use item::{
 };
 pub use order::{format_timestamp, LineItem, Order};
 pub use parse::{parse_body, parse_order, EnvelopeInfo, InvalidOrder, ParsedBody, PayloadForm};
-pub use record::{correlation_id, RecordOutcome, StoreError};
+pub use record::correlation_id;

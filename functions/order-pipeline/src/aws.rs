@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
+use crate::port::PortError;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use order_domain::StoreError;
 
 /// Loads the SDK configuration once per process (region, credentials and `AWS_ENDPOINT_URL`
 /// from the environment). Each attempt is bounded so that a hung connection fails one record
@@ -41,23 +41,23 @@ const RETRYABLE_CODES: &[&str] = &[
 
 /// Sorts an SDK error into what the caller can act on: throttling, 5xx, timeouts and dropped
 /// connections are retryable; the rest needs an operator.
-pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> StoreError
+pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let text = DisplayErrorContext(err).to_string();
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StoreError::Retryable(text)
+            PortError::Retryable(text)
         }
         SdkError::ServiceError(ctx) => {
             let code = ctx.err().code().unwrap_or_default();
             if RETRYABLE_CODES.contains(&code) || ctx.raw().status().is_server_error() {
-                StoreError::Retryable(text)
+                PortError::Retryable(text)
             } else {
-                StoreError::Fatal(text)
+                PortError::Fatal(text)
             }
         }
-        _ => StoreError::Fatal(text),
+        _ => PortError::Fatal(text),
     }
 }

@@ -1,19 +1,27 @@
 //! Process start-up for the Lambda binaries: logging, configuration, SDK clients, built once
 //! and reused by every warm invocation.
+//!
+//! Each function is built from an environment lookup and an SDK configuration, so the local
+//! runner builds the very same objects from the environment the synthesized template gives the
+//! function, and the Lambda binary from the process environment.
 
 use std::sync::Arc;
 
+use aws_config::SdkConfig;
+
 use crate::config::{ConfigError, ConsumerConfig, DlqAlarmConfig, Env};
-use crate::consumer::OrderConsumer;
+use crate::consumer::{OrderConsumer, OrderConsumerFunction};
 use crate::dlq_alarm::DlqAlarm;
 use crate::notify::SnsNotifier;
 use crate::queue::SqsDeadLetterQueue;
 use crate::store::DynamoStore;
 use crate::telemetry::{init_logging, LineWriter, Stdout};
+use crate::worker::SqsWorker;
 
-pub type LambdaConsumer = OrderConsumer<DynamoStore>;
+pub type LambdaConsumer = OrderConsumerFunction<DynamoStore>;
 pub type LambdaDlqAlarm = DlqAlarm<DynamoStore, SqsDeadLetterQueue, SnsNotifier>;
 
+/// Starts logging for a Lambda binary and reads its configuration, logging a bad one.
 fn started<T>(service: &str, config: Result<T, ConfigError>) -> Result<T, ConfigError> {
     let writer: Arc<dyn LineWriter> = Arc::new(Stdout);
     init_logging(service, writer);
@@ -23,32 +31,47 @@ fn started<T>(service: &str, config: Result<T, ConfigError>) -> Result<T, Config
     config
 }
 
-pub async fn order_consumer() -> Result<LambdaConsumer, ConfigError> {
-    let env = Env::process();
-    let config = started("order-consumer", ConsumerConfig::from_env(&env))?;
-    let sdk = crate::aws::sdk_config().await;
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        config.table_name.clone(),
-    );
-    Ok(OrderConsumer::new(store, config, Arc::new(Stdout)))
+/// order-consumer from `env` and `sdk`, writing telemetry to `telemetry`.
+pub fn order_consumer_with<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    sdk: &SdkConfig,
+    telemetry: Arc<dyn LineWriter>,
+) -> Result<LambdaConsumer, ConfigError> {
+    let config = ConsumerConfig::from_env(env)?;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name);
+    Ok(SqsWorker::new(
+        OrderConsumer::new(store),
+        config.worker,
+        telemetry,
+    ))
 }
 
-pub async fn dlq_alarm() -> Result<LambdaDlqAlarm, ConfigError> {
-    let env = Env::process();
-    let config = started("dlq-alarm", DlqAlarmConfig::from_env(&env))?;
-    let sdk = crate::aws::sdk_config().await;
+/// dlq-alarm from `env` and `sdk`, writing telemetry to `telemetry`.
+pub fn dlq_alarm_with<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    sdk: &SdkConfig,
+    telemetry: Arc<dyn LineWriter>,
+) -> Result<LambdaDlqAlarm, ConfigError> {
+    let config = DlqAlarmConfig::from_env(env)?;
     let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
+        aws_sdk_dynamodb::Client::new(sdk),
         config.table_name.clone(),
     );
-    let dlq = SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dlq_url.clone());
-    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), config.ops_topic_arn.clone());
-    Ok(DlqAlarm::new(
-        store,
-        dlq,
-        notifier,
-        config,
-        Arc::new(Stdout),
-    ))
+    let dlq = SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(sdk), config.dlq_url.clone());
+    let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.ops_topic_arn.clone());
+    Ok(DlqAlarm::new(store, dlq, notifier, config, telemetry))
+}
+
+/// The order-consumer Lambda binary's start-up.
+pub async fn order_consumer() -> Result<LambdaConsumer, ConfigError> {
+    let env = Env::process();
+    started("order-consumer", ConsumerConfig::from_env(&env))?;
+    order_consumer_with(&env, &crate::aws::sdk_config().await, Arc::new(Stdout))
+}
+
+/// The dlq-alarm Lambda binary's start-up.
+pub async fn dlq_alarm() -> Result<LambdaDlqAlarm, ConfigError> {
+    let env = Env::process();
+    started("dlq-alarm", DlqAlarmConfig::from_env(&env))?;
+    dlq_alarm_with(&env, &crate::aws::sdk_config().await, Arc::new(Stdout))
 }

@@ -4,6 +4,7 @@
 //! deployment fails its first invocation loudly instead of mis-processing orders.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -64,26 +65,35 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
-/// order-consumer's settings.
+/// What every queue-fed function reads: the batch handling of [`crate::worker::SqsWorker`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerConfig {
-    pub table_name: String,
+pub struct WorkerConfig {
     /// The queue's maxReceiveCount: a record failing on this receive goes to the DLQ next.
     pub max_receive_count: u32,
     /// How many records of one batch are processed at once.
     pub record_concurrency: usize,
+    /// No record starts once less than this is left of the invocation.
+    pub start_margin: Duration,
+    /// Records still running when this much is left are abandoned, so the invocation answers.
+    pub answer_reserve: Duration,
+    /// The service name on log lines and metrics.
     pub service: String,
 }
 
-impl ConsumerConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+/// Time kept to write the response and the last log lines after abandoning records.
+const ANSWER_RESERVE: Duration = Duration::from_millis(500);
+
+impl WorkerConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        service: &str,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
             max_receive_count: env.number(
                 "MAX_RECEIVE_COUNT",
                 3,
                 (1, 1000),
-                "a whole number from 1 to 1000 (the order queue's maxReceiveCount)",
+                "a whole number from 1 to 1000 (the queue's maxReceiveCount)",
             )?,
             record_concurrency: env.number(
                 "RECORD_CONCURRENCY",
@@ -91,7 +101,30 @@ impl ConsumerConfig {
                 (1, 100),
                 "a whole number from 1 to 100",
             )?,
-            service: env.service("order-consumer"),
+            start_margin: Duration::from_millis(env.number(
+                "START_MARGIN_MS",
+                3_000,
+                (0, 900_000),
+                "a whole number of milliseconds below the function's timeout",
+            )?),
+            answer_reserve: ANSWER_RESERVE,
+            service: env.service(service),
+        })
+    }
+}
+
+/// order-consumer's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    pub table_name: String,
+    pub worker: WorkerConfig,
+}
+
+impl ConsumerConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
+            worker: WorkerConfig::from_env(env, "order-consumer")?,
         })
     }
 }
@@ -108,6 +141,8 @@ pub struct DlqAlarmConfig {
     /// visible again as soon as it is done.
     pub snapshot_visibility_seconds: i32,
     pub concurrency: usize,
+    /// No dead letter is examined once less than this is left of the invocation.
+    pub start_margin: Duration,
     pub service: String,
 }
 
@@ -135,6 +170,12 @@ impl DlqAlarmConfig {
                 (1, 100),
                 "a whole number from 1 to 100",
             )?,
+            start_margin: Duration::from_millis(env.number(
+                "START_MARGIN_MS",
+                3_000,
+                (0, 900_000),
+                "a whole number of milliseconds below the function's timeout",
+            )?),
             service: env.service("dlq-alarm"),
         })
     }
@@ -161,9 +202,10 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.table_name, "Orders");
-        assert_eq!(c.max_receive_count, 5);
-        assert_eq!(c.record_concurrency, 10);
-        assert_eq!(c.service, "order-consumer");
+        assert_eq!(c.worker.max_receive_count, 5);
+        assert_eq!(c.worker.record_concurrency, 10);
+        assert_eq!(c.worker.start_margin, Duration::from_secs(3));
+        assert_eq!(c.worker.service, "order-consumer");
     }
 
     #[test]

@@ -10,20 +10,24 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmStateValue};
 use chrono::{TimeZone, Utc};
-use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use order_domain::{
     correlation_id, dead_letter_decision, format_timestamp, parse_body, DeadLetterDecision,
-    Failure, OrderItem, Provenance, StoreError,
+    Failure, OrderItem, Provenance,
 };
 use serde::Serialize;
 use tracing::{field, info_span, Instrument};
 
 use crate::config::DlqAlarmConfig;
 use crate::notify::Notifier;
+use crate::port::PortError;
 use crate::queue::{DeadLetter, DeadLetterQueue};
 use crate::store::{CreateResult, OrderStore};
 use crate::telemetry::{xray_trace_id, ColdStart, LineWriter, Metrics};
+use crate::worker::{run_bounded, Deadline, Settled};
+
+/// Time kept to release the snapshot and publish the summary after the examinations stop.
+const ANSWER_RESERVE: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub struct DlqAlarm<S, Q, N> {
     store: S,
@@ -69,7 +73,7 @@ enum Finding {
 #[derive(Debug, thiserror::Error)]
 pub enum AlarmError {
     #[error("could not read the DLQ: {0}; check the function's sqs:ReceiveMessage permission and DLQ_URL")]
-    Snapshot(StoreError),
+    Snapshot(PortError),
 }
 
 impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
@@ -116,10 +120,26 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         if let Some(trace) = xray_trace_id(event.context.xray_trace_id.as_deref()) {
             span.record("xray_trace_id", trace.as_str());
         }
-        self.handle_alarm(&event.payload).instrument(span).await
+        let deadline = Deadline::from_epoch_ms(
+            event.context.deadline,
+            self.config.start_margin,
+            ANSWER_RESERVE,
+        );
+        self.handle_alarm_within(&event.payload, deadline)
+            .instrument(span)
+            .await
     }
 
+    /// Handles an alarm event with no deadline (tests).
     pub async fn handle_alarm(&self, alarm: &CloudWatchAlarm) -> Result<AlarmSummary, AlarmError> {
+        self.handle_alarm_within(alarm, None).await
+    }
+
+    pub async fn handle_alarm_within(
+        &self,
+        alarm: &CloudWatchAlarm,
+        deadline: Option<Deadline>,
+    ) -> Result<AlarmSummary, AlarmError> {
         let name = alarm.alarm_data.alarm_name.clone();
         let state = alarm
             .alarm_data
@@ -128,7 +148,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             .map(|s| s.value.clone())
             .unwrap_or_default();
         match state {
-            CloudWatchAlarmStateValue::Alarm => self.sweep(name).await,
+            CloudWatchAlarmStateValue::Alarm => self.sweep(name, deadline).await,
             CloudWatchAlarmStateValue::Ok => {
                 let summary = AlarmSummary {
                     alarm_name: name,
@@ -164,7 +184,11 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         }
     }
 
-    async fn sweep(&self, alarm_name: String) -> Result<AlarmSummary, AlarmError> {
+    async fn sweep(
+        &self,
+        alarm_name: String,
+        deadline: Option<Deadline>,
+    ) -> Result<AlarmSummary, AlarmError> {
         let letters = self
             .dlq
             .snapshot(
@@ -175,10 +199,18 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             .map_err(AlarmError::Snapshot)?;
         let now = Utc::now();
         let pending: Vec<_> = letters.iter().map(|l| self.examine(l, now)).collect();
-        let findings: Vec<Finding> = futures::stream::iter(pending)
-            .buffer_unordered(self.config.concurrency)
-            .collect()
-            .await;
+        let settled = run_bounded(pending, self.config.concurrency, deadline).await;
+        let findings = letters.iter().zip(settled).map(|(letter, s)| match s {
+            Settled::Handled(finding) => finding,
+            Settled::Panicked(text) => Finding::Error(format!(
+                "{}: examining it panicked: {text}",
+                letter.message_id
+            )),
+            Settled::NotStarted | Settled::Abandoned => Finding::Error(format!(
+                "{}: not examined before the invocation's deadline; the next sweep looks again",
+                letter.message_id
+            )),
+        });
         // Every message looked at becomes visible again, whatever happened to it.
         let released = self.dlq.release(&letters).await;
 

@@ -1,9 +1,12 @@
-//! The two Lambda functions of the order pipeline, behind small ports so that their logic is
-//! tested without a network and again against a real endpoint:
-//! - [`consumer::OrderConsumer`]: SQS batch -> Orders table, returning the failed records;
+//! The Lambda functions of the order pipeline, behind small ports so that their logic is tested
+//! without a network and again against a real endpoint:
+//! - [`worker::SqsWorker`]: what every queue-fed function does around its records (a stage
+//!   implements [`worker::RecordHandler`] and nothing else of the batch);
+//! - [`consumer::OrderConsumer`]: the intake stage, order message -> Orders table;
 //! - [`dlq_alarm::DlqAlarm`]: DLQ-depth alarm -> FAILED marks, ops summary.
 //!
-//! [`bootstrap`] builds each with its AWS adapters from the environment, once per process.
+//! [`bootstrap`] builds each with its AWS adapters from an environment, once per process. The
+//! in-memory adapters and fault hooks exist only in tests and behind the `test-support` feature.
 
 pub mod aws;
 pub mod bootstrap;
@@ -11,6 +14,8 @@ pub mod config;
 pub mod consumer;
 pub mod dlq_alarm;
 pub mod notify;
+pub mod port;
 pub mod queue;
 pub mod store;
 pub mod telemetry;
+pub mod worker;

@@ -1,10 +1,9 @@
 //! The port to the ops topic.
 
 use std::future::Future;
-use std::sync::Mutex;
 
+use crate::port::PortError;
 use aws_sdk_sns::Client;
-use order_domain::StoreError;
 
 use crate::aws::classify;
 
@@ -13,7 +12,7 @@ pub trait Notifier: Send + Sync {
         &self,
         subject: &str,
         message: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 pub struct SnsNotifier {
@@ -31,7 +30,7 @@ impl SnsNotifier {
 }
 
 impl Notifier for SnsNotifier {
-    async fn publish(&self, subject: &str, message: &str) -> Result<(), StoreError> {
+    async fn publish(&self, subject: &str, message: &str) -> Result<(), PortError> {
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
@@ -46,19 +45,22 @@ impl Notifier for SnsNotifier {
 }
 
 /// Keeps published notifications in memory (tests).
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Default)]
 pub struct MemoryNotifier {
-    pub published: Mutex<Vec<(String, String)>>,
+    pub published: std::sync::Mutex<Vec<(String, String)>>,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl MemoryNotifier {
     pub fn published(&self) -> Vec<(String, String)> {
         self.published.lock().map(|p| p.clone()).unwrap_or_default()
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Notifier for MemoryNotifier {
-    async fn publish(&self, subject: &str, message: &str) -> Result<(), StoreError> {
+    async fn publish(&self, subject: &str, message: &str) -> Result<(), PortError> {
         if let Ok(mut p) = self.published.lock() {
             p.push((subject.to_string(), message.to_string()));
         }

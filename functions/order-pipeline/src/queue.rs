@@ -1,11 +1,10 @@
 //! The port to the dead-letter queue: a bounded look at its messages that consumes nothing.
 
 use std::future::Future;
-use std::sync::Mutex;
 
+use crate::port::PortError;
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName};
 use aws_sdk_sqs::Client;
-use order_domain::StoreError;
 
 use crate::aws::classify;
 
@@ -30,13 +29,11 @@ pub trait DeadLetterQueue: Send + Sync {
         &self,
         max: usize,
         visibility_seconds: i32,
-    ) -> impl Future<Output = Result<Vec<DeadLetter>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<DeadLetter>, PortError>> + Send;
 
     /// Makes every message of a snapshot visible again at once.
-    fn release(
-        &self,
-        letters: &[DeadLetter],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn release(&self, letters: &[DeadLetter])
+        -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
 pub struct SqsDeadLetterQueue {
@@ -58,7 +55,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
         &self,
         max: usize,
         visibility_seconds: i32,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
+    ) -> Result<Vec<DeadLetter>, PortError> {
         let mut letters = Vec::new();
         while letters.len() < max {
             let batch = (max - letters.len()).min(10) as i32;
@@ -109,7 +106,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
         Ok(letters)
     }
 
-    async fn release(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+    async fn release(&self, letters: &[DeadLetter]) -> Result<(), PortError> {
         let receipts: Vec<&str> = letters.iter().map(|l| l.receipt_handle.as_str()).collect();
         change_visibility(&self.client, &self.url, &receipts, 0).await
     }
@@ -121,7 +118,7 @@ pub async fn change_visibility(
     queue_url: &str,
     receipt_handles: &[&str],
     seconds: i32,
-) -> Result<(), StoreError> {
+) -> Result<(), PortError> {
     for chunk in receipt_handles.chunks(10) {
         let entries = chunk
             .iter()
@@ -132,7 +129,7 @@ pub async fn change_visibility(
                     .receipt_handle(*handle)
                     .visibility_timeout(seconds)
                     .build()
-                    .map_err(|e| StoreError::Fatal(e.to_string()))
+                    .map_err(|e| PortError::Fatal(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         client
@@ -147,17 +144,19 @@ pub async fn change_visibility(
 }
 
 /// An in-memory DLQ for handler tests: records what was looked at and what was released.
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Default)]
 pub struct MemoryDeadLetterQueue {
-    pub messages: Mutex<Vec<DeadLetter>>,
-    pub hidden: Mutex<Vec<String>>,
+    pub messages: std::sync::Mutex<Vec<DeadLetter>>,
+    pub hidden: std::sync::Mutex<Vec<String>>,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl MemoryDeadLetterQueue {
     pub fn with(messages: Vec<DeadLetter>) -> Self {
         Self {
-            messages: Mutex::new(messages),
-            hidden: Mutex::new(Vec::new()),
+            messages: std::sync::Mutex::new(messages),
+            hidden: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -167,17 +166,18 @@ impl MemoryDeadLetterQueue {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl DeadLetterQueue for MemoryDeadLetterQueue {
     async fn snapshot(
         &self,
         max: usize,
         _visibility_seconds: i32,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
+    ) -> Result<Vec<DeadLetter>, PortError> {
         let messages = self.messages.lock().map(|m| m.clone()).unwrap_or_default();
         let mut hidden = self
             .hidden
             .lock()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
         let seen: Vec<DeadLetter> = messages
             .into_iter()
             .filter(|m| !hidden.contains(&m.message_id))
@@ -187,11 +187,11 @@ impl DeadLetterQueue for MemoryDeadLetterQueue {
         Ok(seen)
     }
 
-    async fn release(&self, letters: &[DeadLetter]) -> Result<(), StoreError> {
+    async fn release(&self, letters: &[DeadLetter]) -> Result<(), PortError> {
         let mut hidden = self
             .hidden
             .lock()
-            .map_err(|e| StoreError::Fatal(e.to_string()))?;
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
         hidden.retain(|id| !letters.iter().any(|l| &l.message_id == id));
         Ok(())
     }

@@ -2,35 +2,39 @@
 //! run against a real DynamoDB/SQS endpoint in local/tests/moto.rs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use lambda_runtime::{Context, LambdaEvent};
-use order_domain::{OrderStatus, StoreError};
-use order_pipeline::config::{ConsumerConfig, DlqAlarmConfig};
-use order_pipeline::consumer::OrderConsumer;
+use order_domain::OrderStatus;
+use order_pipeline::config::{DlqAlarmConfig, WorkerConfig};
+use order_pipeline::consumer::{OrderConsumer, OrderConsumerFunction};
 use order_pipeline::dlq_alarm::DlqAlarm;
 use order_pipeline::notify::MemoryNotifier;
+use order_pipeline::port::PortError;
 use order_pipeline::queue::{DeadLetter, MemoryDeadLetterQueue};
 use order_pipeline::store::{Fault, MemoryStore};
 use order_pipeline::telemetry::{Captured, JsonLogLayer};
+use order_pipeline::worker::{Deadline, SqsWorker};
 use tracing_subscriber::layer::SubscriberExt;
 
 const SEED_001: &str = include_str!("../../../test/events/payloads/seed-001-flat.json");
 
-fn consumer_config() -> ConsumerConfig {
-    ConsumerConfig {
-        table_name: "Orders".into(),
+fn worker_config() -> WorkerConfig {
+    WorkerConfig {
         max_receive_count: 3,
         record_concurrency: 4,
+        start_margin: Duration::from_secs(3),
+        answer_reserve: Duration::from_millis(500),
         service: "order-consumer".into(),
     }
 }
 
-fn consumer(captured: &Captured) -> OrderConsumer<MemoryStore> {
-    OrderConsumer::new(
-        MemoryStore::new(),
-        consumer_config(),
+fn consumer(captured: &Captured) -> OrderConsumerFunction<MemoryStore> {
+    SqsWorker::new(
+        OrderConsumer::new(MemoryStore::new()),
+        worker_config(),
         Arc::new(captured.clone()),
     )
 }
@@ -87,7 +91,7 @@ async fn row_valid_new_order_is_written_accepted_and_deleted() {
         .unwrap();
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(reports[0].outcome.label(), "accepted");
-    let item = c.store().get("O1").expect("item stored");
+    let item = c.handler().store().get("O1").expect("item stored");
     assert_eq!(item.status, OrderStatus::Accepted);
     assert_eq!(item.version, 1);
     assert_eq!(item.source_message_id, "m1");
@@ -103,7 +107,7 @@ async fn row_same_order_again_is_a_duplicate_nothing_overwritten_and_deleted() {
     c.handle_records(&[record("m1", &order_body("O1", 1))])
         .await
         .unwrap();
-    let first = c.store().get("O1").unwrap();
+    let first = c.handler().store().get("O1").unwrap();
     let (resp, reports) = c
         .handle_records(&[record("m2", &order_body("O1", 1))])
         .await
@@ -113,7 +117,11 @@ async fn row_same_order_again_is_a_duplicate_nothing_overwritten_and_deleted() {
         "duplicates are deleted"
     );
     assert_eq!(reports[0].outcome.label(), "duplicate");
-    assert_eq!(c.store().get("O1").unwrap(), first, "nothing overwritten");
+    assert_eq!(
+        c.handler().store().get("O1").unwrap(),
+        first,
+        "nothing overwritten"
+    );
 }
 
 #[tokio::test]
@@ -123,14 +131,14 @@ async fn row_same_id_different_content_is_a_conflict_reported_failed_and_stored_
     c.handle_records(&[record("m1", &order_body("O1", 1))])
         .await
         .unwrap();
-    let first = c.store().get("O1").unwrap();
+    let first = c.handler().store().get("O1").unwrap();
     let (resp, reports) = c
         .handle_records(&[record("m2", &order_body("O1", 5))])
         .await
         .unwrap();
     assert_eq!(failed_ids(&resp), ["m2"]);
     assert_eq!(reports[0].outcome.label(), "conflict");
-    assert_eq!(c.store().get("O1").unwrap(), first);
+    assert_eq!(c.handler().store().get("O1").unwrap(), first);
 }
 
 #[tokio::test]
@@ -145,7 +153,7 @@ async fn row_invalid_payload_is_reported_failed_with_the_reason_logged_naming_th
     .await
     .unwrap();
     assert_eq!(failed_ids(&resp), ["m1", "m2"]);
-    assert!(c.store().is_empty());
+    assert!(c.handler().store().is_empty());
     let lines = out.json();
     let reasons: Vec<&str> = lines.iter().filter_map(|l| l["reason"].as_str()).collect();
     assert!(
@@ -159,9 +167,9 @@ async fn row_invalid_payload_is_reported_failed_with_the_reason_logged_naming_th
 async fn row_store_throttling_is_reported_failed_so_sqs_retries_it() {
     let out = Captured::default();
     let c = consumer(&out);
-    c.store().inject(
+    c.handler().store().inject(
         "O2",
-        Fault::Fail(StoreError::Retryable(
+        Fault::Fail(PortError::Retryable(
             "ProvisionedThroughputExceededException".into(),
         )),
     );
@@ -174,14 +182,14 @@ async fn row_store_throttling_is_reported_failed_so_sqs_retries_it() {
         .unwrap();
     assert_eq!(failed_ids(&resp), ["m2"]);
     assert!(reports.iter().any(|r| r.outcome.label() == "store_failed"));
-    assert!(c.store().get("O1").is_some());
+    assert!(c.handler().store().get("O1").is_some());
 }
 
 #[tokio::test]
 async fn row_a_panic_in_one_record_fails_only_that_record() {
     let out = Captured::default();
     let c = consumer(&out);
-    c.store().inject("BOOM", Fault::Panic);
+    c.handler().store().inject("BOOM", Fault::Panic);
     let batch = [
         record("m1", &order_body("O1", 1)),
         record("m2", &order_body("BOOM", 1)),
@@ -190,7 +198,7 @@ async fn row_a_panic_in_one_record_fails_only_that_record() {
     let (resp, reports) = logged(&out, c.handle_records(&batch)).await.unwrap();
     assert_eq!(failed_ids(&resp), ["m2"]);
     assert!(reports.iter().any(|r| r.outcome.label() == "panicked"));
-    assert!(c.store().get("O1").is_some() && c.store().get("O3").is_some());
+    assert!(c.handler().store().get("O1").is_some() && c.handler().store().get("O3").is_some());
     let panic_line = out
         .json()
         .into_iter()
@@ -212,14 +220,14 @@ async fn row_order_marked_failed_then_redriven_is_accepted_again_with_failure_cl
     alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
     let failed = alarm.store().get("O1").unwrap();
     assert_eq!(failed.status, OrderStatus::Failed);
-    c.store().put(failed);
+    c.handler().store().put(failed);
     let (resp, reports) = c
         .handle_records(&[record("m9", &order_body("O1", 1))])
         .await
         .unwrap();
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(reports[0].outcome.label(), "reaccepted");
-    let item = c.store().get("O1").unwrap();
+    let item = c.handler().store().get("O1").unwrap();
     assert_eq!(item.status, OrderStatus::Accepted);
     assert_eq!(item.failure, None);
     assert_eq!(item.version, 2);
@@ -249,9 +257,9 @@ async fn when_every_record_fails_in_the_store_the_invocation_fails() {
     let out = Captured::default();
     let c = consumer(&out);
     for id in ["O1", "O2"] {
-        c.store().inject(
+        c.handler().store().inject(
             id,
-            Fault::Fail(StoreError::Fatal("AccessDeniedException".into())),
+            Fault::Fail(PortError::Fatal("AccessDeniedException".into())),
         );
     }
     let err = c
@@ -314,11 +322,14 @@ async fn correlation_id_comes_from_attribute_then_sns_envelope_then_sqs_id_and_i
         .await
         .unwrap();
     assert_eq!(
-        c.store().get("O1").unwrap().correlation_id,
+        c.handler().store().get("O1").unwrap().correlation_id,
         "corr-from-publisher"
     );
-    assert_eq!(c.store().get("O2").unwrap().correlation_id, "sns-42");
-    assert_eq!(c.store().get("O3").unwrap().correlation_id, "m3");
+    assert_eq!(
+        c.handler().store().get("O2").unwrap().correlation_id,
+        "sns-42"
+    );
+    assert_eq!(c.handler().store().get("O3").unwrap().correlation_id, "m3");
     for line in out.json().iter().filter(|l| l.get("message_id").is_some()) {
         assert!(
             line["correlation_id"].is_string(),
@@ -365,8 +376,13 @@ async fn cold_start_is_true_only_on_the_first_invocation_and_request_id_is_logge
 async fn metrics_are_written_in_embedded_metric_format() {
     let out = Captured::default();
     let c = consumer(&out);
+    let mut fresh = record("m1", &order_body("O1", 1));
+    fresh.attributes.insert(
+        "SentTimestamp".into(),
+        chrono::Utc::now().timestamp_millis().to_string(),
+    );
     c.handle_records(&[
-        record("m1", &order_body("O1", 1)),
+        fresh,
         record("m2", "{}"),
         record("m3", &order_body("O1", 1)),
     ])
@@ -382,7 +398,10 @@ async fn metrics_are_written_in_embedded_metric_format() {
     assert_eq!(emf["OrdersDuplicate"], 1.0);
     assert_eq!(emf["OrdersInvalid"], 1.0);
     assert_eq!(emf["RecordsFailed"], 1.0);
-    assert!(emf["OrderLatency"].is_number());
+    assert!(
+        emf["OrderLatency"].as_f64().is_some_and(|ms| ms < 60_000.0),
+        "{emf}"
+    );
     assert_eq!(
         emf["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         "OrderPipeline"
@@ -399,6 +418,7 @@ fn dlq_config() -> DlqAlarmConfig {
         snapshot_max: 100,
         snapshot_visibility_seconds: 30,
         concurrency: 4,
+        start_margin: Duration::from_secs(3),
         service: "dlq-alarm".into(),
     }
 }
@@ -500,7 +520,7 @@ async fn alarm_leaves_a_different_stored_order_alone_and_reports_the_conflict() 
         .handle_records(&[record("m1", &order_body("O1", 1))])
         .await
         .unwrap();
-    let stored = consumer_side.store().get("O1").unwrap();
+    let stored = consumer_side.handler().store().get("O1").unwrap();
     alarm.store().put(stored.clone());
     let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
     assert_eq!(summary.conflicts, ["O1"]);
@@ -515,7 +535,9 @@ async fn alarm_leaves_an_accepted_copy_of_the_same_order_alone() {
         .handle_records(&[record("m1", &order_body("O1", 1))])
         .await
         .unwrap();
-    alarm.store().put(consumer_side.store().get("O1").unwrap());
+    alarm
+        .store()
+        .put(consumer_side.handler().store().get("O1").unwrap());
     let summary = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
     assert_eq!(summary.already_stored, ["O1"]);
     assert_eq!(
@@ -616,7 +638,11 @@ async fn fixture_sqs_batch_mixes_good_seed_enveloped_duplicate_and_invalid_recor
         ["accepted", "accepted", "accepted", "duplicate", "invalid"]
     );
     assert_eq!(
-        c.store().get("O-FIXTURE-2").unwrap().correlation_id,
+        c.handler()
+            .store()
+            .get("O-FIXTURE-2")
+            .unwrap()
+            .correlation_id,
         "fixture-corr-3",
         "from the SNS envelope"
     );
@@ -663,14 +689,12 @@ async fn the_batch_line_counts_outcomes_and_per_record_success_lines_are_debug()
     assert_eq!(
         (
             &batch_line["records"],
-            &batch_line["accepted"],
-            &batch_line["duplicates"],
+            &batch_line["done"],
             &batch_line["failed"]
         ),
         (
             &serde_json::json!(3),
-            &serde_json::json!(1),
-            &serde_json::json!(1),
+            &serde_json::json!(2),
             &serde_json::json!(1)
         )
     );
@@ -687,4 +711,144 @@ async fn the_batch_line_counts_outcomes_and_per_record_success_lines_are_debug()
         .find(|l| l["message_id"] == "m3" && l["reason"].is_string())
         .expect("failure line");
     assert_eq!(failed["level"], "WARN");
+}
+
+// --- the deadline rule (the worker's; shown here for the intake stage and for dlq-alarm) ---
+
+/// Protects: a store that stalls never times out the whole invocation. Records that cannot
+/// start before the margin are reported failed unstarted, the stalled one is abandoned at the
+/// cut-off, and the invocation answers before its deadline (the clock is tokio's paused clock,
+/// so the test is exact and instant).
+#[tokio::test(start_paused = true)]
+async fn deadline_a_stalled_store_gets_unstarted_records_failed_and_the_invocation_answers_in_time()
+{
+    let out = Captured::default();
+    let mut config = worker_config();
+    config.record_concurrency = 1;
+    let c = SqsWorker::new(
+        OrderConsumer::new(MemoryStore::new()),
+        config,
+        Arc::new(out.clone()),
+    );
+    c.handler()
+        .store()
+        .inject("SLOW", Fault::Stall(Duration::from_secs(4)));
+    c.handler()
+        .store()
+        .inject("STUCK", Fault::Stall(Duration::from_secs(3600)));
+    let batch = [
+        record("m1", &order_body("O1", 1)),
+        record("m2", &order_body("SLOW", 1)),
+        record("m3", &order_body("STUCK", 1)),
+        record("m4", &order_body("O4", 1)),
+    ];
+    let timeout = Duration::from_secs(10);
+    let started = tokio::time::Instant::now();
+    let deadline = Deadline::after(timeout, Duration::from_secs(3), Duration::from_millis(500));
+    let (resp, reports) = logged(&out, c.handle_records_within(&batch, Some(deadline)))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < timeout,
+        "answered after {:?}",
+        started.elapsed()
+    );
+    let labels: Vec<_> = reports
+        .iter()
+        .map(|r| (r.message_id.as_str(), r.outcome.label()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("m1", "accepted"),
+            ("m2", "accepted"),
+            ("m3", "abandoned"),
+            ("m4", "not_started")
+        ]
+    );
+    assert_eq!(failed_ids(&resp), ["m3", "m4"]);
+    assert!(c.handler().store().get("O4").is_none(), "m4 never ran");
+    let lines = out.json();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message_id"] == "m4" && l["level"] == "WARN"),
+        "the unstarted record is logged"
+    );
+}
+
+/// Protects: when the deadline leaves every record unprocessed, the invocation fails as a
+/// whole (the errors alarm sees a stalled dependency), as it does for a store outage.
+#[tokio::test(start_paused = true)]
+async fn deadline_when_no_record_finishes_in_time_the_invocation_fails() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    c.handler()
+        .store()
+        .inject("STUCK", Fault::Stall(Duration::from_secs(3600)));
+    let deadline = Deadline::after(
+        Duration::from_secs(10),
+        Duration::from_secs(3),
+        Duration::from_millis(500),
+    );
+    let err = c
+        .handle_records_within(&[record("m1", &order_body("STUCK", 1))], Some(deadline))
+        .await
+        .unwrap_err();
+    assert_eq!(err.count, 1);
+    assert!(err.first.contains("deadline"), "{}", err.first);
+}
+
+/// Protects: dlq-alarm stops examining dead letters before its own deadline, reports the ones
+/// it did not reach, and still releases the snapshot and publishes the summary.
+#[tokio::test(start_paused = true)]
+async fn deadline_dlq_alarm_reports_unexamined_letters_and_still_answers_in_time() {
+    let mut config = dlq_config();
+    config.concurrency = 1;
+    let alarm = DlqAlarm::new(
+        MemoryStore::new(),
+        MemoryDeadLetterQueue::with(vec![
+            letter("d1", &order_body("O1", 1)),
+            letter("d2", &order_body("STUCK", 1)),
+            letter("d3", &order_body("O3", 1)),
+        ]),
+        MemoryNotifier::default(),
+        config,
+        Arc::new(Captured::default()),
+    );
+    alarm
+        .store()
+        .inject("STUCK", Fault::Stall(Duration::from_secs(3600)));
+    let timeout = Duration::from_secs(60);
+    let started = tokio::time::Instant::now();
+    let deadline = Deadline::after(timeout, Duration::from_secs(3), Duration::from_secs(5));
+    let summary = alarm
+        .handle_alarm_within(&alarm_event("ALARM"), Some(deadline))
+        .await
+        .unwrap();
+    assert!(started.elapsed() < timeout);
+    assert_eq!(summary.marked_failed, ["O1"]);
+    assert_eq!(summary.errors.len(), 2, "{:?}", summary.errors);
+    assert!(summary.errors.iter().all(|e| e.contains("deadline")));
+    assert!(alarm.dlq().hidden().is_empty(), "every message released");
+    assert_eq!(alarm.notifier().published().len(), 1);
+}
+
+/// Protects: a SentTimestamp from a clock that disagrees by more than a day (an old fixture, a
+/// skewed publisher) adds no latency: one such value would swamp the OrderLatency metric.
+#[tokio::test]
+async fn latency_from_a_clock_a_day_off_is_not_recorded() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    // record() sends SentTimestamp 2025-05-03, far more than a day ago.
+    c.handle_records(&[record("m1", &order_body("O1", 1))])
+        .await
+        .unwrap();
+    let emf = out
+        .json()
+        .into_iter()
+        .find(|l| l.get("_aws").is_some())
+        .expect("an EMF line");
+    assert_eq!(emf["OrdersAccepted"], 1.0);
+    assert!(emf.get("OrderLatency").is_none(), "{emf}");
 }

@@ -4,7 +4,7 @@
 //!                      wait until the queue drains, print the summary (exit 1 if a message
 //!                      is unaccounted for)
 //!   order-local run    boot everything and keep it running for order-producer --local
-//!   order-local plan   print the settings the local resources take (compared with the stack)
+//!   order-local plan   print what the runner does with each resource of the stack's template
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,9 +14,9 @@ use clap::{Parser, Subcommand};
 use order_local::generate::{generate, Mix};
 use order_local::pipeline::{Drain, LocalPipeline, Options};
 use order_local::report::render;
-use order_local::resources::Plan;
+use order_local::resources::plan;
 use order_local::seeds;
-use order_local::settings::Settings;
+use order_local::template::Template;
 use order_local::LocalError;
 use order_pipeline::telemetry::{init_logging, LineWriter};
 
@@ -26,9 +26,10 @@ use order_pipeline::telemetry::{init_logging, LineWriter};
     about = "The order pipeline on a laptop, on an embedded AWS emulator (moto)"
 )]
 struct Cli {
-    /// The cdk.json whose context holds the pipeline's settings.
-    #[arg(long, global = true, default_value_os_t = Settings::default_path())]
-    cdk_json: PathBuf,
+    /// A synthesized template to run instead of the project's stack (by default the stack is
+    /// synthesized from cdk.json and infra/ whenever they changed).
+    #[arg(long, global = true)]
+    template: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,7 +53,8 @@ enum Command {
         #[command(flatten)]
         boot: Boot,
     },
-    /// Print the settings the local resources are created with, as JSON.
+    /// Print what the runner does with each resource of the stack (create, emulate or skip,
+    /// and why), as JSON.
     Plan,
 }
 
@@ -80,12 +82,19 @@ impl LineWriter for FileLines {
     }
 }
 
+fn load_template(cli: &Cli) -> Result<Template, LocalError> {
+    match &cli.template {
+        Some(path) => Template::load(path),
+        None => Template::current(),
+    }
+}
+
 fn log_path() -> PathBuf {
     order_local::state_dir().join("functions.log")
 }
 
 async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalError> {
-    let settings = Settings::load(&cli.cdk_json)?;
+    let template = load_template(cli)?;
     let path = log_path();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -97,7 +106,7 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
     init_logging("order-local", writer.clone());
     eprintln!("starting the AWS emulator (moto) and creating the stack's resources...");
     let pipeline = LocalPipeline::boot(
-        settings,
+        &template,
         Options {
             endpoint: boot.endpoint.clone(),
             retry_after_seconds: (boot.retry_after > 0).then_some(boot.retry_after),
@@ -178,27 +187,61 @@ async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
     eprintln!(
         "running. publish with: cargo run -p order-local --bin order-producer -- --local seeds"
     );
-    eprintln!(
-        "to try the real Lambda binaries against this emulator, run in two more terminals:\n  \
-         cargo lambda watch --env-var AWS_ENDPOINT_URL={endpoint} --env-var AWS_REGION={region} \
-         --env-var AWS_ACCESS_KEY_ID=emulator --env-var AWS_SECRET_ACCESS_KEY=emulator \
-         --env-var TABLE_NAME={table} --env-var DLQ_URL={dlq} --env-var OPS_TOPIC_ARN={ops}\n  \
-         cargo lambda invoke order-consumer --data-file test/events/sqs-batch.json",
-        endpoint = pipeline.stack.endpoint,
-        region = order_local::emulator::EMULATOR_REGION,
-        table = pipeline.stack.table_name,
-        dlq = pipeline.stack.dlq_url,
-        ops = pipeline.stack.ops_topic_arn,
-    );
+    eprintln!("{}", cargo_lambda_hint(&pipeline));
     eprintln!(
         "function logs: {}; resources: {}; Ctrl-C stops everything",
         log.display(),
         state.display()
     );
-    let _ = tokio::signal::ctrl_c().await;
+    stopped().await;
     let _ = std::fs::remove_file(&state);
     pipeline.shutdown().await;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM: either stops the run and cleans up (the emulator, stack.json).
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// How to run the real Lambda binaries against this emulator, with the environment the
+/// template gives each function.
+fn cargo_lambda_hint(pipeline: &LocalPipeline) -> String {
+    let mut env = std::collections::BTreeMap::new();
+    for f in &pipeline.created.functions {
+        env.extend(f.environment.clone());
+    }
+    let mut vars = format!(
+        "--env-var AWS_ENDPOINT_URL={} --env-var AWS_REGION={} --env-var AWS_ACCESS_KEY_ID=emulator --env-var AWS_SECRET_ACCESS_KEY=emulator",
+        pipeline.stack.endpoint,
+        order_local::emulator::EMULATOR_REGION
+    );
+    for (k, v) in env {
+        vars.push_str(&format!(" --env-var {k}={v}"));
+    }
+    let mut out = format!(
+        "to try the real Lambda binaries against this emulator, in two more terminals (the first build takes minutes; invoke waits for it):\n  cargo lambda watch {vars}"
+    );
+    for f in &pipeline.created.functions {
+        for fixture in order_local::functions::fixtures(&f.binary) {
+            out.push_str(&format!(
+                "\n  cargo lambda invoke {} --data-file {fixture}",
+                f.binary
+            ));
+        }
+    }
+    out
 }
 
 #[tokio::main]
@@ -211,17 +254,14 @@ async fn main() -> std::process::ExitCode {
             timeout,
         } => demo(&cli, boot, *generate, *timeout).await,
         Command::Run { boot } => run(&cli, boot).await.map(|_| true),
-        Command::Plan => Settings::load(&cli.cdk_json)
-            .map_err(LocalError::from)
-            .and_then(|s| {
-                let plan = Plan::from_settings(&s);
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&plan)
-                        .map_err(|e| LocalError::Input(e.to_string()))?
-                );
-                Ok(true)
-            }),
+        Command::Plan => load_template(&cli).and_then(|t| {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan(&t)?)
+                    .map_err(|e| LocalError::Input(e.to_string()))?
+            );
+            Ok(true)
+        }),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

@@ -5,7 +5,9 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
-use order_domain::{Existing, OrderItem, OrderStatus, StoreError};
+use order_domain::{Existing, OrderItem, OrderStatus};
+
+use crate::port::PortError;
 use serde::Deserialize;
 
 use super::{CreateResult, OrderStore, Reaccept};
@@ -52,7 +54,7 @@ impl DynamoStore {
     }
 
     /// Reads a whole item with a strongly consistent read.
-    pub async fn get(&self, order_id: &str) -> Result<Option<OrderItem>, StoreError> {
+    pub async fn get(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
         let out = self
             .client
             .get_item()
@@ -65,14 +67,14 @@ impl DynamoStore {
         match out.item {
             None => Ok(None),
             Some(item) => serde_dynamo::from_item(item).map(Some).map_err(|e| {
-                StoreError::Fatal(format!(
+                PortError::Fatal(format!(
                     "stored item {order_id} does not map to an order: {e}"
                 ))
             }),
         }
     }
 
-    async fn head(&self, order_id: &str) -> Result<Option<Existing>, StoreError> {
+    async fn head(&self, order_id: &str) -> Result<Option<Existing>, PortError> {
         let out = self
             .client
             .get_item()
@@ -90,18 +92,16 @@ impl DynamoStore {
 
 fn head_from(
     item: std::collections::HashMap<String, AttributeValue>,
-) -> Result<Existing, StoreError> {
+) -> Result<Existing, PortError> {
     serde_dynamo::from_item::<_, StoredHead>(item)
         .map(Existing::from)
-        .map_err(|e| {
-            StoreError::Fatal(format!("stored item lacks contentHash/status/version: {e}"))
-        })
+        .map_err(|e| PortError::Fatal(format!("stored item lacks contentHash/status/version: {e}")))
 }
 
 impl OrderStore for DynamoStore {
-    async fn create(&self, item: &OrderItem) -> Result<CreateResult, StoreError> {
+    async fn create(&self, item: &OrderItem) -> Result<CreateResult, PortError> {
         let attributes = serde_dynamo::to_item(item).map_err(|e| {
-            StoreError::Fatal(format!(
+            PortError::Fatal(format!(
                 "order {} does not map to an item: {e}",
                 item.order_id
             ))
@@ -129,7 +129,7 @@ impl OrderStore for DynamoStore {
                     Some(old) => head_from(old)?,
                     // An endpoint that does not return the old item: read it.
                     None => self.head(&item.order_id).await?.ok_or_else(|| {
-                        StoreError::Contention(format!(
+                        PortError::Contention(format!(
                             "order {} vanished during the write",
                             item.order_id
                         ))
@@ -141,7 +141,7 @@ impl OrderStore for DynamoStore {
         }
     }
 
-    async fn reaccept(&self, r: &Reaccept) -> Result<bool, StoreError> {
+    async fn reaccept(&self, r: &Reaccept) -> Result<bool, PortError> {
         let result = self
             .client
             .update_item()

@@ -1,18 +1,23 @@
 //! An in-memory store with the same conditional semantics as the DynamoDB adapter, and fault
-//! injection, so handler logic is tested without a network.
+//! injection, so handler logic is tested without a network. Only in tests and behind the
+//! `test-support` feature: no Lambda binary carries it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use order_domain::{Existing, OrderItem, OrderStatus, StoreError};
+use order_domain::{Existing, OrderItem, OrderStatus};
+
+use crate::port::PortError;
 
 use super::{CreateResult, OrderStore, Reaccept};
 
 /// What the store does instead of its work for one orderId.
 #[derive(Debug, Clone)]
 pub enum Fault {
-    Fail(StoreError),
+    Fail(PortError),
     Panic,
+    /// Answers only after this long (a stalled connection, a throttled table).
+    Stall(std::time::Duration),
 }
 
 #[derive(Default)]
@@ -58,12 +63,16 @@ impl MemoryStore {
         self.faults.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn check_fault(&self, order_id: &str) -> Result<(), StoreError> {
+    async fn check_fault(&self, order_id: &str) -> Result<(), PortError> {
         let fault = self.lock_faults().get(order_id).cloned();
         match fault {
             None => Ok(()),
             Some(Fault::Fail(e)) => Err(e),
             Some(Fault::Panic) => panic!("injected panic for order {order_id}"),
+            Some(Fault::Stall(d)) => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
         }
     }
 }
@@ -77,8 +86,8 @@ fn existing(item: &OrderItem) -> Existing {
 }
 
 impl OrderStore for MemoryStore {
-    async fn create(&self, item: &OrderItem) -> Result<CreateResult, StoreError> {
-        self.check_fault(&item.order_id)?;
+    async fn create(&self, item: &OrderItem) -> Result<CreateResult, PortError> {
+        self.check_fault(&item.order_id).await?;
         let mut items = self.lock_items();
         if let Some(stored) = items.get(&item.order_id) {
             return Ok(CreateResult::Exists(existing(stored)));
@@ -87,8 +96,8 @@ impl OrderStore for MemoryStore {
         Ok(CreateResult::Created)
     }
 
-    async fn reaccept(&self, r: &Reaccept) -> Result<bool, StoreError> {
-        self.check_fault(&r.order_id)?;
+    async fn reaccept(&self, r: &Reaccept) -> Result<bool, PortError> {
+        self.check_fault(&r.order_id).await?;
         let mut items = self.lock_items();
         match items.get_mut(&r.order_id) {
             Some(stored)

@@ -1,13 +1,17 @@
 //! The port to the Orders table: the two conditional writes the functions need.
 
 mod dynamodb;
+#[cfg(any(test, feature = "test-support"))]
 mod memory;
 
 use std::future::Future;
 
-use order_domain::{Existing, OrderItem, StoreError};
+use order_domain::{Existing, OrderItem};
+
+use crate::port::PortError;
 
 pub use dynamodb::DynamoStore;
+#[cfg(any(test, feature = "test-support"))]
 pub use memory::{Fault, MemoryStore};
 
 /// The result of a conditional create.
@@ -34,9 +38,9 @@ pub trait OrderStore: Send + Sync {
     fn create(
         &self,
         item: &OrderItem,
-    ) -> impl Future<Output = Result<CreateResult, StoreError>> + Send;
+    ) -> impl Future<Output = Result<CreateResult, PortError>> + Send;
 
     /// Applies `r` only if the stored item is still FAILED, at `expected_version`, with the same
     /// content hash. Returns whether it was applied.
-    fn reaccept(&self, r: &Reaccept) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn reaccept(&self, r: &Reaccept) -> impl Future<Output = Result<bool, PortError>> + Send;
 }

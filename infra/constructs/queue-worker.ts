@@ -1,0 +1,198 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { queueVisibilityTimeoutSeconds, WorkerSettings } from '../config';
+import { RustLambda } from './rust-lambda';
+
+/** Dead-letter queues keep messages for the SQS maximum, so an operator has time to act. */
+export const DEAD_LETTER_RETENTION = Duration.days(14);
+/** Work queues keep messages for 4 days (the SQS default, written down). */
+export const QUEUE_RETENTION = Duration.days(4);
+/** The longest a record may start before the invocation's end: one SDK attempt. */
+const MAX_START_MARGIN_MS = 3000;
+
+export interface QueueSubscription {
+  /** The topic the queue subscribes to, with raw message delivery. */
+  readonly topic: sns.ITopic;
+  /** Only messages matching this policy reach the queue. @default every message */
+  readonly filterPolicy?: { [attribute: string]: sns.SubscriptionFilter };
+}
+
+export interface QueueWorkerProps {
+  /** The workspace's Cargo.toml. */
+  readonly manifestPath: string;
+  /** The binary crate that handles the queue's records (functions/<binaryName>); it also names the stage. */
+  readonly binaryName: string;
+  /** The function's description. */
+  readonly description: string;
+  /** Memory, timeout, batching, concurrency, maxReceiveCount and the queue-age threshold (config.ts). */
+  readonly settings: WorkerSettings;
+  /** Encrypts the queue, its DLQ and the subscription's redrive queue. */
+  readonly key: kms.IKey;
+  /** Days the function's logs are kept. */
+  readonly logRetention: logs.RetentionDays;
+  /**
+   * Keep the DLQ (and the subscription's redrive queue) when the stack is deleted: they may
+   * hold the only copy of a message. @default true
+   */
+  readonly retainDeadLetters?: boolean;
+  /** The stage's own environment variables, besides those the worker sets. @default none */
+  readonly environment?: Record<string, string>;
+  /**
+   * Subscribes the queue to a topic (raw delivery, a redrive queue of its own for messages SNS
+   * cannot deliver, and an alarm on it). @default no subscription: something else sends to the queue
+   */
+  readonly subscription?: QueueSubscription;
+  /** Every alarm of the stage notifies these on ALARM and OK. @default none */
+  readonly alarmActions?: cloudwatch.IAlarmAction[];
+}
+
+/**
+ * A queue-fed stage: a work queue and its DLQ (KMS, TLS only on every action, 14-day DLQ
+ * retention, maxReceiveCount from the settings), a Rust function fed by an event source
+ * mapping with partial batch responses, the visibility timeout derived from the function's
+ * timeout, an optional topic subscription, and the stage's alarms built from its own resources:
+ * DLQ depth >= 1, age of the oldest message, function errors, and undeliverable messages when
+ * subscribed. The function is told the stage's maxReceiveCount, record concurrency and start
+ * margin (MAX_RECEIVE_COUNT, RECORD_CONCURRENCY, START_MARGIN_MS).
+ */
+export class QueueWorker extends Construct {
+  public readonly name: string;
+  public readonly queue: sqs.Queue;
+  public readonly deadLetterQueue: sqs.Queue;
+  public readonly subscriptionDeadLetterQueue?: sqs.Queue;
+  public readonly lambda: RustLambda;
+  public readonly settings: WorkerSettings;
+  /** DLQ depth >= 1: records this stage could not process wait there. */
+  public readonly deadLetterAlarm: cloudwatch.Alarm;
+  /** The oldest message waits longer than the threshold: the stage falls behind or fails. */
+  public readonly queueAgeAlarm: cloudwatch.Alarm;
+  /** Invocations fail as a whole: every record of a batch lacked a dependency. */
+  public readonly errorsAlarm: cloudwatch.Alarm;
+  /** SNS could not deliver to the queue (subscribed stages only). */
+  public readonly undeliverableAlarm?: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: QueueWorkerProps) {
+    super(scope, id);
+    const { settings } = props;
+    this.name = props.binaryName;
+    this.settings = settings;
+    const encrypted = {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: props.key,
+      enforceSSL: true,
+    };
+    const deadLetterRemoval = props.retainDeadLetters ?? true ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      ...encrypted,
+      retentionPeriod: DEAD_LETTER_RETENTION,
+      removalPolicy: deadLetterRemoval,
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      ...encrypted,
+      visibilityTimeout: Duration.seconds(queueVisibilityTimeoutSeconds(settings)),
+      retentionPeriod: QUEUE_RETENTION,
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: settings.maxReceiveCount },
+    });
+
+    const timeout = Duration.seconds(settings.timeoutSeconds);
+    this.lambda = new RustLambda(this, 'Function', {
+      manifestPath: props.manifestPath,
+      binaryName: props.binaryName,
+      description: props.description,
+      memorySize: settings.memoryMb,
+      timeout,
+      logRetention: props.logRetention,
+      environment: {
+        ...props.environment,
+        MAX_RECEIVE_COUNT: String(settings.maxReceiveCount),
+        RECORD_CONCURRENCY: String(settings.recordConcurrency),
+        START_MARGIN_MS: String(Math.min(MAX_START_MARGIN_MS, Math.floor(timeout.toMilliseconds() / 4))),
+      },
+    });
+    this.lambda.function.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: settings.batchSize,
+        maxBatchingWindow: Duration.seconds(settings.batchingWindowSeconds),
+        reportBatchItemFailures: true,
+        maxConcurrency: settings.maxConcurrency,
+      }),
+    );
+
+    if (props.subscription) {
+      this.subscriptionDeadLetterQueue = new sqs.Queue(this, 'SubscriptionDeadLetterQueue', {
+        ...encrypted,
+        retentionPeriod: DEAD_LETTER_RETENTION,
+        removalPolicy: deadLetterRemoval,
+      });
+      props.subscription.topic.addSubscription(
+        new subs.SqsSubscription(this.queue, {
+          rawMessageDelivery: true,
+          deadLetterQueue: this.subscriptionDeadLetterQueue,
+          filterPolicy: props.subscription.filterPolicy,
+        }),
+      );
+    }
+
+    const minute = Duration.minutes(1);
+    const breaching = {
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+    this.deadLetterAlarm = this.deadLetterQueue
+      .metricApproximateNumberOfMessagesVisible({ period: minute, statistic: cloudwatch.Stats.MAXIMUM })
+      .createAlarm(this, 'DeadLetters', {
+        alarmDescription: `Messages are in the ${this.name} DLQ: inspect them, fix the cause, redrive. See docs/operations.md.`,
+        threshold: 1,
+        evaluationPeriods: 1,
+        ...breaching,
+      });
+    this.queueAgeAlarm = this.queue
+      .metricApproximateAgeOfOldestMessage({ period: minute, statistic: cloudwatch.Stats.MAXIMUM })
+      .createAlarm(this, 'QueueAge', {
+        alarmDescription: `Messages wait too long in the ${this.name} queue: the function is failing or throttled.`,
+        threshold: settings.queueAgeAlarmSeconds,
+        evaluationPeriods: 5,
+        ...breaching,
+      });
+    this.errorsAlarm = this.lambda.function
+      .metricErrors({ period: minute, statistic: cloudwatch.Stats.SUM })
+      .createAlarm(this, 'Errors', {
+        alarmDescription: `${this.name} invocations fail as a whole: every record of a batch lacked a dependency. Check the table, the role and the function's logs.`,
+        threshold: 1,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        ...breaching,
+      });
+    if (this.subscriptionDeadLetterQueue) {
+      this.undeliverableAlarm = this.subscriptionDeadLetterQueue
+        .metricApproximateNumberOfMessagesVisible({ period: minute, statistic: cloudwatch.Stats.MAXIMUM })
+        .createAlarm(this, 'Undeliverable', {
+          alarmDescription: `SNS could not deliver to the ${this.name} queue (queue policy or KMS key); the messages wait in its subscription DLQ.`,
+          threshold: 1,
+          evaluationPeriods: 1,
+          ...breaching,
+        });
+    }
+    for (const alarm of this.alarms) {
+      alarm.addAlarmAction(...(props.alarmActions ?? []));
+      alarm.addOkAction(...(props.alarmActions ?? []));
+    }
+  }
+
+  /** Every alarm of the stage. */
+  get alarms(): cloudwatch.Alarm[] {
+    return [this.deadLetterAlarm, this.queueAgeAlarm, this.errorsAlarm, ...(this.undeliverableAlarm ? [this.undeliverableAlarm] : [])];
+  }
+
+  /** Every dead-letter queue of the stage. */
+  get deadLetterQueues(): sqs.Queue[] {
+    return [this.deadLetterQueue, ...(this.subscriptionDeadLetterQueue ? [this.subscriptionDeadLetterQueue] : [])];
+  }
+}

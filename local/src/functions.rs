@@ -1,0 +1,108 @@
+//! The handlers the local runner can run, by binary name: the one place a new function is
+//! registered. Each is built with the same constructor its Lambda binary uses
+//! (`order_pipeline::bootstrap`), from the environment the template gives the function.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use futures::future::BoxFuture;
+use lambda_runtime::LambdaEvent;
+use order_pipeline::bootstrap::{self, LambdaDlqAlarm};
+use order_pipeline::config::Env;
+use order_pipeline::telemetry::LineWriter;
+use order_pipeline::worker::{RecordHandler, SqsWorker};
+
+use crate::LocalError;
+
+/// A record's message id and its outcome's label.
+pub type Labels = Vec<(String, &'static str)>;
+
+/// A function an SQS event source mapping invokes.
+pub trait SqsFunction: Send + Sync {
+    fn invoke(
+        &self,
+        event: LambdaEvent<SqsEvent>,
+    ) -> BoxFuture<'_, Result<(SqsBatchResponse, Labels), String>>;
+}
+
+impl<H: RecordHandler + 'static> SqsFunction for SqsWorker<H> {
+    fn invoke(
+        &self,
+        event: LambdaEvent<SqsEvent>,
+    ) -> BoxFuture<'_, Result<(SqsBatchResponse, Labels), String>> {
+        Box::pin(async move {
+            let (response, reports) = self
+                .handle_reporting(event)
+                .await
+                .map_err(|e| e.to_string())?;
+            let labels = reports
+                .iter()
+                .map(|r| (r.message_id.clone(), r.outcome.label()))
+                .collect();
+            Ok((response, labels))
+        })
+    }
+}
+
+/// A function a CloudWatch alarm action invokes; it answers with a JSON document.
+pub trait AlarmFunction: Send + Sync {
+    fn invoke(
+        &self,
+        event: LambdaEvent<CloudWatchAlarm>,
+    ) -> BoxFuture<'_, Result<serde_json::Value, String>>;
+}
+
+impl AlarmFunction for LambdaDlqAlarm {
+    fn invoke(
+        &self,
+        event: LambdaEvent<CloudWatchAlarm>,
+    ) -> BoxFuture<'_, Result<serde_json::Value, String>> {
+        Box::pin(async move {
+            let summary = self.handle(event).await.map_err(|e| e.to_string())?;
+            serde_json::to_value(summary).map_err(|e| e.to_string())
+        })
+    }
+}
+
+#[derive(Clone)]
+pub enum Handler {
+    Sqs(Arc<dyn SqsFunction>),
+    Alarm(Arc<dyn AlarmFunction>),
+}
+
+/// The handler of `binary`, configured from `environment`. Register a new function here.
+pub fn build(
+    binary: &str,
+    environment: &BTreeMap<String, String>,
+    sdk: &SdkConfig,
+    telemetry: Arc<dyn LineWriter>,
+) -> Result<Handler, LocalError> {
+    let vars = environment.clone();
+    let env = Env(move |name: &str| vars.get(name).cloned());
+    let config = |e: order_pipeline::config::ConfigError| {
+        LocalError::Input(format!("{binary}'s environment in the template: {e}"))
+    };
+    match binary {
+        "order-consumer" => Ok(Handler::Sqs(Arc::new(
+            bootstrap::order_consumer_with(&env, sdk, telemetry).map_err(config)?,
+        ))),
+        "dlq-alarm" => Ok(Handler::Alarm(Arc::new(
+            bootstrap::dlq_alarm_with(&env, sdk, telemetry).map_err(config)?,
+        ))),
+        other => Err(LocalError::Input(format!(
+            "the stack has a function built from binary {other}, which the local runner does not know: register its handler in local/src/functions.rs"
+        ))),
+    }
+}
+
+/// The event fixture to try a function with under `cargo lambda watch`.
+pub fn fixtures(binary: &str) -> &'static [&'static str] {
+    match binary {
+        "order-consumer" => &["test/events/sqs-batch.json"],
+        "dlq-alarm" => &["test/events/alarm-alarm.json", "test/events/alarm-ok.json"],
+        _ => &[],
+    }
+}
