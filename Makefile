@@ -5,8 +5,9 @@
 #   make test     every check and test (what CI runs)
 #   make run      the local pipeline, kept running for `order-producer --local`
 #   make build    the arm64 Lambda bootstraps (cargo lambda)
-#   make synth / deploy / destroy   the CDK stack
+#   make synth / deploy / destroy   the CDK stack (context: CDK_ARGS="-c stage=prod")
 #   make bench    the benchmarks (docs/benchmarks.md)
+#   make setup    install the project's tools; make lint   fmt, clippy and tsc only
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -19,7 +20,7 @@ NPM_STAMP := node_modules/.installed
 TARGET_STAMP := target/.aarch64-target
 
 help:
-	@sed -n '4,11p' Makefile | sed 's/^# //'
+	@sed -n '4,10p' Makefile | sed 's/^# //'
 
 $(VENV_STAMP): requirements-dev.txt
 	@echo "== Python tools into .venv (moto, cargo-lambda, zig, cfn-lint): about a minute the first time"
@@ -51,10 +52,9 @@ lint: setup
 	npx tsc --noEmit
 
 test: lint
-	@echo "== Rust tests: unit, property, contract table, moto integration, end to end"
-	cargo build --locked -p order-local
+	@echo "== Rust tests: unit, property, contract table, deadline, moto integration, template parity, end to end"
 	cargo test --workspace --locked
-	@echo "== CDK tests: snapshot, assertions, cdk-nag, config, cfn-lint, local parity"
+	@echo "== CDK tests: snapshot, assertions, stage construct, cdk-nag, config, cfn-lint"
 	npx jest --ci
 	@echo "== cdk synth with real bundling: both functions as arm64 bootstraps"
 	npx ts-node test/synth-check.ts
@@ -68,14 +68,17 @@ run: setup
 build: setup
 	cargo lambda build --release --arm64 --locked -p order-consumer -p dlq-alarm
 
+# Extra CDK arguments, e.g. make deploy CDK_ARGS="-c stage=prod -c alarmEmail=ops@example.com"
+CDK_ARGS ?=
+
 synth: setup
-	npx cdk synth
+	npx cdk synth $(CDK_ARGS)
 
 deploy: setup
-	npx cdk deploy --outputs-file cdk-outputs.json
+	npx cdk deploy --outputs-file cdk-outputs.json $(CDK_ARGS)
 
 destroy: setup
-	npx cdk destroy
+	npx cdk destroy $(CDK_ARGS)
 
 bench: setup
 	@echo "== arm64 bootstraps, zipped as Lambda takes them"

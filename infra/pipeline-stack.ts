@@ -10,7 +10,7 @@ import { Construct } from 'constructs';
 import { PipelineConfig } from './config';
 import { acknowledgeFindings } from './nag';
 import { PipelineDashboard } from './constructs/dashboard';
-import { QueueWorker } from './constructs/queue-worker';
+import { QueueWorker, startMarginMs } from './constructs/queue-worker';
 import { RustLambda } from './constructs/rust-lambda';
 
 export interface OrderPipelineStackProps extends StackProps {
@@ -102,19 +102,20 @@ export class OrderPipelineStack extends Stack {
     const stages = [intake];
 
     const dlqAlarmSettings = config.functions['dlq-alarm'];
+    const dlqAlarmTimeout = Duration.seconds(dlqAlarmSettings.timeoutSeconds);
     const dlqAlarm = new RustLambda(this, 'DlqAlarm', {
       manifestPath: CARGO_MANIFEST,
       binaryName: 'dlq-alarm',
       description: 'DLQ-depth alarm -> FAILED marks on Orders and a summary to the ops topic',
       memorySize: dlqAlarmSettings.memoryMb,
-      timeout: Duration.seconds(dlqAlarmSettings.timeoutSeconds),
+      timeout: dlqAlarmTimeout,
       logRetention: config.logRetentionDays,
       environment: {
         TABLE_NAME: table.tableName,
         DLQ_URL: intake.deadLetterQueue.queueUrl,
         OPS_TOPIC_ARN: opsTopic.topicArn,
         DLQ_SNAPSHOT_MAX: String(dlqAlarmSettings.snapshotMax),
-        START_MARGIN_MS: String(Math.min(3000, Math.floor((dlqAlarmSettings.timeoutSeconds * 1000) / 4))),
+        START_MARGIN_MS: String(startMarginMs(dlqAlarmTimeout)),
       },
     });
     table.grant(dlqAlarm.role, 'dynamodb:PutItem', 'dynamodb:GetItem');

@@ -14,8 +14,13 @@ import { RustLambda } from './rust-lambda';
 export const DEAD_LETTER_RETENTION = Duration.days(14);
 /** Work queues keep messages for 4 days (the SQS default, written down). */
 export const QUEUE_RETENTION = Duration.days(4);
-/** The longest a record may start before the invocation's end: one SDK attempt. */
-const MAX_START_MARGIN_MS = 3000;
+/**
+ * START_MARGIN_MS for a function with `timeout`: no record (or dead letter) starts once less
+ * than this is left of an invocation. A quarter of the timeout, at most 3 s (one SDK attempt).
+ */
+export function startMarginMs(timeout: Duration): number {
+  return Math.min(3000, Math.floor(timeout.toMilliseconds() / 4));
+}
 
 export interface QueueSubscription {
   /** The topic the queue subscribes to, with raw message delivery. */
@@ -113,7 +118,7 @@ export class QueueWorker extends Construct {
         ...props.environment,
         MAX_RECEIVE_COUNT: String(settings.maxReceiveCount),
         RECORD_CONCURRENCY: String(settings.recordConcurrency),
-        START_MARGIN_MS: String(Math.min(MAX_START_MARGIN_MS, Math.floor(timeout.toMilliseconds() / 4))),
+        START_MARGIN_MS: String(startMarginMs(timeout)),
       },
     });
     this.lambda.function.addEventSource(

@@ -58,6 +58,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }
     }
 
+    /// START_MARGIN_MS: no record starts once less than this is left of the invocation.
+    fn start_margin(&self) -> Result<Duration, ConfigError> {
+        self.number(
+            "START_MARGIN_MS",
+            3_000,
+            (0, 900_000),
+            "a whole number of milliseconds below the function's timeout",
+        )
+        .map(Duration::from_millis)
+    }
+
     fn service(&self, default: &str) -> String {
         (self.0)("POWERTOOLS_SERVICE_NAME")
             .filter(|s| !s.is_empty())
@@ -101,12 +112,7 @@ impl WorkerConfig {
                 (1, 100),
                 "a whole number from 1 to 100",
             )?,
-            start_margin: Duration::from_millis(env.number(
-                "START_MARGIN_MS",
-                3_000,
-                (0, 900_000),
-                "a whole number of milliseconds below the function's timeout",
-            )?),
+            start_margin: env.start_margin()?,
             answer_reserve: ANSWER_RESERVE,
             service: env.service(service),
         })
@@ -170,12 +176,7 @@ impl DlqAlarmConfig {
                 (1, 100),
                 "a whole number from 1 to 100",
             )?,
-            start_margin: Duration::from_millis(env.number(
-                "START_MARGIN_MS",
-                3_000,
-                (0, 900_000),
-                "a whole number of milliseconds below the function's timeout",
-            )?),
+            start_margin: env.start_margin()?,
             service: env.service("dlq-alarm"),
         })
     }

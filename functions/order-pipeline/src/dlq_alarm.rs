@@ -23,7 +23,7 @@ use crate::notify::Notifier;
 use crate::port::PortError;
 use crate::queue::{DeadLetter, DeadLetterQueue};
 use crate::store::{CreateResult, OrderStore};
-use crate::telemetry::{xray_trace_id, ColdStart, LineWriter, Metrics};
+use crate::telemetry::{ColdStart, LineWriter, Metrics};
 use crate::worker::{run_bounded, Deadline, Settled};
 
 /// Time kept to release the snapshot and publish the summary after the examinations stop.
@@ -111,15 +111,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         &self,
         event: LambdaEvent<CloudWatchAlarm>,
     ) -> Result<AlarmSummary, AlarmError> {
-        let span = info_span!(
-            "invocation",
-            cold_start = self.cold_start.take(),
-            function_request_id = %event.context.request_id,
-            xray_trace_id = field::Empty,
-        );
-        if let Some(trace) = xray_trace_id(event.context.xray_trace_id.as_deref()) {
-            span.record("xray_trace_id", trace.as_str());
-        }
+        let span = self.cold_start.invocation_span(&event.context);
         let deadline = Deadline::from_epoch_ms(
             event.context.deadline,
             self.config.start_margin,

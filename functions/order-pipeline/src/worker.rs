@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use tracing::{field, info_span, Instrument, Span};
 
 use crate::config::WorkerConfig;
-use crate::telemetry::{xray_trace_id, ColdStart, LineWriter, Metrics, Unit};
+use crate::telemetry::{ColdStart, LineWriter, Metrics, Unit};
 
 /// Whether a record is done, and if not, whose fault it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,15 +277,7 @@ impl<H: RecordHandler> SqsWorker<H> {
         &self,
         event: LambdaEvent<SqsEvent>,
     ) -> Result<(SqsBatchResponse, Vec<RecordReport<H::Outcome>>), BatchUnavailable> {
-        let span = info_span!(
-            "invocation",
-            cold_start = self.cold_start.take(),
-            function_request_id = %event.context.request_id,
-            xray_trace_id = field::Empty,
-        );
-        if let Some(trace) = xray_trace_id(event.context.xray_trace_id.as_deref()) {
-            span.record("xray_trace_id", trace.as_str());
-        }
+        let span = self.cold_start.invocation_span(&event.context);
         let deadline = Deadline::from_epoch_ms(
             event.context.deadline,
             self.config.start_margin,

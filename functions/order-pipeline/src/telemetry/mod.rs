@@ -69,6 +69,21 @@ impl ColdStart {
     pub fn take(&self) -> bool {
         self.0.swap(false, Ordering::Relaxed)
     }
+
+    /// The span of one invocation: `cold_start`, `function_request_id`, `xray_trace_id`, which
+    /// every line logged inside it carries.
+    pub fn invocation_span(&self, context: &lambda_runtime::Context) -> tracing::Span {
+        let span = tracing::info_span!(
+            "invocation",
+            cold_start = self.take(),
+            function_request_id = %context.request_id,
+            xray_trace_id = tracing::field::Empty,
+        );
+        if let Some(trace) = xray_trace_id(context.xray_trace_id.as_deref()) {
+            span.record("xray_trace_id", trace.as_str());
+        }
+        span
+    }
 }
 
 /// The X-Ray trace id of an invocation: the runtime's value, else the `_X_AMZN_TRACE_ID`
