@@ -141,6 +141,15 @@ export class OrderPipelineStack extends Stack {
     new CfnOutput(this, 'OrdersTableName', { value: table.tableName });
     new CfnOutput(this, 'OpsTopicArn', { value: opsTopic.topicArn, description: 'Alarm notifications' });
     new CfnOutput(this, 'DlqAlarmName', { value: intake.deadLetterAlarm.alarmName });
+    // Every name the runbook (docs/operations.md) tells an operator to use.
+    if (intake.subscriptionDeadLetterQueue) {
+      new CfnOutput(this, 'SubscriptionDeadLetterQueueUrl', {
+        value: intake.subscriptionDeadLetterQueue.queueUrl,
+        description: 'Orders SNS could not deliver to the intake queue',
+      });
+    }
+    new CfnOutput(this, 'OrderConsumerLogGroup', { value: intake.lambda.logGroup.logGroupName });
+    new CfnOutput(this, 'DlqAlarmLogGroup', { value: dlqAlarm.logGroup.logGroupName });
 
     acknowledgeFindings({ stages, alarmFunctions: [dlqAlarm] });
   }

@@ -15,10 +15,12 @@ function cfnLint(): string {
 // Protects: the template is valid CloudFormation by AWS's own linter (property types, allowed
 // values, references), beyond what CDK's types check.
 test('cfn-lint finds nothing in the synthesized template', () => {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cfn-lint-')), 'OrderPipeline.template.json');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cfn-lint-'));
+  const file = path.join(dir, 'OrderPipeline.template.json');
   fs.writeFileSync(file, JSON.stringify(template().toJSON(), null, 1));
   // W3005 (a DependsOn already implied by a GetAtt) is how CDK wires a function to its role's
   // policy; it is CDK's output, harmless, and not ours to change. Every other check applies.
   const run = spawnSync(cfnLint(), ['--format', 'parseable', '--ignore-checks', 'W3005', '--', file], { encoding: 'utf8' });
+  fs.rmSync(dir, { recursive: true, force: true });
   expect({ status: run.status, findings: run.stdout.trim(), errors: run.stderr.trim() }).toEqual({ status: 0, findings: '', errors: '' });
 });

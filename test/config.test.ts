@@ -1,10 +1,9 @@
-import { App } from 'aws-cdk-lib';
 import { buildApp } from '../infra/app';
 import { loadConfig, queueVisibilityTimeoutSeconds } from '../infra/config';
-import { cdkJsonContext } from './helpers';
+import { cdkJsonContext, testApp } from './helpers';
 
 const withContext = (overrides: Record<string, unknown>) =>
-  () => buildApp(new App({ context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...overrides } }));
+  () => buildApp(testApp({ ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...overrides }));
 
 // Protects: a bad setting fails synth with a message naming the key, before anything deploys.
 describe('bad context fails synth naming the key', () => {
@@ -28,12 +27,12 @@ describe('bad context fails synth naming the key', () => {
     const { recordConcurrency, ...rest } = context.functions['order-consumer'];
     expect(recordConcurrency).toBeDefined();
     context.functions = { ...context.functions, 'order-consumer': rest };
-    expect(() => buildApp(new App({ context }))).toThrow(/"functions\.order-consumer\.recordConcurrency" is missing/);
+    expect(() => buildApp(testApp(context))).toThrow(/"functions\.order-consumer\.recordConcurrency" is missing/);
   });
 
   test('a timeout whose derived visibility timeout exceeds 12 hours is refused', () => {
     expect(withContext({ 'functions.order-consumer.timeoutSeconds': 900, 'functions.order-consumer.batchingWindowSeconds': 300 })).not.toThrow();
-    const settings = loadConfig(new App({ context: cdkJsonContext() }).node).functions['order-consumer'];
+    const settings = loadConfig(testApp(cdkJsonContext()).node).functions['order-consumer'];
     expect(queueVisibilityTimeoutSeconds({ ...settings, timeoutSeconds: 7300 })).toBeGreaterThan(43_200);
   });
 });
@@ -56,7 +55,7 @@ describe('unknown context keys fail synth with the closest known key', () => {
 });
 
 test('a function setting given on the command line as a dotted string is read as a number', () => {
-  const config = loadConfig(new App({ context: { ...cdkJsonContext(), 'functions.order-consumer.batchSize': '5' } }).node);
+  const config = loadConfig(testApp({ ...cdkJsonContext(), 'functions.order-consumer.batchSize': '5' }).node);
   expect(config.functions['order-consumer'].batchSize).toBe(5);
   expect(config.functions['order-consumer'].memoryMb).toBe(256);
 });

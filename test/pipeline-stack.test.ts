@@ -1,6 +1,8 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Validations } from 'aws-cdk-lib';
-import { template, synthApp } from './helpers';
+import * as fs from 'fs';
+import * as path from 'path';
+import { ROOT, template, synthApp } from './helpers';
 
 const t: Template = template();
 const resources = (type: string) => t.findResources(type);
@@ -326,6 +328,20 @@ describe('outputs', () => {
     expect(outputs.OrdersTableName.Value).toEqual({ Ref: ref('AWS::DynamoDB::Table') });
     expect(outputs.OpsTopicArn.Value).toEqual({ Ref: opsTopicId });
     expect(outputs.DeadLetterQueueArn.Value).toEqual({ 'Fn::GetAtt': [deadLetterQueueId, 'Arn'] });
+  });
+
+  // Protects: every name docs/operations.md tells an operator to use is a stack output.
+  test('the runbook names are outputs: subscription DLQ and both log groups', () => {
+    const outputs = t.findOutputs('*');
+    const subscriptionDlq = only('AWS::SNS::Subscription').Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+    expect(outputs.SubscriptionDeadLetterQueueUrl.Value).toEqual({ Ref: subscriptionDlq });
+    const groups = Object.keys(resources('AWS::Logs::LogGroup'));
+    expect([outputs.OrderConsumerLogGroup.Value.Ref, outputs.DlqAlarmLogGroup.Value.Ref].sort()).toEqual(groups.sort());
+    const runbook = fs.readFileSync(path.join(ROOT, 'docs', 'operations.md'), 'utf8');
+    for (const name of runbook.match(/`([A-Z][A-Za-z]+)` output/g) ?? []) {
+      const output = name.slice(1, name.indexOf('`', 1));
+      expect([output, outputs[output] !== undefined]).toEqual([output, true]);
+    }
   });
 
   test('each Rust function names its binary in the template metadata (the local runner finds its handler by it)', () => {

@@ -1,9 +1,10 @@
-import { App, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { QueueWorker } from '../infra/constructs/queue-worker';
 import { CARGO_MANIFEST } from '../infra/pipeline-stack';
+import { testApp } from './helpers';
 
 // Protects: a stage is one construct. Built alone, with a filter policy, it brings its queue,
 // DLQ, function, mapping, subscription and alarms, with the secure defaults, and nothing else.
@@ -13,7 +14,7 @@ const settings = {
 };
 
 function stage(retainDeadLetters?: boolean): Template {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp({ 'aws:cdk:bundling-stacks': [] });
   const stack = new Stack(app, 'Test');
   const topic = new sns.Topic(stack, 'Events');
   new QueueWorker(stack, 'Stage', {

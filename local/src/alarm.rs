@@ -130,8 +130,8 @@ enum Source {
 pub struct LocalAlarm {
     pub spec: AlarmSpec,
     source: Option<Source>,
-    /// The functions among the actions, by ARN.
-    functions: HashMap<String, Arc<dyn AlarmFunction>>,
+    /// The functions among the actions, by ARN, with their names.
+    functions: HashMap<String, (String, Arc<dyn AlarmFunction>)>,
 }
 
 impl LocalAlarm {
@@ -141,7 +141,7 @@ impl LocalAlarm {
         spec: AlarmSpec,
         queues: &HashMap<String, String>,
         mappings: &HashMap<String, Mapping>,
-        functions: &HashMap<String, Arc<dyn AlarmFunction>>,
+        functions: &HashMap<String, (String, Arc<dyn AlarmFunction>)>,
     ) -> Self {
         let dimension = |name: &str| {
             spec.dimensions
@@ -297,7 +297,7 @@ impl AlarmEvaluator {
             };
             let mut answers = Vec::new();
             for arn in actions {
-                let Some(function) = alarm.functions.get(arn) else {
+                let Some((name, function)) = alarm.functions.get(arn) else {
                     continue;
                 };
                 let event: CloudWatchAlarm =
@@ -305,6 +305,10 @@ impl AlarmEvaluator {
                         .map_err(|e| LocalError::Input(format!("alarm event: {e}")))?;
                 let mut context = Context::default();
                 context.request_id = format!("local-alarm-{}", now.timestamp_millis());
+                context.env_config = Arc::new(lambda_runtime::Config {
+                    function_name: name.clone(),
+                    ..Default::default()
+                });
                 answers.push(function.invoke(LambdaEvent::new(event, context)).await);
             }
             let first = answers.into_iter().next();

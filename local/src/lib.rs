@@ -10,6 +10,7 @@ pub mod generate;
 pub mod mapping;
 pub mod pipeline;
 pub mod publish;
+pub mod redrive;
 pub mod report;
 pub mod resources;
 pub mod seeds;
@@ -36,6 +37,33 @@ pub enum LocalError {
     Emulator(#[from] emulator::EmulatorError),
     #[error("{0}")]
     Input(String),
+}
+
+/// An error as one line for a person: the SDK's multi-line context folded, and what to do when
+/// the cause is a usual one (no credentials, no region, nothing listening).
+pub fn one_line(e: &LocalError) -> String {
+    let (what, detail) = match e {
+        LocalError::Aws { what, detail } => (what.clone(), detail.clone()),
+        other => return other.to_string(),
+    };
+    let lower = detail.to_lowercase();
+    let hint = if lower.contains("credential") {
+        Some("no AWS credentials were found: run `aws configure` (or set AWS_PROFILE), or use --local for the local pipeline")
+    } else if lower.contains("region") && lower.contains("missing") {
+        Some("no AWS region is set: set AWS_REGION or configure one in your profile")
+    } else if lower.contains("connection refused") || lower.contains("dispatch failure") {
+        Some("nothing answered at the endpoint: is the local pipeline (`make run`) or your network up?")
+    } else {
+        None
+    };
+    match hint {
+        Some(hint) => format!("{what} failed: {hint}"),
+        None => {
+            let folded: String = detail.split_whitespace().collect::<Vec<_>>().join(" ");
+            let short: String = folded.chars().take(300).collect();
+            format!("{what} failed: {short}")
+        }
+    }
 }
 
 /// Wraps an SDK (or builder) error with what was being done.

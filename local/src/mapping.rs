@@ -31,6 +31,8 @@ pub struct MappingOptions {
     pub retry_after_seconds: Option<i32>,
     /// The function's timeout: each invocation gets Lambda's deadline from it.
     pub function_timeout: Duration,
+    /// The function's name, as Lambda gives it in the invocation's context.
+    pub function_name: String,
 }
 
 /// What the mapping saw, for the summary and the accounting.

@@ -99,6 +99,7 @@ impl LocalPipeline {
                     concurrency: m.maximum_concurrency,
                     retry_after_seconds: options.retry_after_seconds,
                     function_timeout: Duration::from_secs(function.timeout_seconds),
+                    function_name: function.name.clone(),
                 },
             ));
             errors_by_function.insert(function.name.clone(), mapping.clone());
@@ -114,11 +115,11 @@ impl LocalPipeline {
             .iter()
             .map(|q| (q.name.clone(), q.url.clone()))
             .collect();
-        let alarm_functions: HashMap<String, Arc<dyn AlarmFunction>> = created
+        let alarm_functions: HashMap<String, (String, Arc<dyn AlarmFunction>)> = created
             .functions
             .iter()
             .filter_map(|f| match handlers.get(&f.id) {
-                Some(Handler::Alarm(h)) => Some((f.arn.clone(), h.clone())),
+                Some(Handler::Alarm(h)) => Some((f.arn.clone(), (f.name.clone(), h.clone()))),
                 _ => None,
             })
             .collect();

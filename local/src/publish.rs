@@ -17,7 +17,15 @@ pub async fn publish_all(
     let bar = if progress && planned.len() > 20 {
         let bar = ProgressBar::new(planned.len() as u64);
         bar.set_style(
-            ProgressStyle::with_template("publishing {bar:40} {pos}/{len} ({per_sec}, eta {eta})")
+            ProgressStyle::with_template("publishing {bar:40} {pos}/{len} ({rate}, eta {eta})")
+                .map(|style| {
+                    style.with_key(
+                        "rate",
+                        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{:.0}/s", state.per_sec());
+                        },
+                    )
+                })
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar

@@ -186,11 +186,28 @@ pub async fn collect(
     })
 }
 
+/// "1 message", "2 messages".
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// The summary as a person reads it.
 pub fn render(s: &Summary, stack: &LocalStack, log_path: &str) -> String {
+    render_with(s, stack, log_path, true)
+}
+
+/// The summary of a `run`: what the pipeline holds, without accounting for published messages
+/// (the runner does not know what others published).
+pub fn render_run(s: &Summary, stack: &LocalStack, log_path: &str) -> String {
+    render_with(s, stack, log_path, false)
+}
+
+fn render_with(s: &Summary, stack: &LocalStack, log_path: &str, accounting: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\nOrder pipeline: summary");
-    let _ = writeln!(out, "  published            {} messages", s.published);
+    if accounting {
+        let _ = writeln!(out, "  published            {} messages", s.published);
+    }
     let statuses: Vec<String> = s
         .orders_by_status
         .iter()
@@ -210,8 +227,8 @@ pub fn render(s: &Summary, stack: &LocalStack, log_path: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "  dead-letter queue    {} messages",
-        s.dead_letters.len()
+        "  dead-letter queue    {}",
+        plural(s.dead_letters.len(), "message", "messages")
     );
     for d in s.dead_letters.iter().take(20) {
         let _ = writeln!(
@@ -236,13 +253,14 @@ pub fn render(s: &Summary, stack: &LocalStack, log_path: &str) -> String {
         let what = match (&t.summary, &t.error) {
             (_, Some(e)) => format!("dlq-alarm failed: {e}"),
             (Some(sum), None) if t.to == "ALARM" => format!(
-                "dlq-alarm saw {} messages: {} marked FAILED, {} already stored, {} conflicts, {} unparseable",
-                sum["messagesSeen"].as_u64().unwrap_or(0),
+                "dlq-alarm saw {}: {} marked FAILED, {} already stored, {} conflicts, {} unparseable",
+                plural(sum["messagesSeen"].as_u64().unwrap_or(0) as usize, "message", "messages"),
                 count("markedFailed"),
                 count("alreadyStored"),
                 count("conflicts"),
                 count("unparseable")
             ),
+            (Some(_), None) if t.from == "ALARM" => "dlq-alarm published the recovery".to_string(),
             _ => "dlq-alarm logged the state".to_string(),
         };
         let _ = writeln!(
@@ -254,14 +272,16 @@ pub fn render(s: &Summary, stack: &LocalStack, log_path: &str) -> String {
         );
     }
     let accounted = s.published - s.unaccounted.len();
-    let _ = writeln!(
-        out,
-        "  accounting           {accounted} of {} messages accounted for: {} stored, {} duplicates, {} in the DLQ",
-        s.published,
-        s.stored_by_message,
-        s.duplicates_dropped,
-        s.dead_letters.len()
-    );
+    if accounting {
+        let _ = writeln!(
+            out,
+            "  accounting           {accounted} of {} messages accounted for: {} stored, {} duplicates, {} in the DLQ",
+            s.published,
+            s.stored_by_message,
+            s.duplicates_dropped,
+            s.dead_letters.len()
+        );
+    }
     if !s.all_accounted_for() {
         let _ = writeln!(
             out,
@@ -277,7 +297,16 @@ pub fn render(s: &Summary, stack: &LocalStack, log_path: &str) -> String {
     let _ = writeln!(out, "\nWhere to look next");
     let _ = writeln!(out, "  function logs (JSON lines): {log_path}");
     let _ = writeln!(out, "    e.g. grep '\"level\":\"WARN\"' {log_path} | head   (each line names correlation_id and order_id)");
-    let _ = writeln!(out, "  emulator:                   {} (stopped when the demo ends; `order-local run` keeps it up)", stack.endpoint);
+    let lifetime = if accounting {
+        "stopped when the demo ends; `make run` keeps one up"
+    } else {
+        "stopped now"
+    };
+    let _ = writeln!(
+        out,
+        "  emulator:                   {} ({lifetime})",
+        stack.endpoint
+    );
     let _ = writeln!(
         out,
         "  the contract:               docs/contract.md; operating it: docs/operations.md"

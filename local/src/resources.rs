@@ -210,6 +210,14 @@ fn props<'a>(r: &'a Resource, key: &str) -> Option<&'a Value> {
     r.properties.get(key)
 }
 
+/// The entries of a list-valued property (none when it is absent).
+fn list<'a>(r: &'a Resource, key: &str) -> impl Iterator<Item = &'a Value> {
+    props(r, key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
 struct Builder<'a> {
     clients: &'a Clients,
     template: &'a Template,
@@ -255,11 +263,7 @@ impl Builder<'_> {
             .create_table()
             .table_name(&name)
             .billing_mode(BillingMode::PayPerRequest);
-        for key in props(r, "KeySchema")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for key in list(r, "KeySchema") {
             let kind = match key["KeyType"].as_str() {
                 Some("RANGE") => KeyType::Range,
                 _ => KeyType::Hash,
@@ -272,11 +276,7 @@ impl Builder<'_> {
                     .map_err(aws_err("table key"))?,
             );
         }
-        for attr in props(r, "AttributeDefinitions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for attr in list(r, "AttributeDefinitions") {
             let kind = match attr["AttributeType"].as_str() {
                 Some("N") => ScalarAttributeType::N,
                 Some("B") => ScalarAttributeType::B,
@@ -496,11 +496,7 @@ impl Builder<'_> {
                 .unwrap_or_default(),
             _ => String::new(),
         };
-        let responses = props(r, "FunctionResponseTypes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|t| t == "ReportBatchItemFailures");
+        let responses = list(r, "FunctionResponseTypes").any(|t| t == "ReportBatchItemFailures");
         let concurrency = props(r, "ScalingConfig")
             .and_then(|s| s["MaximumConcurrency"].as_u64())
             // Without a maximum, Lambda scales out; five pollers stand for that locally.
@@ -538,10 +534,7 @@ impl Builder<'_> {
                 .map(|v| self.resolver().string(v))
                 .collect()
         };
-        let dimensions = props(r, "Dimensions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        let dimensions = list(r, "Dimensions")
             .map(|d| {
                 Ok((
                     d["Name"].as_str().unwrap_or_default().to_string(),

@@ -111,7 +111,9 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         &self,
         event: LambdaEvent<CloudWatchAlarm>,
     ) -> Result<AlarmSummary, AlarmError> {
-        let span = self.cold_start.invocation_span(&event.context);
+        let span = self
+            .cold_start
+            .invocation_span(&event.context, &self.config.service);
         let deadline = Deadline::from_epoch_ms(
             event.context.deadline,
             self.config.start_margin,
@@ -153,7 +155,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
                     .as_ref()
                     .is_some_and(|s| s.value == CloudWatchAlarmStateValue::Alarm);
                 if was_alarm {
-                    tracing::info!(alarm_name = %summary.alarm_name, "DLQ alarm is back to OK: the dead-letter queue is empty");
+                    tracing::info!(alarm_name = %summary.alarm_name, "DLQ alarm is back to OK: no message has been visible in the DLQ for its evaluation period");
                     self.notify(
                         &format!("Order pipeline recovered: {} is OK", summary.alarm_name),
                         &summary,
@@ -251,16 +253,28 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         metrics.count("DeadLettersSeen", summary.messages_seen as u64);
         metrics.count("OrdersMarkedFailed", summary.marked_failed.len() as u64);
         metrics.flush(&self.config.service, self.telemetry.as_ref());
+        if summary.messages_seen == 0 && summary.errors.is_empty() {
+            // The alarm's datapoint is up to a minute old: the messages were redriven or
+            // deleted since, or another look holds them hidden. Nothing to mark, nothing to page
+            // (the alarm notified the ops topic itself).
+            tracing::warn!(
+                alarm_name = %summary.alarm_name,
+                messages_seen = 0,
+                "the DLQ alarm is in ALARM but no message was visible in the DLQ: they were redriven or deleted, or another look holds them; the alarm returns to OK by itself when the DLQ is empty"
+            );
+            return Ok(summary);
+        }
+        // Flat fields only: the whole summary is the response and the ops notification.
         tracing::error!(
             alarm_name = %summary.alarm_name,
             messages_seen = summary.messages_seen,
             marked_failed = summary.marked_failed.len(),
             already_failed = summary.already_failed.len(),
             already_stored = summary.already_stored.len(),
-            conflicts = ?summary.conflicts,
+            conflicts = summary.conflicts.len(),
+            conflicting_order_ids = %summary.conflicts.join(","),
             unparseable = summary.unparseable.len(),
             errors = summary.errors.len(),
-            summary = %serde_json::to_string(&summary).unwrap_or_default(),
             "messages are in the order DLQ: inspect them, fix the cause, then redrive the DLQ to the order queue"
         );
         let subject = format!(

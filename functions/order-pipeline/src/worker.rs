@@ -277,7 +277,9 @@ impl<H: RecordHandler> SqsWorker<H> {
         &self,
         event: LambdaEvent<SqsEvent>,
     ) -> Result<(SqsBatchResponse, Vec<RecordReport<H::Outcome>>), BatchUnavailable> {
-        let span = self.cold_start.invocation_span(&event.context);
+        let span = self
+            .cold_start
+            .invocation_span(&event.context, &self.config.service);
         let deadline = Deadline::from_epoch_ms(
             event.context.deadline,
             self.config.start_margin,

@@ -71,6 +71,14 @@ fn failed_ids(resp: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<Str
     ids
 }
 
+/// The EMF line among the captured telemetry.
+fn emf_line(out: &Captured) -> serde_json::Value {
+    out.json()
+        .into_iter()
+        .find(|l| l.get("_aws").is_some())
+        .expect("an EMF line")
+}
+
 /// Runs `f` with the JSON log layer capturing into `captured`.
 async fn logged<T>(captured: &Captured, f: impl std::future::Future<Output = T>) -> T {
     let subscriber = tracing_subscriber::registry().with(JsonLogLayer::new(
@@ -388,11 +396,7 @@ async fn metrics_are_written_in_embedded_metric_format() {
     ])
     .await
     .unwrap();
-    let emf = out
-        .json()
-        .into_iter()
-        .find(|l| l.get("_aws").is_some())
-        .expect("an EMF line");
+    let emf = emf_line(&out);
     assert_eq!(emf["BatchSize"], 3.0);
     assert_eq!(emf["OrdersAccepted"], 1.0);
     assert_eq!(emf["OrdersDuplicate"], 1.0);
@@ -844,11 +848,97 @@ async fn latency_from_a_clock_a_day_off_is_not_recorded() {
     c.handle_records(&[record("m1", &order_body("O1", 1))])
         .await
         .unwrap();
-    let emf = out
-        .json()
-        .into_iter()
-        .find(|l| l.get("_aws").is_some())
-        .expect("an EMF line");
+    let emf = emf_line(&out);
     assert_eq!(emf["OrdersAccepted"], 1.0);
     assert!(emf.get("OrderLatency").is_none(), "{emf}");
+}
+
+// --- what dlq-alarm says when the alarm and the queue disagree ---
+
+/// Protects: an ALARM whose DLQ looks empty (redriven or deleted since the datapoint) is not
+/// reported as "messages are in the order DLQ" at ERROR, and pages nobody a second time.
+#[tokio::test]
+async fn alarm_on_an_empty_dlq_warns_and_publishes_nothing() {
+    let out = Captured::default();
+    let alarm = alarm_fn(vec![]);
+    let summary = logged(&out, alarm.handle_alarm(&alarm_event("ALARM")))
+        .await
+        .unwrap();
+    assert_eq!(summary.messages_seen, 0);
+    let lines = out.json();
+    assert!(lines.iter().all(|l| l["level"] != "ERROR"), "{lines:?}");
+    assert!(lines
+        .iter()
+        .any(|l| l["level"] == "WARN" && l["messages_seen"] == 0));
+    assert!(alarm.notifier().published().is_empty());
+}
+
+/// Protects: the recovery line does not claim the DLQ is empty (the OK state only means no
+/// message was visible for the evaluation period), and the ERROR summary line carries flat
+/// fields, no JSON inside strings.
+#[tokio::test]
+async fn alarm_log_lines_claim_only_what_is_known_and_stay_flat() {
+    let out = Captured::default();
+    let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 1))]);
+    alarm.store().put({
+        let other = alarm_fn(vec![letter("d0", &order_body("O1", 7))]);
+        other.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+        other.store().get("O1").unwrap()
+    });
+    logged(&out, async {
+        alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+        alarm.handle_alarm(&alarm_event("OK")).await.unwrap();
+    })
+    .await;
+    let lines = out.json();
+    let error = lines
+        .iter()
+        .find(|l| l["level"] == "ERROR")
+        .expect("the summary line");
+    assert_eq!(error["conflicts"], 1);
+    assert_eq!(error["conflicting_order_ids"], "O1");
+    for (key, value) in error.as_object().unwrap() {
+        let text = value.as_str().unwrap_or_default();
+        assert!(
+            !text.starts_with('{') && !text.starts_with('['),
+            "{key} holds JSON in a string: {text}"
+        );
+    }
+    let recovery = lines
+        .iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("back to OK"))
+        })
+        .expect("the recovery line");
+    assert!(!recovery["message"].as_str().unwrap().contains("empty"));
+}
+
+/// Protects: every invocation's lines carry the function's own service and, when the context
+/// names it, its function name (the local runner runs several functions in one process).
+#[tokio::test]
+async fn invocation_lines_carry_the_functions_service_and_name() {
+    let out = Captured::default();
+    let c = consumer(&out);
+    let mut context = Context::default();
+    context.request_id = "r1".into();
+    context.env_config = Arc::new(lambda_runtime::Config {
+        function_name: "local-IntakeFunction".into(),
+        ..Default::default()
+    });
+    let mut event = SqsEvent::default();
+    event.records = vec![record("m1", "{}")];
+    // The process-wide layer names another service, as the local runner's does.
+    let subscriber = tracing_subscriber::registry()
+        .with(JsonLogLayer::new("order-local", Arc::new(out.clone())));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    c.handle(LambdaEvent::new(event, context)).await.unwrap();
+    let lines = out.json();
+    let batch = lines
+        .iter()
+        .find(|l| l["message"] == "batch processed")
+        .unwrap();
+    assert_eq!(batch["service"], "order-consumer");
+    assert_eq!(batch["function_name"], "local-IntakeFunction");
 }

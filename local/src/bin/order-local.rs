@@ -189,14 +189,69 @@ async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
     );
     eprintln!("{}", cargo_lambda_hint(&pipeline));
     eprintln!(
-        "function logs: {}; resources: {}; Ctrl-C stops everything",
+        "function logs: {} (LOG_LEVEL=debug make run also logs every stored order); resources: {}",
         log.display(),
         state.display()
     );
-    stopped().await;
+    eprintln!("Ctrl-C (or SIGTERM) stops everything and prints a summary; a status line follows whenever something changes");
+    let status = async {
+        let mut last = String::new();
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            match status_line(&pipeline).await {
+                Ok(line) if line != last => {
+                    eprintln!("{line}");
+                    last = line;
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("status: {}", order_local::one_line(&e)),
+            }
+        }
+    };
+    tokio::select! {
+        _ = stopped() => {}
+        _ = status => {}
+    }
     let _ = std::fs::remove_file(&state);
+    eprintln!("stopping...");
+    let mut summary = pipeline.summary(&[]).await;
+    if let Ok(s) = &mut summary {
+        s.duplicates_dropped = pipeline
+            .stats("order-consumer")
+            .by_outcome
+            .get("duplicate")
+            .copied()
+            .unwrap_or(0) as usize;
+    }
+    match summary {
+        Ok(s) => print!(
+            "{}",
+            order_local::report::render_run(&s, &pipeline.stack, &log.display().to_string())
+        ),
+        Err(e) => eprintln!("could not read the summary: {}", order_local::one_line(&e)),
+    }
     pipeline.shutdown().await;
     Ok(())
+}
+
+/// One line of what the running pipeline has done so far.
+async fn status_line(pipeline: &LocalPipeline) -> Result<String, LocalError> {
+    let stats = pipeline.stats("order-consumer");
+    let count = |label: &str| stats.by_outcome.get(label).copied().unwrap_or(0);
+    let dlq = order_local::alarm::depth(&pipeline.clients.sqs, &pipeline.stack.dlq_url).await?;
+    let queued =
+        order_local::alarm::depth(&pipeline.clients.sqs, &pipeline.stack.queue_url).await?;
+    Ok(format!(
+        "[{}] received {} records: stored {}, duplicates {}, failed {} (retried until the DLQ); queued {}, in the DLQ {}; DLQ alarm {}",
+        chrono::Local::now().format("%H:%M:%S"),
+        stats.records,
+        count("accepted") + count("reaccepted"),
+        count("duplicate"),
+        stats.failed_records,
+        queued,
+        dlq,
+        pipeline.alarms.state(&pipeline.stack.dlq_alarm_name),
+    ))
 }
 
 /// Ctrl-C or SIGTERM: either stops the run and cleans up (the emulator, stack.json).

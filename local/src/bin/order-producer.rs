@@ -1,27 +1,34 @@
-//! order-producer: publishes orders to the order topic, on the local emulator or a deployed
-//! stack.
+//! order-producer: publishes orders to the order topic and redrives the DLQ, on the local
+//! emulator or a deployed stack.
 //!
 //!   order-producer --local seeds                        the seed systems' sample orders
 //!   order-producer --local publish order.json           one order from a file (or - for stdin)
 //!   order-producer --outputs-file cdk-outputs.json generate --count 1000 --duplicates 0.05
+//!   order-producer --local redrive --dry-run            list the DLQ, then `redrive` to move it back
 //!
 //! Targets: --local (the stack `order-local run` is running), --endpoint-url + --topic-arn (any
-//! emulator), --outputs-file (the file `cdk deploy --outputs-file` wrote) or --topic-arn alone
-//! (a deployed stack, with your usual AWS credentials and region).
+//! emulator), --outputs-file (the file `cdk deploy --outputs-file` wrote; --stack picks one when
+//! it holds several) or --topic-arn alone (a deployed stack, with your usual AWS credentials).
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
+use aws_config::SdkConfig;
 use clap::{Parser, Subcommand};
 use order_local::emulator::sdk_config_for;
 use order_local::generate::{generate, Intent, Mix, Planned};
 use order_local::publish::publish_all;
-use order_local::{seeds, LocalError};
+use order_local::report::plural;
+use order_local::{one_line, redrive, seeds, LocalError};
 
 #[derive(Parser)]
-#[command(version, about = "Publish orders to the order pipeline's topic")]
+#[command(
+    version,
+    about = "Publish orders to the order pipeline's topic, and redrive its dead-letter queue"
+)]
 struct Cli {
-    /// Publish to the local pipeline started by `order-local run`.
+    /// Use the local pipeline started by `make run` (order-local run).
     #[arg(long, global = true)]
     local: bool,
     /// An emulator's endpoint (with --topic-arn).
@@ -33,6 +40,9 @@ struct Cli {
     /// The outputs file of `npx cdk deploy --outputs-file cdk-outputs.json`.
     #[arg(long, global = true)]
     outputs_file: Option<PathBuf>,
+    /// The stack to use when the outputs file holds several (e.g. OrderPipeline-prod).
+    #[arg(long, global = true)]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,34 +53,105 @@ enum Command {
     Publish {
         #[arg(default_value = "-")]
         file: String,
-        /// The correlationId message attribute (default: SNS's message id).
+        /// The correlationId message attribute (default: one made up for this run).
         #[arg(long)]
         correlation_id: Option<String>,
     },
     /// Publish the seed systems' sample orders (seeds 001, 002, 004).
     Seeds,
-    /// Publish N generated orders with chosen fractions of duplicates, conflicts and invalid ones.
+    /// Publish generated orders: new ones, plus chosen fractions of duplicates (the same message
+    /// again), conflicts (an order id reused with other content) and invalid payloads.
     Generate {
+        /// How many messages to publish.
         #[arg(long, default_value_t = 100)]
         count: usize,
+        /// Fraction (0 to 1) of messages that repeat an earlier message: dropped as duplicates.
         #[arg(long, default_value_t = 0.05)]
         duplicates: f64,
+        /// Fraction (0 to 1) that reuse an earlier order id with other content: they reach the DLQ.
         #[arg(long, default_value_t = 0.02)]
         conflicts: f64,
+        /// Fraction (0 to 1) of invalid payloads: they reach the DLQ.
         #[arg(long, default_value_t = 0.03)]
         invalid: f64,
         /// Random seed: the same seed publishes the same traffic.
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Move the intake DLQ's messages back to the order queue (SQS's message-move task on AWS,
+    /// the same move by hand on the emulator). Run with --dry-run first to list them.
+    Redrive {
+        /// List the messages and what redriving each will do; move nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Where the command goes: the SDK configuration and the stack's outputs.
+struct Target {
+    config: SdkConfig,
+    outputs: BTreeMap<String, String>,
+    /// An emulator (the local pipeline or --endpoint-url), not AWS.
+    emulated: bool,
+}
+
+impl Target {
+    fn output(&self, name: &str) -> Result<&str, LocalError> {
+        self.outputs.get(name).map(String::as_str).ok_or_else(|| {
+            LocalError::Input(format!(
+                "the target has no {name} output: use --local or --outputs-file cdk-outputs.json"
+            ))
+        })
+    }
 }
 
 fn local_stack_file() -> PathBuf {
     order_local::state_dir().join("stack.json")
 }
 
-/// Finds the topic and the SNS client for the chosen target.
-async fn target(cli: &Cli) -> Result<(aws_sdk_sns::Client, String), LocalError> {
+fn as_outputs(value: &serde_json::Value) -> BTreeMap<String, String> {
+    value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+        .collect()
+}
+
+/// The outputs of one stack of an outputs file: the one named, or the only one.
+fn outputs_of(file: &PathBuf, stack: Option<&str>) -> Result<BTreeMap<String, String>, LocalError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| LocalError::Input(format!("read {}: {e}", file.display())))?;
+    let all: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| LocalError::Input(format!("{}: {e}", file.display())))?;
+    let stacks = all.as_object().cloned().unwrap_or_default();
+    let names: Vec<&String> = stacks.keys().collect();
+    let chosen = match (stack, names.as_slice()) {
+        (Some(name), _) => stacks.get(name).ok_or_else(|| {
+            LocalError::Input(format!(
+                "{} has no stack {name}; it has {names:?}",
+                file.display()
+            ))
+        })?,
+        (None, [only]) => &stacks[*only],
+        (None, []) => {
+            return Err(LocalError::Input(format!(
+                "{} holds no stack outputs",
+                file.display()
+            )))
+        }
+        (None, _) => {
+            return Err(LocalError::Input(format!(
+                "{} holds several stacks ({names:?}): choose one with --stack",
+                file.display()
+            )))
+        }
+    };
+    Ok(as_outputs(chosen))
+}
+
+/// Finds the SDK configuration and the outputs for the chosen target.
+async fn target(cli: &Cli) -> Result<Target, LocalError> {
     if cli.local {
         let path = local_stack_file();
         let text = std::fs::read_to_string(&path).map_err(|_| {
@@ -82,44 +163,110 @@ async fn target(cli: &Cli) -> Result<(aws_sdk_sns::Client, String), LocalError> 
         let stack: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| LocalError::Input(e.to_string()))?;
         let endpoint = stack["endpoint"].as_str().unwrap_or_default();
-        let topic = stack["topicArn"].as_str().unwrap_or_default().to_string();
-        return Ok((
-            aws_sdk_sns::Client::new(&sdk_config_for(endpoint).await),
-            topic,
+        let address = endpoint.trim_start_matches("http://");
+        if std::net::TcpStream::connect(address).is_err() {
+            return Err(LocalError::Input(format!(
+                "the local pipeline is not running (nothing answers at {endpoint}; {} is left from a run that was killed): start it with `make run`",
+                path.display()
+            )));
+        }
+        return Ok(Target {
+            config: sdk_config_for(endpoint).await,
+            outputs: as_outputs(&stack["outputs"]),
+            emulated: true,
+        });
+    }
+    let mut outputs = match &cli.outputs_file {
+        Some(file) => outputs_of(file, cli.stack.as_deref())?,
+        None => BTreeMap::new(),
+    };
+    if let Some(arn) = &cli.topic_arn {
+        outputs.insert("OrderTopicArn".into(), arn.clone());
+    }
+    if outputs.is_empty() {
+        return Err(LocalError::Input(
+            "say where to go: --local, --outputs-file cdk-outputs.json, or --topic-arn ARN".into(),
         ));
     }
-    let topic = match (&cli.topic_arn, &cli.outputs_file) {
-        (Some(arn), _) => arn.clone(),
-        (None, Some(file)) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| LocalError::Input(format!("read {}: {e}", file.display())))?;
-            let outputs: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| LocalError::Input(e.to_string()))?;
-            outputs
-                .as_object()
-                .into_iter()
-                .flat_map(|stacks| stacks.values())
-                .find_map(|o| o.get("OrderTopicArn").and_then(|v| v.as_str()))
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    LocalError::Input(format!("{} has no OrderTopicArn output", file.display()))
-                })?
-        }
-        (None, None) => return Err(LocalError::Input(
-            "say where to publish: --local, --topic-arn ARN, or --outputs-file cdk-outputs.json"
-                .into(),
-        )),
+    let (config, emulated) = match &cli.endpoint_url {
+        Some(endpoint) => (sdk_config_for(endpoint).await, true),
+        None => (
+            aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+            false,
+        ),
     };
-    let config = match &cli.endpoint_url {
-        Some(endpoint) => sdk_config_for(endpoint).await,
-        None => aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-    };
-    Ok((aws_sdk_sns::Client::new(&config), topic))
+    Ok(Target {
+        config,
+        outputs,
+        emulated,
+    })
 }
 
-async fn run(cli: &Cli) -> Result<usize, LocalError> {
+async fn publish(cli: &Cli, planned: Vec<Planned>) -> Result<(), LocalError> {
+    let target = target(cli).await?;
+    let sns = aws_sdk_sns::Client::new(&target.config);
+    let n = publish_all(&sns, target.output("OrderTopicArn")?, &planned, true).await?;
+    eprintln!("published {}", plural(n, "message", "messages"));
+    if let [one] = planned.as_slice() {
+        eprintln!(
+            "its correlation id is {}; every log line about it carries it{}",
+            one.correlation_id,
+            if cli.local {
+                format!(
+                    " (grep {} {})",
+                    one.correlation_id,
+                    order_local::state_dir().join("functions.log").display()
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+async fn redrive_dlq(cli: &Cli, dry_run: bool) -> Result<(), LocalError> {
+    let target = target(cli).await?;
+    let sqs = aws_sdk_sqs::Client::new(&target.config);
+    let dlq_url = target.output("DeadLetterQueueUrl")?;
+    let listed = redrive::list(&sqs, dlq_url).await?;
+    eprintln!(
+        "the DLQ holds {}",
+        plural(listed.len(), "message", "messages")
+    );
+    for l in &listed {
+        eprintln!(
+            "  {}  correlation {}  order {}  receives {}: {}",
+            l.message_id,
+            l.correlation_id.as_deref().unwrap_or("-"),
+            l.order_id.as_deref().unwrap_or("-"),
+            l.receive_count,
+            l.expect
+        );
+    }
+    if dry_run || listed.is_empty() {
+        if dry_run && !listed.is_empty() {
+            eprintln!("dry run: nothing moved; run again without --dry-run to redrive");
+        }
+        return Ok(());
+    }
+    if target.emulated {
+        let moved = redrive::move_by_hand(&sqs, dlq_url, target.output("OrderQueueUrl")?).await?;
+        eprintln!(
+            "moved {} back to the order queue",
+            plural(moved, "message", "messages")
+        );
+    } else {
+        let task = redrive::start_move_task(&sqs, target.output("DeadLetterQueueArn")?).await?;
+        eprintln!("started SQS's redrive (message-move task {task}); the DLQ alarm returns to OK when it is empty");
+    }
+    Ok(())
+}
+
+async fn run(cli: &Cli) -> Result<(), LocalError> {
     let run_id = format!("p{}", chrono::Utc::now().timestamp_millis());
     let planned: Vec<Planned> = match &cli.command {
+        Command::Redrive { dry_run } => return redrive_dlq(cli, *dry_run).await,
         Command::Publish {
             file,
             correlation_id,
@@ -162,20 +309,16 @@ async fn run(cli: &Cli) -> Result<usize, LocalError> {
             generate(*count, mix, *seed, &run_id)
         }
     };
-    let (sns, topic) = target(cli).await?;
-    publish_all(&sns, &topic, &planned, true).await
+    publish(cli, planned).await
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(&cli).await {
-        Ok(n) => {
-            eprintln!("published {n} messages");
-            std::process::ExitCode::SUCCESS
-        }
+        Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }

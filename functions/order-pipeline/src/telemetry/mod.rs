@@ -70,15 +70,26 @@ impl ColdStart {
         self.0.swap(false, Ordering::Relaxed)
     }
 
-    /// The span of one invocation: `cold_start`, `function_request_id`, `xray_trace_id`, which
-    /// every line logged inside it carries.
-    pub fn invocation_span(&self, context: &lambda_runtime::Context) -> tracing::Span {
+    /// The span of one invocation: `service`, `function_name` (from the context, when it has
+    /// one), `cold_start`, `function_request_id`, `xray_trace_id`, which every line logged
+    /// inside it carries. The service and function name are the function's own even when
+    /// several functions share a process (the local runner).
+    pub fn invocation_span(
+        &self,
+        context: &lambda_runtime::Context,
+        service: &str,
+    ) -> tracing::Span {
         let span = tracing::info_span!(
             "invocation",
+            service,
+            function_name = tracing::field::Empty,
             cold_start = self.take(),
             function_request_id = %context.request_id,
             xray_trace_id = tracing::field::Empty,
         );
+        if !context.env_config.function_name.is_empty() {
+            span.record("function_name", context.env_config.function_name.as_str());
+        }
         if let Some(trace) = xray_trace_id(context.xray_trace_id.as_deref()) {
             span.record("xray_trace_id", trace.as_str());
         }
