@@ -97,3 +97,32 @@ impl Clients {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Protects: a missing-credentials failure reads as one line saying what to do, not the
+    /// SDK's multi-line dump.
+    #[test]
+    fn sdk_errors_are_one_line_with_what_to_do() {
+        let e = LocalError::Aws {
+            what: "publish to arn:aws:sns:r:1:t".into(),
+            detail: "dispatch failure: other: no credentials provider\n  caused by: failed to load credentials: the credential provider was not enabled\n".into(),
+        };
+        let line = one_line(&e);
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(
+            line.contains("aws configure") && line.contains("--local"),
+            "{line}"
+        );
+        let other = LocalError::Aws {
+            what: "create queue Q".into(),
+            detail: "service error:\n  QueueAlreadyExists\n".into(),
+        };
+        assert_eq!(
+            one_line(&other),
+            "create queue Q failed: service error: QueueAlreadyExists"
+        );
+    }
+}

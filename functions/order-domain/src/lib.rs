@@ -12,5 +12,8 @@ pub use item::{
     Failure, OrderItem, OrderStatus, Provenance, StoredLine,
 };
 pub use order::{format_timestamp, LineItem, Order};
-pub use parse::{parse_body, parse_order, EnvelopeInfo, InvalidOrder, ParsedBody, PayloadForm};
+pub use parse::{
+    check_order_id, customer_id_field, order_id_field, parse_body, parse_order, parse_order_all,
+    payload_form, EnvelopeInfo, InvalidOrder, ParsedBody, PayloadForm,
+};
 pub use record::correlation_id;

@@ -107,15 +107,35 @@ pub fn parse_body(body: &str) -> ParsedBody {
     }
     ParsedBody {
         envelope: None,
-        order: order_from_fields(&top),
+        order: order_from_fields(&top).map_err(first),
     }
 }
 
-/// Parses an order payload (no envelope) in any accepted form.
+/// Parses an order payload (no envelope) in any accepted form; the first error when it is not
+/// acceptable.
 pub fn parse_order(payload: &str) -> Result<(Order, PayloadForm), InvalidOrder> {
+    parse_payload(payload, "Message").map_err(first)
+}
+
+/// Parses an order payload (no envelope) in any accepted form, with every error when it is not
+/// acceptable (the HTTP API reports them all; the DLQ reason is the first).
+pub fn parse_order_all(payload: &str) -> Result<(Order, PayloadForm), Vec<InvalidOrder>> {
+    parse_payload(payload, "body")
+}
+
+/// `field` names the payload when it is not a JSON object at all.
+fn parse_payload(payload: &str, field: &str) -> Result<(Order, PayloadForm), Vec<InvalidOrder>> {
     match serde_json::from_str::<Fields<'_>>(payload) {
         Ok(fields) => order_from_fields(&fields),
-        Err(e) => Err(not_an_object("Message", payload, &e)),
+        Err(e) => Err(vec![not_an_object(field, payload, &e)]),
+    }
+}
+
+fn first(mut errors: Vec<InvalidOrder>) -> InvalidOrder {
+    if errors.is_empty() {
+        InvalidOrder::new("body", "is not an acceptable order")
+    } else {
+        errors.swap_remove(0)
     }
 }
 
@@ -194,84 +214,165 @@ fn detect_form(fields: &Fields<'_>) -> PayloadForm {
     }
 }
 
-fn order_from_fields(fields: &Fields<'_>) -> Result<(Order, PayloadForm), InvalidOrder> {
-    let form = detect_form(fields);
-    let order = match form {
-        PayloadForm::Canonical => list_form(fields, &CANONICAL)?,
-        PayloadForm::SnakeCase => list_form(fields, &SNAKE)?,
-        PayloadForm::Flat => flat_form(fields)?,
-    };
-    Ok((order, form))
+/// The name of the order id field in `form`.
+pub fn order_id_field(form: PayloadForm) -> &'static str {
+    match form {
+        PayloadForm::Canonical | PayloadForm::Flat => CANONICAL.order_id,
+        PayloadForm::SnakeCase => SNAKE.order_id,
+    }
 }
 
-fn list_form(fields: &Fields<'_>, names: &ListForm) -> Result<Order, InvalidOrder> {
-    let order_id = order_id(fields, names.order_id)?;
-    let customer_id = customer_id(fields, names.customer_id)?;
-    let raw_items = fields
-        .get("items")
-        .ok_or_else(|| InvalidOrder::new("items", "is required"))?;
-    let raw_items: Vec<&RawValue> = serde_json::from_str(raw_items.get())
-        .map_err(|_| InvalidOrder::new("items", "must be a list of line items"))?;
+/// The name of the customer id field in `form`.
+pub fn customer_id_field(form: PayloadForm) -> &'static str {
+    match form {
+        PayloadForm::Canonical => CANONICAL.customer_id,
+        PayloadForm::Flat => "userId",
+        PayloadForm::SnakeCase => SNAKE.customer_id,
+    }
+}
+
+/// The form a payload is in, as the parser would read it; `None` when it is not a JSON object.
+pub fn payload_form(payload: &str) -> Option<PayloadForm> {
+    serde_json::from_str::<Fields<'_>>(payload)
+        .ok()
+        .map(|f| detect_form(&f))
+}
+
+fn order_from_fields(fields: &Fields<'_>) -> Result<(Order, PayloadForm), Vec<InvalidOrder>> {
+    let form = detect_form(fields);
+    let mut errors = Errors::default();
+    let order = match form {
+        PayloadForm::Canonical => list_form(fields, &CANONICAL, &mut errors),
+        PayloadForm::SnakeCase => list_form(fields, &SNAKE, &mut errors),
+        PayloadForm::Flat => flat_form(fields, &mut errors),
+    };
+    match order {
+        Some(order) if errors.0.is_empty() => Ok((order, form)),
+        _ => Err(errors.0),
+    }
+}
+
+/// Every error of one payload, so that all can be reported at once.
+#[derive(Default)]
+struct Errors(Vec<InvalidOrder>);
+
+impl Errors {
+    fn take<T>(&mut self, result: Result<T, InvalidOrder>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+}
+
+fn list_form(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Option<Order> {
+    let order_id = errors.take(order_id(fields, names.order_id));
+    let customer_id = errors.take(customer_id(fields, names.customer_id));
+    let items = line_items(fields, names, errors);
+    let created_at = match names.created_at.iter().find(|k| fields.contains_key(**k)) {
+        Some(key) => errors.take(timestamp(fields, key)),
+        None => Some(None),
+    };
+    let currency = errors.take(currency(fields));
+    Some(Order {
+        order_id: order_id?,
+        customer_id: customer_id?,
+        items: items?,
+        currency: currency?,
+        created_at: created_at?,
+    })
+}
+
+fn line_items(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Option<Vec<LineItem>> {
+    let Some(raw_items) = fields.get("items") else {
+        errors.0.push(InvalidOrder::new("items", "is required"));
+        return None;
+    };
+    let Ok(raw_items) = serde_json::from_str::<Vec<&RawValue>>(raw_items.get()) else {
+        errors
+            .0
+            .push(InvalidOrder::new("items", "must be a list of line items"));
+        return None;
+    };
     if raw_items.is_empty() || raw_items.len() > ITEMS_MAX {
-        return Err(InvalidOrder::new(
+        errors.0.push(InvalidOrder::new(
             "items",
             format!(
                 "must have 1 to {ITEMS_MAX} entries (found {})",
                 raw_items.len()
             ),
         ));
+        return None;
     }
-    let mut items = Vec::with_capacity(raw_items.len());
+    let mut items = Some(Vec::with_capacity(raw_items.len()));
     for (i, raw) in raw_items.iter().enumerate() {
         let path = format!("items[{i}]");
-        let line: Fields<'_> = serde_json::from_str(raw.get())
-            .map_err(|_| InvalidOrder::new(&path, "must be an object"))?;
-        let sku = optional_string(&line, names.sku, &path)?.filter(|s| !s.is_empty());
-        let name = optional_string(&line, "name", &path)?.filter(|s| !s.is_empty());
-        if sku.is_none() && name.is_none() {
-            return Err(InvalidOrder::new(
-                &path,
-                format!("needs a {} or a name", names.sku),
-            ));
-        }
-        items.push(LineItem {
-            sku,
-            name,
-            quantity: quantity(&line, "quantity", &path)?,
-            unit_price: unit_price(&line, names.unit_price, &path)?,
+        let line = line_item(raw, names, &path, errors);
+        items = items.zip(line).map(|(mut all, line)| {
+            all.push(line);
+            all
         });
     }
-    let created_at = match names.created_at.iter().find(|k| fields.contains_key(**k)) {
-        Some(key) => timestamp(fields, key)?,
-        None => None,
+    items
+}
+
+fn line_item(
+    raw: &RawValue,
+    names: &ListForm,
+    path: &str,
+    errors: &mut Errors,
+) -> Option<LineItem> {
+    let Ok(line) = serde_json::from_str::<Fields<'_>>(raw.get()) else {
+        errors.0.push(InvalidOrder::new(path, "must be an object"));
+        return None;
     };
-    Ok(Order {
-        order_id,
-        customer_id,
-        items,
-        currency: currency(fields)?,
-        created_at,
+    let sku = errors.take(optional_string(&line, names.sku, path));
+    let name = errors.take(optional_string(&line, "name", path));
+    let quantity = errors.take(quantity(&line, "quantity", path));
+    let unit_price = errors.take(unit_price(&line, names.unit_price, path));
+    let (sku, name) = (
+        sku?.filter(|s| !s.is_empty()),
+        name?.filter(|s| !s.is_empty()),
+    );
+    if sku.is_none() && name.is_none() {
+        errors.0.push(InvalidOrder::new(
+            path,
+            format!("needs a {} or a name", names.sku),
+        ));
+        return None;
+    }
+    Some(LineItem {
+        sku,
+        name,
+        quantity: quantity?,
+        unit_price: unit_price?,
     })
 }
 
-fn flat_form(fields: &Fields<'_>) -> Result<Order, InvalidOrder> {
-    let order_id = order_id(fields, "orderId")?;
-    let customer_id = customer_id(fields, "userId")?;
-    let name = optional_string(fields, "itemName", "")?
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| InvalidOrder::new("itemName", "is required"))?;
-    let line = LineItem {
-        sku: None,
-        name: Some(name),
-        quantity: quantity(fields, "quantity", "")?,
-        unit_price: None,
-    };
-    Ok(Order {
-        order_id,
-        customer_id,
-        items: vec![line],
-        currency: currency(fields)?,
-        created_at: timestamp(fields, "timestamp")?,
+fn flat_form(fields: &Fields<'_>, errors: &mut Errors) -> Option<Order> {
+    let order_id = errors.take(order_id(fields, "orderId"));
+    let customer_id = errors.take(customer_id(fields, "userId"));
+    let name = errors.take(optional_string(fields, "itemName", "").and_then(|name| {
+        name.filter(|s| !s.is_empty())
+            .ok_or_else(|| InvalidOrder::new("itemName", "is required"))
+    }));
+    let quantity = errors.take(quantity(fields, "quantity", ""));
+    let currency = errors.take(currency(fields));
+    let created_at = errors.take(timestamp(fields, "timestamp"));
+    Some(Order {
+        order_id: order_id?,
+        customer_id: customer_id?,
+        items: vec![LineItem {
+            sku: None,
+            name: Some(name?),
+            quantity: quantity?,
+            unit_price: None,
+        }],
+        currency: currency?,
+        created_at: created_at?,
     })
 }
 
@@ -304,10 +405,17 @@ fn required_string(fields: &Fields<'_>, key: &str) -> Result<String, InvalidOrde
 
 fn order_id(fields: &Fields<'_>, key: &str) -> Result<String, InvalidOrder> {
     let id = required_string(fields, key)?;
+    check_order_id(&id, key)?;
+    Ok(id)
+}
+
+/// The orderId rule: 1 to 128 characters from `A-Z a-z 0-9 . _ : -`. `field` names it in the
+/// error (the API checks path parameters with it too).
+pub fn check_order_id(id: &str, field: &str) -> Result<(), InvalidOrder> {
     let len = id.chars().count();
     if len == 0 || len > ORDER_ID_MAX {
         return Err(InvalidOrder::new(
-            key,
+            field,
             format!("must be 1 to {ORDER_ID_MAX} characters long (found {len})"),
         ));
     }
@@ -316,11 +424,11 @@ fn order_id(fields: &Fields<'_>, key: &str) -> Result<String, InvalidOrder> {
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
     {
         return Err(InvalidOrder::new(
-            key,
+            field,
             format!("may only hold A-Z a-z 0-9 . _ : - (found {bad:?})"),
         ));
     }
-    Ok(id)
+    Ok(())
 }
 
 fn customer_id(fields: &Fields<'_>, key: &str) -> Result<String, InvalidOrder> {

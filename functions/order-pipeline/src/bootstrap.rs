@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 
-use crate::config::{ConfigError, ConsumerConfig, DlqAlarmConfig, Env};
+use crate::api::OrderApi;
+use crate::config::{ApiConfig, ConfigError, ConsumerConfig, DlqAlarmConfig, Env};
 use crate::consumer::{OrderConsumer, OrderConsumerFunction};
 use crate::dlq_alarm::DlqAlarm;
-use crate::notify::SnsNotifier;
+use crate::notify::{SnsNotifier, SnsOrderPublisher};
 use crate::queue::SqsDeadLetterQueue;
 use crate::store::DynamoStore;
 use crate::telemetry::{init_logging, LineWriter, Stdout};
@@ -20,6 +21,7 @@ use crate::worker::SqsWorker;
 
 pub type LambdaConsumer = OrderConsumerFunction<DynamoStore>;
 pub type LambdaDlqAlarm = DlqAlarm<DynamoStore, SqsDeadLetterQueue, SnsNotifier>;
+pub type LambdaOrderApi = OrderApi<SnsOrderPublisher, DynamoStore>;
 
 /// Starts logging for a Lambda binary and reads its configuration, logging a bad one.
 fn started<T>(service: &str, config: Result<T, ConfigError>) -> Result<T, ConfigError> {
@@ -60,6 +62,31 @@ pub fn dlq_alarm_with<F: Fn(&str) -> Option<String>>(
     let dlq = SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(sdk), config.dlq_url.clone());
     let notifier = SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.ops_topic_arn.clone());
     Ok(DlqAlarm::new(store, dlq, notifier, config, telemetry))
+}
+
+/// order-api from `env` and `sdk`, writing telemetry to `telemetry`.
+pub fn order_api_with<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    sdk: &SdkConfig,
+    telemetry: Arc<dyn LineWriter>,
+) -> Result<LambdaOrderApi, ConfigError> {
+    let config = ApiConfig::from_env(env)?;
+    let publisher = SnsOrderPublisher::new(
+        aws_sdk_sns::Client::new(sdk),
+        config.order_topic_arn.clone(),
+    );
+    let reader = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config.table_name.clone(),
+    );
+    Ok(OrderApi::new(publisher, reader, config, telemetry))
+}
+
+/// The order-api Lambda binary's start-up.
+pub async fn order_api() -> Result<LambdaOrderApi, ConfigError> {
+    let env = Env::process();
+    started("order-api", ApiConfig::from_env(&env))?;
+    order_api_with(&env, &crate::aws::sdk_config().await, Arc::new(Stdout))
 }
 
 /// The order-consumer Lambda binary's start-up.

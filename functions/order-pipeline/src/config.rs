@@ -135,6 +135,26 @@ impl ConsumerConfig {
     }
 }
 
+/// order-api's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Orders are published here.
+    pub order_topic_arn: String,
+    /// Orders are read from here.
+    pub table_name: String,
+    pub service: String,
+}
+
+impl ApiConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            order_topic_arn: env.required("ORDER_TOPIC_ARN", "set it to the order topic's ARN")?,
+            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
+            service: env.service("order-api"),
+        })
+    }
+}
+
 /// dlq-alarm's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DlqAlarmConfig {

@@ -3,11 +3,13 @@
 //! - [`worker::SqsWorker`]: what every queue-fed function does around its records (a stage
 //!   implements [`worker::RecordHandler`] and nothing else of the batch);
 //! - [`consumer::OrderConsumer`]: the intake stage, order message -> Orders table;
-//! - [`dlq_alarm::DlqAlarm`]: DLQ-depth alarm -> FAILED marks, ops summary.
+//! - [`dlq_alarm::DlqAlarm`]: DLQ-depth alarm -> FAILED marks, ops summary;
+//! - [`api::OrderApi`]: POST /orders and GET /orders/{orderId} behind API Gateway.
 //!
 //! [`bootstrap`] builds each with its AWS adapters from an environment, once per process. The
 //! in-memory adapters and fault hooks exist only in tests and behind the `test-support` feature.
 
+pub mod api;
 pub mod aws;
 pub mod bootstrap;
 pub mod config;

@@ -1,4 +1,5 @@
-//! The port to the ops topic.
+//! The ports to the topics: the ops topic (notifications) and the order topic (the HTTP API
+//! publishes orders to it).
 
 use std::future::Future;
 
@@ -65,5 +66,85 @@ impl Notifier for MemoryNotifier {
             p.push((subject.to_string(), message.to_string()));
         }
         Ok(())
+    }
+}
+
+/// Publishes an order to the order topic with its `correlationId` attribute; returns SNS's
+/// message id.
+pub trait OrderPublisher: Send + Sync {
+    fn publish_order(
+        &self,
+        body: &str,
+        correlation_id: &str,
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+pub struct SnsOrderPublisher {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsOrderPublisher {
+    pub fn new(client: Client, topic_arn: impl Into<String>) -> Self {
+        Self {
+            client,
+            topic_arn: topic_arn.into(),
+        }
+    }
+}
+
+impl OrderPublisher for SnsOrderPublisher {
+    async fn publish_order(&self, body: &str, correlation_id: &str) -> Result<String, PortError> {
+        let attribute = aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(correlation_id)
+            .build()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        let out = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message(body)
+            .message_attributes("correlationId", attribute)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+}
+
+/// Keeps published orders in memory, or fails every publish (tests).
+#[cfg(any(test, feature = "test-support"))]
+#[derive(Default)]
+pub struct MemoryPublisher {
+    pub published: std::sync::Mutex<Vec<(String, String)>>,
+    pub failing: std::sync::atomic::AtomicBool,
+}
+
+#[cfg(any(test, feature = "test-support"))]
+impl MemoryPublisher {
+    /// (body, correlation id) of every published order.
+    pub fn published(&self) -> Vec<(String, String)> {
+        self.published.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    pub fn fail(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+impl OrderPublisher for MemoryPublisher {
+    async fn publish_order(&self, body: &str, correlation_id: &str) -> Result<String, PortError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(PortError::Retryable("SNS throttled the publish".into()));
+        }
+        let mut published = self
+            .published
+            .lock()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        published.push((body.to_string(), correlation_id.to_string()));
+        Ok(format!("memory-{}", published.len()))
     }
 }

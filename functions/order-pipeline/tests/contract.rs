@@ -15,9 +15,8 @@ use order_pipeline::notify::MemoryNotifier;
 use order_pipeline::port::PortError;
 use order_pipeline::queue::{DeadLetter, MemoryDeadLetterQueue};
 use order_pipeline::store::{Fault, MemoryStore};
-use order_pipeline::telemetry::{Captured, JsonLogLayer};
+use order_pipeline::telemetry::{capture_logs_into, Captured};
 use order_pipeline::worker::{Deadline, SqsWorker};
-use tracing_subscriber::layer::SubscriberExt;
 
 const SEED_001: &str = include_str!("../../../test/events/payloads/seed-001-flat.json");
 
@@ -79,13 +78,9 @@ fn emf_line(out: &Captured) -> serde_json::Value {
         .expect("an EMF line")
 }
 
-/// Runs `f` with the JSON log layer capturing into `captured`.
+/// Runs `f` with this thread's log lines captured into `captured`.
 async fn logged<T>(captured: &Captured, f: impl std::future::Future<Output = T>) -> T {
-    let subscriber = tracing_subscriber::registry().with(JsonLogLayer::new(
-        "order-consumer",
-        Arc::new(captured.clone()),
-    ));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    capture_logs_into(captured);
     f.await
 }
 
@@ -929,10 +924,8 @@ async fn invocation_lines_carry_the_functions_service_and_name() {
     });
     let mut event = SqsEvent::default();
     event.records = vec![record("m1", "{}")];
-    // The process-wide layer names another service, as the local runner's does.
-    let subscriber = tracing_subscriber::registry()
-        .with(JsonLogLayer::new("order-local", Arc::new(out.clone())));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // The process-wide layer names another service ("process"), as the local runner's does.
+    capture_logs_into(&out);
     c.handle(LambdaEvent::new(event, context)).await.unwrap();
     let lines = out.json();
     let batch = lines

@@ -63,7 +63,7 @@ impl MemoryStore {
         self.faults.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn check_fault(&self, order_id: &str) -> Result<(), PortError> {
+    pub(crate) async fn fault_for(&self, order_id: &str) -> Result<(), PortError> {
         let fault = self.lock_faults().get(order_id).cloned();
         match fault {
             None => Ok(()),
@@ -87,7 +87,7 @@ fn existing(item: &OrderItem) -> Existing {
 
 impl OrderStore for MemoryStore {
     async fn create(&self, item: &OrderItem) -> Result<CreateResult, PortError> {
-        self.check_fault(&item.order_id).await?;
+        self.fault_for(&item.order_id).await?;
         let mut items = self.lock_items();
         if let Some(stored) = items.get(&item.order_id) {
             return Ok(CreateResult::Exists(existing(stored)));
@@ -97,7 +97,7 @@ impl OrderStore for MemoryStore {
     }
 
     async fn reaccept(&self, r: &Reaccept) -> Result<bool, PortError> {
-        self.check_fault(&r.order_id).await?;
+        self.fault_for(&r.order_id).await?;
         let mut items = self.lock_items();
         match items.get_mut(&r.order_id) {
             Some(stored)

@@ -44,3 +44,26 @@ pub trait OrderStore: Send + Sync {
     /// content hash. Returns whether it was applied.
     fn reaccept(&self, r: &Reaccept) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
+
+/// Reading one order (the HTTP API's GET).
+pub trait OrderReader: Send + Sync {
+    /// The stored order, with a strongly consistent read; `None` when there is none.
+    fn read(
+        &self,
+        order_id: &str,
+    ) -> impl Future<Output = Result<Option<OrderItem>, PortError>> + Send;
+}
+
+impl OrderReader for DynamoStore {
+    async fn read(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
+        self.get(order_id).await
+    }
+}
+
+#[cfg(any(test, feature = "test-support"))]
+impl OrderReader for MemoryStore {
+    async fn read(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
+        self.fault_for(order_id).await?;
+        Ok(self.get(order_id))
+    }
+}

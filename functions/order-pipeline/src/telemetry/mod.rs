@@ -109,3 +109,39 @@ pub fn xray_trace_id(from_context: Option<&str>) -> Option<String> {
         .unwrap_or(&header);
     Some(root.to_string())
 }
+
+#[cfg(any(test, feature = "test-support"))]
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes log lines to the capture of the thread that logs them (tests).
+#[cfg(any(test, feature = "test-support"))]
+struct ThreadCapture;
+
+#[cfg(any(test, feature = "test-support"))]
+impl LineWriter for ThreadCapture {
+    fn write_line(&self, line: &str) {
+        CAPTURE.with(|c| {
+            if let Some(out) = c.borrow().as_ref() {
+                out.write_line(line);
+            }
+        });
+    }
+}
+
+/// Tests: the log lines of this thread go to `out` from now on. One global subscriber (the
+/// JSON layer with service `process`) serves every test of a binary: per-test scoped
+/// subscribers race with tracing's per-callsite interest cache across test threads, and a line
+/// can go missing.
+#[cfg(any(test, feature = "test-support"))]
+pub fn capture_logs_into(out: &Captured) {
+    use tracing_subscriber::layer::SubscriberExt;
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let subscriber = tracing_subscriber::registry()
+            .with(JsonLogLayer::new("process", Arc::new(ThreadCapture)));
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+    CAPTURE.with(|c| *c.borrow_mut() = Some(out.clone()));
+}

@@ -1,0 +1,13 @@
+//! order-api: POST /orders and GET /orders/{orderId} behind API Gateway. See order_pipeline::api.
+
+use lambda_http::{service_fn, Error, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // Built once per process; leaked because it lives as long as the process does.
+    let api: &'static _ = Box::leak(Box::new(order_pipeline::bootstrap::order_api().await?));
+    lambda_http::run(service_fn(move |request: Request| async move {
+        Ok::<_, std::convert::Infallible>(api.handle(request).await)
+    }))
+    .await
+}

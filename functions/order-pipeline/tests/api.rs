@@ -1,0 +1,349 @@
+//! order-api's contract, one test per status code and error shape, against in-memory ports. The
+//! same handler runs behind the local pipeline's HTTP server against moto in local/tests/api.rs.
+
+use std::sync::Arc;
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request};
+use order_domain::{Failure, OrderItem, OrderStatus, Provenance};
+use order_pipeline::api::{derived_order_id, OrderApi, MAX_BODY_BYTES};
+use order_pipeline::config::ApiConfig;
+use order_pipeline::notify::MemoryPublisher;
+use order_pipeline::store::MemoryStore;
+use order_pipeline::telemetry::{capture_logs_into, Captured};
+use serde_json::{json, Value};
+
+const SEED_001: &str = include_str!("../../../test/events/payloads/seed-001-flat.json");
+const SEED_002: &str = include_str!("../../../test/events/payloads/seed-002-snake.json");
+const SEED_004: &str = include_str!("../../../test/events/payloads/seed-004-flat.json");
+const CANONICAL: &str = include_str!("../../../test/events/payloads/canonical.json");
+const FIXTURE: &str = include_str!("../../../test/events/api-post-order.json");
+
+type Api = OrderApi<MemoryPublisher, MemoryStore>;
+
+fn api(out: &Captured) -> Api {
+    OrderApi::new(
+        MemoryPublisher::default(),
+        MemoryStore::new(),
+        ApiConfig {
+            order_topic_arn: "memory".into(),
+            table_name: "Orders".into(),
+            service: "order-api".into(),
+        },
+        Arc::new(out.clone()),
+    )
+}
+
+fn request(method: Method, path: &str, body: &str, headers: &[(&str, &str)]) -> Request {
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
+fn post(body: &str, headers: &[(&str, &str)]) -> Request {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    request(Method::POST, "/orders", body, &all)
+}
+
+async fn call(api: &Api, request: Request) -> (StatusCode, Value, lambda_http::http::HeaderMap) {
+    let response = api.handle_request(request).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body: Value = match response.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap(),
+        Body::Binary(b) => serde_json::from_slice(b).unwrap(),
+        Body::Empty => Value::Null,
+        _ => Value::Null,
+    };
+    (status, body, headers)
+}
+
+fn error_fields(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn post_a_valid_order_is_202_with_location_and_is_published_in_canonical_form() {
+    let out = Captured::default();
+    let api = api(&out);
+    let (status, body, headers) = call(&api, post(CANONICAL, &[])).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(body["orderId"], "O1234");
+    assert_eq!(body["status"], "PENDING");
+    assert_eq!(body["links"]["self"], "/orders/O1234");
+    assert_eq!(headers["location"], "/orders/O1234");
+    let published = api.publisher().published();
+    assert_eq!(published.len(), 1);
+    let (message, correlation) = &published[0];
+    let sent: Value = serde_json::from_str(message).unwrap();
+    assert_eq!(sent["orderId"], "O1234");
+    assert_eq!(
+        sent["items"][0]["unitPrice"], "999.99",
+        "exact decimal string"
+    );
+    assert_eq!(headers["x-correlation-id"], correlation.as_str());
+    assert_eq!(body["correlationId"], correlation.as_str());
+}
+
+#[tokio::test]
+async fn post_accepts_every_seed_form() {
+    let out = Captured::default();
+    let api = api(&out);
+    for (seed, id) in [
+        (SEED_001, "O1234"),
+        (SEED_002, "ord-1001"),
+        (SEED_004, "O9001"),
+    ] {
+        let (status, body, _) = call(&api, post(seed, &[])).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let expected: Value = serde_json::from_str(seed).unwrap();
+        let given = expected["orderId"]
+            .as_str()
+            .or(expected["order_id"].as_str())
+            .unwrap();
+        assert_eq!(body["orderId"], given, "{id}");
+    }
+    assert_eq!(api.publisher().published().len(), 3);
+}
+
+#[tokio::test]
+async fn post_an_invalid_order_is_400_with_every_error_naming_its_field() {
+    let out = Captured::default();
+    let api = api(&out);
+    let bad = json!({
+        "orderId": "bad id!", "customerId": "",
+        "items": [{"sku": "A", "quantity": 0}, {"quantity": 2, "unitPrice": "-1"}],
+        "currency": "dollars"
+    });
+    let (status, body, _) = call(&api, post(&bad.to_string(), &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let fields = error_fields(&body);
+    for field in [
+        "orderId",
+        "customerId",
+        "items[0].quantity",
+        "items[1].unitPrice",
+        "items[1]",
+        "currency",
+    ] {
+        assert!(fields.iter().any(|f| f == field), "{field} in {fields:?}");
+    }
+    assert!(body["errors"][0]["message"].as_str().unwrap().len() > 5);
+    assert!(api.publisher().published().is_empty(), "nothing published");
+}
+
+#[tokio::test]
+async fn post_a_body_over_256_kb_is_413() {
+    let out = Captured::default();
+    let api = api(&out);
+    let big = format!(
+        r#"{{"orderId":"O1","customerId":"U1","items":[{{"sku":"{}","quantity":1}}]}}"#,
+        "x".repeat(MAX_BODY_BYTES)
+    );
+    let (status, body, _) = call(&api, post(&big, &[])).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_fields(&body), ["body"]);
+}
+
+#[tokio::test]
+async fn post_a_body_that_is_not_json_is_400_naming_the_body_and_other_media_types_are_415() {
+    let out = Captured::default();
+    let api = api(&out);
+    let (status, body, _) = call(&api, post("orderId=O1", &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_fields(&body), ["body"]);
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("JSON"));
+    let (status, body, _) = call(
+        &api,
+        request(
+            Method::POST,
+            "/orders",
+            CANONICAL,
+            &[("content-type", "text/plain")],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(error_fields(&body), ["Content-Type"]);
+}
+
+#[tokio::test]
+async fn post_without_an_order_id_derives_it_from_the_idempotency_key_and_the_customer() {
+    let out = Captured::default();
+    let api = api(&out);
+    let body = json!({"customerId": "U1", "items": [{"sku": "A", "quantity": 1}]}).to_string();
+    let key = [("idempotency-key", "checkout-7")];
+    let (s1, first, _) = call(&api, post(&body, &key)).await;
+    let (s2, second, _) = call(&api, post(&body, &key)).await;
+    assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    assert_eq!(
+        first["orderId"], second["orderId"],
+        "a retried POST is the same order"
+    );
+    assert_eq!(first["orderId"], derived_order_id(Some("checkout-7"), "U1"));
+    // The same key from another customer is another order; no key, a new order each time.
+    let other = json!({"customerId": "U2", "items": [{"sku": "A", "quantity": 1}]}).to_string();
+    let (_, third, _) = call(&api, post(&other, &key)).await;
+    assert_ne!(third["orderId"], first["orderId"]);
+    let (_, a, _) = call(&api, post(&body, &[])).await;
+    let (_, b, _) = call(&api, post(&body, &[])).await;
+    assert_ne!(a["orderId"], b["orderId"]);
+    // The published bodies carry the derived id, so the consumer stores that id.
+    let published = api.publisher().published();
+    let sent: Value = serde_json::from_str(&published[0].0).unwrap();
+    assert_eq!(sent["orderId"], first["orderId"]);
+}
+
+#[tokio::test]
+async fn the_correlation_id_comes_from_the_header_else_is_generated_and_is_echoed() {
+    let out = Captured::default();
+    let api = api(&out);
+    let (_, body, headers) = call(&api, post(CANONICAL, &[("x-correlation-id", "corr-77")])).await;
+    assert_eq!(headers["x-correlation-id"], "corr-77");
+    assert_eq!(body["correlationId"], "corr-77");
+    assert_eq!(api.publisher().published()[0].1, "corr-77");
+    let (_, _, headers) = call(&api, post(CANONICAL, &[])).await;
+    let generated = headers["x-correlation-id"].to_str().unwrap();
+    assert_eq!(generated.len(), 36, "{generated}");
+}
+
+#[tokio::test]
+async fn a_publish_failure_is_503_with_retry_after_never_202() {
+    let out = Captured::default();
+    let api = api(&out);
+    api.publisher().fail(true);
+    let (status, body, headers) = call(&api, post(CANONICAL, &[])).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "5");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("retry"));
+}
+
+fn stored(api: &Api, id: &str, status: OrderStatus) {
+    let (order, _) = order_domain::parse_order(
+        &json!({
+            "orderId": id, "customerId": "U1", "currency": "USD",
+            "items": [{"sku": "A", "quantity": 2, "unitPrice": "9.95"}, {"sku": "B", "quantity": 1, "unitPrice": "0.10"}]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let from = Provenance {
+        message_id: "m1".into(),
+        correlation_id: "c1".into(),
+        sent_at: chrono::Utc::now(),
+    };
+    let mut item = OrderItem::accepted(&order, &from, chrono::Utc::now());
+    if status == OrderStatus::Failed {
+        item.status = OrderStatus::Failed;
+        item.failure = Some(Failure {
+            reason: "not stored after 3 receives".into(),
+            dead_lettered_at: "2025-05-03T12:05:00Z".into(),
+            receive_count: 3,
+        });
+    }
+    api.reader().put(item);
+}
+
+#[tokio::test]
+async fn get_a_stored_order_is_200_with_status_lines_amount_and_steps() {
+    let out = Captured::default();
+    let api = api(&out);
+    stored(&api, "O1", OrderStatus::Accepted);
+    let (status, body, _) = call(&api, request(Method::GET, "/orders/O1", "", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ACCEPTED");
+    assert_eq!(body["lines"].as_array().unwrap().len(), 2);
+    assert_eq!(body["amount"], "20", "2 x 9.95 + 0.10, exactly");
+    assert!(body["steps"]["acceptedAt"].is_string());
+    assert!(body.get("failure").is_none());
+}
+
+#[tokio::test]
+async fn get_a_failed_order_shows_the_reason() {
+    let out = Captured::default();
+    let api = api(&out);
+    stored(&api, "O2", OrderStatus::Failed);
+    let (status, body, _) = call(&api, request(Method::GET, "/orders/O2", "", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "FAILED");
+    assert_eq!(body["failure"]["reason"], "not stored after 3 receives");
+}
+
+#[tokio::test]
+async fn get_an_order_not_stored_is_404_and_a_bad_id_is_400() {
+    let out = Captured::default();
+    let api = api(&out);
+    let (status, body, _) = call(&api, request(Method::GET, "/orders/NOPE", "", &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_fields(&body), ["orderId"]);
+    let (status, body, _) = call(&api, request(Method::GET, "/orders/bad%20id", "", &[])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_fields(&body), ["orderId"]);
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_wrong_methods_405() {
+    let out = Captured::default();
+    let api = api(&out);
+    let (status, _, _) = call(&api, request(Method::GET, "/customers", "", &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, headers) = call(&api, request(Method::DELETE, "/orders/O1", "", &[])).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers["allow"], "GET");
+}
+
+#[tokio::test]
+async fn every_line_is_json_with_the_correlation_id_and_metrics_are_emf() {
+    let out = Captured::default();
+    let api = api(&out);
+    capture_logs_into(&out);
+    call(&api, post(CANONICAL, &[("x-correlation-id", "corr-9")])).await;
+    call(&api, post("{}", &[("x-correlation-id", "corr-9")])).await;
+    let lines = out.json();
+    let logs: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_none()).collect();
+    assert!(
+        logs.iter()
+            .filter(|l| l["message"] == "request answered")
+            .count()
+            == 2,
+        "{lines:?}"
+    );
+    assert!(logs.iter().all(|l| l["correlation_id"] == "corr-9"));
+    let emf: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    assert_eq!(emf[0]["ApiOrdersAccepted"], 1.0);
+    assert_eq!(emf[1]["ApiOrdersInvalid"], 1.0);
+}
+
+/// Protects: test/events/api-post-order.json (for `cargo lambda invoke order-api`) is an API
+/// Gateway HTTP API event that the handler answers 202, with an id derived from its key.
+#[tokio::test]
+async fn fixture_api_post_order_parses_and_is_accepted() {
+    let out = Captured::default();
+    let api = api(&out);
+    let request = lambda_http::request::from_str(FIXTURE).expect("an API Gateway v2 event");
+    let response = api.handle(request).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let published = api.publisher().published();
+    let sent: Value = serde_json::from_str(&published[0].0).unwrap();
+    assert_eq!(
+        sent["orderId"],
+        derived_order_id(Some("fixture-checkout-42"), "U123")
+    );
+    assert_eq!(published[0].1, "fixture-api-1");
+}
