@@ -56,7 +56,7 @@ test: lint
 	cargo test --workspace --locked
 	@echo "== CDK tests: snapshot, assertions, stage construct, cdk-nag, config, cfn-lint"
 	npx jest --ci
-	@echo "== cdk synth with real bundling: both functions as arm64 bootstraps"
+	@echo "== cdk synth with real bundling: every function as an arm64 bootstrap"
 	npx ts-node test/synth-check.ts
 
 demo: setup
@@ -66,7 +66,7 @@ run: setup
 	cargo run --locked -p order-local --bin order-local -- run
 
 build: setup
-	cargo lambda build --release --arm64 --locked -p order-consumer -p dlq-alarm
+	cargo lambda build --release --arm64 --locked -p order-consumer -p dlq-alarm -p order-api
 
 # Extra CDK arguments, e.g. make deploy CDK_ARGS="-c stage=prod -c alarmEmail=ops@example.com"
 CDK_ARGS ?=
@@ -82,9 +82,9 @@ destroy: setup
 
 bench: setup
 	@echo "== arm64 bootstraps, zipped as Lambda takes them"
-	cargo lambda build --release --arm64 --output-format zip --locked -p order-consumer -p dlq-alarm
+	cargo lambda build --release --arm64 --output-format zip --locked -p order-consumer -p dlq-alarm -p order-api
 	@echo "== host release builds of the functions and the benchmark"
-	cargo build --release --locked -p order-consumer -p dlq-alarm -p order-bench
+	cargo build --release --locked -p order-consumer -p dlq-alarm -p order-api -p order-bench
 	@echo "== 2. per-record cost (criterion)"
 	cargo bench --locked -p order-bench --bench records
 	@echo "== 1, 3, 4, 5: cold start, batch latency, memory and size, cost per million orders"

@@ -39,6 +39,18 @@ export interface DlqAlarmSettings extends FunctionSettings {
   readonly snapshotMax: number;
 }
 
+/** The order API's authorization and throttling. */
+export interface ApiSettings {
+  /** Steady requests per second the stage allows (1-10000). */
+  readonly throttleRate: number;
+  /** Burst of requests the stage allows (1-5000). */
+  readonly throttleBurst: number;
+  /** A JWT issuer URL: callers then present a JWT instead of signing with SigV4. */
+  readonly jwtIssuer?: string;
+  /** The audiences a JWT must name (with jwtIssuer). */
+  readonly jwtAudience: string[];
+}
+
 export interface PipelineConfig {
   /** Deployment stage. `dev` allows deleting the table, DLQs and key; any other stage keeps them. */
   readonly stage: string;
@@ -46,9 +58,11 @@ export interface PipelineConfig {
   readonly logRetentionDays: number;
   /** An email address subscribed to the ops topic; empty for none. */
   readonly alarmEmail?: string;
+  readonly api: ApiSettings;
   readonly functions: {
     readonly 'order-consumer': WorkerSettings;
     readonly 'dlq-alarm': DlqAlarmSettings;
+    readonly 'order-api': FunctionSettings;
   };
 }
 
@@ -75,8 +89,11 @@ const WORKER_RANGES: Ranges = {
 const FUNCTIONS: Record<keyof PipelineConfig['functions'], Ranges> = {
   'order-consumer': WORKER_RANGES,
   'dlq-alarm': { ...FUNCTION_RANGES, snapshotMax: [1, 10000] },
+  'order-api': FUNCTION_RANGES,
 };
-const TOP_LEVEL = ['stage', 'logRetentionDays', 'alarmEmail', 'functions'];
+const TOP_LEVEL = [
+  'stage', 'logRetentionDays', 'alarmEmail', 'apiThrottleRate', 'apiThrottleBurst', 'apiJwtIssuer', 'apiJwtAudience', 'functions',
+];
 
 /** The SQS limit on a queue's visibility timeout. */
 const MAX_VISIBILITY_SECONDS = 43_200;
@@ -191,9 +208,29 @@ export function loadConfig(node: Node): PipelineConfig {
       `Context key "logRetentionDays" is invalid: CloudWatch Logs keeps logs for one of ${[...RETENTION_DAYS].sort((a, b) => a - b).join(', ')} days, got ${logRetentionDays}`,
     );
   }
+  const jwtIssuer = context.apiJwtIssuer ? String(context.apiJwtIssuer) : undefined;
+  const rawAudience = context.apiJwtAudience;
+  const jwtAudience = (Array.isArray(rawAudience) ? rawAudience.map(String) : String(rawAudience ?? '').split(','))
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  if (jwtIssuer !== undefined && !/^https:\/\/\S+$/.test(jwtIssuer)) {
+    throw new ConfigError(`Context key "apiJwtIssuer" is invalid: expected an https:// issuer URL or "", got ${JSON.stringify(jwtIssuer)}`);
+  }
+  if ((jwtIssuer === undefined) !== (jwtAudience.length === 0)) {
+    throw new ConfigError(
+      'Context keys "apiJwtIssuer" and "apiJwtAudience" go together: give both for a JWT authorizer, or neither for IAM (SigV4) authorization',
+    );
+  }
+  const api: ApiSettings = {
+    throttleRate: wholeNumber('apiThrottleRate', context.apiThrottleRate, [1, 10000]),
+    throttleBurst: wholeNumber('apiThrottleBurst', context.apiThrottleBurst, [1, 5000]),
+    jwtIssuer,
+    jwtAudience,
+  };
   const blocks = functionBlocks(context);
   const consumer = readBlock('order-consumer', blocks['order-consumer']) as unknown as WorkerSettings;
   const dlqAlarm = readBlock('dlq-alarm', blocks['dlq-alarm']) as unknown as DlqAlarmSettings;
+  const orderApi = readBlock('order-api', blocks['order-api']) as unknown as FunctionSettings;
   if (queueVisibilityTimeoutSeconds(consumer) > MAX_VISIBILITY_SECONDS) {
     throw new ConfigError(
       `Context key "functions.order-consumer.timeoutSeconds" is invalid: 6 x ${consumer.timeoutSeconds} s + the ${consumer.batchingWindowSeconds} s batching window exceeds SQS's 12-hour visibility timeout`,
@@ -203,6 +240,7 @@ export function loadConfig(node: Node): PipelineConfig {
     stage,
     logRetentionDays,
     alarmEmail: email ? String(email) : undefined,
-    functions: { 'order-consumer': consumer, 'dlq-alarm': dlqAlarm },
+    api,
+    functions: { 'order-consumer': consumer, 'dlq-alarm': dlqAlarm, 'order-api': orderApi },
   };
 }

@@ -4,6 +4,7 @@
  * acknowledgements follow the stages: a new stage gets the same reasoned ones, nothing more.
  */
 import { Validations } from 'aws-cdk-lib';
+import { OrderApi } from './constructs/order-api';
 import { QueueWorker } from './constructs/queue-worker';
 import { RustLambda } from './constructs/rust-lambda';
 
@@ -12,10 +13,12 @@ export interface NagScope {
   readonly stages: QueueWorker[];
   /** Functions invoked by a CloudWatch alarm (asynchronously, with the alarm as their record). */
   readonly alarmFunctions: RustLambda[];
+  /** The HTTP API, when the stack has one. */
+  readonly api?: OrderApi;
 }
 
-export function acknowledgeFindings({ stages, alarmFunctions }: NagScope): void {
-  for (const fn of [...stages.map((s) => s.lambda), ...alarmFunctions]) {
+export function acknowledgeFindings({ stages, alarmFunctions, api }: NagScope): void {
+  for (const fn of [...stages.map((s) => s.lambda), ...alarmFunctions, ...(api ? [api.lambda] : [])]) {
     Validations.of(fn.role).acknowledge({
       id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
       reason:
@@ -50,6 +53,13 @@ export function acknowledgeFindings({ stages, alarmFunctions }: NagScope): void 
       id: 'Serverless::Serverless-LambdaDLQ',
       reason:
         'Invoked by a DLQ-depth alarm, which notifies the ops topic itself in the same state change; a failed run is logged and retried by Lambda, and the next state change invokes it again. Its input (the DLQ) stays in place, so nothing is lost without a Lambda DLQ.',
+    });
+  }
+  if (api) {
+    Validations.of(api.lambda.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason:
+        'order-api is invoked synchronously by API Gateway: a failure is the caller\'s HTTP error (503 with Retry-After), which the caller retries; there is no asynchronous event to keep.',
     });
   }
 }

@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import { PipelineConfig } from './config';
 import { acknowledgeFindings } from './nag';
 import { PipelineDashboard } from './constructs/dashboard';
+import { OrderApi } from './constructs/order-api';
 import { QueueWorker, startMarginMs } from './constructs/queue-worker';
 import { RustLambda } from './constructs/rust-lambda';
 
@@ -132,9 +133,23 @@ export class OrderPipelineStack extends Stack {
     intake.deadLetterAlarm.addAlarmAction(invokeDlqAlarm);
     intake.deadLetterAlarm.addOkAction(invokeDlqAlarm);
 
+    const api = new OrderApi(this, 'OrderApi', {
+      manifestPath: CARGO_MANIFEST,
+      settings: config.functions['order-api'],
+      api: config.api,
+      logRetention: config.logRetentionDays,
+      environment: { ORDER_TOPIC_ARN: orderTopic.topicArn, TABLE_NAME: table.tableName },
+      alarmActions: notifyOps,
+    });
+    // order-api may publish to the order topic (through its key) and read Orders, nothing else.
+    api.lambda.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [orderTopic.topicArn] }));
+    topicKey.grant(api.lambda.role, 'kms:Decrypt', 'kms:GenerateDataKey');
+    table.grant(api.lambda.role, 'dynamodb:GetItem');
+
     new PipelineDashboard(this, 'Dashboard', { stages });
 
     new CfnOutput(this, 'OrderTopicArn', { value: orderTopic.topicArn, description: 'Publish orders here' });
+    new CfnOutput(this, 'ApiUrl', { value: api.url, description: 'POST /orders, GET /orders/{orderId}' });
     new CfnOutput(this, 'OrderQueueUrl', { value: intake.queue.queueUrl });
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: intake.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'DeadLetterQueueArn', { value: intake.deadLetterQueue.queueArn, description: 'Redrive source' });
@@ -150,7 +165,9 @@ export class OrderPipelineStack extends Stack {
     }
     new CfnOutput(this, 'OrderConsumerLogGroup', { value: intake.lambda.logGroup.logGroupName });
     new CfnOutput(this, 'DlqAlarmLogGroup', { value: dlqAlarm.logGroup.logGroupName });
+    new CfnOutput(this, 'OrderApiLogGroup', { value: api.lambda.logGroup.logGroupName });
+    new CfnOutput(this, 'ApiAccessLogGroup', { value: api.accessLogs.logGroupName });
 
-    acknowledgeFindings({ stages, alarmFunctions: [dlqAlarm] });
+    acknowledgeFindings({ stages, alarmFunctions: [dlqAlarm], api });
   }
 }

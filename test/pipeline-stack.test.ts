@@ -152,7 +152,7 @@ describe('functions', () => {
 
   test('log groups have bounded retention', () => {
     const groups = Object.values(resources('AWS::Logs::LogGroup'));
-    expect(groups).toHaveLength(2);
+    expect(groups).toHaveLength(4);
     for (const g of groups) expect(g.Properties.RetentionInDays).toBe(30);
   });
 
@@ -305,6 +305,65 @@ describe('alarms', () => {
   });
 });
 
+describe('order API', () => {
+  const apiFnId = ref('AWS::Lambda::Function', (r) => r.Metadata?.['OrderPipeline:Binary'] === 'order-api');
+
+  test('two routes on the Rust function, IAM (SigV4) authorization by default', () => {
+    const routes = Object.values(resources('AWS::ApiGatewayV2::Route')).map((r: any) => [r.Properties.RouteKey, r.Properties.AuthorizationType]);
+    expect(routes.sort()).toEqual([['GET /orders/{orderId}', 'AWS_IAM'], ['POST /orders', 'AWS_IAM']]);
+    t.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      PayloadFormatVersion: '2.0',
+      IntegrationUri: { 'Fn::GetAtt': [apiFnId, 'Arn'] },
+    });
+    t.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
+  });
+
+  test('a JWT authorizer when context gives an issuer and an audience', () => {
+    const jwt = template({ apiJwtIssuer: 'https://issuer.example.com/', apiJwtAudience: 'orders,support' });
+    jwt.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      JwtConfiguration: { Issuer: 'https://issuer.example.com/', Audience: ['orders', 'support'] },
+    });
+    const routes = Object.values(jwt.findResources('AWS::ApiGatewayV2::Route')).map((r: any) => r.Properties.AuthorizationType);
+    expect(routes).toEqual(['JWT', 'JWT']);
+    expect(() => template({ apiJwtIssuer: 'https://issuer.example.com/' })).toThrow(/"apiJwtAudience" go together/);
+  });
+
+  test('the stage throttles with the configured rate and burst and writes JSON access logs with bounded retention', () => {
+    const stage = only('AWS::ApiGatewayV2::Stage').Properties;
+    expect(stage.StageName).toBe('$default');
+    expect(stage.DefaultRouteSettings).toEqual({ ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 });
+    const format = JSON.parse(stage.AccessLogSettings.Format);
+    expect(Object.keys(format)).toEqual(expect.arrayContaining(['requestId', 'status', 'latencyMs', 'caller']));
+    const logGroupId = stage.AccessLogSettings.DestinationArn['Fn::GetAtt'][0];
+    expect(resources('AWS::Logs::LogGroup')[logGroupId].Properties.RetentionInDays).toBe(30);
+    template({ apiThrottleRate: 7, apiThrottleBurst: 9 }).hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 7, ThrottlingBurstLimit: 9 },
+    });
+  });
+
+  test('order-api may publish to the order topic and read Orders, nothing else', () => {
+    const roleId = resources('AWS::Lambda::Function')[apiFnId].Properties.Role['Fn::GetAtt'][0];
+    const statements = Object.values(resources('AWS::IAM::Policy'))
+      .filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId))
+      .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+    const actions = statements.flatMap((s: any) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
+    expect(actions).toEqual(
+      ['dynamodb:GetItem', 'kms:Decrypt', 'kms:GenerateDataKey', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sns:Publish',
+        'xray:PutTelemetryRecords', 'xray:PutTraceSegments'].sort(),
+    );
+    const publish = statements.find((s: any) => s.Action === 'sns:Publish');
+    expect(publish.Resource).toEqual({ Ref: orderTopicId });
+    const env = resources('AWS::Lambda::Function')[apiFnId].Properties.Environment.Variables;
+    expect(env.ORDER_TOPIC_ARN).toEqual({ Ref: orderTopicId });
+  });
+
+  test('the API URL is an output', () => {
+    expect(JSON.stringify(t.findOutputs('ApiUrl'))).toContain('execute-api');
+  });
+});
+
 describe('dashboard', () => {
   // Protects: operators get one row of graphs per stage, built from the stage's own resources.
   test('one dashboard with a row per stage: received, processed, failed, DLQ depth, age, duration, errors', () => {
@@ -331,12 +390,13 @@ describe('outputs', () => {
   });
 
   // Protects: every name docs/operations.md tells an operator to use is a stack output.
-  test('the runbook names are outputs: subscription DLQ and both log groups', () => {
+  test('the runbook names are outputs: subscription DLQ and every log group', () => {
     const outputs = t.findOutputs('*');
     const subscriptionDlq = only('AWS::SNS::Subscription').Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
     expect(outputs.SubscriptionDeadLetterQueueUrl.Value).toEqual({ Ref: subscriptionDlq });
     const groups = Object.keys(resources('AWS::Logs::LogGroup'));
-    expect([outputs.OrderConsumerLogGroup.Value.Ref, outputs.DlqAlarmLogGroup.Value.Ref].sort()).toEqual(groups.sort());
+    const named = ['OrderConsumerLogGroup', 'DlqAlarmLogGroup', 'OrderApiLogGroup', 'ApiAccessLogGroup'].map((o) => outputs[o].Value.Ref);
+    expect(named.sort()).toEqual(groups.sort());
     const runbook = fs.readFileSync(path.join(ROOT, 'docs', 'operations.md'), 'utf8');
     for (const name of runbook.match(/`([A-Z][A-Za-z]+)` output/g) ?? []) {
       const output = name.slice(1, name.indexOf('`', 1));
@@ -346,7 +406,7 @@ describe('outputs', () => {
 
   test('each Rust function names its binary in the template metadata (the local runner finds its handler by it)', () => {
     const binaries = Object.values(resources('AWS::Lambda::Function')).map((f: any) => f.Metadata['OrderPipeline:Binary']).sort();
-    expect(binaries).toEqual(['dlq-alarm', 'order-consumer']);
+    expect(binaries).toEqual(['dlq-alarm', 'order-api', 'order-consumer']);
   });
 });
 

@@ -1,7 +1,7 @@
 /**
- * `cdk synth` with real bundling: cargo-lambda-cdk builds both functions with cargo lambda, and
- * this checks that each Lambda's code asset holds a `bootstrap` that is an arm64 (aarch64) ELF
- * executable. Run by `make test` after the unit tests; it prints one result line per function.
+ * `cdk synth` with real bundling: cargo-lambda-cdk builds every Rust function with cargo lambda,
+ * and this checks that each Lambda's code asset holds a `bootstrap` that is an arm64 (aarch64)
+ * ELF executable. Run by `make test` after the unit tests; it prints one result line per function.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -42,4 +42,4 @@ for (const file of templates) {
 }
 if (passed + failed === 0) failed++;
 console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed === 2 ? 0 : 1);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);

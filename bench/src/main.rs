@@ -117,6 +117,7 @@ fn lambda_env(
         .env("TABLE_NAME", "Orders")
         .env("DLQ_URL", format!("http://{ddb}/0/dlq"))
         .env("OPS_TOPIC_ARN", "arn:aws:sns:local:0:ops")
+        .env("ORDER_TOPIC_ARN", "arn:aws:sns:local:0:orders")
         .stdin(Stdio::null())
         .stderr(Stdio::null());
 }
@@ -373,10 +374,67 @@ fn command_output(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-fn context_number(key: &str) -> f64 {
+/// order-consumer's setting `key` in cdk.json (its block under `functions`).
+fn consumer_setting(key: &str) -> f64 {
     let text = std::fs::read_to_string(root().join("cdk.json")).unwrap_or_default();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    json["context"][key].as_f64().unwrap_or(0.0)
+    json["context"]["functions"]["order-consumer"][key]
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
+/// An SNS-compatible endpoint answering every Publish after `delay`.
+async fn fake_sns(delay: Duration) -> std::net::SocketAddr {
+    serve(move |_req: Request| async move {
+        tokio::time::sleep(delay).await;
+        Response::new(
+            200,
+            "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></PublishResponse>",
+        )
+        .header("Content-Type", "text/xml")
+    })
+    .await
+    .expect("bind the fake SNS endpoint")
+}
+
+/// order-api's POST /orders in process (parse, validate, publish) against an SNS endpoint that
+/// adds `delay` per request: median and p90 over 200 requests, and the answer's status.
+async fn post_latency(delay: Duration) -> (f64, f64, u16) {
+    let sns = fake_sns(delay).await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(format!("http://{sns}"))
+        .region(aws_config::Region::new(BENCH_REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "b", "b", None, None, "bench",
+        ))
+        .load()
+        .await;
+    let vars: std::collections::HashMap<&str, &str> = [
+        ("ORDER_TOPIC_ARN", "arn:aws:sns:us-east-1:0:orders"),
+        ("TABLE_NAME", "Orders"),
+    ]
+    .into();
+    let env = order_pipeline::config::Env(move |k: &str| vars.get(k).map(|v| v.to_string()));
+    let api = order_pipeline::bootstrap::order_api_with(&env, &config, Arc::new(Drop))
+        .expect("order-api configuration");
+    let mut times = Vec::new();
+    let mut status = 0;
+    for i in 0..220 {
+        let request = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/orders")
+            .header("content-type", "application/json")
+            .body(lambda_http::Body::from(order_body(&format!("P{i}"))))
+            .expect("request");
+        let t = Instant::now();
+        let response = api.handle_request(request).await;
+        if i >= 20 {
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        status = response.status().as_u16();
+    }
+    let (median, _, p90, _) = stats(times);
+    (median, p90, status)
 }
 
 /// AWS list prices (us-east-1, USD) as published by AWS and known to this project on the date
@@ -398,9 +456,10 @@ async fn main() {
     let delay = Duration::from_millis(args.delay_ms);
     let consumer_bin = release_binary("order-consumer");
     let alarm_bin = release_binary("dlq-alarm");
-    for b in [&consumer_bin, &alarm_bin] {
+    let api_bin = release_binary("order-api");
+    for b in [&consumer_bin, &alarm_bin, &api_bin] {
         if !b.exists() {
-            eprintln!("{} is missing: build it with `cargo build --release -p order-consumer -p dlq-alarm` (make bench does)", b.display());
+            eprintln!("{} is missing: build it with `cargo build --release -p order-consumer -p dlq-alarm -p order-api` (make bench does)", b.display());
             std::process::exit(2);
         }
     }
@@ -428,7 +487,11 @@ async fn main() {
     println!(
         "| function | median ms | p10 ms | p90 ms | max ms |\n| --- | --- | --- | --- | --- |"
     );
-    for (name, bin) in [("order-consumer", &consumer_bin), ("dlq-alarm", &alarm_bin)] {
+    for (name, bin) in [
+        ("order-consumer", &consumer_bin),
+        ("dlq-alarm", &alarm_bin),
+        ("order-api", &api_bin),
+    ] {
         let times = cold_starts(bin, name, args.cold_starts).await;
         if times.is_empty() {
             println!("| {name} | - | - | - | - |");
@@ -445,6 +508,9 @@ async fn main() {
     for (label, ms) in batch_latency(delay).await {
         println!("| {label} | {ms:.1} |");
     }
+    let (post_median, post_p90, post_status) = post_latency(delay).await;
+    println!("\n## 3b. order-api POST /orders (parse, validate, publish) against an SNS endpoint adding {} ms per request (in process, 200 requests)\n", args.delay_ms);
+    println!("| answer | median ms | p90 ms |\n| --- | --- | --- |\n| {post_status} | {post_median:.2} | {post_p90:.2} |");
 
     println!("\n## 4. The real order-consumer binary over {} batches of 10 ({} ms per DynamoDB request)\n", args.batches, args.delay_ms);
     let run = many_batches(&consumer_bin, args.batches, delay).await;
@@ -468,7 +534,7 @@ async fn main() {
     );
     let log_per_order = run.log_bytes as f64 / (invocations.max(1) * 10) as f64;
     println!("| log output per order (JSON lines + EMF) | {log_per_order:.0} bytes |");
-    for name in ["order-consumer", "dlq-alarm"] {
+    for name in ["order-consumer", "dlq-alarm", "order-api"] {
         match zip_size(name) {
             Some((zip, raw)) => println!("| {name} arm64 bootstrap, zipped / unzipped | {:.2} MB / {:.2} MB |", zip as f64 / 1e6, raw as f64 / 1e6),
             None => println!("| {name} arm64 bootstrap zip | not built: `cargo lambda build --release --arm64 --output-format zip` |"),
@@ -476,8 +542,8 @@ async fn main() {
     }
 
     println!("\n## 5. Cost per million orders (AWS list prices, us-east-1, as of {PRICES_DATE})\n");
-    let memory_mb = context_number("consumerMemoryMb");
-    let batch = context_number("batchSize").max(1.0);
+    let memory_mb = consumer_setting("memoryMb");
+    let batch = consumer_setting("batchSize").max(1.0);
     let invocations_per_m = 1e6 / batch;
     let cpu_per_batch = run.cpu_ms / invocations.max(1) as f64;
     // Lambda gives a function CPU in proportion to its memory, one full vCPU at 1,769 MB; this

@@ -15,6 +15,7 @@ use order_pipeline::config::Env;
 use order_pipeline::telemetry::LineWriter;
 use order_pipeline::worker::{RecordHandler, SqsWorker};
 
+use crate::http::HttpFunction;
 use crate::LocalError;
 
 /// A record's message id and its outcome's label.
@@ -71,6 +72,7 @@ impl AlarmFunction for LambdaDlqAlarm {
 pub enum Handler {
     Sqs(Arc<dyn SqsFunction>),
     Alarm(Arc<dyn AlarmFunction>),
+    Http(Arc<dyn HttpFunction>),
 }
 
 /// The handler of `binary`, configured from `environment`. Register a new function here.
@@ -92,6 +94,9 @@ pub fn build(
         "dlq-alarm" => Ok(Handler::Alarm(Arc::new(
             bootstrap::dlq_alarm_with(&env, sdk, telemetry).map_err(config)?,
         ))),
+        "order-api" => Ok(Handler::Http(Arc::new(
+            bootstrap::order_api_with(&env, sdk, telemetry).map_err(config)?,
+        ))),
         other => Err(LocalError::Input(format!(
             "the stack has a function built from binary {other}, which the local runner does not know: register its handler in local/src/functions.rs"
         ))),
@@ -103,6 +108,7 @@ pub fn fixtures(binary: &str) -> &'static [&'static str] {
     match binary {
         "order-consumer" => &["test/events/sqs-batch.json"],
         "dlq-alarm" => &["test/events/alarm-alarm.json", "test/events/alarm-ok.json"],
+        "order-api" => &["test/events/api-post-order.json"],
         _ => &[],
     }
 }

@@ -7,6 +7,7 @@ pub mod cloudwatch;
 pub mod emulator;
 pub mod functions;
 pub mod generate;
+pub mod http;
 pub mod mapping;
 pub mod pipeline;
 pub mod publish;

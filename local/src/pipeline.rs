@@ -11,6 +11,7 @@ use order_pipeline::telemetry::LineWriter;
 use crate::alarm::{depth, AlarmEvaluator, LocalAlarm};
 use crate::emulator::Emulator;
 use crate::functions::{build, AlarmFunction, Handler};
+use crate::http::{ApiServer, Route};
 use crate::mapping::{Mapping, MappingOptions, MappingStats};
 use crate::resources::{create, Created, LocalStack};
 use crate::template::Template;
@@ -42,6 +43,8 @@ pub struct LocalPipeline {
     pub stack: LocalStack,
     pub mappings: Vec<RunningMapping>,
     pub alarms: AlarmEvaluator,
+    /// The stack's HTTP APIs, served on loopback.
+    pub api_servers: Vec<ApiServer>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -131,7 +134,37 @@ impl LocalPipeline {
                 .collect(),
         );
         tasks.push(alarms.spawn(clients.clone(), options.alarm_interval));
-        let stack = created.stack.clone();
+
+        let mut api_servers = Vec::new();
+        let mut stack = created.stack.clone();
+        for api in &created.apis {
+            let routes = api
+                .routes
+                .iter()
+                .map(|r| {
+                    let function = created.function(&r.function_id);
+                    match (function, handlers.get(&r.function_id)) {
+                        (Some(f), Some(Handler::Http(h))) => Ok(Route {
+                            method: r.method.clone(),
+                            path: r.path.clone(),
+                            function_name: f.name.clone(),
+                            handler: h.clone(),
+                        }),
+                        _ => Err(LocalError::Input(format!(
+                            "route {} {} of API {} integrates {}, which has no HTTP handler",
+                            r.method, r.path, api.id, r.function_id
+                        ))),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let server = ApiServer::start(routes).await?;
+            // The template's URL names API Gateway; locally the API is this server.
+            stack
+                .outputs
+                .insert("ApiUrl".into(), format!("{}/", server.url));
+            stack.api_url = Some(server.url.clone());
+            api_servers.push(server);
+        }
         Ok(LocalPipeline {
             emulator,
             clients,
@@ -139,6 +172,7 @@ impl LocalPipeline {
             stack,
             mappings,
             alarms,
+            api_servers,
             tasks,
         })
     }
@@ -207,6 +241,9 @@ impl LocalPipeline {
     }
 
     pub async fn shutdown(self) {
+        for server in &self.api_servers {
+            server.stop();
+        }
         for m in &self.mappings {
             m.mapping.stop();
         }

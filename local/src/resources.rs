@@ -62,6 +62,18 @@ fn action_for(kind: &str) -> Option<Action> {
         "AWS::Lambda::EventSourceMapping" => Some(Action::Emulate(
             "polls the queue with the template's batch size, window and maximum concurrency; deletes only the records not in batchItemFailures".into(),
         )),
+        "AWS::ApiGatewayV2::Api" => Some(Action::Emulate(
+            "served on a loopback port by the runner (the ApiUrl output locally)".into(),
+        )),
+        "AWS::ApiGatewayV2::Route" | "AWS::ApiGatewayV2::Integration" => Some(Action::Emulate(
+            "routes requests by route key to the real handler of the integrated function".into(),
+        )),
+        "AWS::ApiGatewayV2::Stage" => {
+            skip("throttling and access logs: not applied on loopback")
+        }
+        "AWS::ApiGatewayV2::Authorizer" => {
+            skip("authorization: the local API listens on loopback only and takes unsigned requests")
+        }
         "AWS::IAM::Role" | "AWS::IAM::Policy" => skip("permissions: the emulator does not enforce IAM"),
         "AWS::KMS::Key" => skip("encryption at rest: the emulator stores plaintext"),
         "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
@@ -147,6 +159,78 @@ pub struct AlarmSpec {
     pub ok_actions: Vec<String>,
 }
 
+/// One route of an HTTP API: `POST /orders` on a function.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteSpec {
+    pub method: String,
+    pub path: String,
+    pub function_id: String,
+}
+
+/// An HTTP API of the stack and its routes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiSpec {
+    pub id: String,
+    pub routes: Vec<RouteSpec>,
+}
+
+/// The logical id a value names through `Ref` or `Fn::GetAtt`, anywhere inside it.
+fn named_id(value: &Value) -> Option<String> {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(id)) = map.get("Ref") {
+                return Some(id.clone());
+            }
+            if let Some(id) = map.get("Fn::GetAtt").and_then(|a| a[0].as_str()) {
+                return Some(id.to_string());
+            }
+            map.values().find_map(named_id)
+        }
+        Value::Array(items) => items.iter().find_map(named_id),
+        _ => None,
+    }
+}
+
+/// The template's HTTP APIs: each route's method, path and the function its integration invokes.
+fn apis(template: &Template) -> Result<Vec<ApiSpec>, LocalError> {
+    template
+        .of_type("AWS::ApiGatewayV2::Api")
+        .map(|(api_id, _)| {
+            let routes = template
+                .of_type("AWS::ApiGatewayV2::Route")
+                .filter(|(_, r)| named_id(&r.properties["ApiId"]).as_deref() == Some(api_id))
+                .map(|(id, r)| {
+                    let key = r.properties["RouteKey"].as_str().unwrap_or_default();
+                    let (method, path) = key.split_once(' ').ok_or_else(|| {
+                        LocalError::Input(format!("route {id} has route key {key:?}, not \"METHOD /path\""))
+                    })?;
+                    let integration = named_id(&r.properties["Target"]).unwrap_or_default();
+                    let function_id = template
+                        .resources
+                        .get(&integration)
+                        .and_then(|i| named_id(&i.properties["IntegrationUri"]))
+                        .ok_or_else(|| {
+                            LocalError::Input(format!(
+                                "route {id} ({key}) integrates no Lambda function the runner can find"
+                            ))
+                        })?;
+                    Ok(RouteSpec {
+                        method: method.to_string(),
+                        path: path.to_string(),
+                        function_id,
+                    })
+                })
+                .collect::<Result<Vec<_>, LocalError>>()?;
+            Ok(ApiSpec {
+                id: api_id.to_string(),
+                routes,
+            })
+        })
+        .collect()
+}
+
 /// The outputs the local tools use, under the names `cdk deploy --outputs-file` writes.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -158,6 +242,9 @@ pub struct LocalStack {
     pub table_name: String,
     pub ops_topic_arn: String,
     pub dlq_alarm_name: String,
+    /// The local HTTP API's base URL, once the runner serves it (the ApiUrl output).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
     /// Every output of the stack, resolved.
     pub outputs: BTreeMap<String, String>,
 }
@@ -179,6 +266,7 @@ impl LocalStack {
             table_name: get("OrdersTableName")?,
             ops_topic_arn: get("OpsTopicArn")?,
             dlq_alarm_name: get("DlqAlarmName")?,
+            api_url: None,
             outputs,
         })
     }
@@ -192,6 +280,7 @@ pub struct Created {
     pub functions: Vec<FunctionSpec>,
     pub mappings: Vec<MappingSpec>,
     pub alarms: Vec<AlarmSpec>,
+    pub apis: Vec<ApiSpec>,
 }
 
 impl Created {
@@ -605,18 +694,12 @@ pub async fn create(
     for (id, r) in template.of_type("AWS::Lambda::Function") {
         functions.push(b.function(id, r)?);
     }
-    let mappings = template
-        .of_type("AWS::Lambda::EventSourceMapping")
-        .map(|(id, r)| b.mapping(id, r, &queues))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut alarms = Vec::new();
-    for (id, r) in template.of_type("AWS::CloudWatch::Alarm") {
-        let alarm = b.alarm(id, r)?;
-        cloudwatch::put_metric_alarm(&clients.endpoint, &alarm)?;
-        alarms.push(alarm);
-    }
-    // Resources the emulator does not hold still resolve, to a name, for anything naming them.
+    // Resources the emulator does not hold (and alarms, named before they exist) still
+    // resolve, to a name, for anything naming them (an alarm's dimensions name the API).
     for (id, r) in &template.resources {
+        if r.kind == "AWS::CloudWatch::Alarm" {
+            continue;
+        }
         b.physical.entry(id.clone()).or_insert_with(|| Physical {
             reference: physical_name(prefix, id, 255),
             attributes: HashMap::from([(
@@ -627,6 +710,16 @@ pub async fn create(
                 ),
             )]),
         });
+    }
+    let mappings = template
+        .of_type("AWS::Lambda::EventSourceMapping")
+        .map(|(id, r)| b.mapping(id, r, &queues))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut alarms = Vec::new();
+    for (id, r) in template.of_type("AWS::CloudWatch::Alarm") {
+        let alarm = b.alarm(id, r)?;
+        cloudwatch::put_metric_alarm(&clients.endpoint, &alarm)?;
+        alarms.push(alarm);
     }
     let outputs = template
         .outputs
@@ -639,6 +732,7 @@ pub async fn create(
         functions,
         mappings,
         alarms,
+        apis: apis(template)?,
     })
 }
 
@@ -664,11 +758,12 @@ mod tests {
         let mut unknown = template.clone();
         unknown.resources.insert(
             "Api".into(),
-            serde_json::from_value(serde_json::json!({"Type": "AWS::ApiGatewayV2::Api"})).unwrap(),
+            serde_json::from_value(serde_json::json!({"Type": "AWS::StepFunctions::StateMachine"}))
+                .unwrap(),
         );
         let err = plan(&unknown).unwrap_err().to_string();
         assert!(
-            err.contains("Api") && err.contains("AWS::ApiGatewayV2::Api"),
+            err.contains("Api") && err.contains("AWS::StepFunctions::StateMachine"),
             "{err}"
         );
     }

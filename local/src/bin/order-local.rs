@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use order_local::generate::{generate, Mix};
+use order_local::generate::{generate, Intent, Mix, Planned};
 use order_local::pipeline::{Drain, LocalPipeline, Options};
 use order_local::report::render;
 use order_local::resources::plan;
@@ -147,6 +147,16 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
     );
     drained &= pipeline.publish_and_drain(&more, timeout, progress).await?;
     planned.extend(more);
+    let api = match &pipeline.stack.api_url {
+        Some(url) => {
+            eprintln!("posting an order to the order API ({url}), then the same POST again (a client retry)...");
+            let (posted, api_planned) = post_twice(url).await?;
+            drained &= pipeline.wait_until_drained(timeout, progress).await?;
+            planned.extend(api_planned);
+            Some((url.clone(), posted))
+        }
+        None => None,
+    };
     if generated > 0 {
         let mix = Mix {
             duplicates: 0.05,
@@ -173,8 +183,87 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
         "{}",
         render(&summary, &pipeline.stack, &log.display().to_string())
     );
+    let mut api_ok = true;
+    if let Some((url, (first, retry))) = api {
+        let id = first.body["orderId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let got =
+            order_local::http::send("GET", &format!("{url}/orders/{id}"), None, &[], None).await?;
+        println!("\nOrder API ({url})");
+        println!(
+            "  POST /orders                 {} {}",
+            first.status, first.body
+        );
+        println!(
+            "  POST /orders (same key)      {} orderId {}",
+            retry.status, retry.body["orderId"]
+        );
+        println!(
+            "  GET  /orders/{id}  {} status {}",
+            got.status, got.body["status"]
+        );
+        println!("  try it: curl -s -X POST {url}/orders -H 'content-type: application/json' -d @test/events/payloads/another-order.json");
+        api_ok = first.status == 202
+            && retry.body["orderId"] == first.body["orderId"]
+            && got.status == 200;
+    }
     pipeline.shutdown().await;
-    Ok(summary.all_accounted_for() && drained)
+    Ok(summary.all_accounted_for() && drained && api_ok)
+}
+
+/// POSTs an order without an id, with an Idempotency-Key, twice (a client retrying): both
+/// answers name the same order, and the pipeline stores it once.
+async fn post_twice(
+    url: &str,
+) -> Result<
+    (
+        (order_local::http::Posted, order_local::http::Posted),
+        Vec<Planned>,
+    ),
+    LocalError,
+> {
+    let body = serde_json::json!({
+        "customerId": "U-API",
+        "items": [{"sku": "MON-27", "name": "Monitor", "quantity": 1, "unitPrice": "279.50"}],
+        "currency": "USD"
+    })
+    .to_string();
+    let (first, first_planned) = post_once(url, &body, "demo-api-1", Intent::New).await?;
+    let (retry, retry_planned) = post_once(url, &body, "demo-api-2", Intent::Duplicate).await?;
+    Ok(((first, retry), vec![first_planned, retry_planned]))
+}
+
+async fn post_once(
+    url: &str,
+    body: &str,
+    correlation: &str,
+    intent: Intent,
+) -> Result<(order_local::http::Posted, Planned), LocalError> {
+    let posted = order_local::http::send(
+        "POST",
+        &format!("{url}/orders"),
+        Some(body),
+        &[
+            ("idempotency-key", "demo-checkout-1"),
+            ("x-correlation-id", correlation),
+        ],
+        None,
+    )
+    .await?;
+    // The accounting compares the stored order with the order as published: with its id.
+    let order_id = posted.body["orderId"].as_str().map(str::to_string);
+    let mut published: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| LocalError::Input(e.to_string()))?;
+    published["orderId"] = serde_json::Value::from(order_id.clone().unwrap_or_default());
+    let planned = Planned {
+        correlation_id: correlation.to_string(),
+        body: published.to_string(),
+        order_id,
+        intent,
+    };
+    Ok((posted, planned))
 }
 
 async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
@@ -187,6 +276,11 @@ async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
     eprintln!(
         "running. publish with: cargo run -p order-local --bin order-producer -- --local seeds"
     );
+    if let Some(url) = &pipeline.stack.api_url {
+        eprintln!(
+            "order API at {url} (loopback, no signing):\n  curl -si -X POST {url}/orders -H 'content-type: application/json' -d @test/events/payloads/another-order.json\n  curl -s {url}/orders/O5678"
+        );
+    }
     eprintln!("{}", cargo_lambda_hint(&pipeline));
     eprintln!(
         "function logs: {} (LOG_LEVEL=debug make run also logs every stored order); resources: {}",

@@ -43,6 +43,11 @@ struct Cli {
     /// The stack to use when the outputs file holds several (e.g. OrderPipeline-prod).
     #[arg(long, global = true)]
     stack: Option<String>,
+    /// POST the orders to the order API at this URL instead of publishing to the topic: `local`
+    /// for the API `make run` serves, `outputs` for the ApiUrl output of --outputs-file (signed
+    /// with SigV4 from your AWS credentials), or a URL.
+    #[arg(long, global = true)]
+    http: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -152,7 +157,7 @@ fn outputs_of(file: &PathBuf, stack: Option<&str>) -> Result<BTreeMap<String, St
 
 /// Finds the SDK configuration and the outputs for the chosen target.
 async fn target(cli: &Cli) -> Result<Target, LocalError> {
-    if cli.local {
+    if cli.local || cli.http.as_deref() == Some("local") {
         let path = local_stack_file();
         let text = std::fs::read_to_string(&path).map_err(|_| {
             LocalError::Input(format!(
@@ -202,7 +207,54 @@ async fn target(cli: &Cli) -> Result<Target, LocalError> {
     })
 }
 
+/// POSTs every planned order to the API, each with its correlation id (and as its
+/// Idempotency-Key, so a rerun of the same command is a duplicate, not new orders).
+async fn post_all(cli: &Cli, planned: &[Planned], http: &str) -> Result<(), LocalError> {
+    let (url, sdk) = match http {
+        "local" | "outputs" => {
+            let target = target(cli).await?;
+            let url = target.output("ApiUrl")?.trim_end_matches('/').to_string();
+            let signed = (!target.emulated).then_some(target.config);
+            (url, signed)
+        }
+        url if url.starts_with("http://") => (url.trim_end_matches('/').to_string(), None),
+        url => {
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            (url.trim_end_matches('/').to_string(), Some(config))
+        }
+    };
+    let (mut accepted, mut refused) = (0, 0);
+    for p in planned {
+        let answer = order_local::http::send(
+            "POST",
+            &format!("{url}/orders"),
+            Some(&p.body),
+            &[
+                ("x-correlation-id", &p.correlation_id),
+                ("idempotency-key", &p.correlation_id),
+            ],
+            sdk.as_ref(),
+        )
+        .await?;
+        if answer.status == 202 {
+            accepted += 1;
+        } else {
+            refused += 1;
+            eprintln!("{} {}: {}", answer.status, p.correlation_id, answer.body);
+        }
+    }
+    eprintln!(
+        "POST {url}/orders: {} accepted (202), {} refused",
+        plural(accepted, "order", "orders"),
+        refused
+    );
+    Ok(())
+}
+
 async fn publish(cli: &Cli, planned: Vec<Planned>) -> Result<(), LocalError> {
+    if let Some(http) = &cli.http {
+        return post_all(cli, &planned, http).await;
+    }
     let target = target(cli).await?;
     let sns = aws_sdk_sns::Client::new(&target.config);
     let n = publish_all(&sns, target.output("OrderTopicArn")?, &planned, true).await?;

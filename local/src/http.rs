@@ -1,0 +1,298 @@
+//! HTTP on both sides of the order API.
+//!
+//! - [`ApiServer`]: the stack's HTTP API served on a loopback port, routing each request by the
+//!   template's route keys to the real handler of the function its integration names (no
+//!   authorization locally: loopback only).
+//! - [`post_order`]: a client for `POST /orders`, signed with SigV4 (service `execute-api`) when
+//!   it talks to a deployed stack (https), unsigned for the local server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::ProvideCredentials;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use lambda_http::{Body, RequestExt};
+use tokio::net::TcpListener;
+
+use crate::LocalError;
+
+/// A function an HTTP API integration invokes.
+pub trait HttpFunction: Send + Sync {
+    fn invoke(&self, request: lambda_http::Request) -> BoxFuture<'_, lambda_http::Response<Body>>;
+}
+
+impl<P, R> HttpFunction for order_pipeline::api::OrderApi<P, R>
+where
+    P: order_pipeline::notify::OrderPublisher + 'static,
+    R: order_pipeline::store::OrderReader + 'static,
+{
+    fn invoke(&self, request: lambda_http::Request) -> BoxFuture<'_, lambda_http::Response<Body>> {
+        Box::pin(self.handle(request))
+    }
+}
+
+/// One route of the API: `POST /orders`, `GET /orders/{orderId}`.
+#[derive(Clone)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    pub function_name: String,
+    pub handler: Arc<dyn HttpFunction>,
+}
+
+impl Route {
+    /// Whether `method` and `path` match, `{name}` matching one path segment.
+    fn matches(&self, method: &str, path: &str) -> bool {
+        if !self.method.eq_ignore_ascii_case(method) && self.method != "ANY" {
+            return false;
+        }
+        let want: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        let got: Vec<&str> = path.trim_matches('/').split('/').collect();
+        want.len() == got.len()
+            && want
+                .iter()
+                .zip(&got)
+                .all(|(w, g)| (w.starts_with('{') && w.ends_with('}') && !g.is_empty()) || w == g)
+    }
+}
+
+/// The HTTP API on a loopback port.
+pub struct ApiServer {
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ApiServer {
+    pub async fn start(routes: Vec<Route>) -> Result<Self, LocalError> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| LocalError::Input(format!("could not listen on loopback: {e}")))?;
+        let addr: SocketAddr = listener
+            .local_addr()
+            .map_err(|e| LocalError::Input(e.to_string()))?;
+        let routes = Arc::new(routes);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let routes = routes.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let routes = routes.clone();
+                        async move {
+                            Ok::<_, std::convert::Infallible>(dispatch(&routes, request).await)
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(ApiServer {
+            url: format!("http://{addr}"),
+            task,
+        })
+    }
+
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn plain(status: u16, body: &str) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn dispatch(
+    routes: &[Route],
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let method = request.method().as_str().to_string();
+    let path = request.uri().path().to_string();
+    let Some(route) = routes.iter().find(|r| r.matches(&method, &path)) else {
+        // What API Gateway answers for a route the API does not have.
+        return plain(404, r#"{"message":"Not Found"}"#);
+    };
+    let (parts, body) = request.into_parts();
+    let bytes = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return plain(
+                400,
+                &serde_json::json!({"message": e.to_string()}).to_string(),
+            )
+        }
+    };
+    let body = if bytes.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(e) => Body::Binary(e.into_bytes()),
+        }
+    };
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = uuid::Uuid::new_v4().to_string();
+    context.env_config = Arc::new(lambda_runtime::Config {
+        function_name: route.function_name.clone(),
+        ..Default::default()
+    });
+    let request = lambda_http::Request::from_parts(parts, body).with_lambda_context(context);
+    let response = route.handler.invoke(request).await;
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(t) => Bytes::from(t),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// What `POST /orders` answered.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// Sends one HTTP request and returns the status and the JSON body. `sdk` signs it (SigV4,
+/// `execute-api`) when given: a deployed stack's API takes IAM-authorized callers only.
+pub async fn send(
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+    sdk: Option<&SdkConfig>,
+) -> Result<Posted, LocalError> {
+    let what = format!("{method} {url}");
+    let err = |detail: String| LocalError::Aws {
+        what: what.clone(),
+        detail,
+    };
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(Full::new(Bytes::from(body.unwrap_or_default().to_string())))
+        .map_err(|e| err(e.to_string()))?;
+    {
+        let h = request.headers_mut();
+        if body.is_some() {
+            h.insert(
+                "content-type",
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+        }
+        if let Some(host) = request.uri().authority().map(|a| a.to_string()) {
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&host) {
+                request.headers_mut().insert("host", v);
+            }
+        }
+    }
+    for (k, v) in headers {
+        let value = hyper::header::HeaderValue::from_str(v).map_err(|e| err(e.to_string()))?;
+        let name =
+            hyper::header::HeaderName::from_bytes(k.as_bytes()).map_err(|e| err(e.to_string()))?;
+        request.headers_mut().insert(name, value);
+    }
+    if let Some(sdk) = sdk {
+        sign(&mut request, body.unwrap_or_default().as_bytes(), sdk)
+            .await
+            .map_err(err)?;
+    }
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|e| err(format!("no TLS roots: {e}")))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, Full<Bytes>>(https);
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| err(e.to_string()))?
+        .to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+    });
+    Ok(Posted { status, body })
+}
+
+/// Signs `request` for API Gateway with the SDK configuration's credentials and region.
+async fn sign(
+    request: &mut hyper::Request<Full<Bytes>>,
+    body: &[u8],
+    sdk: &SdkConfig,
+) -> Result<(), String> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
+    let provider = sdk
+        .credentials_provider()
+        .ok_or("no AWS credentials provider is configured")?;
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| format!("no AWS credentials: {e}"))?;
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .ok_or("no AWS region is set: set AWS_REGION")?;
+    let identity = credentials.into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&region)
+        .name("execute-api")
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let uri = request.uri().to_string();
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                v.to_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let signable = SignableRequest::new(
+        request.method().as_str(),
+        &uri,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    instructions.apply_to_request_http1x(request);
+    Ok(())
+}
