@@ -6,15 +6,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::order::{format_timestamp, LineItem, Order};
 
-/// Lifecycle of an order. Today the consumer writes `ACCEPTED` and dlq-alarm writes `FAILED`;
-/// later stages (inventory, payment, notification) add their statuses as new variants.
+/// Lifecycle of an order: the consumer writes `ACCEPTED`, dlq-alarm `FAILED`, the inventory
+/// worker `RESERVED` or `REJECTED`, the payment worker `PAID` or `PAYMENT_FAILED`, the
+/// notification worker `COMPLETED` (the allowed changes are [`crate::lifecycle::TRANSITIONS`]).
 /// A status this build does not know (written by a newer stage) reads as `Later`, so an old
 /// consumer still treats the order as stored and past acceptance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     Accepted,
     Failed,
+    Reserved,
+    Rejected,
+    Paid,
+    PaymentFailed,
+    Completed,
     #[serde(other, rename = "LATER")]
     Later,
 }
@@ -24,9 +30,46 @@ impl OrderStatus {
         match self {
             OrderStatus::Accepted => "ACCEPTED",
             OrderStatus::Failed => "FAILED",
+            OrderStatus::Reserved => "RESERVED",
+            OrderStatus::Rejected => "REJECTED",
+            OrderStatus::Paid => "PAID",
+            OrderStatus::PaymentFailed => "PAYMENT_FAILED",
+            OrderStatus::Completed => "COMPLETED",
             OrderStatus::Later => "LATER",
         }
     }
+
+    /// Every status a build knows, for tests and reports.
+    pub const ALL: [OrderStatus; 7] = [
+        OrderStatus::Accepted,
+        OrderStatus::Failed,
+        OrderStatus::Reserved,
+        OrderStatus::Rejected,
+        OrderStatus::Paid,
+        OrderStatus::PaymentFailed,
+        OrderStatus::Completed,
+    ];
+}
+
+/// One sku's share of a reservation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservedLine {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+/// Why the inventory worker rejected an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rejection {
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available: Option<u64>,
 }
 
 /// Why and when an order was dead-lettered (set by dlq-alarm, cleared by a successful redrive).
@@ -74,6 +117,25 @@ pub struct OrderItem {
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// When each later step happened (`reservedAt`, `rejectedAt`, ...), set by its transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_failed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    /// What the inventory worker reserved, per sku (lines of one sku merged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<Vec<ReservedLine>>,
+    /// The order's total, an exact decimal string, once the inventory worker priced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<Rejection>,
 }
 
 /// Where a message came from, as far as the item records it.
@@ -127,6 +189,14 @@ impl OrderItem {
             correlation_id: from.correlation_id.clone(),
             version: 1,
             failure,
+            reserved_at: None,
+            rejected_at: None,
+            paid_at: None,
+            payment_failed_at: None,
+            completed_at: None,
+            reservation: None,
+            amount: None,
+            rejection: None,
         }
     }
 
@@ -301,8 +371,10 @@ mod tests {
 
     #[test]
     fn unknown_statuses_of_later_stages_read_as_later() {
-        let s: OrderStatus = serde_json::from_str("\"RESERVED\"").unwrap();
+        let s: OrderStatus = serde_json::from_str("\"SHIPPED\"").unwrap();
         assert_eq!(s, OrderStatus::Later);
+        let s: OrderStatus = serde_json::from_str("\"PAYMENT_FAILED\"").unwrap();
+        assert_eq!(s, OrderStatus::PaymentFailed);
         let s: OrderStatus = serde_json::from_str("\"FAILED\"").unwrap();
         assert_eq!(s, OrderStatus::Failed);
     }

@@ -2,14 +2,23 @@
 //! canonical order and its content hash, the Orders item, the decisions taken against a stored
 //! item, and how a record is identified. Nothing here talks to AWS.
 
+pub mod inventory;
 pub mod item;
+pub mod lifecycle;
 pub mod order;
 pub mod parse;
 pub mod record;
 
+pub use inventory::{
+    line_sku, order_skus, plan_reservation, short_of_stock, InventoryItem, ReservationPlan,
+};
 pub use item::{
     consumer_decision, dead_letter_decision, ConsumerDecision, DeadLetterDecision, Existing,
-    Failure, OrderItem, OrderStatus, Provenance, StoredLine,
+    Failure, OrderItem, OrderStatus, Provenance, Rejection, ReservedLine, StoredLine,
+};
+pub use lifecycle::{
+    event_for, is_terminal, transition, EventOrder, EventType, LifecycleEvent, Transition,
+    TRANSITIONS,
 };
 pub use order::{format_timestamp, LineItem, Order};
 pub use parse::{

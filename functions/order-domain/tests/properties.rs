@@ -119,3 +119,48 @@ proptest! {
         prop_assert_eq!(parsed.content_hash(), order.content_hash());
     }
 }
+
+// --- the lifecycle (order_domain::lifecycle) ---
+
+mod lifecycle_properties {
+    use order_domain::lifecycle::{apply, transition, Request, Stored};
+    use order_domain::OrderStatus;
+    use proptest::prelude::*;
+
+    fn status() -> impl Strategy<Value = OrderStatus> {
+        proptest::sample::select(OrderStatus::ALL.to_vec())
+    }
+
+    fn request() -> impl Strategy<Value = Request> {
+        (status(), 0u64..6, status()).prop_map(|(from, expected_version, to)| Request {
+            from,
+            expected_version,
+            to,
+        })
+    }
+
+    proptest! {
+        /// Protects: whatever events arrive, in whatever order and however stale, no status
+        /// change outside the lifecycle table is ever written.
+        #[test]
+        fn no_sequence_of_events_writes_a_change_outside_the_table(requests in proptest::collection::vec(request(), 0..40)) {
+            let mut stored = Stored { status: OrderStatus::Accepted, version: 1 };
+            for r in requests {
+                if let Some(next) = apply(stored, r) {
+                    prop_assert!(transition(Some(stored.status), next.status).is_some(), "{:?} -> {:?}", stored.status, next.status);
+                    prop_assert_eq!(next.version, stored.version + 1);
+                    stored = next;
+                }
+            }
+        }
+
+        /// Protects: an event delivered twice changes the order once (at-least-once delivery).
+        #[test]
+        fn applying_the_same_event_twice_equals_applying_it_once(start in status(), version in 1u64..5, r in request()) {
+            let stored = Stored { status: start, version };
+            let once = apply(stored, r).unwrap_or(stored);
+            let twice = apply(once, r).unwrap_or(once);
+            prop_assert_eq!(once, twice);
+        }
+    }
+}

@@ -92,6 +92,9 @@ pub struct OrderView {
     pub steps: BTreeMap<&'static str, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureView>,
+    /// Why the inventory rejected it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<order_domain::Rejection>,
     pub correlation_id: String,
     pub version: u64,
 }
@@ -117,17 +120,18 @@ pub struct FailureView {
 
 impl OrderView {
     pub fn of(item: &OrderItem) -> Self {
-        let amount = item
-            .items
-            .iter()
-            .map(|l| {
-                l.unit_price
-                    .as_deref()
-                    .and_then(|p| p.parse::<Decimal>().ok())
-                    .and_then(|p| p.checked_mul(Decimal::from(l.quantity)))
-            })
-            .try_fold(Decimal::ZERO, |sum, line| sum.checked_add(line?))
-            .map(|a| a.normalize().to_string());
+        let amount = item.amount.clone().or_else(|| {
+            item.items
+                .iter()
+                .map(|l| {
+                    l.unit_price
+                        .as_deref()
+                        .and_then(|p| p.parse::<Decimal>().ok())
+                        .and_then(|p| p.checked_mul(Decimal::from(l.quantity)))
+                })
+                .try_fold(Decimal::ZERO, |sum, line| sum.checked_add(line?))
+                .map(|a| a.normalize().to_string())
+        });
         let mut steps = BTreeMap::new();
         if let Some(at) = &item.accepted_at {
             steps.insert("acceptedAt", at.clone());
@@ -135,12 +139,22 @@ impl OrderView {
         if let Some(f) = &item.failure {
             steps.insert("failedAt", f.dead_lettered_at.clone());
         }
+        for (step, at) in [
+            ("reservedAt", &item.reserved_at),
+            ("rejectedAt", &item.rejected_at),
+            ("paidAt", &item.paid_at),
+            ("paymentFailedAt", &item.payment_failed_at),
+            ("completedAt", &item.completed_at),
+        ] {
+            if let Some(at) = at {
+                steps.insert(step, at.clone());
+            }
+        }
         OrderView {
             order_id: item.order_id.clone(),
             status: match item.status {
-                OrderStatus::Accepted => "ACCEPTED",
-                OrderStatus::Failed => "FAILED",
                 OrderStatus::Later => "PROCESSING",
+                known => known.as_str(),
             },
             customer_id: item.customer_id.clone(),
             lines: item
@@ -162,6 +176,7 @@ impl OrderView {
                 reason: f.reason.clone(),
                 dead_lettered_at: f.dead_lettered_at.clone(),
             }),
+            rejection: item.rejection.clone(),
             correlation_id: item.correlation_id.clone(),
             version: item.version,
         }

@@ -10,9 +10,13 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 use crate::api::OrderApi;
-use crate::config::{ApiConfig, ConfigError, ConsumerConfig, DlqAlarmConfig, Env};
+use crate::config::{
+    ApiConfig, ConfigError, ConsumerConfig, DlqAlarmConfig, Env, EventsConfig, InventoryConfig,
+};
 use crate::consumer::{OrderConsumer, OrderConsumerFunction};
 use crate::dlq_alarm::DlqAlarm;
+use crate::events::{OrderEvents, SnsEventPublisher};
+use crate::inventory::{DynamoInventory, InventoryFunction, InventoryWorker};
 use crate::notify::{SnsNotifier, SnsOrderPublisher};
 use crate::queue::SqsDeadLetterQueue;
 use crate::store::DynamoStore;
@@ -22,6 +26,52 @@ use crate::worker::SqsWorker;
 pub type LambdaConsumer = OrderConsumerFunction<DynamoStore>;
 pub type LambdaDlqAlarm = DlqAlarm<DynamoStore, SqsDeadLetterQueue, SnsNotifier>;
 pub type LambdaOrderApi = OrderApi<SnsOrderPublisher, DynamoStore>;
+pub type LambdaOrderEvents = OrderEvents<SnsEventPublisher>;
+pub type LambdaInventory = InventoryFunction<DynamoInventory>;
+
+/// order-events from `env` and `sdk`, writing telemetry to `telemetry`.
+pub fn order_events_with<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    sdk: &SdkConfig,
+    telemetry: Arc<dyn LineWriter>,
+) -> Result<LambdaOrderEvents, ConfigError> {
+    let config = EventsConfig::from_env(env)?;
+    let publisher = SnsEventPublisher::new(
+        aws_sdk_sns::Client::new(sdk),
+        config.order_events_topic_arn.clone(),
+    );
+    Ok(OrderEvents::new(publisher, config.service, telemetry))
+}
+
+/// The inventory stage from `env` and `sdk`, writing telemetry to `telemetry`.
+pub fn inventory_with<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    sdk: &SdkConfig,
+    telemetry: Arc<dyn LineWriter>,
+) -> Result<LambdaInventory, ConfigError> {
+    let config = InventoryConfig::from_env(env)?;
+    let orders = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name);
+    let store = DynamoInventory::new(orders, config.inventory_table_name);
+    Ok(SqsWorker::new(
+        InventoryWorker::new(store),
+        config.worker,
+        telemetry,
+    ))
+}
+
+/// The order-events Lambda binary's start-up.
+pub async fn order_events() -> Result<LambdaOrderEvents, ConfigError> {
+    let env = Env::process();
+    started("order-events", EventsConfig::from_env(&env))?;
+    order_events_with(&env, &crate::aws::sdk_config().await, Arc::new(Stdout))
+}
+
+/// The inventory Lambda binary's start-up.
+pub async fn inventory() -> Result<LambdaInventory, ConfigError> {
+    let env = Env::process();
+    started("inventory", InventoryConfig::from_env(&env))?;
+    inventory_with(&env, &crate::aws::sdk_config().await, Arc::new(Stdout))
+}
 
 /// Starts logging for a Lambda binary and reads its configuration, logging a bad one.
 fn started<T>(service: &str, config: Result<T, ConfigError>) -> Result<T, ConfigError> {

@@ -135,6 +135,46 @@ impl ConsumerConfig {
     }
 }
 
+/// order-events' settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsConfig {
+    pub order_events_topic_arn: String,
+    pub service: String,
+}
+
+impl EventsConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            order_events_topic_arn: env.required(
+                "ORDER_EVENTS_TOPIC_ARN",
+                "set it to the order-events topic's ARN",
+            )?,
+            service: env.service("order-events"),
+        })
+    }
+}
+
+/// The inventory stage's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryConfig {
+    pub table_name: String,
+    pub inventory_table_name: String,
+    pub worker: WorkerConfig,
+}
+
+impl InventoryConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
+            inventory_table_name: env.required(
+                "INVENTORY_TABLE_NAME",
+                "set it to the Inventory table's name",
+            )?,
+            worker: WorkerConfig::from_env(env, "inventory")?,
+        })
+    }
+}
+
 /// order-api's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {

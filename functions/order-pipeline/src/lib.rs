@@ -15,6 +15,8 @@ pub mod bootstrap;
 pub mod config;
 pub mod consumer;
 pub mod dlq_alarm;
+pub mod events;
+pub mod inventory;
 pub mod notify;
 pub mod port;
 pub mod queue;

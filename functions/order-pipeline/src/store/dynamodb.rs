@@ -176,3 +176,101 @@ impl OrderStore for DynamoStore {
         }
     }
 }
+
+/// A conditional transition as DynamoDB takes it, for an `UpdateItem` or a transaction's
+/// `Update`: the one place the lifecycle's condition is written for DynamoDB.
+pub(crate) struct TransitionUpdate {
+    pub key: std::collections::HashMap<String, AttributeValue>,
+    pub update: String,
+    pub condition: String,
+    pub names: std::collections::HashMap<String, String>,
+    pub values: std::collections::HashMap<String, AttributeValue>,
+}
+
+fn attribute<T: serde::Serialize>(value: &T) -> Result<AttributeValue, PortError> {
+    serde_dynamo::to_attribute_value(value).map_err(|e| PortError::Fatal(e.to_string()))
+}
+
+pub(crate) fn transition_update(w: &super::TransitionWrite) -> Result<TransitionUpdate, PortError> {
+    let from = w
+        .change
+        .from
+        .ok_or_else(|| PortError::Fatal("a creation is not an update".into()))?;
+    let mut update = String::from("SET #s = :to, version = :next, #step = :at");
+    let mut values = std::collections::HashMap::from([
+        (
+            ":to".to_string(),
+            AttributeValue::S(w.change.to.as_str().into()),
+        ),
+        (":from".to_string(), AttributeValue::S(from.as_str().into())),
+        (
+            ":v".to_string(),
+            AttributeValue::N(w.expected_version.to_string()),
+        ),
+        (
+            ":next".to_string(),
+            AttributeValue::N((w.expected_version + 1).to_string()),
+        ),
+        (":at".to_string(), AttributeValue::S(w.at.clone())),
+    ]);
+    if let Some(reservation) = &w.reservation {
+        update.push_str(", reservation = :reservation");
+        values.insert(":reservation".into(), attribute(reservation)?);
+    }
+    if let Some(amount) = &w.amount {
+        update.push_str(", amount = :amount");
+        values.insert(":amount".into(), AttributeValue::S(amount.clone()));
+    }
+    if let Some(rejection) = &w.rejection {
+        update.push_str(", rejection = :rejection");
+        values.insert(":rejection".into(), attribute(rejection)?);
+    }
+    Ok(TransitionUpdate {
+        key: std::collections::HashMap::from([key(&w.order_id)]),
+        update,
+        condition: "#s = :from AND version = :v".into(),
+        names: std::collections::HashMap::from([
+            ("#s".to_string(), "status".to_string()),
+            ("#step".to_string(), w.change.step.to_string()),
+        ]),
+        values,
+    })
+}
+
+impl DynamoStore {
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Applies a conditional transition; `false` when its condition failed (the order moved on).
+    pub async fn transition(&self, w: &super::TransitionWrite) -> Result<bool, PortError> {
+        let t = transition_update(w)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(t.key))
+            .update_expression(t.update)
+            .condition_expression(t.condition)
+            .set_expression_attribute_names(Some(t.names))
+            .set_expression_attribute_values(Some(t.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(ctx))
+                if matches!(
+                    ctx.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
+}

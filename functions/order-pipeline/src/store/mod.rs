@@ -1,6 +1,6 @@
 //! The port to the Orders table: the two conditional writes the functions need.
 
-mod dynamodb;
+pub(crate) mod dynamodb;
 #[cfg(any(test, feature = "test-support"))]
 mod memory;
 
@@ -65,5 +65,42 @@ impl OrderReader for MemoryStore {
     async fn read(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
         self.fault_for(order_id).await?;
         Ok(self.get(order_id))
+    }
+}
+
+/// A conditional status change of one order: `status = from AND version = expected_version`,
+/// then `status = to`, `version + 1`, the step's timestamp, and the fields the change records.
+/// Built only from a change of the lifecycle table, so nothing else can be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionWrite {
+    pub order_id: String,
+    pub change: &'static order_domain::Transition,
+    pub expected_version: u64,
+    /// The step timestamp (RFC 3339).
+    pub at: String,
+    pub reservation: Option<Vec<order_domain::ReservedLine>>,
+    pub amount: Option<String>,
+    pub rejection: Option<order_domain::Rejection>,
+}
+
+impl TransitionWrite {
+    /// `from -> to` for `order_id` at `expected_version`, or `None` when the lifecycle has no such
+    /// change.
+    pub fn new(
+        order_id: &str,
+        from: order_domain::OrderStatus,
+        to: order_domain::OrderStatus,
+        expected_version: u64,
+        at: String,
+    ) -> Option<Self> {
+        Some(TransitionWrite {
+            order_id: order_id.to_string(),
+            change: order_domain::transition(Some(from), to)?,
+            expected_version,
+            at,
+            reservation: None,
+            amount: None,
+            rejection: None,
+        })
     }
 }

@@ -1,0 +1,13 @@
+//! inventory: OrderAccepted -> RESERVED or REJECTED. See order_pipeline::inventory.
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // Built once per process; leaked because it lives as long as the process does.
+    let inventory: &'static _ = Box::leak(Box::new(order_pipeline::bootstrap::inventory().await?));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+        inventory.handle(event)
+    }))
+    .await
+}

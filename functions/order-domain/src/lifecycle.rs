@@ -1,0 +1,264 @@
+//! The order lifecycle: which status changes exist, the step timestamp each one sets, and the
+//! one event each committed change becomes.
+//!
+//! [`TRANSITIONS`] is the only list of allowed changes. Every writer asks it for its change
+//! ([`transition`]) and writes it as one conditional update (`status = from AND version = read`,
+//! `version + 1`, the step's timestamp); order-events maps a committed change back to its event
+//! with the same table. A change not in the table cannot be written, and a change whose
+//! condition fails (the order moved on) is a duplicate event, not an error.
+
+use serde::{Deserialize, Serialize};
+
+use crate::item::OrderStatus;
+
+/// The lifecycle events on the order-events topic (the `eventType` message attribute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EventType {
+    OrderAccepted,
+    OrderFailed,
+    InventoryReserved,
+    OrderRejected,
+    PaymentSucceeded,
+    PaymentFailed,
+    OrderCompleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::OrderAccepted => "OrderAccepted",
+            EventType::OrderFailed => "OrderFailed",
+            EventType::InventoryReserved => "InventoryReserved",
+            EventType::OrderRejected => "OrderRejected",
+            EventType::PaymentSucceeded => "PaymentSucceeded",
+            EventType::PaymentFailed => "PaymentFailed",
+            EventType::OrderCompleted => "OrderCompleted",
+        }
+    }
+}
+
+/// One allowed status change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    /// `None`: the order's item is created with `to`.
+    pub from: Option<OrderStatus>,
+    pub to: OrderStatus,
+    /// The item attribute that records when the change happened.
+    pub step: &'static str,
+    pub event: EventType,
+}
+
+const fn t(
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    step: &'static str,
+    event: EventType,
+) -> Transition {
+    Transition {
+        from,
+        to,
+        step,
+        event,
+    }
+}
+
+use EventType as E;
+use OrderStatus as S;
+
+/// Every allowed change of an order's status.
+pub const TRANSITIONS: [Transition; 8] = [
+    t(None, S::Accepted, "acceptedAt", E::OrderAccepted),
+    t(None, S::Failed, "failedAt", E::OrderFailed),
+    t(Some(S::Failed), S::Accepted, "acceptedAt", E::OrderAccepted),
+    t(
+        Some(S::Accepted),
+        S::Reserved,
+        "reservedAt",
+        E::InventoryReserved,
+    ),
+    t(
+        Some(S::Accepted),
+        S::Rejected,
+        "rejectedAt",
+        E::OrderRejected,
+    ),
+    t(Some(S::Reserved), S::Paid, "paidAt", E::PaymentSucceeded),
+    t(
+        Some(S::Reserved),
+        S::PaymentFailed,
+        "paymentFailedAt",
+        E::PaymentFailed,
+    ),
+    t(
+        Some(S::Paid),
+        S::Completed,
+        "completedAt",
+        E::OrderCompleted,
+    ),
+];
+
+/// The change from `from` (None: a new item) to `to`, if the lifecycle allows it.
+pub fn transition(from: Option<OrderStatus>, to: OrderStatus) -> Option<&'static Transition> {
+    TRANSITIONS.iter().find(|t| t.from == from && t.to == to)
+}
+
+/// Whether no change leaves `status`.
+pub fn is_terminal(status: OrderStatus) -> bool {
+    !TRANSITIONS.iter().any(|t| t.from == Some(status))
+}
+
+/// The event a committed change from `old` (None: created) to `new` becomes; `None` when the
+/// status did not change (an update of other fields) or the change is not a lifecycle one.
+pub fn event_for(old: Option<OrderStatus>, new: OrderStatus) -> Option<EventType> {
+    if old == Some(new) {
+        return None;
+    }
+    transition(old, new).map(|t| t.event)
+}
+
+/// The status and version of a stored order, as a conditional update sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub status: OrderStatus,
+    pub version: u64,
+}
+
+/// A conditional transition request: "move from `from` at `expected_version` to `to`".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    pub from: OrderStatus,
+    pub expected_version: u64,
+    pub to: OrderStatus,
+}
+
+/// What a conditional update does to `stored`: the new state, or `None` when its condition
+/// fails or the lifecycle has no such change (nothing is written). The stores' conditions say
+/// exactly this: `status = :from AND version = :v` on a change [`transition`] allows.
+pub fn apply(stored: Stored, request: Request) -> Option<Stored> {
+    transition(Some(request.from), request.to)?;
+    (stored.status == request.from && stored.version == request.expected_version).then_some(
+        Stored {
+            status: request.to,
+            version: stored.version + 1,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_terminal_statuses_are_rejected_paid_failed_payment_failed_and_completed() {
+        let terminal: Vec<_> = OrderStatus::ALL
+            .into_iter()
+            .filter(|s| is_terminal(*s))
+            .collect();
+        assert_eq!(
+            terminal,
+            [S::Rejected, S::PaymentFailed, S::Completed],
+            "FAILED leaves by redrive, ACCEPTED/RESERVED/PAID move on"
+        );
+    }
+
+    #[test]
+    fn each_change_has_one_event_and_no_change_has_none() {
+        assert_eq!(event_for(None, S::Accepted), Some(E::OrderAccepted));
+        assert_eq!(
+            event_for(Some(S::Failed), S::Accepted),
+            Some(E::OrderAccepted)
+        );
+        assert_eq!(
+            event_for(Some(S::Accepted), S::Reserved),
+            Some(E::InventoryReserved)
+        );
+        assert_eq!(event_for(Some(S::Reserved), S::Reserved), None);
+        assert_eq!(
+            event_for(Some(S::Accepted), S::Paid),
+            None,
+            "not a lifecycle change"
+        );
+    }
+}
+
+/// One lifecycle event: the body of an order-events message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleEvent {
+    pub event_type: EventType,
+    /// `orderId:version`: a consumer tells a redelivery from a new event by it.
+    pub event_id: String,
+    pub order_id: String,
+    /// The order's version after the change.
+    pub version: u64,
+    pub status: OrderStatus,
+    /// Absent when the change created the order's item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_status: Option<OrderStatus>,
+    /// When the change happened (its step timestamp).
+    pub occurred_at: String,
+    pub correlation_id: String,
+    pub order: EventOrder,
+}
+
+/// The order as an event carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventOrder {
+    pub customer_id: String,
+    pub items: Vec<crate::item::StoredLine>,
+    pub item_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<Vec<crate::item::ReservedLine>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<crate::item::Rejection>,
+}
+
+impl LifecycleEvent {
+    /// The event a committed change of an order's item becomes: `old` is the item before (None
+    /// when the change created it). `None` when the status did not change.
+    pub fn from_change(
+        old: Option<&crate::item::OrderItem>,
+        new: &crate::item::OrderItem,
+        now: &str,
+    ) -> Option<Self> {
+        let previous = old.map(|o| o.status);
+        let event_type = event_for(previous, new.status)?;
+        let occurred_at = match new.status {
+            OrderStatus::Accepted => new.accepted_at.clone(),
+            OrderStatus::Failed => new.failure.as_ref().map(|f| f.dead_lettered_at.clone()),
+            OrderStatus::Reserved => new.reserved_at.clone(),
+            OrderStatus::Rejected => new.rejected_at.clone(),
+            OrderStatus::Paid => new.paid_at.clone(),
+            OrderStatus::PaymentFailed => new.payment_failed_at.clone(),
+            OrderStatus::Completed => new.completed_at.clone(),
+            OrderStatus::Later => None,
+        }
+        .unwrap_or_else(|| now.to_string());
+        Some(LifecycleEvent {
+            event_type,
+            event_id: format!("{}:{}", new.order_id, new.version),
+            order_id: new.order_id.clone(),
+            version: new.version,
+            status: new.status,
+            previous_status: previous,
+            occurred_at,
+            correlation_id: new.correlation_id.clone(),
+            order: EventOrder {
+                customer_id: new.customer_id.clone(),
+                items: new.items.clone(),
+                item_count: new.item_count,
+                currency: new.currency.clone(),
+                created_at: new.created_at.clone(),
+                amount: new.amount.clone(),
+                reservation: new.reservation.clone(),
+                rejection: new.rejection.clone(),
+            },
+        })
+    }
+}

@@ -1,0 +1,351 @@
+//! The lifecycle's first half, one test per row: order-events (a committed change becomes one
+//! event) and the inventory stage (reserved, rejected for each reason, duplicate event, retry),
+//! against in-memory ports. The same handlers run on moto in local/tests/lifecycle.rs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::EventRecord;
+use aws_lambda_events::event::sqs::SqsMessage;
+use chrono::Utc;
+use order_domain::{
+    EventType, InventoryItem, LifecycleEvent, OrderItem, OrderStatus, Provenance, ReservedLine,
+};
+use order_pipeline::config::WorkerConfig;
+use order_pipeline::events::{MemoryEventPublisher, OrderEvents};
+use order_pipeline::inventory::{InventoryWorker, MemoryInventory};
+use order_pipeline::port::PortError;
+use order_pipeline::telemetry::Captured;
+use order_pipeline::worker::SqsWorker;
+use serde_json::json;
+
+fn item(order_id: &str, lines: serde_json::Value, currency: Option<&str>) -> OrderItem {
+    let mut body = json!({"orderId": order_id, "customerId": "U1", "items": lines});
+    if let Some(c) = currency {
+        body["currency"] = json!(c);
+    }
+    let (order, _) = order_domain::parse_order(&body.to_string()).unwrap();
+    let from = Provenance {
+        message_id: "m".into(),
+        correlation_id: format!("corr-{order_id}"),
+        sent_at: Utc::now(),
+    };
+    OrderItem::accepted(&order, &from, Utc::now())
+}
+
+fn accepted_event(order: &OrderItem) -> LifecycleEvent {
+    LifecycleEvent::from_change(None, order, "2026-01-01T00:00:00Z").unwrap()
+}
+
+fn sqs(id: &str, body: &str) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.into());
+    m.body = Some(body.into());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), "1".into());
+    m
+}
+
+fn stock(sku: &str, available: u64, price: Option<&str>) -> InventoryItem {
+    InventoryItem {
+        sku: sku.into(),
+        available,
+        reserved: 0,
+        sold: 0,
+        name: None,
+        unit_price: price.map(Into::into),
+        currency: Some("USD".into()),
+        version: 1,
+    }
+}
+
+fn worker(stock: Vec<InventoryItem>) -> SqsWorker<InventoryWorker<MemoryInventory>> {
+    SqsWorker::new(
+        InventoryWorker::new(MemoryInventory::with(stock)),
+        WorkerConfig {
+            max_receive_count: 3,
+            record_concurrency: 4,
+            start_margin: Duration::from_secs(3),
+            answer_reserve: Duration::from_millis(500),
+            service: "inventory".into(),
+        },
+        Arc::new(Captured::default()),
+    )
+}
+
+async fn run(w: &SqsWorker<InventoryWorker<MemoryInventory>>, order: &OrderItem) -> &'static str {
+    w.handler()
+        .store()
+        .order(&order.order_id, OrderStatus::Accepted, order.version);
+    let body = serde_json::to_string(&accepted_event(order)).unwrap();
+    let (_, reports) = w.handle_records(&[sqs("m1", &body)]).await.unwrap();
+    reports[0].outcome.label()
+}
+
+#[tokio::test]
+async fn row_reserved_moves_units_from_available_to_reserved_and_the_order_to_reserved_with_its_amount(
+) {
+    let w = worker(vec![stock("A", 5, Some("2.50")), stock("B", 1, Some("10"))]);
+    let order = item(
+        "O1",
+        json!([{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 1}, {"sku": "A", "quantity": 1, "unitPrice": "3"}]),
+        Some("USD"),
+    );
+    assert_eq!(run(&w, &order).await, "reserved");
+    let store = w.handler().store();
+    let a = store.item("A").unwrap();
+    assert_eq!(
+        (a.available, a.reserved),
+        (2, 3),
+        "lines of A merged: 3 units"
+    );
+    assert_eq!(store.item("B").unwrap().available, 0);
+    let (status, version, write) = store.status("O1").unwrap();
+    assert_eq!((status, version), (OrderStatus::Reserved, 2));
+    let write = write.unwrap();
+    assert_eq!(
+        write.amount.as_deref(),
+        Some("18"),
+        "2 x 2.50 + 10 + 3, exactly"
+    );
+    assert_eq!(
+        write.reservation.unwrap(),
+        [
+            ReservedLine {
+                sku: "A".into(),
+                quantity: 3
+            },
+            ReservedLine {
+                sku: "B".into(),
+                quantity: 1
+            }
+        ]
+    );
+    assert_eq!(write.change.step, "reservedAt");
+}
+
+#[tokio::test]
+async fn row_short_stock_rejects_naming_the_sku_and_what_was_short_and_touches_no_stock() {
+    let w = worker(vec![stock("A", 5, Some("1")), stock("B", 1, Some("1"))]);
+    let order = item(
+        "O2",
+        json!([{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 3}]),
+        None,
+    );
+    assert_eq!(run(&w, &order).await, "rejected");
+    let store = w.handler().store();
+    assert_eq!(store.item("A").unwrap().available, 5, "nothing reserved");
+    let (status, _, write) = store.status("O2").unwrap();
+    assert_eq!(status, OrderStatus::Rejected);
+    let rejection = write.unwrap().rejection.unwrap();
+    assert_eq!(rejection.sku.as_deref(), Some("B"));
+    assert_eq!(
+        (rejection.requested, rejection.available),
+        (Some(3), Some(1))
+    );
+    assert!(
+        rejection.reason.contains("not enough stock for sku B"),
+        "{}",
+        rejection.reason
+    );
+}
+
+#[tokio::test]
+async fn row_unknown_sku_no_price_and_currency_mismatch_reject_with_their_reason() {
+    for (lines, currency, reason) in [
+        (
+            json!([{"sku": "NOPE", "quantity": 1}]),
+            None,
+            "unknown sku NOPE",
+        ),
+        (
+            json!([{"sku": "FREE", "quantity": 1}]),
+            None,
+            "no price for sku FREE",
+        ),
+        (
+            json!([{"sku": "A", "quantity": 1}]),
+            Some("EUR"),
+            "currency mismatch",
+        ),
+    ] {
+        let w = worker(vec![stock("A", 5, Some("1")), stock("FREE", 5, None)]);
+        let order = item("O3", lines, currency);
+        assert_eq!(run(&w, &order).await, "rejected", "{reason}");
+        let (_, _, write) = w.handler().store().status("O3").unwrap();
+        let got = write.unwrap().rejection.unwrap().reason;
+        assert!(got.contains(reason), "{got}");
+        assert_eq!(w.handler().store().item("A").unwrap().available, 5);
+    }
+}
+
+#[tokio::test]
+async fn row_more_distinct_skus_than_one_transaction_takes_rejects() {
+    let skus: Vec<InventoryItem> = (0..100)
+        .map(|i| stock(&format!("S{i}"), 5, Some("1")))
+        .collect();
+    let w = worker(skus);
+    let lines: Vec<_> = (0..100)
+        .map(|i| json!({"sku": format!("S{i}"), "quantity": 1}))
+        .collect();
+    let order = item("O4", json!(lines), None);
+    assert_eq!(run(&w, &order).await, "rejected");
+    let (_, _, write) = w.handler().store().status("O4").unwrap();
+    assert!(write
+        .unwrap()
+        .rejection
+        .unwrap()
+        .reason
+        .contains("too many lines"));
+}
+
+#[tokio::test]
+async fn row_an_order_already_past_accepted_is_a_duplicate_event_deleted_with_nothing_written() {
+    let w = worker(vec![stock("A", 5, Some("1"))]);
+    let order = item("O5", json!([{"sku": "A", "quantity": 1}]), None);
+    let body = serde_json::to_string(&accepted_event(&order)).unwrap();
+    w.handler().store().order("O5", OrderStatus::Reserved, 2);
+    let (resp, reports) = w.handle_records(&[sqs("m1", &body)]).await.unwrap();
+    assert!(resp.batch_item_failures.is_empty(), "deleted");
+    assert_eq!(reports[0].outcome.label(), "duplicate");
+    assert_eq!(w.handler().store().item("A").unwrap().available, 5);
+}
+
+#[tokio::test]
+async fn the_same_event_twice_reserves_once() {
+    let w = worker(vec![stock("A", 5, Some("1"))]);
+    let order = item("O6", json!([{"sku": "A", "quantity": 2}]), None);
+    assert_eq!(run(&w, &order).await, "reserved");
+    let body = serde_json::to_string(&accepted_event(&order)).unwrap();
+    let (_, reports) = w.handle_records(&[sqs("m2", &body)]).await.unwrap();
+    assert_eq!(reports[0].outcome.label(), "duplicate");
+    let a = w.handler().store().item("A").unwrap();
+    assert_eq!((a.available, a.reserved), (3, 2));
+}
+
+#[tokio::test]
+async fn row_throttling_or_a_conflicting_transaction_is_retried_and_an_all_failed_batch_fails_the_invocation(
+) {
+    let w = worker(vec![stock("A", 5, Some("1"))]);
+    let order = item("O7", json!([{"sku": "A", "quantity": 1}]), None);
+    w.handler().store().order("O7", OrderStatus::Accepted, 1);
+    *w.handler().store().failing.lock().unwrap() =
+        Some(PortError::Retryable("TransactionConflict".into()));
+    let body = serde_json::to_string(&accepted_event(&order)).unwrap();
+    let err = w.handle_records(&[sqs("m1", &body)]).await.unwrap_err();
+    assert!(err.first.contains("TransactionConflict"), "{}", err.first);
+    // A batch mixing a dependency failure with an invalid record is not an outage: each record
+    // fails on its own, the invocation answers.
+    let (resp, _) = w
+        .handle_records(&[sqs("m1", &body), sqs("m2", "not an event")])
+        .await
+        .expect("a mixed batch answers");
+    assert_eq!(resp.batch_item_failures.len(), 2);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_lifecycle_event_goes_to_the_dlq() {
+    let w = worker(vec![]);
+    let (resp, reports) = w.handle_records(&[sqs("bad", "{}")]).await.unwrap();
+    assert_eq!(reports[0].outcome.label(), "invalid");
+    assert_eq!(resp.batch_item_failures.len(), 1);
+}
+
+// --- order-events ---
+
+fn stream_record(seq: &str, old: Option<&OrderItem>, new: &OrderItem) -> EventRecord {
+    let image = |i: &OrderItem| {
+        serde_json::to_value(serde_dynamo::to_item::<_, serde_dynamo::Item>(i).unwrap()).unwrap()
+    };
+    let mut dynamodb = json!({
+        "Keys": {"orderId": {"S": new.order_id}},
+        "NewImage": image(new),
+        "SequenceNumber": seq,
+        "SizeBytes": 100,
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+        "ApproximateCreationDateTime": 1_700_000_000
+    });
+    if let Some(o) = old {
+        dynamodb["OldImage"] = image(o);
+    }
+    serde_json::from_value(json!({
+        "eventID": seq, "eventName": if old.is_some() { "MODIFY" } else { "INSERT" },
+        "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+        "dynamodb": dynamodb, "eventSourceARN": "arn:aws:dynamodb:us-east-1:0:table/Orders/stream/x"
+    }))
+    .expect("a stream record")
+}
+
+fn events() -> OrderEvents<MemoryEventPublisher> {
+    OrderEvents::new(
+        MemoryEventPublisher::default(),
+        "order-events".into(),
+        Arc::new(Captured::default()),
+    )
+}
+
+#[tokio::test]
+async fn each_committed_status_change_becomes_exactly_one_event_with_its_id() {
+    let e = events();
+    let accepted = item("O1", json!([{"sku": "A", "quantity": 1}]), None);
+    let mut reserved = accepted.clone();
+    reserved.status = OrderStatus::Reserved;
+    reserved.version = 2;
+    reserved.reserved_at = Some("2026-01-01T00:00:01Z".into());
+    reserved.amount = Some("1".into());
+    let mut touched = reserved.clone();
+    touched.version = 3; // another field changed, the status did not
+    let resp = e
+        .handle_records(&[
+            stream_record("1", None, &accepted),
+            stream_record("2", Some(&accepted), &reserved),
+            stream_record("3", Some(&reserved), &touched),
+        ])
+        .await;
+    assert!(resp.batch_item_failures.is_empty());
+    let published = e.publisher().published();
+    let kinds: Vec<_> = published
+        .iter()
+        .map(|p| (p.event_type, p.event_id.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (EventType::OrderAccepted, "O1:1"),
+            (EventType::InventoryReserved, "O1:2")
+        ]
+    );
+    assert_eq!(published[1].previous_status, Some(OrderStatus::Accepted));
+    assert_eq!(published[1].occurred_at, "2026-01-01T00:00:01Z");
+    assert_eq!(published[1].order.amount.as_deref(), Some("1"));
+    assert_eq!(published[1].correlation_id, "corr-O1");
+}
+
+#[tokio::test]
+async fn a_failed_publish_reports_its_record_and_leaves_the_rest_for_the_retry() {
+    let e = events();
+    *e.publisher().failing_event_id.lock().unwrap() = Some("O2:1".into());
+    let one = item("O1", json!([{"sku": "A", "quantity": 1}]), None);
+    let two = item("O2", json!([{"sku": "A", "quantity": 1}]), None);
+    let three = item("O3", json!([{"sku": "A", "quantity": 1}]), None);
+    let resp = e
+        .handle_records(&[
+            stream_record("10", None, &one),
+            stream_record("11", None, &two),
+            stream_record("12", None, &three),
+        ])
+        .await;
+    let failed: Vec<_> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(failed, ["11"]);
+    let ids: Vec<_> = e
+        .publisher()
+        .published()
+        .into_iter()
+        .map(|p| p.event_id)
+        .collect();
+    assert_eq!(ids, ["O1:1"], "O3 waits for the retry, after O2");
+}
