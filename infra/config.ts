@@ -33,6 +33,16 @@ export interface WorkerSettings extends FunctionSettings {
   readonly queueAgeAlarmSeconds: number;
 }
 
+/** Settings of a stream-fed function. */
+export interface StreamSettings extends FunctionSettings {
+  /** Stream records per invocation (1-1000). */
+  readonly batchSize: number;
+  /** Retries of a failing record before it goes to the on-failure queue (0-10000). */
+  readonly maxRetryAttempts: number;
+  /** The iterator age (seconds behind the stream) that raises the alarm. */
+  readonly iteratorAgeAlarmSeconds: number;
+}
+
 /** dlq-alarm's settings. */
 export interface DlqAlarmSettings extends FunctionSettings {
   /** Most DLQ messages dlq-alarm looks at per alarm. */
@@ -63,6 +73,8 @@ export interface PipelineConfig {
     readonly 'order-consumer': WorkerSettings;
     readonly 'dlq-alarm': DlqAlarmSettings;
     readonly 'order-api': FunctionSettings;
+    readonly 'order-events': StreamSettings;
+    readonly inventory: WorkerSettings;
   };
 }
 
@@ -90,6 +102,8 @@ const FUNCTIONS: Record<keyof PipelineConfig['functions'], Ranges> = {
   'order-consumer': WORKER_RANGES,
   'dlq-alarm': { ...FUNCTION_RANGES, snapshotMax: [1, 10000] },
   'order-api': FUNCTION_RANGES,
+  'order-events': { ...FUNCTION_RANGES, batchSize: [1, 1000], maxRetryAttempts: [0, 10000], iteratorAgeAlarmSeconds: [10, 86400] },
+  inventory: WORKER_RANGES,
 };
 const TOP_LEVEL = [
   'stage', 'logRetentionDays', 'alarmEmail', 'apiThrottleRate', 'apiThrottleBurst', 'apiJwtIssuer', 'apiJwtAudience', 'functions',
@@ -231,6 +245,15 @@ export function loadConfig(node: Node): PipelineConfig {
   const consumer = readBlock('order-consumer', blocks['order-consumer']) as unknown as WorkerSettings;
   const dlqAlarm = readBlock('dlq-alarm', blocks['dlq-alarm']) as unknown as DlqAlarmSettings;
   const orderApi = readBlock('order-api', blocks['order-api']) as unknown as FunctionSettings;
+  const orderEvents = readBlock('order-events', blocks['order-events']) as unknown as StreamSettings;
+  const inventory = readBlock('inventory', blocks.inventory) as unknown as WorkerSettings;
+  for (const [name, worker] of [['order-consumer', consumer], ['inventory', inventory]] as const) {
+    if (queueVisibilityTimeoutSeconds(worker) > MAX_VISIBILITY_SECONDS) {
+      throw new ConfigError(
+        `Context key "functions.${name}.timeoutSeconds" is invalid: 6 x ${worker.timeoutSeconds} s + the ${worker.batchingWindowSeconds} s batching window exceeds SQS's 12-hour visibility timeout`,
+      );
+    }
+  }
   if (queueVisibilityTimeoutSeconds(consumer) > MAX_VISIBILITY_SECONDS) {
     throw new ConfigError(
       `Context key "functions.order-consumer.timeoutSeconds" is invalid: 6 x ${consumer.timeoutSeconds} s + the ${consumer.batchingWindowSeconds} s batching window exceeds SQS's 12-hour visibility timeout`,
@@ -241,6 +264,6 @@ export function loadConfig(node: Node): PipelineConfig {
     logRetentionDays,
     alarmEmail: email ? String(email) : undefined,
     api,
-    functions: { 'order-consumer': consumer, 'dlq-alarm': dlqAlarm, 'order-api': orderApi },
+    functions: { 'order-consumer': consumer, 'dlq-alarm': dlqAlarm, 'order-api': orderApi, 'order-events': orderEvents, inventory },
   };
 }

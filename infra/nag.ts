@@ -5,6 +5,7 @@
  */
 import { Validations } from 'aws-cdk-lib';
 import { OrderApi } from './constructs/order-api';
+import { OrderEvents } from './constructs/order-events';
 import { QueueWorker } from './constructs/queue-worker';
 import { RustLambda } from './constructs/rust-lambda';
 
@@ -15,14 +16,17 @@ export interface NagScope {
   readonly alarmFunctions: RustLambda[];
   /** The HTTP API, when the stack has one. */
   readonly api?: OrderApi;
+  /** The stream-fed events function, when the stack has one. */
+  readonly events?: OrderEvents;
 }
 
-export function acknowledgeFindings({ stages, alarmFunctions, api }: NagScope): void {
-  for (const fn of [...stages.map((s) => s.lambda), ...alarmFunctions, ...(api ? [api.lambda] : [])]) {
+export function acknowledgeFindings({ stages, alarmFunctions, api, events }: NagScope): void {
+  const others = [...(api ? [api.lambda] : []), ...(events ? [events.lambda] : [])];
+  for (const fn of [...stages.map((s) => s.lambda), ...alarmFunctions, ...others]) {
     Validations.of(fn.role).acknowledge({
       id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
       reason:
-        'X-Ray active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions; it is the only wildcard in the role.',
+        'Resource * appears only on actions that support no resource-level permissions: xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) and, for the stream-fed order-events, dynamodb:ListStreams (its stream mapping). Every other action names its resource.',
     });
   }
   for (const stage of stages) {
@@ -60,6 +64,22 @@ export function acknowledgeFindings({ stages, alarmFunctions, api }: NagScope): 
       id: 'Serverless::Serverless-LambdaDLQ',
       reason:
         'order-api is invoked synchronously by API Gateway: a failure is the caller\'s HTTP error (503 with Retry-After), which the caller retries; there is no asynchronous event to keep.',
+    });
+  }
+  if (events) {
+    Validations.of(events.lambda.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason:
+        'order-events is invoked by its DynamoDB stream mapping, whose on-failure destination (an encrypted SQS queue) receives every record that fails after the retries; a Lambda DLQ applies to asynchronous invocations only.',
+    });
+    Validations.of(events.failures).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SQS3',
+      reason:
+        "This queue is the Orders stream mapping's on-failure destination, itself the place where failed records end; it needs no DLQ of its own.",
+    });
+    Validations.of(events.failures).acknowledge({
+      id: 'Serverless::Serverless-SQSRedrivePolicy',
+      reason: 'This queue is terminal: it holds descriptions of stream records that failed, for an operator (14 days).',
     });
   }
 }

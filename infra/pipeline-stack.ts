@@ -11,6 +11,7 @@ import { PipelineConfig } from './config';
 import { acknowledgeFindings } from './nag';
 import { PipelineDashboard } from './constructs/dashboard';
 import { OrderApi } from './constructs/order-api';
+import { OrderEvents } from './constructs/order-events';
 import { QueueWorker, startMarginMs } from './constructs/queue-worker';
 import { RustLambda } from './constructs/rust-lambda';
 
@@ -50,6 +51,15 @@ export class OrderPipelineStack extends Stack {
 
     const table = new dynamodb.Table(this, 'OrdersTable', {
       partitionKey: { name: 'orderId', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+      deletionProtection: !isDev,
+      // Every committed change feeds order-events: the lifecycle's events come from here only.
+      stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+    });
+    const inventoryTable = new dynamodb.Table(this, 'InventoryTable', {
+      partitionKey: { name: 'sku', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
@@ -100,7 +110,31 @@ export class OrderPipelineStack extends Stack {
       subscription: { topic: orderTopic },
     });
     table.grant(intake.lambda.role, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem');
-    const stages = [intake];
+
+    const events = new OrderEvents(this, 'OrderEvents', {
+      manifestPath: CARGO_MANIFEST,
+      table,
+      settings: config.functions['order-events'],
+      topicKey,
+      queueKey,
+      logRetention: config.logRetentionDays,
+      retainFailures: !isDev,
+      alarmActions: notifyOps,
+    });
+    const inventory = new QueueWorker(this, 'Inventory', {
+      ...common,
+      binaryName: 'inventory',
+      description: 'OrderAccepted -> stock reserved in one transaction (RESERVED) or REJECTED',
+      settings: config.functions.inventory,
+      environment: { TABLE_NAME: table.tableName, INVENTORY_TABLE_NAME: inventoryTable.tableName },
+      subscription: {
+        topic: events.topic,
+        filterPolicy: { eventType: sns.SubscriptionFilter.stringFilter({ allowlist: ['OrderAccepted'] }) },
+      },
+    });
+    inventoryTable.grant(inventory.lambda.role, 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem');
+    table.grant(inventory.lambda.role, 'dynamodb:UpdateItem');
+    const stages = [intake, inventory];
 
     const dlqAlarmSettings = config.functions['dlq-alarm'];
     const dlqAlarmTimeout = Duration.seconds(dlqAlarmSettings.timeoutSeconds);
@@ -154,6 +188,9 @@ export class OrderPipelineStack extends Stack {
     new CfnOutput(this, 'DeadLetterQueueUrl', { value: intake.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'DeadLetterQueueArn', { value: intake.deadLetterQueue.queueArn, description: 'Redrive source' });
     new CfnOutput(this, 'OrdersTableName', { value: table.tableName });
+    new CfnOutput(this, 'InventoryTableName', { value: inventoryTable.tableName, description: 'Load stock with order-producer inventory load' });
+    new CfnOutput(this, 'OrderEventsTopicArn', { value: events.topic.topicArn, description: 'Lifecycle events (eventType attribute)' });
+    new CfnOutput(this, 'EventFailuresQueueUrl', { value: events.failures.queueUrl, description: 'Stream records whose events were never published' });
     new CfnOutput(this, 'OpsTopicArn', { value: opsTopic.topicArn, description: 'Alarm notifications' });
     new CfnOutput(this, 'DlqAlarmName', { value: intake.deadLetterAlarm.alarmName });
     // Every name the runbook (docs/operations.md) tells an operator to use.
@@ -167,7 +204,9 @@ export class OrderPipelineStack extends Stack {
     new CfnOutput(this, 'DlqAlarmLogGroup', { value: dlqAlarm.logGroup.logGroupName });
     new CfnOutput(this, 'OrderApiLogGroup', { value: api.lambda.logGroup.logGroupName });
     new CfnOutput(this, 'ApiAccessLogGroup', { value: api.accessLogs.logGroupName });
+    new CfnOutput(this, 'OrderEventsLogGroup', { value: events.lambda.logGroup.logGroupName });
+    new CfnOutput(this, 'InventoryLogGroup', { value: inventory.lambda.logGroup.logGroupName });
 
-    acknowledgeFindings({ stages, alarmFunctions: [dlqAlarm], api });
+    acknowledgeFindings({ stages, alarmFunctions: [dlqAlarm], api, events });
   }
 }

@@ -55,13 +55,14 @@ describe('messaging', () => {
     });
   });
 
-  test('DLQs keep messages 14 days, the order queue 4 days', () => {
+  test('dead-letter and failure queues keep messages 14 days, work queues 4 days', () => {
     const queues = Object.entries(resources('AWS::SQS::Queue'));
     for (const [id, q] of queues) {
-      const expected = id === orderQueueId ? 4 * 86400 : 14 * 86400;
+      const expected = q.Properties.RedrivePolicy ? 4 * 86400 : 14 * 86400;
       expect([id, q.Properties.MessageRetentionPeriod]).toEqual([id, expected]);
     }
-    expect(queues).toHaveLength(3);
+    // Two stages (work queue, DLQ, subscription DLQ each) and the stream's on-failure queue.
+    expect(queues).toHaveLength(7);
   });
 
   test('every queue and topic is encrypted with a customer-managed key, which rotates', () => {
@@ -76,11 +77,12 @@ describe('messaging', () => {
     }
   });
 
-  test("SNS may use the queue key only for the order topic's deliveries", () => {
+  test("SNS may use the queue key only for deliveries from the pipeline's own topics", () => {
     const queueKey = Object.values(resources('AWS::KMS::Key')).find((k: any) => k.Properties.Description.includes('queues')) as any;
     const sns = queueKey.Properties.KeyPolicy.Statement.filter((s: any) => s.Principal?.Service === 'sns.amazonaws.com');
-    expect(sns).toHaveLength(1);
-    expect(sns[0].Condition).toEqual({ ArnEquals: { 'aws:SourceArn': { Ref: orderTopicId } } });
+    const sources = sns.map((s: any) => s.Condition.ArnEquals['aws:SourceArn'].Ref).sort();
+    const topics = Object.keys(resources('AWS::SNS::Topic')).filter((id) => id !== opsTopicId).sort();
+    expect(sources).toEqual(topics);
   });
 
   test('dead-letter queues are retained outside dev (they may hold the only copy of a message), destroyed in dev', () => {
@@ -88,8 +90,8 @@ describe('messaging', () => {
       Object.entries(tmpl.findResources('AWS::SQS::Queue'))
         .filter(([, q]) => q.Properties.RedrivePolicy === undefined)
         .map(([, q]) => q.DeletionPolicy);
-    expect(deletionPolicies(t)).toEqual(['Delete', 'Delete']);
-    expect(deletionPolicies(template({ stage: 'prod' }))).toEqual(['Retain', 'Retain']);
+    expect(deletionPolicies(t).every((p) => p === 'Delete')).toBe(true);
+    expect(deletionPolicies(template({ stage: 'prod' }))).toEqual(Array(5).fill('Retain'));
   });
 
   test('every queue and topic denies requests without TLS', () => {
@@ -126,8 +128,8 @@ describe('messaging', () => {
     });
   });
 
-  test('subscription uses raw delivery and has its own redrive queue', () => {
-    const sub = only('AWS::SNS::Subscription');
+  test('the intake subscription uses raw delivery and has its own redrive queue', () => {
+    const sub = Object.values(resources('AWS::SNS::Subscription')).find((s: any) => s.Properties.TopicArn.Ref === orderTopicId) as any;
     expect(sub.Properties.RawMessageDelivery).toBe(true);
     expect(sub.Properties.Endpoint).toEqual({ 'Fn::GetAtt': [orderQueueId, 'Arn'] });
     const redrive = sub.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
@@ -152,7 +154,7 @@ describe('functions', () => {
 
   test('log groups have bounded retention', () => {
     const groups = Object.values(resources('AWS::Logs::LogGroup'));
-    expect(groups).toHaveLength(4);
+    expect(groups).toHaveLength(6);
     for (const g of groups) expect(g.Properties.RetentionInDays).toBe(30);
   });
 
@@ -209,12 +211,14 @@ describe('least privilege', () => {
     }
   });
 
-  test("the only wildcard in any policy is X-Ray's resource", () => {
+  test("Resource * only on actions without resource-level permissions (X-Ray's, the stream's ListStreams)", () => {
     for (const p of Object.values(resources('AWS::IAM::Policy'))) {
       for (const s of (p as any).Properties.PolicyDocument.Statement) {
         for (const a of actions(s)) expect(a).not.toContain('*');
         if (s.Resource === '*') {
-          expect(actions(s).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+          for (const a of actions(s)) {
+            expect(['xray:PutTelemetryRecords', 'xray:PutTraceSegments', 'dynamodb:ListStreams']).toContain(a);
+          }
         }
       }
     }
@@ -299,7 +303,8 @@ describe('alarms', () => {
   });
 
   test('the ops topic takes an email subscription only when alarmEmail is set', () => {
-    t.resourceCountIs('AWS::SNS::Subscription', 1);
+    const protocols = (tmpl: Template) => Object.values(tmpl.findResources('AWS::SNS::Subscription')).map((s: any) => s.Properties.Protocol);
+    expect(protocols(t)).not.toContain('email');
     const withEmail = template({ alarmEmail: 'ops@example.com' });
     withEmail.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
   });
@@ -364,6 +369,59 @@ describe('order API', () => {
   });
 });
 
+describe('lifecycle events and inventory', () => {
+  const fnId = (binary: string) => ref('AWS::Lambda::Function', (r) => r.Metadata?.['OrderPipeline:Binary'] === binary);
+  const statementsOf = (binary: string): any[] => {
+    const roleId = resources('AWS::Lambda::Function')[fnId(binary)].Properties.Role['Fn::GetAtt'][0];
+    return Object.values(resources('AWS::IAM::Policy'))
+      .filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId))
+      .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+  };
+  const actionsOf = (binary: string) =>
+    statementsOf(binary).flatMap((s: any) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
+
+  test('the Orders stream (new and old images) feeds order-events: partial failures, bisect, bounded retries, an on-failure queue', () => {
+    const orders = Object.values(resources('AWS::DynamoDB::Table')).find((r: any) => r.Properties.KeySchema[0].AttributeName === 'orderId') as any;
+    expect(orders.Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
+    const failures = ref('AWS::SQS::Queue', (q) => JSON.stringify(resources('AWS::Lambda::EventSourceMapping')).includes(`"${Object.keys(resources('AWS::SQS::Queue')).find((id) => resources('AWS::SQS::Queue')[id] === q)}"`) && !q.Properties.RedrivePolicy && !q.Properties.VisibilityTimeout);
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: fnId('order-events') },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 10,
+      StartingPosition: 'TRIM_HORIZON',
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [failures, 'Arn'] } } },
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'IteratorAge',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId('order-events') } }],
+      Threshold: 60000,
+    });
+  });
+
+  test('order-events may publish to its topic and read the stream, nothing else', () => {
+    expect(actionsOf('order-events')).toEqual(
+      [
+        'dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams',
+        'kms:Decrypt', 'kms:GenerateDataKey', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sns:Publish', 'sqs:SendMessage',
+        'xray:PutTelemetryRecords', 'xray:PutTraceSegments',
+      ].sort(),
+    );
+  });
+
+  test('the inventory stage subscribes to OrderAccepted events only, and may update Inventory and Orders', () => {
+    t.hasResourceProperties('AWS::SNS::Subscription', { FilterPolicy: { eventType: ['OrderAccepted'] }, RawMessageDelivery: true });
+    const actions = actionsOf('inventory');
+    expect(actions).toEqual(expect.arrayContaining(['dynamodb:BatchGetItem', 'dynamodb:UpdateItem']));
+    expect(actions).not.toContain('dynamodb:PutItem');
+    expect(actions).not.toContain('dynamodb:DeleteItem');
+    t.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [{ AttributeName: 'sku', KeyType: 'HASH' }],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+});
+
 describe('dashboard', () => {
   // Protects: operators get one row of graphs per stage, built from the stage's own resources.
   test('one dashboard with a row per stage: received, processed, failed, DLQ depth, age, duration, errors', () => {
@@ -392,10 +450,12 @@ describe('outputs', () => {
   // Protects: every name docs/operations.md tells an operator to use is a stack output.
   test('the runbook names are outputs: subscription DLQ and every log group', () => {
     const outputs = t.findOutputs('*');
-    const subscriptionDlq = only('AWS::SNS::Subscription').Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+    const intakeSubscription = Object.values(resources('AWS::SNS::Subscription')).find((s: any) => s.Properties.TopicArn.Ref === orderTopicId) as any;
+    const subscriptionDlq = intakeSubscription.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
     expect(outputs.SubscriptionDeadLetterQueueUrl.Value).toEqual({ Ref: subscriptionDlq });
     const groups = Object.keys(resources('AWS::Logs::LogGroup'));
-    const named = ['OrderConsumerLogGroup', 'DlqAlarmLogGroup', 'OrderApiLogGroup', 'ApiAccessLogGroup'].map((o) => outputs[o].Value.Ref);
+    const named = ['OrderConsumerLogGroup', 'DlqAlarmLogGroup', 'OrderApiLogGroup', 'ApiAccessLogGroup', 'OrderEventsLogGroup', 'InventoryLogGroup']
+      .map((o) => outputs[o].Value.Ref);
     expect(named.sort()).toEqual(groups.sort());
     const runbook = fs.readFileSync(path.join(ROOT, 'docs', 'operations.md'), 'utf8');
     for (const name of runbook.match(/`([A-Z][A-Za-z]+)` output/g) ?? []) {
@@ -406,7 +466,7 @@ describe('outputs', () => {
 
   test('each Rust function names its binary in the template metadata (the local runner finds its handler by it)', () => {
     const binaries = Object.values(resources('AWS::Lambda::Function')).map((f: any) => f.Metadata['OrderPipeline:Binary']).sort();
-    expect(binaries).toEqual(['dlq-alarm', 'order-api', 'order-consumer']);
+    expect(binaries).toEqual(['dlq-alarm', 'inventory', 'order-api', 'order-consumer', 'order-events']);
   });
 });
 

@@ -16,6 +16,7 @@ use order_pipeline::telemetry::LineWriter;
 use order_pipeline::worker::{RecordHandler, SqsWorker};
 
 use crate::http::HttpFunction;
+use crate::stream::StreamFunction;
 use crate::LocalError;
 
 /// A record's message id and its outcome's label.
@@ -73,6 +74,7 @@ pub enum Handler {
     Sqs(Arc<dyn SqsFunction>),
     Alarm(Arc<dyn AlarmFunction>),
     Http(Arc<dyn HttpFunction>),
+    Stream(Arc<dyn StreamFunction>),
 }
 
 /// The handler of `binary`, configured from `environment`. Register a new function here.
@@ -96,6 +98,12 @@ pub fn build(
         ))),
         "order-api" => Ok(Handler::Http(Arc::new(
             bootstrap::order_api_with(&env, sdk, telemetry).map_err(config)?,
+        ))),
+        "order-events" => Ok(Handler::Stream(Arc::new(
+            bootstrap::order_events_with(&env, sdk, telemetry).map_err(config)?,
+        ))),
+        "inventory" => Ok(Handler::Sqs(Arc::new(
+            bootstrap::inventory_with(&env, sdk, telemetry).map_err(config)?,
         ))),
         other => Err(LocalError::Input(format!(
             "the stack has a function built from binary {other}, which the local runner does not know: register its handler in local/src/functions.rs"

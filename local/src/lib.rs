@@ -8,13 +8,16 @@ pub mod emulator;
 pub mod functions;
 pub mod generate;
 pub mod http;
+pub mod inventory;
 pub mod mapping;
+pub mod observe;
 pub mod pipeline;
 pub mod publish;
 pub mod redrive;
 pub mod report;
 pub mod resources;
 pub mod seeds;
+pub mod stream;
 pub mod template;
 
 use aws_config::SdkConfig;
@@ -84,6 +87,7 @@ pub struct Clients {
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
+    pub streams: aws_sdk_dynamodbstreams::Client,
     /// The emulator's endpoint (CloudWatch calls go there directly, see [`cloudwatch`]).
     pub endpoint: String,
 }
@@ -94,6 +98,7 @@ impl Clients {
             sqs: aws_sdk_sqs::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            streams: aws_sdk_dynamodbstreams::Client::new(config),
             endpoint: endpoint.to_string(),
         }
     }

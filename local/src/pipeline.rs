@@ -14,6 +14,7 @@ use crate::functions::{build, AlarmFunction, Handler};
 use crate::http::{ApiServer, Route};
 use crate::mapping::{Mapping, MappingOptions, MappingStats};
 use crate::resources::{create, Created, LocalStack};
+use crate::stream::StreamMapping;
 use crate::template::Template;
 use crate::{Clients, LocalError};
 
@@ -42,6 +43,8 @@ pub struct LocalPipeline {
     pub created: Created,
     pub stack: LocalStack,
     pub mappings: Vec<RunningMapping>,
+    /// The stream mappings, with the binary each feeds.
+    pub stream_mappings: Vec<(String, StreamMapping)>,
     pub alarms: AlarmEvaluator,
     /// The stack's HTTP APIs, served on loopback.
     pub api_servers: Vec<ApiServer>,
@@ -113,6 +116,31 @@ impl LocalPipeline {
             });
         }
 
+        let mut stream_mappings = Vec::new();
+        for m in &created.stream_mappings {
+            let function = created.function(&m.function_id).ok_or_else(|| {
+                LocalError::Input(format!(
+                    "stream mapping {} feeds {}, which is not a function of the stack",
+                    m.id, m.function_id
+                ))
+            })?;
+            let Some(Handler::Stream(handler)) = handlers.get(&function.id).cloned() else {
+                return Err(LocalError::Input(format!(
+                    "{} is fed by a stream but its handler does not take stream batches",
+                    function.binary
+                )));
+            };
+            let mapping = StreamMapping::new();
+            tasks.push(mapping.spawn(
+                clients.streams.clone(),
+                clients.sqs.clone(),
+                handler,
+                m.clone(),
+                function.name.clone(),
+            ));
+            stream_mappings.push((function.binary.clone(), mapping));
+        }
+
         let queues: HashMap<String, String> = created
             .queues
             .iter()
@@ -171,6 +199,7 @@ impl LocalPipeline {
             created,
             stack,
             mappings,
+            stream_mappings,
             alarms,
             api_servers,
             tasks,
@@ -213,7 +242,8 @@ impl LocalPipeline {
             for m in &self.mappings {
                 queued += depth(&self.clients.sqs, &m.queue_url).await?;
             }
-            let busy = self.mappings.iter().any(|m| m.mapping.is_busy());
+            let busy = self.mappings.iter().any(|m| m.mapping.is_busy())
+                || self.stream_mappings.iter().any(|(_, m)| m.is_busy());
             if queued == 0 && !busy && self.alarms.settled(&self.clients).await? {
                 quiet += 1;
                 if quiet >= 4 {
@@ -246,6 +276,9 @@ impl LocalPipeline {
         }
         for m in &self.mappings {
             m.mapping.stop();
+        }
+        for (_, m) in &self.stream_mappings {
+            m.stop();
         }
         self.alarms.stop();
         for t in self.tasks {

@@ -60,7 +60,7 @@ fn action_for(kind: &str) -> Option<Action> {
             "the real handler of its binary, in process, configured from the template's environment".into(),
         )),
         "AWS::Lambda::EventSourceMapping" => Some(Action::Emulate(
-            "polls the queue with the template's batch size, window and maximum concurrency; deletes only the records not in batchItemFailures".into(),
+            "an SQS source: polls the queue with the template's batch size, window and maximum concurrency, deleting only the records not in batchItemFailures; a DynamoDB stream: reads it in order with the batch size, retrying from a reported failure and sending a record that keeps failing to the on-failure queue".into(),
         )),
         "AWS::ApiGatewayV2::Api" => Some(Action::Emulate(
             "served on a loopback port by the runner (the ApiUrl output locally)".into(),
@@ -139,6 +139,21 @@ pub struct MappingSpec {
     pub batching_window_seconds: u64,
     pub maximum_concurrency: usize,
     pub report_batch_item_failures: bool,
+}
+
+/// A DynamoDB stream event source mapping.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamMappingSpec {
+    pub id: String,
+    pub stream_arn: String,
+    pub function_id: String,
+    pub batch_size: i32,
+    pub report_batch_item_failures: bool,
+    /// Retries of a failing record before it goes to the on-failure destination.
+    pub maximum_retry_attempts: u64,
+    /// The on-failure destination, a queue of the stack.
+    pub on_failure_queue_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -242,6 +257,12 @@ pub struct LocalStack {
     pub table_name: String,
     pub ops_topic_arn: String,
     pub dlq_alarm_name: String,
+    /// The Inventory table, when the stack has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory_table_name: Option<String>,
+    /// The order-events topic, when the stack has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_events_topic_arn: Option<String>,
     /// The local HTTP API's base URL, once the runner serves it (the ApiUrl output).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
@@ -266,6 +287,8 @@ impl LocalStack {
             table_name: get("OrdersTableName")?,
             ops_topic_arn: get("OpsTopicArn")?,
             dlq_alarm_name: get("DlqAlarmName")?,
+            inventory_table_name: outputs.get("InventoryTableName").cloned(),
+            order_events_topic_arn: outputs.get("OrderEventsTopicArn").cloned(),
             api_url: None,
             outputs,
         })
@@ -279,6 +302,7 @@ pub struct Created {
     pub queues: Vec<QueueSpec>,
     pub functions: Vec<FunctionSpec>,
     pub mappings: Vec<MappingSpec>,
+    pub stream_mappings: Vec<StreamMappingSpec>,
     pub alarms: Vec<AlarmSpec>,
     pub apis: Vec<ApiSpec>,
 }
@@ -565,6 +589,31 @@ impl Builder<'_> {
         })
     }
 
+    fn stream_mapping(
+        &self,
+        id: &str,
+        r: &Resource,
+        queues: &[QueueSpec],
+    ) -> Result<StreamMappingSpec, LocalError> {
+        let failure_arn = props(r, "DestinationConfig")
+            .map(|d| self.resolver().string(&d["OnFailure"]["Destination"]))
+            .transpose()?;
+        Ok(StreamMappingSpec {
+            id: id.to_string(),
+            stream_arn: self.string(r, "EventSourceArn")?.unwrap_or_default(),
+            function_id: props(r, "FunctionName")
+                .and_then(|f| f["Ref"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+            batch_size: self.number(r, "BatchSize")?.unwrap_or(100) as i32,
+            report_batch_item_failures: list(r, "FunctionResponseTypes")
+                .any(|t| t == "ReportBatchItemFailures"),
+            maximum_retry_attempts: self.number(r, "MaximumRetryAttempts")?.unwrap_or(10_000),
+            on_failure_queue_url: failure_arn
+                .and_then(|arn| queues.iter().find(|q| q.arn == arn).map(|q| q.url.clone())),
+        })
+    }
+
     fn mapping(
         &self,
         id: &str,
@@ -711,9 +760,26 @@ pub async fn create(
             )]),
         });
     }
-    let mappings = template
+    let streams: Vec<String> = b
+        .physical
+        .values()
+        .filter_map(|p| p.attributes.get("StreamArn").cloned())
+        .collect();
+    let (stream_sources, queue_sources): (Vec<_>, Vec<_>) = template
         .of_type("AWS::Lambda::EventSourceMapping")
+        .partition(|(_, r)| {
+            b.string(r, "EventSourceArn")
+                .ok()
+                .flatten()
+                .is_some_and(|arn| streams.contains(&arn))
+        });
+    let mappings = queue_sources
+        .into_iter()
         .map(|(id, r)| b.mapping(id, r, &queues))
+        .collect::<Result<Vec<_>, _>>()?;
+    let stream_mappings = stream_sources
+        .into_iter()
+        .map(|(id, r)| b.stream_mapping(id, r, &queues))
         .collect::<Result<Vec<_>, _>>()?;
     let mut alarms = Vec::new();
     for (id, r) in template.of_type("AWS::CloudWatch::Alarm") {
@@ -731,6 +797,7 @@ pub async fn create(
         queues,
         functions,
         mappings,
+        stream_mappings,
         alarms,
         apis: apis(template)?,
     })

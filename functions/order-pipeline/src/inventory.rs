@@ -390,13 +390,17 @@ impl InventoryStore for DynamoInventory {
     }
 }
 
+/// An order's status, version and the last transition applied to it (the in-memory store).
+#[cfg(any(test, feature = "test-support"))]
+pub type OrderState = (OrderStatus, u64, Option<TransitionWrite>);
+
 /// An in-memory inventory and order states with the same conditions (tests).
 #[cfg(any(test, feature = "test-support"))]
 #[derive(Default)]
 pub struct MemoryInventory {
     pub stock: std::sync::Mutex<BTreeMap<String, InventoryItem>>,
     /// Each order's (status, version) and the last transition applied to it.
-    pub orders: std::sync::Mutex<BTreeMap<String, (OrderStatus, u64, Option<TransitionWrite>)>>,
+    pub orders: std::sync::Mutex<BTreeMap<String, OrderState>>,
     /// Fail every call with this error (an outage, throttling).
     pub failing: std::sync::Mutex<Option<PortError>>,
 }
@@ -416,7 +420,7 @@ impl MemoryInventory {
         }
     }
 
-    pub fn status(&self, order_id: &str) -> Option<(OrderStatus, u64, Option<TransitionWrite>)> {
+    pub fn status(&self, order_id: &str) -> Option<OrderState> {
         self.orders.lock().ok()?.get(order_id).cloned()
     }
 

@@ -136,6 +136,21 @@ fn progress(d: Drain) {
 async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<bool, LocalError> {
     let (pipeline, log) = boot(cli, b).await?;
     let timeout = Duration::from_secs(timeout);
+    let catalogue = order_local::inventory::parse(CATALOGUE)?;
+    if let Some(table) = &pipeline.stack.inventory_table_name {
+        eprintln!(
+            "loading the sample catalogue ({} skus) into the Inventory table...",
+            catalogue.len()
+        );
+        order_local::inventory::load(&pipeline.clients.dynamodb, table, &catalogue).await?;
+    }
+    let observer = match &pipeline.stack.order_events_topic_arn {
+        Some(topic) => Some(
+            order_local::observe::Observer::subscribe(&pipeline.clients, topic, "demo-observer")
+                .await?,
+        ),
+        None => None,
+    };
     let mut planned = seeds::seed_orders("seed");
     eprintln!("publishing the seed orders (seeds 001, 002, 004)...");
     let mut drained = pipeline
@@ -183,6 +198,34 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
         "{}",
         render(&summary, &pipeline.stack, &log.display().to_string())
     );
+    if let Some(table) = &pipeline.stack.inventory_table_name {
+        let after = order_local::inventory::scan(&pipeline.clients.dynamodb, table).await?;
+        println!("\nInventory (stock before -> after; units are conserved: before = available + reserved + sold)");
+        println!(
+            "  {:<12} {:>7} {:>10} {:>9} {:>5}",
+            "sku", "before", "available", "reserved", "sold"
+        );
+        for p in &catalogue {
+            if let Some(a) = after.get(&p.sku) {
+                println!(
+                    "  {:<12} {:>7} {:>10} {:>9} {:>5}",
+                    p.sku, p.available, a.available, a.reserved, a.sold
+                );
+            }
+        }
+        let items =
+            order_local::report::scan_orders(&pipeline.clients, &pipeline.stack.table_name).await?;
+        for i in items.iter().filter(|i| i.rejection.is_some()) {
+            if let Some(r) = &i.rejection {
+                println!("  rejected {:<22} {}", i.order_id, r.reason);
+            }
+        }
+    }
+    if let Some(observer) = &observer {
+        let counts = observer.drain_counts(&pipeline.clients).await?;
+        let text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("\nLifecycle events published: {}", text.join(", "));
+    }
     let mut api_ok = true;
     if let Some((url, (first, retry))) = api {
         let id = first.body["orderId"]
@@ -212,6 +255,9 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
     pipeline.shutdown().await;
     Ok(summary.all_accounted_for() && drained && api_ok)
 }
+
+/// The demo's catalogue: the seed orders' items among others, one of them short of stock.
+const CATALOGUE: &str = include_str!("../../../test/events/inventory.json");
 
 /// POSTs an order without an id, with an Idempotency-Key, twice (a client retrying): both
 /// answers name the same order, and the pipeline stores it once.
