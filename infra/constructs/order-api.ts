@@ -7,6 +7,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ApiSettings, FunctionSettings } from '../config';
+import { BREACHING, functionErrorsAlarm, MINUTE, notify } from './alarms';
 import { RustLambda } from './rust-lambda';
 
 export interface OrderApiProps {
@@ -89,33 +90,22 @@ export class OrderApi extends Construct {
     this.api.addRoutes({ path: '/orders', methods: [apigw.HttpMethod.POST], integration });
     this.api.addRoutes({ path: '/orders/{orderId}', methods: [apigw.HttpMethod.GET], integration });
 
-    const minute = Duration.minutes(1);
-    const breaching = {
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    };
-    this.errorsAlarm = this.lambda.function
-      .metricErrors({ period: minute, statistic: cloudwatch.Stats.SUM })
-      .createAlarm(this, 'Errors', {
-        alarmDescription: 'order-api invocations fail: callers get 5xx from API Gateway. Check the function logs.',
-        threshold: 1,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 2,
-        ...breaching,
-      });
+    this.errorsAlarm = functionErrorsAlarm(
+      this,
+      'Errors',
+      this.lambda.function,
+      'order-api invocations fail: callers get 5xx from API Gateway. Check the function logs.',
+    );
     this.serverErrorsAlarm = this.stage
-      .metricServerError({ period: minute, statistic: cloudwatch.Stats.SUM })
+      .metricServerError({ period: MINUTE, statistic: cloudwatch.Stats.SUM })
       .createAlarm(this, 'ServerErrors', {
         alarmDescription: 'The order API answers 5xx (503: the order topic or the table failed). Check order-api logs and SNS/DynamoDB health.',
         threshold: 5,
         evaluationPeriods: 3,
         datapointsToAlarm: 2,
-        ...breaching,
+        ...BREACHING,
       });
-    for (const alarm of [this.errorsAlarm, this.serverErrorsAlarm]) {
-      alarm.addAlarmAction(...(props.alarmActions ?? []));
-      alarm.addOkAction(...(props.alarmActions ?? []));
-    }
+    notify([this.errorsAlarm, this.serverErrorsAlarm], props.alarmActions);
   }
 
   /** The API's base URL (the `$default` stage). */

@@ -11,6 +11,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { StreamSettings } from '../config';
 import { DEAD_LETTER_RETENTION } from './queue-worker';
+import { BREACHING, functionErrorsAlarm, MINUTE, notify, queueNotEmptyAlarm } from './alarms';
 import { RustLambda } from './rust-lambda';
 
 /**
@@ -102,44 +103,26 @@ export class OrderEvents extends Construct {
       }),
     );
 
-    const minute = Duration.minutes(1);
-    const breaching = {
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    };
     const iteratorAge = new cloudwatch.Metric({
       namespace: 'AWS/Lambda',
       metricName: 'IteratorAge',
       dimensionsMap: { FunctionName: this.lambda.function.functionName },
       statistic: cloudwatch.Stats.MAXIMUM,
-      period: minute,
+      period: MINUTE,
     }).createAlarm(this, 'IteratorAge', {
       alarmDescription: 'order-events falls behind the Orders stream: events reach the stages late. Check its errors and duration.',
       threshold: settings.iteratorAgeAlarmSeconds * 1000,
       evaluationPeriods: 3,
-      ...breaching,
+      ...BREACHING,
     });
-    const failed = this.failures
-      .metricApproximateNumberOfMessagesVisible({ period: minute, statistic: cloudwatch.Stats.MAXIMUM })
-      .createAlarm(this, 'Failed', {
-        alarmDescription: 'Stream records order-events could not turn into events after its retries: their events were never published. See docs/operations.md.',
-        threshold: 1,
-        evaluationPeriods: 1,
-        ...breaching,
-      });
-    const errors = this.lambda.function
-      .metricErrors({ period: minute, statistic: cloudwatch.Stats.SUM })
-      .createAlarm(this, 'Errors', {
-        alarmDescription: 'order-events invocations fail as a whole.',
-        threshold: 1,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 2,
-        ...breaching,
-      });
+    const failed = queueNotEmptyAlarm(
+      this,
+      'Failed',
+      this.failures,
+      'Stream records order-events could not turn into events after its retries: their events were never published. See docs/operations.md.',
+    );
+    const errors = functionErrorsAlarm(this, 'Errors', this.lambda.function, 'order-events invocations fail as a whole.');
     this.alarms = [iteratorAge, failed, errors];
-    for (const alarm of this.alarms) {
-      alarm.addAlarmAction(...(props.alarmActions ?? []));
-      alarm.addOkAction(...(props.alarmActions ?? []));
-    }
+    notify(this.alarms, props.alarmActions);
   }
 }

@@ -8,6 +8,7 @@ import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { queueVisibilityTimeoutSeconds, WorkerSettings } from '../config';
+import { BREACHING, functionErrorsAlarm, MINUTE, notify, queueNotEmptyAlarm } from './alarms';
 import { RustLambda } from './rust-lambda';
 
 /** Dead-letter queues keep messages for the SQS maximum, so an operator has time to act. */
@@ -145,50 +146,35 @@ export class QueueWorker extends Construct {
       );
     }
 
-    const minute = Duration.minutes(1);
-    const breaching = {
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    };
-    this.deadLetterAlarm = this.deadLetterQueue
-      .metricApproximateNumberOfMessagesVisible({ period: minute, statistic: cloudwatch.Stats.MAXIMUM })
-      .createAlarm(this, 'DeadLetters', {
-        alarmDescription: `Messages are in the ${this.name} DLQ: inspect them, fix the cause, redrive. See docs/operations.md.`,
-        threshold: 1,
-        evaluationPeriods: 1,
-        ...breaching,
-      });
+    this.deadLetterAlarm = queueNotEmptyAlarm(
+      this,
+      'DeadLetters',
+      this.deadLetterQueue,
+      `Messages are in the ${this.name} DLQ: inspect them, fix the cause, redrive. See docs/operations.md.`,
+    );
     this.queueAgeAlarm = this.queue
-      .metricApproximateAgeOfOldestMessage({ period: minute, statistic: cloudwatch.Stats.MAXIMUM })
+      .metricApproximateAgeOfOldestMessage({ period: MINUTE, statistic: cloudwatch.Stats.MAXIMUM })
       .createAlarm(this, 'QueueAge', {
         alarmDescription: `Messages wait too long in the ${this.name} queue: the function is failing or throttled.`,
         threshold: settings.queueAgeAlarmSeconds,
         evaluationPeriods: 5,
-        ...breaching,
+        ...BREACHING,
       });
-    this.errorsAlarm = this.lambda.function
-      .metricErrors({ period: minute, statistic: cloudwatch.Stats.SUM })
-      .createAlarm(this, 'Errors', {
-        alarmDescription: `${this.name} invocations fail as a whole: every record of a batch lacked a dependency. Check the table, the role and the function's logs.`,
-        threshold: 1,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 2,
-        ...breaching,
-      });
+    this.errorsAlarm = functionErrorsAlarm(
+      this,
+      'Errors',
+      this.lambda.function,
+      `${this.name} invocations fail as a whole: every record of a batch lacked a dependency. Check the table, the role and the function's logs.`,
+    );
     if (this.subscriptionDeadLetterQueue) {
-      this.undeliverableAlarm = this.subscriptionDeadLetterQueue
-        .metricApproximateNumberOfMessagesVisible({ period: minute, statistic: cloudwatch.Stats.MAXIMUM })
-        .createAlarm(this, 'Undeliverable', {
-          alarmDescription: `SNS could not deliver to the ${this.name} queue (queue policy or KMS key); the messages wait in its subscription DLQ.`,
-          threshold: 1,
-          evaluationPeriods: 1,
-          ...breaching,
-        });
+      this.undeliverableAlarm = queueNotEmptyAlarm(
+        this,
+        'Undeliverable',
+        this.subscriptionDeadLetterQueue,
+        `SNS could not deliver to the ${this.name} queue (queue policy or KMS key); the messages wait in its subscription DLQ.`,
+      );
     }
-    for (const alarm of this.alarms) {
-      alarm.addAlarmAction(...(props.alarmActions ?? []));
-      alarm.addOkAction(...(props.alarmActions ?? []));
-    }
+    notify(this.alarms, props.alarmActions);
   }
 
   /** Every alarm of the stage. */

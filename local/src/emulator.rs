@@ -43,31 +43,38 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn find_moto() -> Result<PathBuf, EmulatorError> {
+/// How to start the emulator: the program and the arguments before `-H HOST -p PORT`.
+fn find_moto() -> Result<(PathBuf, Vec<String>), EmulatorError> {
     if let Some(p) = std::env::var_os("MOTO_SERVER") {
-        return Ok(PathBuf::from(p));
+        return Ok((PathBuf::from(p), Vec::new()));
     }
-    let venv = workspace_root()
-        .join(".venv")
-        .join("bin")
-        .join("moto_server");
-    if venv.exists() {
-        return Ok(venv);
+    let venv = workspace_root().join(".venv").join("bin");
+    // moto with its DynamoDB backend serialized (see local/moto_server.py): transactions that
+    // are cancelled must not lose other requests' writes.
+    let launcher = workspace_root().join("local").join("moto_server.py");
+    if venv.join("python").exists() && launcher.exists() {
+        return Ok((venv.join("python"), vec![launcher.display().to_string()]));
+    }
+    let moto = venv.join("moto_server");
+    if moto.exists() {
+        return Ok((moto, Vec::new()));
     }
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|dir| dir.join("moto_server"))
         .find(|p| p.exists());
-    on_path.ok_or(EmulatorError::NotInstalled {
-        venv: venv.display().to_string(),
-    })
+    on_path
+        .map(|p| (p, Vec::new()))
+        .ok_or(EmulatorError::NotInstalled {
+            venv: moto.display().to_string(),
+        })
 }
 
 impl Emulator {
     /// Starts moto_server on a free port of 127.0.0.1 and waits until it answers.
     pub fn start() -> Result<Self, EmulatorError> {
-        let program = find_moto()?;
+        let (program, launcher) = find_moto()?;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(EmulatorError::Port)?
@@ -88,6 +95,7 @@ impl Emulator {
                 source,
             })?;
         let child = Command::new(&program)
+            .args(&launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(log_file)

@@ -131,27 +131,15 @@ pub async fn scan(
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<BTreeMap<String, InventoryItem>, LocalError> {
-    let mut items = BTreeMap::new();
-    let mut start = None;
-    loop {
-        let out = dynamodb
-            .scan()
-            .table_name(table)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(aws_err("scan the Inventory table"))?;
-        for raw in out.items.unwrap_or_default() {
+    crate::report::scan_all(dynamodb, table)
+        .await?
+        .into_iter()
+        .map(|raw| {
             let item: InventoryItem = serde_dynamo::from_item(raw)
                 .map_err(|e| invalid(format!("inventory item: {e}")))?;
-            items.insert(item.sku.clone(), item);
-        }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok(items);
-        }
-    }
+            Ok((item.sku.clone(), item))
+        })
+        .collect()
 }
 
 #[cfg(test)]

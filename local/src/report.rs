@@ -51,27 +51,52 @@ impl Summary {
 }
 
 pub async fn scan_orders(clients: &Clients, table: &str) -> Result<Vec<OrderItem>, LocalError> {
+    scan_all(&clients.dynamodb, table)
+        .await?
+        .into_iter()
+        .map(|raw| {
+            serde_dynamo::from_item(raw)
+                .map_err(|e| LocalError::Input(format!("stored item does not map: {e}")))
+        })
+        .collect()
+}
+
+/// Every item of a table, read as a parallel scan whose segments each fit in one page.
+///
+/// The emulator pages a plain scan by key order over items it keeps unordered, so a table of
+/// more than one page (1 MB) loses items between pages. A segment that needs a second page makes
+/// the scan start again with twice the segments. On AWS this reads the same items.
+pub async fn scan_all(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<
+    Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+    LocalError,
+> {
+    let mut segments = 4;
+    let mut segment = 0;
     let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let out = clients
-            .dynamodb
+    while segment < segments {
+        let out = dynamodb
             .scan()
             .table_name(table)
-            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .segment(segment)
+            .total_segments(segments)
             .send()
             .await
-            .map_err(aws_err("scan the Orders table"))?;
-        for raw in out.items.unwrap_or_default() {
-            let item: OrderItem = serde_dynamo::from_item(raw)
-                .map_err(|e| LocalError::Input(format!("stored item does not map: {e}")))?;
-            items.push(item);
+            .map_err(aws_err(format!("scan the {table} table")))?;
+        if out.last_evaluated_key.is_some() && segments < 1_000_000 {
+            // A segment needs a second page: start again with smaller segments.
+            segments *= 2;
+            segment = 0;
+            items.clear();
+            continue;
         }
-        start = out.last_evaluated_key;
-        if start.is_none() {
-            return Ok(items);
-        }
+        items.extend(out.items.unwrap_or_default());
+        segment += 1;
     }
+    Ok(items)
 }
 
 pub async fn collect(

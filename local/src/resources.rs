@@ -305,6 +305,8 @@ pub struct Created {
     pub stream_mappings: Vec<StreamMappingSpec>,
     pub alarms: Vec<AlarmSpec>,
     pub apis: Vec<ApiSpec>,
+    /// Each table's physical name, by logical id.
+    pub tables: BTreeMap<String, String>,
 }
 
 impl Created {
@@ -800,6 +802,14 @@ pub async fn create(
         stream_mappings,
         alarms,
         apis: apis(template)?,
+        tables: template
+            .of_type("AWS::DynamoDB::Table")
+            .filter_map(|(id, _)| {
+                b.physical
+                    .get(id)
+                    .map(|p| (id.to_string(), p.reference.clone()))
+            })
+            .collect(),
     })
 }
 

@@ -17,7 +17,7 @@ const SEEDS: [&str; 3] = [
 ];
 
 /// Protects: each seed's sample order POSTed to the API is 202, reaches the table through the
-/// real topic, queue and consumer, and GET then shows it ACCEPTED; a POST retried with the same
+/// real topic, queue and consumer, and GET then shows it with its status and steps; a POST retried with the same
 /// Idempotency-Key stores one order; an invalid body is 400 naming the field.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posted_orders_reach_the_table_once_and_get_shows_them() {
@@ -81,7 +81,16 @@ async fn posted_orders_reach_the_table_once_and_get_shows_them() {
             .await
             .unwrap();
         assert_eq!(got.status, 200, "{id}: {}", got.body);
-        assert_eq!(got.body["status"], "ACCEPTED", "{id}");
+        // Stored, then carried on by the lifecycle: no stock is loaded, so the inventory stage
+        // rejects it, and GET says why.
+        assert_eq!(got.body["status"], "REJECTED", "{id}");
+        assert!(got.body["rejection"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("unknown sku")));
+        assert!(
+            got.body["steps"]["acceptedAt"].is_string()
+                && got.body["steps"]["rejectedAt"].is_string()
+        );
     }
     let items = scan_orders(&pipeline.clients, &pipeline.stack.table_name)
         .await

@@ -1,14 +1,19 @@
 //! End to end on the emulator: 1,000+ generated orders with duplicates, conflicting reuses of
 //! ids and invalid payloads go through SNS -> SQS -> the event source mapping -> order-consumer
-//! -> DynamoDB, with the DLQ and the alarm. Every message must be accounted for: stored once,
-//! dropped as a duplicate, or in the DLQ. Zero lost, zero double-written.
+//! -> DynamoDB, with the DLQ and the alarm, then through the Orders stream, order-events and the
+//! inventory stage against a catalogue where some skus run out (many orders compete for their
+//! last units). Every message must be accounted for: stored once, dropped as a duplicate, or in
+//! the DLQ; every stored order ends RESERVED or REJECTED; and from the tables alone: per sku,
+//! initial stock = available + reserved + sold, nothing negative, and each reserved order's
+//! units reserved exactly once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use order_domain::{parse_body, OrderStatus};
 use order_local::generate::{generate, Intent, Mix};
+use order_local::inventory::{load, scan, Product};
 use order_local::pipeline::{LocalPipeline, Options};
 use order_local::report::scan_orders;
 use order_local::template::Template;
@@ -31,6 +36,34 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
     )
     .await
     .expect("pipeline boots on moto (run `make setup` if moto_server is missing)");
+
+    // Scarce skus: orders compete for their last units; the rest are plentiful.
+    let initial: BTreeMap<&str, u64> = [
+        ("LAPTOP-15", 40),
+        ("MON-27", 25),
+        ("MOUSE-1", 100_000),
+        ("KB-2", 100_000),
+        ("CABLE-C", 100_000),
+    ]
+    .into();
+    let products: Vec<Product> = initial
+        .iter()
+        .map(|(sku, available)| Product {
+            sku: sku.to_string(),
+            available: *available,
+            name: None,
+            unit_price: Some("10.00".into()),
+            currency: Some("USD".into()),
+        })
+        .collect();
+    let inventory_table = pipeline
+        .stack
+        .inventory_table_name
+        .clone()
+        .expect("the stack has an Inventory table");
+    load(&pipeline.clients.dynamodb, &inventory_table, &products)
+        .await
+        .expect("catalogue loads");
 
     let mix = Mix {
         duplicates: 0.06,
@@ -67,6 +100,30 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
         "written twice: {:?}",
         summary.double_written
     );
+    let items_now = scan_orders(&pipeline.clients, &pipeline.stack.table_name)
+        .await
+        .unwrap();
+    for id in &summary.wrong_content {
+        let stored = items_now.iter().find(|i| &i.order_id == id);
+        eprintln!(
+            "wrong content {id}: stored {:?}",
+            stored.map(|i| (&i.status, i.version, &i.content_hash))
+        );
+        for p in planned
+            .iter()
+            .filter(|p| p.order_id.as_deref() == Some(id.as_str()))
+        {
+            eprintln!(
+                "  planned {} {:?} hash {:?}",
+                p.correlation_id,
+                p.intent,
+                parse_body(&p.body)
+                    .order
+                    .ok()
+                    .map(|(o, _)| o.content_hash())
+            );
+        }
+    }
     assert!(
         summary.wrong_content.is_empty(),
         "stored with the wrong content: {:?}",
@@ -92,9 +149,76 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
         valid_ids.len(),
         "one item per distinct valid order id"
     );
-    assert!(items
-        .iter()
-        .all(|i| i.status == OrderStatus::Accepted && i.version == 1));
+    // Every order moved on from ACCEPTED exactly once: RESERVED or REJECTED at version 2.
+    let mut by_status: BTreeMap<OrderStatus, usize> = BTreeMap::new();
+    for i in &items {
+        *by_status.entry(i.status).or_default() += 1;
+        assert!(
+            matches!(i.status, OrderStatus::Reserved | OrderStatus::Rejected) && i.version == 2,
+            "{} is {:?} at version {}",
+            i.order_id,
+            i.status,
+            i.version
+        );
+    }
+    eprintln!("e2e: orders by status {by_status:?}");
+    assert!(
+        by_status.get(&OrderStatus::Rejected).copied().unwrap_or(0) > 0
+            && by_status.get(&OrderStatus::Reserved).copied().unwrap_or(0) > 0,
+        "the scarce skus ran out for some orders: {by_status:?}"
+    );
+
+    // From the tables alone: stock is conserved and reserved exactly once per reserved order.
+    let stock = scan(&pipeline.clients.dynamodb, &inventory_table)
+        .await
+        .expect("scan Inventory");
+    let mut reserved_by_orders: BTreeMap<String, u64> = BTreeMap::new();
+    for i in items.iter().filter(|i| i.status == OrderStatus::Reserved) {
+        let reservation = i
+            .reservation
+            .as_ref()
+            .expect("a reserved order has its reservation");
+        let mut wanted: BTreeMap<String, u64> = BTreeMap::new();
+        for line in &i.items {
+            let sku = line.sku.clone().or(line.name.clone()).unwrap_or_default();
+            *wanted.entry(sku).or_default() += u64::from(line.quantity);
+        }
+        let got: BTreeMap<String, u64> = reservation
+            .iter()
+            .map(|r| (r.sku.clone(), u64::from(r.quantity)))
+            .collect();
+        assert_eq!(
+            got, wanted,
+            "{}: the reservation is the order's lines",
+            i.order_id
+        );
+        for r in reservation {
+            *reserved_by_orders.entry(r.sku.clone()).or_default() += u64::from(r.quantity);
+        }
+    }
+    for (sku, initial) in &initial {
+        let item = &stock[*sku];
+        assert_eq!(
+            item.available + item.reserved + item.sold,
+            *initial,
+            "{sku}: units conserved"
+        );
+        assert_eq!(
+            item.reserved,
+            reserved_by_orders.get(*sku).copied().unwrap_or(0),
+            "{sku}: each reserved order's units reserved exactly once"
+        );
+    }
+    assert_eq!(stock["LAPTOP-15"].available, 0, "the scarce sku ran out");
+    for i in items.iter().filter(|i| i.status == OrderStatus::Rejected) {
+        let r = i.rejection.as_ref().expect("a rejected order says why");
+        assert!(
+            r.reason.contains("not enough stock"),
+            "{}: {}",
+            i.order_id,
+            r.reason
+        );
+    }
     let stored_hash: HashMap<&str, &str> = items
         .iter()
         .map(|i| (i.order_id.as_str(), i.content_hash.as_str()))

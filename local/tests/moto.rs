@@ -450,7 +450,7 @@ async fn every_queue_subscription_and_table_in_the_emulator_matches_the_template
             .clients
             .dynamodb
             .describe_table()
-            .table_name(&e.stack.table_name)
+            .table_name(&e.created.tables[id])
             .send()
             .await
             .unwrap()

@@ -11,6 +11,7 @@ use crate::order::{format_timestamp, LineItem, Order};
 /// notification worker `COMPLETED` (the allowed changes are [`crate::lifecycle::TRANSITIONS`]).
 /// A status this build does not know (written by a newer stage) reads as `Later`, so an old
 /// consumer still treats the order as stored and past acceptance.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
@@ -52,6 +53,7 @@ impl OrderStatus {
 }
 
 /// One sku's share of a reservation.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservedLine {
@@ -60,6 +62,7 @@ pub struct ReservedLine {
 }
 
 /// Why the inventory worker rejected an order.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rejection {
@@ -82,6 +85,7 @@ pub struct Failure {
 }
 
 /// A line as stored: the price is a decimal string so DynamoDB keeps it exact.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredLine {

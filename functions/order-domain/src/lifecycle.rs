@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::item::OrderStatus;
 
 /// The lifecycle events on the order-events topic (the `eventType` message attribute).
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum EventType {
     OrderAccepted,
@@ -182,6 +183,7 @@ mod tests {
 }
 
 /// One lifecycle event: the body of an order-events message.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LifecycleEvent {
@@ -202,6 +204,7 @@ pub struct LifecycleEvent {
 }
 
 /// The order as an event carries it.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventOrder {

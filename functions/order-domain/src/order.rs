@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 /// `created_at` is `None` when the publisher did not say when the order was created; the stored
 /// item then takes the message's SentTimestamp, but the content hash leaves it out, so the same
 /// order published twice without a timestamp is a duplicate, not a conflict.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
@@ -23,6 +24,7 @@ pub struct Order {
 }
 
 /// One line of an order. At least one of `sku` and `name` is present (validation ensures it).
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LineItem {

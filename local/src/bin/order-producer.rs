@@ -83,6 +83,11 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Manage the Inventory table.
+    Inventory {
+        #[command(subcommand)]
+        command: InventoryCommand,
+    },
     /// Move the intake DLQ's messages back to the order queue (SQS's message-move task on AWS,
     /// the same move by hand on the emulator). Run with --dry-run first to list them.
     Redrive {
@@ -90,6 +95,13 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum InventoryCommand {
+    /// Set stock from a JSON list of {sku, available, name, unitPrice, currency} or a CSV file
+    /// with those columns (each listed sku gets `available` afresh, nothing reserved or sold).
+    Load { file: PathBuf },
 }
 
 /// Where the command goes: the SDK configuration and the stack's outputs.
@@ -319,6 +331,23 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
     let run_id = format!("p{}", chrono::Utc::now().timestamp_millis());
     let planned: Vec<Planned> = match &cli.command {
         Command::Redrive { dry_run } => return redrive_dlq(cli, *dry_run).await,
+        Command::Inventory {
+            command: InventoryCommand::Load { file },
+        } => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| LocalError::Input(format!("read {}: {e}", file.display())))?;
+            let products = order_local::inventory::parse(&text)?;
+            let target = target(cli).await?;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
+            let n = order_local::inventory::load(
+                &dynamodb,
+                target.output("InventoryTableName")?,
+                &products,
+            )
+            .await?;
+            eprintln!("loaded {}", plural(n, "sku", "skus"));
+            return Ok(());
+        }
         Command::Publish {
             file,
             correlation_id,
