@@ -52,7 +52,8 @@ impl Mix {
     }
 }
 
-const SKUS: &[(&str, &str, &str)] = &[
+/// The products generated orders buy: (sku, name, unit price). Flat-form orders name them by name.
+pub const SKUS: &[(&str, &str, &str)] = &[
     ("LAPTOP-15", "Laptop", "999.99"),
     ("MOUSE-1", "Mouse", "19.90"),
     ("KB-2", "Keyboard", "49.00"),

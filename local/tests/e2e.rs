@@ -37,15 +37,18 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
     .await
     .expect("pipeline boots on moto (run `make setup` if moto_server is missing)");
 
-    // Scarce skus: orders compete for their last units; the rest are plentiful.
-    let initial: BTreeMap<&str, u64> = [
-        ("LAPTOP-15", 40),
-        ("MON-27", 25),
-        ("MOUSE-1", 100_000),
-        ("KB-2", 100_000),
-        ("CABLE-C", 100_000),
-    ]
-    .into();
+    // Scarce skus: orders compete for their last units; the rest (and the product names that
+    // flat-form orders reserve against) are plentiful.
+    let scarce: BTreeMap<&str, u64> = [("LAPTOP-15", 40), ("MON-27", 25)].into();
+    let initial: BTreeMap<&str, u64> = order_local::generate::SKUS
+        .iter()
+        .flat_map(|(sku, name, _)| {
+            [
+                (*sku, scarce.get(sku).copied().unwrap_or(100_000)),
+                (*name, 100_000),
+            ]
+        })
+        .collect();
     let products: Vec<Product> = initial
         .iter()
         .map(|(sku, available)| Product {

@@ -12,7 +12,9 @@ use order_local::resources::create;
 use order_local::template::Template;
 use order_local::Clients;
 use order_pipeline::config::WorkerConfig;
-use order_pipeline::inventory::{DynamoInventory, InventoryWorker};
+use order_pipeline::inventory::{DynamoInventory, InventoryStore, InventoryWorker, Reserve};
+use order_pipeline::port::PortError;
+use order_pipeline::store::TransitionWrite;
 use order_pipeline::store::{CreateResult, DynamoStore, OrderStore};
 use order_pipeline::telemetry::Captured;
 use order_pipeline::worker::SqsWorker;
@@ -181,4 +183,82 @@ async fn an_unknown_sku_is_rejected_through_the_conditional_update() {
         .contains("unknown sku NOPE"));
     let (_, reports) = w.handle_records(&[event_record(&order)]).await.unwrap();
     assert_eq!(reports[0].outcome.label(), "duplicate");
+}
+
+/// The real store, but its read reports plenty of stock: another reservation took the units
+/// between the read and the transaction.
+struct StaleRead(DynamoInventory);
+
+impl InventoryStore for StaleRead {
+    async fn items(
+        &self,
+        skus: &[String],
+    ) -> Result<std::collections::BTreeMap<String, order_domain::InventoryItem>, PortError> {
+        let mut items = self.0.items(skus).await?;
+        for item in items.values_mut() {
+            item.available = 1_000;
+        }
+        Ok(items)
+    }
+    async fn reserve(&self, write: &TransitionWrite) -> Result<Reserve, PortError> {
+        self.0.reserve(write).await
+    }
+    async fn transition(&self, write: &TransitionWrite) -> Result<bool, PortError> {
+        self.0.transition(write).await
+    }
+}
+
+/// Protects: when the read is stale (a race), the transaction's stock condition decides: it is
+/// cancelled, the cancellation reason names the short sku with what DynamoDB says is available,
+/// and nothing of the order is reserved.
+#[tokio::test]
+async fn under_a_race_the_transactions_cancellation_reason_names_the_short_sku() {
+    let e = env("t3").await;
+    load(
+        &e.clients.dynamodb,
+        &e.inventory_table,
+        &[product("A", 5), product("B", 1)],
+    )
+    .await
+    .unwrap();
+    let order = accepted(
+        &e,
+        "RACE1",
+        serde_json::json!([{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 2}]),
+    )
+    .await;
+    let w = SqsWorker::new(
+        InventoryWorker::new(StaleRead(DynamoInventory::new(
+            e.orders.clone(),
+            e.inventory_table.clone(),
+        ))),
+        WorkerConfig {
+            max_receive_count: 5,
+            record_concurrency: 1,
+            start_margin: Duration::from_secs(3),
+            answer_reserve: Duration::from_millis(500),
+            service: "inventory".into(),
+        },
+        Arc::new(Captured::default()),
+    );
+    let (_, reports) = w.handle_records(&[event_record(&order)]).await.unwrap();
+    assert_eq!(reports[0].outcome.label(), "rejected");
+    let r = e
+        .orders
+        .get("RACE1")
+        .await
+        .unwrap()
+        .unwrap()
+        .rejection
+        .unwrap();
+    assert_eq!(
+        (r.sku.as_deref(), r.requested, r.available),
+        (Some("B"), Some(2), Some(1))
+    );
+    let stock = scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap();
+    assert_eq!(
+        (stock["A"].available, stock["A"].reserved),
+        (5, 0),
+        "the transaction moved nothing"
+    );
 }

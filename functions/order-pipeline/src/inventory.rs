@@ -5,8 +5,8 @@
 //! event's version) with its reservation and amount. The transaction's cancellation reasons say
 //! what happened, per item: a stock condition → `REJECTED` naming the sku and what was short;
 //! the order's condition → it moved on (a duplicate event, deleted); a conflict or throttling →
-//! retried. An unknown sku, a line with no price, a currency mismatch or too many skus reject
-//! the order before any stock is touched. Every write is conditional, so a redelivered event
+//! retried. An unknown sku, a line with no price, a currency mismatch, too many skus, or stock
+//! already short by the consistent read reject the order before any transaction. Every write is conditional, so a redelivered event
 //! never reserves twice.
 
 use std::collections::BTreeMap;
@@ -146,6 +146,21 @@ impl<I: InventoryStore> InventoryWorker<I> {
             Ok(plan) => plan,
             Err(rejection) => return self.reject(event, rejection, now).await,
         };
+        // Short by the consistent read: reject without a transaction (a cancelled transaction
+        // still costs its writes). Under a race the transaction's own condition decides.
+        if let Some(short) = plan.lines.iter().find_map(|line| {
+            let available = stock.get(&line.sku).map_or(0, |i| i.available);
+            (available < u64::from(line.quantity)).then_some((line, available))
+        }) {
+            let (line, available) = short;
+            return self
+                .reject(
+                    event,
+                    short_of_stock(&line.sku, line.quantity, Some(available)),
+                    now,
+                )
+                .await;
+        }
         let Some(mut write) = TransitionWrite::new(
             &event.order_id,
             OrderStatus::Accepted,
