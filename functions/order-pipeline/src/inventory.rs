@@ -418,6 +418,8 @@ pub struct MemoryInventory {
     pub orders: std::sync::Mutex<BTreeMap<String, OrderState>>,
     /// Fail every call with this error (an outage, throttling).
     pub failing: std::sync::Mutex<Option<PortError>>,
+    /// Answer reads only after this long (a stalled table).
+    pub stall: std::sync::Mutex<Option<std::time::Duration>>,
 }
 
 #[cfg(any(test, feature = "test-support"))]
@@ -472,6 +474,10 @@ impl MemoryInventory {
 impl InventoryStore for MemoryInventory {
     async fn items(&self, skus: &[String]) -> Result<BTreeMap<String, InventoryItem>, PortError> {
         self.check()?;
+        let stall = self.stall.lock().ok().and_then(|s| *s);
+        if let Some(d) = stall {
+            tokio::time::sleep(d).await;
+        }
         let stock = self
             .stock
             .lock()

@@ -16,7 +16,7 @@ use order_pipeline::events::{MemoryEventPublisher, OrderEvents};
 use order_pipeline::inventory::{InventoryWorker, MemoryInventory};
 use order_pipeline::port::PortError;
 use order_pipeline::telemetry::Captured;
-use order_pipeline::worker::SqsWorker;
+use order_pipeline::worker::{Deadline, SqsWorker};
 use serde_json::json;
 
 fn item(order_id: &str, lines: serde_json::Value, currency: Option<&str>) -> OrderItem {
@@ -249,6 +249,51 @@ async fn a_body_that_is_not_a_lifecycle_event_goes_to_the_dlq() {
     let (resp, reports) = w.handle_records(&[sqs("bad", "{}")]).await.unwrap();
     assert_eq!(reports[0].outcome.label(), "invalid");
     assert_eq!(resp.batch_item_failures.len(), 1);
+}
+
+/// Protects: the deadline rule holds for the inventory stage too: with its table stalled, the
+/// records that cannot start are reported failed unstarted, the stalled one is abandoned, and
+/// the invocation answers before its deadline (tokio's paused clock: exact and instant).
+#[tokio::test(start_paused = true)]
+async fn deadline_a_stalled_inventory_table_gets_unstarted_records_failed_in_time() {
+    let w = SqsWorker::new(
+        InventoryWorker::new(MemoryInventory::with(vec![stock("A", 5, Some("1"))])),
+        WorkerConfig {
+            max_receive_count: 5,
+            record_concurrency: 1,
+            start_margin: Duration::from_secs(3),
+            answer_reserve: Duration::from_millis(500),
+            service: "inventory".into(),
+        },
+        Arc::new(Captured::default()),
+    );
+    *w.handler().store().stall.lock().unwrap() = Some(Duration::from_secs(3600));
+    let records: Vec<SqsMessage> = ["O1", "O2"]
+        .iter()
+        .map(|id| {
+            let order = item(id, json!([{"sku": "A", "quantity": 1}]), None);
+            w.handler().store().order(id, OrderStatus::Accepted, 1);
+            sqs(id, &serde_json::to_string(&accepted_event(&order)).unwrap())
+        })
+        .collect();
+    let timeout = Duration::from_secs(10);
+    let started = tokio::time::Instant::now();
+    let deadline = Deadline::after(timeout, Duration::from_secs(3), Duration::from_millis(500));
+    let err = w
+        .handle_records_within(&records, Some(deadline))
+        .await
+        .expect_err("nothing finished: the invocation fails as a whole");
+    assert!(
+        started.elapsed() < timeout,
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.count, 2);
+    assert_eq!(
+        w.handler().store().status("O1").unwrap().0,
+        OrderStatus::Accepted,
+        "nothing written"
+    );
 }
 
 // --- order-events ---
