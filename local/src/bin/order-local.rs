@@ -314,6 +314,14 @@ async fn post_once(
 
 async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
     let (pipeline, log) = boot(cli, b).await?;
+    if let Some(table) = &pipeline.stack.inventory_table_name {
+        let catalogue = order_local::inventory::parse(CATALOGUE)?;
+        order_local::inventory::load(&pipeline.clients.dynamodb, table, &catalogue).await?;
+        eprintln!(
+            "loaded the sample catalogue (test/events/inventory.json, {} skus); load your own with: cargo run -p order-local --bin order-producer -- --local inventory load FILE",
+            catalogue.len()
+        );
+    }
     let state = order_local::state_dir().join("stack.json");
     let json = serde_json::to_string_pretty(&pipeline.stack)
         .map_err(|e| LocalError::Input(e.to_string()))?;
