@@ -389,8 +389,11 @@ async fn status_line(pipeline: &LocalPipeline) -> Result<String, LocalError> {
     let dlq = order_local::alarm::depth(&pipeline.clients.sqs, &pipeline.stack.dlq_url).await?;
     let queued =
         order_local::alarm::depth(&pipeline.clients.sqs, &pipeline.stack.queue_url).await?;
+    // The lifecycle's statuses as the inventory stage decided them (no table scan per line).
+    let inventory = pipeline.stats("inventory");
+    let decided = |label: &str| inventory.by_outcome.get(label).copied().unwrap_or(0);
     Ok(format!(
-        "[{}] received {} records: stored {}, duplicates {}, failed {} (retried until the DLQ); queued {}, in the DLQ {}; DLQ alarm {}",
+        "[{}] received {} records: stored {}, duplicates {}, failed {} (retried until the DLQ); queued {}, in the DLQ {}; DLQ alarm {}; reserved {}, rejected {}",
         chrono::Local::now().format("%H:%M:%S"),
         stats.records,
         count("accepted") + count("reaccepted"),
@@ -399,6 +402,8 @@ async fn status_line(pipeline: &LocalPipeline) -> Result<String, LocalError> {
         queued,
         dlq,
         pipeline.alarms.state(&pipeline.stack.dlq_alarm_name),
+        decided("reserved"),
+        decided("rejected"),
     ))
 }
 
