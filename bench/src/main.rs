@@ -576,7 +576,7 @@ async fn main() {
         (
             "Lambda compute (arm64)",
             invocations_per_m * billed_s * memory_gb * LAMBDA_ARM_GB_SECOND,
-            format!("{:.0} ms estimated per batch x {:.3} GB (consumerMemoryMb)", billed_s * 1000.0, memory_gb),
+            format!("{:.0} ms estimated per batch x {:.3} GB (functions.order-consumer.memoryMb)", billed_s * 1000.0, memory_gb),
         ),
         ("SNS publishes", 1e6 * SNS_PUBLISH, "one publish per order; delivery to SQS is free".into()),
         (
