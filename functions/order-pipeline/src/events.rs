@@ -14,13 +14,11 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use aws_sdk_sns::types::MessageAttributeValue;
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use order_domain::{format_timestamp, LifecycleEvent, OrderItem};
 use tracing::{field, Instrument};
 
-use crate::aws::classify;
 use crate::port::PortError;
 use crate::telemetry::{ColdStart, LineWriter, Metrics};
 
@@ -46,27 +44,15 @@ impl SnsEventPublisher {
     }
 }
 
-fn string_attribute(value: &str) -> Result<MessageAttributeValue, PortError> {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .map_err(|e| PortError::Fatal(e.to_string()))
-}
-
 impl EventPublisher for SnsEventPublisher {
     async fn publish_event(&self, event: &LifecycleEvent) -> Result<(), PortError> {
         let body = serde_json::to_string(event).map_err(|e| PortError::Fatal(e.to_string()))?;
-        self.client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .message(body)
-            .message_attributes("eventType", string_attribute(event.event_type.as_str())?)
-            .message_attributes("eventId", string_attribute(&event.event_id)?)
-            .message_attributes("correlationId", string_attribute(&event.correlation_id)?)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        let attributes = [
+            ("eventType", event.event_type.as_str()),
+            ("eventId", event.event_id.as_str()),
+            ("correlationId", event.correlation_id.as_str()),
+        ];
+        crate::notify::publish(&self.client, &self.topic_arn, None, &body, &attributes).await?;
         Ok(())
     }
 }

@@ -30,17 +30,36 @@ impl SnsNotifier {
     }
 }
 
+/// Publishes `message` to `topic_arn` with an optional subject and string message attributes;
+/// returns SNS's message id. Every SNS adapter of the crate publishes through it.
+pub(crate) async fn publish(
+    client: &Client,
+    topic_arn: &str,
+    subject: Option<&str>,
+    message: &str,
+    attributes: &[(&str, &str)],
+) -> Result<String, PortError> {
+    let mut request = client
+        .publish()
+        .topic_arn(topic_arn)
+        .message(message)
+        // SNS subjects are at most 100 characters.
+        .set_subject(subject.map(|s| s.chars().take(100).collect::<String>()));
+    for (name, value) in attributes {
+        let attribute = aws_sdk_sns::types::MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(*value)
+            .build()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        request = request.message_attributes(*name, attribute);
+    }
+    let out = request.send().await.map_err(|e| classify(&e))?;
+    Ok(out.message_id.unwrap_or_default())
+}
+
 impl Notifier for SnsNotifier {
     async fn publish(&self, subject: &str, message: &str) -> Result<(), PortError> {
-        self.client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            // SNS subjects are at most 100 characters.
-            .subject(subject.chars().take(100).collect::<String>())
-            .message(message)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
+        publish(&self.client, &self.topic_arn, Some(subject), message, &[]).await?;
         Ok(())
     }
 }
@@ -95,21 +114,8 @@ impl SnsOrderPublisher {
 
 impl OrderPublisher for SnsOrderPublisher {
     async fn publish_order(&self, body: &str, correlation_id: &str) -> Result<String, PortError> {
-        let attribute = aws_sdk_sns::types::MessageAttributeValue::builder()
-            .data_type("String")
-            .string_value(correlation_id)
-            .build()
-            .map_err(|e| PortError::Fatal(e.to_string()))?;
-        let out = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .message(body)
-            .message_attributes("correlationId", attribute)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        Ok(out.message_id.unwrap_or_default())
+        let attributes = [("correlationId", correlation_id)];
+        publish(&self.client, &self.topic_arn, None, body, &attributes).await
     }
 }
 
