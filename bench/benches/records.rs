@@ -78,6 +78,8 @@ fn handler(c: &mut Criterion) {
             record_concurrency: 10,
             start_margin: std::time::Duration::from_secs(3),
             answer_reserve: std::time::Duration::from_millis(500),
+            backoff: None,
+            queue_url: None,
             service: "bench".into(),
         },
         Arc::new(Nowhere),

@@ -321,6 +321,8 @@ async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
                 record_concurrency: concurrency,
                 start_margin: std::time::Duration::from_secs(3),
                 answer_reserve: std::time::Duration::from_millis(500),
+                backoff: None,
+                queue_url: None,
                 service: "bench".into(),
             },
             Arc::new(Drop),

@@ -61,6 +61,8 @@ fn consumer(store: DynamoStore, _table: &str) -> OrderConsumerFunction<DynamoSto
         record_concurrency: 4,
         start_margin: Duration::from_secs(3),
         answer_reserve: Duration::from_millis(500),
+        backoff: None,
+        queue_url: None,
         service: "order-consumer".into(),
     };
     SqsWorker::new(

@@ -140,6 +140,13 @@ pub struct OrderItem {
     pub amount: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection: Option<Rejection>,
+    /// Calls to the payment provider so far, counted before each call (survives crashes; not a
+    /// lifecycle change, so `version` does not move).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_attempts: Option<u32>,
+    /// The payment's result, written with PAID or PAYMENT_FAILED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<crate::payment::Payment>,
 }
 
 /// Where a message came from, as far as the item records it.
@@ -201,6 +208,8 @@ impl OrderItem {
             reservation: None,
             amount: None,
             rejection: None,
+            payment_attempts: None,
+            payment: None,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod item;
 pub mod lifecycle;
 pub mod order;
 pub mod parse;
+pub mod payment;
 pub mod record;
 
 pub use inventory::{
@@ -24,5 +25,8 @@ pub use order::{format_timestamp, LineItem, Order};
 pub use parse::{
     check_order_id, customer_id_field, order_id_field, parse_body, parse_order, parse_order_all,
     payload_form, EnvelopeInfo, InvalidOrder, ParsedBody, PayloadForm,
+};
+pub use payment::{
+    notification_for, CustomerNotification, Payment, PaymentResult, DECLINED_CUSTOMER_PREFIX,
 };
 pub use record::correlation_id;

@@ -220,6 +220,8 @@ pub struct EventOrder {
     pub reservation: Option<Vec<crate::item::ReservedLine>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection: Option<crate::item::Rejection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<crate::payment::Payment>,
 }
 
 impl LifecycleEvent {
@@ -261,6 +263,7 @@ impl LifecycleEvent {
                 amount: new.amount.clone(),
                 reservation: new.reservation.clone(),
                 rejection: new.rejection.clone(),
+                payment: new.payment.clone(),
             },
         })
     }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use order_domain::{LifecycleEvent, Order, OrderItem, Provenance};
+use order_domain::{CustomerNotification, LifecycleEvent, Order, OrderItem, Provenance};
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -20,6 +20,10 @@ fn schemas() -> Vec<(&'static str, Value)> {
         (
             "lifecycle-event",
             serde_json::to_value(schemars::schema_for!(LifecycleEvent)).unwrap(),
+        ),
+        (
+            "customer-notification",
+            serde_json::to_value(schemars::schema_for!(CustomerNotification)).unwrap(),
         ),
     ]
 }

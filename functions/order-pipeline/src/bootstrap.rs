@@ -12,7 +12,14 @@ use aws_config::SdkConfig;
 use crate::api::OrderApi;
 use crate::config::{
     ApiConfig, ConfigError, ConsumerConfig, DlqAlarmConfig, Env, EventsConfig, InventoryConfig,
+    NotificationConfig, PaymentConfig, ProviderConfig,
 };
+use crate::notification::{NotificationWorker, SnsCustomerPublisher};
+use crate::payment::{
+    ApiKey, Gateway, HttpGateway, PaymentDeadLetters, PaymentSettings, PaymentWorker,
+    SimulatedGateway,
+};
+use crate::queue::SqsVisibility;
 use crate::consumer::{OrderConsumer, OrderConsumerFunction};
 use crate::dlq_alarm::DlqAlarm;
 use crate::events::{OrderEvents, SnsEventPublisher};
@@ -28,6 +35,127 @@ pub type LambdaDlqAlarm = DlqAlarm<DynamoStore, SqsDeadLetterQueue, SnsNotifier>
 pub type LambdaOrderApi = OrderApi<SnsOrderPublisher, DynamoStore>;
 pub type LambdaOrderEvents = OrderEvents<SnsEventPublisher>;
 pub type LambdaInventory = InventoryFunction<DynamoInventory>;
+pub type LambdaPayment = SqsWorker<PaymentWorker<DynamoInventory, Gateway>>;
+pub type LambdaPaymentDlq = SqsWorker<PaymentDeadLetters<DynamoInventory>>;
+pub type LambdaNotification = SqsWorker<NotificationWorker<DynamoStore, SnsCustomerPublisher>>;
+
+/// The stage's worker, with its backoff wired to its own queue when it has one.
+fn worker<H: crate::worker::RecordHandler>(
+    handler: H,
+    config: crate::config::WorkerConfig,
+    sdk: &SdkConfig,
+    telemetry: Arc<dyn LineWriter>,
+) -> SqsWorker<H> {
+    let visibility = match (&config.backoff, &config.queue_url) {
+        (Some(_), Some(url)) => Some(SqsVisibility::new(aws_sdk_sqs::Client::new(sdk), url.clone())),
+        _ => None,
+    };
+    let worker = SqsWorker::new(handler, config, telemetry);
+    match visibility {
+        Some(v) => worker.with_visibility(Arc::new(v)),
+        None => worker,
+    }
+}
+
+/// The payment stage from `env` and `sdk`, writing telemetry to `telemetry`.
+pub fn payment_with<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    sdk: &SdkConfig,
+    telemetry: Arc<dyn LineWriter>,
+) -> Result<LambdaPayment, ConfigError> {
+    let config = PaymentConfig::from_env(env)?;
+    let orders = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
+    let store = DynamoInventory::new(orders, config.inventory_table_name.clone());
+    let gateway = match &config.provider {
+        ProviderConfig::Simulated {
+            decline_over,
+            unavailable_percent,
+        } => Gateway::Simulated(SimulatedGateway {
+            decline_over: *decline_over,
+            unavailable_percent: *unavailable_percent,
+        }),
+        ProviderConfig::Http {
+            url,
+            secret_arn,
+            timeout,
+        } => Gateway::Http(
+            HttpGateway::new(
+                url,
+                ApiKey::Secret {
+                    client: aws_sdk_secretsmanager::Client::new(sdk),
+                    secret_id: secret_arn.clone(),
+                },
+                *timeout,
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, "the payment provider's HTTP client cannot start");
+                ConfigError::Invalid {
+                    name: "PAYMENT_PROVIDER_URL",
+                    value: url.clone(),
+                    expected: "a URL the function can reach over TLS (the system's TLS roots did not load)",
+                }
+            })?,
+        ),
+    };
+    let settings = PaymentSettings {
+        max_attempts: config.max_attempts,
+        backoff: config.worker.backoff.unwrap_or(crate::worker::Backoff {
+            base: std::time::Duration::from_secs(10),
+            max: std::time::Duration::from_secs(300),
+        }),
+    };
+    let mode = crate::payment::PaymentGateway::provider(&gateway);
+    Ok(worker(PaymentWorker::new(store, gateway, settings), config.worker, sdk, telemetry)
+        .with_mode(if mode == "simulated" { "simulated payments" } else { "payments" }))
+}
+
+/// The payment DLQ handler from `env` and `sdk`, writing telemetry to `telemetry`.
+pub fn payment_dlq_with<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    sdk: &SdkConfig,
+    telemetry: Arc<dyn LineWriter>,
+) -> Result<LambdaPaymentDlq, ConfigError> {
+    let config = PaymentConfig::dead_letters_from_env(env)?;
+    let orders = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
+    let store = DynamoInventory::new(orders, config.inventory_table_name.clone());
+    Ok(worker(PaymentDeadLetters::new(store), config.worker, sdk, telemetry))
+}
+
+/// The notification stage from `env` and `sdk`, writing telemetry to `telemetry`.
+pub fn notification_with<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    sdk: &SdkConfig,
+    telemetry: Arc<dyn LineWriter>,
+) -> Result<LambdaNotification, ConfigError> {
+    let config = NotificationConfig::from_env(env)?;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
+    let publisher = SnsCustomerPublisher::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone());
+    Ok(worker(NotificationWorker::new(store, publisher), config.worker, sdk, telemetry))
+}
+
+/// The payment Lambda binary's start-up.
+pub async fn payment() -> Result<LambdaPayment, ConfigError> {
+    let env = Env::process();
+    let config = started("payment", PaymentConfig::from_env(&env))?;
+    if let ProviderConfig::Simulated { .. } = config.provider {
+        tracing::warn!(mode = "simulated payments", "no payment provider is configured (paymentProviderUrl): charges are simulated, nothing is charged");
+    }
+    payment_with(&env, &crate::aws::sdk_config().await, Arc::new(Stdout))
+}
+
+/// The payment-dlq Lambda binary's start-up.
+pub async fn payment_dlq() -> Result<LambdaPaymentDlq, ConfigError> {
+    let env = Env::process();
+    started("payment-dlq", PaymentConfig::dead_letters_from_env(&env))?;
+    payment_dlq_with(&env, &crate::aws::sdk_config().await, Arc::new(Stdout))
+}
+
+/// The notification Lambda binary's start-up.
+pub async fn notification() -> Result<LambdaNotification, ConfigError> {
+    let env = Env::process();
+    started("notification", NotificationConfig::from_env(&env))?;
+    notification_with(&env, &crate::aws::sdk_config().await, Arc::new(Stdout))
+}
 
 /// order-events from `env` and `sdk`, writing telemetry to `telemetry`.
 pub fn order_events_with<F: Fn(&str) -> Option<String>>(

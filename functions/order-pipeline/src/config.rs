@@ -89,6 +89,11 @@ pub struct WorkerConfig {
     pub answer_reserve: Duration,
     /// The service name on log lines and metrics.
     pub service: String,
+    /// Failed records come back after this backoff (RETRY_BASE_SECONDS, RETRY_MAX_SECONDS)
+    /// instead of the queue's visibility timeout; `None` when RETRY_BASE_SECONDS is unset.
+    pub backoff: Option<crate::worker::Backoff>,
+    /// The function's own queue (QUEUE_URL), for the visibility changes of the backoff.
+    pub queue_url: Option<String>,
 }
 
 /// Time kept to write the response and the last log lines after abandoning records.
@@ -115,6 +120,24 @@ impl WorkerConfig {
             start_margin: env.start_margin()?,
             answer_reserve: ANSWER_RESERVE,
             service: env.service(service),
+            backoff: match (env.0)("RETRY_BASE_SECONDS").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(_) => Some(crate::worker::Backoff {
+                    base: Duration::from_secs(env.number(
+                        "RETRY_BASE_SECONDS",
+                        10,
+                        (1, 43_200),
+                        "a whole number of seconds from 1 to 43200",
+                    )?),
+                    max: Duration::from_secs(env.number(
+                        "RETRY_MAX_SECONDS",
+                        300,
+                        (1, 43_200),
+                        "a whole number of seconds from 1 to 43200 (SQS's limit)",
+                    )?),
+                }),
+            },
+            queue_url: (env.0)("QUEUE_URL").filter(|v| !v.trim().is_empty()),
         })
     }
 }
@@ -171,6 +194,117 @@ impl InventoryConfig {
                 "set it to the Inventory table's name",
             )?,
             worker: WorkerConfig::from_env(env, "inventory")?,
+        })
+    }
+}
+
+/// Which payment provider the payment stage calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderConfig {
+    /// PAYMENT_PROVIDER_URL unset: the simulated provider with its documented rules.
+    Simulated {
+        decline_over: rust_decimal::Decimal,
+        unavailable_percent: u32,
+    },
+    /// A provider's HTTP API; its API key is read from the secret PAYMENT_SECRET_ARN.
+    Http {
+        url: String,
+        secret_arn: String,
+        timeout: Duration,
+    },
+}
+
+/// The payment stage's settings (and its DLQ handler's: the tables only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentConfig {
+    pub table_name: String,
+    pub inventory_table_name: String,
+    pub provider: ProviderConfig,
+    pub max_attempts: u32,
+    pub worker: WorkerConfig,
+}
+
+impl PaymentConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Self::read(env, "payment")
+    }
+
+    /// The payment DLQ handler's settings: the same tables, no provider.
+    pub fn dead_letters_from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+    ) -> Result<Self, ConfigError> {
+        Self::read(env, "payment-dlq")
+    }
+
+    fn read<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        service: &str,
+    ) -> Result<Self, ConfigError> {
+        let url = (env.0)("PAYMENT_PROVIDER_URL").filter(|v| !v.trim().is_empty());
+        let provider = match url {
+            Some(url) => ProviderConfig::Http {
+                url,
+                secret_arn: env.required(
+                    "PAYMENT_SECRET_ARN",
+                    "set it to the ARN of the Secrets Manager secret holding the provider's API key (context key paymentSecretArn)",
+                )?,
+                timeout: Duration::from_millis(env.number(
+                    "PAYMENT_TIMEOUT_MS",
+                    3_000,
+                    (100, 60_000),
+                    "a whole number of milliseconds from 100 to 60000",
+                )?),
+            },
+            None => ProviderConfig::Simulated {
+                decline_over: rust_decimal::Decimal::from(env.number(
+                    "SIMULATED_DECLINE_OVER",
+                    5_000u64,
+                    (0, 1_000_000_000),
+                    "a whole amount from 0 to 1000000000",
+                )?),
+                unavailable_percent: env.number(
+                    "SIMULATED_UNAVAILABLE_PERCENT",
+                    0,
+                    (0, 100),
+                    "a whole number from 0 to 100",
+                )?,
+            },
+        };
+        Ok(Self {
+            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
+            inventory_table_name: env.required(
+                "INVENTORY_TABLE_NAME",
+                "set it to the Inventory table's name",
+            )?,
+            provider,
+            max_attempts: env.number(
+                "PAYMENT_MAX_ATTEMPTS",
+                4,
+                (1, 100),
+                "a whole number from 1 to 100 (below the queue's maxReceiveCount)",
+            )?,
+            worker: WorkerConfig::from_env(env, service)?,
+        })
+    }
+}
+
+/// The notification stage's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationConfig {
+    pub table_name: String,
+    pub topic_arn: String,
+    pub worker: WorkerConfig,
+}
+
+impl NotificationConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
+            topic_arn: env.required(
+                "NOTIFICATION_TOPIC_ARN",
+                "set it to the customer-notifications topic's ARN",
+            )?,
+            worker: WorkerConfig::from_env(env, "notification")?,
         })
     }
 }

@@ -258,19 +258,28 @@ impl DynamoInventory {
         }
     }
 
-    fn client(&self) -> &aws_sdk_dynamodb::Client {
+    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
         self.orders.client()
+    }
+
+    pub(crate) fn orders(&self) -> &DynamoStore {
+        &self.orders
+    }
+
+    pub(crate) fn table(&self) -> &str {
+        &self.table
     }
 }
 
-/// A transaction's idempotency token (at most 36 characters): the order and its version, hashed.
-fn request_token(order_id: &str, version: u64) -> String {
+/// A transaction's idempotency token (at most 36 characters): what it does, the order and its
+/// version, hashed.
+pub(crate) fn request_token(what: &str, order_id: &str, version: u64) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("reserve\n{order_id}\n{version}").as_bytes());
+    let digest = sha2::Sha256::digest(format!("{what}\n{order_id}\n{version}").as_bytes());
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
-fn sku_key(sku: &str) -> std::collections::HashMap<String, AttributeValue> {
+pub(crate) fn sku_key(sku: &str) -> std::collections::HashMap<String, AttributeValue> {
     std::collections::HashMap::from([("sku".to_string(), AttributeValue::S(sku.to_string()))])
 }
 
@@ -349,7 +358,7 @@ impl InventoryStore for DynamoInventory {
             .transact_write_items()
             .set_transact_items(Some(items))
             // The same order's reservation retried within 10 minutes is one reservation.
-            .client_request_token(request_token(&write.order_id, write.expected_version))
+            .client_request_token(request_token("reserve", &write.order_id, write.expected_version))
             .send()
             .await;
         let cancelled = match result {
@@ -420,6 +429,8 @@ pub struct MemoryInventory {
     pub failing: std::sync::Mutex<Option<PortError>>,
     /// Answer reads only after this long (a stalled table).
     pub stall: std::sync::Mutex<Option<std::time::Duration>>,
+    /// Payment attempts counted per order.
+    pub attempts: std::sync::Mutex<BTreeMap<String, u32>>,
 }
 
 #[cfg(any(test, feature = "test-support"))]
@@ -445,19 +456,19 @@ impl MemoryInventory {
         self.stock.lock().ok()?.get(sku).cloned()
     }
 
-    fn check(&self) -> Result<(), PortError> {
+    pub(crate) fn check(&self) -> Result<(), PortError> {
         match self.failing.lock().ok().and_then(|f| f.clone()) {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
 
-    fn applies(&self, write: &TransitionWrite) -> bool {
+    pub(crate) fn applies(&self, write: &TransitionWrite) -> bool {
         let orders = self.orders.lock().unwrap_or_else(|e| e.into_inner());
         matches!(orders.get(&write.order_id), Some((s, v, _)) if Some(*s) == write.change.from && *v == write.expected_version)
     }
 
-    fn apply(&self, write: &TransitionWrite) {
+    pub(crate) fn apply(&self, write: &TransitionWrite) {
         let mut orders = self.orders.lock().unwrap_or_else(|e| e.into_inner());
         orders.insert(
             write.order_id.clone(),

@@ -4,7 +4,13 @@
 //!   implements [`worker::RecordHandler`] and nothing else of the batch);
 //! - [`consumer::OrderConsumer`]: the intake stage, order message -> Orders table;
 //! - [`dlq_alarm::DlqAlarm`]: DLQ-depth alarm -> FAILED marks, ops summary;
-//! - [`api::OrderApi`]: POST /orders and GET /orders/{orderId} behind API Gateway.
+//! - [`api::OrderApi`]: POST /orders and GET /orders/{orderId} behind API Gateway;
+//! - [`events::OrderEvents`]: the Orders stream -> one lifecycle event per committed change;
+//! - [`inventory::InventoryWorker`]: OrderAccepted -> RESERVED or REJECTED;
+//! - [`payment::PaymentWorker`] and [`payment::PaymentDeadLetters`]: InventoryReserved -> PAID
+//!   or PAYMENT_FAILED (stock sold or released);
+//! - [`notification::NotificationWorker`]: terminal outcomes -> customer notifications,
+//!   PAID -> COMPLETED.
 //!
 //! [`bootstrap`] builds each with its AWS adapters from an environment, once per process. The
 //! in-memory adapters and fault hooks exist only in tests and behind the `test-support` feature.
@@ -17,7 +23,9 @@ pub mod consumer;
 pub mod dlq_alarm;
 pub mod events;
 pub mod inventory;
+pub mod notification;
 pub mod notify;
+pub mod payment;
 pub mod port;
 pub mod queue;
 pub mod store;

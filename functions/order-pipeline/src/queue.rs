@@ -196,3 +196,81 @@ impl DeadLetterQueue for MemoryDeadLetterQueue {
         Ok(())
     }
 }
+
+/// A stage's own queue, for the worker's backoff of failed records.
+pub struct SqsVisibility {
+    client: Client,
+    url: String,
+}
+
+impl SqsVisibility {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self {
+            client,
+            url: url.into(),
+        }
+    }
+}
+
+impl crate::worker::Visibility for SqsVisibility {
+    fn delay(
+        &self,
+        entries: Vec<(String, std::time::Duration)>,
+    ) -> futures::future::BoxFuture<'_, Result<(), PortError>> {
+        Box::pin(async move {
+            for chunk in entries.chunks(10) {
+                let batch = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (handle, after))| {
+                        ChangeMessageVisibilityBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .receipt_handle(handle)
+                            .visibility_timeout(after.as_secs().min(43_200) as i32)
+                            .build()
+                            .map_err(|e| PortError::Fatal(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let out = self
+                    .client
+                    .change_message_visibility_batch()
+                    .queue_url(&self.url)
+                    .set_entries(Some(batch))
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                if let Some(failed) = out.failed.first() {
+                    return Err(PortError::Retryable(format!(
+                        "{} of {} visibility changes failed; first: {}",
+                        out.failed.len(),
+                        chunk.len(),
+                        failed.message.as_deref().unwrap_or(&failed.code)
+                    )));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Records the worker's visibility changes (tests).
+#[cfg(any(test, feature = "test-support"))]
+#[derive(Default)]
+pub struct MemoryVisibility {
+    pub delays: std::sync::Mutex<Vec<(String, std::time::Duration)>>,
+}
+
+#[cfg(any(test, feature = "test-support"))]
+impl crate::worker::Visibility for MemoryVisibility {
+    fn delay(
+        &self,
+        entries: Vec<(String, std::time::Duration)>,
+    ) -> futures::future::BoxFuture<'_, Result<(), PortError>> {
+        Box::pin(async move {
+            if let Ok(mut d) = self.delays.lock() {
+                d.extend(entries);
+            }
+            Ok(())
+        })
+    }
+}

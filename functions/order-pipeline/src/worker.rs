@@ -44,6 +44,12 @@ pub enum Disposition {
         reason: String,
         action: &'static str,
     },
+    /// Not yet: the record fails and comes back later by design (a payment provider answered
+    /// "try again"). Never fails the invocation: one order's retry is not an outage.
+    Later {
+        reason: String,
+        action: &'static str,
+    },
     /// A dependency failed (throttling, outage, permissions): the record fails and SQS retries
     /// it. When every record of a batch ends so, the invocation fails.
     Unavailable {
@@ -63,6 +69,12 @@ pub trait Outcome: Send {
     }
     /// A latency to record (metric name, milliseconds), if any.
     fn latency(&self) -> Option<(&'static str, f64)> {
+        None
+    }
+    /// For a failed record: when it should come back, when the stage knows better than its
+    /// backoff by receive count (the payment stage counts attempts on the order). Used only
+    /// when the worker has a backoff.
+    fn retry_after(&self) -> Option<Duration> {
         None
     }
 }
@@ -229,6 +241,38 @@ where
         .collect()
 }
 
+/// The record's ApproximateReceiveCount (1 when absent).
+pub fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse::<u32>().ok())
+        .unwrap_or(1)
+}
+
+/// Exponential backoff for failed records: `base` x 2^(n-1) after the n-th failure, at most
+/// `max` (SQS allows 12 hours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    pub fn after(&self, failures: u32) -> Duration {
+        let factor = 1u32 << failures.saturating_sub(1).min(16);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// Changes when failed records become visible again (SQS ChangeMessageVisibilityBatch).
+pub trait Visibility: Send + Sync {
+    fn delay(
+        &self,
+        entries: Vec<(String, Duration)>,
+    ) -> futures::future::BoxFuture<'_, Result<(), crate::port::PortError>>;
+}
+
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<String>()
@@ -243,6 +287,8 @@ pub struct SqsWorker<H> {
     config: WorkerConfig,
     telemetry: Arc<dyn LineWriter>,
     cold_start: ColdStart,
+    visibility: Option<Arc<dyn Visibility>>,
+    mode: Option<&'static str>,
 }
 
 impl<H: RecordHandler> SqsWorker<H> {
@@ -252,7 +298,22 @@ impl<H: RecordHandler> SqsWorker<H> {
             config,
             telemetry,
             cold_start: ColdStart::new(),
+            visibility: None,
+            mode: None,
         }
+    }
+
+    /// Every line of every invocation carries `mode` (e.g. `simulated payments`).
+    pub fn with_mode(mut self, mode: &'static str) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Failed records come back after the configured backoff (`config.backoff`) instead of the
+    /// queue's visibility timeout: the worker changes their visibility through `visibility`.
+    pub fn with_visibility(mut self, visibility: Arc<dyn Visibility>) -> Self {
+        self.visibility = Some(visibility);
+        self
     }
 
     pub fn handler(&self) -> &H {
@@ -280,6 +341,9 @@ impl<H: RecordHandler> SqsWorker<H> {
         let span = self
             .cold_start
             .invocation_span(&event.context, &self.config.service);
+        if let Some(mode) = self.mode {
+            span.record("mode", mode);
+        }
         let deadline = Deadline::from_epoch_ms(
             event.context.deadline,
             self.config.start_margin,
@@ -329,6 +393,7 @@ impl<H: RecordHandler> SqsWorker<H> {
         let mut response = SqsBatchResponse::default();
         let mut unavailable = Vec::new();
         let mut reports = Vec::with_capacity(records.len());
+        let mut delays = Vec::new();
         for ((record, span), outcome) in records.iter().zip(&spans).zip(settled) {
             let message_id = record.message_id.clone().unwrap_or_default();
             if let Settled::Handled(o) = &outcome {
@@ -343,6 +408,16 @@ impl<H: RecordHandler> SqsWorker<H> {
                 metrics.count("RecordsFailed", 1);
                 response.add_failure(message_id.clone());
                 self.log_failure(record, span, &outcome);
+                if let (Some(backoff), Some(handle)) =
+                    (self.config.backoff, record.receipt_handle.as_ref())
+                {
+                    let after = match &outcome {
+                        Settled::Handled(o) => o.retry_after(),
+                        _ => None,
+                    }
+                    .unwrap_or_else(|| backoff.after(receive_count(record)));
+                    delays.push((handle.clone(), after));
+                }
             }
             if let Some(reason) = outcome.unavailable() {
                 unavailable.push(reason);
@@ -351,6 +426,11 @@ impl<H: RecordHandler> SqsWorker<H> {
                 message_id,
                 outcome,
             });
+        }
+        if let (Some(visibility), false) = (&self.visibility, delays.is_empty()) {
+            if let Err(e) = visibility.delay(delays).await {
+                tracing::warn!(error = %e, "could not delay the failed records: they come back after the queue's visibility timeout");
+            }
         }
         metrics.flush(&self.config.service, self.telemetry.as_ref());
         let failed = response.batch_item_failures.len();
@@ -377,15 +457,12 @@ impl<H: RecordHandler> SqsWorker<H> {
 
     fn log_failure(&self, record: &SqsMessage, span: &Span, outcome: &Settled<H::Outcome>) {
         let _entered = span.enter();
-        let receive_count = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse::<u32>().ok())
-            .unwrap_or(1);
+        let receive_count = receive_count(record);
         let (reason, action) = match outcome {
             Settled::Handled(o) => match o.disposition() {
                 Disposition::Done => return,
                 Disposition::Rejected { reason, action }
+                | Disposition::Later { reason, action }
                 | Disposition::Unavailable { reason, action } => (reason, action),
             },
             Settled::Panicked(text) => {

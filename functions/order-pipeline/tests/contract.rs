@@ -26,6 +26,8 @@ fn worker_config() -> WorkerConfig {
         record_concurrency: 4,
         start_margin: Duration::from_secs(3),
         answer_reserve: Duration::from_millis(500),
+        backoff: None,
+        queue_url: None,
         service: "order-consumer".into(),
     }
 }

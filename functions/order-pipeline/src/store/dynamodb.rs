@@ -225,6 +225,10 @@ pub(crate) fn transition_update(w: &super::TransitionWrite) -> Result<Transition
         update.push_str(", rejection = :rejection");
         values.insert(":rejection".into(), attribute(rejection)?);
     }
+    if let Some(payment) = &w.payment {
+        update.push_str(", payment = :payment");
+        values.insert(":payment".into(), attribute(payment)?);
+    }
     Ok(TransitionUpdate {
         key: std::collections::HashMap::from([key(&w.order_id)]),
         update,

@@ -81,6 +81,7 @@ pub struct TransitionWrite {
     pub reservation: Option<Vec<order_domain::ReservedLine>>,
     pub amount: Option<String>,
     pub rejection: Option<order_domain::Rejection>,
+    pub payment: Option<order_domain::Payment>,
 }
 
 impl TransitionWrite {
@@ -101,6 +102,7 @@ impl TransitionWrite {
             reservation: None,
             amount: None,
             rejection: None,
+            payment: None,
         })
     }
 }

@@ -83,6 +83,7 @@ impl ColdStart {
             "invocation",
             service,
             function_name = tracing::field::Empty,
+            mode = tracing::field::Empty,
             cold_start = self.take(),
             function_request_id = %context.request_id,
             xray_trace_id = tracing::field::Empty,

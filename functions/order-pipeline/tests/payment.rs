@@ -1,0 +1,521 @@
+//! The lifecycle's second half, one test per row: the payment stage (approved, declined,
+//! unavailable with a growing backoff, attempts used up, duplicate event, invalid, store down),
+//! the payment DLQ handler and the notification stage, against in-memory ports. The same
+//! handlers run on moto in local/tests/lifecycle.rs and end to end in local/tests/e2e.rs.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use chrono::Utc;
+use order_domain::{
+    EventType, InventoryItem, LifecycleEvent, OrderItem, OrderStatus, PaymentResult, Provenance,
+    ReservedLine,
+};
+use order_pipeline::config::WorkerConfig;
+use order_pipeline::inventory::MemoryInventory;
+use order_pipeline::notification::{MemoryCustomerPublisher, NotificationWorker};
+use order_pipeline::payment::{
+    read_answer, Charge, ChargeRequest, PaymentDeadLetters, PaymentGateway, PaymentSettings,
+    PaymentWorker, SimulatedGateway,
+};
+use order_pipeline::port::PortError;
+use order_pipeline::queue::MemoryVisibility;
+use order_pipeline::telemetry::Captured;
+use order_pipeline::worker::{Backoff, SqsWorker};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+/// A provider that answers from a script and records every request.
+#[derive(Default)]
+struct Scripted {
+    answers: Mutex<Vec<Charge>>,
+    requests: Mutex<Vec<ChargeRequest>>,
+}
+
+impl Scripted {
+    fn answering(answers: Vec<Charge>) -> Self {
+        Self {
+            answers: Mutex::new(answers.into_iter().rev().collect()),
+            ..Default::default()
+        }
+    }
+
+    fn calls(&self) -> Vec<ChargeRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl PaymentGateway for Scripted {
+    fn provider(&self) -> &'static str {
+        "scripted"
+    }
+
+    async fn charge(&self, request: &ChargeRequest) -> Charge {
+        self.requests.lock().unwrap().push(request.clone());
+        self.answers.lock().unwrap().pop().unwrap_or(Charge::Approved {
+            payment_id: "pay-default".into(),
+        })
+    }
+}
+
+fn unavailable() -> Charge {
+    Charge::Unavailable {
+        reason: "503".into(),
+    }
+}
+
+const BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(10),
+    max: Duration::from_secs(60),
+};
+
+fn config(service: &str) -> WorkerConfig {
+    WorkerConfig {
+        max_receive_count: 6,
+        record_concurrency: 4,
+        start_margin: Duration::from_secs(3),
+        answer_reserve: Duration::from_millis(500),
+        backoff: Some(BACKOFF),
+        queue_url: None,
+        service: service.into(),
+    }
+}
+
+/// An order RESERVED at version 2 with 2 x A and 1 x B (amount 25 USD), and its event.
+fn reserved(order_id: &str, customer: &str) -> (OrderItem, LifecycleEvent) {
+    let body = json!({"orderId": order_id, "customerId": customer, "currency": "USD",
+        "items": [{"sku": "A", "quantity": 2, "unitPrice": "10"}, {"sku": "B", "quantity": 1, "unitPrice": "5"}]});
+    let (order, _) = order_domain::parse_order(&body.to_string()).unwrap();
+    let from = Provenance {
+        message_id: "m".into(),
+        correlation_id: format!("corr-{order_id}"),
+        sent_at: Utc::now(),
+    };
+    let accepted = OrderItem::accepted(&order, &from, Utc::now());
+    let mut item = accepted.clone();
+    item.status = OrderStatus::Reserved;
+    item.version = 2;
+    item.reserved_at = Some("2026-01-01T00:00:01Z".into());
+    item.amount = Some("25".into());
+    item.reservation = Some(vec![
+        ReservedLine {
+            sku: "A".into(),
+            quantity: 2,
+        },
+        ReservedLine {
+            sku: "B".into(),
+            quantity: 1,
+        },
+    ]);
+    let event = LifecycleEvent::from_change(Some(&accepted), &item, "now").unwrap();
+    assert_eq!(event.event_type, EventType::InventoryReserved);
+    (item, event)
+}
+
+/// A and B with the order's 3 units reserved (initial stock 10 and 5).
+fn inventory() -> MemoryInventory {
+    let item = |sku: &str, available: u64, reserved: u64| InventoryItem {
+        sku: sku.into(),
+        available,
+        reserved,
+        sold: 0,
+        name: None,
+        unit_price: None,
+        currency: Some("USD".into()),
+        version: 1,
+    };
+    MemoryInventory::with(vec![item("A", 8, 2), item("B", 4, 1)])
+}
+
+fn sqs(id: &str, body: &str, receives: u32) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.into());
+    m.receipt_handle = Some(format!("handle-{id}"));
+    m.body = Some(body.into());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), receives.to_string());
+    m
+}
+
+type Payments = SqsWorker<PaymentWorker<MemoryInventory, Scripted>>;
+
+fn payments(answers: Vec<Charge>, max_attempts: u32) -> (Payments, Arc<MemoryVisibility>) {
+    let visibility = Arc::new(MemoryVisibility::default());
+    let store = inventory();
+    let worker = SqsWorker::new(
+        PaymentWorker::new(
+            store,
+            Scripted::answering(answers),
+            PaymentSettings {
+                max_attempts,
+                backoff: BACKOFF,
+            },
+        ),
+        config("payment"),
+        Arc::new(Captured::default()),
+    )
+    .with_visibility(visibility.clone());
+    (worker, visibility)
+}
+
+async fn deliver<H: order_pipeline::worker::RecordHandler>(
+    w: &SqsWorker<H>,
+    event: &LifecycleEvent,
+    receives: u32,
+) -> (&'static str, bool) {
+    let body = serde_json::to_string(event).unwrap();
+    let (response, reports) = w
+        .handle_records(&[sqs("m1", &body, receives)])
+        .await
+        .unwrap_or_else(|e| panic!("the invocation failed: {e}"));
+    (
+        reports[0].outcome.label(),
+        !response.batch_item_failures.is_empty(),
+    )
+}
+
+fn units(store: &MemoryInventory, sku: &str) -> (u64, u64, u64) {
+    let i = store.item(sku).unwrap();
+    (i.available, i.reserved, i.sold)
+}
+
+#[tokio::test]
+async fn row_approved_moves_the_order_to_paid_with_its_payment_and_its_units_to_sold() {
+    let (w, _) = payments(
+        vec![Charge::Approved {
+            payment_id: "pay-1".into(),
+        }],
+        3,
+    );
+    let (item, event) = reserved("P1", "U1");
+    w.handler().store().order("P1", OrderStatus::Reserved, item.version);
+    assert_eq!(deliver(&w, &event, 1).await, ("paid", false));
+    let store = w.handler().store();
+    assert_eq!(units(store, "A"), (8, 0, 2), "A: reserved -> sold");
+    assert_eq!(units(store, "B"), (4, 0, 1));
+    let (status, version, write) = store.status("P1").unwrap();
+    assert_eq!((status, version), (OrderStatus::Paid, 3));
+    let payment = write.unwrap().payment.unwrap();
+    assert_eq!(payment.result, PaymentResult::Approved);
+    assert_eq!(payment.payment_id.as_deref(), Some("pay-1"));
+    assert_eq!(payment.amount, "25");
+    assert_eq!(payment.currency.as_deref(), Some("USD"));
+    assert_eq!(payment.attempts, Some(1));
+    assert_eq!(payment.provider.as_deref(), Some("scripted"));
+    let calls = w.handler().gateway().calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].idempotency_key, "P1:payment");
+    assert_eq!((calls[0].amount.as_str(), calls[0].attempt), ("25", 1));
+}
+
+#[tokio::test]
+async fn row_declined_fails_the_payment_at_once_and_releases_the_stock() {
+    let (w, visibility) = payments(
+        vec![Charge::Declined {
+            reason: "insufficient funds".into(),
+        }],
+        3,
+    );
+    let (item, event) = reserved("P2", "U1");
+    w.handler().store().order("P2", OrderStatus::Reserved, item.version);
+    assert_eq!(deliver(&w, &event, 1).await, ("declined", false));
+    let store = w.handler().store();
+    assert_eq!(units(store, "A"), (10, 0, 0), "A: reserved -> available");
+    assert_eq!(units(store, "B"), (5, 0, 0));
+    let (status, _, write) = store.status("P2").unwrap();
+    assert_eq!(status, OrderStatus::PaymentFailed);
+    let write = write.unwrap();
+    assert_eq!(write.change.step, "paymentFailedAt");
+    let payment = write.payment.unwrap();
+    assert_eq!(payment.result, PaymentResult::Declined);
+    assert_eq!(payment.reason.as_deref(), Some("insufficient funds"));
+    assert!(visibility.delays.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn row_unavailable_retries_with_a_growing_backoff_then_fails_the_payment_when_attempts_are_used_up(
+) {
+    let (w, visibility) = payments(vec![unavailable(), unavailable(), unavailable()], 3);
+    let (item, event) = reserved("P3", "U1");
+    w.handler().store().order("P3", OrderStatus::Reserved, item.version);
+    assert_eq!(deliver(&w, &event, 1).await, ("provider_unavailable", true));
+    assert_eq!(deliver(&w, &event, 2).await, ("provider_unavailable", true));
+    let delays: Vec<Duration> = visibility
+        .delays
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(handle, d)| {
+            assert_eq!(handle, "handle-m1");
+            *d
+        })
+        .collect();
+    assert_eq!(
+        delays,
+        [Duration::from_secs(10), Duration::from_secs(20)],
+        "the backoff doubles with the attempt"
+    );
+    let store = w.handler().store();
+    assert_eq!(
+        store.status("P3").unwrap().0,
+        OrderStatus::Reserved,
+        "still reserved while attempts are left"
+    );
+    assert_eq!(units(store, "A"), (8, 2, 0));
+    assert_eq!(deliver(&w, &event, 3).await, ("attempts_used_up", false));
+    let (status, _, write) = store.status("P3").unwrap();
+    assert_eq!(status, OrderStatus::PaymentFailed);
+    let payment = write.unwrap().payment.unwrap();
+    assert_eq!(payment.result, PaymentResult::AttemptsUsedUp);
+    assert_eq!(payment.attempts, Some(3));
+    assert_eq!(units(store, "A"), (10, 0, 0), "released");
+    assert_eq!(w.handler().gateway().calls().len(), 3);
+}
+
+#[tokio::test]
+async fn row_attempts_counted_beyond_the_limit_fail_the_payment_without_calling_the_provider() {
+    let (w, _) = payments(vec![], 2);
+    let (item, event) = reserved("P4", "U1");
+    let store = w.handler().store();
+    store.order("P4", OrderStatus::Reserved, item.version);
+    // Two attempts were counted by invocations that died before the provider answered.
+    store.attempts.lock().unwrap().insert("P4".into(), 2);
+    assert_eq!(deliver(&w, &event, 3).await, ("attempts_used_up", false));
+    assert!(w.handler().gateway().calls().is_empty());
+    assert_eq!(store.status("P4").unwrap().0, OrderStatus::PaymentFailed);
+}
+
+#[tokio::test]
+async fn row_an_order_past_reserved_is_a_duplicate_event_and_the_provider_is_not_called() {
+    let (w, _) = payments(vec![], 3);
+    let (item, event) = reserved("P5", "U1");
+    let store = w.handler().store();
+    store.order("P5", OrderStatus::Paid, item.version + 1);
+    assert_eq!(deliver(&w, &event, 1).await, ("duplicate", false));
+    assert!(w.handler().gateway().calls().is_empty());
+    assert_eq!(units(store, "A"), (8, 2, 0), "stock untouched");
+    // And the same event delivered twice pays once.
+    let (w, _) = payments(vec![], 3);
+    let (item, event) = reserved("P6", "U1");
+    w.handler().store().order("P6", OrderStatus::Reserved, item.version);
+    assert_eq!(deliver(&w, &event, 1).await.0, "paid");
+    assert_eq!(deliver(&w, &event, 2).await.0, "duplicate");
+    assert_eq!(w.handler().gateway().calls().len(), 1);
+    assert_eq!(units(w.handler().store(), "A"), (8, 0, 2), "sold once");
+}
+
+#[tokio::test]
+async fn row_a_body_that_is_not_an_event_fails_its_record_only_and_a_store_outage_fails_the_invocation(
+) {
+    let (w, _) = payments(vec![], 3);
+    let (response, reports) = w
+        .handle_records(&[sqs("bad", "{not json", 1)])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].outcome.label(), "invalid");
+    assert_eq!(response.batch_item_failures.len(), 1);
+
+    let (item, event) = reserved("P7", "U1");
+    w.handler().store().order("P7", OrderStatus::Reserved, item.version);
+    *w.handler().store().failing.lock().unwrap() = Some(PortError::Retryable("throttled".into()));
+    let body = serde_json::to_string(&event).unwrap();
+    let err = w.handle_records(&[sqs("m", &body, 1)]).await.unwrap_err();
+    assert!(err.first.contains("throttled"), "{err}");
+    assert!(w.handler().gateway().calls().is_empty(), "no call before the attempt is counted");
+}
+
+#[tokio::test]
+async fn dead_letter_fails_a_reserved_order_and_releases_its_stock_and_leaves_a_settled_one_alone()
+{
+    let w = SqsWorker::new(
+        PaymentDeadLetters::new(inventory()),
+        config("payment-dlq"),
+        Arc::new(Captured::default()),
+    );
+    let (item, event) = reserved("D1", "U1");
+    w.handler().store().order("D1", OrderStatus::Reserved, item.version);
+    assert_eq!(deliver(&w, &event, 1).await, ("payment_failed", false));
+    let store = w.handler().store();
+    let (status, _, write) = store.status("D1").unwrap();
+    assert_eq!(status, OrderStatus::PaymentFailed);
+    assert_eq!(
+        write.unwrap().payment.unwrap().result,
+        PaymentResult::DeadLettered
+    );
+    assert_eq!(units(store, "A"), (10, 0, 0));
+    // Delivered again (or the order was already PAID): nothing changes.
+    assert_eq!(deliver(&w, &event, 2).await, ("already_settled", false));
+    assert_eq!(units(store, "A"), (10, 0, 0), "released once");
+    let (response, reports) = w.handle_records(&[sqs("x", "nope", 1)]).await.unwrap();
+    assert_eq!(
+        (reports[0].outcome.label(), response.batch_item_failures.len()),
+        ("invalid", 1),
+        "an unreadable dead letter stays in the DLQ"
+    );
+}
+
+#[test]
+fn simulated_gateway_follows_its_documented_rules() {
+    let g = SimulatedGateway {
+        decline_over: Decimal::from(100),
+        unavailable_percent: 0,
+    };
+    let request = |customer: &str, amount: &str, attempt: u32| ChargeRequest {
+        order_id: format!("O-{customer}-{amount}"),
+        amount: amount.into(),
+        currency: Some("USD".into()),
+        customer_id: customer.into(),
+        idempotency_key: "O:payment".into(),
+        attempt,
+    };
+    assert!(matches!(g.decide(&request("decline-7", "1", 1)), Charge::Declined { .. }));
+    assert!(matches!(g.decide(&request("U1", "100.01", 1)), Charge::Declined { .. }));
+    let approved = g.decide(&request("U1", "100", 1));
+    assert!(
+        matches!(&approved, Charge::Approved { payment_id } if payment_id.starts_with("sim_")),
+        "{approved:?}"
+    );
+    assert_eq!(approved, g.decide(&request("U1", "100", 2)), "same key, same payment id");
+    let flaky = SimulatedGateway {
+        unavailable_percent: 30,
+        ..g
+    };
+    let unavailable = (0..1000)
+        .filter(|i| {
+            matches!(
+                flaky.decide(&ChargeRequest {
+                    order_id: format!("O{i}"),
+                    ..request("U1", "1", 1)
+                }),
+                Charge::Unavailable { .. }
+            )
+        })
+        .count();
+    assert!((200..400).contains(&unavailable), "about 30%: {unavailable}");
+}
+
+#[test]
+fn http_answers_map_to_approved_declined_or_unavailable() {
+    let approved = read_answer(201, br#"{"status":"approved","paymentId":"ch_1"}"#);
+    assert_eq!(
+        approved,
+        Charge::Approved {
+            payment_id: "ch_1".into()
+        }
+    );
+    assert!(matches!(
+        read_answer(200, br#"{"status":"declined","reason":"stolen card"}"#),
+        Charge::Declined { reason } if reason == "stolen card"
+    ));
+    assert!(matches!(read_answer(402, b"{}"), Charge::Declined { .. }));
+    for status in [429, 500, 503, 409, 401] {
+        assert!(
+            matches!(read_answer(status, b"{}"), Charge::Unavailable { .. }),
+            "{status}"
+        );
+    }
+    assert!(
+        matches!(read_answer(200, br#"{"status":"approved"}"#), Charge::Unavailable { .. }),
+        "approved without a payment id is not an approval"
+    );
+}
+
+type Notifications = SqsWorker<NotificationWorker<MemoryInventory, MemoryCustomerPublisher>>;
+
+fn notifications() -> Notifications {
+    SqsWorker::new(
+        NotificationWorker::new(MemoryInventory::default(), MemoryCustomerPublisher::default()),
+        config("notification"),
+        Arc::new(Captured::default()),
+    )
+}
+
+/// The event of `item` moving from RESERVED to `to` (version 3).
+fn settled(item: &OrderItem, to: OrderStatus) -> LifecycleEvent {
+    let mut new = item.clone();
+    new.status = to;
+    new.version = 3;
+    new.paid_at = Some("2026-01-01T00:00:02Z".into());
+    new.payment_failed_at = new.paid_at.clone();
+    new.payment = Some(order_domain::Payment {
+        result: if to == OrderStatus::Paid {
+            PaymentResult::Approved
+        } else {
+            PaymentResult::Declined
+        },
+        provider: Some("simulated".into()),
+        payment_id: (to == OrderStatus::Paid).then(|| "pay-9".into()),
+        amount: "25".into(),
+        currency: Some("USD".into()),
+        attempts: Some(1),
+        reason: (to != OrderStatus::Paid).then(|| "card declined".into()),
+    });
+    LifecycleEvent::from_change(Some(item), &new, "now").unwrap()
+}
+
+#[tokio::test]
+async fn notification_confirms_a_paid_order_once_and_completes_it() {
+    let w = notifications();
+    let (item, _) = reserved("N1", "U9");
+    let event = settled(&item, OrderStatus::Paid);
+    assert_eq!(event.event_type, EventType::PaymentSucceeded);
+    w.handler().store().order("N1", OrderStatus::Paid, 3);
+    assert_eq!(deliver(&w, &event, 1).await, ("completed", false));
+    let (status, version, write) = w.handler().store().status("N1").unwrap();
+    assert_eq!((status, version), (OrderStatus::Completed, 4));
+    assert_eq!(write.unwrap().change.step, "completedAt");
+    let published = w.handler().publisher().published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1);
+    let n = &published[0];
+    assert_eq!(n.dedupe_id, "N1:PaymentSucceeded");
+    assert_eq!(n.customer_id, "U9");
+    assert!(n.text.contains("confirmed") && n.text.contains("25 USD") && n.text.contains("pay-9"), "{}", n.text);
+    // Redelivered after COMPLETED: nothing published again.
+    assert_eq!(deliver(&w, &event, 2).await, ("duplicate", false));
+    assert_eq!(w.handler().publisher().published.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn notification_tells_of_a_rejection_and_of_a_failed_payment_and_ignores_other_events() {
+    let w = notifications();
+    let (item, reserved_event) = reserved("N2", "U9");
+    let failed = settled(&item, OrderStatus::PaymentFailed);
+    assert_eq!(deliver(&w, &failed, 1).await, ("notified", false));
+    assert_eq!(deliver(&w, &reserved_event, 1).await, ("ignored", false));
+    let mut rejected_item = item.clone();
+    rejected_item.status = OrderStatus::Rejected;
+    rejected_item.rejection = Some(order_domain::Rejection {
+        reason: "not enough stock of A".into(),
+        sku: Some("A".into()),
+        requested: Some(2),
+        available: Some(0),
+    });
+    let mut accepted = item.clone();
+    accepted.status = OrderStatus::Accepted;
+    let rejected = LifecycleEvent::from_change(Some(&accepted), &rejected_item, "now").unwrap();
+    assert_eq!(deliver(&w, &rejected, 1).await, ("notified", false));
+    let published = w.handler().publisher().published.lock().unwrap().clone();
+    let ids: Vec<&str> = published.iter().map(|n| n.dedupe_id.as_str()).collect();
+    assert_eq!(ids, ["N2:PaymentFailed", "N2:OrderRejected"]);
+    assert!(published[0].text.contains("card declined"), "{}", published[0].text);
+    assert!(published[1].text.contains("not enough stock of A"), "{}", published[1].text);
+}
+
+#[tokio::test]
+async fn notification_that_cannot_publish_fails_and_does_not_complete_the_order() {
+    let w = notifications();
+    let (item, _) = reserved("N3", "U9");
+    let event = settled(&item, OrderStatus::Paid);
+    w.handler().store().order("N3", OrderStatus::Paid, 3);
+    *w.handler().publisher().failing.lock().unwrap() =
+        Some(PortError::Retryable("KMS access denied".into()));
+    let body = serde_json::to_string(&event).unwrap();
+    let err = w.handle_records(&[sqs("m", &body, 1)]).await.unwrap_err();
+    assert!(err.first.contains("KMS"), "{err}");
+    assert_eq!(
+        w.handler().store().status("N3").unwrap().0,
+        OrderStatus::Paid,
+        "COMPLETED only after the confirmation is published"
+    );
+}
