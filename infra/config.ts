@@ -43,6 +43,30 @@ export interface StreamSettings extends FunctionSettings {
   readonly iteratorAgeAlarmSeconds: number;
 }
 
+/** The payment stage's settings: a stage's, plus its attempts, backoff and simulated provider. */
+export interface PaymentSettings extends WorkerSettings {
+  /** Calls to the provider before an order it keeps answering "unavailable" is PAYMENT_FAILED (below maxReceiveCount). */
+  readonly maxAttempts: number;
+  /** An unavailable attempt comes back after this, doubling per attempt... */
+  readonly retryBaseSeconds: number;
+  /** ...up to this. */
+  readonly retryMaxSeconds: number;
+  /** The HTTP provider's answer must arrive within this. */
+  readonly providerTimeoutMs: number;
+  /** The simulated provider declines amounts above this. */
+  readonly simulatedDeclineOver: number;
+  /** The simulated provider answers "unavailable" to this share of calls (percent). */
+  readonly simulatedUnavailablePercent: number;
+}
+
+/** A dead-letter handler's settings (a function fed by a stage's DLQ). */
+export interface DeadLetterHandlerSettings extends FunctionSettings {
+  /** Dead letters per invocation (1-10). */
+  readonly batchSize: number;
+  /** Most concurrent invocations (2-1000). */
+  readonly maxConcurrency: number;
+}
+
 /** dlq-alarm's settings. */
 export interface DlqAlarmSettings extends FunctionSettings {
   /** Most DLQ messages dlq-alarm looks at per alarm. */
@@ -68,6 +92,10 @@ export interface PipelineConfig {
   readonly logRetentionDays: number;
   /** An email address subscribed to the ops topic; empty for none. */
   readonly alarmEmail?: string;
+  /** An email address subscribed to the customer-notifications topic (a demo inbox); empty for none. */
+  readonly notificationEmail?: string;
+  /** The payment provider: its HTTP API's base URL and the secret holding its API key; none for the simulated provider. */
+  readonly paymentProvider?: { readonly url: string; readonly secretArn: string };
   readonly api: ApiSettings;
   readonly functions: {
     readonly 'order-consumer': WorkerSettings;
@@ -75,6 +103,9 @@ export interface PipelineConfig {
     readonly 'order-api': FunctionSettings;
     readonly 'order-events': StreamSettings;
     readonly inventory: WorkerSettings;
+    readonly payment: PaymentSettings;
+    readonly 'payment-dlq': DeadLetterHandlerSettings;
+    readonly notification: WorkerSettings;
   };
 }
 
@@ -104,9 +135,20 @@ const FUNCTIONS: Record<keyof PipelineConfig['functions'], Ranges> = {
   'order-api': FUNCTION_RANGES,
   'order-events': { ...FUNCTION_RANGES, batchSize: [1, 1000], maxRetryAttempts: [0, 10000], iteratorAgeAlarmSeconds: [10, 86400] },
   inventory: WORKER_RANGES,
+  payment: {
+    ...WORKER_RANGES,
+    maxAttempts: [1, 100],
+    retryBaseSeconds: [1, 43_200],
+    retryMaxSeconds: [1, 43_200],
+    providerTimeoutMs: [100, 60_000],
+    simulatedDeclineOver: [0, 1_000_000_000],
+    simulatedUnavailablePercent: [0, 100],
+  },
+  'payment-dlq': { ...FUNCTION_RANGES, batchSize: [1, 10], maxConcurrency: [2, 1000] },
+  notification: WORKER_RANGES,
 };
 const TOP_LEVEL = [
-  'stage', 'logRetentionDays', 'alarmEmail', 'apiThrottleRate', 'apiThrottleBurst', 'apiJwtIssuer', 'apiJwtAudience', 'functions',
+  'stage', 'logRetentionDays', 'alarmEmail', 'notificationEmail', 'paymentProviderUrl', 'paymentSecretArn', 'apiThrottleRate', 'apiThrottleBurst', 'apiJwtIssuer', 'apiJwtAudience', 'functions',
 ];
 
 /** The SQS limit on a queue's visibility timeout. */
@@ -212,9 +254,28 @@ export function loadConfig(node: Node): PipelineConfig {
       `Context key "stage" is invalid: expected lower-case letters, digits and dashes (e.g. dev, prod), got ${JSON.stringify(stage)}`,
     );
   }
-  const email = context.alarmEmail;
-  if (email !== undefined && email !== null && email !== '' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(email))) {
-    throw new ConfigError(`Context key "alarmEmail" is invalid: expected an email address or "", got ${JSON.stringify(email)}`);
+  const emailKey = (key: string): string | undefined => {
+    const value = context[key];
+    if (value === undefined || value === null || value === '') return undefined;
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(String(value))) {
+      throw new ConfigError(`Context key "${key}" is invalid: expected an email address or "", got ${JSON.stringify(value)}`);
+    }
+    return String(value);
+  };
+  const email = emailKey('alarmEmail');
+  const notificationEmail = emailKey('notificationEmail');
+  const providerUrl = context.paymentProviderUrl ? String(context.paymentProviderUrl) : undefined;
+  const secretArn = context.paymentSecretArn ? String(context.paymentSecretArn) : undefined;
+  if (providerUrl !== undefined && !/^https:\/\/\S+$/.test(providerUrl)) {
+    throw new ConfigError(`Context key "paymentProviderUrl" is invalid: expected an https:// URL or "", got ${JSON.stringify(providerUrl)}`);
+  }
+  if (secretArn !== undefined && !/^arn:aws[a-z-]*:secretsmanager:[^:]+:\d{12}:secret:\S+$/.test(secretArn)) {
+    throw new ConfigError(`Context key "paymentSecretArn" is invalid: expected a Secrets Manager secret ARN or "", got ${JSON.stringify(secretArn)}`);
+  }
+  if ((providerUrl === undefined) !== (secretArn === undefined)) {
+    throw new ConfigError(
+      'Context keys "paymentProviderUrl" and "paymentSecretArn" go together: give both to call a payment provider, or neither for the simulated provider',
+    );
   }
   const logRetentionDays = wholeNumber('logRetentionDays', context.logRetentionDays, [1, 3653]);
   if (!RETENTION_DAYS.has(logRetentionDays)) {
@@ -247,23 +308,42 @@ export function loadConfig(node: Node): PipelineConfig {
   const orderApi = readBlock('order-api', blocks['order-api']) as unknown as FunctionSettings;
   const orderEvents = readBlock('order-events', blocks['order-events']) as unknown as StreamSettings;
   const inventory = readBlock('inventory', blocks.inventory) as unknown as WorkerSettings;
-  for (const [name, worker] of [['order-consumer', consumer], ['inventory', inventory]] as const) {
+  const payment = readBlock('payment', blocks.payment) as unknown as PaymentSettings;
+  const paymentDlq = readBlock('payment-dlq', blocks['payment-dlq']) as unknown as DeadLetterHandlerSettings;
+  const notification = readBlock('notification', blocks.notification) as unknown as WorkerSettings;
+  if (payment.maxAttempts >= payment.maxReceiveCount) {
+    throw new ConfigError(
+      `Context key "functions.payment.maxAttempts" is invalid: ${payment.maxAttempts} attempts need a maxReceiveCount above it (functions.payment.maxReceiveCount is ${payment.maxReceiveCount}), or the DLQ takes orders the stage would still retry`,
+    );
+  }
+  if (payment.retryMaxSeconds < payment.retryBaseSeconds) {
+    throw new ConfigError(
+      `Context key "functions.payment.retryMaxSeconds" is invalid: it must be at least retryBaseSeconds (${payment.retryBaseSeconds})`,
+    );
+  }
+  for (const [name, worker] of [['order-consumer', consumer], ['inventory', inventory], ['payment', payment], ['notification', notification]] as const) {
     if (queueVisibilityTimeoutSeconds(worker) > MAX_VISIBILITY_SECONDS) {
       throw new ConfigError(
         `Context key "functions.${name}.timeoutSeconds" is invalid: 6 x ${worker.timeoutSeconds} s + the ${worker.batchingWindowSeconds} s batching window exceeds SQS's 12-hour visibility timeout`,
       );
     }
   }
-  if (queueVisibilityTimeoutSeconds(consumer) > MAX_VISIBILITY_SECONDS) {
-    throw new ConfigError(
-      `Context key "functions.order-consumer.timeoutSeconds" is invalid: 6 x ${consumer.timeoutSeconds} s + the ${consumer.batchingWindowSeconds} s batching window exceeds SQS's 12-hour visibility timeout`,
-    );
-  }
   return {
     stage,
     logRetentionDays,
-    alarmEmail: email ? String(email) : undefined,
+    alarmEmail: email,
+    notificationEmail,
+    paymentProvider: providerUrl && secretArn ? { url: providerUrl, secretArn } : undefined,
     api,
-    functions: { 'order-consumer': consumer, 'dlq-alarm': dlqAlarm, 'order-api': orderApi, 'order-events': orderEvents, inventory },
+    functions: {
+      'order-consumer': consumer,
+      'dlq-alarm': dlqAlarm,
+      'order-api': orderApi,
+      'order-events': orderEvents,
+      inventory,
+      payment,
+      'payment-dlq': paymentDlq,
+      notification,
+    },
   };
 }

@@ -21,12 +21,23 @@ export interface NagScope {
 }
 
 export function acknowledgeFindings({ stages, alarmFunctions, api, events }: NagScope): void {
-  const others = [...(api ? [api.lambda] : []), ...(events ? [events.lambda] : [])];
+  const handlers = stages.flatMap((s) => (s.deadLetterHandler ? [s.deadLetterHandler] : []));
+  const others = [...(api ? [api.lambda] : []), ...(events ? [events.lambda] : []), ...handlers];
   for (const fn of [...stages.map((s) => s.lambda), ...alarmFunctions, ...others]) {
     Validations.of(fn.role).acknowledge({
       id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
       reason:
         'Resource * appears only on actions that support no resource-level permissions: xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) and, for the stream-fed order-events, dynamodb:ListStreams (its stream mapping). Every other action names its resource.',
+    });
+  }
+  for (const handler of handlers) {
+    Validations.of(handler.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaDLQ',
+      reason: `${handler.binaryName} is invoked synchronously by the event source mapping of a stage's DLQ; a dead letter it cannot settle stays in that DLQ (its alarms stay on) for an operator.`,
+    });
+    Validations.of(handler.function).acknowledge({
+      id: 'Serverless::Serverless-LambdaEventSourceMappingDestination',
+      reason: 'Its source is itself a terminal DLQ: a dead letter it cannot settle stays there, visible to its alarms, rather than moving on.',
     });
   }
   for (const stage of stages) {

@@ -134,7 +134,86 @@ export class OrderPipelineStack extends Stack {
     });
     inventoryTable.grant(inventory.lambda.role, 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem');
     table.grant(inventory.lambda.role, 'dynamodb:UpdateItem');
-    const stages = [intake, inventory];
+
+    const paymentSettings = config.functions.payment;
+    const provider = config.paymentProvider;
+    const payment = new QueueWorker(this, 'Payment', {
+      ...common,
+      binaryName: 'payment',
+      description: provider
+        ? 'InventoryReserved -> the payment provider -> PAID or PAYMENT_FAILED (stock sold or released)'
+        : 'InventoryReserved -> the SIMULATED payment provider -> PAID or PAYMENT_FAILED (stock sold or released)',
+      settings: paymentSettings,
+      environment: {
+        TABLE_NAME: table.tableName,
+        INVENTORY_TABLE_NAME: inventoryTable.tableName,
+        PAYMENT_MAX_ATTEMPTS: String(paymentSettings.maxAttempts),
+        ...(provider
+          ? {
+              PAYMENT_PROVIDER_URL: provider.url,
+              PAYMENT_SECRET_ARN: provider.secretArn,
+              PAYMENT_TIMEOUT_MS: String(paymentSettings.providerTimeoutMs),
+            }
+          : {
+              SIMULATED_DECLINE_OVER: String(paymentSettings.simulatedDeclineOver),
+              SIMULATED_UNAVAILABLE_PERCENT: String(paymentSettings.simulatedUnavailablePercent),
+            }),
+      },
+      backoff: { baseSeconds: paymentSettings.retryBaseSeconds, maxSeconds: paymentSettings.retryMaxSeconds },
+      subscription: {
+        topic: events.topic,
+        filterPolicy: { eventType: sns.SubscriptionFilter.stringFilter({ allowlist: ['InventoryReserved'] }) },
+      },
+      deadLetterHandler: {
+        binaryName: 'payment-dlq',
+        description: 'Payment DLQ -> PAYMENT_FAILED with the stock released (nothing for a settled order)',
+        settings: config.functions['payment-dlq'],
+      },
+    });
+    // The attempt counter and the settling transaction (Orders + Inventory), for both functions.
+    for (const fn of [payment.lambda, payment.deadLetterHandler!]) {
+      table.grant(fn.role, 'dynamodb:UpdateItem');
+      inventoryTable.grant(fn.role, 'dynamodb:UpdateItem');
+    }
+    if (provider) {
+      // The API key, read once per cold start; never in the environment.
+      payment.lambda.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [provider.secretArn] }),
+      );
+    }
+
+    const customerNotifications = new sns.Topic(this, 'CustomerNotificationsTopic', {
+      masterKey: topicKey,
+      enforceSSL: true,
+      tracingConfig: sns.TracingConfig.ACTIVE,
+    });
+    if (config.notificationEmail) {
+      customerNotifications.addSubscription(new subs.EmailSubscription(config.notificationEmail));
+      Validations.of(customerNotifications).acknowledge({
+        id: 'Serverless::Serverless-SNSRedrivePolicy',
+        reason:
+          'The optional email subscription is a demo inbox; a bounced email has nothing to redrive, and each notification stays traceable in the notification log group by its dedupeId.',
+      });
+    }
+    const notification = new QueueWorker(this, 'Notification', {
+      ...common,
+      binaryName: 'notification',
+      description: 'PaymentSucceeded, OrderRejected, PaymentFailed -> customer notifications; PAID -> COMPLETED',
+      settings: config.functions.notification,
+      environment: { TABLE_NAME: table.tableName, NOTIFICATION_TOPIC_ARN: customerNotifications.topicArn },
+      subscription: {
+        topic: events.topic,
+        filterPolicy: {
+          eventType: sns.SubscriptionFilter.stringFilter({ allowlist: ['PaymentSucceeded', 'OrderRejected', 'PaymentFailed'] }),
+        },
+      },
+    });
+    table.grant(notification.lambda.role, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    notification.lambda.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [customerNotifications.topicArn] }),
+    );
+    topicKey.grant(notification.lambda.role, 'kms:Decrypt', 'kms:GenerateDataKey');
+    const stages = [intake, inventory, payment, notification];
 
     const dlqAlarmSettings = config.functions['dlq-alarm'];
     const dlqAlarmTimeout = Duration.seconds(dlqAlarmSettings.timeoutSeconds);
@@ -206,6 +285,14 @@ export class OrderPipelineStack extends Stack {
     new CfnOutput(this, 'ApiAccessLogGroup', { value: api.accessLogs.logGroupName });
     new CfnOutput(this, 'OrderEventsLogGroup', { value: events.lambda.logGroup.logGroupName });
     new CfnOutput(this, 'InventoryLogGroup', { value: inventory.lambda.logGroup.logGroupName });
+    new CfnOutput(this, 'PaymentLogGroup', { value: payment.lambda.logGroup.logGroupName });
+    new CfnOutput(this, 'PaymentDlqLogGroup', { value: payment.deadLetterHandler!.logGroup.logGroupName });
+    new CfnOutput(this, 'NotificationLogGroup', { value: notification.lambda.logGroup.logGroupName });
+    new CfnOutput(this, 'PaymentDeadLetterQueueUrl', { value: payment.deadLetterQueue.queueUrl, description: 'Payment events the payment stage could not process' });
+    new CfnOutput(this, 'CustomerNotificationsTopicArn', {
+      value: customerNotifications.topicArn,
+      description: 'One message per terminal outcome (eventType, customerId, dedupeId attributes)',
+    });
 
     acknowledgeFindings({ stages, alarmFunctions: [dlqAlarm], api, events });
   }

@@ -61,8 +61,8 @@ describe('messaging', () => {
       const expected = q.Properties.RedrivePolicy ? 4 * 86400 : 14 * 86400;
       expect([id, q.Properties.MessageRetentionPeriod]).toEqual([id, expected]);
     }
-    // Two stages (work queue, DLQ, subscription DLQ each) and the stream's on-failure queue.
-    expect(queues).toHaveLength(7);
+    // Four stages (work queue, DLQ, subscription DLQ each) and the stream's on-failure queue.
+    expect(queues).toHaveLength(13);
   });
 
   test('every queue and topic is encrypted with a customer-managed key, which rotates', () => {
@@ -81,7 +81,14 @@ describe('messaging', () => {
     const queueKey = Object.values(resources('AWS::KMS::Key')).find((k: any) => k.Properties.Description.includes('queues')) as any;
     const sns = queueKey.Properties.KeyPolicy.Statement.filter((s: any) => s.Principal?.Service === 'sns.amazonaws.com');
     const sources = sns.map((s: any) => s.Condition.ArnEquals['aws:SourceArn'].Ref).sort();
-    const topics = Object.keys(resources('AWS::SNS::Topic')).filter((id) => id !== opsTopicId).sort();
+    // The topics that deliver to a queue (the ops and customer-notifications topics deliver to none).
+    const topics = [
+      ...new Set(
+        Object.values(resources('AWS::SNS::Subscription'))
+          .filter((s: any) => s.Properties.Protocol === 'sqs')
+          .map((s: any) => s.Properties.TopicArn.Ref),
+      ),
+    ].sort();
     expect(sources).toEqual(topics);
   });
 
@@ -91,7 +98,7 @@ describe('messaging', () => {
         .filter(([, q]) => q.Properties.RedrivePolicy === undefined)
         .map(([, q]) => q.DeletionPolicy);
     expect(deletionPolicies(t).every((p) => p === 'Delete')).toBe(true);
-    expect(deletionPolicies(template({ stage: 'prod' }))).toEqual(Array(5).fill('Retain'));
+    expect(deletionPolicies(template({ stage: 'prod' }))).toEqual(Array(9).fill('Retain'));
   });
 
   test('every queue and topic denies requests without TLS', () => {
@@ -154,7 +161,7 @@ describe('functions', () => {
 
   test('log groups have bounded retention', () => {
     const groups = Object.values(resources('AWS::Logs::LogGroup'));
-    expect(groups).toHaveLength(6);
+    expect(groups).toHaveLength(9);
     for (const g of groups) expect(g.Properties.RetentionInDays).toBe(30);
   });
 
@@ -422,6 +429,87 @@ describe('lifecycle events and inventory', () => {
   });
 });
 
+describe('payment and notification', () => {
+  const fnId = (binary: string) => ref('AWS::Lambda::Function', (r) => r.Metadata?.['OrderPipeline:Binary'] === binary);
+  const fnOf = (tmpl: Template, binary: string): any =>
+    Object.values(tmpl.findResources('AWS::Lambda::Function')).find((f: any) => f.Metadata?.['OrderPipeline:Binary'] === binary);
+  const actionsOf = (tmpl: Template, binary: string): any[] => {
+    const roleId = fnOf(tmpl, binary).Properties.Role['Fn::GetAtt'][0];
+    return Object.values(tmpl.findResources('AWS::IAM::Policy'))
+      .filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId))
+      .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
+  };
+  const customerTopicId = () => ref('AWS::SNS::Topic', (r) => JSON.stringify(fnOf(t, 'notification').Properties.Environment).includes(`"${Object.keys(resources('AWS::SNS::Topic')).find((id) => resources('AWS::SNS::Topic')[id] === r)}"`));
+
+  // Protects: the payment stage sees only InventoryReserved, backs off on its own queue, and is simulated (and says so) without a provider.
+  test('the payment stage subscribes to InventoryReserved, backs off on its own queue, and simulates without a provider', () => {
+    t.hasResourceProperties('AWS::SNS::Subscription', { FilterPolicy: { eventType: ['InventoryReserved'] }, RawMessageDelivery: true });
+    const payment = fnOf(t, 'payment');
+    const env = payment.Properties.Environment.Variables;
+    expect(env).toMatchObject({ RETRY_BASE_SECONDS: '10', RETRY_MAX_SECONDS: '300', PAYMENT_MAX_ATTEMPTS: '4', SIMULATED_DECLINE_OVER: '5000' });
+    expect(env.PAYMENT_PROVIDER_URL).toBeUndefined();
+    expect(payment.Properties.Description).toContain('SIMULATED');
+    const queueUrl = env.QUEUE_URL.Ref;
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: fnId('payment') },
+      EventSourceArn: { 'Fn::GetAtt': [queueUrl, 'Arn'] },
+    });
+    const actions = actionsOf(t, 'payment').flatMap((s: any) => s.Action);
+    expect(actions).not.toContain('secretsmanager:GetSecretValue');
+    expect(actions).not.toContain('dynamodb:PutItem');
+  });
+
+  // Protects: the API key is read from the named secret only, never passed in the environment.
+  test('with a provider, payment reads exactly the named secret and the key is not in its environment', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:payments-AbCdEf';
+    const tmpl = template({ paymentProviderUrl: 'https://pay.example.com/v1', paymentSecretArn: arn });
+    const env = fnOf(tmpl, 'payment').Properties.Environment.Variables;
+    expect(env).toMatchObject({ PAYMENT_PROVIDER_URL: 'https://pay.example.com/v1', PAYMENT_SECRET_ARN: arn, PAYMENT_TIMEOUT_MS: '3000' });
+    expect(Object.keys(env).some((k) => /KEY|TOKEN|PASSWORD/.test(k))).toBe(false);
+    const secretStatements = actionsOf(tmpl, 'payment').filter((s: any) => JSON.stringify(s.Action).includes('secretsmanager'));
+    expect(secretStatements).toEqual([expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: arn })]);
+    expect(() => template({ paymentProviderUrl: 'https://pay.example.com' })).toThrow(/go together/);
+  });
+
+  // Protects: a payment event that reaches the DLQ is settled by payment-dlq, and ops still hear of it.
+  test('payment-dlq is fed by the payment DLQ, whose arrivals alarm ops even though the handler empties it', () => {
+    const dlq = ref('AWS::SQS::Queue', (q) => q.Properties.VisibilityTimeout === 60 && !q.Properties.RedrivePolicy);
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: fnId('payment-dlq') },
+      EventSourceArn: { 'Fn::GetAtt': [dlq, 'Arn'] },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'NumberOfMessagesReceived',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq, 'QueueName'] } }],
+      Threshold: 1,
+      AlarmActions: [{ Ref: opsTopicId }],
+    });
+  });
+
+  // Protects: customers hear of every terminal outcome, on a topic of their own, and notification may publish nowhere else.
+  test('notification subscribes to the three terminal outcomes and may publish to customer-notifications only', () => {
+    t.hasResourceProperties('AWS::SNS::Subscription', {
+      FilterPolicy: { eventType: ['PaymentSucceeded', 'OrderRejected', 'PaymentFailed'] },
+      RawMessageDelivery: true,
+    });
+    const topic = customerTopicId();
+    expect(resources('AWS::SNS::Topic')[topic].Properties.KmsMasterKeyId).toBeDefined();
+    const publish = actionsOf(t, 'notification').filter((s: any) => s.Action === 'sns:Publish');
+    expect(publish).toEqual([expect.objectContaining({ Resource: { Ref: topic } })]);
+    expect(t.findOutputs('CustomerNotificationsTopicArn').CustomerNotificationsTopicArn.Value).toEqual({ Ref: topic });
+    const emails = (tmpl: Template) => Object.values(tmpl.findResources('AWS::SNS::Subscription')).filter((s: any) => s.Properties.Protocol === 'email');
+    expect(emails(t)).toHaveLength(0);
+    expect(emails(template({ notificationEmail: 'shop@example.com' }))).toEqual([
+      expect.objectContaining({ Properties: expect.objectContaining({ Endpoint: 'shop@example.com' }) }),
+    ]);
+  });
+
+  test('maxAttempts must stay below the payment queue maxReceiveCount', () => {
+    expect(() => template({ 'functions.payment.maxAttempts': 6 })).toThrow(/maxReceiveCount above it/);
+  });
+});
+
 describe('dashboard', () => {
   // Protects: operators get one row of graphs per stage, built from the stage's own resources.
   test('one dashboard with a row per stage: received, processed, failed, DLQ depth, age, duration, errors', () => {
@@ -454,7 +542,17 @@ describe('outputs', () => {
     const subscriptionDlq = intakeSubscription.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
     expect(outputs.SubscriptionDeadLetterQueueUrl.Value).toEqual({ Ref: subscriptionDlq });
     const groups = Object.keys(resources('AWS::Logs::LogGroup'));
-    const named = ['OrderConsumerLogGroup', 'DlqAlarmLogGroup', 'OrderApiLogGroup', 'ApiAccessLogGroup', 'OrderEventsLogGroup', 'InventoryLogGroup']
+    const named = [
+      'OrderConsumerLogGroup',
+      'DlqAlarmLogGroup',
+      'OrderApiLogGroup',
+      'ApiAccessLogGroup',
+      'OrderEventsLogGroup',
+      'InventoryLogGroup',
+      'PaymentLogGroup',
+      'PaymentDlqLogGroup',
+      'NotificationLogGroup',
+    ]
       .map((o) => outputs[o].Value.Ref);
     expect(named.sort()).toEqual(groups.sort());
     const runbook = fs.readFileSync(path.join(ROOT, 'docs', 'operations.md'), 'utf8');
@@ -466,7 +564,7 @@ describe('outputs', () => {
 
   test('each Rust function names its binary in the template metadata (the local runner finds its handler by it)', () => {
     const binaries = Object.values(resources('AWS::Lambda::Function')).map((f: any) => f.Metadata['OrderPipeline:Binary']).sort();
-    expect(binaries).toEqual(['dlq-alarm', 'inventory', 'order-api', 'order-consumer', 'order-events']);
+    expect(binaries).toEqual(['dlq-alarm', 'inventory', 'notification', 'order-api', 'order-consumer', 'order-events', 'payment', 'payment-dlq']);
   });
 });
 

@@ -7,7 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { queueVisibilityTimeoutSeconds, WorkerSettings } from '../config';
+import { DeadLetterHandlerSettings, queueVisibilityTimeoutSeconds, WorkerSettings } from '../config';
 import { BREACHING, functionErrorsAlarm, MINUTE, notify, queueNotEmptyAlarm } from './alarms';
 import { RustLambda } from './rust-lambda';
 
@@ -48,6 +48,22 @@ export interface QueueWorkerProps {
    * hold the only copy of a message. @default true
    */
   readonly retainDeadLetters?: boolean;
+  /**
+   * Failed records come back after a backoff doubling per failure (base, at most max) instead of
+   * the visibility timeout: the function is told RETRY_BASE_SECONDS, RETRY_MAX_SECONDS and its
+   * QUEUE_URL. @default the queue's visibility timeout
+   */
+  readonly backoff?: { readonly baseSeconds: number; readonly maxSeconds: number };
+  /**
+   * A function fed by the stage's DLQ, which settles what the stage could not process (the
+   * payment stage fails the payment and releases the stock). Its queue then also alarms on every
+   * message that arrives, since the handler empties it. @default none: dead letters wait for an operator
+   */
+  readonly deadLetterHandler?: {
+    readonly binaryName: string;
+    readonly description: string;
+    readonly settings: DeadLetterHandlerSettings;
+  };
   /** The stage's own environment variables, besides those the worker sets. @default none */
   readonly environment?: Record<string, string>;
   /**
@@ -83,6 +99,12 @@ export class QueueWorker extends Construct {
   public readonly errorsAlarm: cloudwatch.Alarm;
   /** SNS could not deliver to the queue (subscribed stages only). */
   public readonly undeliverableAlarm?: cloudwatch.Alarm;
+  /** The function fed by the DLQ (stages with a dead-letter handler only). */
+  public readonly deadLetterHandler?: RustLambda;
+  /** A message reached the DLQ, even if the handler settled it at once (with a handler only). */
+  public readonly deadLettersArrivedAlarm?: cloudwatch.Alarm;
+  /** The dead-letter handler's invocations fail as a whole. */
+  public readonly deadLetterHandlerErrorsAlarm?: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: QueueWorkerProps) {
     super(scope, id);
@@ -95,10 +117,12 @@ export class QueueWorker extends Construct {
       enforceSSL: true,
     };
     const deadLetterRemoval = props.retainDeadLetters ?? true ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const handler = props.deadLetterHandler;
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       ...encrypted,
       retentionPeriod: DEAD_LETTER_RETENTION,
       removalPolicy: deadLetterRemoval,
+      ...(handler ? { visibilityTimeout: Duration.seconds(6 * handler.settings.timeoutSeconds) } : {}),
     });
     this.queue = new sqs.Queue(this, 'Queue', {
       ...encrypted,
@@ -120,6 +144,13 @@ export class QueueWorker extends Construct {
         MAX_RECEIVE_COUNT: String(settings.maxReceiveCount),
         RECORD_CONCURRENCY: String(settings.recordConcurrency),
         START_MARGIN_MS: String(startMarginMs(timeout)),
+        ...(props.backoff
+          ? {
+              RETRY_BASE_SECONDS: String(props.backoff.baseSeconds),
+              RETRY_MAX_SECONDS: String(props.backoff.maxSeconds),
+              QUEUE_URL: this.queue.queueUrl,
+            }
+          : {}),
       },
     });
     this.lambda.function.addEventSource(
@@ -174,12 +205,57 @@ export class QueueWorker extends Construct {
         `SNS could not deliver to the ${this.name} queue (queue policy or KMS key); the messages wait in its subscription DLQ.`,
       );
     }
+    if (handler) {
+      const handlerTimeout = Duration.seconds(handler.settings.timeoutSeconds);
+      this.deadLetterHandler = new RustLambda(this, 'DeadLetterHandler', {
+        manifestPath: props.manifestPath,
+        binaryName: handler.binaryName,
+        description: handler.description,
+        memorySize: handler.settings.memoryMb,
+        timeout: handlerTimeout,
+        logRetention: props.logRetention,
+        environment: {
+          ...props.environment,
+          // The DLQ has no DLQ: a dead letter the handler cannot settle stays, and comes back.
+          MAX_RECEIVE_COUNT: '1000',
+          START_MARGIN_MS: String(startMarginMs(handlerTimeout)),
+        },
+      });
+      this.deadLetterHandler.function.addEventSource(
+        new SqsEventSource(this.deadLetterQueue, {
+          batchSize: handler.settings.batchSize,
+          reportBatchItemFailures: true,
+          maxConcurrency: handler.settings.maxConcurrency,
+        }),
+      );
+      this.deadLettersArrivedAlarm = this.deadLetterQueue
+        .metricNumberOfMessagesReceived({ period: MINUTE, statistic: cloudwatch.Stats.SUM })
+        .createAlarm(this, 'DeadLettersArrived', {
+          alarmDescription: `Messages reached the ${this.name} DLQ; ${handler.binaryName} settles them (see its log). See docs/operations.md.`,
+          threshold: 1,
+          evaluationPeriods: 1,
+          ...BREACHING,
+        });
+      this.deadLetterHandlerErrorsAlarm = functionErrorsAlarm(
+        this,
+        'DeadLetterHandlerErrors',
+        this.deadLetterHandler.function,
+        `${handler.binaryName} invocations fail as a whole: the ${this.name} DLQ's messages are not settled. Check its log and the tables.`,
+      );
+    }
     notify(this.alarms, props.alarmActions);
   }
 
   /** Every alarm of the stage. */
   get alarms(): cloudwatch.Alarm[] {
-    return [this.deadLetterAlarm, this.queueAgeAlarm, this.errorsAlarm, ...(this.undeliverableAlarm ? [this.undeliverableAlarm] : [])];
+    return [
+      this.deadLetterAlarm,
+      this.queueAgeAlarm,
+      this.errorsAlarm,
+      ...[this.undeliverableAlarm, this.deadLettersArrivedAlarm, this.deadLetterHandlerErrorsAlarm].filter(
+        (a): a is cloudwatch.Alarm => a !== undefined,
+      ),
+    ];
   }
 
   /** Every dead-letter queue of the stage. */

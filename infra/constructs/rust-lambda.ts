@@ -30,9 +30,12 @@ export class RustLambda extends Construct {
   public readonly function: RustFunction;
   public readonly role: iam.Role;
   public readonly logGroup: logs.LogGroup;
+  /** The binary crate it runs. */
+  public readonly binaryName: string;
 
   constructor(scope: Construct, id: string, props: RustLambdaProps) {
     super(scope, id);
+    this.binaryName = props.binaryName;
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,

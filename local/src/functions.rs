@@ -105,6 +105,15 @@ pub fn build(
         "inventory" => Ok(Handler::Sqs(Arc::new(
             bootstrap::inventory_with(&env, sdk, telemetry).map_err(config)?,
         ))),
+        "payment" => Ok(Handler::Sqs(Arc::new(
+            bootstrap::payment_with(&env, sdk, telemetry).map_err(config)?,
+        ))),
+        "payment-dlq" => Ok(Handler::Sqs(Arc::new(
+            bootstrap::payment_dlq_with(&env, sdk, telemetry).map_err(config)?,
+        ))),
+        "notification" => Ok(Handler::Sqs(Arc::new(
+            bootstrap::notification_with(&env, sdk, telemetry).map_err(config)?,
+        ))),
         other => Err(LocalError::Input(format!(
             "the stack has a function built from binary {other}, which the local runner does not know: register its handler in local/src/functions.rs"
         ))),

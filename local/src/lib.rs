@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod mapping;
 pub mod observe;
 pub mod pipeline;
+pub mod provider;
 pub mod publish;
 pub mod redrive;
 pub mod report;
@@ -88,6 +89,7 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub streams: aws_sdk_dynamodbstreams::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
     /// The emulator's endpoint (CloudWatch calls go there directly, see [`cloudwatch`]).
     pub endpoint: String,
 }
@@ -99,6 +101,7 @@ impl Clients {
             sns: aws_sdk_sns::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             streams: aws_sdk_dynamodbstreams::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
             endpoint: endpoint.to_string(),
         }
     }

@@ -9,6 +9,19 @@ use crate::{aws_err, Clients, LocalError};
 
 pub struct Observer {
     queue_url: String,
+    seen: std::sync::Mutex<Vec<Received>>,
+}
+
+/// The customers' inbox is an observer of the customer-notifications topic.
+pub type Inbox = Observer;
+
+/// One message an observer received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub event_type: String,
+    /// The `dedupeId` attribute, when the message has one.
+    pub dedupe_id: Option<String>,
+    pub body: String,
 }
 
 impl Observer {
@@ -48,7 +61,22 @@ impl Observer {
             .send()
             .await
             .map_err(aws_err("subscribe the observer queue"))?;
-        Ok(Observer { queue_url })
+        Ok(Observer {
+            queue_url,
+            seen: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Every message received since the observer subscribed, in arrival order (the queue is
+    /// drained of what arrived since the last call).
+    pub async fn received(&self, clients: &Clients) -> Result<Vec<Received>, LocalError> {
+        let new = self.drain(clients).await?;
+        let mut seen = self
+            .seen
+            .lock()
+            .map_err(|e| LocalError::Input(e.to_string()))?;
+        seen.extend(new);
+        Ok(seen.clone())
     }
 
     /// Every message received so far (consumed), counted by its `eventType` attribute.
@@ -57,6 +85,14 @@ impl Observer {
         clients: &Clients,
     ) -> Result<BTreeMap<String, u64>, LocalError> {
         let mut counts = BTreeMap::new();
+        for m in self.received(clients).await? {
+            *counts.entry(m.event_type).or_default() += 1;
+        }
+        Ok(counts)
+    }
+
+    async fn drain(&self, clients: &Clients) -> Result<Vec<Received>, LocalError> {
+        let mut received = Vec::new();
         loop {
             let messages = clients
                 .sqs
@@ -71,16 +107,20 @@ impl Observer {
                 .messages
                 .unwrap_or_default();
             if messages.is_empty() {
-                return Ok(counts);
+                return Ok(received);
             }
             for m in messages {
-                let kind = m
-                    .message_attributes
-                    .as_ref()
-                    .and_then(|a| a.get("eventType"))
-                    .and_then(|v| v.string_value.clone())
-                    .unwrap_or_else(|| "(no eventType)".into());
-                *counts.entry(kind).or_default() += 1;
+                let attribute = |name: &str| {
+                    m.message_attributes
+                        .as_ref()
+                        .and_then(|a| a.get(name))
+                        .and_then(|v| v.string_value.clone())
+                };
+                received.push(Received {
+                    event_type: attribute("eventType").unwrap_or_else(|| "(no eventType)".into()),
+                    dedupe_id: attribute("dedupeId"),
+                    body: m.body.clone().unwrap_or_default(),
+                });
                 clients
                     .sqs
                     .delete_message()

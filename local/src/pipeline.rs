@@ -13,6 +13,7 @@ use crate::emulator::Emulator;
 use crate::functions::{build, AlarmFunction, Handler};
 use crate::http::{ApiServer, Route};
 use crate::mapping::{Mapping, MappingOptions, MappingStats};
+use crate::provider::{FakeProvider, ProviderRates};
 use crate::resources::{create, Created, LocalStack};
 use crate::stream::StreamMapping;
 use crate::template::Template;
@@ -28,6 +29,8 @@ pub struct Options {
     /// Names the resources, so that runs against one emulator never collide.
     pub prefix: String,
     pub alarm_interval: Duration,
+    /// How the fake payment provider behaves (the payment stage calls it over HTTP).
+    pub provider: ProviderRates,
 }
 
 /// An event source mapping and the function it feeds.
@@ -48,6 +51,10 @@ pub struct LocalPipeline {
     pub alarms: AlarmEvaluator,
     /// The stack's HTTP APIs, served on loopback.
     pub api_servers: Vec<ApiServer>,
+    /// The fake payment provider the payment stage's HTTP adapter calls.
+    pub provider: FakeProvider,
+    /// The customers' inbox: a queue subscribed to the customer-notifications topic.
+    pub inbox: Option<crate::observe::Inbox>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -69,7 +76,43 @@ impl LocalPipeline {
         };
         let sdk = emulator.sdk_config().await;
         let clients = Clients::new(&sdk, emulator.endpoint());
-        let created = create(&clients, template, &options.prefix).await?;
+        let mut created = create(&clients, template, &options.prefix).await?;
+
+        // The payment stage calls the fake provider through its real HTTP adapter, with an API
+        // key stored in the emulator's Secrets Manager, as a deployed stack with a provider does.
+        let provider = FakeProvider::start(options.provider.clone()).await?;
+        let secret_arn = clients
+            .secrets
+            .create_secret()
+            .name(format!("{}-payment-api-key", options.prefix))
+            .secret_string(serde_json::json!({ "apiKey": provider.api_key }).to_string())
+            .send()
+            .await
+            .map_err(crate::aws_err("store the fake provider's API key"))?
+            .arn
+            .unwrap_or_default();
+        for f in &mut created.functions {
+            let env = &mut f.environment;
+            if env.contains_key("PAYMENT_MAX_ATTEMPTS") {
+                env.insert("PAYMENT_PROVIDER_URL".into(), provider.url.clone());
+                env.insert("PAYMENT_SECRET_ARN".into(), secret_arn.clone());
+            }
+            // Local time passes faster: the stage's own backoff starts at the runner's retry delay.
+            if let (true, Some(seconds)) = (
+                env.contains_key("RETRY_BASE_SECONDS"),
+                options.retry_after_seconds,
+            ) {
+                env.insert("RETRY_BASE_SECONDS".into(), seconds.max(1).to_string());
+                env.insert("RETRY_MAX_SECONDS".into(), (4 * seconds.max(1)).to_string());
+            }
+        }
+        let inbox = match created.stack.outputs.get("CustomerNotificationsTopicArn") {
+            Some(topic) => Some(
+                crate::observe::Inbox::subscribe(&clients, topic, &format!("{}-inbox", options.prefix))
+                    .await?,
+            ),
+            None => None,
+        };
 
         let mut handlers = HashMap::new();
         for f in &created.functions {
@@ -103,7 +146,10 @@ impl LocalPipeline {
                     batch_size: m.batch_size,
                     batching_window: Duration::from_secs(m.batching_window_seconds),
                     concurrency: m.maximum_concurrency,
-                    retry_after_seconds: options.retry_after_seconds,
+                    // A stage with its own backoff delays its failed records itself.
+                    retry_after_seconds: options
+                        .retry_after_seconds
+                        .filter(|_| !function.environment.contains_key("RETRY_BASE_SECONDS")),
                     function_timeout: Duration::from_secs(function.timeout_seconds),
                     function_name: function.name.clone(),
                 },
@@ -202,6 +248,8 @@ impl LocalPipeline {
             stream_mappings,
             alarms,
             api_servers,
+            provider,
+            inbox,
             tasks,
         })
     }
@@ -274,6 +322,7 @@ impl LocalPipeline {
         for server in &self.api_servers {
             server.stop();
         }
+        self.provider.stop();
         for m in &self.mappings {
             m.mapping.stop();
         }

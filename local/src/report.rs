@@ -338,3 +338,58 @@ fn render_with(s: &Summary, stack: &LocalStack, log_path: &str, accounting: bool
     );
     out
 }
+
+/// The lifecycle's end state for a person: orders by status, the provider's charges and the
+/// customers' notifications.
+pub fn render_lifecycle(
+    items: &[OrderItem],
+    ledger: &[crate::provider::LedgerEntry],
+    notifications: &[crate::observe::Received],
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let mut by_status: std::collections::BTreeMap<&str, usize> = Default::default();
+    for i in items {
+        *by_status.entry(i.status.as_str()).or_default() += 1;
+    }
+    let statuses: Vec<String> = by_status.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    let _ = writeln!(out, "\nOrders by final status: {}", statuses.join(", "));
+    for i in items.iter().filter(|i| i.status == order_domain::OrderStatus::PaymentFailed) {
+        let why = i
+            .payment
+            .as_ref()
+            .and_then(|p| p.reason.clone())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  PAYMENT_FAILED {:<20} {} (its reservation went back to available)",
+            i.order_id, why
+        );
+    }
+    let approved = ledger.iter().filter(|e| e.approved).count();
+    let _ = writeln!(
+        out,
+        "Charges (the payment provider's ledger): {approved} approved, {} declined, {} calls answered from the ledger (retries by idempotency key)",
+        ledger.len() - approved,
+        ledger.iter().map(|e| u64::from(e.calls.saturating_sub(1))).sum::<u64>()
+    );
+    let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+    for n in notifications {
+        *kinds.entry(n.event_type.as_str()).or_default() += 1;
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let _ = writeln!(
+        out,
+        "Customer notifications: {} ({})",
+        notifications.len(),
+        if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+    );
+    for n in notifications.iter().take(5) {
+        let text = serde_json::from_str::<serde_json::Value>(&n.body)
+            .ok()
+            .and_then(|v| v["text"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {:<36} {text}", n.dedupe_id.as_deref().unwrap_or("-"));
+    }
+    out
+}

@@ -47,3 +47,25 @@ pub fn troublemakers(run: &str) -> Vec<Planned> {
         ),
     ]
 }
+
+/// The lifecycle's two unhappy endings: an order the payment provider declines (its customer
+/// id starts with `decline-`: reserved, then PAYMENT_FAILED, its stock back), and one for more
+/// laptops than the sample catalogue has left after the seed orders (REJECTED).
+pub fn unhappy_endings(run: &str) -> Vec<Planned> {
+    vec![
+        planned(
+            run,
+            8,
+            r#"{"orderId":"O-DECLINED","customerId":"decline-demo","currency":"USD","items":[{"sku":"MOUSE-1","name":"Mouse","quantity":2,"unitPrice":"19.90"}]}"#,
+            Some("O-DECLINED"),
+            Intent::New,
+        ),
+        planned(
+            run,
+            9,
+            r#"{"orderId":"O-SOLD-OUT","userId":"U777","itemName":"Laptop","quantity":3}"#,
+            Some("O-SOLD-OUT"),
+            Intent::New,
+        ),
+    ]
+}

@@ -32,6 +32,7 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
             telemetry: Arc::new(Captured::default()),
             prefix: "e2e".into(),
             alarm_interval: Duration::from_secs(1),
+            provider: Default::default(),
         },
     )
     .await

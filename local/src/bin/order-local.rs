@@ -68,6 +68,16 @@ struct Boot {
     /// trip to the DLQ take seconds, not minutes. Pass 0 to keep the real timeout.
     #[arg(long, default_value_t = 1)]
     retry_after: i32,
+    /// The fake payment provider declines this share of new charges (0-1), besides customers
+    /// whose id starts with `decline-`.
+    #[arg(long, default_value_t = 0.0)]
+    decline_rate: f64,
+    /// The fake payment provider answers 503 to this share of calls (0-1).
+    #[arg(long, default_value_t = 0.0)]
+    unavailable_rate: f64,
+    /// The fake payment provider answers after this many milliseconds.
+    #[arg(long, default_value_t = 5)]
+    provider_latency_ms: u64,
 }
 
 /// Function logs go to a file, so the terminal shows the demo and the file the JSON lines.
@@ -113,6 +123,12 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
             telemetry: writer,
             prefix: format!("local{}", chrono::Utc::now().timestamp_millis() % 1_000_000),
             alarm_interval: Duration::from_secs(1),
+            provider: order_local::provider::ProviderRates {
+                decline: boot.decline_rate,
+                unavailable: boot.unavailable_rate,
+                latency: Duration::from_millis(boot.provider_latency_ms),
+                ..Default::default()
+            },
         },
     )
     .await?;
@@ -125,7 +141,7 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
 
 fn progress(d: Drain) {
     eprintln!(
-        "  waiting: {} messages in the order queue, {} in the DLQ, {} records processed ({}s)",
+        "  waiting: {} messages in the stage queues, {} in the intake DLQ, {} records processed ({}s)",
         d.queue,
         d.dlq,
         d.records,
@@ -162,6 +178,10 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
     );
     drained &= pipeline.publish_and_drain(&more, timeout, progress).await?;
     planned.extend(more);
+    let declined = seeds::unhappy_endings("demo");
+    eprintln!("publishing O-DECLINED (customer decline-demo: the provider declines its payment) and O-SOLD-OUT (3 laptops, 0 left)...");
+    drained &= pipeline.publish_and_drain(&declined, timeout, progress).await?;
+    planned.extend(declined);
     let api = match &pipeline.stack.api_url {
         Some(url) => {
             eprintln!("posting an order to the order API ({url}), then the same POST again (a client retry)...");
@@ -221,6 +241,26 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
             }
         }
     }
+    let items =
+        order_local::report::scan_orders(&pipeline.clients, &pipeline.stack.table_name).await?;
+    let notifications = match &pipeline.inbox {
+        Some(inbox) => inbox.received(&pipeline.clients).await?,
+        None => Vec::new(),
+    };
+    print!(
+        "{}",
+        order_local::report::render_lifecycle(&items, &pipeline.provider.ledger(), &notifications)
+    );
+    let seeds_completed = ["O1234", "9f1c2a4e-5b6d-4c3e-8f7a-1b2c3d4e5f60", "01234"]
+        .iter()
+        .all(|id| {
+            items
+                .iter()
+                .any(|i| i.order_id == *id && i.status == order_domain::OrderStatus::Completed)
+        });
+    let status_of = |id: &str| items.iter().find(|i| i.order_id == id).map(|i| i.status);
+    let declined_failed = status_of("O-DECLINED") == Some(order_domain::OrderStatus::PaymentFailed)
+        && status_of("O-SOLD-OUT") == Some(order_domain::OrderStatus::Rejected);
     if let Some(observer) = &observer {
         let counts = observer.drain_counts(&pipeline.clients).await?;
         let text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -253,10 +293,13 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
             && got.status == 200;
     }
     pipeline.shutdown().await;
-    Ok(summary.all_accounted_for() && drained && api_ok)
+    if !seeds_completed || !declined_failed {
+        eprintln!("the lifecycle did not end as expected: the seed orders COMPLETED ({seeds_completed}), O-DECLINED PAYMENT_FAILED and O-SOLD-OUT REJECTED ({declined_failed}); see {}", log.display());
+    }
+    Ok(summary.all_accounted_for() && drained && api_ok && seeds_completed && declined_failed)
 }
 
-/// The demo's catalogue: the seed orders' items among others, one of them short of stock.
+/// The demo's catalogue: the seed orders' items among others (2 laptops: the seeds take both).
 const CATALOGUE: &str = include_str!("../../../test/events/inventory.json");
 
 /// POSTs an order without an id, with an Idempotency-Key, twice (a client retrying): both

@@ -1,0 +1,269 @@
+//! A fake payment provider on loopback that speaks the payment stage's HTTP API, so the real
+//! HTTP adapter is what runs locally.
+//!
+//! `POST /charges` with `Authorization: Bearer <key>` and `Idempotency-Key`, body
+//! `{orderId, amount, currency, customerId}`. Like a real provider it keeps a ledger and honours
+//! idempotency keys: a key it has answered (approved or declined) gets the same answer again,
+//! never a second charge; an "unavailable" answer (503) records nothing, so the key can be
+//! tried again. Rates of declines, unavailable answers and latency are settable; customer ids
+//! starting with `decline-` are always declined, as by the simulated provider.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use order_domain::DECLINED_CUSTOMER_PREFIX;
+use rand::Rng;
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use crate::LocalError;
+
+/// How the fake provider behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderRates {
+    /// Share of new charges declined (0.0-1.0), besides the `decline-` customers.
+    pub decline: f64,
+    /// Share of calls answered 503 (nothing recorded).
+    pub unavailable: f64,
+    /// Customer ids with this prefix always get 503: their orders use up every attempt.
+    pub unavailable_prefix: Option<String>,
+    /// Each answer waits this long.
+    pub latency: Duration,
+}
+
+impl Default for ProviderRates {
+    fn default() -> Self {
+        Self {
+            decline: 0.0,
+            unavailable: 0.0,
+            unavailable_prefix: None,
+            latency: Duration::from_millis(5),
+        }
+    }
+}
+
+/// One entry of the ledger: what the provider decided for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerEntry {
+    pub idempotency_key: String,
+    pub order_id: String,
+    pub amount: String,
+    pub currency: Option<String>,
+    pub approved: bool,
+    pub payment_id: Option<String>,
+    pub reason: Option<String>,
+    /// Calls made with this key (the first decided it; the rest were answered from the ledger).
+    pub calls: u32,
+}
+
+#[derive(Default)]
+struct State {
+    ledger: BTreeMap<String, LedgerEntry>,
+    /// Calls answered 503.
+    unavailable: u64,
+    /// Calls refused for a wrong API key.
+    unauthorized: u64,
+}
+
+/// The running fake provider.
+pub struct FakeProvider {
+    pub url: String,
+    pub api_key: String,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Charge counts for reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProviderStats {
+    pub approved: u64,
+    pub declined: u64,
+    pub unavailable_answers: u64,
+    pub repeated_calls: u64,
+    pub unauthorized: u64,
+}
+
+impl FakeProvider {
+    pub async fn start(rates: ProviderRates) -> Result<Self, LocalError> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| LocalError::Input(format!("could not listen on loopback: {e}")))?;
+        let addr: SocketAddr = listener
+            .local_addr()
+            .map_err(|e| LocalError::Input(e.to_string()))?;
+        let api_key = format!("local-{}", uuid::Uuid::new_v4().simple());
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared = (state.clone(), Arc::new(rates), Arc::new(api_key.clone()));
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (state, rates, key) = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let (state, rates, key) = (state.clone(), rates.clone(), key.clone());
+                        async move {
+                            Ok::<_, std::convert::Infallible>(
+                                answer(&state, &rates, &key, request).await,
+                            )
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self {
+            url: format!("http://{addr}"),
+            api_key,
+            state,
+            task,
+        })
+    }
+
+    /// Every idempotency key the provider decided, with its decision.
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        self.state
+            .lock()
+            .map(|s| s.ledger.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn stats(&self) -> ProviderStats {
+        let Ok(s) = self.state.lock() else {
+            return ProviderStats::default();
+        };
+        ProviderStats {
+            approved: s.ledger.values().filter(|e| e.approved).count() as u64,
+            declined: s.ledger.values().filter(|e| !e.approved).count() as u64,
+            unavailable_answers: s.unavailable,
+            repeated_calls: s.ledger.values().map(|e| u64::from(e.calls - 1)).sum(),
+            unauthorized: s.unauthorized,
+        }
+    }
+
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for FakeProvider {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn json(status: u16, body: serde_json::Value) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn decided(entry: &LedgerEntry) -> hyper::Response<Full<Bytes>> {
+    if entry.approved {
+        json(
+            201,
+            serde_json::json!({"status": "approved", "paymentId": entry.payment_id}),
+        )
+    } else {
+        json(
+            402,
+            serde_json::json!({"status": "declined", "reason": entry.reason}),
+        )
+    }
+}
+
+async fn answer(
+    state: &Mutex<State>,
+    rates: &ProviderRates,
+    api_key: &str,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    tokio::time::sleep(rates.latency).await;
+    if request.method() != hyper::Method::POST || request.uri().path() != "/charges" {
+        return json(404, serde_json::json!({"message": "POST /charges only"}));
+    }
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    if header("authorization").as_deref() != Some(&format!("Bearer {api_key}")) {
+        if let Ok(mut s) = state.lock() {
+            s.unauthorized += 1;
+        }
+        return json(401, serde_json::json!({"message": "wrong or missing API key"}));
+    }
+    let Some(key) = header("idempotency-key").filter(|k| !k.is_empty()) else {
+        return json(400, serde_json::json!({"message": "Idempotency-Key is required"}));
+    };
+    let body: serde_json::Value = match request.into_body().collect().await {
+        Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    };
+    let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let (Some(order_id), Some(amount), Some(customer)) =
+        (text("orderId"), text("amount"), text("customerId"))
+    else {
+        return json(
+            400,
+            serde_json::json!({"message": "orderId, amount and customerId are required"}),
+        );
+    };
+    let Ok(mut s) = state.lock() else {
+        return json(500, serde_json::json!({"message": "ledger unavailable"}));
+    };
+    if let Some(entry) = s.ledger.get_mut(&key) {
+        entry.calls += 1;
+        return decided(entry);
+    }
+    let mut rng = rand::rng();
+    let always_unavailable = rates
+        .unavailable_prefix
+        .as_deref()
+        .is_some_and(|p| customer.starts_with(p));
+    if always_unavailable || rng.random_bool(rates.unavailable.clamp(0.0, 1.0)) {
+        s.unavailable += 1;
+        return json(
+            503,
+            serde_json::json!({"message": "temporarily unavailable (fake provider)"}),
+        );
+    }
+    let declined_reason = if customer.starts_with(DECLINED_CUSTOMER_PREFIX) {
+        Some(format!(
+            "card declined (fake provider: customer id starts with {DECLINED_CUSTOMER_PREFIX})"
+        ))
+    } else if rng.random_bool(rates.decline.clamp(0.0, 1.0)) {
+        Some("insufficient funds (fake provider)".to_string())
+    } else {
+        None
+    };
+    let entry = LedgerEntry {
+        idempotency_key: key.clone(),
+        order_id,
+        amount,
+        currency: text("currency"),
+        approved: declined_reason.is_none(),
+        payment_id: declined_reason
+            .is_none()
+            .then(|| format!("ch_{}", uuid::Uuid::new_v4().simple())),
+        reason: declined_reason,
+        calls: 1,
+    };
+    let response = decided(&entry);
+    s.ledger.insert(key, entry);
+    response
+}
