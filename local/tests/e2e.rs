@@ -2,17 +2,21 @@
 //! ids and invalid payloads go through SNS -> SQS -> the event source mapping -> order-consumer
 //! -> DynamoDB, with the DLQ and the alarm, then through the Orders stream, order-events and the
 //! inventory stage against a catalogue where some skus run out (many orders compete for their
-//! last units). Every message must be accounted for: stored once, dropped as a duplicate, or in
-//! the DLQ; every stored order ends RESERVED or REJECTED; and from the tables alone: per sku,
-//! initial stock = available + reserved + sold, nothing negative, and each reserved order's
-//! units reserved exactly once.
+//! last units), the payment stage against the fake provider (5% declines, 20% unavailable
+//! answers, a few customers it never answers, who use up every attempt) and the notification
+//! stage. Every message must be accounted for: stored once, dropped as a duplicate, or in the
+//! DLQ. Then the lifecycle's invariants, from the tables, the provider's ledger and the
+//! customers' inbox alone: every order terminal; per sku, initial stock = available + reserved
+//! + sold, reserved 0 when idle, sold = the units of the completed orders, nothing negative; at
+//! most one approved charge per order and exactly one per COMPLETED order; one notification
+//! (by dedupe id) per terminal outcome.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use order_domain::{parse_body, OrderStatus};
-use order_local::generate::{generate, Intent, Mix};
+use order_domain::{parse_body, OrderStatus, PaymentResult};
+use order_local::generate::{generate, Intent, Mix, Planned};
 use order_local::inventory::{load, scan, Product};
 use order_local::pipeline::{LocalPipeline, Options};
 use order_local::report::scan_orders;
@@ -20,6 +24,8 @@ use order_local::template::Template;
 use order_pipeline::telemetry::Captured;
 
 const ORDERS: usize = 1_000;
+/// Orders from customers the fake provider always answers 503.
+const FLAKY: usize = 4;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written_twice() {
@@ -32,7 +38,12 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
             telemetry: Arc::new(Captured::default()),
             prefix: "e2e".into(),
             alarm_interval: Duration::from_secs(1),
-            provider: Default::default(),
+            provider: order_local::provider::ProviderRates {
+                decline: 0.05,
+                unavailable: 0.20,
+                unavailable_prefix: Some("flaky-".into()),
+                latency: Duration::from_millis(2),
+            },
         },
     )
     .await
@@ -74,7 +85,16 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
         conflicts: 0.03,
         invalid: 0.04,
     };
-    let planned = generate(ORDERS, mix, 2024, "e2e");
+    let mut planned = generate(ORDERS - FLAKY, mix, 2024, "e2e");
+    // Customers the provider never answers: their orders use up every payment attempt.
+    planned.extend((0..FLAKY).map(|n| Planned {
+        correlation_id: format!("e2e-flaky-{n}"),
+        body: serde_json::json!({"orderId": format!("FLAKY-{n}"), "customerId": format!("flaky-{n}"),
+            "currency": "USD", "items": [{"sku": "CABLE-C", "quantity": 1}]})
+        .to_string(),
+        order_id: Some(format!("FLAKY-{n}")),
+        intent: Intent::New,
+    }));
     let drained = pipeline
         .publish_and_drain(&planned, Duration::from_secs(600), |d| {
             eprintln!(
@@ -153,31 +173,38 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
         valid_ids.len(),
         "one item per distinct valid order id"
     );
-    // Every order moved on from ACCEPTED exactly once: RESERVED or REJECTED at version 2.
+    // Every order ended: COMPLETED (v4: reserved, paid, completed), REJECTED (v2) or
+    // PAYMENT_FAILED (v3), each change made once.
     let mut by_status: BTreeMap<OrderStatus, usize> = BTreeMap::new();
     for i in &items {
         *by_status.entry(i.status).or_default() += 1;
-        assert!(
-            matches!(i.status, OrderStatus::Reserved | OrderStatus::Rejected) && i.version == 2,
-            "{} is {:?} at version {}",
-            i.order_id,
-            i.status,
-            i.version
-        );
+        let expected_version = match i.status {
+            OrderStatus::Completed => 4,
+            OrderStatus::Rejected => 2,
+            OrderStatus::PaymentFailed => 3,
+            other => panic!("{} is {other:?}, not terminal", i.order_id),
+        };
+        assert_eq!(i.version, expected_version, "{} at version {}", i.order_id, i.version);
     }
     eprintln!("e2e: orders by status {by_status:?}");
-    assert!(
-        by_status.get(&OrderStatus::Rejected).copied().unwrap_or(0) > 0
-            && by_status.get(&OrderStatus::Reserved).copied().unwrap_or(0) > 0,
-        "the scarce skus ran out for some orders: {by_status:?}"
-    );
+    for status in [OrderStatus::Completed, OrderStatus::Rejected, OrderStatus::PaymentFailed] {
+        assert!(
+            by_status.get(&status).copied().unwrap_or(0) > 0,
+            "some orders end {status:?}: {by_status:?}"
+        );
+    }
 
-    // From the tables alone: stock is conserved and reserved exactly once per reserved order.
+    // From the tables alone: stock is conserved, nothing is left reserved, and what is sold is
+    // exactly the completed orders' reservations (each order's lines, merged per sku).
     let stock = scan(&pipeline.clients.dynamodb, &inventory_table)
         .await
-        .expect("scan Inventory");
-    let mut reserved_by_orders: BTreeMap<String, u64> = BTreeMap::new();
-    for i in items.iter().filter(|i| i.status == OrderStatus::Reserved) {
+        .expect("scan Inventory (a negative count would not read as a whole number)");
+    let mut sold_by_orders: BTreeMap<String, u64> = BTreeMap::new();
+    for i in &items {
+        if i.status == OrderStatus::Rejected {
+            assert!(i.reservation.is_none(), "{}: rejected orders reserve nothing", i.order_id);
+            continue;
+        }
         let reservation = i
             .reservation
             .as_ref()
@@ -191,13 +218,11 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
             .iter()
             .map(|r| (r.sku.clone(), u64::from(r.quantity)))
             .collect();
-        assert_eq!(
-            got, wanted,
-            "{}: the reservation is the order's lines",
-            i.order_id
-        );
-        for r in reservation {
-            *reserved_by_orders.entry(r.sku.clone()).or_default() += u64::from(r.quantity);
+        assert_eq!(got, wanted, "{}: the reservation is the order's lines", i.order_id);
+        if i.status == OrderStatus::Completed {
+            for r in reservation {
+                *sold_by_orders.entry(r.sku.clone()).or_default() += u64::from(r.quantity);
+            }
         }
     }
     for (sku, initial) in &initial {
@@ -207,10 +232,11 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
             *initial,
             "{sku}: units conserved"
         );
+        assert_eq!(item.reserved, 0, "{sku}: nothing left reserved when idle");
         assert_eq!(
-            item.reserved,
-            reserved_by_orders.get(*sku).copied().unwrap_or(0),
-            "{sku}: each reserved order's units reserved exactly once"
+            item.sold,
+            sold_by_orders.get(*sku).copied().unwrap_or(0),
+            "{sku}: sold = the completed orders' units, each sold once"
         );
     }
     assert_eq!(stock["LAPTOP-15"].available, 0, "the scarce sku ran out");
@@ -223,6 +249,75 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
             r.reason
         );
     }
+
+    // From the provider's ledger: at most one approved charge per order, exactly one per
+    // COMPLETED order (for its amount), none for an order that did not complete.
+    let ledger = pipeline.provider.ledger();
+    let mut approved: BTreeMap<&str, Vec<&order_local::provider::LedgerEntry>> = BTreeMap::new();
+    for e in ledger.iter().filter(|e| e.approved) {
+        approved.entry(e.order_id.as_str()).or_default().push(e);
+    }
+    for (order, charges) in &approved {
+        assert_eq!(charges.len(), 1, "{order} charged {} times", charges.len());
+    }
+    for i in &items {
+        let charges = approved.get(i.order_id.as_str()).map_or(0, Vec::len);
+        match i.status {
+            OrderStatus::Completed => {
+                assert_eq!(charges, 1, "{}: one approved charge", i.order_id);
+                let charge = approved[i.order_id.as_str()][0];
+                assert_eq!(Some(&charge.amount), i.amount.as_ref(), "{}: charged its amount", i.order_id);
+                let payment = i.payment.as_ref().expect("a completed order has its payment");
+                assert_eq!(payment.payment_id, charge.payment_id, "{}", i.order_id);
+            }
+            _ => assert_eq!(charges, 0, "{} is {:?} and was charged", i.order_id, i.status),
+        }
+    }
+    let failed_results: Vec<PaymentResult> = items
+        .iter()
+        .filter(|i| i.status == OrderStatus::PaymentFailed)
+        .map(|i| i.payment.as_ref().expect("a failed payment says why").result)
+        .collect();
+    let used_up = failed_results.iter().filter(|r| **r == PaymentResult::AttemptsUsedUp).count();
+    assert!(used_up >= FLAKY, "the flaky customers' orders used up every attempt: {failed_results:?}");
+    assert!(
+        failed_results.contains(&PaymentResult::Declined),
+        "some payments were declined: {failed_results:?}"
+    );
+    for i in items.iter().filter(|i| i.order_id.starts_with("FLAKY-")) {
+        assert_eq!(i.status, OrderStatus::PaymentFailed, "{}", i.order_id);
+        assert_eq!(i.payment.as_ref().and_then(|p| p.attempts), Some(4), "{}: every attempt used", i.order_id);
+    }
+    let stats = pipeline.provider.stats();
+    eprintln!("e2e: provider {stats:?}");
+    assert!(stats.unavailable_answers > 0 && stats.unauthorized == 0, "{stats:?}");
+
+    // From the customers' inbox: one notification (by dedupe id) per terminal outcome.
+    let inbox = pipeline
+        .inbox
+        .as_ref()
+        .expect("the stack has a customer-notifications topic")
+        .received(&pipeline.clients)
+        .await
+        .unwrap();
+    let notified: HashSet<String> = inbox.iter().filter_map(|n| n.dedupe_id.clone()).collect();
+    let expected: HashSet<String> = items
+        .iter()
+        .map(|i| {
+            let kind = match i.status {
+                OrderStatus::Completed => "PaymentSucceeded",
+                OrderStatus::Rejected => "OrderRejected",
+                _ => "PaymentFailed",
+            };
+            format!("{}:{kind}", i.order_id)
+        })
+        .collect();
+    assert_eq!(notified, expected, "one notification per terminal outcome");
+    eprintln!(
+        "e2e: {} notifications, {} distinct dedupe ids",
+        inbox.len(),
+        notified.len()
+    );
     let stored_hash: HashMap<&str, &str> = items
         .iter()
         .map(|i| (i.order_id.as_str(), i.content_hash.as_str()))

@@ -266,3 +266,201 @@ async fn under_a_race_the_transactions_cancellation_reason_names_the_short_sku()
         "the transaction moved nothing"
     );
 }
+
+/// The order as the inventory stage left it, and its InventoryReserved event.
+async fn reserved_event(e: &Env, accepted_item: &OrderItem) -> LifecycleEvent {
+    let stored = e
+        .orders
+        .get(&accepted_item.order_id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.status, OrderStatus::Reserved);
+    LifecycleEvent::from_change(Some(accepted_item), &stored, "now").unwrap()
+}
+
+async fn accepted_for(e: &Env, id: &str, customer: &str, sku: &str, quantity: u32) -> OrderItem {
+    let body = serde_json::json!({"orderId": id, "customerId": customer, "currency": "USD",
+        "items": [{"sku": sku, "quantity": quantity}]});
+    let (order, _) = order_domain::parse_order(&body.to_string()).unwrap();
+    let from = Provenance {
+        message_id: "m".into(),
+        correlation_id: format!("c-{id}"),
+        sent_at: chrono::Utc::now(),
+    };
+    let item = OrderItem::accepted(&order, &from, chrono::Utc::now());
+    assert_eq!(e.orders.create(&item).await.unwrap(), CreateResult::Created);
+    item
+}
+
+fn record_of(event: &LifecycleEvent, receives: u32) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(format!("m-{}-{receives}", event.order_id));
+    m.receipt_handle = Some("h".into());
+    m.body = Some(serde_json::to_string(event).unwrap());
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), receives.to_string());
+    m
+}
+
+/// Protects: on DynamoDB and over HTTP, the payment stage's real adapters do what the handler
+/// tests assume: the API key comes from Secrets Manager, the provider sees one idempotency key
+/// per order, an approved charge moves the order to PAID and its units from reserved to sold in
+/// one transaction, a declined one to PAYMENT_FAILED with the units back, the same event again
+/// neither calls the provider nor moves stock, and a stale transition changes nothing.
+#[tokio::test]
+async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provider() {
+    use order_local::provider::{FakeProvider, ProviderRates};
+    use order_pipeline::payment::{
+        ApiKey, Charge, ChargeRequest, HttpGateway, PaymentGateway, PaymentSettings,
+        PaymentStore, PaymentWorker, StockMove,
+    };
+
+    let e = env("t9").await;
+    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 10)])
+        .await
+        .unwrap();
+    let provider = FakeProvider::start(ProviderRates::default()).await.unwrap();
+    let secret = e
+        .clients
+        .secrets
+        .create_secret()
+        .name("payment-key")
+        .secret_string(serde_json::json!({"apiKey": provider.api_key}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let gateway = HttpGateway::new(
+        &provider.url,
+        ApiKey::Secret {
+            client: e.clients.secrets.clone(),
+            secret_id: secret,
+        },
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let store = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
+    let payments = SqsWorker::new(
+        PaymentWorker::new(
+            store.clone(),
+            gateway,
+            PaymentSettings {
+                max_attempts: 3,
+                backoff: order_pipeline::worker::Backoff {
+                    base: Duration::from_secs(1),
+                    max: Duration::from_secs(4),
+                },
+            },
+        ),
+        WorkerConfig {
+            max_receive_count: 5,
+            record_concurrency: 4,
+            start_margin: Duration::from_secs(3),
+            answer_reserve: Duration::from_millis(500),
+            backoff: None,
+            queue_url: None,
+            service: "payment".into(),
+        },
+        Arc::new(Captured::default()),
+    );
+    let reserve = worker(&e);
+
+    let paid = accepted_for(&e, "PAY1", "U1", "A", 3).await;
+    let declined = accepted_for(&e, "PAY2", "decline-9", "A", 2).await;
+    for order in [&paid, &declined] {
+        let (_, reports) = reserve.handle_records(&[event_record(order)]).await.unwrap();
+        assert_eq!(reports[0].outcome.label(), "reserved");
+    }
+    assert_eq!(
+        scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap()["A"].reserved,
+        5
+    );
+    let paid_event = reserved_event(&e, &paid).await;
+    let declined_event = reserved_event(&e, &declined).await;
+
+    let (_, reports) = payments
+        .handle_records(&[record_of(&paid_event, 1), record_of(&declined_event, 1)])
+        .await
+        .unwrap();
+    let labels: Vec<&str> = reports.iter().map(|r| r.outcome.label()).collect();
+    assert_eq!(labels, ["paid", "declined"]);
+    let a = &scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap()["A"];
+    assert_eq!(
+        (a.available, a.reserved, a.sold),
+        (7, 0, 3),
+        "PAY1's 3 units sold, PAY2's 2 back"
+    );
+    let stored = e.orders.get("PAY1").await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.version), (OrderStatus::Paid, 3));
+    assert_eq!(stored.payment_attempts, Some(1));
+    let payment = stored.payment.unwrap();
+    assert_eq!(payment.provider.as_deref(), Some("http"));
+    assert_eq!(payment.amount, "15");
+    let ledger = provider.ledger();
+    assert_eq!(ledger.len(), 2);
+    let charge = ledger.iter().find(|l| l.order_id == "PAY1").unwrap();
+    assert_eq!(charge.idempotency_key, "PAY1:payment");
+    assert_eq!(payment.payment_id, charge.payment_id);
+    let failed = e.orders.get("PAY2").await.unwrap().unwrap();
+    assert_eq!(failed.status, OrderStatus::PaymentFailed);
+    assert!(failed.payment.unwrap().reason.unwrap().contains("declined"));
+
+    // The same events again: no provider call, no stock movement.
+    let (_, reports) = payments
+        .handle_records(&[record_of(&paid_event, 2), record_of(&declined_event, 2)])
+        .await
+        .unwrap();
+    assert!(reports.iter().all(|r| r.outcome.label() == "duplicate"));
+    assert!(provider.ledger().iter().all(|l| l.calls == 1));
+    let a = &scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap()["A"];
+    assert_eq!((a.available, a.reserved, a.sold), (7, 0, 3));
+
+    // A stale settle (the order is past RESERVED) is refused by its condition.
+    let mut stale = TransitionWrite::new(
+        "PAY1",
+        OrderStatus::Reserved,
+        OrderStatus::PaymentFailed,
+        2,
+        "2026-01-01T00:00:00Z".into(),
+    )
+    .unwrap();
+    stale.payment = None;
+    let lines = paid_event.order.reservation.clone().unwrap();
+    assert!(!store.settle(&stale, &lines, StockMove::Release).await.unwrap());
+    assert_eq!(store.count_attempt("PAY1", 2).await.unwrap(), None);
+
+    // The provider honours the idempotency key; a wrong API key is "unavailable", not a decline.
+    let direct = HttpGateway::new(
+        &provider.url,
+        ApiKey::Fixed(provider.api_key.clone()),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let request = ChargeRequest {
+        order_id: "PAY1".into(),
+        amount: "15".into(),
+        currency: Some("USD".into()),
+        customer_id: "U1".into(),
+        idempotency_key: "PAY1:payment".into(),
+        attempt: 2,
+    };
+    assert_eq!(
+        direct.charge(&request).await,
+        Charge::Approved {
+            payment_id: charge.payment_id.clone().unwrap()
+        }
+    );
+    let wrong = HttpGateway::new(
+        &provider.url,
+        ApiKey::Fixed("wrong".into()),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    assert!(matches!(
+        wrong.charge(&request).await,
+        Charge::Unavailable { reason } if reason.contains("401")
+    ));
+    assert_eq!(provider.ledger().len(), 2, "one ledger entry per order");
+}
