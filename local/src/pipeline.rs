@@ -108,8 +108,12 @@ impl LocalPipeline {
         }
         let inbox = match created.stack.outputs.get("CustomerNotificationsTopicArn") {
             Some(topic) => Some(
-                crate::observe::Inbox::subscribe(&clients, topic, &format!("{}-inbox", options.prefix))
-                    .await?,
+                crate::observe::Inbox::subscribe(
+                    &clients,
+                    topic,
+                    &format!("{}-inbox", options.prefix),
+                )
+                .await?,
             ),
             None => None,
         };
@@ -137,23 +141,25 @@ impl LocalPipeline {
                 )));
             };
             let mapping = Mapping::new();
-            tasks.extend(mapping.spawn(
-                clients.sqs.clone(),
-                handler,
-                MappingOptions {
-                    queue_url: m.queue.url.clone(),
-                    queue_arn: m.queue.arn.clone(),
-                    batch_size: m.batch_size,
-                    batching_window: Duration::from_secs(m.batching_window_seconds),
-                    concurrency: m.maximum_concurrency,
-                    // A stage with its own backoff delays its failed records itself.
-                    retry_after_seconds: options
-                        .retry_after_seconds
-                        .filter(|_| !function.environment.contains_key("RETRY_BASE_SECONDS")),
-                    function_timeout: Duration::from_secs(function.timeout_seconds),
-                    function_name: function.name.clone(),
-                },
-            ));
+            tasks.extend(
+                mapping.spawn(
+                    clients.sqs.clone(),
+                    handler,
+                    MappingOptions {
+                        queue_url: m.queue.url.clone(),
+                        queue_arn: m.queue.arn.clone(),
+                        batch_size: m.batch_size,
+                        batching_window: Duration::from_secs(m.batching_window_seconds),
+                        concurrency: m.maximum_concurrency,
+                        // A stage with its own backoff delays its failed records itself.
+                        retry_after_seconds: options
+                            .retry_after_seconds
+                            .filter(|_| !function.environment.contains_key("RETRY_BASE_SECONDS")),
+                        function_timeout: Duration::from_secs(function.timeout_seconds),
+                        function_name: function.name.clone(),
+                    },
+                ),
+            );
             errors_by_function.insert(function.name.clone(), mapping.clone());
             mappings.push(RunningMapping {
                 binary: function.binary.clone(),

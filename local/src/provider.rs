@@ -205,10 +205,16 @@ async fn answer(
         if let Ok(mut s) = state.lock() {
             s.unauthorized += 1;
         }
-        return json(401, serde_json::json!({"message": "wrong or missing API key"}));
+        return json(
+            401,
+            serde_json::json!({"message": "wrong or missing API key"}),
+        );
     }
     let Some(key) = header("idempotency-key").filter(|k| !k.is_empty()) else {
-        return json(400, serde_json::json!({"message": "Idempotency-Key is required"}));
+        return json(
+            400,
+            serde_json::json!({"message": "Idempotency-Key is required"}),
+        );
     };
     let body: serde_json::Value = match request.into_body().collect().await {
         Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or_default(),

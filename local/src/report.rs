@@ -354,7 +354,10 @@ pub fn render_lifecycle(
     }
     let statuses: Vec<String> = by_status.iter().map(|(s, n)| format!("{s} {n}")).collect();
     let _ = writeln!(out, "\nOrders by final status: {}", statuses.join(", "));
-    for i in items.iter().filter(|i| i.status == order_domain::OrderStatus::PaymentFailed) {
+    for i in items
+        .iter()
+        .filter(|i| i.status == order_domain::OrderStatus::PaymentFailed)
+    {
         let why = i
             .payment
             .as_ref()
@@ -382,14 +385,22 @@ pub fn render_lifecycle(
         out,
         "Customer notifications: {} ({})",
         notifications.len(),
-        if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") }
+        if kinds.is_empty() {
+            "none".to_string()
+        } else {
+            kinds.join(", ")
+        }
     );
     for n in notifications.iter().take(5) {
         let text = serde_json::from_str::<serde_json::Value>(&n.body)
             .ok()
             .and_then(|v| v["text"].as_str().map(str::to_string))
             .unwrap_or_default();
-        let _ = writeln!(out, "  {:<36} {text}", n.dedupe_id.as_deref().unwrap_or("-"));
+        let _ = writeln!(
+            out,
+            "  {:<36} {text}",
+            n.dedupe_id.as_deref().unwrap_or("-")
+        );
     }
     out
 }

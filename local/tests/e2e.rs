@@ -6,8 +6,8 @@
 //! answers, a few customers it never answers, who use up every attempt) and the notification
 //! stage. Every message must be accounted for: stored once, dropped as a duplicate, or in the
 //! DLQ. Then the lifecycle's invariants, from the tables, the provider's ledger and the
-//! customers' inbox alone: every order terminal; per sku, initial stock = available + reserved
-//! + sold, reserved 0 when idle, sold = the units of the completed orders, nothing negative; at
+//! customers' inbox alone: every order terminal; per sku, initial stock = available, reserved
+//! and sold added up, reserved 0 when idle, sold = the units of the completed orders, nothing negative; at
 //! most one approved charge per order and exactly one per COMPLETED order; one notification
 //! (by dedupe id) per terminal outcome.
 
@@ -184,10 +184,18 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
             OrderStatus::PaymentFailed => 3,
             other => panic!("{} is {other:?}, not terminal", i.order_id),
         };
-        assert_eq!(i.version, expected_version, "{} at version {}", i.order_id, i.version);
+        assert_eq!(
+            i.version, expected_version,
+            "{} at version {}",
+            i.order_id, i.version
+        );
     }
     eprintln!("e2e: orders by status {by_status:?}");
-    for status in [OrderStatus::Completed, OrderStatus::Rejected, OrderStatus::PaymentFailed] {
+    for status in [
+        OrderStatus::Completed,
+        OrderStatus::Rejected,
+        OrderStatus::PaymentFailed,
+    ] {
         assert!(
             by_status.get(&status).copied().unwrap_or(0) > 0,
             "some orders end {status:?}: {by_status:?}"
@@ -202,7 +210,11 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
     let mut sold_by_orders: BTreeMap<String, u64> = BTreeMap::new();
     for i in &items {
         if i.status == OrderStatus::Rejected {
-            assert!(i.reservation.is_none(), "{}: rejected orders reserve nothing", i.order_id);
+            assert!(
+                i.reservation.is_none(),
+                "{}: rejected orders reserve nothing",
+                i.order_id
+            );
             continue;
         }
         let reservation = i
@@ -218,7 +230,11 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
             .iter()
             .map(|r| (r.sku.clone(), u64::from(r.quantity)))
             .collect();
-        assert_eq!(got, wanted, "{}: the reservation is the order's lines", i.order_id);
+        assert_eq!(
+            got, wanted,
+            "{}: the reservation is the order's lines",
+            i.order_id
+        );
         if i.status == OrderStatus::Completed {
             for r in reservation {
                 *sold_by_orders.entry(r.sku.clone()).or_default() += u64::from(r.quantity);
@@ -266,31 +282,62 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
             OrderStatus::Completed => {
                 assert_eq!(charges, 1, "{}: one approved charge", i.order_id);
                 let charge = approved[i.order_id.as_str()][0];
-                assert_eq!(Some(&charge.amount), i.amount.as_ref(), "{}: charged its amount", i.order_id);
-                let payment = i.payment.as_ref().expect("a completed order has its payment");
+                assert_eq!(
+                    Some(&charge.amount),
+                    i.amount.as_ref(),
+                    "{}: charged its amount",
+                    i.order_id
+                );
+                let payment = i
+                    .payment
+                    .as_ref()
+                    .expect("a completed order has its payment");
                 assert_eq!(payment.payment_id, charge.payment_id, "{}", i.order_id);
             }
-            _ => assert_eq!(charges, 0, "{} is {:?} and was charged", i.order_id, i.status),
+            _ => assert_eq!(
+                charges, 0,
+                "{} is {:?} and was charged",
+                i.order_id, i.status
+            ),
         }
     }
     let failed_results: Vec<PaymentResult> = items
         .iter()
         .filter(|i| i.status == OrderStatus::PaymentFailed)
-        .map(|i| i.payment.as_ref().expect("a failed payment says why").result)
+        .map(|i| {
+            i.payment
+                .as_ref()
+                .expect("a failed payment says why")
+                .result
+        })
         .collect();
-    let used_up = failed_results.iter().filter(|r| **r == PaymentResult::AttemptsUsedUp).count();
-    assert!(used_up >= FLAKY, "the flaky customers' orders used up every attempt: {failed_results:?}");
+    let used_up = failed_results
+        .iter()
+        .filter(|r| **r == PaymentResult::AttemptsUsedUp)
+        .count();
+    assert!(
+        used_up >= FLAKY,
+        "the flaky customers' orders used up every attempt: {failed_results:?}"
+    );
     assert!(
         failed_results.contains(&PaymentResult::Declined),
         "some payments were declined: {failed_results:?}"
     );
     for i in items.iter().filter(|i| i.order_id.starts_with("FLAKY-")) {
         assert_eq!(i.status, OrderStatus::PaymentFailed, "{}", i.order_id);
-        assert_eq!(i.payment.as_ref().and_then(|p| p.attempts), Some(4), "{}: every attempt used", i.order_id);
+        assert_eq!(
+            i.payment.as_ref().and_then(|p| p.attempts),
+            Some(4),
+            "{}: every attempt used",
+            i.order_id
+        );
     }
     let stats = pipeline.provider.stats();
     eprintln!("e2e: provider {stats:?}");
-    assert!(stats.unavailable_answers > 0 && stats.unauthorized == 0, "{stats:?}");
+    assert!(
+        stats.unavailable_answers > 0 && stats.unauthorized == 0,
+        "{stats:?}"
+    );
 
     // From the customers' inbox: one notification (by dedupe id) per terminal outcome.
     let inbox = pipeline

@@ -312,8 +312,8 @@ fn record_of(event: &LifecycleEvent, receives: u32) -> SqsMessage {
 async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provider() {
     use order_local::provider::{FakeProvider, ProviderRates};
     use order_pipeline::payment::{
-        ApiKey, Charge, ChargeRequest, HttpGateway, PaymentGateway, PaymentSettings,
-        PaymentStore, PaymentWorker, StockMove,
+        ApiKey, Charge, ChargeRequest, HttpGateway, PaymentGateway, PaymentSettings, PaymentStore,
+        PaymentWorker, StockMove,
     };
 
     let e = env("t9").await;
@@ -370,7 +370,10 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
     let paid = accepted_for(&e, "PAY1", "U1", "A", 3).await;
     let declined = accepted_for(&e, "PAY2", "decline-9", "A", 2).await;
     for order in [&paid, &declined] {
-        let (_, reports) = reserve.handle_records(&[event_record(order)]).await.unwrap();
+        let (_, reports) = reserve
+            .handle_records(&[event_record(order)])
+            .await
+            .unwrap();
         assert_eq!(reports[0].outcome.label(), "reserved");
     }
     assert_eq!(
@@ -428,7 +431,10 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
     .unwrap();
     stale.payment = None;
     let lines = paid_event.order.reservation.clone().unwrap();
-    assert!(!store.settle(&stale, &lines, StockMove::Release).await.unwrap());
+    assert!(!store
+        .settle(&stale, &lines, StockMove::Release)
+        .await
+        .unwrap());
     assert_eq!(store.count_attempt("PAY1", 2).await.unwrap(), None);
 
     // The provider honours the idempotency key; a wrong API key is "unavailable", not a decline.

@@ -14,18 +14,18 @@ use crate::config::{
     ApiConfig, ConfigError, ConsumerConfig, DlqAlarmConfig, Env, EventsConfig, InventoryConfig,
     NotificationConfig, PaymentConfig, ProviderConfig,
 };
-use crate::notification::{NotificationWorker, SnsCustomerPublisher};
-use crate::payment::{
-    ApiKey, Gateway, HttpGateway, PaymentDeadLetters, PaymentSettings, PaymentWorker,
-    SimulatedGateway,
-};
-use crate::queue::SqsVisibility;
 use crate::consumer::{OrderConsumer, OrderConsumerFunction};
 use crate::dlq_alarm::DlqAlarm;
 use crate::events::{OrderEvents, SnsEventPublisher};
 use crate::inventory::{DynamoInventory, InventoryFunction, InventoryWorker};
+use crate::notification::{NotificationWorker, SnsCustomerPublisher};
 use crate::notify::{SnsNotifier, SnsOrderPublisher};
+use crate::payment::{
+    ApiKey, Gateway, HttpGateway, PaymentDeadLetters, PaymentSettings, PaymentWorker,
+    SimulatedGateway,
+};
 use crate::queue::SqsDeadLetterQueue;
+use crate::queue::SqsVisibility;
 use crate::store::DynamoStore;
 use crate::telemetry::{init_logging, LineWriter, Stdout};
 use crate::worker::SqsWorker;
@@ -47,7 +47,10 @@ fn worker<H: crate::worker::RecordHandler>(
     telemetry: Arc<dyn LineWriter>,
 ) -> SqsWorker<H> {
     let visibility = match (&config.backoff, &config.queue_url) {
-        (Some(_), Some(url)) => Some(SqsVisibility::new(aws_sdk_sqs::Client::new(sdk), url.clone())),
+        (Some(_), Some(url)) => Some(SqsVisibility::new(
+            aws_sdk_sqs::Client::new(sdk),
+            url.clone(),
+        )),
         _ => None,
     };
     let worker = SqsWorker::new(handler, config, telemetry);
@@ -64,7 +67,10 @@ pub fn payment_with<F: Fn(&str) -> Option<String>>(
     telemetry: Arc<dyn LineWriter>,
 ) -> Result<LambdaPayment, ConfigError> {
     let config = PaymentConfig::from_env(env)?;
-    let orders = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
+    let orders = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config.table_name.clone(),
+    );
     let store = DynamoInventory::new(orders, config.inventory_table_name.clone());
     let gateway = match &config.provider {
         ProviderConfig::Simulated {
@@ -78,7 +84,7 @@ pub fn payment_with<F: Fn(&str) -> Option<String>>(
             url,
             secret_arn,
             timeout,
-        } => Gateway::Http(
+        } => Gateway::Http(Box::new(
             HttpGateway::new(
                 url,
                 ApiKey::Secret {
@@ -95,7 +101,7 @@ pub fn payment_with<F: Fn(&str) -> Option<String>>(
                     expected: "a URL the function can reach over TLS (the system's TLS roots did not load)",
                 }
             })?,
-        ),
+        )),
     };
     let settings = PaymentSettings {
         max_attempts: config.max_attempts,
@@ -105,8 +111,17 @@ pub fn payment_with<F: Fn(&str) -> Option<String>>(
         }),
     };
     let mode = crate::payment::PaymentGateway::provider(&gateway);
-    Ok(worker(PaymentWorker::new(store, gateway, settings), config.worker, sdk, telemetry)
-        .with_mode(if mode == "simulated" { "simulated payments" } else { "payments" }))
+    Ok(worker(
+        PaymentWorker::new(store, gateway, settings),
+        config.worker,
+        sdk,
+        telemetry,
+    )
+    .with_mode(if mode == "simulated" {
+        "simulated payments"
+    } else {
+        "payments"
+    }))
 }
 
 /// The payment DLQ handler from `env` and `sdk`, writing telemetry to `telemetry`.
@@ -116,9 +131,17 @@ pub fn payment_dlq_with<F: Fn(&str) -> Option<String>>(
     telemetry: Arc<dyn LineWriter>,
 ) -> Result<LambdaPaymentDlq, ConfigError> {
     let config = PaymentConfig::dead_letters_from_env(env)?;
-    let orders = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
+    let orders = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config.table_name.clone(),
+    );
     let store = DynamoInventory::new(orders, config.inventory_table_name.clone());
-    Ok(worker(PaymentDeadLetters::new(store), config.worker, sdk, telemetry))
+    Ok(worker(
+        PaymentDeadLetters::new(store),
+        config.worker,
+        sdk,
+        telemetry,
+    ))
 }
 
 /// The notification stage from `env` and `sdk`, writing telemetry to `telemetry`.
@@ -128,9 +151,18 @@ pub fn notification_with<F: Fn(&str) -> Option<String>>(
     telemetry: Arc<dyn LineWriter>,
 ) -> Result<LambdaNotification, ConfigError> {
     let config = NotificationConfig::from_env(env)?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
-    let publisher = SnsCustomerPublisher::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone());
-    Ok(worker(NotificationWorker::new(store, publisher), config.worker, sdk, telemetry))
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        config.table_name.clone(),
+    );
+    let publisher =
+        SnsCustomerPublisher::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone());
+    Ok(worker(
+        NotificationWorker::new(store, publisher),
+        config.worker,
+        sdk,
+        telemetry,
+    ))
 }
 
 /// The payment Lambda binary's start-up.

@@ -358,7 +358,11 @@ impl InventoryStore for DynamoInventory {
             .transact_write_items()
             .set_transact_items(Some(items))
             // The same order's reservation retried within 10 minutes is one reservation.
-            .client_request_token(request_token("reserve", &write.order_id, write.expected_version))
+            .client_request_token(request_token(
+                "reserve",
+                &write.order_id,
+                write.expected_version,
+            ))
             .send()
             .await;
         let cancelled = match result {

@@ -25,8 +25,8 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::Utc;
 use order_domain::{
-    format_timestamp, EventType, LifecycleEvent, OrderStatus, Payment, PaymentResult,
-    ReservedLine, DECLINED_CUSTOMER_PREFIX,
+    format_timestamp, EventType, LifecycleEvent, OrderStatus, Payment, PaymentResult, ReservedLine,
+    DECLINED_CUSTOMER_PREFIX,
 };
 use rust_decimal::Decimal;
 use sha2::Digest;
@@ -55,10 +55,16 @@ pub struct ChargeRequest {
 /// What the provider answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Charge {
-    Approved { payment_id: String },
-    Declined { reason: String },
+    Approved {
+        payment_id: String,
+    },
+    Declined {
+        reason: String,
+    },
     /// Timeouts, 429, 5xx, connection failures: try again later.
-    Unavailable { reason: String },
+    Unavailable {
+        reason: String,
+    },
 }
 
 /// The payment provider.
@@ -89,7 +95,9 @@ impl SimulatedGateway {
     pub fn decide(&self, request: &ChargeRequest) -> Charge {
         if request.customer_id.starts_with(DECLINED_CUSTOMER_PREFIX) {
             return Charge::Declined {
-                reason: format!("card declined (simulated: customer id starts with {DECLINED_CUSTOMER_PREFIX})"),
+                reason: format!(
+                    "card declined (simulated: customer id starts with {DECLINED_CUSTOMER_PREFIX})"
+                ),
             };
         }
         match request.amount.parse::<Decimal>() {
@@ -242,7 +250,9 @@ impl HttpGateway {
             .header("content-type", "application/json")
             .header("idempotency-key", &request.idempotency_key)
             .header("authorization", format!("Bearer {key}"))
-            .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
             .map_err(|e| e.to_string())?;
         let exchange = async {
             let response = self
@@ -315,7 +325,7 @@ impl PaymentGateway for HttpGateway {
 /// Either gateway, chosen by configuration at start-up.
 pub enum Gateway {
     Simulated(SimulatedGateway),
-    Http(HttpGateway),
+    Http(Box<HttpGateway>),
 }
 
 impl PaymentGateway for Gateway {
@@ -418,7 +428,9 @@ impl PaymentStore for DynamoInventory {
         stock: StockMove,
     ) -> Result<bool, PortError> {
         let expression = match stock {
-            StockMove::Sell => "SET reserved = reserved - :q, sold = sold + :q, version = version + :one",
+            StockMove::Sell => {
+                "SET reserved = reserved - :q, sold = sold + :q, version = version + :one"
+            }
             StockMove::Release => {
                 "SET reserved = reserved - :q, available = available + :q, version = version + :one"
             }
@@ -504,7 +516,8 @@ impl PaymentStore for DynamoInventory {
 impl PaymentStore for crate::inventory::MemoryInventory {
     async fn count_attempt(&self, order_id: &str, version: u64) -> Result<Option<u32>, PortError> {
         self.check()?;
-        let still = matches!(self.status(order_id), Some((OrderStatus::Reserved, v, _)) if v == version);
+        let still =
+            matches!(self.status(order_id), Some((OrderStatus::Reserved, v, _)) if v == version);
         if !still {
             return Ok(None);
         }
@@ -569,7 +582,9 @@ pub struct PaymentSettings {
 /// The payment stage's outcome for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentOutcome {
-    Paid { payment_id: String },
+    Paid {
+        payment_id: String,
+    },
     Declined(String),
     /// Unavailable on the last allowed attempt: PAYMENT_FAILED.
     AttemptsUsedUp(String),
@@ -679,15 +694,16 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentWorker<S, G> {
             return Ok(PaymentOutcome::Duplicate);
         };
         let amount = order.amount.clone().unwrap_or_else(|| "0".into());
-        let record = |result: PaymentResult, payment_id: Option<String>, reason: Option<String>| Payment {
-            result,
-            provider: Some(self.gateway.provider().to_string()),
-            payment_id,
-            amount: amount.clone(),
-            currency: order.currency.clone(),
-            attempts: Some(attempt),
-            reason,
-        };
+        let record =
+            |result: PaymentResult, payment_id: Option<String>, reason: Option<String>| Payment {
+                result,
+                provider: Some(self.gateway.provider().to_string()),
+                payment_id,
+                amount: amount.clone(),
+                currency: order.currency.clone(),
+                attempts: Some(attempt),
+                reason,
+            };
         if attempt > self.settings.max_attempts {
             // Counted attempts without an answer (crashes after counting): give up.
             let reason = format!(
@@ -696,9 +712,18 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentWorker<S, G> {
                 self.settings.max_attempts
             );
             return self
-                .fail(event, record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone())))
+                .fail(
+                    event,
+                    record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone())),
+                )
                 .await
-                .map(|moved| if moved { PaymentOutcome::AttemptsUsedUp(reason) } else { PaymentOutcome::Duplicate });
+                .map(|moved| {
+                    if moved {
+                        PaymentOutcome::AttemptsUsedUp(reason)
+                    } else {
+                        PaymentOutcome::Duplicate
+                    }
+                });
         }
         let request = ChargeRequest {
             order_id: event.order_id.clone(),
@@ -713,33 +738,61 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentWorker<S, G> {
                 let Some(mut write) = self.write(event, OrderStatus::Paid) else {
                     return Ok(PaymentOutcome::Duplicate);
                 };
-                write.payment = Some(record(PaymentResult::Approved, Some(payment_id.clone()), None));
+                write.payment = Some(record(
+                    PaymentResult::Approved,
+                    Some(payment_id.clone()),
+                    None,
+                ));
                 let lines = order.reservation.clone().unwrap_or_default();
-                Ok(if self.store.settle(&write, &lines, StockMove::Sell).await? {
-                    tracing::info!(payment_id, attempt, "payment approved");
-                    PaymentOutcome::Paid { payment_id }
+                Ok(
+                    if self.store.settle(&write, &lines, StockMove::Sell).await? {
+                        tracing::info!(payment_id, attempt, "payment approved");
+                        PaymentOutcome::Paid { payment_id }
+                    } else {
+                        PaymentOutcome::Duplicate
+                    },
+                )
+            }
+            Charge::Declined { reason } => {
+                let moved = self
+                    .fail(
+                        event,
+                        record(PaymentResult::Declined, None, Some(reason.clone())),
+                    )
+                    .await?;
+                if moved {
+                    tracing::info!(
+                        reason,
+                        attempt,
+                        "payment declined: the reservation is released"
+                    );
+                }
+                Ok(if moved {
+                    PaymentOutcome::Declined(reason)
                 } else {
                     PaymentOutcome::Duplicate
                 })
             }
-            Charge::Declined { reason } => {
-                let moved = self
-                    .fail(event, record(PaymentResult::Declined, None, Some(reason.clone())))
-                    .await?;
-                if moved {
-                    tracing::info!(reason, attempt, "payment declined: the reservation is released");
-                }
-                Ok(if moved { PaymentOutcome::Declined(reason) } else { PaymentOutcome::Duplicate })
-            }
             Charge::Unavailable { reason } if attempt >= self.settings.max_attempts => {
-                let reason = format!("provider unavailable on all {attempt} attempts; last: {reason}");
+                let reason =
+                    format!("provider unavailable on all {attempt} attempts; last: {reason}");
                 let moved = self
-                    .fail(event, record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone())))
+                    .fail(
+                        event,
+                        record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone())),
+                    )
                     .await?;
                 if moved {
-                    tracing::warn!(reason, "payment attempts used up: PAYMENT_FAILED, the reservation is released");
+                    tracing::warn!(
+                        reason,
+                        "payment attempts used up: PAYMENT_FAILED, the reservation is released"
+                    );
                 }
-                Ok(if moved { PaymentOutcome::AttemptsUsedUp(reason) } else { PaymentOutcome::Duplicate })
+                Ok(if moved {
+                    PaymentOutcome::AttemptsUsedUp(reason)
+                } else {
+                    PaymentOutcome::Duplicate
+                })
             }
             Charge::Unavailable { reason } => Ok(PaymentOutcome::Retry {
                 reason,
@@ -789,9 +842,14 @@ impl<S: PaymentStore, G: PaymentGateway> RecordHandler for PaymentWorker<S, G> {
         if event.event_type != EventType::InventoryReserved {
             return PaymentOutcome::Ignored(event.event_type);
         }
-        let outcome = self.pay(&event).await.unwrap_or_else(PaymentOutcome::Unavailable);
+        let outcome = self
+            .pay(&event)
+            .await
+            .unwrap_or_else(PaymentOutcome::Unavailable);
         if outcome == PaymentOutcome::Duplicate {
-            tracing::debug!("the order is past RESERVED: a duplicate event, the provider not called");
+            tracing::debug!(
+                "the order is past RESERVED: a duplicate event, the provider not called"
+            );
         }
         outcome
     }

@@ -309,6 +309,10 @@ impl<H: RecordHandler> SqsWorker<H> {
         self
     }
 
+    pub fn mode(&self) -> Option<&'static str> {
+        self.mode
+    }
+
     /// Failed records come back after the configured backoff (`config.backoff`) instead of the
     /// queue's visibility timeout: the worker changes their visibility through `visibility`.
     pub fn with_visibility(mut self, visibility: Arc<dyn Visibility>) -> Self {

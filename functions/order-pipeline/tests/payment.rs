@@ -53,9 +53,13 @@ impl PaymentGateway for Scripted {
 
     async fn charge(&self, request: &ChargeRequest) -> Charge {
         self.requests.lock().unwrap().push(request.clone());
-        self.answers.lock().unwrap().pop().unwrap_or(Charge::Approved {
-            payment_id: "pay-default".into(),
-        })
+        self.answers
+            .lock()
+            .unwrap()
+            .pop()
+            .unwrap_or(Charge::Approved {
+                payment_id: "pay-default".into(),
+            })
     }
 }
 
@@ -189,7 +193,9 @@ async fn row_approved_moves_the_order_to_paid_with_its_payment_and_its_units_to_
         3,
     );
     let (item, event) = reserved("P1", "U1");
-    w.handler().store().order("P1", OrderStatus::Reserved, item.version);
+    w.handler()
+        .store()
+        .order("P1", OrderStatus::Reserved, item.version);
     assert_eq!(deliver(&w, &event, 1).await, ("paid", false));
     let store = w.handler().store();
     assert_eq!(units(store, "A"), (8, 0, 2), "A: reserved -> sold");
@@ -218,7 +224,9 @@ async fn row_declined_fails_the_payment_at_once_and_releases_the_stock() {
         3,
     );
     let (item, event) = reserved("P2", "U1");
-    w.handler().store().order("P2", OrderStatus::Reserved, item.version);
+    w.handler()
+        .store()
+        .order("P2", OrderStatus::Reserved, item.version);
     assert_eq!(deliver(&w, &event, 1).await, ("declined", false));
     let store = w.handler().store();
     assert_eq!(units(store, "A"), (10, 0, 0), "A: reserved -> available");
@@ -238,7 +246,9 @@ async fn row_unavailable_retries_with_a_growing_backoff_then_fails_the_payment_w
 ) {
     let (w, visibility) = payments(vec![unavailable(), unavailable(), unavailable()], 3);
     let (item, event) = reserved("P3", "U1");
-    w.handler().store().order("P3", OrderStatus::Reserved, item.version);
+    w.handler()
+        .store()
+        .order("P3", OrderStatus::Reserved, item.version);
     assert_eq!(deliver(&w, &event, 1).await, ("provider_unavailable", true));
     assert_eq!(deliver(&w, &event, 2).await, ("provider_unavailable", true));
     let delays: Vec<Duration> = visibility
@@ -298,7 +308,9 @@ async fn row_an_order_past_reserved_is_a_duplicate_event_and_the_provider_is_not
     // And the same event delivered twice pays once.
     let (w, _) = payments(vec![], 3);
     let (item, event) = reserved("P6", "U1");
-    w.handler().store().order("P6", OrderStatus::Reserved, item.version);
+    w.handler()
+        .store()
+        .order("P6", OrderStatus::Reserved, item.version);
     assert_eq!(deliver(&w, &event, 1).await.0, "paid");
     assert_eq!(deliver(&w, &event, 2).await.0, "duplicate");
     assert_eq!(w.handler().gateway().calls().len(), 1);
@@ -317,12 +329,17 @@ async fn row_a_body_that_is_not_an_event_fails_its_record_only_and_a_store_outag
     assert_eq!(response.batch_item_failures.len(), 1);
 
     let (item, event) = reserved("P7", "U1");
-    w.handler().store().order("P7", OrderStatus::Reserved, item.version);
+    w.handler()
+        .store()
+        .order("P7", OrderStatus::Reserved, item.version);
     *w.handler().store().failing.lock().unwrap() = Some(PortError::Retryable("throttled".into()));
     let body = serde_json::to_string(&event).unwrap();
     let err = w.handle_records(&[sqs("m", &body, 1)]).await.unwrap_err();
     assert!(err.first.contains("throttled"), "{err}");
-    assert!(w.handler().gateway().calls().is_empty(), "no call before the attempt is counted");
+    assert!(
+        w.handler().gateway().calls().is_empty(),
+        "no call before the attempt is counted"
+    );
 }
 
 #[tokio::test]
@@ -334,7 +351,9 @@ async fn dead_letter_fails_a_reserved_order_and_releases_its_stock_and_leaves_a_
         Arc::new(Captured::default()),
     );
     let (item, event) = reserved("D1", "U1");
-    w.handler().store().order("D1", OrderStatus::Reserved, item.version);
+    w.handler()
+        .store()
+        .order("D1", OrderStatus::Reserved, item.version);
     assert_eq!(deliver(&w, &event, 1).await, ("payment_failed", false));
     let store = w.handler().store();
     let (status, _, write) = store.status("D1").unwrap();
@@ -349,7 +368,10 @@ async fn dead_letter_fails_a_reserved_order_and_releases_its_stock_and_leaves_a_
     assert_eq!(units(store, "A"), (10, 0, 0), "released once");
     let (response, reports) = w.handle_records(&[sqs("x", "nope", 1)]).await.unwrap();
     assert_eq!(
-        (reports[0].outcome.label(), response.batch_item_failures.len()),
+        (
+            reports[0].outcome.label(),
+            response.batch_item_failures.len()
+        ),
         ("invalid", 1),
         "an unreadable dead letter stays in the DLQ"
     );
@@ -369,14 +391,24 @@ fn simulated_gateway_follows_its_documented_rules() {
         idempotency_key: "O:payment".into(),
         attempt,
     };
-    assert!(matches!(g.decide(&request("decline-7", "1", 1)), Charge::Declined { .. }));
-    assert!(matches!(g.decide(&request("U1", "100.01", 1)), Charge::Declined { .. }));
+    assert!(matches!(
+        g.decide(&request("decline-7", "1", 1)),
+        Charge::Declined { .. }
+    ));
+    assert!(matches!(
+        g.decide(&request("U1", "100.01", 1)),
+        Charge::Declined { .. }
+    ));
     let approved = g.decide(&request("U1", "100", 1));
     assert!(
         matches!(&approved, Charge::Approved { payment_id } if payment_id.starts_with("sim_")),
         "{approved:?}"
     );
-    assert_eq!(approved, g.decide(&request("U1", "100", 2)), "same key, same payment id");
+    assert_eq!(
+        approved,
+        g.decide(&request("U1", "100", 2)),
+        "same key, same payment id"
+    );
     let flaky = SimulatedGateway {
         unavailable_percent: 30,
         ..g
@@ -392,7 +424,10 @@ fn simulated_gateway_follows_its_documented_rules() {
             )
         })
         .count();
-    assert!((200..400).contains(&unavailable), "about 30%: {unavailable}");
+    assert!(
+        (200..400).contains(&unavailable),
+        "about 30%: {unavailable}"
+    );
 }
 
 #[test]
@@ -416,7 +451,10 @@ fn http_answers_map_to_approved_declined_or_unavailable() {
         );
     }
     assert!(
-        matches!(read_answer(200, br#"{"status":"approved"}"#), Charge::Unavailable { .. }),
+        matches!(
+            read_answer(200, br#"{"status":"approved"}"#),
+            Charge::Unavailable { .. }
+        ),
         "approved without a payment id is not an approval"
     );
 }
@@ -425,7 +463,10 @@ type Notifications = SqsWorker<NotificationWorker<MemoryInventory, MemoryCustome
 
 fn notifications() -> Notifications {
     SqsWorker::new(
-        NotificationWorker::new(MemoryInventory::default(), MemoryCustomerPublisher::default()),
+        NotificationWorker::new(
+            MemoryInventory::default(),
+            MemoryCustomerPublisher::default(),
+        ),
         config("notification"),
         Arc::new(Captured::default()),
     )
@@ -470,7 +511,11 @@ async fn notification_confirms_a_paid_order_once_and_completes_it() {
     let n = &published[0];
     assert_eq!(n.dedupe_id, "N1:PaymentSucceeded");
     assert_eq!(n.customer_id, "U9");
-    assert!(n.text.contains("confirmed") && n.text.contains("25 USD") && n.text.contains("pay-9"), "{}", n.text);
+    assert!(
+        n.text.contains("confirmed") && n.text.contains("25 USD") && n.text.contains("pay-9"),
+        "{}",
+        n.text
+    );
     // Redelivered after COMPLETED: nothing published again.
     assert_eq!(deliver(&w, &event, 2).await, ("duplicate", false));
     assert_eq!(w.handler().publisher().published.lock().unwrap().len(), 1);
@@ -498,8 +543,16 @@ async fn notification_tells_of_a_rejection_and_of_a_failed_payment_and_ignores_o
     let published = w.handler().publisher().published.lock().unwrap().clone();
     let ids: Vec<&str> = published.iter().map(|n| n.dedupe_id.as_str()).collect();
     assert_eq!(ids, ["N2:PaymentFailed", "N2:OrderRejected"]);
-    assert!(published[0].text.contains("card declined"), "{}", published[0].text);
-    assert!(published[1].text.contains("not enough stock of A"), "{}", published[1].text);
+    assert!(
+        published[0].text.contains("card declined"),
+        "{}",
+        published[0].text
+    );
+    assert!(
+        published[1].text.contains("not enough stock of A"),
+        "{}",
+        published[1].text
+    );
 }
 
 #[tokio::test]
@@ -518,4 +571,65 @@ async fn notification_that_cannot_publish_fails_and_does_not_complete_the_order(
         OrderStatus::Paid,
         "COMPLETED only after the confirmation is published"
     );
+}
+
+/// Protects: with no provider configured the stage simulates, and says so on every line of its
+/// invocations (`mode`) and on the payment record (`provider: "simulated"`); with a provider URL it
+/// needs the secret's ARN and names it in the error when missing.
+#[tokio::test]
+async fn simulated_payments_say_so_on_every_line_and_on_the_record() {
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use order_pipeline::config::Env;
+    use order_pipeline::payment::PaymentGateway;
+
+    let captured = Captured::default();
+    order_pipeline::telemetry::capture_logs_into(&captured);
+    let vars = std::collections::HashMap::from([
+        ("TABLE_NAME", "Orders"),
+        ("INVENTORY_TABLE_NAME", "Inventory"),
+        ("SIMULATED_UNAVAILABLE_PERCENT", "0"),
+    ]);
+    let env = Env(move |k: &str| vars.get(k).map(|v| v.to_string()));
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build();
+    let lambda = order_pipeline::bootstrap::payment_with(&env, &sdk, Arc::new(Captured::default()))
+        .expect("builds without a provider");
+    assert_eq!(lambda.mode(), Some("simulated payments"));
+    assert_eq!(lambda.handler().gateway().provider(), "simulated");
+
+    // The same mode on a worker with the in-memory store: every line of the invocation has it.
+    let (w, _) = payments(vec![], 3);
+    let w = w.with_mode("simulated payments");
+    let (item, event) = reserved("S1", "U1");
+    w.handler()
+        .store()
+        .order("S1", OrderStatus::Reserved, item.version);
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = "req-1".into();
+    let mut batch = SqsEvent::default();
+    batch.records = vec![sqs("m1", &serde_json::to_string(&event).unwrap(), 1)];
+    w.handle(lambda_runtime::LambdaEvent::new(batch, context))
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = captured
+        .json()
+        .into_iter()
+        .filter(|l| l["function_request_id"] == "req-1")
+        .collect();
+    assert!(!lines.is_empty(), "the invocation logged");
+    for line in &lines {
+        assert_eq!(line["mode"], "simulated payments", "{line}");
+    }
+
+    let vars = std::collections::HashMap::from([
+        ("TABLE_NAME", "Orders"),
+        ("INVENTORY_TABLE_NAME", "Inventory"),
+        ("PAYMENT_PROVIDER_URL", "https://pay.example.com"),
+    ]);
+    let env = Env(move |k: &str| vars.get(k).map(|v| v.to_string()));
+    let err = order_pipeline::bootstrap::payment_with(&env, &sdk, Arc::new(Captured::default()))
+        .err()
+        .expect("a provider without its secret is refused");
+    assert!(err.to_string().contains("PAYMENT_SECRET_ARN"), "{err}");
 }

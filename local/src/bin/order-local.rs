@@ -180,7 +180,9 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
     planned.extend(more);
     let declined = seeds::unhappy_endings("demo");
     eprintln!("publishing O-DECLINED (customer decline-demo: the provider declines its payment) and O-SOLD-OUT (3 laptops, 0 left)...");
-    drained &= pipeline.publish_and_drain(&declined, timeout, progress).await?;
+    drained &= pipeline
+        .publish_and_drain(&declined, timeout, progress)
+        .await?;
     planned.extend(declined);
     let api = match &pipeline.stack.api_url {
         Some(url) => {
@@ -421,6 +423,22 @@ async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
         ),
         Err(e) => eprintln!("could not read the summary: {}", order_local::one_line(&e)),
     }
+    if let Ok(items) =
+        order_local::report::scan_orders(&pipeline.clients, &pipeline.stack.table_name).await
+    {
+        let notifications = match &pipeline.inbox {
+            Some(inbox) => inbox.received(&pipeline.clients).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        print!(
+            "{}",
+            order_local::report::render_lifecycle(
+                &items,
+                &pipeline.provider.ledger(),
+                &notifications
+            )
+        );
+    }
     pipeline.shutdown().await;
     Ok(())
 }
@@ -432,11 +450,20 @@ async fn status_line(pipeline: &LocalPipeline) -> Result<String, LocalError> {
     let dlq = order_local::alarm::depth(&pipeline.clients.sqs, &pipeline.stack.dlq_url).await?;
     let queued =
         order_local::alarm::depth(&pipeline.clients.sqs, &pipeline.stack.queue_url).await?;
-    // The lifecycle's statuses as the inventory stage decided them (no table scan per line).
-    let inventory = pipeline.stats("inventory");
-    let decided = |label: &str| inventory.by_outcome.get(label).copied().unwrap_or(0);
+    // The lifecycle's statuses as the stages decided them (no table scan per line).
+    let outcome = |binary: &str, label: &str| {
+        pipeline
+            .stats(binary)
+            .by_outcome
+            .get(label)
+            .copied()
+            .unwrap_or(0)
+    };
+    let payment_failed = outcome("payment", "declined")
+        + outcome("payment", "attempts_used_up")
+        + outcome("payment-dlq", "payment_failed");
     Ok(format!(
-        "[{}] received {} records: stored {}, duplicates {}, failed {} (retried until the DLQ); queued {}, in the DLQ {}; DLQ alarm {}; reserved {}, rejected {}",
+        "[{}] received {} records: stored {}, duplicates {}, failed {} (retried until the DLQ); queued {}, in the DLQ {}; DLQ alarm {}; reserved {}, rejected {}, paid {}, payment failed {}, completed {}",
         chrono::Local::now().format("%H:%M:%S"),
         stats.records,
         count("accepted") + count("reaccepted"),
@@ -445,8 +472,11 @@ async fn status_line(pipeline: &LocalPipeline) -> Result<String, LocalError> {
         queued,
         dlq,
         pipeline.alarms.state(&pipeline.stack.dlq_alarm_name),
-        decided("reserved"),
-        decided("rejected"),
+        outcome("inventory", "reserved"),
+        outcome("inventory", "rejected"),
+        outcome("payment", "paid"),
+        payment_failed,
+        outcome("notification", "completed"),
     ))
 }
 
