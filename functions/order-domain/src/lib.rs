@@ -29,4 +29,4 @@ pub use parse::{
 pub use payment::{
     notification_for, CustomerNotification, Payment, PaymentResult, DECLINED_CUSTOMER_PREFIX,
 };
-pub use record::correlation_id;
+pub use record::{correlation_id, is_usable_correlation_id, CORRELATION_ID_MAX};

@@ -6,7 +6,6 @@
 //! (`items[0].quantity`, `customer_id`, `itemName`), so the log line says what to fix.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -17,8 +16,14 @@ use crate::order::{LineItem, Order};
 /// Limits from the pipeline contract.
 pub const ORDER_ID_MAX: usize = 128;
 pub const CUSTOMER_ID_MAX: usize = 128;
+pub const SKU_MAX: usize = 128;
+pub const NAME_MAX: usize = 256;
 pub const ITEMS_MAX: usize = 100;
 pub const QUANTITY_MAX: u64 = 10_000;
+/// A price has at most this many decimal places...
+pub const PRICE_SCALE_MAX: u32 = 8;
+/// ...and is below 10^PRICE_DIGITS_MAX: every accepted price is stored and hashed exactly.
+pub const PRICE_DIGITS_MAX: usize = 12;
 
 /// The payload forms the pipeline accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +79,61 @@ pub struct ParsedBody {
     pub order: Result<(Order, PayloadForm), InvalidOrder>,
 }
 
-type Fields<'a> = BTreeMap<String, &'a RawValue>;
+/// A JSON object's fields as written, and the keys written more than once (which JSON parsers
+/// disagree on: the pipeline rejects them rather than pick one).
+struct Fields<'a> {
+    map: BTreeMap<String, &'a RawValue>,
+    duplicates: Vec<String>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&&'a RawValue> {
+        self.map.get(key)
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// One error per key written more than once, named as the publisher wrote it.
+    fn duplicate_errors(&self, prefix: &str) -> Vec<InvalidOrder> {
+        self.duplicates
+            .iter()
+            .map(|k| {
+                InvalidOrder::new(
+                    path(prefix, &shorten(k)),
+                    "appears more than once in the object: send each field once",
+                )
+            })
+            .collect()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Fields<'de>, A::Error> {
+                let mut fields = Fields {
+                    map: BTreeMap::new(),
+                    duplicates: Vec::new(),
+                };
+                while let Some(key) = access.next_key::<String>()? {
+                    let value: &'de RawValue = access.next_value()?;
+                    if fields.map.insert(key.clone(), value).is_some() && !fields.duplicates.contains(&key) {
+                        fields.duplicates.push(key);
+                    }
+                }
+                Ok(fields)
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
 
 /// Reads a message body: unwraps an SNS envelope when there is one, detects the payload form,
 /// maps it to the canonical order and validates it. Never panics, whatever the input.
@@ -90,6 +149,12 @@ pub fn parse_body(body: &str) -> ParsedBody {
     };
     if is_envelope(&top) {
         let envelope = envelope_info(&top);
+        if let Some(e) = top.duplicate_errors("").into_iter().next() {
+            return ParsedBody {
+                envelope: Some(envelope),
+                order: Err(e),
+            };
+        }
         let order = match top
             .get("Message")
             .map(|raw| serde_json::from_str::<String>(raw.get()))
@@ -240,7 +305,7 @@ pub fn payload_form(payload: &str) -> Option<PayloadForm> {
 
 fn order_from_fields(fields: &Fields<'_>) -> Result<(Order, PayloadForm), Vec<InvalidOrder>> {
     let form = detect_form(fields);
-    let mut errors = Errors::default();
+    let mut errors = Errors(fields.duplicate_errors(""));
     let order = match form {
         PayloadForm::Canonical => list_form(fields, &CANONICAL, &mut errors),
         PayloadForm::SnakeCase => list_form(fields, &SNAKE, &mut errors),
@@ -329,8 +394,11 @@ fn line_item(
         errors.0.push(InvalidOrder::new(path, "must be an object"));
         return None;
     };
-    let sku = errors.take(optional_string(&line, names.sku, path));
-    let name = errors.take(optional_string(&line, "name", path));
+    let duplicates = line.duplicate_errors(path);
+    let clean = duplicates.is_empty();
+    errors.0.extend(duplicates);
+    let sku = errors.take(text(&line, names.sku, path, SKU_MAX));
+    let name = errors.take(text(&line, "name", path, NAME_MAX));
     let quantity = errors.take(quantity(&line, "quantity", path));
     let unit_price = errors.take(unit_price(&line, names.unit_price, path));
     let (sku, name) = (
@@ -344,18 +412,19 @@ fn line_item(
         ));
         return None;
     }
-    Some(LineItem {
+    let line = LineItem {
         sku,
         name,
         quantity: quantity?,
         unit_price: unit_price?,
-    })
+    };
+    clean.then_some(line)
 }
 
 fn flat_form(fields: &Fields<'_>, errors: &mut Errors) -> Option<Order> {
     let order_id = errors.take(order_id(fields, "orderId"));
     let customer_id = errors.take(customer_id(fields, "userId"));
-    let name = errors.take(optional_string(fields, "itemName", "").and_then(|name| {
+    let name = errors.take(text(fields, "itemName", "", NAME_MAX).and_then(|name| {
         name.filter(|s| !s.is_empty())
             .ok_or_else(|| InvalidOrder::new("itemName", "is required"))
     }));
@@ -431,19 +500,54 @@ pub fn check_order_id(id: &str, field: &str) -> Result<(), InvalidOrder> {
     Ok(())
 }
 
+/// The customer id, trimmed and in Unicode NFC (so equivalent spellings are one customer, and
+/// the stored id is the one checked).
 fn customer_id(fields: &Fields<'_>, key: &str) -> Result<String, InvalidOrder> {
-    let id = required_string(fields, key)?;
-    if id.trim().is_empty() {
+    let id = text(fields, key, "", CUSTOMER_ID_MAX)?
+        .ok_or_else(|| InvalidOrder::new(key, "is required"))?;
+    if id.is_empty() {
         return Err(InvalidOrder::new(key, "must not be empty"));
     }
-    let len = id.chars().count();
-    if len > CUSTOMER_ID_MAX {
+    Ok(id)
+}
+
+/// A text field (customer id, sku, name): `null` counts as absent; the value is trimmed and put
+/// in Unicode NFC, so two spellings of the same text are one value (and one content hash); it
+/// may hold at most `max` characters and no control or bidirectional-formatting characters
+/// (which can disguise what a log line or an order says).
+fn text(
+    fields: &Fields<'_>,
+    key: &str,
+    prefix: &str,
+    max: usize,
+) -> Result<Option<String>, InvalidOrder> {
+    use unicode_normalization::UnicodeNormalization;
+    let Some(raw) = optional_string(fields, key, prefix)? else {
+        return Ok(None);
+    };
+    let value: String = raw.trim().nfc().collect();
+    if let Some(bad) = value.chars().find(|c| c.is_control() || is_bidi_control(*c)) {
         return Err(InvalidOrder::new(
-            key,
-            format!("must be at most {CUSTOMER_ID_MAX} characters long (found {len})"),
+            path(prefix, key),
+            format!(
+                "must not hold control or bidirectional-formatting characters (found U+{:04X})",
+                u32::from(bad)
+            ),
         ));
     }
-    Ok(id)
+    let len = value.chars().count();
+    if len > max {
+        return Err(InvalidOrder::new(
+            path(prefix, key),
+            format!("must be at most {max} characters long (found {len})"),
+        ));
+    }
+    Ok(Some(value))
+}
+
+/// Unicode's bidirectional formatting characters (embeddings, overrides, isolates, marks).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn quantity(fields: &Fields<'_>, key: &str, prefix: &str) -> Result<u32, InvalidOrder> {
@@ -487,23 +591,70 @@ fn unit_price(
     } else {
         text.to_string()
     };
-    let bad = || {
-        InvalidOrder::new(
-            &field,
-            format!("must be a non-negative decimal (found {})", shorten(text)),
-        )
+    exact_price(literal.trim())
+        .map(Some)
+        .map_err(|problem| InvalidOrder::new(&field, format!("{problem} (found {})", shorten(text))))
+}
+
+/// An exact, non-negative decimal in JSON number syntax (`12`, `12.50`, `1.25e2`; no `+`, `_`,
+/// spaces or hex), with at most [`PRICE_SCALE_MAX`] decimal places and below
+/// 10^[`PRICE_DIGITS_MAX`] once trailing zeros are dropped: nothing accepted is rounded.
+pub fn exact_price(literal: &str) -> Result<Decimal, String> {
+    let syntax = || "must be a non-negative decimal like 12.50".to_string();
+    let (negative, rest) = match literal.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, literal),
     };
-    let trimmed = literal.trim();
-    let price = if trimmed.contains(['e', 'E']) {
-        Decimal::from_scientific(trimmed)
-    } else {
-        Decimal::from_str(trimmed)
+    let (number, exponent) = match rest.find(['e', 'E']) {
+        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+        None => (rest, None),
+    };
+    let (whole, fraction) = match number.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (number, ""),
+    };
+    let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only(whole) || (number.contains('.') && !digits_only(fraction)) {
+        return Err(syntax());
     }
-    .map_err(|_| bad())?;
-    if price.is_sign_negative() && !price.is_zero() {
-        return Err(bad());
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let unsigned = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if !digits_only(unsigned) || unsigned.len() > 4 {
+                return Err(syntax());
+            }
+            e.parse().map_err(|_| syntax())?
+        }
+    };
+    // digits x 10^-scale, exactly.
+    let mut digits: String = format!("{whole}{fraction}").trim_start_matches('0').to_string();
+    let mut scale = fraction.len() as i64 - exponent;
+    while scale > 0 && digits.ends_with('0') {
+        digits.pop();
+        scale -= 1;
     }
-    Ok(Some(price.abs()))
+    if digits.is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    if negative {
+        return Err("must not be negative".into());
+    }
+    if scale > i64::from(PRICE_SCALE_MAX) {
+        return Err(format!(
+            "has more than {PRICE_SCALE_MAX} decimal places, which would be rounded"
+        ));
+    }
+    let whole_digits = digits.len() as i64 - scale;
+    if whole_digits > PRICE_DIGITS_MAX as i64 {
+        return Err(format!("must be below 10^{PRICE_DIGITS_MAX}"));
+    }
+    if scale < 0 {
+        digits.push_str(&"0".repeat((-scale) as usize));
+        scale = 0;
+    }
+    let mantissa: i128 = digits.parse().map_err(|_| syntax())?;
+    Ok(Decimal::from_i128_with_scale(mantissa, scale as u32))
 }
 
 fn currency(fields: &Fields<'_>) -> Result<Option<String>, InvalidOrder> {
@@ -515,7 +666,7 @@ fn currency(fields: &Fields<'_>) -> Result<Option<String>, InvalidOrder> {
     } else {
         Err(InvalidOrder::new(
             "currency",
-            format!("must be a 3-letter ISO 4217 code (found {code:?})"),
+            format!("must be a 3-letter ISO 4217 code (found {:?})", shorten(&code)),
         ))
     }
 }
@@ -529,7 +680,10 @@ fn timestamp(fields: &Fields<'_>, key: &str) -> Result<Option<DateTime<Utc>>, In
         .map_err(|_| {
             InvalidOrder::new(
                 key,
-                format!("must be an RFC 3339 timestamp like 2025-05-03T12:00:00Z (found {text:?})"),
+                format!(
+                    "must be an RFC 3339 timestamp like 2025-05-03T12:00:00Z (found {:?})",
+                    shorten(&text)
+                ),
             )
         })
 }

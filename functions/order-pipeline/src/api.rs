@@ -261,8 +261,9 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
     /// Answers one request (without the invocation span: tests and the local server's own).
     pub async fn handle_request(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
+        // The consumer takes the same rule, so one order keeps one id end to end.
         let correlation = match bounded_header(request.headers(), "x-correlation-id") {
-            Ok(Some(c)) => c,
+            Ok(Some(c)) if order_domain::is_usable_correlation_id(&c) => c,
             _ => uuid::Uuid::new_v4().to_string(),
         };
         let span = tracing::info_span!(
