@@ -276,6 +276,116 @@ async fn dlq_alarm_marks_orders_failed_from_a_real_dlq_and_leaves_every_message_
     assert_eq!(depth(&e.clients.sqs, &e.stack.dlq_url).await.unwrap(), 14);
 }
 
+/// Protects: an item another system wrote under an order's id (no contentHash, status or
+/// version) is a conflict for the consumer and dlq-alarm, named as such, and never overwritten;
+/// it used to read as a store outage, failing whole invocations.
+#[tokio::test]
+async fn an_item_stored_by_another_system_is_a_conflict_and_is_never_overwritten() {
+    let e = env("f1").await;
+    let foreign = std::collections::HashMap::from([
+        ("orderId".to_string(), AttributeValue::S("LEGACY-1".into())),
+        (
+            "note".to_string(),
+            AttributeValue::S("imported from the old shop".into()),
+        ),
+    ]);
+    e.clients
+        .dynamodb
+        .put_item()
+        .table_name(&e.stack.table_name)
+        .set_item(Some(foreign.clone()))
+        .send()
+        .await
+        .unwrap();
+    let c = consumer(e.store.clone(), &e.stack.table_name);
+    let (resp, reports) = c
+        .handle_records(&[
+            record("m1", &order("LEGACY-1", 1)),
+            record("m2", &order("NEW-1", 1)),
+        ])
+        .await
+        .expect("a foreign item does not fail the invocation");
+    assert_eq!(reports[0].outcome.label(), "conflict");
+    assert_eq!(reports[1].outcome.label(), "accepted");
+    assert_eq!(resp.batch_item_failures.len(), 1);
+    let order_pipeline::worker::Settled::Handled(outcome) = &reports[0].outcome else {
+        panic!("handled");
+    };
+    let reason = format!(
+        "{:?}",
+        order_pipeline::worker::Outcome::disposition(outcome)
+    );
+    assert!(reason.contains("another system"), "{reason}");
+
+    send_to_dlq(&e, &[order("LEGACY-1", 1)]).await;
+    let summary = dlq_alarm(&e).handle_alarm(&alarm("ALARM")).await.unwrap();
+    assert_eq!(summary.conflicts, ["LEGACY-1"]);
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    let stored = e
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&e.stack.table_name)
+        .key("orderId", AttributeValue::S("LEGACY-1".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(stored, foreign, "the other system's item is untouched");
+}
+
+/// Protects: the real adapter's re-accept condition (`status = FAILED AND version = :v AND
+/// contentHash = :h`) on DynamoDB itself: a stale version, another hash or a status other than
+/// FAILED each refuse the write. The in-memory store keeps its own copy of the condition, so only
+/// this test would see a guard removed from the DynamoDB expression.
+#[tokio::test]
+async fn the_reaccept_condition_refuses_a_stale_version_another_hash_and_a_live_order() {
+    use order_pipeline::store::{OrderStore, Reaccept};
+    let e = env("c1").await;
+    send_to_dlq(&e, &[order("R1", 2)]).await;
+    dlq_alarm(&e).handle_alarm(&alarm("ALARM")).await.unwrap();
+    let failed = e.store.get("R1").await.unwrap().unwrap();
+    assert_eq!((failed.status, failed.version), (OrderStatus::Failed, 1));
+    let attempt = |version: u64, hash: &str| Reaccept {
+        order_id: "R1".into(),
+        content_hash: hash.into(),
+        expected_version: version,
+        accepted_at: "2026-01-01T00:00:00Z".into(),
+        source_message_id: "m".into(),
+        correlation_id: "c".into(),
+    };
+    assert!(
+        !e.store
+            .reaccept(&attempt(2, &failed.content_hash))
+            .await
+            .unwrap(),
+        "stale version"
+    );
+    assert!(
+        !e.store.reaccept(&attempt(1, "another-hash")).await.unwrap(),
+        "another hash"
+    );
+    assert_eq!(
+        e.store.get("R1").await.unwrap().unwrap().status,
+        OrderStatus::Failed
+    );
+    assert!(e
+        .store
+        .reaccept(&attempt(1, &failed.content_hash))
+        .await
+        .unwrap());
+    assert!(
+        !e.store
+            .reaccept(&attempt(2, &failed.content_hash))
+            .await
+            .unwrap(),
+        "an ACCEPTED order is not re-accepted"
+    );
+    let now = e.store.get("R1").await.unwrap().unwrap();
+    assert_eq!((now.status, now.version), (OrderStatus::Accepted, 2));
+}
+
 #[tokio::test]
 async fn redrive_after_failed_is_accepted_again_through_a_real_conditional_update() {
     let e = env("r1").await;

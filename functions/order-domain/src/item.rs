@@ -258,6 +258,26 @@ pub struct Existing {
     pub version: u64,
 }
 
+/// The content hash an item without one is read with: it matches no order's hash, so the item
+/// is a conflict for every message that names its id, and is never overwritten.
+pub const FOREIGN_CONTENT_HASH: &str = "(stored by another system)";
+
+impl Existing {
+    /// An item under an order's id that this pipeline did not write (no `contentHash`, `status`
+    /// or `version`): another system's, or one edited by hand.
+    pub fn foreign() -> Self {
+        Existing {
+            content_hash: FOREIGN_CONTENT_HASH.to_string(),
+            status: OrderStatus::Later,
+            version: 0,
+        }
+    }
+
+    pub fn is_foreign(&self) -> bool {
+        self.content_hash == FOREIGN_CONTENT_HASH
+    }
+}
+
 /// What order-consumer does with a valid order, given what is stored under its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConsumerDecision {
@@ -358,6 +378,22 @@ mod tests {
                 ConsumerDecision::Conflict { .. }
             ));
         }
+    }
+
+    /// Protects: an item another system wrote under an order's id is a conflict for the consumer
+    /// and for dlq-alarm, never a duplicate, a re-accept or an overwrite.
+    #[test]
+    fn an_item_stored_by_another_system_is_a_conflict_for_everyone() {
+        let foreign = Existing::foreign();
+        assert!(foreign.is_foreign());
+        assert!(matches!(
+            consumer_decision(Some(&foreign), "h"),
+            ConsumerDecision::Conflict { .. }
+        ));
+        assert_eq!(
+            dead_letter_decision(Some(&foreign), "h"),
+            DeadLetterDecision::Conflict
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub use inventory::{
 pub use item::{
     consumer_decision, dead_letter_decision, ConsumerDecision, DeadLetterDecision, Existing,
     Failure, OrderItem, OrderStatus, Provenance, Rejection, ReservedLine, StoredLine,
+    FOREIGN_CONTENT_HASH,
 };
 pub use lifecycle::{
     event_for, is_terminal, transition, EventOrder, EventType, LifecycleEvent, Transition,

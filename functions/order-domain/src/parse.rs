@@ -117,14 +117,19 @@ impl<'de> serde::Deserialize<'de> for Fields<'de> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Fields<'de>, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<Fields<'de>, A::Error> {
                 let mut fields = Fields {
                     map: BTreeMap::new(),
                     duplicates: Vec::new(),
                 };
                 while let Some(key) = access.next_key::<String>()? {
                     let value: &'de RawValue = access.next_value()?;
-                    if fields.map.insert(key.clone(), value).is_some() && !fields.duplicates.contains(&key) {
+                    if fields.map.insert(key.clone(), value).is_some()
+                        && !fields.duplicates.contains(&key)
+                    {
                         fields.duplicates.push(key);
                     }
                 }
@@ -526,7 +531,10 @@ fn text(
         return Ok(None);
     };
     let value: String = raw.trim().nfc().collect();
-    if let Some(bad) = value.chars().find(|c| c.is_control() || is_bidi_control(*c)) {
+    if let Some(bad) = value
+        .chars()
+        .find(|c| c.is_control() || is_bidi_control(*c))
+    {
         return Err(InvalidOrder::new(
             path(prefix, key),
             format!(
@@ -591,9 +599,9 @@ fn unit_price(
     } else {
         text.to_string()
     };
-    exact_price(literal.trim())
-        .map(Some)
-        .map_err(|problem| InvalidOrder::new(&field, format!("{problem} (found {})", shorten(text))))
+    exact_price(literal.trim()).map(Some).map_err(|problem| {
+        InvalidOrder::new(&field, format!("{problem} (found {})", shorten(text)))
+    })
 }
 
 /// An exact, non-negative decimal in JSON number syntax (`12`, `12.50`, `1.25e2`; no `+`, `_`,
@@ -628,7 +636,9 @@ pub fn exact_price(literal: &str) -> Result<Decimal, String> {
         }
     };
     // digits x 10^-scale, exactly.
-    let mut digits: String = format!("{whole}{fraction}").trim_start_matches('0').to_string();
+    let mut digits: String = format!("{whole}{fraction}")
+        .trim_start_matches('0')
+        .to_string();
     let mut scale = fraction.len() as i64 - exponent;
     while scale > 0 && digits.ends_with('0') {
         digits.pop();
@@ -666,7 +676,10 @@ fn currency(fields: &Fields<'_>) -> Result<Option<String>, InvalidOrder> {
     } else {
         Err(InvalidOrder::new(
             "currency",
-            format!("must be a 3-letter ISO 4217 code (found {:?})", shorten(&code)),
+            format!(
+                "must be a 3-letter ISO 4217 code (found {:?})",
+                shorten(&code)
+            ),
         ))
     }
 }

@@ -413,9 +413,15 @@ fn a_price_that_cannot_be_stored_exactly_is_rejected_naming_the_field() {
     assert!(price_error(serde_json::json!(forty))
         .problem
         .contains("decimal places"));
-    assert_eq!(price_of(serde_json::json!("10.50000000000000")), Decimal::from_str("10.5").unwrap());
+    assert_eq!(
+        price_of(serde_json::json!("10.50000000000000")),
+        Decimal::from_str("10.5").unwrap()
+    );
     assert_eq!(price_of(serde_json::json!("1.5e2")), Decimal::from(150));
-    assert_eq!(price_of(serde_json::json!(" 9.99 ")), Decimal::from_str("9.99").unwrap());
+    assert_eq!(
+        price_of(serde_json::json!(" 9.99 ")),
+        Decimal::from_str("9.99").unwrap()
+    );
     assert_eq!(price_of(serde_json::json!("-0")), Decimal::ZERO);
     assert_eq!(
         price_of(serde_json::json!("999999999999.99999999")),
@@ -423,17 +429,24 @@ fn a_price_that_cannot_be_stored_exactly_is_rejected_naming_the_field() {
         "the largest price, exactly"
     );
     let raw = r#"{"orderId":"P1","customerId":"U1","items":[{"sku":"A","quantity":1,"unitPrice":12.00000001}]}"#;
-    assert_eq!(order(raw).0.items[0].unit_price, Some(Decimal::from_str("12.00000001").unwrap()));
+    assert_eq!(
+        order(raw).0.items[0].unit_price,
+        Some(Decimal::from_str("12.00000001").unwrap())
+    );
 }
 
 /// Protects: `{"orderId":"A","orderId":"B"}` is not read as B (or A) silently: JSON parsers
 /// disagree on duplicate keys, so the pipeline rejects them, naming the key, at any level.
 #[test]
 fn a_key_written_twice_is_rejected_naming_it() {
-    let e = invalid(r#"{"orderId":"A","orderId":"B","customerId":"U1","items":[{"sku":"X","quantity":1}]}"#);
+    let e = invalid(
+        r#"{"orderId":"A","orderId":"B","customerId":"U1","items":[{"sku":"X","quantity":1}]}"#,
+    );
     assert_eq!(e.field, "orderId");
     assert!(e.problem.contains("more than once"), "{e}");
-    let e = invalid(r#"{"orderId":"A","customerId":"U1","items":[{"sku":"X","sku":"Y","quantity":1}]}"#);
+    let e = invalid(
+        r#"{"orderId":"A","customerId":"U1","items":[{"sku":"X","sku":"Y","quantity":1}]}"#,
+    );
     assert_eq!(e.field, "items[0].sku");
     let message = r#"{"orderId":"A","customerId":"U1","items":[{"sku":"X","quantity":1}]}"#;
     let twice = format!(
@@ -442,7 +455,9 @@ fn a_key_written_twice_is_rejected_naming_it() {
         serde_json::to_string(message).unwrap()
     );
     assert_eq!(invalid(&twice).field, "Message");
-    let e = invalid(&envelope(r#"{"orderId":"A","customerId":"U1","customerId":"U2","items":[{"sku":"X","quantity":1}]}"#));
+    let e = invalid(&envelope(
+        r#"{"orderId":"A","customerId":"U1","customerId":"U2","items":[{"sku":"X","quantity":1}]}"#,
+    ));
     assert_eq!(e.field, "customerId");
 }
 
@@ -450,16 +465,24 @@ fn a_key_written_twice_is_rejected_naming_it() {
 /// customer id, is the same order (one content hash), and what is stored is what was checked.
 #[test]
 fn equivalent_spellings_are_one_order_and_the_customer_id_is_stored_trimmed() {
-    let composed = canonical_with(serde_json::json!({"customerId": "Zo\u{e9}", "items": [{"sku": "caf\u{e9}", "quantity": 1}]}));
-    let decomposed = canonical_with(serde_json::json!({"customerId": "  Zoe\u{301} ", "items": [{"sku": "cafe\u{301}", "quantity": 1}]}));
+    let composed = canonical_with(
+        serde_json::json!({"customerId": "Zo\u{e9}", "items": [{"sku": "caf\u{e9}", "quantity": 1}]}),
+    );
+    let decomposed = canonical_with(
+        serde_json::json!({"customerId": "  Zoe\u{301} ", "items": [{"sku": "cafe\u{301}", "quantity": 1}]}),
+    );
     let (a, _) = order(&composed);
     let (b, _) = order(&decomposed);
     assert_eq!(b.customer_id, "Zo\u{e9}", "trimmed and NFC");
     assert_eq!(b.items[0].sku.as_deref(), Some("caf\u{e9}"));
     assert_eq!(a.content_hash(), b.content_hash());
     // Line order is part of the order (documented in docs/design.md).
-    let ab = canonical_with(serde_json::json!({"items": [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1}]}));
-    let ba = canonical_with(serde_json::json!({"items": [{"sku": "B", "quantity": 1}, {"sku": "A", "quantity": 1}]}));
+    let ab = canonical_with(
+        serde_json::json!({"items": [{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 1}]}),
+    );
+    let ba = canonical_with(
+        serde_json::json!({"items": [{"sku": "B", "quantity": 1}, {"sku": "A", "quantity": 1}]}),
+    );
     assert_ne!(order(&ab).0.content_hash(), order(&ba).0.content_hash());
 }
 
@@ -469,16 +492,31 @@ fn equivalent_spellings_are_one_order_and_the_customer_id_is_stored_trimmed() {
 #[test]
 fn text_fields_are_bounded_and_free_of_control_and_bidi_characters() {
     for (line, field) in [
-        (serde_json::json!({"sku": "AB\u{202e}C", "quantity": 1}), "items[0].sku"),
-        (serde_json::json!({"sku": "A", "name": "lamp\nDELETE", "quantity": 1}), "items[0].name"),
-        (serde_json::json!({"sku": "A".repeat(129), "quantity": 1}), "items[0].sku"),
-        (serde_json::json!({"sku": "A", "name": "n".repeat(257), "quantity": 1}), "items[0].name"),
+        (
+            serde_json::json!({"sku": "AB\u{202e}C", "quantity": 1}),
+            "items[0].sku",
+        ),
+        (
+            serde_json::json!({"sku": "A", "name": "lamp\nDELETE", "quantity": 1}),
+            "items[0].name",
+        ),
+        (
+            serde_json::json!({"sku": "A".repeat(129), "quantity": 1}),
+            "items[0].sku",
+        ),
+        (
+            serde_json::json!({"sku": "A", "name": "n".repeat(257), "quantity": 1}),
+            "items[0].name",
+        ),
     ] {
         let e = invalid(&canonical_with(serde_json::json!({"items": [line]})));
         assert_eq!(e.field, field, "{e}");
     }
     assert_eq!(
-        invalid(&canonical_with(serde_json::json!({"customerId": "U\u{0007}1"}))).field,
+        invalid(&canonical_with(
+            serde_json::json!({"customerId": "U\u{0007}1"})
+        ))
+        .field,
         "customerId"
     );
     let flat = r#"{"orderId":"F1","userId":"U1","itemName":"Lap\u2066top","quantity":1}"#;
@@ -489,8 +527,15 @@ fn text_fields_are_bounded_and_free_of_control_and_bidi_characters() {
         invalid(&canonical_with(serde_json::json!({"currency": huge}))),
         invalid(&canonical_with(serde_json::json!({"createdAt": huge}))),
         price_error(serde_json::json!(huge)),
-        invalid(&canonical_with(serde_json::json!({"items": [{"sku": huge, "quantity": 1}]}))),
+        invalid(&canonical_with(
+            serde_json::json!({"items": [{"sku": huge, "quantity": 1}]}),
+        )),
     ] {
-        assert!(e.to_string().len() < 200, "{} chars: {}", e.to_string().len(), &e.to_string()[..200]);
+        assert!(
+            e.to_string().len() < 200,
+            "{} chars: {}",
+            e.to_string().len(),
+            &e.to_string()[..200]
+        );
     }
 }

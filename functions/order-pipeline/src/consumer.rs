@@ -41,8 +41,13 @@ pub enum ConsumerOutcome {
     },
     /// The same order is already stored: nothing written, message deleted.
     Duplicate,
-    /// A different order uses this id: nothing written, record failed (goes to the DLQ).
-    Conflict { order_id: String },
+    /// A different order uses this id (or another system's item): nothing written, record failed
+    /// (goes to the DLQ).
+    Conflict {
+        order_id: String,
+        /// The stored item is not this pipeline's (no contentHash/status/version).
+        by_another_system: bool,
+    },
     /// The payload is not an acceptable order: record failed (goes to the DLQ).
     Invalid(InvalidOrder),
     /// The store failed: record failed, SQS retries it.
@@ -68,9 +73,19 @@ impl Outcome for ConsumerOutcome {
     fn disposition(&self) -> Disposition {
         match self {
             ConsumerOutcome::Accepted { .. } | ConsumerOutcome::Duplicate => Disposition::Done,
-            ConsumerOutcome::Conflict { order_id } => Disposition::Rejected {
+            ConsumerOutcome::Conflict {
+                order_id,
+                by_another_system: false,
+            } => Disposition::Rejected {
                 reason: format!("conflict: orderId {order_id} is stored with different content; the stored order is kept"),
                 action: "the publisher reused an order id; the message is kept in the DLQ for review",
+            },
+            ConsumerOutcome::Conflict {
+                order_id,
+                by_another_system: true,
+            } => Disposition::Rejected {
+                reason: format!("conflict: orderId {order_id} is stored by another system (the item has no contentHash, status or version); it is never overwritten"),
+                action: "find who writes to the Orders table besides this pipeline; the message is kept in the DLQ for review",
             },
             ConsumerOutcome::Invalid(invalid) => Disposition::Rejected {
                 reason: format!("invalid order: {invalid}"),
@@ -126,6 +141,7 @@ impl<S: OrderStore> OrderConsumer<S> {
                 ConsumerDecision::Conflict { .. } => {
                     return Ok(ConsumerOutcome::Conflict {
                         order_id: item.order_id.clone(),
+                        by_another_system: existing.is_foreign(),
                     })
                 }
                 ConsumerDecision::Create => continue,

@@ -90,12 +90,14 @@ impl DynamoStore {
     }
 }
 
+/// What a stored item says about itself; an item without this pipeline's contentHash, status
+/// and version was written by another system (or edited by hand): a conflict, never an outage.
 fn head_from(
     item: std::collections::HashMap<String, AttributeValue>,
 ) -> Result<Existing, PortError> {
-    serde_dynamo::from_item::<_, StoredHead>(item)
+    Ok(serde_dynamo::from_item::<_, StoredHead>(item)
         .map(Existing::from)
-        .map_err(|e| PortError::Fatal(format!("stored item lacks contentHash/status/version: {e}")))
+        .unwrap_or_else(|_| Existing::foreign()))
 }
 
 impl OrderStore for DynamoStore {
