@@ -342,7 +342,7 @@ fn list_form(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Opti
     let order_id = errors.take(order_id(fields, names.order_id));
     let customer_id = errors.take(customer_id(fields, names.customer_id));
     let items = line_items(fields, names, errors);
-    let created_at = match names.created_at.iter().find(|k| fields.contains_key(**k)) {
+    let created_at = match names.created_at.iter().find(|k| fields.contains_key(k)) {
         Some(key) => errors.take(timestamp(fields, key)),
         None => Some(None),
     };
