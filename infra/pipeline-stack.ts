@@ -46,8 +46,27 @@ export class OrderPipelineStack extends Stack {
       enableKeyRotation: true,
       removalPolicy: keyRemoval,
     });
-    // CloudWatch publishes alarm notifications to the encrypted ops topic.
-    topicKey.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey');
+    // The ops topic has a key of its own: CloudWatch may use it (for this stack's alarms only),
+    // and nothing of the order data is encrypted with a key a service principal can use.
+    const opsKey = new kms.Key(this, 'OpsKey', {
+      description: 'Encrypts the order pipeline ops topic (alarm notifications)',
+      enableKeyRotation: true,
+      removalPolicy: keyRemoval,
+    });
+    const stack = Stack.of(this);
+    const fromThisStacksAlarms = {
+      StringEquals: { 'aws:SourceAccount': stack.account },
+      ArnLike: { 'aws:SourceArn': `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:${stack.stackName}-*` },
+    };
+    opsKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsOfThisStack',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+        conditions: fromThisStacksAlarms,
+      }),
+    );
 
     const table = new dynamodb.Table(this, 'OrdersTable', {
       partitionKey: { name: 'orderId', type: dynamodb.AttributeType.STRING },
@@ -66,7 +85,18 @@ export class OrderPipelineStack extends Stack {
       deletionProtection: !isDev,
     });
 
-    const opsTopic = new sns.Topic(this, 'OpsTopic', { masterKey: topicKey, enforceSSL: true });
+    const opsTopic = new sns.Topic(this, 'OpsTopic', { masterKey: opsKey, enforceSSL: true });
+    // The topic's policy replaces SNS's default one (enforceSSL adds a TLS deny), so CloudWatch
+    // must be allowed explicitly, or alarm actions are refused and alarms reach nobody.
+    opsTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsOfThisStackPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [opsTopic.topicArn],
+        conditions: fromThisStacksAlarms,
+      }),
+    );
     if (config.alarmEmail) {
       opsTopic.addSubscription(new subs.EmailSubscription(config.alarmEmail));
       Validations.of(opsTopic).acknowledge({
@@ -240,7 +270,7 @@ export class OrderPipelineStack extends Stack {
     dlqAlarm.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [opsTopic.topicArn] }));
     // Receiving from the encrypted DLQ and publishing to the encrypted ops topic.
     queueKey.grant(dlqAlarm.role, 'kms:Decrypt');
-    topicKey.grant(dlqAlarm.role, 'kms:Decrypt', 'kms:GenerateDataKey');
+    opsKey.grant(dlqAlarm.role, 'kms:Decrypt', 'kms:GenerateDataKey');
     // Both state changes of the intake DLQ's alarm invoke dlq-alarm (marks FAILED / recovery).
     const invokeDlqAlarm = new actions.LambdaAction(dlqAlarm.function);
     intake.deadLetterAlarm.addAlarmAction(invokeDlqAlarm);

@@ -67,14 +67,40 @@ describe('messaging', () => {
 
   test('every queue and topic is encrypted with a customer-managed key, which rotates', () => {
     const keys = Object.entries(resources('AWS::KMS::Key'));
-    expect(keys).toHaveLength(2);
+    expect(keys).toHaveLength(3);
     for (const [, k] of keys) expect(k.Properties.EnableKeyRotation).toBe(true);
     const keyOf = (description: string) => keys.find(([, k]) => k.Properties.Description.includes(description))![0];
-    for (const [type, key] of [['AWS::SQS::Queue', keyOf('queues')], ['AWS::SNS::Topic', keyOf('topics')]]) {
-      for (const [id, r] of Object.entries(resources(type))) {
-        expect([id, r.Properties.KmsMasterKeyId]).toEqual([id, { 'Fn::GetAtt': [key, 'Arn'] }]);
-      }
+    for (const [id, r] of Object.entries(resources('AWS::SQS::Queue'))) {
+      expect([id, r.Properties.KmsMasterKeyId]).toEqual([id, { 'Fn::GetAtt': [keyOf('queues'), 'Arn'] }]);
     }
+    for (const [id, r] of Object.entries(resources('AWS::SNS::Topic'))) {
+      const key = id === opsTopicId ? keyOf('ops topic') : keyOf('topics');
+      expect([id, r.Properties.KmsMasterKeyId]).toEqual([id, { 'Fn::GetAtt': [key, 'Arn'] }]);
+    }
+  });
+
+  // Protects: alarms reach a person. The ops topic's policy replaces SNS's default one, so
+  // without an explicit allow CloudWatch's alarm actions are refused; the allow and the key's
+  // grant are limited to this account and this stack's alarms.
+  test("CloudWatch may publish to the ops topic and use its key, for this stack's alarms only", () => {
+    const policy = Object.values(resources('AWS::SNS::TopicPolicy')).find((p: any) =>
+      p.Properties.Topics.some((t: any) => t.Ref === opsTopicId),
+    ) as any;
+    const allow = policy.Properties.PolicyDocument.Statement.find((st: any) => st.Effect === 'Allow');
+    expect(allow).toMatchObject({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Resource: { Ref: opsTopicId } });
+    const alarmArn = JSON.stringify(allow.Condition.ArnLike['aws:SourceArn']);
+    expect(alarmArn).toContain(':alarm:');
+    expect(alarmArn).toContain('OrderPipeline-dev-*');
+    expect(allow.Condition.StringEquals['aws:SourceAccount']).toEqual({ Ref: 'AWS::AccountId' });
+    const keys = resources('AWS::KMS::Key');
+    const cloudwatchOn = (description: string) => {
+      const key = Object.values(keys).find((k: any) => k.Properties.Description.includes(description)) as any;
+      return key.Properties.KeyPolicy.Statement.filter((st: any) => st.Principal?.Service === 'cloudwatch.amazonaws.com');
+    };
+    const [grant] = cloudwatchOn('ops topic');
+    expect(grant.Condition).toEqual(allow.Condition);
+    expect(cloudwatchOn('topics')).toEqual([]);
+    expect(cloudwatchOn('queues')).toEqual([]);
   });
 
   test("SNS may use the queue key only for deliveries from the pipeline's own topics", () => {
