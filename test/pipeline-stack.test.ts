@@ -300,12 +300,25 @@ describe('table', () => {
 });
 
 describe('alarms', () => {
-  test('DLQ depth >= 1: ALARM and OK invoke dlq-alarm and notify the ops topic', () => {
+  // Protects: looking at the DLQ (dlq-alarm's snapshot, the console's poll) hides its messages;
+  // the alarm counts them in flight too, so it never flips to OK (a false recovery) meanwhile.
+  test('DLQ depth >= 1, visible plus in flight: ALARM and OK invoke dlq-alarm and notify the ops topic', () => {
     const targets = [{ Ref: opsTopicId }, { 'Fn::GetAtt': [dlqAlarmFnId, 'Arn'] }];
+    const queueName = { 'Fn::GetAtt': [deadLetterQueueId, 'QueueName'] };
+    const stat = (metric: string) =>
+      Match.objectLike({
+        MetricStat: Match.objectLike({
+          Metric: { Namespace: 'AWS/SQS', MetricName: metric, Dimensions: [{ Name: 'QueueName', Value: queueName }] },
+          Stat: 'Maximum',
+        }),
+        ReturnData: false,
+      });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [deadLetterQueueId, 'QueueName'] } }],
+      Metrics: Match.arrayWith([
+        Match.objectLike({ Expression: 'visible + inflight', ReturnData: true }),
+        stat('ApproximateNumberOfMessagesVisible'),
+        stat('ApproximateNumberOfMessagesNotVisible'),
+      ]),
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       AlarmActions: targets,

@@ -24,11 +24,22 @@ export function functionErrorsAlarm(scope: Construct, id: string, fn: lambda.IFu
   });
 }
 
-/** At least one message waits in `queue` (a dead-letter or failure queue). */
+/**
+ * At least one message is in `queue` (a dead-letter or failure queue), visible or in flight:
+ * someone looking at the messages (dlq-alarm's snapshot, an operator polling the console) hides
+ * them for a while, and that must not read as "recovered".
+ */
 export function queueNotEmptyAlarm(scope: Construct, id: string, queue: sqs.IQueue, description: string): cloudwatch.Alarm {
-  return queue
-    .metricApproximateNumberOfMessagesVisible({ period: MINUTE, statistic: cloudwatch.Stats.MAXIMUM })
-    .createAlarm(scope, id, { alarmDescription: description, threshold: 1, evaluationPeriods: 1, ...BREACHING });
+  const depth = new cloudwatch.MathExpression({
+    expression: 'visible + inflight',
+    usingMetrics: {
+      visible: queue.metricApproximateNumberOfMessagesVisible({ period: MINUTE, statistic: cloudwatch.Stats.MAXIMUM }),
+      inflight: queue.metricApproximateNumberOfMessagesNotVisible({ period: MINUTE, statistic: cloudwatch.Stats.MAXIMUM }),
+    },
+    label: 'messages, visible and in flight',
+    period: MINUTE,
+  });
+  return depth.createAlarm(scope, id, { alarmDescription: description, threshold: 1, evaluationPeriods: 1, ...BREACHING });
 }
 
 /** Every alarm of `alarms` notifies `actions` on ALARM and on OK. */

@@ -149,11 +149,16 @@ impl LocalAlarm {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
         };
-        let source = match (spec.namespace.as_str(), spec.metric_name.as_str()) {
-            ("AWS/SQS", "ApproximateNumberOfMessagesVisible") => dimension("QueueName")
+        // A queue's depth is read as visible + in flight: what the stack's queue alarms compute.
+        let source = match (
+            spec.namespace.as_str(),
+            spec.metric_name.as_str(),
+            spec.expression.as_deref(),
+        ) {
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible", Some("visible + inflight")) => dimension("QueueName")
                 .and_then(|q| queues.get(&q).cloned())
                 .map(Source::QueueDepth),
-            ("AWS/Lambda", "Errors") => dimension("FunctionName")
+            ("AWS/Lambda", "Errors", None) => dimension("FunctionName")
                 .and_then(|f| mappings.get(&f).cloned())
                 .map(Source::FunctionErrors),
             _ => None,

@@ -164,6 +164,9 @@ pub struct AlarmSpec {
     pub namespace: String,
     pub metric_name: String,
     pub dimensions: Vec<(String, String)>,
+    /// A metric-math alarm's expression (its metric above is the first one it uses).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
     pub statistic: String,
     pub period_seconds: u64,
     pub evaluation_periods: u64,
@@ -674,7 +677,22 @@ impl Builder<'_> {
                 .map(|v| self.resolver().string(v))
                 .collect()
         };
-        let dimensions = list(r, "Dimensions")
+        // A metric-math alarm names its metrics under Metrics: read the first metric it uses
+        // (the local evaluator knows the expressions the stack writes) and keep the expression.
+        let math: Vec<&Value> = list(r, "Metrics").collect();
+        let stat = math.iter().find_map(|m| m.get("MetricStat"));
+        let expression = math
+            .iter()
+            .find(|m| m["ReturnData"].as_bool() != Some(false))
+            .and_then(|m| m["Expression"].as_str())
+            .map(str::to_string);
+        let metric = stat.map(|s| &s["Metric"]);
+        let raw_dimensions: Vec<&Value> = match metric {
+            Some(m) => m["Dimensions"].as_array().into_iter().flatten().collect(),
+            None => list(r, "Dimensions").collect(),
+        };
+        let dimensions = raw_dimensions
+            .into_iter()
             .map(|d| {
                 Ok((
                     d["Name"].as_str().unwrap_or_default().to_string(),
@@ -683,16 +701,29 @@ impl Builder<'_> {
             })
             .collect::<Result<Vec<_>, LocalError>>()?;
         let threshold = self.string(r, "Threshold")?.unwrap_or_default();
+        let (namespace, metric_name, statistic, period) = match (stat, metric) {
+            (Some(s), Some(m)) => (
+                m["Namespace"].as_str().map(str::to_string),
+                m["MetricName"].as_str().map(str::to_string),
+                s["Stat"].as_str().map(str::to_string),
+                s["Period"].as_u64(),
+            ),
+            _ => (
+                self.string(r, "Namespace")?,
+                self.string(r, "MetricName")?,
+                self.string(r, "Statistic")?,
+                self.number(r, "Period")?,
+            ),
+        };
         Ok(AlarmSpec {
             id: id.to_string(),
             name,
-            namespace: self.string(r, "Namespace")?.unwrap_or_default(),
-            metric_name: self.string(r, "MetricName")?.unwrap_or_default(),
+            namespace: namespace.unwrap_or_default(),
+            metric_name: metric_name.unwrap_or_default(),
             dimensions,
-            statistic: self
-                .string(r, "Statistic")?
-                .unwrap_or_else(|| "Maximum".into()),
-            period_seconds: self.number(r, "Period")?.unwrap_or(60),
+            expression,
+            statistic: statistic.unwrap_or_else(|| "Maximum".into()),
+            period_seconds: period.unwrap_or(60),
             evaluation_periods: self.number(r, "EvaluationPeriods")?.unwrap_or(1),
             threshold: threshold.parse().map_err(|_| {
                 LocalError::Input(format!(

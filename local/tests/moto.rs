@@ -118,6 +118,7 @@ fn alarm(state: &str) -> CloudWatchAlarm {
         namespace: "AWS/SQS".into(),
         metric_name: "ApproximateNumberOfMessagesVisible".into(),
         dimensions: vec![("QueueName".into(), "dlq".into())],
+        expression: Some("visible + inflight".into()),
         statistic: "Maximum".into(),
         period_seconds: 60,
         evaluation_periods: 1,
