@@ -155,9 +155,11 @@ impl LocalAlarm {
             spec.metric_name.as_str(),
             spec.expression.as_deref(),
         ) {
-            ("AWS/SQS", "ApproximateNumberOfMessagesVisible", Some("visible + inflight")) => dimension("QueueName")
-                .and_then(|q| queues.get(&q).cloned())
-                .map(Source::QueueDepth),
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible", Some("visible + inflight")) => {
+                dimension("QueueName")
+                    .and_then(|q| queues.get(&q).cloned())
+                    .map(Source::QueueDepth)
+            }
             ("AWS/Lambda", "Errors", None) => dimension("FunctionName")
                 .and_then(|f| mappings.get(&f).cloned())
                 .map(Source::FunctionErrors),
