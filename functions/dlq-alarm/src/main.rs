@@ -5,6 +5,8 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // Built once per process; leaked because it lives as long as the process does.
-    let alarm: &'static _ = Box::leak(Box::new(order_pipeline::bootstrap::dlq_alarm().await?));
+    let alarm: &'static _ = Box::leak(Box::new(
+        order_pipeline::bootstrap::start(order_pipeline::bootstrap::dlq_alarm()).await,
+    ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| alarm.handle(event))).await
 }

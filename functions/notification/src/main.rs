@@ -6,8 +6,9 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // Built once per process; leaked because it lives as long as the process does.
-    let notification: &'static _ =
-        Box::leak(Box::new(order_pipeline::bootstrap::notification().await?));
+    let notification: &'static _ = Box::leak(Box::new(
+        order_pipeline::bootstrap::start(order_pipeline::bootstrap::notification()).await,
+    ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
         notification.handle(event)
     }))

@@ -5,7 +5,9 @@ use lambda_http::{service_fn, Error, Request};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // Built once per process; leaked because it lives as long as the process does.
-    let api: &'static _ = Box::leak(Box::new(order_pipeline::bootstrap::order_api().await?));
+    let api: &'static _ = Box::leak(Box::new(
+        order_pipeline::bootstrap::start(order_pipeline::bootstrap::order_api()).await,
+    ));
     lambda_http::run(service_fn(move |request: Request| async move {
         Ok::<_, std::convert::Infallible>(api.handle(request).await)
     }))

@@ -233,14 +233,62 @@ pub async fn inventory() -> Result<LambdaInventory, ConfigError> {
     inventory_with(&env, &crate::aws::sdk_config().await, Arc::new(Stdout))
 }
 
-/// Starts logging for a Lambda binary and reads its configuration, logging a bad one.
+/// Starts logging for a Lambda binary and reads its configuration (a bad one is reported by
+/// [`start`]).
 fn started<T>(service: &str, config: Result<T, ConfigError>) -> Result<T, ConfigError> {
     let writer: Arc<dyn LineWriter> = Arc::new(Stdout);
     init_logging(service, writer);
-    if let Err(e) = &config {
-        tracing::error!(error = %e, "configuration is invalid: the function cannot start");
-    }
     config
+}
+
+/// A Lambda binary's start-up, awaited: the function, or, when it cannot start, one JSON ERROR
+/// line saying why and what to do, the error reported to the runtime API's init-error endpoint
+/// (so Lambda shows it as the init error), and exit status 1, without Rust's Debug dump on
+/// stderr.
+pub async fn start<T>(init: impl std::future::Future<Output = Result<T, ConfigError>>) -> T {
+    match init.await {
+        Ok(function) => function,
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                action = "fix the function's environment (its settings in cdk.json), then deploy again",
+                "configuration is invalid: the function cannot start"
+            );
+            if let Err(report) = report_init_error(&e.to_string()).await {
+                tracing::error!(error = %report, "could not report the init error to the Lambda runtime API");
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+/// POSTs `message` to the runtime API's `/runtime/init/error` (AWS_LAMBDA_RUNTIME_API); nothing
+/// outside Lambda (the variable unset).
+pub async fn report_init_error(message: &str) -> Result<(), String> {
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return Ok(());
+    }
+    let client = lambda_runtime_api_client::Client::builder()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let body = serde_json::json!({
+        "errorType": "Runtime.InitError",
+        "errorMessage": message,
+    })
+    .to_string();
+    let request = lambda_runtime_api_client::build_request()
+        .method("POST")
+        .uri("/2018-06-01/runtime/init/error")
+        .header("lambda-runtime-function-error-type", "Runtime.InitError")
+        .header("content-type", "application/json")
+        .body(lambda_runtime_api_client::body::Body::from(body))
+        .map_err(|e| e.to_string())?;
+    let response = client.call(request).await.map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("the runtime API answered {}", response.status()))
+    }
 }
 
 /// order-consumer from `env` and `sdk`, writing telemetry to `telemetry`.

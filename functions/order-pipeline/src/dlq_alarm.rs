@@ -70,7 +70,7 @@ enum Finding {
     Error(String),
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum AlarmError {
     #[error("could not read the DLQ: {0}; check the function's sqs:ReceiveMessage permission and DLQ_URL")]
     Snapshot(PortError),
@@ -411,6 +411,13 @@ pub fn notification_body(summary: &AlarmSummary) -> String {
         if body.len() <= NOTIFICATION_MAX_BYTES || keep == 0 {
             return body;
         }
+    }
+}
+
+/// The runtime logs a failed invocation's error with `{:?}`: one sentence, not a struct dump.
+impl std::fmt::Debug for AlarmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
     }
 }
 

@@ -134,11 +134,31 @@ pub struct RecordReport<O> {
 }
 
 /// The invocation failed as a whole: every record failed because a dependency did.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Clone, thiserror::Error)]
 #[error("all {count} records of the batch failed for lack of a dependency; first: {first}")]
 pub struct BatchUnavailable {
     pub count: usize,
     pub first: String,
+}
+
+/// The runtime logs a failed invocation's error with `{:?}`: one sentence, not a struct dump.
+impl std::fmt::Debug for BatchUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// At most this much of a dependency's error goes into the invocation's error (SDK errors can
+/// carry kilobytes of context; the record's own failure line has it all).
+const REASON_MAX: usize = 300;
+
+fn short_reason(reason: String) -> String {
+    if reason.chars().count() <= REASON_MAX {
+        reason
+    } else {
+        let head: String = reason.chars().take(REASON_MAX).collect();
+        format!("{head}…")
+    }
 }
 
 impl From<BatchUnavailable> for lambda_runtime::Diagnostic {
@@ -453,7 +473,7 @@ impl<H: RecordHandler> SqsWorker<H> {
             );
             return Err(BatchUnavailable {
                 count: records.len(),
-                first,
+                first: short_reason(first),
             });
         }
         Ok((response, reports))

@@ -5,7 +5,9 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // Built once per process; leaked because it lives as long as the process does.
-    let payment: &'static _ = Box::leak(Box::new(order_pipeline::bootstrap::payment().await?));
+    let payment: &'static _ = Box::leak(Box::new(
+        order_pipeline::bootstrap::start(order_pipeline::bootstrap::payment()).await,
+    ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
         payment.handle(event)
     }))

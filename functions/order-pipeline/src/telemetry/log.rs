@@ -136,14 +136,25 @@ where
             line.insert("function_name".into(), Value::from(name.as_str()));
         }
         if let Some(scope) = ctx.event_scope(event) {
-            // Only our own spans: lambda_runtime's span repeats the request and trace ids
-            // under other names (requestId, xrayTraceId).
-            for span in scope
-                .from_root()
-                .filter(|s| s.metadata().target().starts_with("order_"))
-            {
-                if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
+            for span in scope.from_root() {
+                let target = span.metadata().target();
+                let extensions = span.extensions();
+                let Some(SpanFields(fields)) = extensions.get::<SpanFields>() else {
+                    continue;
+                };
+                if target.starts_with("order_") {
                     line.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+                } else if target.starts_with("lambda_runtime") {
+                    // lambda_runtime's invocation span names the ids its own way; lines it
+                    // logs itself (a failed invocation's error) get them under ours.
+                    if let Some(id) = fields.get("requestId") {
+                        line.insert("function_request_id".into(), id.clone());
+                    }
+                    if let Some(trace) = fields.get("xrayTraceId").and_then(Value::as_str) {
+                        if let Some(root) = super::xray_trace_id(Some(trace)) {
+                            line.insert("xray_trace_id".into(), Value::from(root));
+                        }
+                    }
                 }
             }
         }
@@ -196,6 +207,30 @@ mod tests {
         assert_eq!(l["order_id"], "O1");
         assert_eq!(l["reason"], "bad");
         assert!(l["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    }
+
+    /// Protects: a line lambda_runtime logs itself inside an invocation (a failed invocation's
+    /// error) carries the invocation's ids under our names, like every other line.
+    #[test]
+    fn lines_inside_the_runtimes_invocation_span_carry_its_ids_under_our_names() {
+        let captured = Captured::default();
+        let subscriber =
+            Registry::default().with(JsonLogLayer::new("svc", Arc::new(captured.clone())));
+        tracing::subscriber::with_default(subscriber, || {
+            let runtime = info_span!(
+                target: "lambda_runtime::layers::trace",
+                "Lambda runtime invoke",
+                requestId = "req-9",
+                xrayTraceId = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+            );
+            let _r = runtime.enter();
+            tracing::error!(target: "lambda_runtime::layers::panic", "all 1 records of the batch failed");
+        });
+        let l = &captured.json()[0];
+        assert_eq!(l["function_request_id"], "req-9");
+        assert_eq!(l["xray_trace_id"], "1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(l["logger"], "lambda_runtime::layers::panic");
+        assert!(l.get("requestId").is_none());
     }
 
     #[tokio::test]
