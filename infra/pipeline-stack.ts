@@ -12,6 +12,7 @@ import { acknowledgeFindings } from './nag';
 import { PipelineDashboard } from './constructs/dashboard';
 import { OrderApi } from './constructs/order-api';
 import { OrderEvents } from './constructs/order-events';
+import { functionErrorsAlarm, notify } from './constructs/alarms';
 import { QueueWorker, startMarginMs } from './constructs/queue-worker';
 import { RustLambda } from './constructs/rust-lambda';
 
@@ -271,6 +272,15 @@ export class OrderPipelineStack extends Stack {
     // Receiving from the encrypted DLQ and publishing to the encrypted ops topic.
     queueKey.grant(dlqAlarm.role, 'kms:Decrypt');
     opsKey.grant(dlqAlarm.role, 'kms:Decrypt', 'kms:GenerateDataKey');
+    // dlq-alarm's own failures (a sweep that could not examine every dead letter fails its
+    // invocation; Lambda retries it twice) page too: otherwise orders could stay unmarked unseen.
+    const dlqAlarmErrors = functionErrorsAlarm(
+      this,
+      'DlqAlarmErrors',
+      dlqAlarm.function,
+      'dlq-alarm fails: some dead letters were not examined or marked FAILED. Read its log (DlqAlarmLogGroup output) for the errors; the DLQ alarm stays in ALARM meanwhile.',
+    );
+    notify([dlqAlarmErrors], notifyOps);
     // Both state changes of the intake DLQ's alarm invoke dlq-alarm (marks FAILED / recovery).
     const invokeDlqAlarm = new actions.LambdaAction(dlqAlarm.function);
     intake.deadLetterAlarm.addAlarmAction(invokeDlqAlarm);

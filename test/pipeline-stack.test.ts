@@ -330,6 +330,15 @@ describe('alarms', () => {
     });
   });
 
+  // Protects: dlq-alarm failing (dead letters left unexamined, orders left unmarked) pages ops.
+  test("dlq-alarm's own errors notify ops", () => {
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: dlqAlarmFnId } }],
+      AlarmActions: [{ Ref: opsTopicId }],
+    });
+  });
+
   test('age of the oldest order-queue message notifies ops', () => {
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateAgeOfOldestMessage',

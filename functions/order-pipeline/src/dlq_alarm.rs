@@ -74,6 +74,21 @@ enum Finding {
 pub enum AlarmError {
     #[error("could not read the DLQ: {0}; check the function's sqs:ReceiveMessage permission and DLQ_URL")]
     Snapshot(PortError),
+    /// Some dead letters could not be examined (or the snapshot not released): the summary was
+    /// published, and the invocation fails so that Lambda runs it again and the function's
+    /// errors alarm sees it.
+    #[error("{} of {} dead letters were not examined; Lambda retries the sweep. First: {}", .0.errors.len(), .0.messages_seen, .0.errors.first().map(String::as_str).unwrap_or("-"))]
+    Incomplete(Box<AlarmSummary>),
+}
+
+impl AlarmError {
+    /// The summary of a sweep that ran but did not finish everything.
+    pub fn summary(&self) -> Option<&AlarmSummary> {
+        match self {
+            AlarmError::Incomplete(s) => Some(s),
+            AlarmError::Snapshot(_) => None,
+        }
+    }
 }
 
 impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
@@ -285,6 +300,9 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             summary.unparseable.len()
         );
         self.notify(&subject, &summary).await;
+        if !summary.errors.is_empty() {
+            return Err(AlarmError::Incomplete(Box::new(summary)));
+        }
         Ok(summary)
     }
 
@@ -424,7 +442,10 @@ impl std::fmt::Debug for AlarmError {
 impl From<AlarmError> for lambda_runtime::Diagnostic {
     fn from(e: AlarmError) -> Self {
         lambda_runtime::Diagnostic {
-            error_type: "DlqSnapshotFailed".into(),
+            error_type: match e {
+                AlarmError::Snapshot(_) => "DlqSnapshotFailed".into(),
+                AlarmError::Incomplete(_) => "DlqSweepIncomplete".into(),
+            },
             error_message: e.to_string(),
         }
     }

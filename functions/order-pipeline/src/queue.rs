@@ -132,13 +132,23 @@ pub async fn change_visibility(
                     .map_err(|e| PortError::Fatal(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        client
+        let out = client
             .change_message_visibility_batch()
             .queue_url(queue_url)
             .set_entries(Some(entries))
             .send()
             .await
             .map_err(|e| classify(&e))?;
+        // A batch call succeeds even when some of its entries failed: those say so here.
+        if let Some(first) = out.failed.first() {
+            return Err(PortError::Retryable(format!(
+                "{} of {} visibility changes failed; first: {} {}",
+                out.failed.len(),
+                chunk.len(),
+                first.code,
+                first.message.as_deref().unwrap_or_default()
+            )));
+        }
     }
     Ok(())
 }

@@ -801,7 +801,8 @@ async fn deadline_when_no_record_finishes_in_time_the_invocation_fails() {
 }
 
 /// Protects: dlq-alarm stops examining dead letters before its own deadline, reports the ones
-/// it did not reach, and still releases the snapshot and publishes the summary.
+/// it did not reach, still releases the snapshot and publishes the summary, and fails the
+/// invocation so that Lambda runs the sweep again (and its errors alarm sees it).
 #[tokio::test(start_paused = true)]
 async fn deadline_dlq_alarm_reports_unexamined_letters_and_still_answers_in_time() {
     let mut config = dlq_config();
@@ -823,16 +824,59 @@ async fn deadline_dlq_alarm_reports_unexamined_letters_and_still_answers_in_time
     let timeout = Duration::from_secs(60);
     let started = tokio::time::Instant::now();
     let deadline = Deadline::after(timeout, Duration::from_secs(3), Duration::from_secs(5));
-    let summary = alarm
+    let err = alarm
         .handle_alarm_within(&alarm_event("ALARM"), Some(deadline))
         .await
-        .unwrap();
+        .expect_err("an incomplete sweep fails the invocation");
+    assert!(
+        err.to_string()
+            .contains("2 of 3 dead letters were not examined"),
+        "{err}"
+    );
+    let summary = err.summary().expect("the summary rides along").clone();
     assert!(started.elapsed() < timeout);
     assert_eq!(summary.marked_failed, ["O1"]);
     assert_eq!(summary.errors.len(), 2, "{:?}", summary.errors);
     assert!(summary.errors.iter().all(|e| e.contains("deadline")));
     assert!(alarm.dlq().hidden().is_empty(), "every message released");
     assert_eq!(alarm.notifier().published().len(), 1);
+}
+
+/// Protects: a dead letter whose order could not be looked up (the table failing) is not
+/// silently skipped: the others are handled, the summary names it, and the invocation fails so
+/// that Lambda runs the sweep again and dlq-alarm's errors alarm pages.
+#[tokio::test]
+async fn dlq_alarm_fails_the_invocation_when_a_dead_letter_could_not_be_examined() {
+    let alarm = DlqAlarm::new(
+        MemoryStore::new(),
+        MemoryDeadLetterQueue::with(vec![
+            letter("d1", &order_body("O1", 1)),
+            letter("d2", &order_body("BROKEN", 1)),
+        ]),
+        MemoryNotifier::default(),
+        dlq_config(),
+        Arc::new(Captured::default()),
+    );
+    alarm.store().inject(
+        "BROKEN",
+        Fault::Fail(PortError::Retryable(
+            "ProvisionedThroughputExceededException".into(),
+        )),
+    );
+    let err = alarm
+        .handle_alarm(&alarm_event("ALARM"))
+        .await
+        .expect_err("the sweep is incomplete");
+    let summary = err.summary().unwrap();
+    assert_eq!(summary.marked_failed, ["O1"]);
+    assert_eq!(summary.errors.len(), 1);
+    assert!(summary.errors[0].contains("BROKEN"), "{:?}", summary.errors);
+    assert_eq!(
+        alarm.notifier().published().len(),
+        1,
+        "ops still get the summary"
+    );
+    assert!(alarm.dlq().hidden().is_empty(), "every message released");
 }
 
 /// Protects: a SentTimestamp from a clock that disagrees by more than a day (an old fixture, a
