@@ -71,6 +71,8 @@ export interface DeadLetterHandlerSettings extends FunctionSettings {
 export interface DlqAlarmSettings extends FunctionSettings {
   /** Most DLQ messages dlq-alarm looks at per alarm. */
   readonly snapshotMax: number;
+  /** Minutes between scheduled sweeps (dead letters that arrive while the alarm stays in ALARM). */
+  readonly sweepMinutes: number;
 }
 
 /** The order API's authorization and throttling. */
@@ -131,7 +133,7 @@ const WORKER_RANGES: Ranges = {
 };
 const FUNCTIONS: Record<keyof PipelineConfig['functions'], Ranges> = {
   'order-consumer': WORKER_RANGES,
-  'dlq-alarm': { ...FUNCTION_RANGES, snapshotMax: [1, 10000] },
+  'dlq-alarm': { ...FUNCTION_RANGES, snapshotMax: [1, 10000], sweepMinutes: [1, 1440] },
   'order-api': FUNCTION_RANGES,
   'order-events': { ...FUNCTION_RANGES, batchSize: [1, 1000], maxRetryAttempts: [0, 10000], iteratorAgeAlarmSeconds: [10, 86400] },
   inventory: WORKER_RANGES,

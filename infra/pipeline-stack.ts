@@ -2,6 +2,8 @@ import * as path from 'path';
 import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as eventbridge from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -281,6 +283,23 @@ export class OrderPipelineStack extends Stack {
       'dlq-alarm fails: some dead letters were not examined or marked FAILED. Read its log (DlqAlarmLogGroup output) for the errors; the DLQ alarm stays in ALARM meanwhile.',
     );
     notify([dlqAlarmErrors], notifyOps);
+    // An alarm acts on state changes only: while it stays in ALARM, later dead letters would go
+    // unmarked. A schedule sweeps the DLQ too (quiet when nothing is new).
+    const sweep = new eventbridge.Rule(this, 'DlqSweep', {
+      description: 'dlq-alarm sweeps the intake DLQ: dead letters that arrive while its alarm stays in ALARM are marked FAILED too',
+      schedule: eventbridge.Schedule.rate(Duration.minutes(dlqAlarmSettings.sweepMinutes)),
+      targets: [
+        new eventTargets.LambdaFunction(dlqAlarm.function, {
+          event: eventbridge.RuleTargetInput.fromObject({ sweep: 'scheduled' }),
+          retryAttempts: 0,
+        }),
+      ],
+    });
+    Validations.of(sweep).acknowledge({
+      id: 'Serverless::Serverless-EventBusDLQ',
+      reason:
+        'The scheduled sweep carries no data: a delivery that fails is replaced by the next one minutes later, and the DLQ it sweeps stays in place meanwhile (its alarm is on); a DLQ of missed ticks would hold nothing to act on.',
+    });
     // Both state changes of the intake DLQ's alarm invoke dlq-alarm (marks FAILED / recovery).
     const invokeDlqAlarm = new actions.LambdaAction(dlqAlarm.function);
     intake.deadLetterAlarm.addAlarmAction(invokeDlqAlarm);

@@ -339,6 +339,15 @@ describe('alarms', () => {
     });
   });
 
+  // Protects: dead letters that arrive while the DLQ alarm stays in ALARM (no state change, no
+  // alarm action) are still swept and marked FAILED.
+  test('a schedule sweeps the DLQ with dlq-alarm between state changes', () => {
+    t.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(5 minutes)',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [dlqAlarmFnId, 'Arn'] }, Input: '{"sweep":"scheduled"}' })],
+    });
+  });
+
   test('age of the oldest order-queue message notifies ops', () => {
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateAgeOfOldestMessage',

@@ -81,6 +81,9 @@ fn action_for(kind: &str) -> Option<Action> {
         }
         "AWS::Logs::LogGroup" => skip("the functions' log lines go to target/order-local/functions.log"),
         "AWS::Lambda::Permission" => skip("the runner invokes the functions itself"),
+        "AWS::Events::Rule" => skip(
+            "a schedule (dlq-alarm's sweeps): locally the DLQ alarm's state changes run dlq-alarm; a scheduled sweep is tested in the contract tests",
+        ),
         "AWS::CloudWatch::Dashboard" => skip("graphs of CloudWatch metrics, which are not collected locally"),
         "AWS::CDK::Metadata" => skip("CDK's version reporting"),
         _ => None,

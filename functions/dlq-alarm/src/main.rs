@@ -8,5 +8,8 @@ async fn main() -> Result<(), Error> {
     let alarm: &'static _ = Box::leak(Box::new(
         order_pipeline::bootstrap::start(order_pipeline::bootstrap::dlq_alarm()).await,
     ));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| alarm.handle(event))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+        alarm.handle_event(event)
+    }))
+    .await
 }

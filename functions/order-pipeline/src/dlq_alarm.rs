@@ -64,6 +64,23 @@ pub struct AlarmSummary {
     pub errors: Vec<String>,
 }
 
+/// What started a sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sweep {
+    /// The DLQ alarm went to ALARM.
+    Alarm,
+    /// The schedule: while messages wait in the DLQ, new ones are marked too.
+    Scheduled,
+}
+
+/// What invokes dlq-alarm: the DLQ alarm's state change, or the schedule's `{"sweep": ...}`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum DlqAlarmEvent {
+    Sweep { sweep: String },
+    Alarm(Box<CloudWatchAlarm>),
+}
+
 enum Finding {
     Decided(String, DeadLetterDecision),
     Unparseable(Unparseable),
@@ -121,7 +138,40 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         &self.notifier
     }
 
-    /// The Lambda handler.
+    /// The Lambda handler: the DLQ alarm's state changes, and the scheduled sweeps.
+    pub async fn handle_event(
+        &self,
+        event: LambdaEvent<DlqAlarmEvent>,
+    ) -> Result<AlarmSummary, AlarmError> {
+        let (payload, context) = event.into_parts();
+        match payload {
+            DlqAlarmEvent::Alarm(alarm) => self.handle(LambdaEvent::new(*alarm, context)).await,
+            DlqAlarmEvent::Sweep { .. } => {
+                let span = self
+                    .cold_start
+                    .invocation_span(&context, &self.config.service);
+                let deadline = Deadline::from_epoch_ms(
+                    context.deadline,
+                    self.config.start_margin,
+                    ANSWER_RESERVE,
+                );
+                self.scheduled_sweep_within(deadline).instrument(span).await
+            }
+        }
+    }
+
+    /// A scheduled sweep (no deadline in tests): dead letters that arrived while the alarm
+    /// stayed in ALARM, and those beyond an earlier snapshot, are marked too. Quiet when the DLQ
+    /// is empty or nothing new was found; ops hear only of new marks and of errors.
+    pub async fn scheduled_sweep_within(
+        &self,
+        deadline: Option<Deadline>,
+    ) -> Result<AlarmSummary, AlarmError> {
+        self.sweep("scheduled sweep".into(), deadline, Sweep::Scheduled)
+            .await
+    }
+
+    /// The Lambda handler for the DLQ alarm's state changes.
     pub async fn handle(
         &self,
         event: LambdaEvent<CloudWatchAlarm>,
@@ -157,7 +207,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             .map(|s| s.value.clone())
             .unwrap_or_default();
         match state {
-            CloudWatchAlarmStateValue::Alarm => self.sweep(name, deadline).await,
+            CloudWatchAlarmStateValue::Alarm => self.sweep(name, deadline, Sweep::Alarm).await,
             CloudWatchAlarmStateValue::Ok => {
                 let summary = AlarmSummary {
                     alarm_name: name,
@@ -197,6 +247,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         &self,
         alarm_name: String,
         deadline: Option<Deadline>,
+        kind: Sweep,
     ) -> Result<AlarmSummary, AlarmError> {
         let letters = self
             .dlq
@@ -225,7 +276,10 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
 
         let mut summary = AlarmSummary {
             alarm_name,
-            state: "ALARM".into(),
+            state: match kind {
+                Sweep::Alarm => "ALARM".into(),
+                Sweep::Scheduled => "SCHEDULED_SWEEP".into(),
+            },
             messages_seen: letters.len(),
             snapshot_full: letters.len() >= self.config.snapshot_max,
             ..Default::default()
@@ -268,6 +322,16 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         metrics.count("DeadLettersSeen", summary.messages_seen as u64);
         metrics.count("OrdersMarkedFailed", summary.marked_failed.len() as u64);
         metrics.flush(&self.config.service, self.telemetry.as_ref());
+        if kind == Sweep::Scheduled && summary.marked_failed.is_empty() && summary.errors.is_empty()
+        {
+            // Everything in the DLQ was already reported (or it is empty): no page.
+            tracing::info!(
+                messages_seen = summary.messages_seen,
+                already_failed = summary.already_failed.len(),
+                "scheduled DLQ sweep: nothing new"
+            );
+            return Ok(summary);
+        }
         if summary.messages_seen == 0 && summary.errors.is_empty() {
             // The alarm's datapoint is up to a minute old: the messages were redriven or
             // deleted since, or another look holds them hidden. Nothing to mark, nothing to page

@@ -879,6 +879,61 @@ async fn dlq_alarm_fails_the_invocation_when_a_dead_letter_could_not_be_examined
     assert!(alarm.dlq().hidden().is_empty(), "every message released");
 }
 
+/// Protects: dead letters that arrive while the DLQ alarm stays in ALARM (no new state change,
+/// so no alarm action) are still marked FAILED by the scheduled sweep; a sweep that finds
+/// nothing new pages nobody.
+#[tokio::test]
+async fn scheduled_sweeps_mark_dead_letters_that_arrived_while_the_alarm_stayed_in_alarm() {
+    use order_pipeline::dlq_alarm::DlqAlarmEvent;
+    let alarm = DlqAlarm::new(
+        MemoryStore::new(),
+        MemoryDeadLetterQueue::with(vec![letter("d1", &order_body("O1", 1))]),
+        MemoryNotifier::default(),
+        dlq_config(),
+        Arc::new(Captured::default()),
+    );
+    let first = alarm.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+    assert_eq!(first.marked_failed, ["O1"]);
+    assert_eq!(alarm.notifier().published().len(), 1);
+    // The alarm stays in ALARM; another order reaches the DLQ.
+    alarm
+        .dlq()
+        .messages
+        .lock()
+        .unwrap()
+        .push(letter("d2", &order_body("O2", 1)));
+    let swept = alarm.scheduled_sweep_within(None).await.unwrap();
+    assert_eq!(swept.marked_failed, ["O2"]);
+    assert_eq!(swept.already_failed, ["O1"]);
+    assert_eq!(
+        alarm.notifier().published().len(),
+        2,
+        "new marks are reported"
+    );
+    assert_eq!(
+        alarm.store().get("O2").map(|i| i.status),
+        Some(order_domain::OrderStatus::Failed)
+    );
+    let quiet = alarm.scheduled_sweep_within(None).await.unwrap();
+    assert!(quiet.marked_failed.is_empty());
+    assert_eq!(
+        alarm.notifier().published().len(),
+        2,
+        "nothing new, no page"
+    );
+    assert!(alarm.dlq().hidden().is_empty());
+
+    let sweep: DlqAlarmEvent = serde_json::from_str(r#"{"sweep":"scheduled"}"#).unwrap();
+    assert!(matches!(sweep, DlqAlarmEvent::Sweep { .. }));
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../test/events/alarm-alarm.json"
+    ))
+    .unwrap();
+    let event: DlqAlarmEvent = serde_json::from_str(&fixture).unwrap();
+    assert!(matches!(event, DlqAlarmEvent::Alarm(_)));
+}
+
 /// Protects: a SentTimestamp from a clock that disagrees by more than a day (an old fixture, a
 /// skewed publisher) adds no latency: one such value would swamp the OrderLatency metric.
 #[tokio::test]
