@@ -356,33 +356,33 @@ async fn the_reaccept_condition_refuses_a_stale_version_another_hash_and_a_live_
         source_message_id: "m".into(),
         correlation_id: "c".into(),
     };
-    assert!(
-        !e.store
-            .reaccept(&attempt(2, &failed.content_hash))
-            .await
-            .unwrap(),
-        "stale version"
-    );
-    assert!(
-        !e.store.reaccept(&attempt(1, "another-hash")).await.unwrap(),
-        "another hash"
-    );
-    assert_eq!(
-        e.store.get("R1").await.unwrap().unwrap().status,
-        OrderStatus::Failed
-    );
-    assert!(e
-        .store
-        .reaccept(&attempt(1, &failed.content_hash))
-        .await
-        .unwrap());
-    assert!(
-        !e.store
-            .reaccept(&attempt(2, &failed.content_hash))
-            .await
-            .unwrap(),
-        "an ACCEPTED order is not re-accepted"
-    );
+    // One table of cases, in order, run against DynamoDB and the in-memory store alike, so the
+    // in-memory copy of the condition cannot drift from the real one.
+    let good = failed.content_hash.clone();
+    let cases = [
+        (attempt(2, &good), false, "stale version"),
+        (attempt(1, "another-hash"), false, "another hash"),
+        (attempt(1, &good), true, "FAILED, same version and hash"),
+        (
+            attempt(2, &good),
+            false,
+            "an ACCEPTED order is not re-accepted",
+        ),
+    ];
+    let memory = order_pipeline::store::MemoryStore::new();
+    memory.put(failed.clone());
+    for (reaccept, expected, why) in &cases {
+        assert_eq!(
+            e.store.reaccept(reaccept).await.unwrap(),
+            *expected,
+            "DynamoDB: {why}"
+        );
+        assert_eq!(
+            memory.reaccept(reaccept).await.unwrap(),
+            *expected,
+            "in memory: {why}"
+        );
+    }
     let now = e.store.get("R1").await.unwrap().unwrap();
     assert_eq!((now.status, now.version), (OrderStatus::Accepted, 2));
 }

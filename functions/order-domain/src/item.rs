@@ -416,6 +416,12 @@ mod tests {
             dead_letter_decision(Some(&accepted), "x"),
             DeadLetterDecision::Conflict
         );
+        // A FAILED item with other content: a conflict, not "already failed" (the content is
+        // compared before the status).
+        assert_eq!(
+            dead_letter_decision(Some(&failed), "x"),
+            DeadLetterDecision::Conflict
+        );
     }
 
     #[test]

@@ -238,6 +238,17 @@ fn items_must_have_1_to_100_entries() {
         invalid(&canonical_with(serde_json::json!({"items": []}))).field,
         "items"
     );
+    let exactly: Vec<_> = (0..100)
+        .map(|i| serde_json::json!({"sku": format!("S{i}"), "quantity": 1}))
+        .collect();
+    assert_eq!(
+        order(&canonical_with(serde_json::json!({"items": exactly})))
+            .0
+            .items
+            .len(),
+        100,
+        "exactly 100 lines are accepted"
+    );
     let many: Vec<_> = (0..101)
         .map(|i| serde_json::json!({"sku": format!("S{i}"), "quantity": 1}))
         .collect();
@@ -538,4 +549,55 @@ fn text_fields_are_bounded_and_free_of_control_and_bidi_characters() {
             &e.to_string()[..200]
         );
     }
+}
+
+/// Protects: every field that makes an order is in its content hash, so a message that differs
+/// in any of them is a conflict, never a "duplicate" that silently drops it.
+#[test]
+fn changing_any_field_of_the_order_changes_its_content_hash() {
+    let base = serde_json::json!({"orderId": "H1", "customerId": "U1", "currency": "USD",
+        "createdAt": "2025-05-03T12:00:00Z",
+        "items": [{"sku": "A", "name": "Lamp", "quantity": 2, "unitPrice": "9.99"}]});
+    let hash = |v: &serde_json::Value| order(&v.to_string()).0.content_hash();
+    let original = hash(&base);
+    let variants: Vec<(&str, serde_json::Value)> = vec![
+        ("orderId", serde_json::json!({"orderId": "H2"})),
+        ("customerId", serde_json::json!({"customerId": "U2"})),
+        ("currency", serde_json::json!({"currency": "EUR"})),
+        (
+            "createdAt",
+            serde_json::json!({"createdAt": "2025-05-03T12:00:01Z"}),
+        ),
+        (
+            "sku",
+            serde_json::json!({"items": [{"sku": "B", "name": "Lamp", "quantity": 2, "unitPrice": "9.99"}]}),
+        ),
+        (
+            "name",
+            serde_json::json!({"items": [{"sku": "A", "name": "Desk", "quantity": 2, "unitPrice": "9.99"}]}),
+        ),
+        (
+            "quantity",
+            serde_json::json!({"items": [{"sku": "A", "name": "Lamp", "quantity": 3, "unitPrice": "9.99"}]}),
+        ),
+        (
+            "unitPrice",
+            serde_json::json!({"items": [{"sku": "A", "name": "Lamp", "quantity": 2, "unitPrice": "9.98"}]}),
+        ),
+        (
+            "a line",
+            serde_json::json!({"items": [{"sku": "A", "name": "Lamp", "quantity": 2, "unitPrice": "9.99"}, {"sku": "C", "quantity": 1}]}),
+        ),
+    ];
+    for (field, patch) in variants {
+        let mut changed = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            changed[k] = v.clone();
+        }
+        assert_ne!(hash(&changed), original, "{field} is part of the hash");
+    }
+    // The same price written differently is the same order.
+    let mut same = base.clone();
+    same["items"][0]["unitPrice"] = serde_json::json!("9.990");
+    assert_eq!(hash(&same), original);
 }

@@ -61,3 +61,54 @@ where
         _ => PortError::Fatal(text),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+
+    fn service_error(code: &str, status: u16) -> SdkError<PutItemError, HttpResponse> {
+        let err = PutItemError::generic(ErrorMetadata::builder().code(code).build());
+        let raw = HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+            aws_smithy_types::body::SdkBody::empty(),
+        );
+        SdkError::service_error(err, raw)
+    }
+
+    /// Protects: throttling, transaction conflicts and 5xx answers are retried (SQS delivers the
+    /// record again; a batch of them fails the invocation as an outage), while permissions and
+    /// validation errors need an operator. Dropping a code from the list fails this test.
+    #[test]
+    fn throttling_conflicts_and_server_errors_are_retryable_the_rest_fatal() {
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "Throttling",
+            "RequestLimitExceeded",
+            "TransactionConflictException",
+            "InternalServerError",
+            "ServiceUnavailable",
+        ] {
+            assert!(
+                matches!(classify(&service_error(code, 400)), PortError::Retryable(_)),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            classify(&service_error("SomethingNew", 503)),
+            PortError::Retryable(_)
+        ));
+        for code in [
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+            "ValidationException",
+        ] {
+            assert!(
+                matches!(classify(&service_error(code, 400)), PortError::Fatal(_)),
+                "{code}"
+            );
+        }
+    }
+}
