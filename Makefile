@@ -7,6 +7,7 @@
 #   make build    the arm64 Lambda bootstraps (cargo lambda)
 #   make synth / deploy / destroy   the CDK stack (context: CDK_ARGS="-c stage=prod")
 #   make bench    the benchmarks (docs/benchmarks.md)
+#   make fuzz     the parser and item fuzzer for FUZZ_SECONDS (600; docs/reliability.md)
 #   make setup    install the project's tools; make lint   fmt, clippy and tsc only
 
 SHELL := /bin/bash
@@ -20,7 +21,7 @@ NPM_STAMP := node_modules/.installed
 TARGET_STAMP := target/.aarch64-target
 
 help:
-	@sed -n '4,10p' Makefile | sed 's/^# //'
+	@sed -n '4,11p' Makefile | sed 's/^# //'
 
 $(VENV_STAMP): requirements-dev.txt
 	@echo "== Python tools into .venv (moto, cargo-lambda, zig, cfn-lint): about a minute the first time"
@@ -90,4 +91,10 @@ bench: setup
 	@echo "== 1, 3, 4, 5: cold start, batch latency, memory and size, cost per million orders"
 	./target/release/order-bench
 
-.PHONY: help setup lint test demo run build synth deploy destroy bench
+# The fuzzer is a time-budgeted property test (stable toolchain); make test runs it for 5 s.
+FUZZ_SECONDS ?= 600
+fuzz:
+	@echo "== fuzzing the parser and the item round-trip for $(FUZZ_SECONDS) s (replay a failure with FUZZ_SEED=...)"
+	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --release --locked -p order-domain --test fuzz -- --nocapture
+
+.PHONY: help setup lint test demo run build synth deploy destroy bench fuzz
