@@ -87,7 +87,11 @@ enum Mutation {
 
 impl Mutation {
     fn apply(&self, text: &str) -> String {
-        let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+        let boundaries: Vec<usize> = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([text.len()])
+            .collect();
         let at = |i: &prop::sample::Index| boundaries[i.index(boundaries.len())];
         match self {
             Mutation::Value(i, f) => {
@@ -97,7 +101,9 @@ impl Mutation {
                     return text.to_string();
                 }
                 let start = colons[i.index(colons.len())] + 1;
-                let end = text[start..].find([',', '}']).map_or(text.len(), |e| start + e);
+                let end = text[start..]
+                    .find([',', '}'])
+                    .map_or(text.len(), |e| start + e);
                 let value = if f.parse::<f64>().is_ok() || f == "null" {
                     f.clone()
                 } else {
@@ -116,7 +122,9 @@ impl Mutation {
                 };
                 let key = &text[start..end + 1];
                 match text.find('{') {
-                    Some(open) => format!("{}{{{key}:\"twice\",{}", &text[..open], &text[open + 1..]),
+                    Some(open) => {
+                        format!("{}{{{key}:\"twice\",{}", &text[..open], &text[open + 1..])
+                    }
                     None => text.to_string(),
                 }
             }
@@ -133,7 +141,10 @@ impl Mutation {
                 }
                 String::from_utf8_lossy(&bytes).into_owned()
             }
-            Mutation::Envelope => serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": text}).to_string(),
+            Mutation::Envelope => {
+                serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": text})
+                    .to_string()
+            }
             Mutation::None => text.to_string(),
         }
     }
