@@ -67,8 +67,11 @@ fn worker(e: &Env) -> SqsWorker<InventoryWorker<DynamoInventory>> {
 }
 
 async fn accepted(e: &Env, id: &str, lines: serde_json::Value) -> OrderItem {
-    let body =
-        serde_json::json!({"orderId": id, "customerId": "U1", "currency": "USD", "items": lines});
+    accepted_as(e, id, "U1", lines).await
+}
+
+async fn accepted_as(e: &Env, id: &str, customer: &str, lines: serde_json::Value) -> OrderItem {
+    let body = serde_json::json!({"orderId": id, "customerId": customer, "currency": "USD", "items": lines});
     let (order, _) = order_domain::parse_order(&body.to_string()).unwrap();
     let from = Provenance {
         message_id: "m".into(),
@@ -280,17 +283,13 @@ async fn reserved_event(e: &Env, accepted_item: &OrderItem) -> LifecycleEvent {
 }
 
 async fn accepted_for(e: &Env, id: &str, customer: &str, sku: &str, quantity: u32) -> OrderItem {
-    let body = serde_json::json!({"orderId": id, "customerId": customer, "currency": "USD",
-        "items": [{"sku": sku, "quantity": quantity}]});
-    let (order, _) = order_domain::parse_order(&body.to_string()).unwrap();
-    let from = Provenance {
-        message_id: "m".into(),
-        correlation_id: format!("c-{id}"),
-        sent_at: chrono::Utc::now(),
-    };
-    let item = OrderItem::accepted(&order, &from, chrono::Utc::now());
-    assert_eq!(e.orders.create(&item).await.unwrap(), CreateResult::Created);
-    item
+    accepted_as(
+        e,
+        id,
+        customer,
+        serde_json::json!([{"sku": sku, "quantity": quantity}]),
+    )
+    .await
 }
 
 fn record_of(event: &LifecycleEvent, receives: u32) -> SqsMessage {

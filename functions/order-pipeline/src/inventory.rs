@@ -269,6 +269,52 @@ impl DynamoInventory {
     pub(crate) fn table(&self) -> &str {
         &self.table
     }
+
+    /// Runs `stock` (the Inventory updates) and `write` (the order's transition, last) as one
+    /// transaction, idempotent for `what` on the order at its version. `None` when it committed,
+    /// else the cancellation reasons, one per item in that order.
+    pub(crate) async fn transact(
+        &self,
+        mut stock: Vec<TransactWriteItem>,
+        write: &TransitionWrite,
+        what: &str,
+    ) -> Result<Option<Vec<aws_sdk_dynamodb::types::CancellationReason>>, PortError> {
+        let t = transition_update(write)?;
+        let order = Update::builder()
+            .table_name(self.orders.table())
+            .set_key(Some(t.key))
+            .update_expression(t.update)
+            .condition_expression(t.condition)
+            .set_expression_attribute_names(Some(t.names))
+            .set_expression_attribute_values(Some(t.values))
+            .build()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        stock.push(TransactWriteItem::builder().update(order).build());
+        let result = self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(stock))
+            .client_request_token(request_token(what, &write.order_id, write.expected_version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(SdkError::ServiceError(ctx))
+                if matches!(
+                    ctx.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                ) =>
+            {
+                Ok(Some(match ctx.into_err() {
+                    TransactWriteItemsError::TransactionCanceledException(e) => {
+                        e.cancellation_reasons.unwrap_or_default()
+                    }
+                    _ => Vec::new(),
+                }))
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
 }
 
 /// A transaction's idempotency token (at most 36 characters): what it does, the order and its
@@ -342,45 +388,9 @@ impl InventoryStore for DynamoInventory {
                 .map_err(|e| PortError::Fatal(e.to_string()))?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
-        let t = transition_update(write)?;
-        let order = Update::builder()
-            .table_name(self.orders.table())
-            .set_key(Some(t.key))
-            .update_expression(t.update)
-            .condition_expression(t.condition)
-            .set_expression_attribute_names(Some(t.names))
-            .set_expression_attribute_values(Some(t.values))
-            .build()
-            .map_err(|e| PortError::Fatal(e.to_string()))?;
-        items.push(TransactWriteItem::builder().update(order).build());
-        let result = self
-            .client()
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            // The same order's reservation retried within 10 minutes is one reservation.
-            .client_request_token(request_token(
-                "reserve",
-                &write.order_id,
-                write.expected_version,
-            ))
-            .send()
-            .await;
-        let cancelled = match result {
-            Ok(_) => return Ok(Reserve::Reserved),
-            Err(SdkError::ServiceError(ctx))
-                if matches!(
-                    ctx.err(),
-                    TransactWriteItemsError::TransactionCanceledException(_)
-                ) =>
-            {
-                match ctx.into_err() {
-                    TransactWriteItemsError::TransactionCanceledException(e) => {
-                        e.cancellation_reasons.unwrap_or_default()
-                    }
-                    _ => Vec::new(),
-                }
-            }
-            Err(e) => return Err(classify(&e)),
+        // The same order's reservation retried within 10 minutes is one reservation.
+        let Some(cancelled) = self.transact(items, write, "reserve").await? else {
+            return Ok(Reserve::Reserved);
         };
         let code = |i: usize| {
             cancelled

@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::Utc;
@@ -32,9 +31,8 @@ use rust_decimal::Decimal;
 use sha2::Digest;
 
 use crate::aws::classify;
-use crate::inventory::{request_token, sku_key, DynamoInventory};
+use crate::inventory::{sku_key, DynamoInventory};
 use crate::port::PortError;
-use crate::store::dynamodb::transition_update;
 use crate::store::TransitionWrite;
 use crate::worker::{receive_count, Backoff, Disposition, Outcome, RecordHandler};
 
@@ -448,44 +446,12 @@ impl PaymentStore for DynamoInventory {
                 .map_err(|e| PortError::Fatal(e.to_string()))?;
             items.push(TransactWriteItem::builder().update(update).build());
         }
-        let t = transition_update(write)?;
-        let order = Update::builder()
-            .table_name(self.orders().table())
-            .set_key(Some(t.key))
-            .update_expression(t.update)
-            .condition_expression(t.condition)
-            .set_expression_attribute_names(Some(t.names))
-            .set_expression_attribute_values(Some(t.values))
-            .build()
-            .map_err(|e| PortError::Fatal(e.to_string()))?;
-        items.push(TransactWriteItem::builder().update(order).build());
         let what = match stock {
             StockMove::Sell => "sell",
             StockMove::Release => "release",
         };
-        let result = self
-            .client()
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .client_request_token(request_token(what, &write.order_id, write.expected_version))
-            .send()
-            .await;
-        let reasons = match result {
-            Ok(_) => return Ok(true),
-            Err(SdkError::ServiceError(ctx))
-                if matches!(
-                    ctx.err(),
-                    TransactWriteItemsError::TransactionCanceledException(_)
-                ) =>
-            {
-                match ctx.into_err() {
-                    TransactWriteItemsError::TransactionCanceledException(e) => {
-                        e.cancellation_reasons.unwrap_or_default()
-                    }
-                    _ => Vec::new(),
-                }
-            }
-            Err(e) => return Err(classify(&e)),
+        let Some(reasons) = self.transact(items, write, what).await? else {
+            return Ok(true);
         };
         let code = |i: usize| {
             reasons
