@@ -8,6 +8,7 @@
 #   make synth / deploy / destroy   the CDK stack (context: CDK_ARGS="-c stage=prod")
 #   make bench    the benchmarks (docs/benchmarks.md)
 #   make fuzz     the parser and item fuzzer for FUZZ_SECONDS (600; docs/reliability.md)
+#   make soak     SOAK_ORDERS (10,000) orders with faults injected (docs/reliability.md)
 #   make setup    install the project's tools; make lint   fmt, clippy and tsc only
 
 SHELL := /bin/bash
@@ -21,7 +22,7 @@ NPM_STAMP := node_modules/.installed
 TARGET_STAMP := target/.aarch64-target
 
 help:
-	@sed -n '4,11p' Makefile | sed 's/^# //'
+	@sed -n '4,12p' Makefile | sed 's/^# //'
 
 $(VENV_STAMP): requirements-dev.txt
 	@echo "== Python tools into .venv (moto, cargo-lambda, zig, cfn-lint): about a minute the first time"
@@ -97,4 +98,10 @@ fuzz:
 	@echo "== fuzzing the parser and the item round-trip for $(FUZZ_SECONDS) s (replay a failure with FUZZ_SEED=...)"
 	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --release --locked -p order-domain --test fuzz -- --nocapture
 
-.PHONY: help setup lint test demo run build synth deploy destroy bench fuzz
+# make test runs 500 orders with faults; this runs SOAK_ORDERS (10,000) and prints the figures.
+SOAK_ORDERS ?= 10000
+soak: setup
+	@echo "== $(SOAK_ORDERS) orders through the whole pipeline with faults injected (tens of minutes)"
+	SOAK_ORDERS=$(SOAK_ORDERS) cargo test --release --locked -p order-local --test soak soak -- --ignored --exact --nocapture
+
+.PHONY: help setup lint test demo run build synth deploy destroy bench fuzz soak

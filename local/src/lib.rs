@@ -5,6 +5,7 @@
 pub mod alarm;
 pub mod cloudwatch;
 pub mod emulator;
+pub mod faults;
 pub mod functions;
 pub mod generate;
 pub mod http;

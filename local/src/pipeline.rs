@@ -31,6 +31,8 @@ pub struct Options {
     pub alarm_interval: Duration,
     /// How the fake payment provider behaves (the payment stage calls it over HTTP).
     pub provider: ProviderRates,
+    /// Faults injected between the functions and the emulator (none when `None`).
+    pub faults: Option<crate::faults::FaultRates>,
 }
 
 /// An event source mapping and the function it feeds.
@@ -55,6 +57,8 @@ pub struct LocalPipeline {
     pub provider: FakeProvider,
     /// The customers' inbox: a queue subscribed to the customer-notifications topic.
     pub inbox: Option<crate::observe::Inbox>,
+    /// The proxy injecting faults into the functions' calls, when the run has faults.
+    pub faults: Option<crate::faults::FaultProxy>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -118,9 +122,23 @@ impl LocalPipeline {
             None => None,
         };
 
+        // The functions' own calls go through the fault proxy when the run injects faults.
+        let (faults, function_sdk) = match options.faults {
+            Some(rates) => {
+                let proxy = crate::faults::FaultProxy::start(emulator.endpoint(), rates).await?;
+                let sdk = crate::emulator::function_sdk_config_for(&proxy.url).await;
+                (Some(proxy), sdk)
+            }
+            None => (None, sdk.clone()),
+        };
         let mut handlers = HashMap::new();
         for f in &created.functions {
-            let handler = build(&f.binary, &f.environment, &sdk, options.telemetry.clone())?;
+            let handler = build(
+                &f.binary,
+                &f.environment,
+                &function_sdk,
+                options.telemetry.clone(),
+            )?;
             handlers.insert(f.id.clone(), handler);
         }
 
@@ -256,6 +274,7 @@ impl LocalPipeline {
             api_servers,
             provider,
             inbox,
+            faults,
             tasks,
         })
     }
@@ -329,6 +348,9 @@ impl LocalPipeline {
             server.stop();
         }
         self.provider.stop();
+        if let Some(f) = &self.faults {
+            f.stop();
+        }
         for m in &self.mappings {
             m.mapping.stop();
         }

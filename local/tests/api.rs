@@ -31,6 +31,7 @@ async fn posted_orders_reach_the_table_once_and_get_shows_them() {
             prefix: "api".into(),
             alarm_interval: Duration::from_secs(1),
             provider: Default::default(),
+            faults: None,
         },
     )
     .await

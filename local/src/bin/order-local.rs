@@ -129,6 +129,7 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
                 latency: Duration::from_millis(boot.provider_latency_ms),
                 ..Default::default()
             },
+            faults: None,
         },
     )
     .await?;

@@ -1,0 +1,422 @@
+//! The end-to-end run shared by the end-to-end test (no faults) and the soak (faults on).
+//! Every invariant is asserted from the tables, the provider's ledger and the customers' inbox.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use order_domain::{parse_body, OrderStatus, PaymentResult};
+use order_local::faults::FaultRates;
+use order_local::generate::{generate, Intent, Mix, Planned};
+use order_local::inventory::{load, scan, Product};
+use order_local::pipeline::{LocalPipeline, Options};
+use order_local::report::scan_orders;
+use order_local::template::Template;
+use order_pipeline::telemetry::Captured;
+
+/// Orders from customers the fake provider always answers 503.
+pub const FLAKY: usize = 4;
+
+/// What a run did, for the soak's report.
+#[derive(Debug)]
+#[allow(dead_code)] // each test binary reads its part (the soak prints them all)
+pub struct Figures {
+    pub orders: usize,
+    pub by_status: BTreeMap<OrderStatus, usize>,
+    pub charges: u64,
+    pub notifications: usize,
+    pub dead_letters: usize,
+    pub faults: Option<String>,
+    pub faults_injected: u64,
+    pub seconds: u64,
+}
+
+/// Runs `orders` generated orders (with duplicates, conflicts, invalid payloads and a few
+/// customers the provider never answers) through the whole pipeline on moto, with `faults`
+/// between the functions and the emulator, and asserts every invariant of the lifecycle from the
+/// tables, the provider's ledger and the customers' inbox. Returns the running pipeline (the
+/// caller shuts it down) and the run's figures.
+pub async fn lifecycle_run(
+    orders: usize,
+    faults: Option<FaultRates>,
+    prefix: &str,
+) -> (LocalPipeline, Figures) {
+    let started = std::time::Instant::now();
+    let template = Template::current().expect("the stack's template synthesizes");
+    let pipeline = LocalPipeline::boot(
+        &template,
+        Options {
+            endpoint: None,
+            retry_after_seconds: Some(1),
+            telemetry: Arc::new(Captured::default()),
+            prefix: prefix.into(),
+            alarm_interval: Duration::from_secs(1),
+            provider: order_local::provider::ProviderRates {
+                decline: 0.05,
+                unavailable: 0.20,
+                unavailable_prefix: Some("flaky-".into()),
+                latency: Duration::from_millis(2),
+            },
+            faults,
+        },
+    )
+    .await
+    .expect("pipeline boots on moto (run `make setup` if moto_server is missing)");
+
+    // Scarce skus: orders compete for their last units; the rest (and the product names that
+    // flat-form orders reserve against) are plentiful.
+    let scarce: BTreeMap<&str, u64> = [("LAPTOP-15", 40), ("MON-27", 25)].into();
+    let initial: BTreeMap<&str, u64> = order_local::generate::SKUS
+        .iter()
+        .flat_map(|(sku, name, _)| {
+            [
+                (*sku, scarce.get(sku).copied().unwrap_or(100_000)),
+                (*name, 100_000),
+            ]
+        })
+        .collect();
+    let products: Vec<Product> = initial
+        .iter()
+        .map(|(sku, available)| Product {
+            sku: sku.to_string(),
+            available: *available,
+            name: None,
+            unit_price: Some("10.00".into()),
+            currency: Some("USD".into()),
+        })
+        .collect();
+    let inventory_table = pipeline
+        .stack
+        .inventory_table_name
+        .clone()
+        .expect("the stack has an Inventory table");
+    load(&pipeline.clients.dynamodb, &inventory_table, &products)
+        .await
+        .expect("catalogue loads");
+
+    let mix = Mix {
+        duplicates: 0.06,
+        conflicts: 0.03,
+        invalid: 0.04,
+    };
+    let mut planned = generate(orders - FLAKY, mix, 2024, prefix);
+    // Customers the provider never answers: their orders use up every payment attempt.
+    planned.extend((0..FLAKY).map(|n| Planned {
+        correlation_id: format!("{prefix}-flaky-{n}"),
+        body: serde_json::json!({"orderId": format!("FLAKY-{n}"), "customerId": format!("flaky-{n}"),
+            "currency": "USD", "items": [{"sku": "CABLE-C", "quantity": 1}]})
+        .to_string(),
+        order_id: Some(format!("FLAKY-{n}")),
+        intent: Intent::New,
+    }));
+    let drained = pipeline
+        .publish_and_drain(
+            &planned,
+            Duration::from_secs(600.max(orders as u64 / 2)),
+            |d| {
+                eprintln!(
+                    "{prefix}: {} queued, {} in DLQ, {} records processed, {}s",
+                    d.queue,
+                    d.dlq,
+                    d.records,
+                    d.elapsed.as_secs()
+                );
+            },
+        )
+        .await
+        .expect("publish and drain");
+    assert!(drained, "the order queue drained");
+    let summary = pipeline.summary(&planned).await.expect("summary");
+    eprintln!(
+        "{}",
+        order_local::report::render(&summary, &pipeline.stack, "(captured)")
+    );
+
+    assert!(
+        summary.unaccounted.is_empty(),
+        "lost messages: {:?}",
+        summary.unaccounted
+    );
+    assert!(
+        summary.double_written.is_empty(),
+        "written twice: {:?}",
+        summary.double_written
+    );
+    let items_now = scan_orders(&pipeline.clients, &pipeline.stack.table_name)
+        .await
+        .unwrap();
+    for id in &summary.wrong_content {
+        let stored = items_now.iter().find(|i| &i.order_id == id);
+        eprintln!(
+            "wrong content {id}: stored {:?}",
+            stored.map(|i| (&i.status, i.version, &i.content_hash))
+        );
+        for p in planned
+            .iter()
+            .filter(|p| p.order_id.as_deref() == Some(id.as_str()))
+        {
+            eprintln!(
+                "  planned {} {:?} hash {:?}",
+                p.correlation_id,
+                p.intent,
+                parse_body(&p.body)
+                    .order
+                    .ok()
+                    .map(|(o, _)| o.content_hash())
+            );
+        }
+    }
+    assert!(
+        summary.wrong_content.is_empty(),
+        "stored with the wrong content: {:?}",
+        summary.wrong_content
+    );
+    assert_eq!(
+        summary.stored_by_message + summary.duplicates_dropped + summary.dead_letters.len(),
+        orders,
+        "each message ends in exactly one place"
+    );
+
+    // Independently of the runner's bookkeeping: what the table and the DLQ hold.
+    let items = scan_orders(&pipeline.clients, &pipeline.stack.table_name)
+        .await
+        .unwrap();
+    let valid_ids: HashSet<&str> = planned
+        .iter()
+        .filter(|p| p.intent != Intent::Invalid)
+        .filter_map(|p| p.order_id.as_deref())
+        .collect();
+    assert_eq!(
+        items.len(),
+        valid_ids.len(),
+        "one item per distinct valid order id"
+    );
+    // Every order ended: COMPLETED (v4: reserved, paid, completed), REJECTED (v2) or
+    // PAYMENT_FAILED (v3), each change made once.
+    let mut by_status: BTreeMap<OrderStatus, usize> = BTreeMap::new();
+    for i in &items {
+        *by_status.entry(i.status).or_default() += 1;
+        let expected_version = match i.status {
+            OrderStatus::Completed => 4,
+            OrderStatus::Rejected => 2,
+            OrderStatus::PaymentFailed => 3,
+            // Stored by dlq-alarm after the consumer failed it on every receive (faults).
+            OrderStatus::Failed => 1,
+            other => panic!("{} is {other:?}, not terminal", i.order_id),
+        };
+        assert_eq!(
+            i.version, expected_version,
+            "{} at version {}",
+            i.order_id, i.version
+        );
+    }
+    eprintln!("{prefix}: orders by status {by_status:?}");
+    for status in [
+        OrderStatus::Completed,
+        OrderStatus::Rejected,
+        OrderStatus::PaymentFailed,
+    ] {
+        assert!(
+            by_status.get(&status).copied().unwrap_or(0) > 0,
+            "some orders end {status:?}: {by_status:?}"
+        );
+    }
+
+    // From the tables alone: stock is conserved, nothing is left reserved, and what is sold is
+    // exactly the completed orders' reservations (each order's lines, merged per sku).
+    let stock = scan(&pipeline.clients.dynamodb, &inventory_table)
+        .await
+        .expect("scan Inventory (a negative count would not read as a whole number)");
+    let mut sold_by_orders: BTreeMap<String, u64> = BTreeMap::new();
+    for i in &items {
+        if matches!(i.status, OrderStatus::Rejected | OrderStatus::Failed) {
+            assert!(
+                i.reservation.is_none(),
+                "{}: rejected orders reserve nothing",
+                i.order_id
+            );
+            continue;
+        }
+        let reservation = i
+            .reservation
+            .as_ref()
+            .expect("a reserved order has its reservation");
+        let mut wanted: BTreeMap<String, u64> = BTreeMap::new();
+        for line in &i.items {
+            let sku = line.sku.clone().or(line.name.clone()).unwrap_or_default();
+            *wanted.entry(sku).or_default() += u64::from(line.quantity);
+        }
+        let got: BTreeMap<String, u64> = reservation
+            .iter()
+            .map(|r| (r.sku.clone(), u64::from(r.quantity)))
+            .collect();
+        assert_eq!(
+            got, wanted,
+            "{}: the reservation is the order's lines",
+            i.order_id
+        );
+        if i.status == OrderStatus::Completed {
+            for r in reservation {
+                *sold_by_orders.entry(r.sku.clone()).or_default() += u64::from(r.quantity);
+            }
+        }
+    }
+    for (sku, initial) in &initial {
+        let item = &stock[*sku];
+        assert_eq!(
+            item.available + item.reserved + item.sold,
+            *initial,
+            "{sku}: units conserved"
+        );
+        assert_eq!(item.reserved, 0, "{sku}: nothing left reserved when idle");
+        assert_eq!(
+            item.sold,
+            sold_by_orders.get(*sku).copied().unwrap_or(0),
+            "{sku}: sold = the completed orders' units, each sold once"
+        );
+    }
+    assert_eq!(stock["LAPTOP-15"].available, 0, "the scarce sku ran out");
+    for i in items.iter().filter(|i| i.status == OrderStatus::Rejected) {
+        let r = i.rejection.as_ref().expect("a rejected order says why");
+        assert!(
+            r.reason.contains("not enough stock"),
+            "{}: {}",
+            i.order_id,
+            r.reason
+        );
+    }
+
+    // From the provider's ledger: at most one approved charge per order, exactly one per
+    // COMPLETED order (for its amount), none for an order that did not complete.
+    let ledger = pipeline.provider.ledger();
+    let mut approved: BTreeMap<&str, Vec<&order_local::provider::LedgerEntry>> = BTreeMap::new();
+    for e in ledger.iter().filter(|e| e.approved) {
+        approved.entry(e.order_id.as_str()).or_default().push(e);
+    }
+    for (order, charges) in &approved {
+        assert_eq!(charges.len(), 1, "{order} charged {} times", charges.len());
+    }
+    for i in &items {
+        let charges = approved.get(i.order_id.as_str()).map_or(0, Vec::len);
+        match i.status {
+            OrderStatus::Completed => {
+                assert_eq!(charges, 1, "{}: one approved charge", i.order_id);
+                let charge = approved[i.order_id.as_str()][0];
+                assert_eq!(
+                    Some(&charge.amount),
+                    i.amount.as_ref(),
+                    "{}: charged its amount",
+                    i.order_id
+                );
+                let payment = i
+                    .payment
+                    .as_ref()
+                    .expect("a completed order has its payment");
+                assert_eq!(payment.payment_id, charge.payment_id, "{}", i.order_id);
+            }
+            _ => assert_eq!(
+                charges, 0,
+                "{} is {:?} and was charged",
+                i.order_id, i.status
+            ),
+        }
+    }
+    let failed_results: Vec<PaymentResult> = items
+        .iter()
+        .filter(|i| i.status == OrderStatus::PaymentFailed)
+        .map(|i| {
+            i.payment
+                .as_ref()
+                .expect("a failed payment says why")
+                .result
+        })
+        .collect();
+    let used_up = failed_results
+        .iter()
+        .filter(|r| **r == PaymentResult::AttemptsUsedUp)
+        .count();
+    assert!(
+        used_up >= FLAKY,
+        "the flaky customers' orders used up every attempt: {failed_results:?}"
+    );
+    assert!(
+        failed_results.contains(&PaymentResult::Declined),
+        "some payments were declined: {failed_results:?}"
+    );
+    for i in items.iter().filter(|i| i.order_id.starts_with("FLAKY-")) {
+        assert_eq!(i.status, OrderStatus::PaymentFailed, "{}", i.order_id);
+        assert_eq!(
+            i.payment.as_ref().and_then(|p| p.attempts),
+            Some(4),
+            "{}: every attempt used",
+            i.order_id
+        );
+    }
+    let stats = pipeline.provider.stats();
+    eprintln!("{prefix}: provider {stats:?}");
+    assert!(
+        stats.unavailable_answers > 0 && stats.unauthorized == 0,
+        "{stats:?}"
+    );
+
+    // From the customers' inbox: one notification (by dedupe id) per terminal outcome.
+    let inbox = pipeline
+        .inbox
+        .as_ref()
+        .expect("the stack has a customer-notifications topic")
+        .received(&pipeline.clients)
+        .await
+        .unwrap();
+    let notified: HashSet<String> = inbox.iter().filter_map(|n| n.dedupe_id.clone()).collect();
+    let expected: HashSet<String> = items
+        .iter()
+        .filter(|i| i.status != OrderStatus::Failed)
+        .map(|i| {
+            let kind = match i.status {
+                OrderStatus::Completed => "PaymentSucceeded",
+                OrderStatus::Rejected => "OrderRejected",
+                _ => "PaymentFailed",
+            };
+            format!("{}:{kind}", i.order_id)
+        })
+        .collect();
+    assert_eq!(notified, expected, "one notification per terminal outcome");
+    eprintln!(
+        "{prefix}: {} notifications, {} distinct dedupe ids",
+        inbox.len(),
+        notified.len()
+    );
+    let stored_hash: HashMap<&str, &str> = items
+        .iter()
+        .map(|i| (i.order_id.as_str(), i.content_hash.as_str()))
+        .collect();
+    // A message belongs in the DLQ exactly when it is invalid or its content differs from the
+    // stored order's (which of two conflicting messages wins depends on arrival order).
+    let expected_dlq = planned
+        .iter()
+        .filter(|p| match parse_body(&p.body).order {
+            Err(_) => true,
+            Ok((o, _)) => stored_hash.get(o.order_id.as_str()) != Some(&o.content_hash().as_str()),
+        })
+        .count();
+    assert_eq!(summary.dead_letters.len(), expected_dlq);
+    let invalid = planned
+        .iter()
+        .filter(|p| p.intent == Intent::Invalid)
+        .count();
+    assert!(
+        invalid > 0 && expected_dlq > invalid,
+        "the run had invalid and conflicting messages"
+    );
+    let figures = Figures {
+        orders,
+        by_status,
+        charges: stats.approved,
+        notifications: inbox.len(),
+        dead_letters: summary.dead_letters.len(),
+        faults: pipeline.faults.as_ref().map(|f| f.stats.line()),
+        faults_injected: pipeline.faults.as_ref().map_or(0, |f| f.stats.injected()),
+        seconds: started.elapsed().as_secs(),
+    };
+    (pipeline, figures)
+}
