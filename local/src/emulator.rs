@@ -164,23 +164,12 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
 /// `endpoint`: the deployed functions' timeouts and retries (order_pipeline::aws::sdk_config), so
 /// injected faults meet the same retry policy as on AWS.
 pub async fn function_sdk_config_for(endpoint: &str) -> SdkConfig {
-    use aws_config::retry::RetryConfig;
-    use aws_config::timeout::TimeoutConfig;
-    use std::time::Duration;
-    aws_config::defaults(BehaviorVersion::latest())
+    order_pipeline::aws::with_function_limits(aws_config::defaults(BehaviorVersion::latest()))
         .endpoint_url(endpoint)
         .region(Region::new(EMULATOR_REGION))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
             "emulator", "emulator", None, None, "emulator",
         ))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(8))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
         .load()
         .await
 }

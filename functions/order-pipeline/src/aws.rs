@@ -13,7 +13,15 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 /// from the environment). Each attempt is bounded so that a hung connection fails one record
 /// within the function's timeout instead of timing out the whole batch.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    with_function_limits(aws_config::defaults(BehaviorVersion::latest()))
+        .load()
+        .await
+}
+
+/// The deployed functions' timeouts and retries on `loader` (the local runner applies them too
+/// when it injects faults, so faults meet the same retry policy as on AWS).
+pub fn with_function_limits(loader: aws_config::ConfigLoader) -> aws_config::ConfigLoader {
+    loader
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
@@ -23,8 +31,6 @@ pub async fn sdk_config() -> SdkConfig {
         )
         // Standard retries with backoff absorb short throttling inside the invocation.
         .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .load()
-        .await
 }
 
 /// Error codes that mean "try again later".

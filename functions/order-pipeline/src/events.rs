@@ -209,3 +209,17 @@ impl<P: EventPublisher> OrderEvents<P> {
         Ok(true)
     }
 }
+
+/// A stage's record as a lifecycle event, its correlation and order ids recorded on the record's
+/// span; the parse error when the body is not one.
+pub(crate) fn read_event(
+    record: &aws_lambda_events::event::sqs::SqsMessage,
+) -> Result<order_domain::LifecycleEvent, String> {
+    let event: order_domain::LifecycleEvent =
+        serde_json::from_str(record.body.as_deref().unwrap_or_default())
+            .map_err(|e| e.to_string())?;
+    let span = tracing::Span::current();
+    span.record("correlation_id", event.correlation_id.as_str());
+    span.record("order_id", event.order_id.as_str());
+    Ok(event)
+}

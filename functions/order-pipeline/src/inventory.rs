@@ -214,14 +214,10 @@ impl<I: InventoryStore> RecordHandler for InventoryWorker<I> {
     type Outcome = InventoryOutcome;
 
     async fn handle(&self, record: &SqsMessage) -> InventoryOutcome {
-        let span = tracing::Span::current();
-        let event: LifecycleEvent =
-            match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
-                Ok(e) => e,
-                Err(e) => return InventoryOutcome::Invalid(e.to_string()),
-            };
-        span.record("correlation_id", event.correlation_id.as_str());
-        span.record("order_id", event.order_id.as_str());
+        let event = match crate::events::read_event(record) {
+            Ok(e) => e,
+            Err(e) => return InventoryOutcome::Invalid(e),
+        };
         if event.event_type != EventType::OrderAccepted {
             return InventoryOutcome::Ignored(event.event_type);
         }

@@ -231,14 +231,10 @@ impl<S: LifecycleStore, P: CustomerPublisher> RecordHandler for NotificationWork
     type Outcome = NotificationOutcome;
 
     async fn handle(&self, record: &SqsMessage) -> NotificationOutcome {
-        let span = tracing::Span::current();
-        let event: LifecycleEvent =
-            match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
-                Ok(e) => e,
-                Err(e) => return NotificationOutcome::Invalid(e.to_string()),
-            };
-        span.record("correlation_id", event.correlation_id.as_str());
-        span.record("order_id", event.order_id.as_str());
+        let event = match crate::events::read_event(record) {
+            Ok(e) => e,
+            Err(e) => return NotificationOutcome::Invalid(e),
+        };
         let Some(notification) = notification_for(&event) else {
             return NotificationOutcome::Ignored(event.event_type);
         };

@@ -788,20 +788,11 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentWorker<S, G> {
     }
 }
 
-fn lifecycle_event(record: &SqsMessage) -> Result<LifecycleEvent, String> {
-    let event: LifecycleEvent = serde_json::from_str(record.body.as_deref().unwrap_or_default())
-        .map_err(|e| e.to_string())?;
-    let span = tracing::Span::current();
-    span.record("correlation_id", event.correlation_id.as_str());
-    span.record("order_id", event.order_id.as_str());
-    Ok(event)
-}
-
 impl<S: PaymentStore, G: PaymentGateway> RecordHandler for PaymentWorker<S, G> {
     type Outcome = PaymentOutcome;
 
     async fn handle(&self, record: &SqsMessage) -> PaymentOutcome {
-        let event = match lifecycle_event(record) {
+        let event = match crate::events::read_event(record) {
             Ok(e) => e,
             Err(e) => return PaymentOutcome::Invalid(e),
         };
@@ -890,7 +881,7 @@ impl<S: PaymentStore> RecordHandler for PaymentDeadLetters<S> {
     type Outcome = DeadLetterOutcome;
 
     async fn handle(&self, record: &SqsMessage) -> DeadLetterOutcome {
-        let event = match lifecycle_event(record) {
+        let event = match crate::events::read_event(record) {
             Ok(e) => e,
             Err(e) => return DeadLetterOutcome::Invalid(e),
         };
