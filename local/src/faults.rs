@@ -34,10 +34,16 @@ pub struct FaultRates {
     /// Delayed by `latency` before forwarding.
     pub slow: f64,
     pub latency: Duration,
+    /// Per invocation of a queue-fed function: the function is killed at a random moment within
+    /// `kill_within` of its start, its calls in flight abandoned (applied or not), nothing
+    /// deleted: the records come back, as after a crashed or killed Lambda process.
+    pub kill: f64,
+    pub kill_within: Duration,
 }
 
 impl FaultRates {
-    /// The soak's default mix: 5% throttled, 2% server errors, 1% dropped, 2% 300 ms slower.
+    /// The soak's default mix: 5% throttled, 2% server errors, 1% dropped, 2% 300 ms slower,
+    /// and 3% of invocations killed within their first 200 ms.
     pub fn soak() -> Self {
         Self {
             throttle: 0.05,
@@ -45,6 +51,8 @@ impl FaultRates {
             drop: 0.01,
             slow: 0.02,
             latency: Duration::from_millis(300),
+            kill: 0.03,
+            kill_within: Duration::from_millis(200),
         }
     }
 }

@@ -15,6 +15,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use lambda_runtime::{Context, LambdaEvent};
 use order_pipeline::queue::change_visibility;
+use rand::Rng;
 
 use crate::functions::SqsFunction;
 use crate::{aws_err, LocalError};
@@ -33,6 +34,21 @@ pub struct MappingOptions {
     pub function_timeout: Duration,
     /// The function's name, as Lambda gives it in the invocation's context.
     pub function_name: String,
+    /// Kills injected into the invocations (fault runs only).
+    pub kills: Option<Kills>,
+}
+
+/// Invocations killed mid-batch: at `rate`, an invocation is stopped at a random moment within
+/// `within` of its start. Its calls in flight are abandoned (the emulator may or may not have
+/// applied them), nothing is deleted, and the records come back after `return_after_seconds`
+/// (the queue's visibility timeout, shortened as local time is), as after a Lambda process that
+/// crashed or was killed.
+#[derive(Debug, Clone, Copy)]
+pub struct Kills {
+    pub rate: f64,
+    pub within: Duration,
+    /// `None`: the queue's own visibility timeout.
+    pub return_after_seconds: Option<i32>,
 }
 
 /// What the mapping saw, for the summary and the accounting.
@@ -49,6 +65,8 @@ pub struct MappingStats {
     pub by_outcome: BTreeMap<String, u64>,
     /// When invocations failed as a whole (the function's Errors metric).
     pub error_times: Vec<Instant>,
+    /// Invocations killed before they answered (see [`Kills`]).
+    pub killed: u64,
 }
 
 #[derive(Clone)]
@@ -195,7 +213,40 @@ impl Mapping {
             (chrono::Utc::now() + options.function_timeout).timestamp_millis() as u64;
         let mut event = SqsEvent::default();
         event.records = records;
-        let invocation = function.invoke(LambdaEvent::new(event, context)).await;
+        let event = LambdaEvent::new(event, context);
+        let kill_at = options.kills.and_then(|k| {
+            let mut rng = rand::rng();
+            (rng.random::<f64>() < k.rate).then(|| {
+                (
+                    k,
+                    rng.random_range(Duration::ZERO..k.within.max(Duration::from_millis(1))),
+                )
+            })
+        });
+        let invocation = match kill_at {
+            None => function.invoke(event).await,
+            Some((kills, after)) => {
+                match tokio::time::timeout(after, function.invoke(event)).await {
+                    Ok(answered) => answered,
+                    Err(_) => {
+                        // Killed: the invocation's future (its calls in flight) is dropped.
+                        if let Some(seconds) = kills.return_after_seconds {
+                            let all: Vec<&Message> = batch.iter().collect();
+                            hide_for(sqs, &options.queue_url, &all, seconds).await?;
+                        }
+                        let mut stats = self
+                            .stats
+                            .lock()
+                            .map_err(|e| LocalError::Input(e.to_string()))?;
+                        stats.invocations += 1;
+                        stats.records += batch.len() as u64;
+                        stats.failed_records += batch.len() as u64;
+                        stats.killed += 1;
+                        return Ok(());
+                    }
+                }
+            }
+        };
 
         let (failed, reports, errored) = match invocation {
             Ok((response, reports)) => {

@@ -12,7 +12,7 @@ use crate::alarm::{depth, AlarmEvaluator, LocalAlarm};
 use crate::emulator::Emulator;
 use crate::functions::{build, AlarmFunction, Handler};
 use crate::http::{ApiServer, Route};
-use crate::mapping::{Mapping, MappingOptions, MappingStats};
+use crate::mapping::{Kills, Mapping, MappingOptions, MappingStats};
 use crate::provider::{FakeProvider, ProviderRates};
 use crate::resources::{create, Created, LocalStack};
 use crate::stream::StreamMapping;
@@ -175,6 +175,11 @@ impl LocalPipeline {
                             .filter(|_| !function.environment.contains_key("RETRY_BASE_SECONDS")),
                         function_timeout: Duration::from_secs(function.timeout_seconds),
                         function_name: function.name.clone(),
+                        kills: options.faults.filter(|f| f.kill > 0.0).map(|f| Kills {
+                            rate: f.kill,
+                            within: f.kill_within,
+                            return_after_seconds: options.retry_after_seconds,
+                        }),
                     },
                 ),
             );
@@ -296,6 +301,7 @@ impl LocalPipeline {
                 *total.by_outcome.entry(k).or_default() += v;
             }
             total.error_times.extend(s.error_times);
+            total.killed += s.killed;
         }
         total
     }

@@ -9,7 +9,8 @@ mod common;
 use order_local::faults::FaultRates;
 
 /// Protects: zero lost and zero double-written orders, no oversell and no double charge when the
-/// functions' calls are throttled, fail, are slow or lose their answers.
+/// functions' calls are throttled, fail, are slow or lose their answers, and when invocations
+/// are killed mid-batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_orders_with_faults_keep_every_invariant() {
     let (pipeline, figures) = common::lifecycle_run(500, Some(FaultRates::soak()), "soak").await;
@@ -19,6 +20,7 @@ async fn five_hundred_orders_with_faults_keep_every_invariant() {
         "faults were injected: {:?}",
         figures.faults
     );
+    assert!(figures.kills > 0, "invocations were killed mid-batch");
     pipeline.shutdown().await;
 }
 

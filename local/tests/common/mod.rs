@@ -28,6 +28,8 @@ pub struct Figures {
     pub dead_letters: usize,
     pub faults: Option<String>,
     pub faults_injected: u64,
+    /// Invocations killed mid-batch, over every queue-fed function.
+    pub kills: u64,
     pub seconds: u64,
 }
 
@@ -425,6 +427,11 @@ pub async fn lifecycle_run(
         dead_letters: summary.dead_letters.len(),
         faults: pipeline.faults.as_ref().map(|f| f.stats.line()),
         faults_injected: pipeline.faults.as_ref().map_or(0, |f| f.stats.injected()),
+        kills: pipeline
+            .mappings
+            .iter()
+            .map(|m| m.mapping.snapshot().killed)
+            .sum(),
         seconds: started.elapsed().as_secs(),
     };
     (pipeline, figures)
