@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
+use aws_sdk_dynamodb::types::AttributeValue;
 use order_domain::{LifecycleEvent, OrderItem, OrderStatus, Provenance};
 use order_local::emulator::Emulator;
 use order_local::inventory::{load, scan, Product};
@@ -468,4 +469,87 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
         Charge::Unavailable { reason } if reason.contains("401")
     ));
     assert_eq!(provider.ledger().len(), 2, "one ledger entry per order");
+}
+
+/// Protects: the DynamoDB condition of every lifecycle change (`#s = :from AND version = :v`)
+/// and the in-memory store's both say what `order_domain::lifecycle::apply` says, for one table
+/// of cases: the right status and version apply and bump the version, a stale or future version
+/// or another status changes nothing. A condition cut to the status alone fails here.
+#[tokio::test]
+async fn every_conditional_change_on_dynamodb_and_in_memory_agrees_with_the_lifecycle() {
+    use order_domain::lifecycle::{apply, Request, Stored};
+    use order_pipeline::inventory::MemoryInventory;
+    use OrderStatus as S;
+    let e = env("apply").await;
+    let memory = MemoryInventory::default();
+    let cases = [
+        (S::Accepted, 1, S::Accepted, 1, S::Reserved),
+        (S::Accepted, 1, S::Accepted, 0, S::Reserved),
+        (S::Accepted, 1, S::Accepted, 2, S::Reserved),
+        (S::Accepted, 1, S::Accepted, 1, S::Rejected),
+        (S::Reserved, 2, S::Accepted, 2, S::Reserved),
+        (S::Reserved, 2, S::Reserved, 2, S::Paid),
+        (S::Reserved, 2, S::Reserved, 1, S::PaymentFailed),
+        (S::Paid, 3, S::Paid, 3, S::Completed),
+        (S::Paid, 3, S::Reserved, 3, S::Paid),
+        (S::Completed, 4, S::Paid, 3, S::Completed),
+    ];
+    for (n, (status, version, from, expected_version, to)) in cases.into_iter().enumerate() {
+        let id = format!("APPLY-{n}");
+        accepted(&e, &id, serde_json::json!([{"sku": "A", "quantity": 1}])).await;
+        e.clients
+            .dynamodb
+            .update_item()
+            .table_name(e.orders.table())
+            .key("orderId", AttributeValue::S(id.clone()))
+            .update_expression("SET #s = :s, version = :v")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":s", AttributeValue::S(status.as_str().into()))
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .send()
+            .await
+            .unwrap();
+        memory.order(&id, status, version);
+        let stored = Stored { status, version };
+        let expected = apply(
+            stored,
+            Request {
+                from,
+                expected_version,
+                to,
+            },
+        );
+        let write = TransitionWrite::new(
+            &id,
+            from,
+            to,
+            expected_version,
+            "2026-01-01T00:00:00Z".into(),
+        )
+        .expect("a change of the lifecycle");
+        let case = format!("stored {status:?} v{version}, {from:?} v{expected_version} -> {to:?}");
+        assert_eq!(
+            e.orders.transition(&write).await.unwrap(),
+            expected.is_some(),
+            "DynamoDB: {case}"
+        );
+        let now = e.orders.get(&id).await.unwrap().expect("stored");
+        let after = expected.unwrap_or(stored);
+        assert_eq!(
+            (now.status, now.version),
+            (after.status, after.version),
+            "DynamoDB: {case}"
+        );
+        assert_eq!(
+            memory.transition(&write).await.unwrap(),
+            expected.is_some(),
+            "in memory: {case}"
+        );
+        let (m_status, m_version, _) = memory.status(&id).unwrap();
+        assert_eq!(
+            (m_status, m_version),
+            (after.status, after.version),
+            "in memory: {case}"
+        );
+    }
 }

@@ -265,4 +265,29 @@ mod tests {
             too_many.reason
         );
     }
+
+    /// Protects: one reservation takes 99 distinct skus (DynamoDB's 100 items per transaction,
+    /// less the order's own update), all of them, and not one more.
+    #[test]
+    fn ninety_nine_distinct_skus_are_planned_and_a_hundredth_is_rejected() {
+        let skus = |n: usize| -> (Vec<StoredLine>, BTreeMap<String, InventoryItem>) {
+            (
+                (0..n)
+                    .map(|i| line(Some(&format!("S{i}")), None, 1, Some("1")))
+                    .collect(),
+                (0..n)
+                    .map(|i| item(&format!("S{i}"), None, Some("USD")))
+                    .collect(),
+            )
+        };
+        let (lines, stock) = skus(99);
+        let plan = plan_reservation(&lines, None, &stock).expect("99 skus fit");
+        assert_eq!(plan.lines.len(), 99);
+        assert_eq!(plan.amount, "99");
+        let (lines, stock) = skus(100);
+        assert!(plan_reservation(&lines, None, &stock)
+            .unwrap_err()
+            .reason
+            .contains("100 distinct skus"));
+    }
 }

@@ -386,6 +386,10 @@ mod tests {
     fn an_item_stored_by_another_system_is_a_conflict_for_everyone() {
         let foreign = Existing::foreign();
         assert!(foreign.is_foreign());
+        assert!(
+            !existing("h", OrderStatus::Accepted).is_foreign(),
+            "an item this pipeline wrote is not foreign"
+        );
         assert!(matches!(
             consumer_decision(Some(&foreign), "h"),
             ConsumerDecision::Conflict { .. }

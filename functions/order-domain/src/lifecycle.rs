@@ -149,6 +149,62 @@ pub fn apply(stored: Stored, request: Request) -> Option<Stored> {
 mod tests {
     use super::*;
 
+    /// Protects: the description of a conditional update that the in-memory stores use and the
+    /// DynamoDB conditions are checked against (local/tests/lifecycle.rs): it applies exactly
+    /// when the status and the version both match, and bumps the version by one.
+    #[test]
+    fn a_conditional_update_applies_only_at_its_status_and_version() {
+        use OrderStatus as S;
+        let at = |status, version| Stored { status, version };
+        let request = |from, expected_version, to| Request {
+            from,
+            expected_version,
+            to,
+        };
+        let cases = [
+            (
+                at(S::Accepted, 1),
+                request(S::Accepted, 1, S::Reserved),
+                Some(at(S::Reserved, 2)),
+            ),
+            (
+                at(S::Accepted, 1),
+                request(S::Accepted, 2, S::Reserved),
+                None,
+            ),
+            (
+                at(S::Accepted, 2),
+                request(S::Accepted, 1, S::Reserved),
+                None,
+            ),
+            (
+                at(S::Reserved, 2),
+                request(S::Accepted, 2, S::Reserved),
+                None,
+            ),
+            (
+                at(S::Reserved, 2),
+                request(S::Reserved, 2, S::Paid),
+                Some(at(S::Paid, 3)),
+            ),
+            (
+                at(S::Paid, 3),
+                request(S::Paid, 3, S::Completed),
+                Some(at(S::Completed, 4)),
+            ),
+            (at(S::Completed, 4), request(S::Paid, 3, S::Completed), None),
+            // No such change in the lifecycle, even at the right status and version.
+            (
+                at(S::Accepted, 1),
+                request(S::Accepted, 1, S::Completed),
+                None,
+            ),
+        ];
+        for (stored, req, expected) in cases {
+            assert_eq!(apply(stored, req), expected, "{stored:?} {req:?}");
+        }
+    }
+
     #[test]
     fn the_terminal_statuses_are_rejected_paid_failed_payment_failed_and_completed() {
         let terminal: Vec<_> = OrderStatus::ALL

@@ -601,3 +601,77 @@ fn changing_any_field_of_the_order_changes_its_content_hash() {
     same["items"][0]["unitPrice"] = serde_json::json!("9.990");
     assert_eq!(hash(&same), original);
 }
+
+// Boundaries the mutation run (docs/reliability.md) found unchecked.
+
+/// Protects: the exact limits of a price: 8 decimal places and 12 integer digits are stored,
+/// one more of either is rejected; an exponent of 4 digits is read, 5 is a syntax error.
+#[test]
+fn a_price_at_each_limit_is_stored_and_one_past_it_is_rejected() {
+    assert_eq!(
+        price_of(serde_json::json!("0.12345678")),
+        Decimal::from_str("0.12345678").unwrap(),
+        "exactly 8 places"
+    );
+    assert!(price_error(serde_json::json!("0.123456789"))
+        .problem
+        .contains("decimal places"));
+    assert_eq!(
+        price_of(serde_json::json!("999999999999")),
+        Decimal::from(999_999_999_999u64),
+        "exactly 12 integer digits"
+    );
+    assert!(price_error(serde_json::json!("1000000000000"))
+        .problem
+        .contains("below 10^12"));
+    assert_eq!(
+        price_of(serde_json::json!("1e0002")),
+        Decimal::from(100),
+        "a 4-digit exponent"
+    );
+    assert_eq!(
+        price_of(serde_json::json!("1500e-0003")),
+        Decimal::from_str("1.5").unwrap()
+    );
+    for bad in ["1e00002", "1e", "1e+", "1ex"] {
+        let e = price_error(serde_json::json!(bad));
+        assert_eq!(e.field, "items[0].unitPrice", "{bad}: {e}");
+        assert!(
+            !e.problem.contains("decimal places") && !e.problem.contains("below"),
+            "{bad} is a syntax error: {e}"
+        );
+    }
+}
+
+/// Protects: `null` in an optional text field reads as the field left out (the seeds' systems
+/// write `"currency": null`), not as a wrong type.
+#[test]
+fn null_in_an_optional_field_is_the_field_left_out() {
+    let (with_null, _) = order(&canonical_with(
+        serde_json::json!({"currency": serde_json::Value::Null}),
+    ));
+    assert_eq!(with_null.currency, None);
+    let mut body: serde_json::Value = serde_json::from_str(CANONICAL).unwrap();
+    body["currency"] = serde_json::Value::Null;
+    body["items"][0]["name"] = serde_json::Value::Null;
+    let (o, _) = order(&body.to_string());
+    assert_eq!(o.currency, None);
+    assert_eq!(o.items[0].name, None);
+    assert_eq!(
+        invalid(&canonical_with(serde_json::json!({"currency": 5}))).field,
+        "currency"
+    );
+}
+
+/// Protects: only an SNS notification (`Type` "Notification" and a `Message`) is unwrapped; an
+/// order that happens to carry a `Message` field is read as the order it is.
+#[test]
+fn an_order_with_a_message_field_is_not_taken_for_an_envelope() {
+    let (o, form) = order(&canonical_with(
+        serde_json::json!({"Message": "gift wrap, please"}),
+    ));
+    assert_eq!(o.order_id, "O1234");
+    assert_eq!(form, order(CANONICAL).1);
+    let (typed, _) = order(&canonical_with(serde_json::json!({"Type": "Notification"})));
+    assert_eq!(typed.order_id, "O1234");
+}

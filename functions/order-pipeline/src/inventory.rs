@@ -473,9 +473,28 @@ impl MemoryInventory {
         }
     }
 
+    /// Whether `write`'s condition holds: the lifecycle's own description of a conditional
+    /// update ([`order_domain::lifecycle::apply`]), which the DynamoDB conditions are tested
+    /// against on moto.
     pub(crate) fn applies(&self, write: &TransitionWrite) -> bool {
         let orders = self.orders.lock().unwrap_or_else(|e| e.into_inner());
-        matches!(orders.get(&write.order_id), Some((s, v, _)) if Some(*s) == write.change.from && *v == write.expected_version)
+        let (Some((status, version, _)), Some(from)) =
+            (orders.get(&write.order_id), write.change.from)
+        else {
+            return false;
+        };
+        order_domain::lifecycle::apply(
+            order_domain::lifecycle::Stored {
+                status: *status,
+                version: *version,
+            },
+            order_domain::lifecycle::Request {
+                from,
+                expected_version: write.expected_version,
+                to: write.change.to,
+            },
+        )
+        .is_some()
     }
 
     pub(crate) fn apply(&self, write: &TransitionWrite) {
