@@ -8,6 +8,7 @@
 //! retries them as it would on AWS. The runner's own clients (the event source mappings, the
 //! publisher, the checks) talk to the emulator directly: Lambda's service is not what fails.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,6 +43,19 @@ pub struct FaultRates {
 }
 
 impl FaultRates {
+    /// No fault at any rate (a proxy for scripted faults only).
+    pub fn none() -> Self {
+        Self {
+            throttle: 0.0,
+            server_error: 0.0,
+            drop: 0.0,
+            slow: 0.0,
+            latency: Duration::ZERO,
+            kill: 0.0,
+            kill_within: Duration::ZERO,
+        }
+    }
+
     /// The soak's default mix: 5% throttled, 2% server errors, 1% dropped, 2% 300 ms slower,
     /// and 3% of invocations killed within their first 200 ms.
     pub fn soak() -> Self {
@@ -57,6 +71,24 @@ impl FaultRates {
     }
 }
 
+/// A fault aimed at one call, for an adapter's partial-failure paths (where a rate cannot say
+/// which request fails). `operation` is the request's `X-Amz-Target`, e.g.
+/// `AmazonSQS.ReceiveMessage`; requests are counted per operation from 1.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scripted {
+    /// Every `operation` request from the `from`-th on is answered with a 500 (the SDK's own
+    /// retries fail too).
+    FailFrom { operation: String, from: u64 },
+    /// The `nth` `operation` batch request is forwarded without its entry `id`, and its answer
+    /// lists that entry under `Failed`: the batch call succeeds and one of its entries does not,
+    /// as SQS answers a partial failure.
+    FailEntry {
+        operation: String,
+        nth: u64,
+        id: String,
+    },
+}
+
 /// What the proxy did.
 #[derive(Debug, Default)]
 pub struct FaultStats {
@@ -66,6 +98,8 @@ pub struct FaultStats {
     pub dropped_before: AtomicU64,
     pub dropped_after: AtomicU64,
     pub slowed: AtomicU64,
+    /// Scripted faults that fired.
+    pub scripted: AtomicU64,
 }
 
 impl FaultStats {
@@ -89,6 +123,7 @@ impl FaultStats {
             &self.dropped_before,
             &self.dropped_after,
             &self.slowed,
+            &self.scripted,
         ]
         .iter()
         .map(|a| a.load(Ordering::Relaxed))
@@ -110,6 +145,15 @@ type Client = hyper_util::client::legacy::Client<
 impl FaultProxy {
     /// Listens on loopback and forwards to `target` (the emulator's endpoint).
     pub async fn start(target: &str, rates: FaultRates) -> Result<Self, LocalError> {
+        Self::start_scripted(target, rates, Vec::new()).await
+    }
+
+    /// Like [`FaultProxy::start`], with faults aimed at given calls as well.
+    pub async fn start_scripted(
+        target: &str,
+        rates: FaultRates,
+        scripts: Vec<Scripted>,
+    ) -> Result<Self, LocalError> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| LocalError::Input(format!("could not listen on loopback: {e}")))?;
@@ -120,19 +164,28 @@ impl FaultProxy {
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http();
         let stats = Arc::new(FaultStats::default());
+        let script = Arc::new(Script {
+            faults: scripts,
+            seen: std::sync::Mutex::new(HashMap::new()),
+        });
         let shared = (
             Arc::new(target.trim_end_matches('/').to_string()),
             client,
             stats.clone(),
+            script,
         );
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (target, client, stats) = shared.clone();
+                let (target, client, stats, script) = shared.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
-                        let (target, client, stats) =
-                            (target.clone(), client.clone(), stats.clone());
-                        async move { relay(&target, &client, &stats, rates, request).await }
+                        let (target, client, stats, script) = (
+                            target.clone(),
+                            client.clone(),
+                            stats.clone(),
+                            script.clone(),
+                        );
+                        async move { relay(&target, &client, &stats, rates, &script, request).await }
                     });
                     // A dropped connection is the service answering with an error.
                     let _ = http1::Builder::new()
@@ -157,6 +210,65 @@ impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The scripted faults and how many requests of each operation the proxy has seen.
+struct Script {
+    faults: Vec<Scripted>,
+    seen: std::sync::Mutex<HashMap<String, u64>>,
+}
+
+impl Script {
+    /// Counts a request for `operation` and returns its number.
+    fn count(&self, operation: &str) -> u64 {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let n = seen.entry(operation.to_string()).or_default();
+        *n += 1;
+        *n
+    }
+
+    /// Whether the `n`-th `operation` request fails as a whole.
+    fn fails(&self, operation: &str, n: u64) -> bool {
+        self.faults.iter().any(|f| {
+            matches!(f, Scripted::FailFrom { operation: o, from } if o == operation && n >= *from)
+        })
+    }
+
+    /// The entry id of the `n`-th `operation` batch request that fails alone, if any.
+    fn failing_entry(&self, operation: &str, n: u64) -> Option<&str> {
+        self.faults.iter().find_map(|f| match f {
+            Scripted::FailEntry {
+                operation: o,
+                nth,
+                id,
+            } if o == operation && n == *nth => Some(id.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// The batch request `body` without its entry `id`.
+fn without_entry(body: &[u8], id: &str) -> Option<Bytes> {
+    let mut request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    request
+        .get_mut("Entries")?
+        .as_array_mut()?
+        .retain(|e| e["Id"] != id);
+    Some(Bytes::from(request.to_string()))
+}
+
+/// The batch answer `body` with entry `id` listed under `Failed`.
+fn with_failed_entry(body: &[u8], id: &str) -> Option<Bytes> {
+    let mut answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let failed = answer
+        .as_object_mut()?
+        .entry("Failed")
+        .or_insert_with(|| serde_json::json!([]));
+    failed.as_array_mut()?.push(serde_json::json!({
+        "Id": id, "SenderFault": false, "Code": "InternalError",
+        "Message": "fault injected by the local proxy"
+    }));
+    Some(Bytes::from(answer.to_string()))
 }
 
 /// Which service a request is for, by its protocol: its error shape.
@@ -221,10 +333,23 @@ async fn relay(
     client: &Client,
     stats: &FaultStats,
     rates: FaultRates,
+    script: &Script,
     request: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, std::io::Error> {
     stats.requests.fetch_add(1, Ordering::Relaxed);
     let protocol = protocol(&request);
+    let operation = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let nth = script.count(&operation);
+    if script.fails(&operation, nth) {
+        stats.scripted.fetch_add(1, Ordering::Relaxed);
+        return Ok(answer(500, &protocol, "InternalError"));
+    }
+    let failing_entry = script.failing_entry(&operation, nth);
     let roll: f64 = rand::rng().random();
     let mut edge = rates.throttle;
     if roll < edge {
@@ -263,6 +388,13 @@ async fn relay(
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?
         .to_bytes();
+    let body = match failing_entry.and_then(|id| without_entry(&body, id)) {
+        Some(fewer) => {
+            stats.scripted.fetch_add(1, Ordering::Relaxed);
+            fewer
+        }
+        None => body,
+    };
     let path = parts
         .uri
         .path_and_query()
@@ -272,7 +404,8 @@ async fn relay(
         .method(parts.method)
         .uri(format!("{target}{path}"));
     for (name, value) in &parts.headers {
-        if name != hyper::header::HOST {
+        // The body may have lost an entry: its length is set from the body as sent.
+        if name != hyper::header::HOST && name != hyper::header::CONTENT_LENGTH {
             forward = forward.header(name, value);
         }
     }
@@ -294,5 +427,13 @@ async fn relay(
         stats.dropped_after.fetch_add(1, Ordering::Relaxed);
         return Err(std::io::Error::other("connection dropped after forwarding"));
     }
+    let mut parts = parts;
+    let body = match failing_entry.and_then(|id| with_failed_entry(&body, id)) {
+        Some(answer) => {
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            answer
+        }
+        None => body,
+    };
     Ok(hyper::Response::from_parts(parts, Full::new(body)))
 }

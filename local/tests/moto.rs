@@ -153,32 +153,6 @@ async fn send_to_dlq(e: &Env, bodies: &[String]) {
     }
 }
 
-async fn visible_and_hidden(e: &Env) -> (u64, u64) {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let attrs = e
-        .clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&e.stack.dlq_url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap_or_default();
-    let n = |k: A| {
-        attrs
-            .get(&k)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(u64::MAX)
-    };
-    (
-        n(A::ApproximateNumberOfMessages),
-        n(A::ApproximateNumberOfMessagesNotVisible),
-    )
-}
-
 #[tokio::test]
 async fn consumer_on_dynamodb_stores_new_drops_duplicate_and_fails_conflict_through_conditional_writes(
 ) {
@@ -244,7 +218,7 @@ async fn dlq_alarm_marks_orders_failed_from_a_real_dlq_and_leaves_every_message_
     assert_eq!(summary.unparseable.len(), 1);
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
     assert_eq!(
-        visible_and_hidden(&e).await,
+        visible_and_hidden(&e.clients, &e.stack.dlq_url).await,
         (14, 0),
         "every message is still there and visible"
     );
@@ -599,4 +573,156 @@ async fn every_queue_subscription_and_table_in_the_emulator_matches_the_template
             "{id} stream"
         );
     }
+}
+
+// The SQS adapters' partial failures, made by the fault proxy's scripted faults (moto itself
+// never fails part of a call).
+
+async fn send_messages(clients: &Clients, queue_url: &str, n: usize) {
+    for i in 0..n {
+        clients
+            .sqs
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(format!("{{\"orderId\":\"P{i}\"}}"))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// (visible, in flight) messages of `queue_url` (u64::MAX when the emulator leaves one out).
+async fn visible_and_hidden(clients: &Clients, queue_url: &str) -> (u64, u64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let attrs = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    let n = |k: A| {
+        attrs
+            .get(&k)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    (
+        n(A::ApproximateNumberOfMessages),
+        n(A::ApproximateNumberOfMessagesNotVisible),
+    )
+}
+
+async fn sqs_through(proxy: &order_local::faults::FaultProxy) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&order_local::emulator::function_sdk_config_for(&proxy.url).await)
+}
+
+/// Protects: when a receive fails part-way through dlq-alarm's DLQ snapshot (after ten
+/// messages were hidden), the snapshot fails and every message it hid is visible again at
+/// once: none stays hidden for the snapshot's visibility timeout, out of the operator's and the
+/// next sweep's sight.
+#[tokio::test]
+async fn a_dlq_snapshot_that_fails_part_way_shows_every_hidden_message_again() {
+    use order_local::faults::{FaultProxy, FaultRates, Scripted};
+    use order_pipeline::queue::DeadLetterQueue;
+    let e = env("snapfail").await;
+    send_messages(&e.clients, &e.stack.dlq_url, 25).await;
+    let proxy = FaultProxy::start_scripted(
+        e.clients.endpoint.as_str(),
+        FaultRates::none(),
+        vec![Scripted::FailFrom {
+            operation: "AmazonSQS.ReceiveMessage".into(),
+            from: 2,
+        }],
+    )
+    .await
+    .unwrap();
+    let dlq = SqsDeadLetterQueue::new(sqs_through(&proxy).await, e.stack.dlq_url.clone());
+    let err = dlq.snapshot(100, 300).await.unwrap_err();
+    assert!(
+        proxy
+            .stats
+            .scripted
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1,
+        "the second receive failed ({err})"
+    );
+    assert_eq!(
+        visible_and_hidden(&e.clients, &e.stack.dlq_url).await,
+        (25, 0),
+        "the ten messages the first receive hid are visible again"
+    );
+}
+
+/// Protects: a visibility batch that SQS accepts with one entry failed is an error naming the
+/// share that failed, for the DLQ snapshot's release and for a stage's backoff alike, never a
+/// silent success (the failed message would stay hidden, or come back too early).
+#[tokio::test]
+async fn one_failed_entry_of_a_visibility_batch_is_an_error() {
+    use order_local::faults::{FaultProxy, FaultRates, Scripted};
+    use order_pipeline::queue::{change_visibility, SqsVisibility};
+    use order_pipeline::worker::Visibility;
+    let e = env("visfail").await;
+    let queue = e.stack.queue_url.clone();
+    send_messages(&e.clients, &queue, 3).await;
+    let received = e
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(&queue)
+        .max_number_of_messages(10)
+        .visibility_timeout(300)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 3);
+    let receipts: Vec<&str> = received
+        .iter()
+        .filter_map(|m| m.receipt_handle.as_deref())
+        .collect();
+    let batch = "AmazonSQS.ChangeMessageVisibilityBatch".to_string();
+    let proxy = FaultProxy::start_scripted(
+        e.clients.endpoint.as_str(),
+        FaultRates::none(),
+        vec![
+            Scripted::FailEntry {
+                operation: batch.clone(),
+                nth: 1,
+                id: "1".into(),
+            },
+            Scripted::FailEntry {
+                operation: batch,
+                nth: 2,
+                id: "0".into(),
+            },
+        ],
+    )
+    .await
+    .unwrap();
+    let sqs = sqs_through(&proxy).await;
+
+    let err = change_visibility(&sqs, &queue, &receipts, 0)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1 of 3 visibility changes failed"), "{err}");
+    assert_eq!(
+        visible_and_hidden(&e.clients, &queue).await,
+        (2, 1),
+        "the other two entries were applied"
+    );
+
+    let backoff = SqsVisibility::new(sqs, queue.clone());
+    let err = backoff
+        .delay(vec![(receipts[1].to_string(), Duration::from_secs(5))])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1 of 1 visibility changes failed"), "{err}");
 }
