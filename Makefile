@@ -20,6 +20,9 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 VENV_STAMP := .venv/.installed
 NPM_STAMP := node_modules/.installed
 TARGET_STAMP := target/.aarch64-target
+QEMU_STAMP := target/.qemu-arm64
+# apt-get needs root: sudo when not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@sed -n '4,12p' Makefile | sed 's/^# //'
@@ -45,7 +48,13 @@ $(TARGET_STAMP):
 	rustup component add clippy rustfmt
 	@mkdir -p target && touch $@
 
-setup: $(VENV_STAMP) $(NPM_STAMP) $(TARGET_STAMP)
+$(QEMU_STAMP):
+	@echo "== qemu-user and an arm64 C library (Debian packages), to run the arm64 bootstraps here"
+	if ! command -v qemu-aarch64 >/dev/null || [ ! -d /usr/aarch64-linux-gnu/lib ]; then \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq qemu-user libc6-arm64-cross; fi
+	@mkdir -p target && touch $@
+
+setup: $(VENV_STAMP) $(NPM_STAMP) $(TARGET_STAMP) $(QEMU_STAMP)
 
 lint: setup
 	@echo "== cargo fmt, clippy, tsc"
@@ -58,8 +67,10 @@ test: lint
 	cargo test --workspace --locked
 	@echo "== CDK tests: snapshot, assertions, stage construct, cdk-nag, config, cfn-lint"
 	npx jest --ci
-	@echo "== cdk synth with real bundling: every function as an arm64 bootstrap"
+	@echo "== cdk synth with real bundling: every function as an arm64 bootstrap, glibc <= 2.34"
 	npx ts-node test/synth-check.ts
+	@echo "== the demo on those arm64 bootstraps, under qemu-aarch64, behind a local Lambda runtime API"
+	cargo run --locked -p order-local --bin order-local -- demo --assembly cdk.out
 
 demo: setup
 	cargo run --locked -p order-local --bin order-local -- demo

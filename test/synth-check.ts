@@ -1,7 +1,9 @@
 /**
  * `cdk synth` with real bundling: cargo-lambda-cdk builds every Rust function with cargo lambda,
  * and this checks that each Lambda's code asset holds a `bootstrap` that is an arm64 (aarch64)
- * ELF executable. Run by `make test` after the unit tests; it prints one result line per function.
+ * ELF executable needing no glibc symbol newer than Amazon Linux 2023's (2.34: the provided.al2023
+ * runtime). Run by `make test` after the unit tests; it prints one result line per function.
+ * (`order-local demo --assembly cdk.out` then runs these bootstraps under qemu-aarch64.)
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -10,6 +12,19 @@ import * as path from 'path';
 const ROOT = path.join(__dirname, '..');
 const OUT = path.join(ROOT, 'cdk.out');
 const EM_AARCH64 = 183;
+/** The C library of Lambda's provided.al2023 runtime. */
+const GLIBC_MAX: [number, number] = [2, 34];
+
+/** The newest GLIBC_x.y symbol version `bootstrap` needs, from its version references. */
+function newestGlibc(bootstrap: string): [number, number] | undefined {
+  const text = execFileSync('readelf', ['-V', '--wide', bootstrap], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  let newest: [number, number] | undefined;
+  for (const m of text.matchAll(/GLIBC_(\d+)\.(\d+)/g)) {
+    const v: [number, number] = [Number(m[1]), Number(m[2])];
+    if (!newest || v[0] > newest[0] || (v[0] === newest[0] && v[1] > newest[1])) newest = v;
+  }
+  return newest;
+}
 
 execFileSync('npx', ['cdk', 'synth', '--quiet', '--output', OUT], { cwd: ROOT, stdio: 'inherit' });
 
@@ -33,10 +48,17 @@ for (const file of templates) {
       const elf = header.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
       const machine = header.readUInt16LE(18);
       verdict = elf && machine === EM_AARCH64 ? 'ok' : `not an arm64 ELF (elf=${elf}, e_machine=${machine})`;
+      if (verdict === 'ok') {
+        const glibc = newestGlibc(bootstrap);
+        const tooNew = glibc && (glibc[0] > GLIBC_MAX[0] || (glibc[0] === GLIBC_MAX[0] && glibc[1] > GLIBC_MAX[1]));
+        verdict = tooNew
+          ? `needs GLIBC_${glibc![0]}.${glibc![1]}, newer than Lambda's ${GLIBC_MAX.join('.')}: build for an older glibc (cargo lambda's zig linker takes a target like aarch64-unknown-linux-gnu.2.34)`
+          : `ok, arm64, newest glibc symbol ${glibc ? `GLIBC_${glibc.join('.')}` : 'none'}`;
+      }
     }
     const size = bootstrap && fs.existsSync(bootstrap) ? `${(fs.statSync(bootstrap).size / 1e6).toFixed(1)} MB` : '-';
     console.log(`synth-check: ${id}: ${verdict} (${size})`);
-    if (verdict === 'ok') passed++;
+    if (verdict.startsWith('ok')) passed++;
     else failed++;
   }
 }

@@ -16,6 +16,7 @@ use order_pipeline::telemetry::LineWriter;
 use order_pipeline::worker::{RecordHandler, SqsWorker};
 
 use crate::http::HttpFunction;
+use crate::process::ProcessFunction;
 use crate::stream::StreamFunction;
 use crate::LocalError;
 
@@ -75,6 +76,42 @@ pub enum Handler {
     Alarm(Arc<dyn AlarmFunction>),
     Http(Arc<dyn HttpFunction>),
     Stream(Arc<dyn StreamFunction>),
+    /// The real bootstrap as a process: it takes whatever event its source sends.
+    Process(Arc<ProcessFunction>),
+}
+
+impl Handler {
+    pub fn sqs(&self) -> Option<Arc<dyn SqsFunction>> {
+        match self {
+            Handler::Sqs(h) => Some(h.clone()),
+            Handler::Process(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn alarm(&self) -> Option<Arc<dyn AlarmFunction>> {
+        match self {
+            Handler::Alarm(h) => Some(h.clone()),
+            Handler::Process(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn http(&self) -> Option<Arc<dyn HttpFunction>> {
+        match self {
+            Handler::Http(h) => Some(h.clone()),
+            Handler::Process(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn stream(&self) -> Option<Arc<dyn StreamFunction>> {
+        match self {
+            Handler::Stream(h) => Some(h.clone()),
+            Handler::Process(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// The handler of `binary`, configured from `environment`. Register a new function here.

@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod mapping;
 pub mod observe;
 pub mod pipeline;
+pub mod process;
 pub mod provider;
 pub mod publish;
 pub mod redrive;

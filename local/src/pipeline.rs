@@ -33,6 +33,8 @@ pub struct Options {
     pub provider: ProviderRates,
     /// Faults injected between the functions and the emulator (none when `None`).
     pub faults: Option<crate::faults::FaultRates>,
+    /// Run the functions' real bootstraps as processes instead of their handlers in process.
+    pub bootstraps: Option<crate::process::Bootstraps>,
 }
 
 /// An event source mapping and the function it feeds.
@@ -59,6 +61,8 @@ pub struct LocalPipeline {
     pub inbox: Option<crate::observe::Inbox>,
     /// The proxy injecting faults into the functions' calls, when the run has faults.
     pub faults: Option<crate::faults::FaultProxy>,
+    /// The functions run as processes, when booted with bootstraps.
+    pub processes: Vec<Arc<crate::process::ProcessFunction>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -132,13 +136,30 @@ impl LocalPipeline {
             None => (None, sdk.clone()),
         };
         let mut handlers = HashMap::new();
+        let mut processes = Vec::new();
         for f in &created.functions {
-            let handler = build(
-                &f.binary,
-                &f.environment,
-                &function_sdk,
-                options.telemetry.clone(),
-            )?;
+            let handler = match &options.bootstraps {
+                None => build(
+                    &f.binary,
+                    &f.environment,
+                    &function_sdk,
+                    options.telemetry.clone(),
+                )?,
+                Some(bootstraps) => {
+                    let endpoint = faults
+                        .as_ref()
+                        .map_or(emulator.endpoint(), |p| p.url.as_str());
+                    let process = Arc::new(crate::process::ProcessFunction::new(
+                        f,
+                        &f.environment,
+                        bootstraps,
+                        endpoint,
+                        options.telemetry.clone(),
+                    )?);
+                    processes.push(process.clone());
+                    Handler::Process(process)
+                }
+            };
             handlers.insert(f.id.clone(), handler);
         }
 
@@ -152,7 +173,7 @@ impl LocalPipeline {
                     m.id, m.function_id
                 ))
             })?;
-            let Some(Handler::Sqs(handler)) = handlers.get(&function.id).cloned() else {
+            let Some(handler) = handlers.get(&function.id).and_then(Handler::sqs) else {
                 return Err(LocalError::Input(format!(
                     "{} is fed by a queue but its handler does not take SQS batches",
                     function.binary
@@ -199,7 +220,7 @@ impl LocalPipeline {
                     m.id, m.function_id
                 ))
             })?;
-            let Some(Handler::Stream(handler)) = handlers.get(&function.id).cloned() else {
+            let Some(handler) = handlers.get(&function.id).and_then(Handler::stream) else {
                 return Err(LocalError::Input(format!(
                     "{} is fed by a stream but its handler does not take stream batches",
                     function.binary
@@ -225,7 +246,7 @@ impl LocalPipeline {
             .functions
             .iter()
             .filter_map(|f| match handlers.get(&f.id) {
-                Some(Handler::Alarm(h)) => Some((f.arn.clone(), (f.name.clone(), h.clone()))),
+                Some(h) => h.alarm().map(|h| (f.arn.clone(), (f.name.clone(), h))),
                 _ => None,
             })
             .collect();
@@ -246,12 +267,15 @@ impl LocalPipeline {
                 .iter()
                 .map(|r| {
                     let function = created.function(&r.function_id);
-                    match (function, handlers.get(&r.function_id)) {
-                        (Some(f), Some(Handler::Http(h))) => Ok(Route {
+                    match (
+                        function,
+                        handlers.get(&r.function_id).and_then(Handler::http),
+                    ) {
+                        (Some(f), Some(h)) => Ok(Route {
                             method: r.method.clone(),
                             path: r.path.clone(),
                             function_name: f.name.clone(),
-                            handler: h.clone(),
+                            handler: h,
                         }),
                         _ => Err(LocalError::Input(format!(
                             "route {} {} of API {} integrates {}, which has no HTTP handler",
@@ -280,6 +304,7 @@ impl LocalPipeline {
             provider,
             inbox,
             faults,
+            processes,
             tasks,
         })
     }
@@ -392,6 +417,7 @@ impl LocalPipeline {
             planned,
             &self.stats("order-consumer"),
             self.alarms.transitions(),
+            self.processes.is_empty(),
         )
         .await
     }

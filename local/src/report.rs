@@ -30,6 +30,9 @@ pub struct Summary {
     pub orders_by_status: BTreeMap<String, usize>,
     pub stored_by_message: usize,
     pub duplicates_dropped: usize,
+    /// Messages whose order is stored with their content, when the consumer runs as a process
+    /// (which reports no per-record outcome): stored by this message or a duplicate of it.
+    pub stored_or_duplicate: usize,
     pub dead_letters: Vec<DlqEntry>,
     pub transitions: Vec<Transition>,
     /// Correlation ids of published messages that are nowhere: the pipeline lost them.
@@ -105,6 +108,7 @@ pub async fn collect(
     planned: &[Planned],
     mapping: &MappingStats,
     transitions: Vec<Transition>,
+    outcomes_reported: bool,
 ) -> Result<Summary, LocalError> {
     let items = scan_orders(clients, &stack.table_name).await?;
     let by_id: HashMap<&str, &OrderItem> = items.iter().map(|i| (i.order_id.as_str(), i)).collect();
@@ -162,6 +166,7 @@ pub async fn collect(
     let mut unaccounted = Vec::new();
     let mut stored_by_message = 0;
     let mut duplicates_dropped = 0;
+    let mut stored_or_duplicate = 0;
     let mut accepted_per_order: HashMap<String, usize> = HashMap::new();
     let mut wrong_content = Vec::new();
     for p in planned {
@@ -187,6 +192,16 @@ pub async fn collect(
             }
             Some("duplicate") => duplicates_dropped += 1,
             _ if in_dlq.contains(p.correlation_id.as_str()) => {}
+            // A process reports no outcome per record: the table says whether it is stored.
+            None if !outcomes_reported
+                && parse_body(&p.body).order.ok().is_some_and(|(o, _)| {
+                    by_id
+                        .get(o.order_id.as_str())
+                        .is_some_and(|i| i.content_hash == o.content_hash())
+                }) =>
+            {
+                stored_or_duplicate += 1
+            }
             _ => unaccounted.push(p.correlation_id.clone()),
         }
     }
@@ -201,6 +216,7 @@ pub async fn collect(
         orders_by_status,
         stored_by_message,
         duplicates_dropped,
+        stored_or_duplicate,
         dead_letters,
         transitions,
         unaccounted,
@@ -300,10 +316,15 @@ fn render_with(s: &Summary, stack: &LocalStack, log_path: &str, accounting: bool
     if accounting {
         let _ = writeln!(
             out,
-            "  accounting           {accounted} of {} messages accounted for: {} stored, {} duplicates, {} in the DLQ",
+            "  accounting           {accounted} of {} messages accounted for: {} stored, {} duplicates,{} {} in the DLQ",
             s.published,
             s.stored_by_message,
             s.duplicates_dropped,
+            if s.stored_or_duplicate > 0 {
+                format!(" {} stored or duplicates (the bootstraps report no per-record outcome),", s.stored_or_duplicate)
+            } else {
+                String::new()
+            },
             s.dead_letters.len()
         );
     }

@@ -78,6 +78,12 @@ struct Boot {
     /// The fake payment provider answers after this many milliseconds.
     #[arg(long, default_value_t = 5)]
     provider_latency_ms: u64,
+    /// Run the bootstraps `cdk synth` built into this cloud assembly (cdk.out), as processes
+    /// behind a local Lambda runtime API, instead of the handlers in process; the arm64 ones run
+    /// under qemu-aarch64 on another machine (`make setup` installs it). The assembly's template
+    /// is the stack.
+    #[arg(long)]
+    assembly: Option<PathBuf>,
 }
 
 /// Function logs go to a file, so the terminal shows the demo and the file the JSON lines.
@@ -99,12 +105,82 @@ fn load_template(cli: &Cli) -> Result<Template, LocalError> {
     }
 }
 
+/// The template of the cloud assembly `dir`: its one `*.template.json`.
+fn assembly_template(dir: &std::path::Path) -> Result<Template, LocalError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        LocalError::Input(format!(
+            "read {}: {e}; run `make synth` first",
+            dir.display()
+        ))
+    })?;
+    let templates: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".template.json"))
+        .collect();
+    match templates.as_slice() {
+        [one] => Template::load(one),
+        _ => Err(LocalError::Input(format!(
+            "{} holds {} templates; one stack's assembly is expected",
+            dir.display(),
+            templates.len()
+        ))),
+    }
+}
+
+/// How to run the bootstraps of `dir` here: directly, or under qemu-aarch64 when they are
+/// arm64 and this machine is not.
+fn launcher(bootstraps: &order_local::process::Bootstraps) -> Result<Vec<String>, LocalError> {
+    let arm64 = bootstraps
+        .by_binary
+        .values()
+        .next()
+        .is_some_and(|b| order_local::process::is_arm64_elf(b));
+    if !arm64 || std::env::consts::ARCH == "aarch64" {
+        return Ok(Vec::new());
+    }
+    let prefix = "/usr/aarch64-linux-gnu";
+    let qemu_found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|d| d.join("qemu-aarch64").is_file())
+    });
+    if !qemu_found || !std::path::Path::new(prefix).join("lib").is_dir() {
+        return Err(LocalError::Input(format!(
+            "the bootstraps are arm64: running them here needs qemu-aarch64 and an arm64 C library in {prefix} (apt-get install qemu-user libc6-arm64-cross; make setup does)"
+        )));
+    }
+    Ok(vec!["qemu-aarch64".into(), "-L".into(), prefix.into()])
+}
+
 fn log_path() -> PathBuf {
     order_local::state_dir().join("functions.log")
 }
 
 async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalError> {
-    let template = load_template(cli)?;
+    let (template, bootstraps) = match (&boot.assembly, &cli.template) {
+        (Some(dir), None) => {
+            let template = assembly_template(dir)?;
+            let mut b =
+                order_local::process::Bootstraps::from_assembly(dir, &template, Vec::new())?;
+            b.launcher = launcher(&b)?;
+            eprintln!(
+                "running the {} bootstraps of {}{}",
+                b.by_binary.len(),
+                dir.display(),
+                if b.launcher.is_empty() {
+                    String::new()
+                } else {
+                    format!(" under {}", b.launcher.join(" "))
+                }
+            );
+            (template, Some(b))
+        }
+        (Some(_), Some(_)) => {
+            return Err(LocalError::Input(
+                "--assembly brings its own template: leave out --template".into(),
+            ))
+        }
+        (None, _) => (load_template(cli)?, None),
+    };
     let path = log_path();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -130,6 +206,7 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
                 ..Default::default()
             },
             faults: None,
+            bootstraps,
         },
     )
     .await?;
@@ -195,6 +272,9 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
         }
         None => None,
     };
+    if !pipeline.processes.is_empty() {
+        drained &= dead_letter_a_settled_payment(&pipeline, timeout).await?;
+    }
     if generated > 0 {
         let mix = Mix {
             duplicates: 0.05,
@@ -295,11 +375,83 @@ async fn demo(cli: &Cli, b: &Boot, generated: usize, timeout: u64) -> Result<boo
             && retry.body["orderId"] == first.body["orderId"]
             && got.status == 200;
     }
+    let processes_ok = report_processes(&pipeline);
     pipeline.shutdown().await;
     if !seeds_completed || !declined_failed {
         eprintln!("the lifecycle did not end as expected: the seed orders COMPLETED ({seeds_completed}), O-DECLINED PAYMENT_FAILED and O-SOLD-OUT REJECTED ({declined_failed}); see {}", log.display());
     }
-    Ok(summary.all_accounted_for() && drained && api_ok && seeds_completed && declined_failed)
+    Ok(summary.all_accounted_for()
+        && drained
+        && api_ok
+        && seeds_completed
+        && declined_failed
+        && processes_ok)
+}
+
+/// With the bootstraps as processes: a payment event for O1234 (settled by now) put in the
+/// payment DLQ, so that payment-dlq answers a real event too (it leaves the order alone).
+async fn dead_letter_a_settled_payment(
+    pipeline: &LocalPipeline,
+    timeout: Duration,
+) -> Result<bool, LocalError> {
+    let Some(dlq) = pipeline.stack.outputs.get("PaymentDeadLetterQueueUrl") else {
+        return Ok(true);
+    };
+    let items =
+        order_local::report::scan_orders(&pipeline.clients, &pipeline.stack.table_name).await?;
+    let Some(mut reserved) = items.into_iter().find(|i| i.order_id == "O1234") else {
+        return Ok(false);
+    };
+    let mut accepted = reserved.clone();
+    accepted.status = order_domain::OrderStatus::Accepted;
+    accepted.version = 1;
+    reserved.status = order_domain::OrderStatus::Reserved;
+    reserved.version = 2;
+    let event = order_domain::LifecycleEvent::from_change(
+        Some(&accepted),
+        &reserved,
+        "2026-01-01T00:00:00Z",
+    )
+    .ok_or_else(|| LocalError::Input("no event for a RESERVED order".into()))?;
+    eprintln!("putting O1234's payment event in the payment DLQ (payment-dlq finds it settled)...");
+    pipeline
+        .clients
+        .sqs
+        .send_message()
+        .queue_url(dlq)
+        .message_body(serde_json::to_string(&event).map_err(|e| LocalError::Input(e.to_string()))?)
+        .send()
+        .await
+        .map_err(order_local::aws_err("send to the payment DLQ"))?;
+    pipeline.wait_until_drained(timeout, progress).await
+}
+
+/// Each bootstrap run as a process: how often it started, answered and failed. True when every
+/// one answered at least one event and none failed.
+fn report_processes(pipeline: &LocalPipeline) -> bool {
+    if pipeline.processes.is_empty() {
+        return true;
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    println!("\nBootstraps run as processes (one event at a time, like a warm Lambda instance)");
+    println!(
+        "  {:<14} {:>7} {:>8} {:>7}",
+        "function", "started", "answered", "failed"
+    );
+    let mut ok = true;
+    for p in &pipeline.processes {
+        let (started, answered, errors) = (
+            p.stats.started.load(Relaxed),
+            p.stats.answered.load(Relaxed),
+            p.stats.errors.load(Relaxed),
+        );
+        println!("  {:<14} {started:>7} {answered:>8} {errors:>7}", p.binary);
+        ok &= answered > 0 && errors == 0;
+    }
+    if !ok {
+        eprintln!("a bootstrap answered no event or failed one: its lines are in the function log");
+    }
+    ok
 }
 
 /// The demo's catalogue: the seed orders' items among others (2 laptops: the seeds take both).

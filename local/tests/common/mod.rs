@@ -60,6 +60,7 @@ pub async fn lifecycle_run(
                 latency: Duration::from_millis(2),
             },
             faults,
+            bootstraps: None,
         },
     )
     .await
