@@ -64,8 +64,15 @@ fn find_moto() -> Result<(PathBuf, Vec<String>), EmulatorError> {
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|dir| dir.join("moto_server"))
         .find(|p| p.exists());
+    // moto installed elsewhere (another virtual environment on PATH): its Python runs the
+    // launcher, so the DynamoDB backend is serialized there too.
     on_path
-        .map(|p| (p, Vec::new()))
+        .map(|p| match p.parent().map(|dir| dir.join("python")) {
+            Some(python) if python.exists() && launcher.exists() => {
+                (python, vec![launcher.display().to_string()])
+            }
+            _ => (p, Vec::new()),
+        })
         .ok_or(EmulatorError::NotInstalled {
             venv: moto.display().to_string(),
         })
