@@ -83,6 +83,58 @@ mod tests {
         SdkError::service_error(err, raw)
     }
 
+    /// Protects: a request that timed out, never reached the service or got an unreadable
+    /// answer is retried (the record comes back), never treated as needing an operator.
+    #[test]
+    fn timeouts_dropped_connections_and_unreadable_answers_are_retryable() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let raw = || {
+            HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(200).unwrap(),
+                aws_smithy_types::body::SdkBody::empty(),
+            )
+        };
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        let cases: Vec<(&str, SdkError<PutItemError, HttpResponse>)> = vec![
+            ("timeout", SdkError::timeout_error(io())),
+            (
+                "dispatch failure",
+                SdkError::dispatch_failure(ConnectorError::io(io().into())),
+            ),
+            ("unreadable answer", SdkError::response_error(io(), raw())),
+        ];
+        for (what, err) in cases {
+            assert!(
+                matches!(classify(&err), PortError::Retryable(_)),
+                "{what} must be retryable"
+            );
+        }
+    }
+
+    /// Protects: every function's SDK calls are bounded (an attempt within 3 s, the call with
+    /// its retries within 8 s, 3 attempts), so a hung connection fails one record, not the batch.
+    #[tokio::test]
+    async fn the_functions_sdk_calls_are_bounded_and_retried_three_times() {
+        let config = with_function_limits(
+            aws_config::defaults(BehaviorVersion::latest())
+                .region(aws_config::Region::new("test-region"))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests()),
+        )
+        .load()
+        .await;
+        let timeouts = config.timeout_config().expect("timeouts set");
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(2)));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(8)));
+        assert_eq!(
+            config.retry_config().expect("retries set").max_attempts(),
+            3
+        );
+    }
+
     /// Protects: throttling, transaction conflicts and 5xx answers are retried (SQS delivers the
     /// record again; a batch of them fails the invocation as an outage), while permissions and
     /// validation errors need an operator. Dropping a code from the list fails this test.
