@@ -87,6 +87,9 @@ pub enum Scripted {
         nth: u64,
         id: String,
     },
+    /// Every `operation` answer is returned without its top-level JSON `field`: an endpoint
+    /// that leaves it out (DynamoDB's old item with a conditional refusal, say).
+    DropAnswerField { operation: String, field: String },
 }
 
 /// What the proxy did.
@@ -245,6 +248,26 @@ impl Script {
             _ => None,
         })
     }
+}
+
+impl Script {
+    /// The field the `operation` answers lose, if any.
+    fn dropped_field(&self, operation: &str) -> Option<&str> {
+        self.faults.iter().find_map(|f| match f {
+            Scripted::DropAnswerField {
+                operation: o,
+                field,
+            } if o == operation => Some(field.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// The JSON answer `body` without its top-level `field`; `None` when it has no such field.
+fn without_field(body: &[u8], field: &str) -> Option<Bytes> {
+    let mut answer: serde_json::Value = serde_json::from_slice(body).ok()?;
+    answer.as_object_mut()?.remove(field)?;
+    Some(Bytes::from(answer.to_string()))
 }
 
 /// The batch request `body` without its entry `id`.
@@ -430,6 +453,17 @@ async fn relay(
     let mut parts = parts;
     let body = match failing_entry.and_then(|id| with_failed_entry(&body, id)) {
         Some(answer) => {
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            answer
+        }
+        None => body,
+    };
+    let body = match script
+        .dropped_field(&operation)
+        .and_then(|field| without_field(&body, field))
+    {
+        Some(answer) => {
+            stats.scripted.fetch_add(1, Ordering::Relaxed);
             parts.headers.remove(hyper::header::CONTENT_LENGTH);
             answer
         }

@@ -621,6 +621,75 @@ async fn sqs_through(proxy: &order_local::faults::FaultProxy) -> aws_sdk_sqs::Cl
     aws_sdk_sqs::Client::new(&order_local::emulator::function_sdk_config_for(&proxy.url).await)
 }
 
+/// Protects the DynamoDB adapter's create: a create that meets a stored order reports it
+/// (status, version, hash) from the old item DynamoDB returns with the refusal, in one request;
+/// when an endpoint leaves the old item out it reads it; and a create that fails otherwise (a
+/// 500) is retryable, never taken for a refusal ("exists" or "vanished").
+#[tokio::test]
+async fn a_refused_create_reports_the_stored_order_in_one_request_and_a_failed_one_is_retryable() {
+    use order_local::faults::{FaultProxy, FaultRates, Scripted};
+    use order_pipeline::port::PortError;
+    use order_pipeline::store::{CreateResult, OrderStore};
+    use std::sync::atomic::Ordering::Relaxed;
+    let e = env("cr").await;
+    consumer(e.store.clone(), &e.stack.table_name)
+        .handle_records(&[record("m1", &order("CR-1", 2))])
+        .await
+        .unwrap();
+    let stored = e.store.get("CR-1").await.unwrap().unwrap();
+    let expected = CreateResult::Exists(order_domain::Existing {
+        content_hash: stored.content_hash.clone(),
+        status: OrderStatus::Accepted,
+        version: 1,
+    });
+    let put = "DynamoDB_20120810.PutItem".to_string();
+    let through = |scripts: Vec<Scripted>| {
+        let endpoint = e.clients.endpoint.clone();
+        let table = e.stack.table_name.clone();
+        async move {
+            let proxy = FaultProxy::start_scripted(endpoint.as_str(), FaultRates::none(), scripts)
+                .await
+                .unwrap();
+            let client = aws_sdk_dynamodb::Client::new(
+                &order_local::emulator::function_sdk_config_for(&proxy.url).await,
+            );
+            (proxy, DynamoStore::new(client, table))
+        }
+    };
+
+    let (proxy, store) = through(Vec::new()).await;
+    assert_eq!(store.create(&stored).await.unwrap(), expected);
+    assert_eq!(
+        proxy.stats.requests.load(Relaxed),
+        1,
+        "the refusal carried the stored item: no second round trip"
+    );
+
+    let (proxy, store) = through(vec![Scripted::DropAnswerField {
+        operation: put.clone(),
+        field: "Item".into(),
+    }])
+    .await;
+    assert_eq!(
+        store.create(&stored).await.unwrap(),
+        expected,
+        "without the old item in the refusal, the stored order is read"
+    );
+    assert_eq!(proxy.stats.scripted.load(Relaxed), 1);
+    assert_eq!(proxy.stats.requests.load(Relaxed), 2);
+
+    let (_proxy, store) = through(vec![Scripted::FailFrom {
+        operation: put,
+        from: 1,
+    }])
+    .await;
+    let mut fresh = stored.clone();
+    fresh.order_id = "CR-2".into();
+    let err = store.create(&fresh).await.unwrap_err();
+    assert!(matches!(err, PortError::Retryable(_)), "{err:?}");
+    assert_eq!(e.store.get("CR-2").await.unwrap(), None);
+}
+
 /// Protects: when a receive fails part-way through dlq-alarm's DLQ snapshot (after ten
 /// messages were hidden), the snapshot fails and every message it hid is visible again at
 /// once: none stays hidden for the snapshot's visibility timeout, out of the operator's and the
