@@ -623,10 +623,12 @@ async fn sqs_through(proxy: &order_local::faults::FaultProxy) -> aws_sdk_sqs::Cl
 
 /// Protects the DynamoDB adapter's create: a create that meets a stored order reports it
 /// (status, version, hash) from the old item DynamoDB returns with the refusal, in one request;
-/// when an endpoint leaves the old item out it reads it; and a create that fails otherwise (a
-/// 500) is retryable, never taken for a refusal ("exists" or "vanished").
+/// when an endpoint leaves the old item out it reads it; and a create, re-accept or transition
+/// that fails otherwise (a 500) is retryable, never taken for a refusal ("exists", "vanished",
+/// "the condition failed").
 #[tokio::test]
-async fn a_refused_create_reports_the_stored_order_in_one_request_and_a_failed_one_is_retryable() {
+async fn a_refused_create_reports_the_stored_order_in_one_request_and_failed_writes_are_retryable()
+{
     use order_local::faults::{FaultProxy, FaultRates, Scripted};
     use order_pipeline::port::PortError;
     use order_pipeline::store::{CreateResult, OrderStore};
@@ -688,6 +690,38 @@ async fn a_refused_create_reports_the_stored_order_in_one_request_and_a_failed_o
     let err = store.create(&fresh).await.unwrap_err();
     assert!(matches!(err, PortError::Retryable(_)), "{err:?}");
     assert_eq!(e.store.get("CR-2").await.unwrap(), None);
+
+    // The conditional updates alike: a 500 is an error to retry, not "the condition failed".
+    let (_proxy, store) = through(vec![Scripted::FailFrom {
+        operation: "DynamoDB_20120810.UpdateItem".into(),
+        from: 1,
+    }])
+    .await;
+    let reaccept = order_pipeline::store::Reaccept {
+        order_id: "CR-1".into(),
+        content_hash: stored.content_hash.clone(),
+        expected_version: 1,
+        accepted_at: "2026-01-01T00:00:00Z".into(),
+        source_message_id: "m".into(),
+        correlation_id: "c".into(),
+    };
+    let err = store.reaccept(&reaccept).await.unwrap_err();
+    assert!(matches!(err, PortError::Retryable(_)), "reaccept: {err:?}");
+    let reserve = order_pipeline::store::TransitionWrite::new(
+        "CR-1",
+        OrderStatus::Accepted,
+        OrderStatus::Reserved,
+        1,
+        "2026-01-01T00:00:00Z".into(),
+    )
+    .expect("a change of the lifecycle");
+    let err = store.transition(&reserve).await.unwrap_err();
+    assert!(
+        matches!(err, PortError::Retryable(_)),
+        "transition: {err:?}"
+    );
+    let now = e.store.get("CR-1").await.unwrap().unwrap();
+    assert_eq!((now.status, now.version), (OrderStatus::Accepted, 1));
 }
 
 /// Protects: when a receive fails part-way through dlq-alarm's DLQ snapshot (after ten
