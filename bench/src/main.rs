@@ -51,8 +51,13 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The host release build of `name`, in `CARGO_TARGET_DIR` when set (as cargo puts it).
 fn release_binary(name: &str) -> PathBuf {
-    root().join("target").join("release").join(name)
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("release")
+        .join(name)
 }
 
 fn stats(mut v: Vec<f64>) -> (f64, f64, f64, f64) {
