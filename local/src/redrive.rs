@@ -29,7 +29,7 @@ pub struct Listed {
 pub async fn list(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> Result<Vec<Listed>, LocalError> {
     let dlq = SqsDeadLetterQueue::new(sqs.clone(), dlq_url);
     let letters = dlq
-        .snapshot(100_000, 60)
+        .snapshot(100_000, crate::report::LIST_VISIBILITY_SECONDS)
         .await
         .map_err(|e| LocalError::Input(format!("read the DLQ: {e}")))?;
     dlq.release(&letters)

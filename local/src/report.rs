@@ -102,6 +102,10 @@ pub async fn scan_all(
     Ok(items)
 }
 
+/// How long a full look at a DLQ hides its messages: long enough to read a large one in one
+/// pass (a snapshot stops when its first messages are visible again).
+pub const LIST_VISIBILITY_SECONDS: i32 = 900;
+
 pub async fn collect(
     clients: &Clients,
     stack: &LocalStack,
@@ -122,7 +126,7 @@ pub async fn collect(
     // A look at the DLQ that leaves every message in it.
     let dlq = SqsDeadLetterQueue::new(clients.sqs.clone(), stack.dlq_url.clone());
     let letters = dlq
-        .snapshot(100_000, 60)
+        .snapshot(100_000, crate::report::LIST_VISIBILITY_SECONDS)
         .await
         .map_err(|e| LocalError::Input(e.to_string()))?;
     dlq.release(&letters)

@@ -724,6 +724,49 @@ async fn a_refused_create_reports_the_stored_order_in_one_request_and_failed_wri
     assert_eq!((now.status, now.version), (OrderStatus::Accepted, 1));
 }
 
+/// Protects: a DLQ snapshot that takes longer than its visibility timeout (a large DLQ, a slow
+/// endpoint) holds each message once and ends when its first messages are visible again:
+/// they used to be read again, and again, until the snapshot's maximum (the 10,000-order soak's
+/// report never ended on a DLQ of 973), each counted more than once.
+#[tokio::test]
+async fn a_dlq_snapshot_slower_than_its_visibility_timeout_holds_each_message_once() {
+    use order_local::faults::{FaultProxy, FaultRates};
+    use order_pipeline::queue::DeadLetterQueue;
+    let e = env("snapslow").await;
+    send_messages(&e.clients, &e.stack.dlq_url, 30).await;
+    let slow = FaultRates {
+        slow: 1.0,
+        latency: Duration::from_millis(700),
+        ..FaultRates::none()
+    };
+    let proxy = FaultProxy::start_scripted(e.clients.endpoint.as_str(), slow, Vec::new())
+        .await
+        .unwrap();
+    let dlq = SqsDeadLetterQueue::new(sqs_through(&proxy).await, e.stack.dlq_url.clone());
+    // Hidden for 1 s, each receive taking at least 0.7 s: the first ten are back by the third.
+    let started = std::time::Instant::now();
+    let letters = dlq.snapshot(200, 1).await.unwrap();
+    let ids: std::collections::HashSet<&str> =
+        letters.iter().map(|l| l.message_id.as_str()).collect();
+    assert_eq!(letters.len(), ids.len(), "no message twice");
+    assert!(
+        (10..=30).contains(&letters.len()),
+        "{} letters",
+        letters.len()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "it ends once its first messages are visible again, not at its maximum ({:?})",
+        started.elapsed()
+    );
+    dlq.release(&letters).await.unwrap();
+    assert_eq!(
+        visible_and_hidden(&e.clients, &e.stack.dlq_url).await,
+        (30, 0),
+        "released with the receipts that still hold them"
+    );
+}
+
 /// Protects: when a receive fails part-way through dlq-alarm's DLQ snapshot (after ten
 /// messages were hidden), the snapshot fails and every message it hid is visible again at
 /// once: none stays hidden for the snapshot's visibility timeout, out of the operator's and the

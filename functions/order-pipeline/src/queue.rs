@@ -56,7 +56,12 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
         max: usize,
         visibility_seconds: i32,
     ) -> Result<Vec<DeadLetter>, PortError> {
-        let mut letters = Vec::new();
+        let mut letters: Vec<DeadLetter> = Vec::new();
+        // Where each message is in `letters`: a message hidden early comes back when reading
+        // the rest takes longer than its visibility timeout (a large DLQ, a slow endpoint).
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let started = std::time::Instant::now();
+        let hidden_for = std::time::Duration::from_secs(visibility_seconds.max(0) as u64);
         while letters.len() < max {
             let batch = (max - letters.len()).min(10) as i32;
             let out = self
@@ -84,13 +89,21 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
                 break;
             }
             for m in messages {
+                let message_id = m.message_id.unwrap_or_default();
+                let receipt_handle = m.receipt_handle.unwrap_or_default();
+                if let Some(&at) = seen.get(&message_id) {
+                    // Seen already: keep it once, with the receipt that can still release it.
+                    letters[at].receipt_handle = receipt_handle;
+                    continue;
+                }
+                seen.insert(message_id.clone(), letters.len());
                 let attrs = m.attributes.unwrap_or_default();
                 let number = |name: MessageSystemAttributeName| {
                     attrs.get(&name).and_then(|v| v.parse::<i64>().ok())
                 };
                 letters.push(DeadLetter {
-                    message_id: m.message_id.unwrap_or_default(),
-                    receipt_handle: m.receipt_handle.unwrap_or_default(),
+                    message_id,
+                    receipt_handle,
                     body: m.body.unwrap_or_default(),
                     receive_count: number(MessageSystemAttributeName::ApproximateReceiveCount)
                         .map(|n| n.saturating_sub(1).max(0) as u32)
@@ -101,6 +114,12 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
                         .and_then(|mut a| a.remove("correlationId"))
                         .and_then(|a| a.string_value),
                 });
+            }
+            if started.elapsed() >= hidden_for {
+                // The first messages hidden are visible again: reading on would only meet them
+                // again (or show them to someone else mid-snapshot). The rest waits for the next
+                // sweep; a caller that needs the whole queue hides it for longer.
+                break;
             }
         }
         Ok(letters)
