@@ -248,9 +248,7 @@ impl Script {
             _ => None,
         })
     }
-}
 
-impl Script {
     /// The field the `operation` answers lose, if any.
     fn dropped_field(&self, operation: &str) -> Option<&str> {
         self.faults.iter().find_map(|f| match f {

@@ -126,7 +126,7 @@ pub async fn collect(
     // A look at the DLQ that leaves every message in it.
     let dlq = SqsDeadLetterQueue::new(clients.sqs.clone(), stack.dlq_url.clone());
     let letters = dlq
-        .snapshot(100_000, crate::report::LIST_VISIBILITY_SECONDS)
+        .snapshot(100_000, LIST_VISIBILITY_SECONDS)
         .await
         .map_err(|e| LocalError::Input(e.to_string()))?;
     dlq.release(&letters)
