@@ -93,15 +93,23 @@ deploy: setup
 destroy: setup
 	npx cdk destroy $(CDK_ARGS)
 
+# Every Lambda function of the workspace (each a binary of the same name).
+FUNCTIONS := order-consumer dlq-alarm order-api order-events inventory payment payment-dlq notification
+BENCH_ORDERS ?= 300
+# Where cargo puts the builds (CARGO_TARGET_DIR when set, as cargo does).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
 bench: setup
 	@echo "== arm64 bootstraps, zipped as Lambda takes them"
-	cargo lambda build --release --arm64 --output-format zip --locked -p order-consumer -p dlq-alarm -p order-api
+	cargo lambda build --release --arm64 --output-format zip --locked $(addprefix -p ,$(FUNCTIONS))
 	@echo "== host release builds of the functions and the benchmark"
-	cargo build --release --locked -p order-consumer -p dlq-alarm -p order-api -p order-bench
+	cargo build --release --locked $(addprefix -p ,$(FUNCTIONS)) -p order-bench
 	@echo "== 2. per-record cost (criterion)"
 	cargo bench --locked -p order-bench --bench records
-	@echo "== 1, 3, 4, 5: cold start, batch latency, memory and size, cost per million orders"
-	./target/release/order-bench
+	@echo "== 1, 3-6: cold start, batch latency, memory and size, cost per million orders"
+	$(TARGET_DIR)/release/order-bench
+	@echo "== 7. every function as a process on the emulator, over the demo and $(BENCH_ORDERS) generated orders"
+	cargo run --locked -p order-local --bin order-local -- demo --generate $(BENCH_ORDERS) --bootstraps $(TARGET_DIR)/release
 
 # The fuzzer is a time-budgeted property test (stable toolchain); make test runs it for 5 s.
 FUZZ_SECONDS ?= 600

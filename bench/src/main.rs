@@ -43,6 +43,18 @@ struct Args {
     delay_ms: u64,
 }
 
+/// Every Lambda function of the workspace (the Makefile's FUNCTIONS).
+const FUNCTIONS: [&str; 8] = [
+    "order-consumer",
+    "dlq-alarm",
+    "order-api",
+    "order-events",
+    "inventory",
+    "payment",
+    "payment-dlq",
+    "notification",
+];
+
 const RUNTIME_NEXT: &str = "/2018-06-01/runtime/invocation/next";
 /// Never a real region: the endpoints are local and accept anything.
 const BENCH_REGION: &str = "us-east-1";
@@ -51,13 +63,16 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The host release build of `name`, in `CARGO_TARGET_DIR` when set (as cargo puts it).
-fn release_binary(name: &str) -> PathBuf {
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set (as cargo puts it), else `target`.
+fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))
-        .join("release")
-        .join(name)
+}
+
+/// The host release build of `name`.
+fn release_binary(name: &str) -> PathBuf {
+    target_dir().join("release").join(name)
 }
 
 fn stats(mut v: Vec<f64>) -> (f64, f64, f64, f64) {
@@ -110,6 +125,8 @@ fn lambda_env(
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", runtime.to_string())
+        // As the stack sets it for every function (infra/constructs/rust-lambda.ts).
+        .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -350,11 +367,7 @@ async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
 /// The zipped size of an arm64 bootstrap and, from the zip's own central directory, its
 /// uncompressed size (a `bootstrap` file beside the zip may be from an older build).
 fn zip_size(name: &str) -> Option<(u64, u64)> {
-    let path = root()
-        .join("target")
-        .join("lambda")
-        .join(name)
-        .join("bootstrap.zip");
+    let path = target_dir().join("lambda").join(name).join("bootstrap.zip");
     let bytes = std::fs::read(path).ok()?;
     let u32_at = |at: usize| {
         bytes
@@ -383,11 +396,130 @@ fn command_output(cmd: &str, args: &[&str]) -> String {
 
 /// order-consumer's setting `key` in cdk.json (its block under `functions`).
 fn consumer_setting(key: &str) -> f64 {
+    function_setting("order-consumer", key).unwrap_or(0.0)
+}
+
+/// Function `function`'s setting `key` in cdk.json (its block under `functions`).
+fn function_setting(function: &str, key: &str) -> Option<f64> {
     let text = std::fs::read_to_string(root().join("cdk.json")).unwrap_or_default();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    json["context"]["functions"]["order-consumer"][key]
-        .as_f64()
-        .unwrap_or(0.0)
+    json["context"]["functions"][function][key].as_f64()
+}
+
+/// A function's share of the lifecycle: how many of its events one order makes, and how many
+/// AWS (or provider) round trips one record waits for in sequence.
+struct Stage {
+    function: &'static str,
+    /// Records per order on the completed path.
+    records_per_order: f64,
+    /// Round trips a record waits for one after the other (a batch's records overlap).
+    calls_in_sequence: f64,
+    what: &'static str,
+}
+
+/// Per order on the completed path (one sku, items under 1 KB), from the code: see
+/// docs/benchmarks.md, section 6.
+const STAGES: &[Stage] = &[
+    Stage {
+        function: "order-api",
+        records_per_order: 1.0,
+        calls_in_sequence: 1.0,
+        what: "POST /orders: one SNS publish",
+    },
+    Stage {
+        function: "order-consumer",
+        records_per_order: 1.0,
+        calls_in_sequence: 1.0,
+        what: "one conditional PutItem",
+    },
+    Stage {
+        function: "order-events",
+        records_per_order: 5.0,
+        calls_in_sequence: 1.0,
+        what: "5 stream records (created, reserved, attempt counted, paid, completed), 4 publishes",
+    },
+    Stage {
+        function: "inventory",
+        records_per_order: 1.0,
+        calls_in_sequence: 2.0,
+        what: "BatchGetItem of the skus, one TransactWriteItems",
+    },
+    Stage {
+        function: "payment",
+        records_per_order: 1.0,
+        calls_in_sequence: 3.0,
+        what: "attempt counted (UpdateItem), the provider, one TransactWriteItems",
+    },
+    Stage {
+        function: "notification",
+        records_per_order: 1.0,
+        calls_in_sequence: 3.0,
+        what: "GetItem, a publish, UpdateItem to COMPLETED",
+    },
+];
+
+/// Section 6: what one order costs across the whole lifecycle, from the counts of the
+/// completed path, the measured order-consumer and order-api figures, and cdk.json.
+fn lifecycle_cost(
+    delay_ms: f64,
+    consumer_cpu_per_batch: f64,
+    consumer_median_ms: f64,
+    api_median_ms: f64,
+    log_per_order: f64,
+) {
+    println!("\n## 6. The whole lifecycle per million completed orders (one sku each, posted to the API)\n");
+    println!("Lambda duration per batch: order-consumer and order-api as measured above; the other stages estimated as their round trips in sequence x {delay_ms} ms + order-consumer's CPU per batch, stretched by 1769 MB / memory.\n");
+    println!("| function | memory MB | batch | invocations | est. ms per batch | compute USD | requests USD | per order |\n| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut lambda_usd = 0.0;
+    let mut invocations_total = 0.0;
+    for stage in STAGES {
+        let memory = function_setting(stage.function, "memoryMb").unwrap_or(128.0);
+        let batch = function_setting(stage.function, "batchSize")
+            .unwrap_or(1.0)
+            .max(1.0);
+        let invocations = 1e6 * stage.records_per_order / batch;
+        let stretch = (FULL_VCPU_MB / memory - 1.0).max(0.0);
+        let ms = match stage.function {
+            "order-consumer" => consumer_median_ms + consumer_cpu_per_batch * stretch,
+            // Measured in process: its CPU is the wall time beyond the endpoint's delay.
+            "order-api" => api_median_ms + (api_median_ms - delay_ms).max(0.0) * stretch,
+            _ => stage.calls_in_sequence * delay_ms + consumer_cpu_per_batch * (1.0 + stretch),
+        };
+        let compute = invocations * (ms.ceil() / 1000.0) * (memory / 1024.0) * LAMBDA_ARM_GB_SECOND;
+        let requests = invocations * LAMBDA_REQUEST;
+        lambda_usd += compute + requests;
+        invocations_total += invocations;
+        println!(
+            "| {} | {memory:.0} | {batch:.0} | {invocations:.0} | {ms:.1} | {compute:.3} | {requests:.3} | {} |",
+            stage.function, stage.what
+        );
+    }
+    let sns_publishes = 1.0 + 4.0 + 1.0;
+    let sqs_messages = 4.0;
+    let write_units = 1.0 + 4.0 + 1.0 + 4.0 + 1.0;
+    let read_units = 1.0 + 1.0;
+    let logging_functions = STAGES.len() as f64;
+    let lines = [
+        ("API Gateway HTTP API", 1e6 * API_GATEWAY_HTTP_REQUEST, "one POST per order".to_string()),
+        ("Lambda (every function)", lambda_usd, format!("{invocations_total:.0} invocations, compute and requests, table above")),
+        ("SNS publishes", 1e6 * sns_publishes * SNS_PUBLISH, "6 per order: the order topic, 4 lifecycle events (accepted, reserved, paid, completed), the customer's confirmation; delivery to SQS free".into()),
+        ("SQS requests", 1e6 * sqs_messages * (1.0 + 2.0 / 10.0) * SQS_REQUEST, "4 messages per order (intake, inventory, payment, notification queues): SNS's send + a receive and a batch delete per 10".into()),
+        ("DynamoDB writes", 1e6 * write_units * DYNAMODB_WRITE_UNIT, "11 write units: PutItem 1, the reservation transaction 4 (2 items x 2), attempt count 1, the payment transaction 4, COMPLETED 1".into()),
+        ("DynamoDB reads", 1e6 * read_units * DYNAMODB_READ_UNIT, "2 strongly consistent read units: the sku's stock, the order's state before confirming".into()),
+        ("DynamoDB Streams", 0.0, "reads by a Lambda trigger are free".into()),
+        (
+            "CloudWatch Logs ingestion",
+            1e6 * log_per_order * logging_functions / 1e9 * LOGS_INGEST_GB,
+            format!("{log_per_order:.0} bytes per order per function (measured for order-consumer) x {logging_functions:.0} functions"),
+        ),
+    ];
+    println!("\n| item | USD | basis |\n| --- | --- | --- |");
+    let mut total = 0.0;
+    for (item, usd, basis) in &lines {
+        total += usd;
+        println!("| {item} | {usd:.3} | {basis} |");
+    }
+    println!("| **total** | **{total:.2}** | not per order: KMS keys and requests (data keys reused for minutes), idle SQS long polls, alarms, X-Ray (sampled), storage |");
 }
 
 /// An SNS-compatible endpoint answering every Publish after `delay`.
@@ -454,6 +586,8 @@ const SQS_REQUEST: f64 = 0.40 / 1e6;
 const SNS_PUBLISH: f64 = 0.50 / 1e6;
 const DYNAMODB_WRITE_UNIT: f64 = 0.625 / 1e6;
 const LOGS_INGEST_GB: f64 = 0.50;
+const DYNAMODB_READ_UNIT: f64 = 0.125 / 1e6;
+const API_GATEWAY_HTTP_REQUEST: f64 = 1.00 / 1e6;
 /// Lambda's memory size at which a function gets one full vCPU.
 const FULL_VCPU_MB: f64 = 1769.0;
 
@@ -541,7 +675,7 @@ async fn main() {
     );
     let log_per_order = run.log_bytes as f64 / (invocations.max(1) * 10) as f64;
     println!("| log output per order (JSON lines + EMF) | {log_per_order:.0} bytes |");
-    for name in ["order-consumer", "dlq-alarm", "order-api"] {
+    for name in FUNCTIONS {
         match zip_size(name) {
             Some((zip, raw)) => println!("| {name} arm64 bootstrap, zipped / unzipped | {:.2} MB / {:.2} MB |", zip as f64 / 1e6, raw as f64 / 1e6),
             None => println!("| {name} arm64 bootstrap zip | not built: `cargo lambda build --release --arm64 --output-format zip` |"),
@@ -605,4 +739,11 @@ async fn main() {
         println!("| {item} | {usd:.3} | {basis} |");
     }
     println!("| **total** | **{total:.2}** | KMS (data keys are reused for minutes), X-Ray (sampled) and storage not included |");
+    lifecycle_cost(
+        args.delay_ms as f64,
+        cpu_per_batch,
+        median,
+        post_median,
+        log_per_order,
+    );
 }

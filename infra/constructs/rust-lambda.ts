@@ -58,7 +58,13 @@ export class RustLambda extends Construct {
       applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
       systemLogLevelV2: lambda.SystemLogLevel.WARN,
       tracing: lambda.Tracing.ACTIVE,
-      environment: { POWERTOOLS_SERVICE_NAME: props.binaryName, ...props.environment },
+      environment: {
+        POWERTOOLS_SERVICE_NAME: props.binaryName,
+        // The binaries allocate with mimalloc; committing its arenas as they are used keeps the
+        // peak memory where glibc's malloc had it (docs/benchmarks.md).
+        MIMALLOC_ARENA_EAGER_COMMIT: '0',
+        ...props.environment,
+      },
     });
     (this.function.node.defaultChild as CfnResource).addMetadata(BINARY_METADATA, props.binaryName);
   }

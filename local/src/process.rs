@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm;
 use aws_lambda_events::event::dynamodb::Event;
@@ -86,6 +86,31 @@ impl Bootstraps {
     }
 }
 
+impl Bootstraps {
+    /// The binaries in `dir` named as the template's functions name them (a host release build:
+    /// `target/release`), run directly.
+    pub fn from_dir(dir: &Path, template: &Template) -> Result<Self, LocalError> {
+        let mut by_binary = HashMap::new();
+        for (id, r) in template.of_type("AWS::Lambda::Function") {
+            let binary = r.metadata[crate::resources::BINARY_METADATA]
+                .as_str()
+                .ok_or_else(|| LocalError::Input(format!("function {id} names no binary")))?;
+            let path = dir.join(binary);
+            if !path.is_file() {
+                return Err(LocalError::Input(format!(
+                    "{} is missing: build it with `cargo build --release -p {binary}`",
+                    path.display()
+                )));
+            }
+            by_binary.insert(binary.to_string(), path);
+        }
+        Ok(Self {
+            by_binary,
+            launcher: Vec::new(),
+        })
+    }
+}
+
 /// Whether `path` is an arm64 (aarch64) ELF executable.
 pub fn is_arm64_elf(path: &Path) -> bool {
     const EM_AARCH64: u16 = 183;
@@ -103,6 +128,45 @@ pub struct ProcessStats {
     pub started: AtomicU64,
     pub answered: AtomicU64,
     pub errors: AtomicU64,
+    /// Wall time from handing out events to their answers, summed, in microseconds.
+    pub busy_us: AtomicU64,
+    /// The first start's process spawn to its first request for an event, in microseconds.
+    pub cold_start_us: AtomicU64,
+    /// CPU the first start used before asking for its first event (its initialisation), in
+    /// milliseconds x 1000.
+    pub init_cpu_us: AtomicU64,
+}
+
+/// The running process's resource use, from /proc (Linux).
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// User + system CPU time since the process started, in milliseconds.
+    pub cpu_ms: f64,
+    /// Peak resident memory (VmHWM), in kB.
+    pub peak_rss_kb: u64,
+}
+
+/// utime + stime of process `pid`, in milliseconds.
+pub fn cpu_ms(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // The kernel's USER_HZ is 100 on every Linux architecture Lambda and this runner support.
+    Some((utime + stime) * 10.0)
+}
+
+/// Peak resident memory of process `pid`, in kB.
+pub fn peak_rss_kb(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// A function run as a process behind a local runtime API.
@@ -120,6 +184,16 @@ pub struct ProcessFunction {
 struct Instance {
     child: tokio::process::Child,
     api: RuntimeApi,
+}
+
+impl Instance {
+    fn usage(&self) -> Option<Usage> {
+        let pid = self.child.id()?;
+        Some(Usage {
+            cpu_ms: cpu_ms(pid)?,
+            peak_rss_kb: peak_rss_kb(pid)?,
+        })
+    }
 }
 
 impl ProcessFunction {
@@ -167,6 +241,7 @@ impl ProcessFunction {
         let api = RuntimeApi::start(&self.function_name)
             .await
             .map_err(|e| format!("runtime API for {}: {e}", self.binary))?;
+        let spawned = Instant::now();
         let mut child = tokio::process::Command::new(&self.command[0])
             .args(&self.command[1..])
             .env_clear()
@@ -199,6 +274,9 @@ impl ProcessFunction {
                 }
             });
         }
+        if let (Ok(mut s), Some(pid)) = (api.shared.started.lock(), child.id()) {
+            *s = Some((spawned, pid));
+        }
         self.stats.started.fetch_add(1, Ordering::Relaxed);
         Ok(Instance { child, api })
     }
@@ -215,6 +293,7 @@ impl ProcessFunction {
             return Err(format!("{} did not start", self.binary));
         };
         let answer = instance.api.invoke(body, self.timeout);
+        let handed_out = Instant::now();
         let result = tokio::select! {
             answer = answer => match answer {
                 Ok(result) => result,
@@ -236,10 +315,35 @@ impl ProcessFunction {
             }
         };
         match &result {
-            Ok(_) => self.stats.answered.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.stats.errors.fetch_add(1, Ordering::Relaxed),
+            Ok(_) => {
+                self.stats.answered.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .busy_us
+                    .fetch_add(handed_out.elapsed().as_micros() as u64, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            }
         };
+        if let Some(instance) = slot.as_ref() {
+            if self.stats.cold_start_us.load(Ordering::Relaxed) == 0 {
+                if let Some(first) = instance.api.shared.first_next.lock().ok().and_then(|f| *f) {
+                    self.stats
+                        .cold_start_us
+                        .store(first.0.as_micros().max(1) as u64, Ordering::Relaxed);
+                    self.stats
+                        .init_cpu_us
+                        .store((first.1 * 1000.0) as u64, Ordering::Relaxed);
+                }
+            }
+        }
         result
+    }
+
+    /// The running process's CPU time and peak memory; `None` when it is not running or is
+    /// answering an event.
+    pub fn usage(&self) -> Option<Usage> {
+        self.instance.try_lock().ok()?.as_ref()?.usage()
     }
 }
 
@@ -375,6 +479,10 @@ struct Shared {
     queue: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
     pending: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     init_error: Mutex<Option<String>>,
+    /// When the process was spawned, and its pid.
+    started: Mutex<Option<(Instant, u32)>>,
+    /// Spawn to the first request for an event, and the CPU (ms) the process had used by then.
+    first_next: Mutex<Option<(Duration, f64)>>,
 }
 
 /// Lambda's runtime API for one process, on a loopback port.
@@ -404,6 +512,8 @@ impl RuntimeApi {
             queue: tokio::sync::Mutex::new(queue),
             pending: Mutex::new(HashMap::new()),
             init_error: Mutex::new(None),
+            started: Mutex::new(None),
+            first_next: Mutex::new(None),
         });
         let state = shared.clone();
         let task = tokio::spawn(async move {
@@ -467,6 +577,7 @@ async fn runtime_api(
         Err(_) => return reply(400, String::new()),
     };
     if path == format!("{RUNTIME}/invocation/next") {
+        note_first_next(state);
         let next = state.queue.lock().await.recv().await;
         let Some(invocation) = next else {
             return reply(500, String::new());
@@ -523,10 +634,87 @@ async fn runtime_api(
     reply(202, String::new())
 }
 
+/// The process's start-up time and CPU, at its first request for an event.
+fn note_first_next(state: &Shared) {
+    let Some((spawned, pid)) = state.started.lock().ok().and_then(|s| *s) else {
+        return;
+    };
+    if let Ok(mut first) = state.first_next.lock() {
+        if first.is_none() {
+            *first = Some((spawned.elapsed(), cpu_ms(pid).unwrap_or(0.0)));
+        }
+    }
+}
+
 /// `errorMessage` of a runtime error document, or the body itself.
 fn error_message(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
         .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Protects the figures `order-local demo --bootstraps` prints: CPU and peak memory are read
+    /// from /proc for a live process, and a process that is gone reads as nothing, not as zero.
+    #[test]
+    fn usage_is_read_from_proc_for_a_live_process_and_none_for_a_gone_one() {
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(60) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let me = std::process::id();
+        let cpu = cpu_ms(me).expect("this process's CPU time");
+        assert!(cpu >= 10.0, "60 ms of spinning shows as CPU time: {cpu} ms");
+        let rss = peak_rss_kb(me).expect("this process's peak memory");
+        assert!(rss > 1024, "a test process holds more than 1 MB: {rss} kB");
+        let gone = u32::MAX - 1;
+        assert_eq!(cpu_ms(gone), None);
+        assert_eq!(peak_rss_kb(gone), None);
+    }
+
+    /// Protects `--bootstraps DIR`: each of the template's functions is found by its binary's
+    /// name in the directory, and a missing one is named with the command that builds it.
+    #[test]
+    fn bootstraps_from_a_directory_are_found_by_binary_name_and_a_missing_one_is_named() {
+        let template: Template = serde_json::from_value(serde_json::json!({
+            "Resources": {
+                "ConsumerFunction": {
+                    "Type": "AWS::Lambda::Function",
+                    "Metadata": { crate::resources::BINARY_METADATA: "order-consumer" },
+                    "Properties": {}
+                },
+                "ApiFunction": {
+                    "Type": "AWS::Lambda::Function",
+                    "Metadata": { crate::resources::BINARY_METADATA: "order-api" },
+                    "Properties": {}
+                }
+            }
+        }))
+        .expect("a template");
+        let dir = std::env::temp_dir().join(format!("bootstraps-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("order-consumer"), b"").unwrap();
+        let missing = Bootstraps::from_dir(&dir, &template).expect_err("order-api is missing");
+        assert!(
+            missing.to_string().contains("order-api")
+                && missing
+                    .to_string()
+                    .contains("cargo build --release -p order-api"),
+            "{missing}"
+        );
+        std::fs::write(dir.join("order-api"), b"").unwrap();
+        let found = Bootstraps::from_dir(&dir, &template).expect("both binaries are there");
+        assert_eq!(found.by_binary["order-api"], dir.join("order-api"));
+        assert_eq!(
+            found.by_binary["order-consumer"],
+            dir.join("order-consumer")
+        );
+        assert!(found.launcher.is_empty(), "host binaries run directly");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

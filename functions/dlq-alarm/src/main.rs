@@ -2,7 +2,7 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     // Built once per process; leaked because it lives as long as the process does.
     let alarm: &'static _ = Box::leak(Box::new(

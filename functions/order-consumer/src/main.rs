@@ -2,7 +2,9 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
-#[tokio::main]
+// One thread: a function gets a fraction of a core, and a multi-thread runtime spent it on
+// waking and switching threads (docs/benchmarks.md, "Cutting the CPU per batch").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     // Built once per process; leaked because it lives as long as the process does.
     let consumer: &'static _ = Box::leak(Box::new(

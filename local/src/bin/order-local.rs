@@ -84,6 +84,11 @@ struct Boot {
     /// is the stack.
     #[arg(long)]
     assembly: Option<PathBuf>,
+    /// Run the functions as processes from the binaries in this directory (a host release
+    /// build: `cargo build --release` then `--bootstraps target/release`), with the project's
+    /// template; the summary then gives each one's start-up, CPU and memory (`make bench`).
+    #[arg(long, conflicts_with = "assembly")]
+    bootstraps: Option<PathBuf>,
 }
 
 /// Function logs go to a file, so the terminal shows the demo and the file the JSON lines.
@@ -179,7 +184,21 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
                 "--assembly brings its own template: leave out --template".into(),
             ))
         }
-        (None, _) => (load_template(cli)?, None),
+        (None, _) => {
+            let template = load_template(cli)?;
+            match &boot.bootstraps {
+                Some(dir) => {
+                    let b = order_local::process::Bootstraps::from_dir(dir, &template)?;
+                    eprintln!(
+                        "running the {} binaries of {}",
+                        b.by_binary.len(),
+                        dir.display()
+                    );
+                    (template, Some(b))
+                }
+                None => (template, None),
+            }
+        }
     };
     let path = log_path();
     if let Some(dir) = path.parent() {
@@ -426,8 +445,10 @@ async fn dead_letter_a_settled_payment(
     pipeline.wait_until_drained(timeout, progress).await
 }
 
-/// Each bootstrap run as a process: how often it started, answered and failed. True when every
-/// one answered at least one event and none failed.
+/// Each bootstrap run as a process: how often it started, answered and failed, and what it
+/// cost: spawn to its first request for an event and the CPU used by then, then CPU and wall
+/// time per event answered (the wall time includes the emulator's), and peak memory. True when
+/// every one answered at least one event and none failed.
 fn report_processes(pipeline: &LocalPipeline) -> bool {
     if pipeline.processes.is_empty() {
         return true;
@@ -435,8 +456,16 @@ fn report_processes(pipeline: &LocalPipeline) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     println!("\nBootstraps run as processes (one event at a time, like a warm Lambda instance)");
     println!(
-        "  {:<14} {:>7} {:>8} {:>7}",
-        "function", "started", "answered", "failed"
+        "  {:<14} {:>7} {:>8} {:>6} {:>9} {:>9} {:>11} {:>11} {:>8}",
+        "function",
+        "started",
+        "answered",
+        "failed",
+        "start ms",
+        "init CPU",
+        "CPU/event",
+        "wall/event",
+        "peak RSS"
     );
     let mut ok = true;
     for p in &pipeline.processes {
@@ -445,9 +474,31 @@ fn report_processes(pipeline: &LocalPipeline) -> bool {
             p.stats.answered.load(Relaxed),
             p.stats.errors.load(Relaxed),
         );
-        println!("  {:<14} {started:>7} {answered:>8} {errors:>7}", p.binary);
+        let ms = |us: u64| us as f64 / 1000.0;
+        let init_cpu = ms(p.stats.init_cpu_us.load(Relaxed));
+        let per_event = |total: f64| total / answered.max(1) as f64;
+        let (cpu, rss) = match p.usage() {
+            // One start: its CPU after initialisation is the events'.
+            Some(u) if started == 1 => (
+                format!("{:.2} ms", per_event(u.cpu_ms - init_cpu)),
+                format!("{:.1} MB", u.peak_rss_kb as f64 / 1024.0),
+            ),
+            Some(u) => (
+                "-".into(),
+                format!("{:.1} MB", u.peak_rss_kb as f64 / 1024.0),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "  {:<14} {started:>7} {answered:>8} {errors:>6} {:>9.1} {:>9} {cpu:>11} {:>11} {rss:>8}",
+            p.binary,
+            ms(p.stats.cold_start_us.load(Relaxed)),
+            format!("{init_cpu:.0} ms"),
+            format!("{:.1} ms", per_event(ms(p.stats.busy_us.load(Relaxed)))),
+        );
         ok &= answered > 0 && errors == 0;
     }
+    println!("  (CPU from /proc at 10 ms resolution: CPU/event is meaningful over many events)");
     if !ok {
         eprintln!("a bootstrap answered no event or failed one: its lines are in the function log");
     }
