@@ -1,4 +1,5 @@
-"""The embedded AWS emulator: moto's server with its DynamoDB backend serialized.
+"""The embedded AWS emulator: moto's server with its DynamoDB backend serialized, and its SQS
+queues no longer losing messages sent while a message is deleted.
 
 moto runs each request on its own thread. Its TransactWriteItems saves a deep copy of every table
 it touches and, when the transaction is cancelled (a condition failed), puts the copies back, so
@@ -9,6 +10,11 @@ copy costs time in proportion to the table, for every transaction. Here:
 - TransactWriteItems checks every item's condition first and writes only when all hold (under
   the lock nothing changes in between), so a cancelled transaction writes nothing and nothing
   is copied. Its answer is moto's own: the same cancellation reasons per item, in order.
+
+SQS: moto deletes a message by rebuilding the queue's message list from a copy and assigning it
+back, without the lock its sends take, so a message sent (an SNS delivery) while a delete runs
+over a long queue vanished: the 10,000-order soak lost 9 that way. Here a delete holds the
+queue's own lock, which every send takes to append.
 
 Usage: python moto_server.py -H HOST -p PORT
 """
@@ -24,6 +30,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.sqs.models import Queue
 
 _LOCK = threading.RLock()
 
@@ -94,6 +101,18 @@ DynamoDBBackend.transact_write_items = _transact_write_items
 for _name, _value in list(vars(DynamoDBBackend).items()):
     if callable(_value) and not _name.startswith("__"):
         setattr(DynamoDBBackend, _name, _serialized(_value))
+
+_queue_delete_message = Queue.delete_message
+
+
+def _delete_message(self, receipt_handle):
+    # add_message appends under this lock (a Condition over an RLock), so nothing is appended
+    # between the copy and the assignment.
+    with self._messages_lock:
+        return _queue_delete_message(self, receipt_handle)
+
+
+Queue.delete_message = _delete_message
 
 if __name__ == "__main__":
     from moto.server import main
