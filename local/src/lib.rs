@@ -35,6 +35,32 @@ pub fn state_dir() -> std::path::PathBuf {
         .join("order-local")
 }
 
+/// Function log lines (JSON) written to a file, one per line, so a run's terminal shows the run
+/// and the file the functions' lines.
+pub struct FileLines(std::sync::Mutex<std::fs::File>);
+
+impl FileLines {
+    /// Creates (or empties) `path`, and its directory.
+    pub fn create(path: &std::path::Path) -> Result<Self, LocalError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| LocalError::Input(format!("create {}: {e}", dir.display())))?;
+        }
+        let file = std::fs::File::create(path)
+            .map_err(|e| LocalError::Input(format!("create {}: {e}", path.display())))?;
+        Ok(Self(std::sync::Mutex::new(file)))
+    }
+}
+
+impl order_pipeline::telemetry::LineWriter for FileLines {
+    fn write_line(&self, line: &str) {
+        use std::io::Write;
+        if let Ok(mut f) = self.0.lock() {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 /// Errors of the local tools, each saying what failed and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {

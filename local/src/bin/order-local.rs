@@ -91,18 +91,6 @@ struct Boot {
     bootstraps: Option<PathBuf>,
 }
 
-/// Function logs go to a file, so the terminal shows the demo and the file the JSON lines.
-struct FileLines(std::sync::Mutex<std::fs::File>);
-
-impl LineWriter for FileLines {
-    fn write_line(&self, line: &str) {
-        use std::io::Write;
-        if let Ok(mut f) = self.0.lock() {
-            let _ = writeln!(f, "{line}");
-        }
-    }
-}
-
 fn load_template(cli: &Cli) -> Result<Template, LocalError> {
     match &cli.template {
         Some(path) => Template::load(path),
@@ -201,13 +189,7 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
         }
     };
     let path = log_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| LocalError::Input(format!("create {}: {e}", dir.display())))?;
-    }
-    let file = std::fs::File::create(&path)
-        .map_err(|e| LocalError::Input(format!("create {}: {e}", path.display())))?;
-    let writer: Arc<dyn LineWriter> = Arc::new(FileLines(std::sync::Mutex::new(file)));
+    let writer: Arc<dyn LineWriter> = Arc::new(order_local::FileLines::create(&path)?);
     init_logging("order-local", writer.clone());
     eprintln!("starting the AWS emulator (moto) and creating the stack's resources...");
     let pipeline = LocalPipeline::boot(

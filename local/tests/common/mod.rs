@@ -12,7 +12,6 @@ use order_local::inventory::{load, scan, Product};
 use order_local::pipeline::{LocalPipeline, Options};
 use order_local::report::scan_orders;
 use order_local::template::Template;
-use order_pipeline::telemetry::Captured;
 
 /// Orders from customers the fake provider always answers 503.
 pub const FLAKY: usize = 4;
@@ -45,12 +44,15 @@ pub async fn lifecycle_run(
 ) -> (LocalPipeline, Figures) {
     let started = std::time::Instant::now();
     let template = Template::current().expect("the stack's template synthesizes");
+    // The functions' lines go to a file the report names, so a failed run can be traced.
+    let log = order_local::state_dir().join(format!("{prefix}-functions.log"));
+    let telemetry = order_local::FileLines::create(&log).expect("the run's log file");
     let pipeline = LocalPipeline::boot(
         &template,
         Options {
             endpoint: None,
             retry_after_seconds: Some(1),
-            telemetry: Arc::new(Captured::default()),
+            telemetry: Arc::new(telemetry),
             prefix: prefix.into(),
             alarm_interval: Duration::from_secs(1),
             provider: order_local::provider::ProviderRates {
@@ -132,7 +134,7 @@ pub async fn lifecycle_run(
     let summary = pipeline.summary(&planned).await.expect("summary");
     eprintln!(
         "{}",
-        order_local::report::render(&summary, &pipeline.stack, "(captured)")
+        order_local::report::render(&summary, &pipeline.stack, &log.display().to_string())
     );
 
     assert!(
