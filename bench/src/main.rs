@@ -513,13 +513,19 @@ fn lifecycle_cost(
             format!("{log_per_order:.0} bytes per order per function (measured for order-consumer) x {logging_functions:.0} functions"),
         ),
     ];
-    println!("\n| item | USD | basis |\n| --- | --- | --- |");
+    println!();
+    print_costs(&lines, "not per order: KMS keys and requests (data keys reused for minutes), idle SQS long polls, alarms, X-Ray (sampled), storage");
+}
+
+/// A cost table: each item's USD and basis, then their total with what it leaves out.
+fn print_costs(lines: &[(&str, f64, String)], not_included: &str) {
+    println!("| item | USD | basis |\n| --- | --- | --- |");
     let mut total = 0.0;
-    for (item, usd, basis) in &lines {
+    for (item, usd, basis) in lines {
         total += usd;
         println!("| {item} | {usd:.3} | {basis} |");
     }
-    println!("| **total** | **{total:.2}** | not per order: KMS keys and requests (data keys reused for minutes), idle SQS long polls, alarms, X-Ray (sampled), storage |");
+    println!("| **total** | **{total:.2}** | {not_included} |");
 }
 
 /// An SNS-compatible endpoint answering every Publish after `delay`.
@@ -732,13 +738,10 @@ async fn main() {
             format!("{log_per_order:.0} bytes of logs per order"),
         ),
     ];
-    println!("| item | USD | basis |\n| --- | --- | --- |");
-    let mut total = 0.0;
-    for (item, usd, basis) in &lines {
-        total += usd;
-        println!("| {item} | {usd:.3} | {basis} |");
-    }
-    println!("| **total** | **{total:.2}** | KMS (data keys are reused for minutes), X-Ray (sampled) and storage not included |");
+    print_costs(
+        &lines,
+        "KMS (data keys are reused for minutes), X-Ray (sampled) and storage not included",
+    );
     lifecycle_cost(
         args.delay_ms as f64,
         cpu_per_batch,

@@ -60,10 +60,7 @@ impl Bootstraps {
         launcher: Vec<String>,
     ) -> Result<Self, LocalError> {
         let mut by_binary = HashMap::new();
-        for (id, r) in template.of_type("AWS::Lambda::Function") {
-            let binary = r.metadata[crate::resources::BINARY_METADATA]
-                .as_str()
-                .ok_or_else(|| LocalError::Input(format!("function {id} names no binary")))?;
+        for (id, binary, r) in functions(template)? {
             let asset = r.metadata["aws:asset:path"].as_str().ok_or_else(|| {
                 LocalError::Input(format!(
                     "function {id} has no aws:asset:path: is {} a cloud assembly synthesized with bundling?",
@@ -84,17 +81,12 @@ impl Bootstraps {
             launcher,
         })
     }
-}
 
-impl Bootstraps {
     /// The binaries in `dir` named as the template's functions name them (a host release build:
     /// `target/release`), run directly.
     pub fn from_dir(dir: &Path, template: &Template) -> Result<Self, LocalError> {
         let mut by_binary = HashMap::new();
-        for (id, r) in template.of_type("AWS::Lambda::Function") {
-            let binary = r.metadata[crate::resources::BINARY_METADATA]
-                .as_str()
-                .ok_or_else(|| LocalError::Input(format!("function {id} names no binary")))?;
+        for (_, binary, _) in functions(template)? {
             let path = dir.join(binary);
             if !path.is_file() {
                 return Err(LocalError::Input(format!(
@@ -109,6 +101,21 @@ impl Bootstraps {
             launcher: Vec::new(),
         })
     }
+}
+
+/// Each function of `template` with its id and the binary it runs.
+fn functions(
+    template: &Template,
+) -> Result<Vec<(&str, &str, &crate::template::Resource)>, LocalError> {
+    template
+        .of_type("AWS::Lambda::Function")
+        .map(|(id, r)| {
+            let binary = r.metadata[crate::resources::BINARY_METADATA]
+                .as_str()
+                .ok_or_else(|| LocalError::Input(format!("function {id} names no binary")))?;
+            Ok((id, binary, r))
+        })
+        .collect()
 }
 
 /// Whether `path` is an arm64 (aarch64) ELF executable.
@@ -133,7 +140,7 @@ pub struct ProcessStats {
     /// The first start's process spawn to its first request for an event, in microseconds.
     pub cold_start_us: AtomicU64,
     /// CPU the first start used before asking for its first event (its initialisation), in
-    /// milliseconds x 1000.
+    /// microseconds.
     pub init_cpu_us: AtomicU64,
 }
 
@@ -178,7 +185,7 @@ pub struct ProcessFunction {
     timeout: Duration,
     telemetry: Arc<dyn LineWriter>,
     instance: tokio::sync::Mutex<Option<Instance>>,
-    pub stats: ProcessStats,
+    pub stats: Arc<ProcessStats>,
 }
 
 struct Instance {
@@ -233,12 +240,12 @@ impl ProcessFunction {
             timeout: Duration::from_secs(spec.timeout_seconds.max(1)),
             telemetry,
             instance: tokio::sync::Mutex::new(None),
-            stats: ProcessStats::default(),
+            stats: Arc::default(),
         })
     }
 
     async fn start(&self) -> Result<Instance, String> {
-        let api = RuntimeApi::start(&self.function_name)
+        let api = RuntimeApi::start(&self.function_name, self.stats.clone())
             .await
             .map_err(|e| format!("runtime API for {}: {e}", self.binary))?;
         let spawned = Instant::now();
@@ -325,18 +332,6 @@ impl ProcessFunction {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
             }
         };
-        if let Some(instance) = slot.as_ref() {
-            if self.stats.cold_start_us.load(Ordering::Relaxed) == 0 {
-                if let Some(first) = instance.api.shared.first_next.lock().ok().and_then(|f| *f) {
-                    self.stats
-                        .cold_start_us
-                        .store(first.0.as_micros().max(1) as u64, Ordering::Relaxed);
-                    self.stats
-                        .init_cpu_us
-                        .store((first.1 * 1000.0) as u64, Ordering::Relaxed);
-                }
-            }
-        }
         result
     }
 
@@ -481,8 +476,8 @@ struct Shared {
     init_error: Mutex<Option<String>>,
     /// When the process was spawned, and its pid.
     started: Mutex<Option<(Instant, u32)>>,
-    /// Spawn to the first request for an event, and the CPU (ms) the process had used by then.
-    first_next: Mutex<Option<(Duration, f64)>>,
+    /// The function's figures: its first start's start-up is written at its first request.
+    stats: Arc<ProcessStats>,
 }
 
 /// Lambda's runtime API for one process, on a loopback port.
@@ -500,7 +495,7 @@ impl Drop for RuntimeApi {
 }
 
 impl RuntimeApi {
-    async fn start(function_name: &str) -> std::io::Result<Self> {
+    async fn start(function_name: &str, stats: Arc<ProcessStats>) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (invocations, queue) = mpsc::unbounded_channel();
@@ -513,7 +508,7 @@ impl RuntimeApi {
             pending: Mutex::new(HashMap::new()),
             init_error: Mutex::new(None),
             started: Mutex::new(None),
-            first_next: Mutex::new(None),
+            stats,
         });
         let state = shared.clone();
         let task = tokio::spawn(async move {
@@ -634,15 +629,23 @@ async fn runtime_api(
     reply(202, String::new())
 }
 
-/// The process's start-up time and CPU, at its first request for an event.
+/// The function's first start-up (spawn to its first request for an event) and the CPU it used.
 fn note_first_next(state: &Shared) {
     let Some((spawned, pid)) = state.started.lock().ok().and_then(|s| *s) else {
         return;
     };
-    if let Ok(mut first) = state.first_next.lock() {
-        if first.is_none() {
-            *first = Some((spawned.elapsed(), cpu_ms(pid).unwrap_or(0.0)));
-        }
+    let took = spawned.elapsed().as_micros().max(1) as u64;
+    let first = state
+        .stats
+        .cold_start_us
+        .compare_exchange(0, took, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok();
+    if first {
+        let cpu = cpu_ms(pid).unwrap_or(0.0);
+        state
+            .stats
+            .init_cpu_us
+            .store((cpu * 1000.0) as u64, Ordering::Relaxed);
     }
 }
 
