@@ -2,17 +2,19 @@
 //! order-consumer handler over a batch of 10 with the store behind a no-op fake (the JSON log
 //! layer is installed and writes to nowhere, so logging's cost is included).
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsMessage;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use order_domain::{parse_body, OrderItem, Provenance};
 use order_pipeline::config::WorkerConfig;
 use order_pipeline::consumer::OrderConsumer;
 use order_pipeline::port::PortError;
-use order_pipeline::store::{CreateResult, OrderStore, Reaccept};
+use order_pipeline::store::{item_attributes, CreateResult, OrderStore, Reaccept};
 use order_pipeline::telemetry::{init_logging, LineWriter};
 use order_pipeline::worker::SqsWorker;
 
@@ -38,7 +40,9 @@ impl OrderStore for NoopStore {
     }
 }
 
-fn to_item(body: &str) -> serde_dynamo::Item {
+/// What order-consumer does with a body before its write: parse, validate, build the item and
+/// its DynamoDB attributes (as `PutItem` takes them).
+fn to_item(body: &str) -> HashMap<String, AttributeValue> {
     let (order, _) = parse_body(body).order.expect("valid order");
     let from = Provenance {
         message_id: "m".into(),
@@ -46,7 +50,7 @@ fn to_item(body: &str) -> serde_dynamo::Item {
         sent_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
     };
     let item = OrderItem::accepted(&order, &from, Utc.timestamp_opt(1_700_000_001, 0).unwrap());
-    serde_dynamo::to_item(&item).expect("maps to attributes")
+    item_attributes(&item).expect("maps to attributes")
 }
 
 fn forms(c: &mut Criterion) {

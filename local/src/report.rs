@@ -39,7 +39,8 @@ pub struct Summary {
     pub unaccounted: Vec<String>,
     /// Order ids written more than once by the consumer.
     pub double_written: Vec<String>,
-    /// Order ids whose stored content is not the content of the message that stored it.
+    /// Order ids whose stored content is not the content of the message that stored it, or of a
+    /// message dropped as its duplicate (a duplicate of an order that is not stored counts here).
     pub wrong_content: Vec<String>,
     pub invocations: u64,
     pub invocation_errors: u64,
@@ -194,7 +195,19 @@ pub async fn collect(
                     }
                 }
             }
-            Some("duplicate") => duplicates_dropped += 1,
+            Some("duplicate") => {
+                duplicates_dropped += 1;
+                // Dropped as a duplicate: the same order must be stored.
+                let hash = parse_body(&p.body)
+                    .order
+                    .ok()
+                    .map(|(o, _)| (o.order_id.clone(), o.content_hash()));
+                if let Some((id, hash)) = hash {
+                    if by_id.get(id.as_str()).map(|i| &i.content_hash) != Some(&hash) {
+                        wrong_content.push(id);
+                    }
+                }
+            }
             _ if in_dlq.contains(p.correlation_id.as_str()) => {}
             // A process reports no outcome per record: the table says whether it is stored.
             None if !outcomes_reported

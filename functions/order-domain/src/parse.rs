@@ -526,11 +526,22 @@ fn text(
     prefix: &str,
     max: usize,
 ) -> Result<Option<String>, InvalidOrder> {
-    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
     let Some(raw) = optional_string(fields, key, prefix)? else {
         return Ok(None);
     };
-    let value: String = raw.trim().nfc().collect();
+    let trimmed = raw.trim();
+    // Most text is already NFC (all ASCII text is): the quick check's `Yes` is definitive, and
+    // skips the decomposition and recomposition the iterator would do character by character.
+    let value = if is_nfc_quick(trimmed.chars()) == IsNormalized::Yes {
+        if trimmed.len() == raw.len() {
+            raw
+        } else {
+            trimmed.to_string()
+        }
+    } else {
+        trimmed.nfc().collect()
+    };
     if let Some(bad) = value
         .chars()
         .find(|c| c.is_control() || is_bidi_control(*c))
@@ -636,9 +647,11 @@ pub fn exact_price(literal: &str) -> Result<Decimal, String> {
         }
     };
     // digits x 10^-scale, exactly.
-    let mut digits: String = format!("{whole}{fraction}")
-        .trim_start_matches('0')
-        .to_string();
+    let mut digits: String = whole
+        .chars()
+        .chain(fraction.chars())
+        .skip_while(|c| *c == '0')
+        .collect();
     let mut scale = fraction.len() as i64 - exponent;
     while scale > 0 && digits.ends_with('0') {
         digits.pop();
@@ -709,5 +722,44 @@ fn shorten(text: &str) -> String {
     } else {
         let head: String = text.chars().take(MAX).collect();
         format!("{head}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use unicode_normalization::UnicodeNormalization;
+
+    fn text_of(value: &str) -> Result<Option<String>, InvalidOrder> {
+        let body = serde_json::json!({ "k": value }).to_string();
+        let fields: Fields<'_> = serde_json::from_str(&body).unwrap();
+        text(&fields, "k", "", usize::MAX)
+    }
+
+    proptest! {
+        /// Protects: the quick check that skips normalising text already in NFC gives exactly
+        /// what full normalisation gives (combining marks, Hangul jamo, spaces to trim).
+        #[test]
+        fn text_is_the_trimmed_nfc_of_what_was_sent(
+            value in "[ a-eA-E\u{e9}\u{300}-\u{36f}\u{1100}-\u{1112}\u{1161}-\u{1175}\u{11a8}\u{ac00}\u{212b}\u{2000}]{0,12}|\\PC{0,16}"
+        ) {
+            let expected: String = value.trim().nfc().collect();
+            prop_assert_eq!(text_of(&value).unwrap(), Some(expected));
+        }
+    }
+
+    #[test]
+    fn decomposed_and_padded_text_is_composed_and_trimmed() {
+        assert_eq!(
+            text_of(" cafe\u{301} ").unwrap().as_deref(),
+            Some("caf\u{e9}")
+        );
+        assert_eq!(text_of("\u{212b}").unwrap().as_deref(), Some("\u{c5}"));
+        assert_eq!(
+            text_of("\u{1100}\u{1161}").unwrap().as_deref(),
+            Some("\u{ac00}")
+        );
+        assert_eq!(text_of("plain").unwrap().as_deref(), Some("plain"));
     }
 }

@@ -266,6 +266,28 @@ fn items_must_have_1_to_100_entries() {
     );
 }
 
+/// Protects: an entry of `items` that is not an object is named by its index.
+#[test]
+fn an_item_that_is_not_an_object_is_named_by_its_index() {
+    for (items, field) in [
+        (
+            serde_json::json!([{"sku": "A", "quantity": 1}, 5]),
+            "items[1]",
+        ),
+        (
+            serde_json::json!(["A", {"sku": "A", "quantity": 1}]),
+            "items[0]",
+        ),
+        (serde_json::json!([null]), "items[0]"),
+    ] {
+        let e = invalid(&canonical_with(serde_json::json!({ "items": items })));
+        assert_eq!(
+            (e.field.as_str(), e.problem.as_str()),
+            (field, "must be an object")
+        );
+    }
+}
+
 #[test]
 fn each_item_needs_a_sku_or_a_name() {
     let e = invalid(&canonical_with(

@@ -46,13 +46,17 @@ pub async fn lifecycle_run(
     let template = Template::current().expect("the stack's template synthesizes");
     // The functions' lines go to a file the report names, so a failed run can be traced.
     let log = order_local::state_dir().join(format!("{prefix}-functions.log"));
-    let telemetry = order_local::FileLines::create(&log).expect("the run's log file");
+    let telemetry: Arc<order_local::FileLines> =
+        Arc::new(order_local::FileLines::create(&log).expect("the run's log file"));
+    // The functions' log lines (a failed record's WARN names its correlation id and reason) go
+    // there too, not only their metric lines. One subscriber per test process: the first run's.
+    order_pipeline::telemetry::init_logging("order-local", telemetry.clone());
     let pipeline = LocalPipeline::boot(
         &template,
         Options {
             endpoint: None,
             retry_after_seconds: Some(1),
-            telemetry: Arc::new(telemetry),
+            telemetry,
             prefix: prefix.into(),
             alarm_interval: Duration::from_secs(1),
             provider: order_local::provider::ProviderRates {
@@ -191,10 +195,41 @@ pub async fn lifecycle_run(
         .filter(|p| p.intent != Intent::Invalid)
         .filter_map(|p| p.order_id.as_deref())
         .collect();
+    if items.len() != valid_ids.len() {
+        // Say what became of each message of an order that has no item.
+        let stored: HashSet<&str> = items.iter().map(|i| i.order_id.as_str()).collect();
+        let outcomes = pipeline.stats("order-consumer").outcomes;
+        let mut missing: Vec<&&str> = valid_ids
+            .iter()
+            .filter(|id| !stored.contains(**id))
+            .collect();
+        missing.sort();
+        for id in missing {
+            eprintln!("no item for order {id}; its messages:");
+            for p in planned
+                .iter()
+                .filter(|p| p.order_id.as_deref() == Some(*id))
+            {
+                let dead = summary
+                    .dead_letters
+                    .iter()
+                    .find(|d| d.correlation_id == p.correlation_id)
+                    .map(|d| d.reason.as_str());
+                eprintln!(
+                    "  {} {:?}: outcomes {:?}, DLQ {:?}",
+                    p.correlation_id,
+                    p.intent,
+                    outcomes.get(&p.correlation_id),
+                    dead
+                );
+            }
+        }
+    }
     assert_eq!(
         items.len(),
         valid_ids.len(),
-        "one item per distinct valid order id"
+        "one item per distinct valid order id (see the lines above for the missing ones, and {})",
+        log.display()
     );
     // Every order ended: COMPLETED (v4: reserved, paid, completed), REJECTED (v2) or
     // PAYMENT_FAILED (v3), each change made once.

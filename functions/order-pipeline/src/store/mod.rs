@@ -10,7 +10,7 @@ use order_domain::{Existing, OrderItem};
 
 use crate::port::PortError;
 
-pub use dynamodb::DynamoStore;
+pub use dynamodb::{item_attributes, DynamoStore};
 #[cfg(any(test, feature = "test-support"))]
 pub use memory::{Fault, MemoryStore};
 
