@@ -70,10 +70,38 @@ impl AlarmFunction for LambdaDlqAlarm {
     }
 }
 
+/// A function an EventBridge schedule invokes with the rule's constant input (dlq-alarm's
+/// sweeps): it reads the event itself, as its Lambda binary does.
+pub trait ScheduledFunction: Send + Sync {
+    fn invoke(
+        &self,
+        event: LambdaEvent<serde_json::Value>,
+    ) -> BoxFuture<'_, Result<serde_json::Value, String>>;
+}
+
+impl ScheduledFunction for LambdaDlqAlarm {
+    fn invoke(
+        &self,
+        event: LambdaEvent<serde_json::Value>,
+    ) -> BoxFuture<'_, Result<serde_json::Value, String>> {
+        Box::pin(async move {
+            let (payload, context) = event.into_parts();
+            let event = serde_json::from_value(payload)
+                .map_err(|e| format!("dlq-alarm does not take this event: {e}"))?;
+            let summary = self
+                .handle_event(LambdaEvent::new(event, context))
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::to_value(summary).map_err(|e| e.to_string())
+        })
+    }
+}
+
 #[derive(Clone)]
 pub enum Handler {
     Sqs(Arc<dyn SqsFunction>),
-    Alarm(Arc<dyn AlarmFunction>),
+    /// dlq-alarm: its alarm's state changes, and its schedule.
+    Alarm(Arc<dyn AlarmFunction>, Arc<dyn ScheduledFunction>),
     Http(Arc<dyn HttpFunction>),
     Stream(Arc<dyn StreamFunction>),
     /// The real bootstrap as a process: it takes whatever event its source sends.
@@ -91,7 +119,15 @@ impl Handler {
 
     pub fn alarm(&self) -> Option<Arc<dyn AlarmFunction>> {
         match self {
-            Handler::Alarm(h) => Some(h.clone()),
+            Handler::Alarm(h, _) => Some(h.clone()),
+            Handler::Process(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn scheduled(&self) -> Option<Arc<dyn ScheduledFunction>> {
+        match self {
+            Handler::Alarm(_, h) => Some(h.clone()),
             Handler::Process(p) => Some(p.clone()),
             _ => None,
         }
@@ -130,9 +166,10 @@ pub fn build(
         "order-consumer" => Ok(Handler::Sqs(Arc::new(
             bootstrap::order_consumer_with(&env, sdk, telemetry).map_err(config)?,
         ))),
-        "dlq-alarm" => Ok(Handler::Alarm(Arc::new(
-            bootstrap::dlq_alarm_with(&env, sdk, telemetry).map_err(config)?,
-        ))),
+        "dlq-alarm" => {
+            let f = Arc::new(bootstrap::dlq_alarm_with(&env, sdk, telemetry).map_err(config)?);
+            Ok(Handler::Alarm(f.clone(), f))
+        }
         "order-api" => Ok(Handler::Http(Arc::new(
             bootstrap::order_api_with(&env, sdk, telemetry).map_err(config)?,
         ))),

@@ -19,6 +19,7 @@ pub mod publish;
 pub mod redrive;
 pub mod report;
 pub mod resources;
+pub mod schedule;
 pub mod seeds;
 pub mod stream;
 pub mod template;

@@ -15,6 +15,7 @@ use crate::http::{ApiServer, Route};
 use crate::mapping::{Kills, Mapping, MappingOptions, MappingStats};
 use crate::provider::{FakeProvider, ProviderRates};
 use crate::resources::{create, Created, LocalStack};
+use crate::schedule::{LocalSchedule, Schedules};
 use crate::stream::StreamMapping;
 use crate::template::Template;
 use crate::{Clients, LocalError};
@@ -29,6 +30,9 @@ pub struct Options {
     /// Names the resources, so that runs against one emulator never collide.
     pub prefix: String,
     pub alarm_interval: Duration,
+    /// Every EventBridge schedule of the stack (dlq-alarm's sweep) runs this often instead of
+    /// its rate; `None` runs none.
+    pub schedule_every: Option<Duration>,
     /// How the fake payment provider behaves (the payment stage calls it over HTTP).
     pub provider: ProviderRates,
     /// Faults injected between the functions and the emulator (none when `None`).
@@ -53,6 +57,8 @@ pub struct LocalPipeline {
     /// The stream mappings, with the binary each feeds.
     pub stream_mappings: Vec<(String, StreamMapping)>,
     pub alarms: AlarmEvaluator,
+    /// The stack's EventBridge schedules (dlq-alarm's sweep).
+    pub schedules: Schedules,
     /// The stack's HTTP APIs, served on loopback.
     pub api_servers: Vec<ApiServer>,
     /// The fake payment provider the payment stage's HTTP adapter calls.
@@ -259,6 +265,33 @@ impl LocalPipeline {
         );
         tasks.push(alarms.spawn(clients.clone(), options.alarm_interval));
 
+        let schedules = Schedules::default();
+        if let Some(every) = options.schedule_every {
+            let local = created
+                .schedules
+                .iter()
+                .map(|spec| {
+                    let function = created.function(&spec.function_id);
+                    match (
+                        function,
+                        handlers.get(&spec.function_id).and_then(Handler::scheduled),
+                    ) {
+                        (Some(f), Some(h)) => Ok(LocalSchedule {
+                            spec: spec.clone(),
+                            function_name: f.name.clone(),
+                            function_timeout: Duration::from_secs(f.timeout_seconds),
+                            function: h,
+                        }),
+                        _ => Err(LocalError::Input(format!(
+                            "schedule {} invokes {}, which has no handler for a scheduled event",
+                            spec.id, spec.function_id
+                        ))),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            tasks.extend(schedules.spawn(local, every));
+        }
+
         let mut api_servers = Vec::new();
         let mut stack = created.stack.clone();
         for api in &created.apis {
@@ -300,6 +333,7 @@ impl LocalPipeline {
             mappings,
             stream_mappings,
             alarms,
+            schedules,
             api_servers,
             provider,
             inbox,
@@ -347,7 +381,8 @@ impl LocalPipeline {
                 queued += depth(&self.clients.sqs, &m.queue_url).await?;
             }
             let busy = self.mappings.iter().any(|m| m.mapping.is_busy())
-                || self.stream_mappings.iter().any(|(_, m)| m.is_busy());
+                || self.stream_mappings.iter().any(|(_, m)| m.is_busy())
+                || self.schedules.is_busy();
             if queued == 0 && !busy && self.alarms.settled(&self.clients).await? {
                 quiet += 1;
                 if quiet >= 4 {
@@ -389,6 +424,7 @@ impl LocalPipeline {
             m.stop();
         }
         self.alarms.stop();
+        self.schedules.stop().await;
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
@@ -411,6 +447,8 @@ impl LocalPipeline {
         &self,
         planned: &[crate::generate::Planned],
     ) -> Result<crate::report::Summary, LocalError> {
+        // A sweep hides the DLQ's messages while it reads them: none may run during the report.
+        self.schedules.stop().await;
         crate::report::collect(
             &self.clients,
             &self.stack,

@@ -31,7 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::emulator::EMULATOR_REGION;
-use crate::functions::{AlarmFunction, Labels, SqsFunction};
+use crate::functions::{AlarmFunction, Labels, ScheduledFunction, SqsFunction};
 use crate::http::HttpFunction;
 use crate::resources::FunctionSpec;
 use crate::stream::StreamFunction;
@@ -361,6 +361,15 @@ impl AlarmFunction for ProcessFunction {
     fn invoke(
         &self,
         event: LambdaEvent<CloudWatchAlarm>,
+    ) -> BoxFuture<'_, Result<serde_json::Value, String>> {
+        Box::pin(async move { self.call(&event.payload).await })
+    }
+}
+
+impl ScheduledFunction for ProcessFunction {
+    fn invoke(
+        &self,
+        event: LambdaEvent<serde_json::Value>,
     ) -> BoxFuture<'_, Result<serde_json::Value, String>> {
         Box::pin(async move { self.call(&event.payload).await })
     }

@@ -81,9 +81,9 @@ fn action_for(kind: &str) -> Option<Action> {
         }
         "AWS::Logs::LogGroup" => skip("the functions' log lines go to target/order-local/functions.log"),
         "AWS::Lambda::Permission" => skip("the runner invokes the functions itself"),
-        "AWS::Events::Rule" => skip(
-            "a schedule (dlq-alarm's sweeps): locally the DLQ alarm's state changes run dlq-alarm; a scheduled sweep is tested in the contract tests",
-        ),
+        "AWS::Events::Rule" => Some(Action::Emulate(
+            "a schedule: the runner invokes its target function with the rule's constant input, every few seconds instead of its rate (local time passes faster)".into(),
+        )),
         "AWS::CloudWatch::Dashboard" => skip("graphs of CloudWatch metrics, which are not collected locally"),
         "AWS::CDK::Metadata" => skip("CDK's version reporting"),
         _ => None,
@@ -195,6 +195,78 @@ pub struct RouteSpec {
 pub struct ApiSpec {
     pub id: String,
     pub routes: Vec<RouteSpec>,
+}
+
+/// An EventBridge schedule: its rate, and the function it invokes with a constant input.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleSpec {
+    pub id: String,
+    /// The rule's `rate(...)`, as deployed (locally every schedule runs faster).
+    pub rate_seconds: u64,
+    pub function_id: String,
+    pub input: Value,
+}
+
+/// The enabled `rate(...)` rules of the template, one spec per function target.
+fn schedules(template: &Template) -> Result<Vec<ScheduleSpec>, LocalError> {
+    let mut specs = Vec::new();
+    for (id, r) in template.of_type("AWS::Events::Rule") {
+        if r.properties["State"]
+            .as_str()
+            .is_some_and(|s| s != "ENABLED")
+        {
+            continue;
+        }
+        let Some(expression) = r.properties["ScheduleExpression"].as_str() else {
+            return Err(LocalError::Input(format!(
+                "rule {id} has no ScheduleExpression: the local runner emulates schedules only"
+            )));
+        };
+        let rate_seconds = rate_seconds(expression).ok_or_else(|| {
+            LocalError::Input(format!(
+                "rule {id}: {expression:?} is not a rate(N minutes|hours|days) the local runner knows"
+            ))
+        })?;
+        for target in r.properties["Targets"].as_array().into_iter().flatten() {
+            let function_id = named_id(&target["Arn"]).ok_or_else(|| {
+                LocalError::Input(format!(
+                    "rule {id}: a target names no resource of the stack"
+                ))
+            })?;
+            let input = match target["Input"].as_str() {
+                Some(text) => serde_json::from_str(text).map_err(|e| {
+                    LocalError::Input(format!("rule {id}: its target's Input is not JSON: {e}"))
+                })?,
+                None => {
+                    return Err(LocalError::Input(format!(
+                        "rule {id}: the local runner sends a target's constant Input only, and this target has none"
+                    )))
+                }
+            };
+            specs.push(ScheduleSpec {
+                id: id.to_string(),
+                rate_seconds,
+                function_id,
+                input,
+            });
+        }
+    }
+    Ok(specs)
+}
+
+/// `rate(5 minutes)` in seconds.
+fn rate_seconds(expression: &str) -> Option<u64> {
+    let inner = expression.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: u64 = n.parse().ok()?;
+    let unit_seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return None,
+    };
+    Some(n * unit_seconds)
 }
 
 /// The logical id a value names through `Ref` or `Fn::GetAtt`, anywhere inside it.
@@ -310,6 +382,7 @@ pub struct Created {
     pub mappings: Vec<MappingSpec>,
     pub stream_mappings: Vec<StreamMappingSpec>,
     pub alarms: Vec<AlarmSpec>,
+    pub schedules: Vec<ScheduleSpec>,
     pub apis: Vec<ApiSpec>,
     /// Each table's physical name, by logical id.
     pub tables: BTreeMap<String, String>,
@@ -835,6 +908,7 @@ pub async fn create(
         mappings,
         stream_mappings,
         alarms,
+        schedules: schedules(template)?,
         apis: apis(template)?,
         tables: template
             .of_type("AWS::DynamoDB::Table")
@@ -850,6 +924,24 @@ pub async fn create(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Protects: the stack's DLQ sweep is found with its rate, its function and its input, so the
+    /// local runner runs it as EventBridge would; a schedule it cannot run is an error.
+    #[test]
+    fn the_dlq_sweep_schedule_is_read_from_the_template() {
+        let template = Template::current().expect("the stack synthesizes");
+        let specs = schedules(&template).expect("the stack's schedules are rates");
+        assert_eq!(specs.len(), 1, "{specs:?}");
+        assert!(specs[0].rate_seconds >= 60, "{specs:?}");
+        assert!(
+            specs[0].function_id.starts_with("DlqAlarmFunction"),
+            "{specs:?}"
+        );
+        assert_eq!(specs[0].input, serde_json::json!({"sweep": "scheduled"}));
+        assert_eq!(rate_seconds("rate(1 hour)"), Some(3600));
+        assert_eq!(rate_seconds("cron(0 12 * * ? *)"), None);
+        assert_eq!(rate_seconds("rate(five minutes)"), None);
+    }
 
     /// Protects: every resource of the project's stack is created, emulated or skipped for a
     /// stated reason; a resource type the runner does not know fails the plan, naming it.

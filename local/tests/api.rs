@@ -30,6 +30,7 @@ async fn posted_orders_reach_the_table_once_and_get_shows_them() {
             telemetry: Arc::new(Captured::default()),
             prefix: "api".into(),
             alarm_interval: Duration::from_secs(1),
+            schedule_every: Some(Duration::from_secs(5)),
             provider: Default::default(),
             faults: None,
             bootstraps: None,

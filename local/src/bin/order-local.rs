@@ -200,6 +200,7 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
             telemetry: writer,
             prefix: format!("local{}", chrono::Utc::now().timestamp_millis() % 1_000_000),
             alarm_interval: Duration::from_secs(1),
+            schedule_every: Some(Duration::from_secs(5)),
             provider: order_local::provider::ProviderRates {
                 decline: boot.decline_rate,
                 unavailable: boot.unavailable_rate,

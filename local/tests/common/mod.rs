@@ -59,6 +59,7 @@ pub async fn lifecycle_run(
             telemetry,
             prefix: prefix.into(),
             alarm_interval: Duration::from_secs(1),
+            schedule_every: Some(Duration::from_secs(5)),
             provider: order_local::provider::ProviderRates {
                 decline: 0.05,
                 unavailable: 0.20,
@@ -439,16 +440,53 @@ pub async fn lifecycle_run(
         .iter()
         .map(|i| (i.order_id.as_str(), i.content_hash.as_str()))
         .collect();
-    // A message belongs in the DLQ exactly when it is invalid or its content differs from the
-    // stored order's (which of two conflicting messages wins depends on arrival order).
+    // A message belongs in the DLQ exactly when it is invalid, or its content differs from the
+    // stored order's (which of two conflicting messages wins depends on arrival order), or it
+    // failed on every receive (faults: its order is then FAILED, marked by dlq-alarm's sweep,
+    // unless a duplicate message stored it meanwhile).
+    let outcomes = pipeline.stats("order-consumer").outcomes;
+    let failed_every_time = |p: &Planned| {
+        !matches!(
+            outcomes
+                .get(&p.correlation_id)
+                .and_then(|o| o.last())
+                .map(String::as_str),
+            Some("accepted" | "reaccepted" | "duplicate" | "conflict" | "invalid")
+        )
+    };
+    let mut dead_lettered_valid = 0;
     let expected_dlq = planned
         .iter()
         .filter(|p| match parse_body(&p.body).order {
             Err(_) => true,
-            Ok((o, _)) => stored_hash.get(o.order_id.as_str()) != Some(&o.content_hash().as_str()),
+            Ok((o, _))
+                if stored_hash.get(o.order_id.as_str()) != Some(&o.content_hash().as_str()) =>
+            {
+                true
+            }
+            Ok(_) if failed_every_time(p) => {
+                dead_lettered_valid += 1;
+                true
+            }
+            Ok(_) => false,
         })
         .count();
     assert_eq!(summary.dead_letters.len(), expected_dlq);
+    // Every FAILED order has its message in the DLQ, for an operator to redrive.
+    for i in items.iter().filter(|i| i.status == OrderStatus::Failed) {
+        assert!(
+            summary
+                .dead_letters
+                .iter()
+                .any(|d| d.order_id.as_deref() == Some(i.order_id.as_str())),
+            "{} is FAILED but none of its messages is in the DLQ",
+            i.order_id
+        );
+    }
+    eprintln!(
+        "{prefix}: {dead_lettered_valid} valid messages failed on every receive and were dead-lettered; dlq-alarm's scheduled sweeps: {:?}",
+        pipeline.schedules.stats()
+    );
     let invalid = planned
         .iter()
         .filter(|p| p.intent == Intent::Invalid)
