@@ -44,6 +44,17 @@ pub struct Transition {
 /// Messages in a queue: visible plus in flight (dlq-alarm's own look hides them briefly, and
 /// that must not flip the alarm).
 pub async fn depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64, LocalError> {
+    let (visible, hidden) = counts(sqs, queue_url).await?;
+    Ok(visible + hidden)
+}
+
+/// The messages of a queue received and not yet deleted or visible again (in flight).
+pub async fn hidden(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64, LocalError> {
+    Ok(counts(sqs, queue_url).await?.1)
+}
+
+/// A queue's visible and not-visible message counts.
+async fn counts(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<(u64, u64), LocalError> {
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(queue_url)
@@ -60,8 +71,10 @@ pub async fn depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64, Lo
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    Ok(n(QueueAttributeName::ApproximateNumberOfMessages)
-        + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    Ok((
+        n(QueueAttributeName::ApproximateNumberOfMessages),
+        n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    ))
 }
 
 fn cw_time(t: DateTime<Utc>) -> String {

@@ -72,6 +72,10 @@ pub struct LocalPipeline {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// How long a run's report waits for DLQ messages a sweep left hidden: dlq-alarm's snapshot
+/// visibility (60 s by default) and a margin.
+const DLQ_HIDDEN_WAIT: Duration = Duration::from_secs(90);
+
 /// Progress while waiting for the queues to drain.
 #[derive(Debug, Clone, Copy)]
 pub struct Drain {
@@ -449,6 +453,14 @@ impl LocalPipeline {
     ) -> Result<crate::report::Summary, LocalError> {
         // A sweep hides the DLQ's messages while it reads them: none may run during the report.
         self.schedules.stop().await;
+        // A sweep whose release of its snapshot failed (a fault) leaves messages hidden until
+        // their visibility timeout ends: wait for them, or the report would miss them.
+        let waiting = Instant::now();
+        while crate::alarm::hidden(&self.clients.sqs, &self.stack.dlq_url).await? > 0
+            && waiting.elapsed() < DLQ_HIDDEN_WAIT
+        {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         crate::report::collect(
             &self.clients,
             &self.stack,
