@@ -14,7 +14,7 @@ use crate::functions::{build, AlarmFunction, Handler};
 use crate::http::{ApiServer, Route};
 use crate::mapping::{Kills, Mapping, MappingOptions, MappingStats};
 use crate::provider::{FakeProvider, ProviderRates};
-use crate::resources::{create, Created, LocalStack};
+use crate::resources::{create, Created, FunctionSpec, LocalStack};
 use crate::schedule::{LocalSchedule, Schedules};
 use crate::stream::StreamMapping;
 use crate::template::Template;
@@ -70,6 +70,16 @@ pub struct LocalPipeline {
     /// The functions run as processes, when booted with bootstraps.
     pub processes: Vec<Arc<crate::process::ProcessFunction>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The function `id` names and its handler of the kind `kind` picks, when it has one.
+fn function_and<'a, T>(
+    created: &'a Created,
+    handlers: &HashMap<String, Handler>,
+    id: &str,
+    kind: impl Fn(&Handler) -> Option<T>,
+) -> Option<(&'a FunctionSpec, T)> {
+    Some((created.function(id)?, handlers.get(id).and_then(kind)?))
 }
 
 /// How long a run's report waits for DLQ messages a sweep left hidden: dlq-alarm's snapshot
@@ -275,18 +285,14 @@ impl LocalPipeline {
                 .schedules
                 .iter()
                 .map(|spec| {
-                    let function = created.function(&spec.function_id);
-                    match (
-                        function,
-                        handlers.get(&spec.function_id).and_then(Handler::scheduled),
-                    ) {
-                        (Some(f), Some(h)) => Ok(LocalSchedule {
+                    match function_and(&created, &handlers, &spec.function_id, Handler::scheduled) {
+                        Some((f, h)) => Ok(LocalSchedule {
                             spec: spec.clone(),
                             function_name: f.name.clone(),
                             function_timeout: Duration::from_secs(f.timeout_seconds),
                             function: h,
                         }),
-                        _ => Err(LocalError::Input(format!(
+                        None => Err(LocalError::Input(format!(
                             "schedule {} invokes {}, which has no handler for a scheduled event",
                             spec.id, spec.function_id
                         ))),
@@ -302,24 +308,20 @@ impl LocalPipeline {
             let routes = api
                 .routes
                 .iter()
-                .map(|r| {
-                    let function = created.function(&r.function_id);
-                    match (
-                        function,
-                        handlers.get(&r.function_id).and_then(Handler::http),
-                    ) {
-                        (Some(f), Some(h)) => Ok(Route {
+                .map(
+                    |r| match function_and(&created, &handlers, &r.function_id, Handler::http) {
+                        Some((f, h)) => Ok(Route {
                             method: r.method.clone(),
                             path: r.path.clone(),
                             function_name: f.name.clone(),
                             handler: h,
                         }),
-                        _ => Err(LocalError::Input(format!(
+                        None => Err(LocalError::Input(format!(
                             "route {} {} of API {} integrates {}, which has no HTTP handler",
                             r.method, r.path, api.id, r.function_id
                         ))),
-                    }
-                })
+                    },
+                )
                 .collect::<Result<Vec<_>, _>>()?;
             let server = ApiServer::start(routes).await?;
             // The template's URL names API Gateway; locally the API is this server.

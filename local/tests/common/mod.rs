@@ -51,6 +51,9 @@ pub async fn lifecycle_run(
     // The functions' log lines (a failed record's WARN names its correlation id and reason) go
     // there too, not only their metric lines. One subscriber per test process: the first run's.
     order_pipeline::telemetry::init_logging("order-local", telemetry.clone());
+    // init_logging sends panics to the log, as a function's must go; a failed assertion of this
+    // test belongs on the terminal: the default hook back.
+    drop(std::panic::take_hook());
     let pipeline = LocalPipeline::boot(
         &template,
         Options {
@@ -196,10 +199,11 @@ pub async fn lifecycle_run(
         .filter(|p| p.intent != Intent::Invalid)
         .filter_map(|p| p.order_id.as_deref())
         .collect();
+    // Each message's outcome on every receive, as the runner's event source mapping saw it.
+    let outcomes = pipeline.stats("order-consumer").outcomes;
     if items.len() != valid_ids.len() {
         // Say what became of each message of an order that has no item.
         let stored: HashSet<&str> = items.iter().map(|i| i.order_id.as_str()).collect();
-        let outcomes = pipeline.stats("order-consumer").outcomes;
         let mut missing: Vec<&&str> = valid_ids
             .iter()
             .filter(|id| !stored.contains(**id))
@@ -444,7 +448,6 @@ pub async fn lifecycle_run(
     // stored order's (which of two conflicting messages wins depends on arrival order), or it
     // failed on every receive (faults: its order is then FAILED, marked by dlq-alarm's sweep,
     // unless a duplicate message stored it meanwhile).
-    let outcomes = pipeline.stats("order-consumer").outcomes;
     let failed_every_time = |p: &Planned| {
         !matches!(
             outcomes
@@ -483,10 +486,13 @@ pub async fn lifecycle_run(
             i.order_id
         );
     }
+    let sweeps = pipeline.schedules.stats();
     eprintln!(
-        "{prefix}: {dead_lettered_valid} valid messages failed on every receive and were dead-lettered; dlq-alarm's scheduled sweeps: {:?}",
-        pipeline.schedules.stats()
+        "{prefix}: {dead_lettered_valid} valid messages failed on every receive and were dead-lettered; dlq-alarm's scheduled sweeps: {sweeps:?}"
     );
+    // The runner ran the stack's schedule: without it, a valid order dead-lettered while the DLQ
+    // alarm stays in ALARM is never marked FAILED and has no item.
+    assert!(sweeps.invocations > 0, "dlq-alarm's scheduled sweep ran");
     let invalid = planned
         .iter()
         .filter(|p| p.intent == Intent::Invalid)
