@@ -20,6 +20,11 @@ use crate::stream::StreamMapping;
 use crate::template::Template;
 use crate::{Clients, LocalError};
 
+/// How often the runner runs the stack's EventBridge schedules (dlq-alarm's sweep, every 5
+/// minutes on AWS): often enough that a local run or test sees a dead letter swept within
+/// seconds.
+pub const LOCAL_SCHEDULE_EVERY: Duration = Duration::from_secs(5);
+
 pub struct Options {
     /// Use an emulator that is already running instead of starting one.
     pub endpoint: Option<String>,
@@ -31,7 +36,7 @@ pub struct Options {
     pub prefix: String,
     pub alarm_interval: Duration,
     /// Every EventBridge schedule of the stack (dlq-alarm's sweep) runs this often instead of
-    /// its rate; `None` runs none.
+    /// its rate (`LOCAL_SCHEDULE_EVERY` in the runner and the tests); `None` runs none.
     pub schedule_every: Option<Duration>,
     /// How the fake payment provider behaves (the payment stage calls it over HTTP).
     pub provider: ProviderRates,

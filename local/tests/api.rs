@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use order_local::http::send;
-use order_local::pipeline::{LocalPipeline, Options};
+use order_local::pipeline::{LocalPipeline, Options, LOCAL_SCHEDULE_EVERY};
 use order_local::report::scan_orders;
 use order_local::template::Template;
 use order_pipeline::telemetry::Captured;
@@ -30,7 +30,7 @@ async fn posted_orders_reach_the_table_once_and_get_shows_them() {
             telemetry: Arc::new(Captured::default()),
             prefix: "api".into(),
             alarm_interval: Duration::from_secs(1),
-            schedule_every: Some(Duration::from_secs(5)),
+            schedule_every: Some(LOCAL_SCHEDULE_EVERY),
             provider: Default::default(),
             faults: None,
             bootstraps: None,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use order_local::generate::{generate, Intent, Mix, Planned};
-use order_local::pipeline::{Drain, LocalPipeline, Options};
+use order_local::pipeline::{Drain, LocalPipeline, Options, LOCAL_SCHEDULE_EVERY};
 use order_local::report::render;
 use order_local::resources::plan;
 use order_local::seeds;
@@ -200,7 +200,7 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
             telemetry: writer,
             prefix: format!("local{}", chrono::Utc::now().timestamp_millis() % 1_000_000),
             alarm_interval: Duration::from_secs(1),
-            schedule_every: Some(Duration::from_secs(5)),
+            schedule_every: Some(LOCAL_SCHEDULE_EVERY),
             provider: order_local::provider::ProviderRates {
                 decline: boot.decline_rate,
                 unavailable: boot.unavailable_rate,

@@ -9,7 +9,7 @@ use order_domain::{parse_body, OrderStatus, PaymentResult};
 use order_local::faults::FaultRates;
 use order_local::generate::{generate, Intent, Mix, Planned};
 use order_local::inventory::{load, scan, Product};
-use order_local::pipeline::{LocalPipeline, Options};
+use order_local::pipeline::{LocalPipeline, Options, LOCAL_SCHEDULE_EVERY};
 use order_local::report::scan_orders;
 use order_local::template::Template;
 
@@ -62,7 +62,7 @@ pub async fn lifecycle_run(
             telemetry,
             prefix: prefix.into(),
             alarm_interval: Duration::from_secs(1),
-            schedule_every: Some(Duration::from_secs(5)),
+            schedule_every: Some(LOCAL_SCHEDULE_EVERY),
             provider: order_local::provider::ProviderRates {
                 decline: 0.05,
                 unavailable: 0.20,
