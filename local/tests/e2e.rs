@@ -69,9 +69,20 @@ async fn the_report_waits_for_dlq_messages_a_sweep_left_hidden() {
         .send()
         .await
         .expect("send to the DLQ");
-    // Hide it as a sweep that could not release its snapshot does (the DLQ alarm's own sweep
-    // may hold it for a moment first: take it once it is visible).
+    // The DLQ alarm fires on it and dlq-alarm sweeps once; after that nothing else looks at the
+    // DLQ (no schedule), so the report's wait is the only thing that can bring it back.
     let waiting = Instant::now();
+    while !pipeline.alarms.transitions().iter().any(|t| {
+        t.to == "ALARM" && t.alarm_name == pipeline.stack.dlq_alarm_name && t.summary.is_some()
+    }) {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "the DLQ alarm never fired"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Hide it as a sweep that could not release its snapshot does (once the alarm's sweep has
+    // released it).
     loop {
         let got = sqs
             .receive_message()
