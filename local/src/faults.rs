@@ -103,6 +103,9 @@ pub struct FaultStats {
     pub slowed: AtomicU64,
     /// Scripted faults that fired.
     pub scripted: AtomicU64,
+    /// Requests the emulator answered (applied), whether or not the answer then reached the
+    /// caller: a test can act once a caller's writes have started to land.
+    pub forwarded: AtomicU64,
 }
 
 impl FaultStats {
@@ -443,6 +446,7 @@ async fn relay(
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?
         .to_bytes();
+    stats.forwarded.fetch_add(1, Ordering::SeqCst);
     if drop_after {
         // Applied by the emulator, the answer lost on the way back.
         stats.dropped_after.fetch_add(1, Ordering::Relaxed);

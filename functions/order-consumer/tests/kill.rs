@@ -2,13 +2,15 @@
 //! Lambda's service hands the process SQS batches through the runtime API, SIGKILLs it while its
 //! writes are in flight, starts a new process, and lets the killed batch come back, as Lambda
 //! does after a crashed invocation. Every request of the process goes through a proxy that holds
-//! it 40 ms, so a kill lands with writes sent and not yet answered (some applied, some not).
+//! it 40 ms; a kill comes either at once, before a batch's writes are out, or as soon as the
+//! emulator has answered the first of them, with the rest sent and not yet answered.
 
 mod runtime_api;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -209,6 +211,7 @@ fn a_consumer_killed_mid_batch_loses_no_order_and_writes_none_twice() {
         event.records = batch.iter().map(|m| to_record(m, &queue.arn)).collect();
         let request_id = format!("req-{invocation}");
         let p = process.get_or_insert_with(|| start_consumer(&environment, &proxy.url, &log));
+        let forwarded_before = proxy.stats.forwarded.load(Ordering::SeqCst);
         p.api
             .invoke(&request_id, serde_json::to_string(&event).unwrap());
         let delivered = loop {
@@ -218,8 +221,12 @@ fn a_consumer_killed_mid_batch_loses_no_order_and_writes_none_twice() {
                 None => panic!("the consumer did not take invocation {request_id}"),
             }
         };
-        // Every other batch on its first delivery is killed 10-90 ms into it: its writes are
-        // held 40 ms by the proxy, so some are applied and some not when the process dies.
+        // Every other batch on its first delivery is killed, in turn: at once, before its
+        // writes are out (the next process stores them), or as soon as the emulator has
+        // answered the first of its writes (the others, sent together and held 40 ms each by
+        // the proxy, are applied after the process died: the next process meets its own
+        // writes). A kill at a fixed time into the batch, as first written, landed before any
+        // write once the machine was loaded.
         let first_delivery = batch.iter().all(|m| {
             m.attributes
                 .as_ref()
@@ -227,8 +234,24 @@ fn a_consumer_killed_mid_batch_loses_no_order_and_writes_none_twice() {
                 .is_some_and(|c| c == "1")
         });
         if first_delivery && invocation % 2 == 1 {
-            let kill_at = delivered + Duration::from_millis(10 + (invocation * 37) % 80);
-            let answered = answer(&p.api, &request_id, kill_at);
+            let after_a_write = killed_mid_batch % 2 == 1;
+            let give_up = delivered + Duration::from_secs(10);
+            let answered = loop {
+                if let Some(a) = answer(
+                    &p.api,
+                    &request_id,
+                    Instant::now() + Duration::from_millis(1),
+                ) {
+                    // A batch without a write to make (all invalid) answers first.
+                    break Some(a);
+                }
+                if !after_a_write
+                    || proxy.stats.forwarded.load(Ordering::SeqCst) > forwarded_before
+                    || Instant::now() >= give_up
+                {
+                    break None;
+                }
+            };
             let mut p = process.take().unwrap();
             p.child.kill().unwrap(); // SIGKILL
             p.child.wait().unwrap();
