@@ -34,6 +34,9 @@ pub struct Summary {
     /// (which reports no per-record outcome): stored by this message or a duplicate of it.
     pub stored_or_duplicate: usize,
     pub dead_letters: Vec<DlqEntry>,
+    /// Messages the DLQ held that its look could not read (hidden by another reader past the
+    /// wait for them): the report is incomplete by that many.
+    pub dlq_unread: u64,
     pub transitions: Vec<Transition>,
     /// Correlation ids of published messages that are nowhere: the pipeline lost them.
     pub unaccounted: Vec<String>,
@@ -49,6 +52,7 @@ pub struct Summary {
 impl Summary {
     pub fn all_accounted_for(&self) -> bool {
         self.unaccounted.is_empty()
+            && self.dlq_unread == 0
             && self.double_written.is_empty()
             && self.wrong_content.is_empty()
     }
@@ -130,6 +134,10 @@ pub async fn collect(
         .snapshot(100_000, LIST_VISIBILITY_SECONDS)
         .await
         .map_err(|e| LocalError::Input(e.to_string()))?;
+    // Every message read is hidden now: whatever else the DLQ holds was not read.
+    let dlq_unread = crate::alarm::depth(&clients.sqs, &stack.dlq_url)
+        .await?
+        .saturating_sub(letters.len() as u64);
     dlq.release(&letters)
         .await
         .map_err(|e| LocalError::Input(e.to_string()))?;
@@ -235,6 +243,7 @@ pub async fn collect(
         duplicates_dropped,
         stored_or_duplicate,
         dead_letters,
+        dlq_unread,
         transitions,
         unaccounted,
         double_written,
@@ -343,6 +352,13 @@ fn render_with(s: &Summary, stack: &LocalStack, log_path: &str, accounting: bool
                 String::new()
             },
             s.dead_letters.len()
+        );
+    }
+    if s.dlq_unread > 0 {
+        let _ = writeln!(
+            out,
+            "  PROBLEM: the DLQ holds {} message(s) its look could not read (hidden by another reader): the accounting above is short by them",
+            s.dlq_unread
         );
     }
     if !s.all_accounted_for() {

@@ -145,6 +145,21 @@ pub async fn lifecycle_run(
         order_local::report::render(&summary, &pipeline.stack, &log.display().to_string())
     );
 
+    assert_eq!(
+        summary.dlq_unread, 0,
+        "the report read the whole DLQ (messages hidden past the wait would read as lost)"
+    );
+    if !summary.unaccounted.is_empty() {
+        // What the mappings saw of each: the outcome of every receive a function answered.
+        for m in &pipeline.mappings {
+            let stats = m.mapping.snapshot();
+            for id in &summary.unaccounted {
+                if let Some(outcomes) = stats.outcomes.get(id) {
+                    eprintln!("unaccounted {id}: receives answered {outcomes:?}");
+                }
+            }
+        }
+    }
     assert!(
         summary.unaccounted.is_empty(),
         "lost messages: {:?}",
