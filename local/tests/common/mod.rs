@@ -107,8 +107,10 @@ pub async fn lifecycle_run(
         .await
         .expect("catalogue loads");
 
+    // 10% duplicates (redelivery and publishers retrying); conflicting reuses of an id and
+    // invalid payloads at 3% and 4%, so the DLQ's paths carry load too.
     let mix = Mix {
-        duplicates: 0.06,
+        duplicates: 0.10,
         conflicts: 0.03,
         invalid: 0.04,
     };
