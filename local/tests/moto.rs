@@ -873,6 +873,24 @@ async fn one_failed_entry_of_a_visibility_batch_is_an_error() {
     assert!(err.contains("1 of 1 visibility changes failed"), "{err}");
 }
 
+/// Receives up to `max` visible messages of `queue_url` and hides them for ten minutes.
+async fn hold(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    max: i32,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    sqs.receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(max)
+        .wait_time_seconds(0)
+        .visibility_timeout(600)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default()
+}
+
 /// Protects local/moto_server.py's SQS receive: moto moves a message past maxReceiveCount to
 /// the DLQ by taking it out of the queue's list without the lock its sends and (patched) deletes
 /// take, so receives racing over the same message failed with a 500 (and the messages that
@@ -972,17 +990,7 @@ async fn concurrent_receives_redrive_each_message_once_without_errors() {
     );
     let mut in_dlq = Vec::new();
     loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(&e.stack.dlq_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .visibility_timeout(600)
-            .send()
-            .await
-            .unwrap()
-            .messages
-            .unwrap_or_default();
+        let got = hold(&sqs, &e.stack.dlq_url, 10).await;
         if got.is_empty() {
             break;
         }
@@ -1022,19 +1030,7 @@ async fn a_report_that_cannot_read_the_whole_dlq_says_so() {
     let e = env("dlqunread").await;
     send_to_dlq(&e, &[order("U1", 1), order("U2", 1), order("U3", 1)]).await;
     // Another reader holds one of them.
-    let held = e
-        .clients
-        .sqs
-        .receive_message()
-        .queue_url(&e.stack.dlq_url)
-        .max_number_of_messages(1)
-        .visibility_timeout(600)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
-    assert_eq!(held.len(), 1);
+    assert_eq!(hold(&e.clients.sqs, &e.stack.dlq_url, 1).await.len(), 1);
     let summary = order_local::report::collect(
         &e.clients,
         &e.stack,
