@@ -29,11 +29,11 @@ copy): a receive holds the queue's lock too (its long-poll wait releases it).
 Speed: moto's SQS walks a queue's messages for every count, reading a slow clock (8 us) per
 message, and it counts every queue attribute several times per GetQueueAttributes, on every
 SendMessage and once per message a ReceiveMessage returns. On a queue of 5,000 messages a depth
-read took 1.2 s and a receive of 10 messages 4 s (the soak's intake queue holds thousands while
-10,000 orders are published). Here the clock is time.time(), the three counts come from one walk,
-and each call reads the attributes once: 0.8 ms and 5 ms. The counts are moto's, to the
-definition. werkzeug's request log (a seventh of the busy time) is off unless MOTO_REQUEST_LOG
-is set.
+read took 0.7-1.2 s and a receive of 10 messages about 4 s (the soak's intake queue holds
+thousands while 10,000 orders are published). Here the clock is time.time(), the three counts
+come from one walk, and each call reads the attributes once: 0.8 ms and 5 ms. The counts are
+moto's, to the definition. werkzeug's request log (a seventh of the busy time) is off unless
+MOTO_REQUEST_LOG is set.
 
 Usage: python moto_server.py -H HOST -p PORT
 """
@@ -173,6 +173,7 @@ def _sqs_unix_time_millis(dt=None):
 
 moto.sqs.models.unix_time = _sqs_unix_time
 moto.sqs.models.unix_time_millis = _sqs_unix_time_millis
+
 
 def _counts(queue):
     """The queue's three message counts, by moto's own definitions (visible: now > visible_at;

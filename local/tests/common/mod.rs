@@ -152,14 +152,13 @@ pub async fn lifecycle_run(
         "the report read the whole DLQ (messages hidden past the wait would read as lost)"
     );
     if !summary.unaccounted.is_empty() {
-        // What the mappings saw of each: the outcome of every receive a function answered.
-        for m in &pipeline.mappings {
-            let stats = m.mapping.snapshot();
-            for id in &summary.unaccounted {
-                if let Some(outcomes) = stats.outcomes.get(id) {
-                    eprintln!("unaccounted {id}: receives answered {outcomes:?}");
-                }
-            }
+        // What order-consumer answered on each receive of each (the outcomes the report used).
+        let outcomes = pipeline.stats("order-consumer").outcomes;
+        for id in &summary.unaccounted {
+            eprintln!(
+                "unaccounted {id}: receives answered {:?}",
+                outcomes.get(id).map(Vec::as_slice).unwrap_or_default()
+            );
         }
     }
     assert!(
