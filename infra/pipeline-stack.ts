@@ -142,7 +142,14 @@ export class OrderPipelineStack extends Stack {
       environment: { TABLE_NAME: table.tableName },
       subscription: { topic: orderTopic },
     });
-    table.grant(intake.lambda.role, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:GetItem');
+    // PartiQLInsert: a batch's new orders go out as one BatchExecuteStatement of INSERTs.
+    table.grant(
+      intake.lambda.role,
+      'dynamodb:PutItem',
+      'dynamodb:PartiQLInsert',
+      'dynamodb:UpdateItem',
+      'dynamodb:GetItem',
+    );
 
     const events = new OrderEvents(this, 'OrderEvents', {
       manifestPath: CARGO_MANIFEST,

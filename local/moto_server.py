@@ -22,6 +22,13 @@ dispatch takes. Profiled (py-spy) while the soak drained, that dispatch was a th
 emulator's busy time, and requests queued on the lock. The list never changes while the server
 runs: here it is read once.
 
+BatchExecuteStatement: moto runs every PartiQL statement by copying every item of every table
+into its query engine (time in proportion to the tables, per statement), and its INSERT
+overwrites an item with the same key, where DynamoDB refuses it (DuplicateItem). The intake
+sends a batch's new orders as `INSERT INTO "table" VALUE {'name': ?, ...}` statements: here such
+a statement stores the item when no item has its key and answers DuplicateItem otherwise, as
+DynamoDB documents; any other statement still goes to moto's engine.
+
 SQS receives move a message past maxReceiveCount to the DLQ without that lock either (two
 receives racing over one failed with a 500; a delete meanwhile could put it back beside its DLQ
 copy): a receive holds the queue's lock too (its long-poll wait releases it).
@@ -41,6 +48,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -124,6 +132,60 @@ def _transact_write_items(self, transact_items):
 
 
 DynamoDBBackend.transact_write_items = _transact_write_items
+
+_INSERT = re.compile(r'\s*INSERT\s+INTO\s+"([^"]+)"\s+VALUE\s+\{(.*)\}\s*', re.IGNORECASE | re.DOTALL)
+_NAME_PARAMETER = re.compile(r"\s*'([^',]+)'\s*:\s*\?\s*")
+
+
+def _parameter_insert(statement, parameters):
+    """(table, item) for `INSERT INTO "table" VALUE {'a': ?, 'b': ?}` with one parameter per
+    name; None for any other statement."""
+    match = _INSERT.fullmatch(statement)
+    if not match:
+        return None
+    names = []
+    for part in match.group(2).split(","):
+        name = _NAME_PARAMETER.fullmatch(part)
+        if not name:
+            return None
+        names.append(name.group(1))
+    if len(names) != len(parameters) or len(set(names)) != len(names):
+        return None
+    return match.group(1), dict(zip(names, parameters))
+
+
+_moto_batch_execute_statement = DynamoDBBackend.batch_execute_statement
+
+
+def _batch_execute_statement(self, statements):
+    inserts = [_parameter_insert(s["Statement"], s.get("Parameters", [])) for s in statements]
+    if not all(inserts):
+        return _moto_batch_execute_statement(self, statements)
+    responses = []
+    for table_name, item in inserts:
+        if table_name not in self.tables:
+            responses.append(
+                {"Error": {"Code": "ResourceNotFound", "Message": "Requested resource not found"}}
+            )
+            continue
+        table = self.tables[table_name]
+        key_names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+        if any(name not in item for name in key_names):
+            responses.append(
+                {"Error": {"Code": "ValidationError", "Message": "The item lacks a key attribute"}}
+            )
+            continue
+        if self.get_item(table_name, {name: item[name] for name in key_names}) is not None:
+            responses.append(
+                {"Error": {"Code": "DuplicateItem", "Message": "Duplicate primary key exists in table"}}
+            )
+            continue
+        self.put_item(table_name, item)
+        responses.append({"TableName": table_name})
+    return responses
+
+
+DynamoDBBackend.batch_execute_statement = _batch_execute_statement
 
 for _name, _value in list(vars(DynamoDBBackend).items()):
     if callable(_value) and not _name.startswith("__"):

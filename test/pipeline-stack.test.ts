@@ -257,11 +257,11 @@ describe('least privilege', () => {
     }
   });
 
-  test('order-consumer may write Orders and consume the order queue, nothing else', () => {
+  test('order-consumer may write Orders (PutItem, and INSERT for its batched creates) and consume the order queue, nothing else', () => {
     const all = statements(consumerId).flatMap(actions).sort();
     expect(all).toEqual(
       [
-        'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem',
+        'dynamodb:GetItem', 'dynamodb:PartiQLInsert', 'dynamodb:PutItem', 'dynamodb:UpdateItem',
         'kms:Decrypt',
         'logs:CreateLogStream', 'logs:PutLogEvents',
         'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage',

@@ -41,6 +41,11 @@ struct Args {
     /// Delay the fake DynamoDB endpoint adds to every request, in milliseconds.
     #[arg(long, default_value_t = 10)]
     delay_ms: u64,
+    /// An extra environment variable for the order-consumer of section 4, as KEY=VALUE (repeat
+    /// for more): how a candidate setting (an allocator option, say) is measured against the
+    /// stack's.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    extra_env: Vec<String>,
 }
 
 /// Every Lambda function of the workspace (the Makefile's FUNCTIONS).
@@ -102,14 +107,25 @@ fn sqs_event(batch: usize, size: usize) -> serde_json::Value {
     serde_json::json!({ "Records": records })
 }
 
-/// A DynamoDB-compatible endpoint answering every request with `{}` after `delay`.
+/// A DynamoDB-compatible endpoint answering every request as a success after `delay`: `{}`
+/// (a write stored), or for a `BatchExecuteStatement` one success per statement.
 async fn fake_dynamodb(delay: Duration, requests: Arc<AtomicU64>) -> std::net::SocketAddr {
-    serve(move |_req: Request| {
+    serve(move |req: Request| {
         let requests = requests.clone();
         async move {
             requests.fetch_add(1, Ordering::Relaxed);
+            let statements = serde_json::from_slice::<serde_json::Value>(&req.body)
+                .ok()
+                .and_then(|body| Some(body.get("Statements")?.as_array()?.len()));
+            let answer = match statements {
+                Some(n) => serde_json::json!({
+                    "Responses": vec![serde_json::json!({"TableName": "Orders"}); n]
+                })
+                .to_string(),
+                None => "{}".to_string(),
+            };
             tokio::time::sleep(delay).await;
-            Response::new(200, "{}").header("Content-Type", "application/x-amz-json-1.0")
+            Response::new(200, answer).header("Content-Type", "application/x-amz-json-1.0")
         }
     })
     .await
@@ -183,29 +199,71 @@ struct Run {
     peak_rss_kb: u64,
     /// User + system CPU time of the process, in milliseconds.
     cpu_ms: f64,
+    /// The kernel's part of `cpu_ms`.
+    system_ms: f64,
+    /// Minor page faults (pages the kernel mapped on first touch) over the whole run.
+    minor_faults: u64,
+    /// Voluntary + involuntary context switches of all the process's threads.
+    context_switches: u64,
     ddb_requests: u64,
 }
 
-/// utime + stime of a process from /proc/<pid>/stat, in milliseconds.
-fn cpu_time_ms(pid: u32) -> f64 {
+/// What `/proc/<pid>/stat` says a process used: CPU in milliseconds, and page faults.
+#[derive(Default)]
+struct ProcessUse {
+    user_ms: f64,
+    system_ms: f64,
+    minor_faults: u64,
+}
+
+/// utime, stime and minflt of a process from /proc/<pid>/stat.
+fn process_use(pid: u32) -> ProcessUse {
     let ticks_per_second = command_output("getconf", &["CLK_TCK"])
         .parse::<f64>()
         .unwrap_or(100.0);
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
-            // Fields after the command name, which is in parentheses and may hold spaces.
+            // Fields after the command name, which is in parentheses and may hold spaces:
+            // state is the first, minflt the 8th, utime the 12th, stime the 13th (proc(5)).
             let rest = s.rsplit_once(')')?.1;
             let fields: Vec<&str> = rest.split_whitespace().collect();
+            let minor_faults: u64 = fields.get(7)?.parse().ok()?;
             let utime: f64 = fields.get(11)?.parse().ok()?;
             let stime: f64 = fields.get(12)?.parse().ok()?;
-            Some((utime + stime) * 1000.0 / ticks_per_second)
+            Some(ProcessUse {
+                user_ms: utime * 1000.0 / ticks_per_second,
+                system_ms: stime * 1000.0 / ticks_per_second,
+                minor_faults,
+            })
         })
-        .unwrap_or(0.0)
+        .unwrap_or_default()
+}
+
+/// Context switches of every thread of a process (voluntary + involuntary, /proc/<pid>/task/*/status).
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 /// Feeds `batches` SQS events of 10 orders to the real binary through the runtime API.
-async fn many_batches(binary: &Path, batches: usize, delay: Duration) -> Run {
+async fn many_batches(
+    binary: &Path,
+    batches: usize,
+    delay: Duration,
+    extra_env: &[(String, String)],
+) -> Run {
     let events: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
         (0..batches)
             .rev()
@@ -282,6 +340,7 @@ async fn many_batches(binary: &Path, batches: usize, delay: Duration) -> Run {
     let ddb = fake_dynamodb(delay, requests.clone()).await;
     let mut cmd = tokio::process::Command::new(binary);
     lambda_env(&mut cmd, runtime, ddb, "order-consumer");
+    cmd.envs(extra_env.iter().map(|(k, v)| (k, v)));
     cmd.stdout(Stdio::piped());
     let mut child = cmd.spawn().expect("start order-consumer");
     let mut stdout = child.stdout.take().expect("stdout");
@@ -300,7 +359,8 @@ async fn many_batches(binary: &Path, batches: usize, delay: Duration) -> Run {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0);
-    let cpu_ms = cpu_time_ms(pid);
+    let used = process_use(pid);
+    let switches = context_switches(pid);
     let _ = child.kill().await;
     let log_bytes = reader.await.unwrap_or(0);
     let durations_ms = durations.lock().map(|d| d.clone()).unwrap_or_default();
@@ -308,9 +368,121 @@ async fn many_batches(binary: &Path, batches: usize, delay: Duration) -> Run {
         durations_ms,
         log_bytes,
         peak_rss_kb,
-        cpu_ms,
+        cpu_ms: used.user_ms + used.system_ms,
+        system_ms: used.system_ms,
+        minor_faults: used.minor_faults,
+        context_switches: switches,
         ddb_requests: requests.load(Ordering::Relaxed),
     }
+}
+
+/// CPU time the calling thread has used, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec, which `ts` is, and keeps no reference to it.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The CPU of a batch's writes alone, two ways, on one thread as in a function: the ten conditional `PutItem`s
+/// order-consumer sends today, concurrently, and one `BatchExecuteStatement` of ten PartiQL
+/// `INSERT`s carrying the same attribute maps (an insert fails when the key exists, so it keeps
+/// the exactly-once write at one write unit per item). Both include building the maps.
+/// `ddb` answers at once, served by another runtime's threads: its CPU is not counted.
+/// Microseconds of CPU per batch of 10: (ten PutItem, one BatchExecuteStatement).
+fn writes_cpu(ddb: std::net::SocketAddr, batches: usize) -> (f64, f64) {
+    use aws_sdk_dynamodb::types::{BatchStatementRequest, ReturnValuesOnConditionCheckFailure};
+    use order_domain::{parse_body, OrderItem, Provenance};
+    use order_pipeline::store::{item_attributes, OrderStore};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    runtime.block_on(async {
+        let config = order_pipeline::aws::with_function_limits(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(format!("http://{ddb}"))
+                .region(aws_config::Region::new(BENCH_REGION))
+                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "b", "b", None, None, "bench",
+                )),
+        )
+        .load()
+        .await;
+        let client = aws_sdk_dynamodb::Client::new(&config);
+        let store = DynamoStore::new(client.clone(), "Orders");
+        let from = Provenance {
+            message_id: "m".into(),
+            correlation_id: "c".into(),
+            sent_at: chrono::Utc::now(),
+        };
+        let items: Vec<OrderItem> = (0..10)
+            .map(|i| {
+                let (order, _) = parse_body(&order_body(&format!("W{i}")))
+                    .order
+                    .expect("a valid order");
+                OrderItem::accepted(&order, &from, chrono::Utc::now())
+            })
+            .collect();
+        let puts = || async {
+            futures::future::join_all(items.iter().map(|item| store.create(item))).await;
+        };
+        let statement = || async {
+            let statements = items
+                .iter()
+                .map(|item| {
+                    let attributes = item_attributes(item).expect("maps to attributes");
+                    let (names, values): (Vec<String>, Vec<_>) = attributes.into_iter().unzip();
+                    let value = names
+                        .iter()
+                        .map(|n| format!("'{n}': ?"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    BatchStatementRequest::builder()
+                        .statement(format!("INSERT INTO \"Orders\" VALUE {{{value}}}"))
+                        .set_parameters(Some(values))
+                        .return_values_on_condition_check_failure(
+                            ReturnValuesOnConditionCheckFailure::AllOld,
+                        )
+                        .build()
+                        .expect("a statement")
+                })
+                .collect::<Vec<_>>();
+            let _ = client
+                .batch_execute_statement()
+                .set_statements(Some(statements))
+                .send()
+                .await;
+        };
+        // Warm both paths (connections, credentials), then alternate blocks of 50 so that the
+        // machine's other work falls on both alike.
+        for _ in 0..20 {
+            puts().await;
+            statement().await;
+        }
+        let (mut put_ns, mut statement_ns) = (0u64, 0u64);
+        let mut done = 0;
+        while done < batches {
+            let block = 50.min(batches - done);
+            let t = thread_cpu_ns();
+            for _ in 0..block {
+                puts().await;
+            }
+            put_ns += thread_cpu_ns() - t;
+            let t = thread_cpu_ns();
+            for _ in 0..block {
+                statement().await;
+            }
+            statement_ns += thread_cpu_ns() - t;
+            done += block;
+        }
+        let per_batch = |ns: u64| ns as f64 / batches.max(1) as f64 / 1000.0;
+        (per_batch(put_ns), per_batch(statement_ns))
+    })
 }
 
 struct Drop;
@@ -430,7 +602,7 @@ const STAGES: &[Stage] = &[
         function: "order-consumer",
         records_per_order: 1.0,
         calls_in_sequence: 1.0,
-        what: "one conditional PutItem",
+        what: "a batch's new orders as one BatchExecuteStatement of INSERTs (a conditional PutItem each for duplicates and conflicts)",
     },
     Stage {
         function: "order-events",
@@ -504,7 +676,7 @@ fn lifecycle_cost(
         ("Lambda (every function)", lambda_usd, format!("{invocations_total:.0} invocations, compute and requests, table above")),
         ("SNS publishes", 1e6 * sns_publishes * SNS_PUBLISH, "6 per order: the order topic, 4 lifecycle events (accepted, reserved, paid, completed), the customer's confirmation; delivery to SQS free".into()),
         ("SQS requests", 1e6 * sqs_messages * (1.0 + 2.0 / 10.0) * SQS_REQUEST, "4 messages per order (intake, inventory, payment, notification queues): SNS's send + a receive and a batch delete per 10".into()),
-        ("DynamoDB writes", 1e6 * write_units * DYNAMODB_WRITE_UNIT, "11 write units: PutItem 1, the reservation transaction 4 (2 items x 2), attempt count 1, the payment transaction 4, COMPLETED 1".into()),
+        ("DynamoDB writes", 1e6 * write_units * DYNAMODB_WRITE_UNIT, "11 write units: the intake's INSERT 1, the reservation transaction 4 (2 items x 2), attempt count 1, the payment transaction 4, COMPLETED 1".into()),
         ("DynamoDB reads", 1e6 * read_units * DYNAMODB_READ_UNIT, "2 strongly consistent read units: the sku's stock, the order's state before confirming".into()),
         ("DynamoDB Streams", 0.0, "reads by a Lambda trigger are free".into()),
         (
@@ -659,8 +831,36 @@ async fn main() {
     println!("\n## 3b. order-api POST /orders (parse, validate, publish) against an SNS endpoint adding {} ms per request (in process, 200 requests)\n", args.delay_ms);
     println!("| answer | median ms | p90 ms |\n| --- | --- | --- |\n| {post_status} | {post_median:.2} | {post_p90:.2} |");
 
+    println!("\n## 3c. The CPU of a batch's ten writes alone, as ten requests and as one (in process, one thread, an endpoint answering at once, {} batches)\n", args.batches);
+    let ddb = fake_dynamodb(Duration::ZERO, Arc::default()).await;
+    let batches = args.batches;
+    let (puts_us, statement_us) = tokio::task::spawn_blocking(move || writes_cpu(ddb, batches))
+        .await
+        .expect("the writes' measurement");
+    println!("| writes of a batch of 10 | CPU per batch |\n| --- | --- |");
+    println!(
+        "| ten conditional PutItem, concurrent (what order-consumer sent before 2026-12-02, and still sends for a duplicate or a conflict) | {puts_us:.0} µs |"
+    );
+    println!("| one BatchExecuteStatement of ten PartiQL INSERTs (what order-consumer sends since 2026-12-02) | {statement_us:.0} µs |");
     println!("\n## 4. The real order-consumer binary over {} batches of 10 ({} ms per DynamoDB request)\n", args.batches, args.delay_ms);
-    let run = many_batches(&consumer_bin, args.batches, delay).await;
+    let extra_env: Vec<(String, String)> = args
+        .extra_env
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => {
+                eprintln!("--env {kv}: expected KEY=VALUE");
+                std::process::exit(2);
+            }
+        })
+        .collect();
+    if !extra_env.is_empty() {
+        println!(
+            "order-consumer's extra environment: {}\n",
+            args.extra_env.join(" ")
+        );
+    }
+    let run = many_batches(&consumer_bin, args.batches, delay, &extra_env).await;
     let invocations = run.durations_ms.len();
     let (median, p10, p90, max) = if invocations > 0 {
         stats(run.durations_ms.clone())
@@ -678,6 +878,16 @@ async fn main() {
     println!(
         "| CPU time per batch (user + system, whole process) | {:.2} ms |",
         run.cpu_ms / invocations.max(1) as f64
+    );
+    let per_batch = |n: f64| n / invocations.max(1) as f64;
+    println!(
+        "| of which in the kernel (system time) | {:.2} ms |",
+        per_batch(run.system_ms)
+    );
+    println!(
+        "| minor page faults / context switches per batch | {:.1} / {:.1} |",
+        per_batch(run.minor_faults as f64),
+        per_batch(run.context_switches as f64)
     );
     let log_per_order = run.log_bytes as f64 / (invocations.max(1) * 10) as f64;
     println!("| log output per order (JSON lines + EMF) | {log_per_order:.0} bytes |");

@@ -298,7 +298,9 @@ pub fn order_consumer_with<F: Fn(&str) -> Option<String>>(
     telemetry: Arc<dyn LineWriter>,
 ) -> Result<LambdaConsumer, ConfigError> {
     let config = ConsumerConfig::from_env(env)?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name);
+    // A batch's new orders go out as one request (store::dynamodb's doc; docs/benchmarks.md).
+    let store =
+        DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name).batching_creates();
     Ok(SqsWorker::new(
         OrderConsumer::new(store),
         config.worker,

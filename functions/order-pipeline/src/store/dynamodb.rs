@@ -1,13 +1,28 @@
 //! The Orders table on DynamoDB. Items are read with serde_dynamo from the domain types; the
 //! item the intake writes is built directly ([`item_attributes`]).
+//!
+//! The intake's creates can go out together ([`DynamoStore::batching_creates`]): the records of
+//! a batch, handled concurrently on one thread, each ask for their own conditional create, and
+//! the store sends the ones asked for together as one `BatchExecuteStatement` of PartiQL
+//! `INSERT`s. An `INSERT` fails when an item with the key exists (`DuplicateItem`), so a
+//! statement that succeeded stored a new order, as a conditional `PutItem` would have, at the
+//! same write unit per item. Every item the batch did not store (a duplicate, a conflict, a
+//! throttled statement, the whole request failing, a batch of one) then goes through the
+//! conditional `PutItem`, whose refusal returns the stored item: the decisions (duplicate,
+//! conflict, re-accept) and the error classes are exactly those of a single create. One request
+//! instead of ten is what the CPU per batch is made of (docs/benchmarks.md).
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, BatchStatementRequest, ReturnValuesOnConditionCheckFailure,
+};
 use aws_sdk_dynamodb::Client;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use order_domain::{Existing, OrderItem, OrderStatus, StoredLine};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::port::PortError;
 use serde::Deserialize;
@@ -19,6 +34,33 @@ use crate::aws::classify;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Set when creates asked for together go out as one request.
+    inserts: Option<Arc<Inserts>>,
+}
+
+/// DynamoDB's limit on the statements of one `BatchExecuteStatement`.
+const STATEMENTS_MAX: usize = 25;
+
+/// The creates waiting to go out together, and the client that sends them.
+struct Inserts {
+    /// The store's client without retries: a batch that fails is not sent again, its items go
+    /// through the single conditional `PutItem` (with the usual retries) instead, so a throttled
+    /// table meets no more attempts than without batching.
+    client: OnceLock<Client>,
+    open: Mutex<Option<OpenInserts>>,
+}
+
+/// The batch being filled: its items (taken when it is sent) and, per item, whether the batch
+/// stored it.
+struct OpenInserts {
+    items: Arc<Mutex<BatchItems>>,
+    stored: Shared<BoxFuture<'static, Arc<Vec<bool>>>>,
+}
+
+#[derive(Default)]
+struct BatchItems {
+    items: Vec<HashMap<String, AttributeValue>>,
+    sent: bool,
 }
 
 /// The part of a stored item the decisions need.
@@ -52,7 +94,68 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            inserts: None,
         }
+    }
+
+    /// This store with the creates asked for together (the records of a batch) sent as one
+    /// `BatchExecuteStatement` (the module's doc); the role needs `dynamodb:PartiQLInsert`.
+    pub fn batching_creates(mut self) -> Self {
+        self.inserts = Some(Arc::new(Inserts {
+            client: OnceLock::new(),
+            open: Mutex::new(None),
+        }));
+        self
+    }
+
+    /// Whether the batch `item` joins stored it (`false`: it was not stored by the batch, for
+    /// whatever reason, and the conditional `PutItem` decides).
+    async fn insert_together(
+        &self,
+        inserts: &Arc<Inserts>,
+        item: HashMap<String, AttributeValue>,
+    ) -> bool {
+        let (stored, index) = {
+            let mut open = inserts.open.lock().unwrap_or_else(|e| e.into_inner());
+            let joined = match open.as_ref() {
+                Some(batch) => {
+                    let mut items = batch.items.lock().unwrap_or_else(|e| e.into_inner());
+                    if !items.sent && items.items.len() < STATEMENTS_MAX {
+                        items.items.push(item);
+                        Ok((batch.stored.clone(), items.items.len() - 1))
+                    } else {
+                        Err(item)
+                    }
+                }
+                None => Err(item),
+            };
+            match joined {
+                Ok(joined) => joined,
+                Err(item) => {
+                    let items = Arc::new(Mutex::new(BatchItems {
+                        items: vec![item],
+                        sent: false,
+                    }));
+                    // Sent by a task of its own, which runs once the task asking for this create
+                    // waits: by then the batch's other records have asked for theirs.
+                    let send = tokio::spawn(send_inserts(
+                        inserts.clone(),
+                        self.client.clone(),
+                        self.table.clone(),
+                        items.clone(),
+                    ));
+                    let stored = async move { send.await.unwrap_or_default() }
+                        .boxed()
+                        .shared();
+                    *open = Some(OpenInserts {
+                        items,
+                        stored: stored.clone(),
+                    });
+                    (stored, 0)
+                }
+            }
+        };
+        stored.await.get(index).copied().unwrap_or(false)
     }
 
     /// Reads a whole item with a strongly consistent read.
@@ -217,14 +320,130 @@ impl Attributes {
     }
 }
 
+/// Sends the items of one batch as one `BatchExecuteStatement` of `INSERT`s; per item, whether
+/// it was stored. A batch of one, a failed request or a missing answer stores nothing here.
+async fn send_inserts(
+    inserts: Arc<Inserts>,
+    client: Client,
+    table: String,
+    items: Arc<Mutex<BatchItems>>,
+) -> Arc<Vec<bool>> {
+    let items = {
+        let mut batch = items.lock().unwrap_or_else(|e| e.into_inner());
+        batch.sent = true;
+        std::mem::take(&mut batch.items)
+    };
+    let count = items.len();
+    if count < 2 {
+        return Arc::new(vec![false; count]);
+    }
+    let client = inserts.client.get_or_init(|| {
+        Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+                .build(),
+        )
+    });
+    let statements = items
+        .into_iter()
+        .map(|item| insert_statement(&table, item))
+        .collect::<Result<Vec<_>, _>>();
+    let Ok(statements) = statements else {
+        return Arc::new(vec![false; count]);
+    };
+    match client
+        .batch_execute_statement()
+        .set_statements(Some(statements))
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let answers = out.responses.unwrap_or_default();
+            for code in answers
+                .iter()
+                .filter_map(|a| a.error.as_ref()?.code.as_ref())
+                .filter(|code| !EXPECTED_STATEMENT_ERRORS.contains(&code.as_str()))
+            {
+                tracing::warn!(code = code.as_str(), "a batched insert statement failed unexpectedly: its order is written on its own (one request more); check the table and the role");
+            }
+            Arc::new(
+                (0..count)
+                    .map(|i| answers.get(i).is_some_and(|a| a.error.is_none()))
+                    .collect(),
+            )
+        }
+        Err(e) => {
+            match classify(&e) {
+                PortError::Fatal(error) => {
+                    tracing::warn!(%error, "the batched insert was refused: each order is written on its own (one request more per batch); if access was denied, grant the function's role dynamodb:PartiQLInsert on the table")
+                }
+                other => {
+                    tracing::debug!(error = %other, "the batched insert failed: each order is written on its own")
+                }
+            }
+            Arc::new(vec![false; count])
+        }
+    }
+}
+
+/// Statement errors of a batched insert that are part of normal operation: the key is stored
+/// (a duplicate or a conflict, decided by the `PutItem`), or DynamoDB asks to try again.
+const EXPECTED_STATEMENT_ERRORS: &[&str] = &[
+    "DuplicateItem",
+    "ConditionalCheckFailed",
+    "TransactionConflict",
+    "RequestLimitExceeded",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "InternalServerError",
+];
+
+/// `INSERT INTO "table" VALUE {'name': ?, ...}` with the item's values as the parameters.
+fn insert_statement(
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<BatchStatementRequest, aws_sdk_dynamodb::error::BuildError> {
+    let mut statement = String::with_capacity(32 + table.len() + item.len() * 20);
+    statement.push_str("INSERT INTO \"");
+    statement.push_str(table);
+    statement.push_str("\" VALUE {");
+    let mut parameters = Vec::with_capacity(item.len());
+    for (i, (name, value)) in item.into_iter().enumerate() {
+        if i > 0 {
+            statement.push_str(", ");
+        }
+        // Attribute names are the item's own (item_attributes): letters only, no quote to escape.
+        statement.push('\'');
+        statement.push_str(&name);
+        statement.push_str("': ?");
+        parameters.push(value);
+    }
+    statement.push('}');
+    BatchStatementRequest::builder()
+        .statement(statement)
+        .set_parameters(Some(parameters))
+        .build()
+}
+
 impl OrderStore for DynamoStore {
     async fn create(&self, item: &OrderItem) -> Result<CreateResult, PortError> {
-        let attributes = item_attributes(item).map_err(|e| {
-            PortError::Fatal(format!(
-                "order {} does not map to an item: {e}",
-                item.order_id
-            ))
-        })?;
+        let attributes = || {
+            item_attributes(item).map_err(|e| {
+                PortError::Fatal(format!(
+                    "order {} does not map to an item: {e}",
+                    item.order_id
+                ))
+            })
+        };
+        if let Some(inserts) = &self.inserts {
+            if self.insert_together(inserts, attributes()?).await {
+                return Ok(CreateResult::Created);
+            }
+        }
+        // Built again when the batch did not store it: the rare case pays, not every record.
+        let attributes = attributes()?;
         let result = self
             .client
             .put_item()
