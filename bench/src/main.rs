@@ -376,6 +376,20 @@ async fn many_batches(
     }
 }
 
+/// The SDK configuration for a local endpoint, with the functions' timeouts and retries.
+async fn local_sdk_config(endpoint: std::net::SocketAddr) -> aws_config::SdkConfig {
+    order_pipeline::aws::with_function_limits(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(format!("http://{endpoint}"))
+            .region(aws_config::Region::new(BENCH_REGION))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "b", "b", None, None, "bench",
+            )),
+    )
+    .load()
+    .await
+}
+
 /// CPU time the calling thread has used, in nanoseconds.
 fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -403,17 +417,7 @@ fn writes_cpu(ddb: std::net::SocketAddr, batches: usize) -> (f64, f64) {
         .build()
         .expect("a current-thread runtime");
     runtime.block_on(async {
-        let config = order_pipeline::aws::with_function_limits(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(format!("http://{ddb}"))
-                .region(aws_config::Region::new(BENCH_REGION))
-                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "b", "b", None, None, "bench",
-                )),
-        )
-        .load()
-        .await;
-        let client = aws_sdk_dynamodb::Client::new(&config);
+        let client = aws_sdk_dynamodb::Client::new(&local_sdk_config(ddb).await);
         let store = DynamoStore::new(client.clone(), "Orders");
         let from = Provenance {
             message_id: "m".into(),
@@ -493,15 +497,10 @@ impl LineWriter for Drop {
 /// The handler in process against the slow endpoint: a batch of 10 next to a single write.
 async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
     let ddb = fake_dynamodb(delay, Arc::default()).await;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(format!("http://{ddb}"))
-        .region(aws_config::Region::new(BENCH_REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "b", "b", None, None, "bench",
-        ))
-        .load()
-        .await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), "Orders");
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&local_sdk_config(ddb).await),
+        "Orders",
+    );
     let mut results = Vec::new();
     for (label, size, concurrency) in [
         ("one write (batch of 1)", 1, 10),

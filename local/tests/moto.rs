@@ -621,6 +621,10 @@ async fn sqs_through(proxy: &order_local::faults::FaultProxy) -> aws_sdk_sqs::Cl
     aws_sdk_sqs::Client::new(&order_local::emulator::function_sdk_config_for(&proxy.url).await)
 }
 
+async fn dynamodb_through(proxy: &order_local::faults::FaultProxy) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&order_local::emulator::function_sdk_config_for(&proxy.url).await)
+}
+
 /// Protects the DynamoDB adapter's create: a create that meets a stored order reports it
 /// (status, version, hash) from the old item DynamoDB returns with the refusal, in one request;
 /// when an endpoint leaves the old item out it reads it; and a create, re-accept or transition
@@ -652,9 +656,7 @@ async fn a_refused_create_reports_the_stored_order_in_one_request_and_failed_wri
             let proxy = FaultProxy::start_scripted(endpoint.as_str(), FaultRates::none(), scripts)
                 .await
                 .unwrap();
-            let client = aws_sdk_dynamodb::Client::new(
-                &order_local::emulator::function_sdk_config_for(&proxy.url).await,
-            );
+            let client = dynamodb_through(&proxy).await;
             (proxy, DynamoStore::new(client, table))
         }
     };
@@ -1127,10 +1129,8 @@ async fn a_batch_of_new_orders_is_stored_in_one_request_and_its_duplicates_and_c
     let proxy = FaultProxy::start(e.clients.endpoint.as_str(), FaultRates::none())
         .await
         .unwrap();
-    let client = aws_sdk_dynamodb::Client::new(
-        &order_local::emulator::function_sdk_config_for(&proxy.url).await,
-    );
-    let store = DynamoStore::new(client, e.stack.table_name.clone()).batching_creates();
+    let store = DynamoStore::new(dynamodb_through(&proxy).await, e.stack.table_name.clone())
+        .batching_creates();
     let mut records: Vec<SqsMessage> = (0..8)
         .map(|i| record(&format!("m{i}"), &order(&format!("BC-{i}"), i + 1)))
         .collect();
@@ -1194,10 +1194,8 @@ async fn when_the_batched_insert_fails_every_order_is_written_on_its_own() {
     )
     .await
     .unwrap();
-    let client = aws_sdk_dynamodb::Client::new(
-        &order_local::emulator::function_sdk_config_for(&proxy.url).await,
-    );
-    let store = DynamoStore::new(client, e.stack.table_name.clone()).batching_creates();
+    let store = DynamoStore::new(dynamodb_through(&proxy).await, e.stack.table_name.clone())
+        .batching_creates();
     let records: Vec<SqsMessage> = (0..10)
         .map(|i| record(&format!("m{i}"), &order(&format!("BF-{i}"), 1)))
         .collect();
