@@ -1290,3 +1290,45 @@ async fn the_emulators_insert_refuses_a_stored_key_as_dynamodb_does() {
         Some(AttributeValue::S("SECOND".into()))
     );
 }
+
+/// Protects the batched creates from two copies of one order in one batch (SNS delivers at
+/// least once, so a copy can land beside its message): the second copy is not put in the same
+/// request, which DynamoDB may refuse whole (the emulator does, as BatchWriteItem is refused for
+/// a key named twice); it goes through the PutItem, and the order is stored once, one message
+/// accepted and the other a duplicate.
+#[tokio::test]
+async fn two_copies_of_an_order_in_one_batch_are_not_sent_in_one_request() {
+    use order_local::faults::{FaultProxy, FaultRates};
+    use std::sync::atomic::Ordering::Relaxed;
+    let e = env("tw").await;
+    let proxy = FaultProxy::start(e.clients.endpoint.as_str(), FaultRates::none())
+        .await
+        .unwrap();
+    let store = DynamoStore::new(dynamodb_through(&proxy).await, e.stack.table_name.clone())
+        .batching_creates();
+    let mut records: Vec<SqsMessage> = (0..8)
+        .map(|i| record(&format!("m{i}"), &order(&format!("TW-{i}"), 1)))
+        .collect();
+    records.push(record("m-first", &order("TW-twice", 3)));
+    records.push(record("m-copy", &order("TW-twice", 3)));
+    let (resp, reports) = consumer_of_ten(store)
+        .handle_records(&records)
+        .await
+        .unwrap();
+    assert!(resp.batch_item_failures.is_empty());
+    let mut labels: Vec<&str> = reports[8..].iter().map(|r| r.outcome.label()).collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        ["accepted", "duplicate"],
+        "one copy stored, one a duplicate"
+    );
+    assert!(reports[..8].iter().all(|r| r.outcome.label() == "accepted"));
+    let requests = proxy.stats.requests.load(Relaxed);
+    assert!(
+        (2..=3).contains(&requests),
+        "one batch request and the copy's PutItem (and one more if the copy's PutItem landed first), not a refused batch and ten PutItem: {requests}"
+    );
+    let (raw, as_written) = stored_as_written(&e, "TW-twice").await;
+    assert_eq!(raw, as_written);
+}

@@ -7,7 +7,8 @@
 //! `INSERT`s. An `INSERT` fails when an item with the key exists (`DuplicateItem`), so a
 //! statement that succeeded stored a new order, as a conditional `PutItem` would have, at the
 //! same write unit per item. Every item the batch did not store (a duplicate, a conflict, a
-//! throttled statement, the whole request failing, a batch of one) then goes through the
+//! throttled statement, the whole request failing, a batch of one, a second copy of an order the
+//! batch already holds) then goes through the
 //! conditional `PutItem`, whose refusal returns the stored item: the decisions (duplicate,
 //! conflict, re-accept) and the error classes are exactly those of a single create. One request
 //! instead of ten is what the CPU per batch is made of (docs/benchmarks.md).
@@ -121,6 +122,16 @@ impl DynamoStore {
                 Some(batch) => {
                     let mut items = batch.items.lock().unwrap_or_else(|e| e.into_inner());
                     if !items.sent && items.items.len() < STATEMENTS_MAX {
+                        // Two copies of one order (a redelivery beside the message) in one
+                        // request: DynamoDB may refuse the whole request, as BatchWriteItem
+                        // refuses duplicate keys. The second copy goes through the PutItem.
+                        if items
+                            .items
+                            .iter()
+                            .any(|i| i.get("orderId") == item.get("orderId"))
+                        {
+                            return false;
+                        }
                         items.items.push(item);
                         Ok((batch.stored.clone(), items.items.len() - 1))
                     } else {
