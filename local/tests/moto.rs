@@ -1082,17 +1082,27 @@ fn consumer_of_ten(store: DynamoStore) -> OrderConsumerFunction<DynamoStore> {
     )
 }
 
-/// The raw item as stored, and the attribute map the intake builds for the order read back:
-/// equal when the stored item is exactly the one a `PutItem` of the order would have written.
-async fn stored_as_written(
+/// order-consumer's batching store, its DynamoDB calls through a fault proxy with `scripts`.
+async fn batching_store_through(
+    e: &Env,
+    scripts: Vec<order_local::faults::Scripted>,
+) -> (order_local::faults::FaultProxy, DynamoStore) {
+    use order_local::faults::{FaultProxy, FaultRates};
+    let proxy =
+        FaultProxy::start_scripted(e.clients.endpoint.as_str(), FaultRates::none(), scripts)
+            .await
+            .unwrap();
+    let store = DynamoStore::new(dynamodb_through(&proxy).await, e.stack.table_name.clone())
+        .batching_creates();
+    (proxy, store)
+}
+
+/// The item stored under `order_id` as DynamoDB returns it (a consistent read).
+async fn raw_item(
     e: &Env,
     order_id: &str,
-) -> (
-    std::collections::HashMap<String, AttributeValue>,
-    std::collections::HashMap<String, AttributeValue>,
-) {
-    let raw = e
-        .clients
+) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    e.clients
         .dynamodb
         .get_item()
         .table_name(&e.stack.table_name)
@@ -1102,6 +1112,19 @@ async fn stored_as_written(
         .await
         .unwrap()
         .item
+}
+
+/// The raw item as stored, and the attribute map the intake builds for the order read back:
+/// equal when the stored item is exactly the one a `PutItem` of the order would have written.
+async fn stored_as_written(
+    e: &Env,
+    order_id: &str,
+) -> (
+    std::collections::HashMap<String, AttributeValue>,
+    std::collections::HashMap<String, AttributeValue>,
+) {
+    let raw = raw_item(e, order_id)
+        .await
         .unwrap_or_else(|| panic!("{order_id} is stored"));
     let read = e.store.get(order_id).await.unwrap().expect("stored");
     (raw, order_pipeline::store::item_attributes(&read).unwrap())
@@ -1114,7 +1137,6 @@ async fn stored_as_written(
 #[tokio::test]
 async fn a_batch_of_new_orders_is_stored_in_one_request_and_its_duplicates_and_conflicts_decided_as_alone(
 ) {
-    use order_local::faults::{FaultProxy, FaultRates};
     use std::sync::atomic::Ordering::Relaxed;
     let e = env("bc").await;
     consumer(e.store.clone(), &e.stack.table_name)
@@ -1126,11 +1148,7 @@ async fn a_batch_of_new_orders_is_stored_in_one_request_and_its_duplicates_and_c
         .unwrap();
     let (conflicting_before, _) = stored_as_written(&e, "BC-conflict").await;
 
-    let proxy = FaultProxy::start(e.clients.endpoint.as_str(), FaultRates::none())
-        .await
-        .unwrap();
-    let store = DynamoStore::new(dynamodb_through(&proxy).await, e.stack.table_name.clone())
-        .batching_creates();
+    let (proxy, store) = batching_store_through(&e, Vec::new()).await;
     let mut records: Vec<SqsMessage> = (0..8)
         .map(|i| record(&format!("m{i}"), &order(&format!("BC-{i}"), i + 1)))
         .collect();
@@ -1181,21 +1199,17 @@ async fn a_batch_of_new_orders_is_stored_in_one_request_and_its_duplicates_and_c
 /// succeeds: batching can cost a request, never an order.
 #[tokio::test]
 async fn when_the_batched_insert_fails_every_order_is_written_on_its_own() {
-    use order_local::faults::{FaultProxy, FaultRates, Scripted};
+    use order_local::faults::Scripted;
     use std::sync::atomic::Ordering::Relaxed;
     let e = env("bf").await;
-    let proxy = FaultProxy::start_scripted(
-        e.clients.endpoint.as_str(),
-        FaultRates::none(),
+    let (proxy, store) = batching_store_through(
+        &e,
         vec![Scripted::FailFrom {
             operation: "DynamoDB_20120810.BatchExecuteStatement".into(),
             from: 1,
         }],
     )
-    .await
-    .unwrap();
-    let store = DynamoStore::new(dynamodb_through(&proxy).await, e.stack.table_name.clone())
-        .batching_creates();
+    .await;
     let records: Vec<SqsMessage> = (0..10)
         .map(|i| record(&format!("m{i}"), &order(&format!("BF-{i}"), 1)))
         .collect();
@@ -1267,19 +1281,7 @@ async fn the_emulators_insert_refuses_a_stored_key_as_dynamodb_does() {
     assert_eq!(codes, [Some("DuplicateItem".to_string()), None]);
     let status = |id: &'static str| {
         let e = &e;
-        async move {
-            e.clients
-                .dynamodb
-                .get_item()
-                .table_name(&e.stack.table_name)
-                .key("orderId", AttributeValue::S(id.into()))
-                .consistent_read(true)
-                .send()
-                .await
-                .unwrap()
-                .item
-                .and_then(|i| i.get("status").cloned())
-        }
+        async move { raw_item(e, id).await.and_then(|i| i.get("status").cloned()) }
     };
     assert_eq!(
         status("INS-1").await,
@@ -1298,14 +1300,9 @@ async fn the_emulators_insert_refuses_a_stored_key_as_dynamodb_does() {
 /// accepted and the other a duplicate.
 #[tokio::test]
 async fn two_copies_of_an_order_in_one_batch_are_not_sent_in_one_request() {
-    use order_local::faults::{FaultProxy, FaultRates};
     use std::sync::atomic::Ordering::Relaxed;
     let e = env("tw").await;
-    let proxy = FaultProxy::start(e.clients.endpoint.as_str(), FaultRates::none())
-        .await
-        .unwrap();
-    let store = DynamoStore::new(dynamodb_through(&proxy).await, e.stack.table_name.clone())
-        .batching_creates();
+    let (proxy, store) = batching_store_through(&e, Vec::new()).await;
     let mut records: Vec<SqsMessage> = (0..8)
         .map(|i| record(&format!("m{i}"), &order(&format!("TW-{i}"), 1)))
         .collect();
