@@ -408,9 +408,8 @@ fn thread_cpu_ns() -> u64 {
 /// `ddb` answers at once, served by another runtime's threads: its CPU is not counted.
 /// Microseconds of CPU per batch of 10: (ten PutItem, one BatchExecuteStatement).
 fn writes_cpu(ddb: std::net::SocketAddr, batches: usize) -> (f64, f64) {
-    use aws_sdk_dynamodb::types::{BatchStatementRequest, ReturnValuesOnConditionCheckFailure};
     use order_domain::{parse_body, OrderItem, Provenance};
-    use order_pipeline::store::{item_attributes, OrderStore};
+    use order_pipeline::store::OrderStore;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -435,32 +434,10 @@ fn writes_cpu(ddb: std::net::SocketAddr, batches: usize) -> (f64, f64) {
         let puts = || async {
             futures::future::join_all(items.iter().map(|item| store.create(item))).await;
         };
+        // The same records through order-consumer's store, which sends them as one request.
+        let batching = DynamoStore::new(client.clone(), "Orders").batching_creates();
         let statement = || async {
-            let statements = items
-                .iter()
-                .map(|item| {
-                    let attributes = item_attributes(item).expect("maps to attributes");
-                    let (names, values): (Vec<String>, Vec<_>) = attributes.into_iter().unzip();
-                    let value = names
-                        .iter()
-                        .map(|n| format!("'{n}': ?"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    BatchStatementRequest::builder()
-                        .statement(format!("INSERT INTO \"Orders\" VALUE {{{value}}}"))
-                        .set_parameters(Some(values))
-                        .return_values_on_condition_check_failure(
-                            ReturnValuesOnConditionCheckFailure::AllOld,
-                        )
-                        .build()
-                        .expect("a statement")
-                })
-                .collect::<Vec<_>>();
-            let _ = client
-                .batch_execute_statement()
-                .set_statements(Some(statements))
-                .send()
-                .await;
+            futures::future::join_all(items.iter().map(|item| batching.create(item))).await;
         };
         // Warm both paths (connections, credentials), then alternate blocks of 50 so that the
         // machine's other work falls on both alike.

@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::Client;
 use futures::future::{BoxFuture, FutureExt, Shared};
 use order_domain::{Existing, OrderItem, OrderStatus, StoredLine};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use crate::port::PortError;
 use serde::Deserialize;
@@ -47,7 +47,8 @@ struct Inserts {
     /// The store's client without retries: a batch that fails is not sent again, its items go
     /// through the single conditional `PutItem` (with the usual retries) instead, so a throttled
     /// table meets no more attempts than without batching.
-    client: OnceLock<Client>,
+    client: Client,
+    table: String,
     open: Mutex<Option<OpenInserts>>,
 }
 
@@ -102,8 +103,16 @@ impl DynamoStore {
     /// This store with the creates asked for together (the records of a batch) sent as one
     /// `BatchExecuteStatement` (the module's doc); the role needs `dynamodb:PartiQLInsert`.
     pub fn batching_creates(mut self) -> Self {
+        let client = Client::from_conf(
+            self.client
+                .config()
+                .to_builder()
+                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+                .build(),
+        );
         self.inserts = Some(Arc::new(Inserts {
-            client: OnceLock::new(),
+            client,
+            table: self.table.clone(),
             open: Mutex::new(None),
         }));
         self
@@ -149,12 +158,7 @@ impl DynamoStore {
                     }));
                     // Sent by a task of its own, which runs once the task asking for this create
                     // waits: by then the batch's other records have asked for theirs.
-                    let send = tokio::spawn(send_inserts(
-                        inserts.clone(),
-                        self.client.clone(),
-                        self.table.clone(),
-                        items.clone(),
-                    ));
+                    let send = tokio::spawn(send_inserts(inserts.clone(), items.clone()));
                     let stored = async move { send.await.unwrap_or_default() }
                         .boxed()
                         .shared();
@@ -333,12 +337,7 @@ impl Attributes {
 
 /// Sends the items of one batch as one `BatchExecuteStatement` of `INSERT`s; per item, whether
 /// it was stored. A batch of one, a failed request or a missing answer stores nothing here.
-async fn send_inserts(
-    inserts: Arc<Inserts>,
-    client: Client,
-    table: String,
-    items: Arc<Mutex<BatchItems>>,
-) -> Arc<Vec<bool>> {
+async fn send_inserts(inserts: Arc<Inserts>, items: Arc<Mutex<BatchItems>>) -> Arc<Vec<bool>> {
     let items = {
         let mut batch = items.lock().unwrap_or_else(|e| e.into_inner());
         batch.sent = true;
@@ -348,23 +347,15 @@ async fn send_inserts(
     if count < 2 {
         return Arc::new(vec![false; count]);
     }
-    let client = inserts.client.get_or_init(|| {
-        Client::from_conf(
-            client
-                .config()
-                .to_builder()
-                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-                .build(),
-        )
-    });
     let statements = items
         .into_iter()
-        .map(|item| insert_statement(&table, item))
+        .map(|item| insert_statement(&inserts.table, item))
         .collect::<Result<Vec<_>, _>>();
     let Ok(statements) = statements else {
         return Arc::new(vec![false; count]);
     };
-    match client
+    match inserts
+        .client
         .batch_execute_statement()
         .set_statements(Some(statements))
         .send()
