@@ -1,26 +1,23 @@
-//! Per-record cost: parse + validate + map to the DynamoDB item for each accepted form, and the
+//! Per-record cost: parse + validate + map to the DynamoDB item for each accepted form (the unit
+//! of `src/records.rs`, which order-bench's section 2 times too), and the
 //! order-consumer handler over a batch of 10 with the store behind a no-op fake (the JSON log
 //! layer is installed and writes to nowhere, so logging's cost is included).
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
-use order_domain::{parse_body, OrderItem, Provenance};
+use order_domain::OrderItem;
 use order_pipeline::config::WorkerConfig;
 use order_pipeline::consumer::OrderConsumer;
 use order_pipeline::port::PortError;
-use order_pipeline::store::{item_attributes, CreateResult, OrderStore, Reaccept};
+use order_pipeline::store::{CreateResult, OrderStore, Reaccept};
 use order_pipeline::telemetry::{init_logging, LineWriter};
 use order_pipeline::worker::SqsWorker;
 
-const SEED_001: &str = include_str!("../../test/events/payloads/seed-001-flat.json");
-const SEED_002: &str = include_str!("../../test/events/payloads/seed-002-snake.json");
-const CANONICAL: &str = include_str!("../../test/events/payloads/canonical.json");
+#[path = "../src/records.rs"]
+mod records;
 
 struct Nowhere;
 impl LineWriter for Nowhere {
@@ -40,31 +37,10 @@ impl OrderStore for NoopStore {
     }
 }
 
-/// What order-consumer does with a body before its write: parse, validate, build the item and
-/// its DynamoDB attributes (as `PutItem` takes them).
-fn to_item(body: &str) -> HashMap<String, AttributeValue> {
-    let (order, _) = parse_body(body).order.expect("valid order");
-    let from = Provenance {
-        message_id: "m".into(),
-        correlation_id: "c".into(),
-        sent_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-    };
-    let item = OrderItem::accepted(&order, &from, Utc.timestamp_opt(1_700_000_001, 0).unwrap());
-    item_attributes(&item).expect("maps to attributes")
-}
-
 fn forms(c: &mut Criterion) {
-    let enveloped =
-        serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": CANONICAL})
-            .to_string();
     let mut group = c.benchmark_group("parse+validate+item");
-    for (name, body) in [
-        ("canonical", CANONICAL.to_string()),
-        ("flat (seed 001)", SEED_001.to_string()),
-        ("snake_case (seed 002)", SEED_002.to_string()),
-        ("canonical in SNS envelope", enveloped),
-    ] {
-        group.bench_function(name, |b| b.iter(|| to_item(black_box(&body))));
+    for (name, body) in records::forms() {
+        group.bench_function(name, |b| b.iter(|| records::to_item(black_box(&body))));
     }
     group.finish();
 }
@@ -92,7 +68,7 @@ fn handler(c: &mut Criterion) {
         .map(|i| {
             let mut m = SqsMessage::default();
             m.message_id = Some(format!("m{i}"));
-            m.body = Some(CANONICAL.replace("O1234", &format!("O{i}")));
+            m.body = Some(records::CANONICAL.replace("O1234", &format!("O{i}")));
             m.attributes
                 .insert("SentTimestamp".into(), "1746273600000".into());
             m

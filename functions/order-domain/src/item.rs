@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::order::{format_timestamp, LineItem, Order};
+use crate::order::{format_timestamp, price_text, LineItem, Order};
 
 /// Lifecycle of an order: the consumer writes `ACCEPTED`, dlq-alarm `FAILED`, the inventory
 /// worker `RESERVED` or `REJECTED`, the payment worker `PAID` or `PAYMENT_FAILED`, the
@@ -176,26 +176,33 @@ impl OrderItem {
         accepted_at: Option<DateTime<Utc>>,
         failure: Option<Failure>,
     ) -> Self {
+        let items: Vec<StoredLine> = order
+            .items
+            .iter()
+            .map(|l| StoredLine {
+                sku: l.sku.clone(),
+                name: l.name.clone(),
+                quantity: l.quantity,
+                unit_price: l.unit_price.map(price_text),
+            })
+            .collect();
+        let created_at = format_timestamp(order.created_at.unwrap_or(from.sent_at));
+        // The texts just written are the ones the hash reads: each written once.
+        let content_hash = order.content_hash_of(
+            |i| items.get(i).and_then(|l| l.unit_price.as_deref()),
+            order.created_at.is_some().then_some(created_at.as_str()),
+        );
         OrderItem {
             order_id: order.order_id.clone(),
             customer_id: order.customer_id.clone(),
-            items: order
-                .items
-                .iter()
-                .map(|l| StoredLine {
-                    sku: l.sku.clone(),
-                    name: l.name.clone(),
-                    quantity: l.quantity,
-                    unit_price: l.unit_price.map(|p| p.normalize().to_string()),
-                })
-                .collect(),
+            items,
             item_count: order.item_count(),
             currency: order.currency.clone(),
-            created_at: format_timestamp(order.created_at.unwrap_or(from.sent_at)),
+            created_at,
             created_at_given: order.created_at.is_some(),
             accepted_at: accepted_at.map(format_timestamp),
             status,
-            content_hash: order.content_hash(),
+            content_hash,
             source_message_id: from.message_id.clone(),
             correlation_id: from.correlation_id.clone(),
             version: 1,

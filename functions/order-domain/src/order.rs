@@ -49,7 +49,7 @@ struct HashInput<'a> {
     customer_id: &'a str,
     items: Vec<HashLine<'a>>,
     currency: Option<&'a str>,
-    created_at: Option<String>,
+    created_at: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -58,7 +58,7 @@ struct HashLine<'a> {
     sku: Option<&'a str>,
     name: Option<&'a str>,
     quantity: u32,
-    unit_price: Option<String>,
+    unit_price: Option<&'a str>,
 }
 
 impl Order {
@@ -71,6 +71,25 @@ impl Order {
     /// their hashes are equal: trailing zeros of prices and the offset a timestamp was written
     /// in do not matter; any other difference does.
     pub fn content_hash(&self) -> String {
+        let prices: Vec<Option<String>> = self
+            .items
+            .iter()
+            .map(|l| l.unit_price.map(price_text))
+            .collect();
+        let created_at = self.created_at.map(format_timestamp);
+        self.content_hash_of(
+            |i| prices.get(i).and_then(|p| p.as_deref()),
+            created_at.as_deref(),
+        )
+    }
+
+    /// The content hash from the texts of the line prices ([`price_text`]) and of `created_at`
+    /// ([`format_timestamp`]), when the caller has written them already (the item stores them).
+    pub(crate) fn content_hash_of<'a>(
+        &'a self,
+        price: impl Fn(usize) -> Option<&'a str>,
+        created_at: Option<&'a str>,
+    ) -> String {
         let input = HashInput {
             v: HASH_VERSION,
             order_id: &self.order_id,
@@ -78,18 +97,20 @@ impl Order {
             items: self
                 .items
                 .iter()
-                .map(|l| HashLine {
+                .enumerate()
+                .map(|(i, l)| HashLine {
                     sku: l.sku.as_deref(),
                     name: l.name.as_deref(),
                     quantity: l.quantity,
-                    unit_price: l.unit_price.map(|p| p.normalize().to_string()),
+                    unit_price: price(i),
                 })
                 .collect(),
             currency: self.currency.as_deref(),
-            created_at: self.created_at.map(format_timestamp),
+            created_at,
         };
         // Serialising a struct of strings and integers cannot fail.
-        let bytes = serde_json::to_vec(&input).unwrap_or_default();
+        let mut bytes = Vec::with_capacity(256);
+        serde_json::to_writer(&mut bytes, &input).unwrap_or_default();
         let digest = Sha256::digest(&bytes);
         let mut hex = String::with_capacity(64);
         for b in digest {
@@ -98,6 +119,11 @@ impl Order {
         }
         hex
     }
+}
+
+/// A price as stored and hashed: the exact decimal without trailing zeros.
+pub fn price_text(price: Decimal) -> String {
+    price.normalize().to_string()
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -5,6 +5,7 @@
 //! [`PayloadForm`]). Every error names the field as the publisher wrote it
 //! (`items[0].quantity`, `customer_id`, `itemName`), so the log line says what to fix.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -81,27 +82,61 @@ pub struct ParsedBody {
 
 /// A JSON object's fields as written, and the keys written more than once (which JSON parsers
 /// disagree on: the pipeline rejects them rather than pick one).
+///
+/// The keys are borrowed from the text and kept in a list in the order written: an order's
+/// objects have a handful of fields, so a scan finds one faster than a map would, with no
+/// allocation per key. Values are kept as raw JSON and read when asked for, except (when the
+/// object is a body or an order) a `Message` string, the SNS envelope's order, and the `items`
+/// list, which are decoded as they are read: they are the large values, and reading them first
+/// as raw JSON and then again was most of the parsing.
 struct Fields<'a> {
-    map: BTreeMap<String, &'a RawValue>,
+    entries: Vec<(Cow<'a, str>, Field<'a>)>,
     duplicates: Vec<String>,
 }
 
+/// One field's value.
+enum Field<'a> {
+    Raw(&'a RawValue),
+    /// `Message` holding a string: its text.
+    Text(Cow<'a, str>),
+    /// `items` holding a list: its elements.
+    List(Vec<&'a RawValue>),
+    /// `Message` or `items` holding something else.
+    Other,
+}
+
+/// Above this many fields, keys written more than once are found with a set rather than a scan.
+const FIELDS_SCANNED: usize = 16;
+
 impl<'a> Fields<'a> {
-    fn get(&self, key: &str) -> Option<&&'a RawValue> {
-        self.map.get(key)
+    /// The value of `key`; when written more than once, the last (as a map would keep it).
+    fn field(&self, key: &str) -> Option<&Field<'a>> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The raw value of a field that is not decoded as read.
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        match self.field(key)? {
+            Field::Raw(raw) => Some(raw),
+            Field::Text(_) | Field::List(_) | Field::Other => None,
+        }
     }
 
     fn contains_key(&self, key: &str) -> bool {
-        self.map.contains_key(key)
+        self.entries.iter().any(|(k, _)| k == key)
     }
 
     /// One error per key written more than once, named as the publisher wrote it.
-    fn duplicate_errors(&self, prefix: &str) -> Vec<InvalidOrder> {
+    fn duplicate_errors(&self, at: At) -> Vec<InvalidOrder> {
         self.duplicates
             .iter()
             .map(|k| {
                 InvalidOrder::new(
-                    path(prefix, &shorten(k)),
+                    at.path(&shorten(k)),
                     "appears more than once in the object: send each field once",
                 )
             })
@@ -109,42 +144,187 @@ impl<'a> Fields<'a> {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Fields<'de> {
+/// A key as written: borrowed from the text unless it holds an escape.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visit;
         impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Fields<'de>;
+            type Value = Cow<'de, str>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
+                f.write_str("a string")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
+            fn visit_borrowed_str<E: serde::de::Error>(
                 self,
-                mut access: A,
-            ) -> Result<Fields<'de>, A::Error> {
-                let mut fields = Fields {
-                    map: BTreeMap::new(),
-                    duplicates: Vec::new(),
-                };
-                while let Some(key) = access.next_key::<String>()? {
-                    let value: &'de RawValue = access.next_value()?;
-                    if fields.map.insert(key.clone(), value).is_some()
-                        && !fields.duplicates.contains(&key)
-                    {
-                        fields.duplicates.push(key);
-                    }
-                }
-                Ok(fields)
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
             }
         }
-        deserializer.deserialize_map(Visit)
+        deserializer.deserialize_str(Visit).map(Key)
+    }
+}
+
+/// Reads a value decoded as it is read: a string (`list` false) or a list of raw values (`list`
+/// true); any other value is read and left as [`Field::Other`].
+struct Decode {
+    list: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Decode {
+    type Value = Field<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Field<'de>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Decode {
+    type Value = Field<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Field<'de>, E> {
+        Ok(if self.list {
+            Field::Other
+        } else {
+            Field::Text(Cow::Borrowed(v))
+        })
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field<'de>, E> {
+        Ok(if self.list {
+            Field::Other
+        } else {
+            Field::Text(Cow::Owned(v.to_owned()))
+        })
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
+        if self.list {
+            let mut elements = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+            while let Some(element) = seq.next_element::<&'de RawValue>()? {
+                elements.push(element);
+            }
+            Ok(Field::List(elements))
+        } else {
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+            Ok(Field::Other)
+        }
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Field::Other)
+    }
+}
+
+/// Reads a JSON object's fields. `decode`: decode `Message` and `items` as they are read (the
+/// object is a body or an order, not a line); where that fails (a `Message` whose text is JSON
+/// but not a string Rust can hold: a lone surrogate escape), the object is read with every value
+/// raw, so that the error names the field rather than the body.
+fn read_fields(text: &str, decode: bool) -> Result<Fields<'_>, serde_json::Error> {
+    let read = |decode| {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let fields =
+            serde::de::DeserializeSeed::deserialize(FieldsSeed { decode }, &mut deserializer)?;
+        deserializer.end()?;
+        Ok(fields)
+    };
+    read(decode).or_else(|e| if decode { read(false) } else { Err(e) })
+}
+
+struct FieldsSeed {
+    decode: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldsSeed {
+    type Value = Fields<'de>;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Fields<'de>, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FieldsSeed {
+    type Value = Fields<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut access: A,
+    ) -> Result<Fields<'de>, A::Error> {
+        let mut fields = Fields {
+            entries: Vec::with_capacity(access.size_hint().unwrap_or(8)),
+            duplicates: Vec::new(),
+        };
+        // Only built for an object with many fields.
+        let mut seen: Option<std::collections::HashSet<Cow<'de, str>>> = None;
+        while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
+            let value = match key.as_ref() {
+                "Message" if self.decode => access.next_value_seed(Decode { list: false })?,
+                "items" if self.decode => access.next_value_seed(Decode { list: true })?,
+                _ => Field::Raw(access.next_value()?),
+            };
+            let repeated = if fields.entries.len() < FIELDS_SCANNED {
+                fields.entries.iter().any(|(k, _)| *k == key)
+            } else {
+                let seen = seen
+                    .get_or_insert_with(|| fields.entries.iter().map(|(k, _)| k.clone()).collect());
+                !seen.insert(key.clone())
+            };
+            if repeated && !fields.duplicates.iter().any(|d| *d == key) {
+                fields.duplicates.push(key.to_string());
+            }
+            fields.entries.push((key, value));
+        }
+        Ok(fields)
+    }
+}
+
+/// The text of a JSON string value; `None` when the value is not a string. A string with no
+/// escape is its text between the quotes (the raw value was checked as JSON when read).
+fn json_text(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    match text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|t| !t.contains('\\'))
+    {
+        Some(inner) => Some(Cow::Borrowed(inner)),
+        None => serde_json::from_str::<String>(text).ok().map(Cow::Owned),
     }
 }
 
 /// Reads a message body: unwraps an SNS envelope when there is one, detects the payload form,
 /// maps it to the canonical order and validates it. Never panics, whatever the input.
 pub fn parse_body(body: &str) -> ParsedBody {
-    let top: Fields<'_> = match serde_json::from_str(body) {
-        Ok(map) => map,
+    let top = match read_fields(body, true) {
+        Ok(fields) => fields,
         Err(e) => {
             return ParsedBody {
                 envelope: None,
@@ -154,18 +334,20 @@ pub fn parse_body(body: &str) -> ParsedBody {
     };
     if is_envelope(&top) {
         let envelope = envelope_info(&top);
-        if let Some(e) = top.duplicate_errors("").into_iter().next() {
+        if let Some(e) = top.duplicate_errors(At::Top).into_iter().next() {
             return ParsedBody {
                 envelope: Some(envelope),
                 order: Err(e),
             };
         }
-        let order = match top
-            .get("Message")
-            .map(|raw| serde_json::from_str::<String>(raw.get()))
-        {
-            Some(Ok(message)) => parse_order(&message),
-            _ => Err(InvalidOrder::new(
+        let message = match top.field("Message") {
+            Some(Field::Text(message)) => Some(Cow::Borrowed(message.as_ref())),
+            Some(Field::Raw(raw)) => json_text(raw),
+            Some(Field::List(_) | Field::Other) | None => None,
+        };
+        let order = match message {
+            Some(message) => parse_order(&message),
+            None => Err(InvalidOrder::new(
                 "Message",
                 "the SNS envelope's Message must be a string holding the order JSON",
             )),
@@ -195,7 +377,7 @@ pub fn parse_order_all(payload: &str) -> Result<(Order, PayloadForm), Vec<Invali
 
 /// `field` names the payload when it is not a JSON object at all.
 fn parse_payload(payload: &str, field: &str) -> Result<(Order, PayloadForm), Vec<InvalidOrder>> {
-    match serde_json::from_str::<Fields<'_>>(payload) {
+    match read_fields(payload, true) {
         Ok(fields) => order_from_fields(&fields),
         Err(e) => Err(vec![not_an_object(field, payload, &e)]),
     }
@@ -222,7 +404,7 @@ fn is_envelope(top: &Fields<'_>) -> bool {
     top.contains_key("Message")
         && top
             .get("Type")
-            .and_then(|t| serde_json::from_str::<String>(t.get()).ok())
+            .and_then(json_text)
             .is_some_and(|t| t == "Notification")
 }
 
@@ -234,7 +416,8 @@ fn envelope_info(top: &Fields<'_>) -> EnvelopeInfo {
     }
     let sns_message_id = top
         .get("MessageId")
-        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok());
+        .and_then(json_text)
+        .map(Cow::into_owned);
     let correlation_id = top
         .get("MessageAttributes")
         .and_then(|raw| serde_json::from_str::<BTreeMap<String, Attribute>>(raw.get()).ok())
@@ -303,14 +486,12 @@ pub fn customer_id_field(form: PayloadForm) -> &'static str {
 
 /// The form a payload is in, as the parser would read it; `None` when it is not a JSON object.
 pub fn payload_form(payload: &str) -> Option<PayloadForm> {
-    serde_json::from_str::<Fields<'_>>(payload)
-        .ok()
-        .map(|f| detect_form(&f))
+    read_fields(payload, true).ok().map(|f| detect_form(&f))
 }
 
 fn order_from_fields(fields: &Fields<'_>) -> Result<(Order, PayloadForm), Vec<InvalidOrder>> {
     let form = detect_form(fields);
-    let mut errors = Errors(fields.duplicate_errors(""));
+    let mut errors = Errors(fields.duplicate_errors(At::Top));
     let order = match form {
         PayloadForm::Canonical => list_form(fields, &CANONICAL, &mut errors),
         PayloadForm::SnakeCase => list_form(fields, &SNAKE, &mut errors),
@@ -357,15 +538,27 @@ fn list_form(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Opti
 }
 
 fn line_items(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Option<Vec<LineItem>> {
-    let Some(raw_items) = fields.get("items") else {
-        errors.0.push(InvalidOrder::new("items", "is required"));
-        return None;
-    };
-    let Ok(raw_items) = serde_json::from_str::<Vec<&RawValue>>(raw_items.get()) else {
-        errors
-            .0
-            .push(InvalidOrder::new("items", "must be a list of line items"));
-        return None;
+    let read_now;
+    let raw_items: &[&RawValue] = match fields.field("items") {
+        None => {
+            errors.0.push(InvalidOrder::new("items", "is required"));
+            return None;
+        }
+        Some(Field::List(list)) => list,
+        Some(field) => {
+            let list = match field {
+                Field::Raw(raw) => serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok(),
+                _ => None,
+            };
+            let Some(list) = list else {
+                errors
+                    .0
+                    .push(InvalidOrder::new("items", "must be a list of line items"));
+                return None;
+            };
+            read_now = list;
+            &read_now
+        }
     };
     if raw_items.is_empty() || raw_items.len() > ITEMS_MAX {
         errors.0.push(InvalidOrder::new(
@@ -379,8 +572,7 @@ fn line_items(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Opt
     }
     let mut items = Some(Vec::with_capacity(raw_items.len()));
     for (i, raw) in raw_items.iter().enumerate() {
-        let path = format!("items[{i}]");
-        let line = line_item(raw, names, &path, errors);
+        let line = line_item(raw, names, At::Line(i), errors);
         items = items.zip(line).map(|(mut all, line)| {
             all.push(line);
             all
@@ -389,30 +581,27 @@ fn line_items(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Opt
     items
 }
 
-fn line_item(
-    raw: &RawValue,
-    names: &ListForm,
-    path: &str,
-    errors: &mut Errors,
-) -> Option<LineItem> {
-    let Ok(line) = serde_json::from_str::<Fields<'_>>(raw.get()) else {
-        errors.0.push(InvalidOrder::new(path, "must be an object"));
+fn line_item(raw: &RawValue, names: &ListForm, at: At, errors: &mut Errors) -> Option<LineItem> {
+    let Ok(line) = read_fields(raw.get(), false) else {
+        errors
+            .0
+            .push(InvalidOrder::new(at.to_string(), "must be an object"));
         return None;
     };
-    let duplicates = line.duplicate_errors(path);
+    let duplicates = line.duplicate_errors(at);
     let clean = duplicates.is_empty();
     errors.0.extend(duplicates);
-    let sku = errors.take(text(&line, names.sku, path, SKU_MAX));
-    let name = errors.take(text(&line, "name", path, NAME_MAX));
-    let quantity = errors.take(quantity(&line, "quantity", path));
-    let unit_price = errors.take(unit_price(&line, names.unit_price, path));
+    let sku = errors.take(text(&line, names.sku, at, SKU_MAX));
+    let name = errors.take(text(&line, "name", at, NAME_MAX));
+    let quantity = errors.take(quantity(&line, "quantity", at));
+    let unit_price = errors.take(unit_price(&line, names.unit_price, at));
     let (sku, name) = (
         sku?.filter(|s| !s.is_empty()),
         name?.filter(|s| !s.is_empty()),
     );
     if sku.is_none() && name.is_none() {
         errors.0.push(InvalidOrder::new(
-            path,
+            at.to_string(),
             format!("needs a {} or a name", names.sku),
         ));
         return None;
@@ -429,11 +618,13 @@ fn line_item(
 fn flat_form(fields: &Fields<'_>, errors: &mut Errors) -> Option<Order> {
     let order_id = errors.take(order_id(fields, "orderId"));
     let customer_id = errors.take(customer_id(fields, "userId"));
-    let name = errors.take(text(fields, "itemName", "", NAME_MAX).and_then(|name| {
-        name.filter(|s| !s.is_empty())
-            .ok_or_else(|| InvalidOrder::new("itemName", "is required"))
-    }));
-    let quantity = errors.take(quantity(fields, "quantity", ""));
+    let name = errors.take(
+        text(fields, "itemName", At::Top, NAME_MAX).and_then(|name| {
+            name.filter(|s| !s.is_empty())
+                .ok_or_else(|| InvalidOrder::new("itemName", "is required"))
+        }),
+    );
+    let quantity = errors.take(quantity(fields, "quantity", At::Top));
     let currency = errors.take(currency(fields));
     let created_at = errors.take(timestamp(fields, "timestamp"));
     Some(Order {
@@ -450,31 +641,51 @@ fn flat_form(fields: &Fields<'_>, errors: &mut Errors) -> Option<Order> {
     })
 }
 
-fn path(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_string()
-    } else {
-        format!("{prefix}.{key}")
+/// Where a field is: at the top of the order or in a line. Its name is only written out for an
+/// error.
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Top,
+    Line(usize),
+}
+
+impl At {
+    fn path(self, key: &str) -> String {
+        match self {
+            At::Top => key.to_string(),
+            At::Line(i) => format!("items[{i}].{key}"),
+        }
+    }
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Top => Ok(()),
+            At::Line(i) => write!(f, "items[{i}]"),
+        }
     }
 }
 
 /// A string field; `null` counts as absent.
-fn optional_string(
-    fields: &Fields<'_>,
+fn optional_string<'a>(
+    fields: &Fields<'a>,
     key: &str,
-    prefix: &str,
-) -> Result<Option<String>, InvalidOrder> {
+    at: At,
+) -> Result<Option<Cow<'a, str>>, InvalidOrder> {
     match fields.get(key) {
         None => Ok(None),
         Some(raw) if raw.get() == "null" => Ok(None),
-        Some(raw) => serde_json::from_str::<String>(raw.get())
+        Some(raw) => json_text(raw)
             .map(Some)
-            .map_err(|_| InvalidOrder::new(path(prefix, key), "must be a string")),
+            .ok_or_else(|| InvalidOrder::new(at.path(key), "must be a string")),
     }
 }
 
 fn required_string(fields: &Fields<'_>, key: &str) -> Result<String, InvalidOrder> {
-    optional_string(fields, key, "")?.ok_or_else(|| InvalidOrder::new(key, "is required"))
+    optional_string(fields, key, At::Top)?
+        .map(Cow::into_owned)
+        .ok_or_else(|| InvalidOrder::new(key, "is required"))
 }
 
 fn order_id(fields: &Fields<'_>, key: &str) -> Result<String, InvalidOrder> {
@@ -508,7 +719,7 @@ pub fn check_order_id(id: &str, field: &str) -> Result<(), InvalidOrder> {
 /// The customer id, trimmed and in Unicode NFC (so equivalent spellings are one customer, and
 /// the stored id is the one checked).
 fn customer_id(fields: &Fields<'_>, key: &str) -> Result<String, InvalidOrder> {
-    let id = text(fields, key, "", CUSTOMER_ID_MAX)?
+    let id = text(fields, key, At::Top, CUSTOMER_ID_MAX)?
         .ok_or_else(|| InvalidOrder::new(key, "is required"))?;
     if id.is_empty() {
         return Err(InvalidOrder::new(key, "must not be empty"));
@@ -523,19 +734,19 @@ fn customer_id(fields: &Fields<'_>, key: &str) -> Result<String, InvalidOrder> {
 fn text(
     fields: &Fields<'_>,
     key: &str,
-    prefix: &str,
+    at: At,
     max: usize,
 ) -> Result<Option<String>, InvalidOrder> {
     use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
-    let Some(raw) = optional_string(fields, key, prefix)? else {
+    let Some(raw) = optional_string(fields, key, at)? else {
         return Ok(None);
     };
     let trimmed = raw.trim();
     // Most text is already NFC (all ASCII text is): the quick check's `Yes` is definitive, and
     // skips the decomposition and recomposition the iterator would do character by character.
-    let value = if is_nfc_quick(trimmed.chars()) == IsNormalized::Yes {
+    let value: String = if is_nfc_quick(trimmed.chars()) == IsNormalized::Yes {
         if trimmed.len() == raw.len() {
-            raw
+            raw.into_owned()
         } else {
             trimmed.to_string()
         }
@@ -547,7 +758,7 @@ fn text(
         .find(|c| c.is_control() || is_bidi_control(*c))
     {
         return Err(InvalidOrder::new(
-            path(prefix, key),
+            at.path(key),
             format!(
                 "must not hold control or bidirectional-formatting characters (found U+{:04X})",
                 u32::from(bad)
@@ -557,7 +768,7 @@ fn text(
     let len = value.chars().count();
     if len > max {
         return Err(InvalidOrder::new(
-            path(prefix, key),
+            at.path(key),
             format!("must be at most {max} characters long (found {len})"),
         ));
     }
@@ -569,49 +780,43 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-fn quantity(fields: &Fields<'_>, key: &str, prefix: &str) -> Result<u32, InvalidOrder> {
-    let field = path(prefix, key);
+fn quantity(fields: &Fields<'_>, key: &str, at: At) -> Result<u32, InvalidOrder> {
     let raw = fields
         .get(key)
-        .ok_or_else(|| InvalidOrder::new(&field, "is required"))?;
+        .ok_or_else(|| InvalidOrder::new(at.path(key), "is required"))?;
     let problem = || format!("must be a whole number from 1 to {QUANTITY_MAX}");
     match serde_json::from_str::<u64>(raw.get()) {
         Ok(q) if (1..=QUANTITY_MAX).contains(&q) => {
-            u32::try_from(q).map_err(|_| InvalidOrder::new(&field, problem()))
+            u32::try_from(q).map_err(|_| InvalidOrder::new(at.path(key), problem()))
         }
         Ok(q) => Err(InvalidOrder::new(
-            &field,
+            at.path(key),
             format!("{} (found {q})", problem()),
         )),
         Err(_) => Err(InvalidOrder::new(
-            &field,
+            at.path(key),
             format!("{} (found {})", problem(), shorten(raw.get())),
         )),
     }
 }
 
 /// A price as a JSON string ("999.99") or number (999.99), read from its text so it stays exact.
-fn unit_price(
-    fields: &Fields<'_>,
-    key: &str,
-    prefix: &str,
-) -> Result<Option<Decimal>, InvalidOrder> {
+fn unit_price(fields: &Fields<'_>, key: &str, at: At) -> Result<Option<Decimal>, InvalidOrder> {
     let Some(raw) = fields.get(key) else {
         return Ok(None);
     };
-    let field = path(prefix, key);
     let text = raw.get();
     if text == "null" {
         return Ok(None);
     }
     let literal = if text.starts_with('"') {
-        serde_json::from_str::<String>(text)
-            .map_err(|_| InvalidOrder::new(&field, "must be a decimal string or number"))?
+        json_text(raw)
+            .ok_or_else(|| InvalidOrder::new(at.path(key), "must be a decimal string or number"))?
     } else {
-        text.to_string()
+        Cow::Borrowed(text)
     };
     exact_price(literal.trim()).map(Some).map_err(|problem| {
-        InvalidOrder::new(&field, format!("{problem} (found {})", shorten(text)))
+        InvalidOrder::new(at.path(key), format!("{problem} (found {})", shorten(text)))
     })
 }
 
@@ -681,7 +886,7 @@ pub fn exact_price(literal: &str) -> Result<Decimal, String> {
 }
 
 fn currency(fields: &Fields<'_>) -> Result<Option<String>, InvalidOrder> {
-    let Some(code) = optional_string(fields, "currency", "")? else {
+    let Some(code) = optional_string(fields, "currency", At::Top)? else {
         return Ok(None);
     };
     if code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()) {
@@ -698,7 +903,7 @@ fn currency(fields: &Fields<'_>) -> Result<Option<String>, InvalidOrder> {
 }
 
 fn timestamp(fields: &Fields<'_>, key: &str) -> Result<Option<DateTime<Utc>>, InvalidOrder> {
-    let Some(text) = optional_string(fields, key, "")? else {
+    let Some(text) = optional_string(fields, key, At::Top)? else {
         return Ok(None);
     };
     DateTime::parse_from_rfc3339(&text)
@@ -733,8 +938,8 @@ mod tests {
 
     fn text_of(value: &str) -> Result<Option<String>, InvalidOrder> {
         let body = serde_json::json!({ "k": value }).to_string();
-        let fields: Fields<'_> = serde_json::from_str(&body).unwrap();
-        text(&fields, "k", "", usize::MAX)
+        let fields = read_fields(&body, false).unwrap();
+        text(&fields, "k", At::Top, usize::MAX)
     }
 
     proptest! {

@@ -1,5 +1,5 @@
 //! The Orders table on DynamoDB. Items are read with serde_dynamo from the domain types; the
-//! item the intake writes is built directly ([`item_attributes`]).
+//! item the intake writes is built directly ([`item_values`], [`item_attributes`]).
 //!
 //! The intake's creates can go out together ([`DynamoStore::batching_creates`]): the records of
 //! a batch, handled concurrently on one thread, each ask for their own conditional create, and
@@ -61,7 +61,7 @@ struct OpenInserts {
 
 #[derive(Default)]
 struct BatchItems {
-    items: Vec<HashMap<String, AttributeValue>>,
+    items: Vec<ItemValues>,
     sent: bool,
 }
 
@@ -120,11 +120,7 @@ impl DynamoStore {
 
     /// Whether the batch `item` joins stored it (`false`: it was not stored by the batch, for
     /// whatever reason, and the conditional `PutItem` decides).
-    async fn insert_together(
-        &self,
-        inserts: &Arc<Inserts>,
-        item: HashMap<String, AttributeValue>,
-    ) -> bool {
+    async fn insert_together(&self, inserts: &Arc<Inserts>, item: ItemValues) -> bool {
         let (stored, index) = {
             let mut open = inserts.open.lock().unwrap_or_else(|e| e.into_inner());
             let joined = match open.as_ref() {
@@ -134,11 +130,7 @@ impl DynamoStore {
                         // Two copies of one order (a redelivery beside the message) in one
                         // request: DynamoDB may refuse the whole request, as BatchWriteItem
                         // refuses duplicate keys. The second copy goes through the PutItem.
-                        if items
-                            .items
-                            .iter()
-                            .any(|i| i.get("orderId") == item.get("orderId"))
-                        {
+                        if items.items.iter().any(|i| order_key(i) == order_key(&item)) {
                             return false;
                         }
                         items.items.push(item);
@@ -225,7 +217,32 @@ fn head_from(
 /// builds a map of its own attribute values and then converts it into the SDK's, hashing and
 /// allocating every key twice: on the intake's hot path that was the largest part of a record's
 /// CPU (docs/benchmarks.md). The rarely set nested fields still go through serde_dynamo.
+/// An item's attributes in a fixed order (`orderId` first), named as the table stores them: the
+/// parameters of the batched `INSERT`, without a map to hash them into.
+pub type ItemValues = Vec<(&'static str, AttributeValue)>;
+
+/// The item's key attribute.
+fn order_key(values: &ItemValues) -> Option<&AttributeValue> {
+    values
+        .iter()
+        .find(|(name, _)| *name == "orderId")
+        .map(|(_, v)| v)
+}
+
+/// The item as `PutItem` takes it: [`item_values`] in a map.
 pub fn item_attributes(item: &OrderItem) -> Result<HashMap<String, AttributeValue>, PortError> {
+    Ok(into_map(item_values(item)?))
+}
+
+fn into_map(values: ItemValues) -> HashMap<String, AttributeValue> {
+    values
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
+}
+
+/// The item's attributes, as serde_dynamo would map the [`OrderItem`] (a test holds them equal).
+pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
     // Destructured without `..`: a field added to OrderItem does not compile until it is mapped.
     let OrderItem {
         order_id,
@@ -253,7 +270,7 @@ pub fn item_attributes(item: &OrderItem) -> Result<HashMap<String, AttributeValu
         payment_attempts,
         payment,
     } = item;
-    let mut map = Attributes(HashMap::with_capacity(24));
+    let mut map = Attributes(Vec::with_capacity(16));
     map.s("orderId", order_id);
     map.s("customerId", customer_id);
     let lines = items
@@ -265,22 +282,20 @@ pub fn item_attributes(item: &OrderItem) -> Result<HashMap<String, AttributeValu
                 quantity,
                 unit_price,
             } = line;
-            let mut m = Attributes(HashMap::with_capacity(4));
+            let mut m = Attributes(Vec::with_capacity(4));
             m.opt_s("sku", sku);
             m.opt_s("name", name);
             m.n("quantity", quantity);
             m.opt_s("unitPrice", unit_price);
-            AttributeValue::M(m.0)
+            AttributeValue::M(into_map(m.0))
         })
         .collect();
-    map.0.insert("items".into(), AttributeValue::L(lines));
+    map.0.push(("items", AttributeValue::L(lines)));
     map.n("itemCount", item_count);
     map.opt_s("currency", currency);
     map.s("createdAt", created_at);
-    map.0.insert(
-        "createdAtGiven".into(),
-        AttributeValue::Bool(*created_at_given),
-    );
+    map.0
+        .push(("createdAtGiven", AttributeValue::Bool(*created_at_given)));
     map.opt_s("acceptedAt", accepted_at);
     map.s("status", status.as_str());
     map.s("contentHash", content_hash);
@@ -304,32 +319,30 @@ pub fn item_attributes(item: &OrderItem) -> Result<HashMap<String, AttributeValu
 }
 
 /// An item's attributes being built; absent options are left out, as serde skips them.
-struct Attributes(HashMap<String, AttributeValue>);
+struct Attributes(ItemValues);
 
 impl Attributes {
-    fn s(&mut self, name: &str, value: &str) {
-        self.0
-            .insert(name.to_string(), AttributeValue::S(value.to_string()));
+    fn s(&mut self, name: &'static str, value: &str) {
+        self.0.push((name, AttributeValue::S(value.to_string())));
     }
 
-    fn opt_s(&mut self, name: &str, value: &Option<String>) {
+    fn opt_s(&mut self, name: &'static str, value: &Option<String>) {
         if let Some(value) = value {
             self.s(name, value);
         }
     }
 
-    fn n(&mut self, name: &str, value: impl ToString) {
-        self.0
-            .insert(name.to_string(), AttributeValue::N(value.to_string()));
+    fn n(&mut self, name: &'static str, value: impl ToString) {
+        self.0.push((name, AttributeValue::N(value.to_string())));
     }
 
     fn nested<T: serde::Serialize>(
         &mut self,
-        name: &str,
+        name: &'static str,
         value: &Option<T>,
     ) -> Result<(), PortError> {
         if let Some(value) = value {
-            self.0.insert(name.to_string(), attribute(value)?);
+            self.0.push((name, attribute(value)?));
         }
         Ok(())
     }
@@ -405,7 +418,7 @@ const EXPECTED_STATEMENT_ERRORS: &[&str] = &[
 /// `INSERT INTO "table" VALUE {'name': ?, ...}` with the item's values as the parameters.
 fn insert_statement(
     table: &str,
-    item: HashMap<String, AttributeValue>,
+    item: ItemValues,
 ) -> Result<BatchStatementRequest, aws_sdk_dynamodb::error::BuildError> {
     let mut statement = String::with_capacity(32 + table.len() + item.len() * 20);
     statement.push_str("INSERT INTO \"");
@@ -416,9 +429,9 @@ fn insert_statement(
         if i > 0 {
             statement.push_str(", ");
         }
-        // Attribute names are the item's own (item_attributes): letters only, no quote to escape.
+        // Attribute names are the item's own (item_values): letters only, no quote to escape.
         statement.push('\'');
-        statement.push_str(&name);
+        statement.push_str(name);
         statement.push_str("': ?");
         parameters.push(value);
     }
@@ -431,8 +444,8 @@ fn insert_statement(
 
 impl OrderStore for DynamoStore {
     async fn create(&self, item: &OrderItem) -> Result<CreateResult, PortError> {
-        let attributes = || {
-            item_attributes(item).map_err(|e| {
+        let values = || {
+            item_values(item).map_err(|e| {
                 PortError::Fatal(format!(
                     "order {} does not map to an item: {e}",
                     item.order_id
@@ -440,12 +453,12 @@ impl OrderStore for DynamoStore {
             })
         };
         if let Some(inserts) = &self.inserts {
-            if self.insert_together(inserts, attributes()?).await {
+            if self.insert_together(inserts, values()?).await {
                 return Ok(CreateResult::Created);
             }
         }
         // Built again when the batch did not store it: the rare case pays, not every record.
-        let attributes = attributes()?;
+        let attributes = into_map(values()?);
         let result = self
             .client
             .put_item()

@@ -10,7 +10,7 @@ use order_domain::{Existing, OrderItem};
 
 use crate::port::PortError;
 
-pub use dynamodb::{item_attributes, DynamoStore};
+pub use dynamodb::{item_attributes, item_values, DynamoStore, ItemValues};
 #[cfg(any(test, feature = "test-support"))]
 pub use memory::{Fault, MemoryStore};
 
