@@ -104,9 +104,9 @@ bench: setup
 	cargo lambda build --release --arm64 --output-format zip --locked $(addprefix -p ,$(FUNCTIONS))
 	@echo "== host release builds of the functions and the benchmark"
 	cargo build --release --locked $(addprefix -p ,$(FUNCTIONS)) -p order-bench
-	@echo "== 2. per-record cost (criterion)"
+	@echo "== per-record cost and the handler over a batch of 10 (criterion)"
 	cargo bench --locked -p order-bench --bench records
-	@echo "== 1, 3-6: cold start, batch latency, memory and size, cost per million orders"
+	@echo "== 1-6: cold start, per-record cost, batch latency, memory and size, cost per million orders"
 	$(TARGET_DIR)/release/order-bench
 	@echo "== 7. every function as a process on the emulator, over the demo and $(BENCH_ORDERS) generated orders"
 	cargo run --locked -p order-local --bin order-local -- demo --generate $(BENCH_ORDERS) --bootstraps $(TARGET_DIR)/release
