@@ -212,11 +212,6 @@ fn head_from(
         .unwrap_or_else(|_| Existing::foreign()))
 }
 
-/// The attributes of an Orders item, as `PutItem` takes them: the same map as
-/// `serde_dynamo::to_item(item)` (a test keeps the two equal), built in one pass. serde_dynamo
-/// builds a map of its own attribute values and then converts it into the SDK's, hashing and
-/// allocating every key twice: on the intake's hot path that was the largest part of a record's
-/// CPU (docs/benchmarks.md). The rarely set nested fields still go through serde_dynamo.
 /// An item's attributes in a fixed order (`orderId` first), named as the table stores them: the
 /// parameters of the batched `INSERT`, without a map to hash them into.
 pub type ItemValues = Vec<(&'static str, AttributeValue)>;
@@ -241,7 +236,12 @@ fn into_map(values: ItemValues) -> HashMap<String, AttributeValue> {
         .collect()
 }
 
-/// The item's attributes, as serde_dynamo would map the [`OrderItem`] (a test holds them equal).
+/// The attributes of an Orders item, the same as `serde_dynamo::to_item(item)` gives (a test keeps
+/// the two equal), built directly: serde_dynamo builds a map of its own attribute values and then
+/// converts it into the SDK's, hashing and allocating every key twice, and on the intake's hot path
+/// that was the largest part of a record's CPU (docs/benchmarks.md). A list, not a map: the
+/// batched `INSERT` takes them as its parameters. The rarely set nested fields still go through
+/// serde_dynamo.
 pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
     // Destructured without `..`: a field added to OrderItem does not compile until it is mapped.
     let OrderItem {
