@@ -743,6 +743,11 @@ fn a_message_no_string_can_hold_is_named_not_the_body() {
         .envelope
         .expect("still an envelope");
     assert_eq!(info.sns_message_id.as_deref(), Some("m"));
+    // An order with such a Message field is read again raw too, and its items still read.
+    let (o, _) = order(
+        r#"{"Message":"\ud800","orderId":"A","customerId":"U1","items":[{"sku":"X","quantity":2}]}"#,
+    );
+    assert_eq!((o.order_id.as_str(), o.items[0].quantity), ("A", 2));
 }
 
 /// Protects the stored hashes: a content hash is compared with the one an earlier build stored,
