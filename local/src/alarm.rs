@@ -138,13 +138,22 @@ enum Source {
     FunctionErrors(Mapping),
 }
 
+/// A function among an alarm's actions.
+#[derive(Clone)]
+pub struct AlarmTarget {
+    pub name: String,
+    /// Its timeout: the invocation's deadline, as Lambda gives one.
+    pub timeout: Duration,
+    pub function: Arc<dyn AlarmFunction>,
+}
+
 /// One alarm of the template and what the runner knows of it.
 #[derive(Clone)]
 pub struct LocalAlarm {
     pub spec: AlarmSpec,
     source: Option<Source>,
-    /// The functions among the actions, by ARN, with their names.
-    functions: HashMap<String, (String, Arc<dyn AlarmFunction>)>,
+    /// The functions among the actions, by ARN.
+    functions: HashMap<String, AlarmTarget>,
 }
 
 impl LocalAlarm {
@@ -154,7 +163,7 @@ impl LocalAlarm {
         spec: AlarmSpec,
         queues: &HashMap<String, String>,
         mappings: &HashMap<String, Mapping>,
-        functions: &HashMap<String, (String, Arc<dyn AlarmFunction>)>,
+        functions: &HashMap<String, AlarmTarget>,
     ) -> Self {
         let dimension = |name: &str| {
             spec.dimensions
@@ -317,7 +326,7 @@ impl AlarmEvaluator {
             };
             let mut answers = Vec::new();
             for arn in actions {
-                let Some((name, function)) = alarm.functions.get(arn) else {
+                let Some(target) = alarm.functions.get(arn) else {
                     continue;
                 };
                 let event: CloudWatchAlarm =
@@ -325,11 +334,18 @@ impl AlarmEvaluator {
                         .map_err(|e| LocalError::Input(format!("alarm event: {e}")))?;
                 let mut context = Context::default();
                 context.request_id = format!("local-alarm-{}", now.timestamp_millis());
+                context.deadline = u64::try_from(now.timestamp_millis()).unwrap_or(0)
+                    + u64::try_from(target.timeout.as_millis()).unwrap_or(0);
                 context.env_config = Arc::new(lambda_runtime::Config {
-                    function_name: name.clone(),
+                    function_name: target.name.clone(),
                     ..Default::default()
                 });
-                answers.push(function.invoke(LambdaEvent::new(event, context)).await);
+                answers.push(
+                    target
+                        .function
+                        .invoke(LambdaEvent::new(event, context))
+                        .await,
+                );
             }
             let first = answers.into_iter().next();
             let transition = Transition {

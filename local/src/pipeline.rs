@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use order_pipeline::telemetry::LineWriter;
 
-use crate::alarm::{depth, AlarmEvaluator, LocalAlarm};
+use crate::alarm::{depth, AlarmEvaluator, AlarmTarget, LocalAlarm};
 use crate::emulator::Emulator;
-use crate::functions::{build, AlarmFunction, Handler};
+use crate::functions::{build, Handler};
 use crate::http::{ApiServer, Route};
 use crate::mapping::{Kills, Mapping, MappingOptions, MappingStats};
 use crate::provider::{FakeProvider, ProviderRates};
@@ -267,11 +267,18 @@ impl LocalPipeline {
             .iter()
             .map(|q| (q.name.clone(), q.url.clone()))
             .collect();
-        let alarm_functions: HashMap<String, (String, Arc<dyn AlarmFunction>)> = created
+        let alarm_functions: HashMap<String, AlarmTarget> = created
             .functions
             .iter()
             .filter_map(|f| match handlers.get(&f.id) {
-                Some(h) => h.alarm().map(|h| (f.arn.clone(), (f.name.clone(), h))),
+                Some(h) => h.alarm().map(|function| {
+                    let target = AlarmTarget {
+                        name: f.name.clone(),
+                        timeout: Duration::from_secs(f.timeout_seconds),
+                        function,
+                    };
+                    (f.arn.clone(), target)
+                }),
                 _ => None,
             })
             .collect();

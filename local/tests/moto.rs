@@ -251,6 +251,35 @@ async fn dlq_alarm_marks_orders_failed_from_a_real_dlq_and_leaves_every_message_
     assert_eq!(depth(&e.clients.sqs, &e.stack.dlq_url).await.unwrap(), 14);
 }
 
+/// Protects: on a real SQS API, an alarm's sweep that fires while another look (the scheduled
+/// sweep) holds the DLQ's messages counts them as held (ApproximateNumberOfMessagesNotVisible)
+/// and examines them once they are released, instead of reporting an empty DLQ.
+#[tokio::test]
+async fn an_alarm_sweep_on_a_real_dlq_waits_for_what_another_look_holds() {
+    use order_pipeline::queue::DeadLetterQueue;
+    let e = env("h1").await;
+    let bodies: Vec<String> = (0..3).map(|i| order(&format!("H{i}"), 1)).collect();
+    send_to_dlq(&e, &bodies).await;
+    let other = SqsDeadLetterQueue::new(e.clients.sqs.clone(), e.stack.dlq_url.clone());
+    let held = other.snapshot(100, 30).await.unwrap();
+    assert_eq!(held.len(), 3);
+    assert_eq!(
+        other.held().await.unwrap(),
+        3,
+        "the other look holds all three"
+    );
+    let handler = dlq_alarm(&e);
+    let event = alarm("ALARM");
+    let (summary, ()) = tokio::join!(handler.handle_alarm(&event), async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        other.release(&held).await.unwrap();
+    });
+    let summary = summary.unwrap();
+    assert_eq!(summary.messages_seen, 3, "{summary:?}");
+    assert_eq!(summary.marked_failed, ["H0", "H1", "H2"]);
+    assert_eq!(other.held().await.unwrap(), 0, "released by both looks");
+}
+
 /// Protects: an item another system wrote under an order's id (no contentHash, status or
 /// version) is a conflict for the consumer and dlq-alarm, named as such, and never overwritten;
 /// it used to read as a store outage, failing whole invocations.

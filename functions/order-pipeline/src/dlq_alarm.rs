@@ -2,11 +2,13 @@
 //!
 //! On ALARM it looks at a bounded snapshot of the DLQ without consuming it, marks the orders it
 //! finds FAILED (creating FAILED items for orders the consumer never stored), reports conflicts
-//! and unparseable messages, logs one summary at ERROR and publishes it to the ops topic.
+//! and unparseable messages, logs one summary at ERROR and publishes it to the ops topic. When
+//! another look holds the messages hidden (the scheduled sweep), it waits for them, bounded.
 //! On OK it logs and publishes the recovery. Writes are conditional creates, so the same alarm
 //! event handled twice changes nothing more.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmStateValue};
 use chrono::{TimeZone, Utc};
@@ -16,6 +18,7 @@ use order_domain::{
     Failure, OrderItem, Provenance,
 };
 use serde::Serialize;
+use tokio::time::Instant;
 use tracing::{field, info_span, Instrument};
 
 use crate::config::DlqAlarmConfig;
@@ -27,7 +30,11 @@ use crate::telemetry::{ColdStart, LineWriter, Metrics};
 use crate::worker::{run_bounded, Deadline, Settled};
 
 /// Time kept to release the snapshot and publish the summary after the examinations stop.
-const ANSWER_RESERVE: std::time::Duration = std::time::Duration::from_secs(5);
+const ANSWER_RESERVE: Duration = Duration::from_secs(5);
+
+/// How long an alarm's sweep that saw nothing waits before looking again while another look
+/// holds the DLQ's messages.
+const LOOK_AGAIN_AFTER: Duration = Duration::from_secs(1);
 
 pub struct DlqAlarm<S, Q, N> {
     store: S,
@@ -249,14 +256,11 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         deadline: Option<Deadline>,
         kind: Sweep,
     ) -> Result<AlarmSummary, AlarmError> {
-        let letters = self
-            .dlq
-            .snapshot(
-                self.config.snapshot_max,
-                self.config.snapshot_visibility_seconds,
-            )
-            .await
-            .map_err(AlarmError::Snapshot)?;
+        let mut letters = self.look().await?;
+        let mut held = 0;
+        if kind == Sweep::Alarm && letters.is_empty() {
+            (letters, held) = self.look_again_while_held(deadline).await?;
+        }
         let now = Utc::now();
         let pending: Vec<_> = letters.iter().map(|l| self.examine(l, now)).collect();
         let settled = run_bounded(pending, self.config.concurrency, deadline).await;
@@ -334,13 +338,22 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         }
         if summary.messages_seen == 0 && summary.errors.is_empty() {
             // The alarm's datapoint is up to a minute old: the messages were redriven or
-            // deleted since, or another look holds them hidden. Nothing to mark, nothing to page
-            // (the alarm notified the ops topic itself).
-            tracing::warn!(
-                alarm_name = %summary.alarm_name,
-                messages_seen = 0,
-                "the DLQ alarm is in ALARM but no message was visible in the DLQ: they were redriven or deleted, or another look holds them; the alarm returns to OK by itself when the DLQ is empty"
-            );
+            // deleted since, or another look held them hidden for longer than this sweep could
+            // wait. Nothing to mark, nothing to page (the alarm notified the ops topic itself).
+            if held > 0 {
+                tracing::warn!(
+                    alarm_name = %summary.alarm_name,
+                    messages_seen = 0,
+                    messages_held = held,
+                    "the DLQ alarm is in ALARM but another look holds the DLQ's messages hidden (a sweep, or someone polling the DLQ): the scheduled sweep examines them once they are visible again"
+                );
+            } else {
+                tracing::warn!(
+                    alarm_name = %summary.alarm_name,
+                    messages_seen = 0,
+                    "the DLQ alarm is in ALARM but the DLQ is empty: its messages were redriven or deleted; the alarm returns to OK by itself"
+                );
+            }
             return Ok(summary);
         }
         // Flat fields only: the whole summary is the response and the ops notification.
@@ -368,6 +381,57 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             return Err(AlarmError::Incomplete(Box::new(summary)));
         }
         Ok(summary)
+    }
+
+    /// One bounded look at the DLQ.
+    async fn look(&self) -> Result<Vec<DeadLetter>, AlarmError> {
+        self.dlq
+            .snapshot(
+                self.config.snapshot_max,
+                self.config.snapshot_visibility_seconds,
+            )
+            .await
+            .map_err(AlarmError::Snapshot)
+    }
+
+    /// After an alarm's look saw nothing: when another look holds the DLQ's messages (the
+    /// scheduled sweep's snapshot, which the alarm's datapoint counts; someone polling the DLQ),
+    /// they are visible again when it is done. Looks again until then, for at most the
+    /// snapshot's visibility timeout and half of the time left to start examining, so that the
+    /// examinations keep the other half. Returns what the last look saw and how many messages
+    /// were still held when it gave up (0: the DLQ is empty, or this look has them).
+    async fn look_again_while_held(
+        &self,
+        deadline: Option<Deadline>,
+    ) -> Result<(Vec<DeadLetter>, u64), AlarmError> {
+        let started = Instant::now();
+        let mut until =
+            started + Duration::from_secs(self.config.snapshot_visibility_seconds.max(0) as u64);
+        if let Some(d) = deadline {
+            until = until.min(started + d.start_by.saturating_duration_since(started) / 2);
+        }
+        loop {
+            let held = match self.dlq.held().await {
+                Ok(held) => held,
+                Err(e) => {
+                    // Only the wait depends on it: go on as if nothing were held.
+                    tracing::warn!(error = %e, "could not read how many DLQ messages are held by another look; not waiting for them (check sqs:GetQueueAttributes)");
+                    0
+                }
+            };
+            if held == 0 || Instant::now() + LOOK_AGAIN_AFTER >= until {
+                return Ok((Vec::new(), held));
+            }
+            tokio::time::sleep(LOOK_AGAIN_AFTER).await;
+            let letters = self.look().await?;
+            if !letters.is_empty() {
+                tracing::info!(
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "the DLQ's messages were held by another look; this alarm's sweep waited for them"
+                );
+                return Ok((letters, 0));
+            }
+        }
     }
 
     async fn examine(&self, letter: &DeadLetter, now: chrono::DateTime<Utc>) -> Finding {

@@ -3,7 +3,9 @@
 use std::future::Future;
 
 use crate::port::PortError;
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+};
 use aws_sdk_sqs::Client;
 
 use crate::aws::classify;
@@ -34,6 +36,10 @@ pub trait DeadLetterQueue: Send + Sync {
     /// Makes every message of a snapshot visible again at once.
     fn release(&self, letters: &[DeadLetter])
         -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// How many messages someone holds hidden now (received, not yet deleted or visible
+    /// again): another sweep's snapshot, a person polling the DLQ in the console.
+    fn held(&self) -> impl Future<Output = Result<u64, PortError>> + Send;
 }
 
 pub struct SqsDeadLetterQueue {
@@ -129,6 +135,23 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
         let receipts: Vec<&str> = letters.iter().map(|l| l.receipt_handle.as_str()).collect();
         change_visibility(&self.client, &self.url, &receipts, 0).await
     }
+
+    async fn held(&self) -> Result<u64, PortError> {
+        let name = QueueAttributeName::ApproximateNumberOfMessagesNotVisible;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(name.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        out.attributes
+            .as_ref()
+            .and_then(|a| a.get(&name))
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| PortError::Fatal(format!("the DLQ's attributes have no {name} count")))
+    }
 }
 
 /// Sets the visibility timeout of received messages, ten per request.
@@ -223,6 +246,10 @@ impl DeadLetterQueue for MemoryDeadLetterQueue {
             .map_err(|e| PortError::Fatal(e.to_string()))?;
         hidden.retain(|id| !letters.iter().any(|l| &l.message_id == id));
         Ok(())
+    }
+
+    async fn held(&self) -> Result<u64, PortError> {
+        Ok(self.hidden().len() as u64)
     }
 }
 

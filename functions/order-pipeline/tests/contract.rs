@@ -587,6 +587,81 @@ async fn alarm_snapshot_is_bounded() {
     assert!(summary.snapshot_full);
 }
 
+/// Protects: the alarm's sweep examines dead letters that another look (the scheduled sweep,
+/// someone polling the DLQ) holds hidden when the alarm fires: it waits until they are visible
+/// again instead of reporting an empty DLQ. Without the wait it sees 0 messages and marks
+/// nothing (the e2e run met this: the alarm fired during a scheduled sweep).
+#[tokio::test(start_paused = true)]
+async fn an_alarm_sweep_waits_for_dead_letters_another_look_holds() {
+    use order_pipeline::queue::DeadLetterQueue;
+    let alarm = alarm_fn(vec![
+        letter("d1", &order_body("O1", 1)),
+        letter("d2", &order_body("O2", 1)),
+    ]);
+    let other_look = alarm.dlq().snapshot(100, 30).await.unwrap();
+    assert_eq!(other_look.len(), 2, "the other look holds both");
+    let started = tokio::time::Instant::now();
+    let deadline = Deadline::after(
+        Duration::from_secs(60),
+        Duration::from_secs(3),
+        Duration::from_secs(5),
+    );
+    let event = alarm_event("ALARM");
+    let (summary, ()) = tokio::join!(alarm.handle_alarm_within(&event, Some(deadline)), async {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        alarm.dlq().release(&other_look).await.unwrap();
+    });
+    let summary = summary.expect("the sweep ran");
+    assert_eq!(summary.messages_seen, 2, "{summary:?}");
+    assert_eq!(summary.marked_failed, ["O1", "O2"]);
+    assert!(started.elapsed() >= Duration::from_secs(4));
+    assert!(alarm.dlq().hidden().is_empty(), "released again");
+    assert_eq!(alarm.notifier().published().len(), 1, "one summary paged");
+}
+
+/// Protects: the wait is bounded: with the messages held for good (a look that never releases
+/// them) the alarm's sweep gives up within half the time left to start examining and answers
+/// quietly; with an empty DLQ (nothing held) it does not wait at all.
+#[tokio::test(start_paused = true)]
+async fn an_alarm_sweep_waits_no_longer_than_its_bound_and_not_at_all_on_an_empty_dlq() {
+    use order_pipeline::queue::DeadLetterQueue;
+    let deadline = || {
+        Deadline::after(
+            Duration::from_secs(60),
+            Duration::from_secs(3),
+            Duration::from_secs(5),
+        )
+    };
+    let held = alarm_fn(vec![letter("d1", &order_body("O1", 1))]);
+    held.dlq().snapshot(100, 30).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let summary = held
+        .handle_alarm_within(&alarm_event("ALARM"), Some(deadline()))
+        .await
+        .expect("nothing seen is not an error");
+    let waited = started.elapsed();
+    assert_eq!(summary.messages_seen, 0);
+    assert!(
+        waited >= Duration::from_secs(20) && waited <= Duration::from_millis(28_500),
+        "waited {waited:?}: about half of the 57 s left to start examining"
+    );
+    assert!(held.store().is_empty());
+    assert!(held.notifier().published().is_empty(), "nothing to page");
+
+    let empty = alarm_fn(Vec::new());
+    let started = tokio::time::Instant::now();
+    let summary = empty
+        .handle_alarm_within(&alarm_event("ALARM"), Some(deadline()))
+        .await
+        .unwrap();
+    assert_eq!(summary.messages_seen, 0);
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "an empty DLQ is not waited for"
+    );
+}
+
 #[tokio::test]
 async fn alarm_ok_publishes_the_recovery_and_writes_nothing() {
     let alarm = alarm_fn(vec![letter("d1", &order_body("O1", 1))]);
