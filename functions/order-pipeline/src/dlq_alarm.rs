@@ -256,10 +256,19 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         deadline: Option<Deadline>,
         kind: Sweep,
     ) -> Result<AlarmSummary, AlarmError> {
-        let mut letters = self.look().await?;
+        let mut letters = self
+            .dlq
+            .snapshot(
+                self.config.snapshot_max,
+                self.config.snapshot_visibility_seconds,
+            )
+            .await
+            .map_err(AlarmError::Snapshot)?;
         let mut held = 0;
         if kind == Sweep::Alarm && letters.is_empty() {
-            (letters, held) = self.look_again_while_held(deadline).await?;
+            // Boxed: nested in place, its SDK futures took the binary's main future past the
+            // compiler's query depth limit (`queries overflow the depth limit`).
+            (letters, held) = Box::pin(self.look_again_while_held(deadline)).await?;
         }
         let now = Utc::now();
         let pending: Vec<_> = letters.iter().map(|l| self.examine(l, now)).collect();
@@ -383,17 +392,6 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         Ok(summary)
     }
 
-    /// One bounded look at the DLQ.
-    async fn look(&self) -> Result<Vec<DeadLetter>, AlarmError> {
-        self.dlq
-            .snapshot(
-                self.config.snapshot_max,
-                self.config.snapshot_visibility_seconds,
-            )
-            .await
-            .map_err(AlarmError::Snapshot)
-    }
-
     /// After an alarm's look saw nothing: when another look holds the DLQ's messages (the
     /// scheduled sweep's snapshot, which the alarm's datapoint counts; someone polling the DLQ),
     /// they are visible again when it is done. Looks again until then, for at most the
@@ -423,7 +421,14 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
                 return Ok((Vec::new(), held));
             }
             tokio::time::sleep(LOOK_AGAIN_AFTER).await;
-            let letters = self.look().await?;
+            let letters = self
+                .dlq
+                .snapshot(
+                    self.config.snapshot_max,
+                    self.config.snapshot_visibility_seconds,
+                )
+                .await
+                .map_err(AlarmError::Snapshot)?;
             if !letters.is_empty() {
                 tracing::info!(
                     waited_ms = started.elapsed().as_millis() as u64,
