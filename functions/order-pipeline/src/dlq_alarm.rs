@@ -256,18 +256,11 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         deadline: Option<Deadline>,
         kind: Sweep,
     ) -> Result<AlarmSummary, AlarmError> {
-        let mut letters = self
-            .dlq
-            .snapshot(
-                self.config.snapshot_max,
-                self.config.snapshot_visibility_seconds,
-            )
-            .await
-            .map_err(AlarmError::Snapshot)?;
+        let mut letters = self.look().await?;
         let mut held = 0;
         if kind == Sweep::Alarm && letters.is_empty() {
-            // Boxed: nested in place, its SDK futures took the binary's main future past the
-            // compiler's query depth limit (`queries overflow the depth limit`).
+            // Boxed (taken rarely): nested in place, it took dlq-alarm's main future past rustc's
+            // default query depth (see the recursion_limit in functions/dlq-alarm/src/main.rs).
             (letters, held) = Box::pin(self.look_again_while_held(deadline)).await?;
         }
         let now = Utc::now();
@@ -392,6 +385,17 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         Ok(summary)
     }
 
+    /// One bounded look at the DLQ.
+    async fn look(&self) -> Result<Vec<DeadLetter>, AlarmError> {
+        self.dlq
+            .snapshot(
+                self.config.snapshot_max,
+                self.config.snapshot_visibility_seconds,
+            )
+            .await
+            .map_err(AlarmError::Snapshot)
+    }
+
     /// After an alarm's look saw nothing: when another look holds the DLQ's messages (the
     /// scheduled sweep's snapshot, which the alarm's datapoint counts; someone polling the DLQ),
     /// they are visible again when it is done. Looks again until then, for at most the
@@ -421,14 +425,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
                 return Ok((Vec::new(), held));
             }
             tokio::time::sleep(LOOK_AGAIN_AFTER).await;
-            let letters = self
-                .dlq
-                .snapshot(
-                    self.config.snapshot_max,
-                    self.config.snapshot_visibility_seconds,
-                )
-                .await
-                .map_err(AlarmError::Snapshot)?;
+            let letters = self.look().await?;
             if !letters.is_empty() {
                 tracing::info!(
                     waited_ms = started.elapsed().as_millis() as u64,
