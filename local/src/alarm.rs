@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm;
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 
 use crate::emulator::{EMULATOR_ACCOUNT, EMULATOR_REGION};
-use crate::functions::AlarmFunction;
+use crate::functions::{invocation_context, AlarmFunction};
 use crate::mapping::Mapping;
 use crate::resources::AlarmSpec;
 use crate::{aws_err, cloudwatch, Clients, LocalError};
@@ -332,14 +332,11 @@ impl AlarmEvaluator {
                 let event: CloudWatchAlarm =
                     serde_json::from_value(alarm_event(&alarm.spec, &from, to, value, now))
                         .map_err(|e| LocalError::Input(format!("alarm event: {e}")))?;
-                let mut context = Context::default();
-                context.request_id = format!("local-alarm-{}", now.timestamp_millis());
-                context.deadline = u64::try_from(now.timestamp_millis()).unwrap_or(0)
-                    + u64::try_from(target.timeout.as_millis()).unwrap_or(0);
-                context.env_config = Arc::new(lambda_runtime::Config {
-                    function_name: target.name.clone(),
-                    ..Default::default()
-                });
+                let context = invocation_context(
+                    format!("local-alarm-{}", now.timestamp_millis()),
+                    &target.name,
+                    Some(target.timeout),
+                );
                 answers.push(
                     target
                         .function

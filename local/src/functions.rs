@@ -23,6 +23,26 @@ use crate::LocalError;
 /// A record's message id and its outcome's label.
 pub type Labels = Vec<(String, &'static str)>;
 
+/// The context Lambda gives an invocation: its request id, the function's name and, with a
+/// `timeout`, the deadline (epoch milliseconds) the function's own deadline logic reads.
+pub fn invocation_context(
+    request_id: String,
+    function_name: &str,
+    timeout: Option<std::time::Duration>,
+) -> lambda_runtime::Context {
+    let mut context = lambda_runtime::Context::default();
+    context.request_id = request_id;
+    if let Some(timeout) = timeout {
+        context.deadline =
+            u64::try_from((chrono::Utc::now() + timeout).timestamp_millis()).unwrap_or(0);
+    }
+    context.env_config = Arc::new(lambda_runtime::Config {
+        function_name: function_name.to_string(),
+        ..Default::default()
+    });
+    context
+}
+
 /// A function an SQS event source mapping invokes.
 pub trait SqsFunction: Send + Sync {
     fn invoke(
@@ -201,5 +221,33 @@ pub fn fixtures(binary: &str) -> &'static [&'static str] {
         "dlq-alarm" => &["test/events/alarm-alarm.json", "test/events/alarm-ok.json"],
         "order-api" => &["test/events/api-post-order.json"],
         _ => &[],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Protects: an invocation with a timeout carries Lambda's deadline (now + timeout, epoch
+    /// ms) and the function's name: the queue mappings, schedules and alarm actions pass their
+    /// function's timeout, and dlq-alarm's bounded wait and every worker's start margin read it.
+    #[test]
+    fn an_invocation_with_a_timeout_carries_the_deadline_lambda_would_give() {
+        let before = chrono::Utc::now().timestamp_millis() as u64;
+        let context = invocation_context(
+            "r1".into(),
+            "dlq-alarm",
+            Some(std::time::Duration::from_secs(60)),
+        );
+        let after = chrono::Utc::now().timestamp_millis() as u64;
+        assert!(
+            (before + 60_000..=after + 60_000).contains(&context.deadline),
+            "{} not 60 s from now",
+            context.deadline
+        );
+        assert_eq!(context.env_config.function_name, "dlq-alarm");
+        assert_eq!(context.request_id, "r1");
+        let none = invocation_context("r2".into(), "order-api", None);
+        assert_eq!(none.deadline, 0, "no timeout, no deadline");
     }
 }

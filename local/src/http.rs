@@ -150,12 +150,11 @@ async fn dispatch(
             Err(e) => Body::Binary(e.into_bytes()),
         }
     };
-    let mut context = lambda_runtime::Context::default();
-    context.request_id = uuid::Uuid::new_v4().to_string();
-    context.env_config = Arc::new(lambda_runtime::Config {
-        function_name: route.function_name.clone(),
-        ..Default::default()
-    });
+    let context = crate::functions::invocation_context(
+        uuid::Uuid::new_v4().to_string(),
+        &route.function_name,
+        None,
+    );
     let request = lambda_http::Request::from_parts(parts, body).with_lambda_context(context);
     let response = route.handler.invoke(request).await;
     let (parts, body) = response.into_parts();

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use order_pipeline::queue::change_visibility;
 use rand::Rng;
 
-use crate::functions::SqsFunction;
+use crate::functions::{invocation_context, SqsFunction};
 use crate::{aws_err, LocalError};
 
 #[derive(Debug, Clone)]
@@ -207,10 +207,11 @@ impl Mapping {
                 (id, corr)
             })
             .collect();
-        let mut context = Context::default();
-        context.request_id = format!("local-{}", ids.fetch_add(1, Ordering::SeqCst));
-        context.deadline =
-            (chrono::Utc::now() + options.function_timeout).timestamp_millis() as u64;
+        let context = invocation_context(
+            format!("local-{}", ids.fetch_add(1, Ordering::SeqCst)),
+            &options.function_name,
+            Some(options.function_timeout),
+        );
         let mut event = SqsEvent::default();
         event.records = records;
         let event = LambdaEvent::new(event, context);

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 
-use crate::functions::ScheduledFunction;
+use crate::functions::{invocation_context, ScheduledFunction};
 use crate::resources::ScheduleSpec;
 
 /// One schedule and the function it invokes.
@@ -90,15 +90,11 @@ impl Schedules {
 
 impl LocalSchedule {
     async fn invoke(&self) -> Result<serde_json::Value, String> {
-        let mut context = Context::default();
-        let now = chrono::Utc::now();
-        context.request_id = format!("local-schedule-{}", now.timestamp_millis());
-        context.deadline = u64::try_from(now.timestamp_millis()).unwrap_or(0)
-            + u64::try_from(self.function_timeout.as_millis()).unwrap_or(0);
-        context.env_config = Arc::new(lambda_runtime::Config {
-            function_name: self.function_name.clone(),
-            ..Default::default()
-        });
+        let context = invocation_context(
+            format!("local-schedule-{}", chrono::Utc::now().timestamp_millis()),
+            &self.function_name,
+            Some(self.function_timeout),
+        );
         self.function
             .invoke(LambdaEvent::new(self.spec.input.clone(), context))
             .await

@@ -16,9 +16,10 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord, StreamRecord, Strea
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use futures::future::BoxFuture;
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 
 use crate::emulator::EMULATOR_REGION;
+use crate::functions::invocation_context;
 use crate::resources::StreamMappingSpec;
 use crate::{aws_err, LocalError};
 
@@ -248,12 +249,7 @@ impl StreamMapping {
             .iter()
             .map(|r| to_event_record(r, &spec.stream_arn))
             .collect();
-        let mut context = Context::default();
-        context.request_id = uuid::Uuid::new_v4().to_string();
-        context.env_config = Arc::new(lambda_runtime::Config {
-            function_name: function_name.to_string(),
-            ..Default::default()
-        });
+        let context = invocation_context(uuid::Uuid::new_v4().to_string(), function_name, None);
         let answer = function.invoke(LambdaEvent::new(event, context)).await;
         // The index of the first failed record; a whole-invocation error fails from the start.
         let failed_at = match &answer {

@@ -1,8 +1,6 @@
 //! dlq-alarm: DLQ-depth alarm -> FAILED marks and an ops summary. See order_pipeline::dlq_alarm.
 
-// Each main's future nests the whole handler's: dlq-alarm's and order-events' needed 125 and 128
-// of rustc's default query depth (128). Over it, a fresh build fails with "queries overflow the
-// depth limit" while an incremental one passes: the headroom keeps the two alike.
+// Room over rustc's default 128 for the main future's nesting: docs/design.md, "Adding a stage".
 #![recursion_limit = "256"]
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};

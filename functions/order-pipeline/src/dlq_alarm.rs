@@ -259,9 +259,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         let mut letters = self.look().await?;
         let mut held = 0;
         if kind == Sweep::Alarm && letters.is_empty() {
-            // Boxed (taken rarely): nested in place, it took dlq-alarm's main future past rustc's
-            // default query depth (see the recursion_limit in functions/dlq-alarm/src/main.rs).
-            (letters, held) = Box::pin(self.look_again_while_held(deadline)).await?;
+            (letters, held) = self.look_again_while_held(deadline).await?;
         }
         let now = Utc::now();
         let pending: Vec<_> = letters.iter().map(|l| self.examine(l, now)).collect();
