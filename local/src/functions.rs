@@ -228,9 +228,10 @@ pub fn fixtures(binary: &str) -> &'static [&'static str] {
 mod tests {
     use super::*;
 
-    /// Protects: an invocation with a timeout carries Lambda's deadline (now + timeout, epoch
-    /// ms) and the function's name: the queue mappings, schedules and alarm actions pass their
-    /// function's timeout, and dlq-alarm's bounded wait and every worker's start margin read it.
+    /// Protects: the context every local invocation is built with carries, given a timeout,
+    /// Lambda's deadline (now + timeout, epoch ms) and the function's name. That the queue
+    /// mappings, schedules and alarm actions pass their function's timeout is checked by the
+    /// schedule's test and the end-to-end runs, not here.
     #[test]
     fn an_invocation_with_a_timeout_carries_the_deadline_lambda_would_give() {
         let before = chrono::Utc::now().timestamp_millis() as u64;
