@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::order::{format_timestamp, price_text, LineItem, Order};
+use crate::order::{format_timestamp, price_text, HashLine, HashParts, LineItem, Order};
 
 /// Lifecycle of an order: the consumer writes `ACCEPTED`, dlq-alarm `FAILED`, the inventory
 /// worker `RESERVED` or `REJECTED`, the payment worker `PAID` or `PAYMENT_FAILED`, the
@@ -159,47 +159,73 @@ pub struct Provenance {
 }
 
 impl OrderItem {
-    /// The item the consumer writes for a new order.
-    pub fn accepted(order: &Order, from: &Provenance, now: DateTime<Utc>) -> Self {
+    /// The item the consumer writes for a new order (the order's texts move into it).
+    pub fn accepted(order: Order, from: &Provenance, now: DateTime<Utc>) -> Self {
         Self::build(order, from, OrderStatus::Accepted, Some(now), None)
     }
 
     /// The item dlq-alarm writes for an order the consumer never stored.
     pub fn failed(order: &Order, from: &Provenance, failure: Failure) -> Self {
-        Self::build(order, from, OrderStatus::Failed, None, Some(failure))
+        Self::build(
+            order.clone(),
+            from,
+            OrderStatus::Failed,
+            None,
+            Some(failure),
+        )
     }
 
     fn build(
-        order: &Order,
+        order: Order,
         from: &Provenance,
         status: OrderStatus,
         accepted_at: Option<DateTime<Utc>>,
         failure: Option<Failure>,
     ) -> Self {
-        let items: Vec<StoredLine> = order
-            .items
-            .iter()
+        let item_count = order.item_count();
+        let Order {
+            order_id,
+            customer_id,
+            items: lines,
+            currency,
+            created_at: given,
+        } = order;
+        let items: Vec<StoredLine> = lines
+            .into_iter()
             .map(|l| StoredLine {
-                sku: l.sku.clone(),
-                name: l.name.clone(),
+                sku: l.sku,
+                name: l.name,
                 quantity: l.quantity,
                 unit_price: l.unit_price.map(price_text),
             })
             .collect();
-        let created_at = format_timestamp(order.created_at.unwrap_or(from.sent_at));
-        // The texts just written are the ones the hash reads: each written once.
-        let content_hash = order.content_hash_of(
-            |i| items.get(i).and_then(|l| l.unit_price.as_deref()),
-            order.created_at.is_some().then_some(created_at.as_str()),
-        );
+        let created_at = format_timestamp(given.unwrap_or(from.sent_at));
+        // The hash reads the texts just written for the item: each written once.
+        let content_hash = HashParts {
+            order_id: &order_id,
+            customer_id: &customer_id,
+            line_count: items.len(),
+            line: |i: usize| {
+                let l = &items[i];
+                HashLine {
+                    sku: l.sku.as_deref(),
+                    name: l.name.as_deref(),
+                    quantity: l.quantity,
+                    unit_price: l.unit_price.as_deref(),
+                }
+            },
+            currency: currency.as_deref(),
+            created_at: given.is_some().then_some(created_at.as_str()),
+        }
+        .content_hash();
         OrderItem {
-            order_id: order.order_id.clone(),
-            customer_id: order.customer_id.clone(),
+            order_id,
+            customer_id,
             items,
-            item_count: order.item_count(),
-            currency: order.currency.clone(),
+            item_count,
+            currency,
             created_at,
-            created_at_given: order.created_at.is_some(),
+            created_at_given: given.is_some(),
             accepted_at: accepted_at.map(format_timestamp),
             status,
             content_hash,

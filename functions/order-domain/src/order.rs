@@ -43,22 +43,74 @@ const HASH_VERSION: &str = "order-v1";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct HashInput<'a> {
+struct HashInput<'a, L> {
     v: &'static str,
     order_id: &'a str,
     customer_id: &'a str,
-    items: Vec<HashLine<'a>>,
+    items: L,
     currency: Option<&'a str>,
     created_at: Option<&'a str>,
 }
 
+/// One line of the hash input.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct HashLine<'a> {
-    sku: Option<&'a str>,
-    name: Option<&'a str>,
-    quantity: u32,
-    unit_price: Option<&'a str>,
+pub(crate) struct HashLine<'a> {
+    pub(crate) sku: Option<&'a str>,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) quantity: u32,
+    pub(crate) unit_price: Option<&'a str>,
+}
+
+/// The hash input's lines, written as a list from the `count` lines `line` gives (no list is
+/// built for them).
+struct HashLines<F> {
+    count: usize,
+    line: F,
+}
+
+impl<'a, F: Fn(usize) -> HashLine<'a>> Serialize for HashLines<F> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((0..self.count).map(&self.line))
+    }
+}
+
+/// The parts of an order its content hash reads, with the texts of its line prices
+/// ([`price_text`]) and of `created_at` ([`format_timestamp`]) as written for the item.
+pub(crate) struct HashParts<'a, F> {
+    pub(crate) order_id: &'a str,
+    pub(crate) customer_id: &'a str,
+    pub(crate) line_count: usize,
+    pub(crate) line: F,
+    pub(crate) currency: Option<&'a str>,
+    pub(crate) created_at: Option<&'a str>,
+}
+
+impl<'a, F: Fn(usize) -> HashLine<'a>> HashParts<'a, F> {
+    /// SHA-256 (hex) of the canonical order these parts are of.
+    pub(crate) fn content_hash(self) -> String {
+        let input = HashInput {
+            v: HASH_VERSION,
+            order_id: self.order_id,
+            customer_id: self.customer_id,
+            items: HashLines {
+                count: self.line_count,
+                line: self.line,
+            },
+            currency: self.currency,
+            created_at: self.created_at,
+        };
+        // Serialising strings and integers cannot fail.
+        let mut bytes = Vec::with_capacity(256);
+        serde_json::to_writer(&mut bytes, &input).unwrap_or_default();
+        let digest = Sha256::digest(&bytes);
+        let mut hex = String::with_capacity(64);
+        for b in digest {
+            hex.push(char::from(HEX[usize::from(b >> 4)]));
+            hex.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        hex
+    }
 }
 
 impl Order {
@@ -77,47 +129,23 @@ impl Order {
             .map(|l| l.unit_price.map(price_text))
             .collect();
         let created_at = self.created_at.map(format_timestamp);
-        self.content_hash_of(
-            |i| prices.get(i).and_then(|p| p.as_deref()),
-            created_at.as_deref(),
-        )
-    }
-
-    /// The content hash from the texts of the line prices ([`price_text`]) and of `created_at`
-    /// ([`format_timestamp`]), when the caller has written them already (the item stores them).
-    pub(crate) fn content_hash_of<'a>(
-        &'a self,
-        price: impl Fn(usize) -> Option<&'a str>,
-        created_at: Option<&'a str>,
-    ) -> String {
-        let input = HashInput {
-            v: HASH_VERSION,
+        HashParts {
             order_id: &self.order_id,
             customer_id: &self.customer_id,
-            items: self
-                .items
-                .iter()
-                .enumerate()
-                .map(|(i, l)| HashLine {
+            line_count: self.items.len(),
+            line: |i: usize| {
+                let l = &self.items[i];
+                HashLine {
                     sku: l.sku.as_deref(),
                     name: l.name.as_deref(),
                     quantity: l.quantity,
-                    unit_price: price(i),
-                })
-                .collect(),
+                    unit_price: prices[i].as_deref(),
+                }
+            },
             currency: self.currency.as_deref(),
-            created_at,
-        };
-        // Serialising a struct of strings and integers cannot fail.
-        let mut bytes = Vec::with_capacity(256);
-        serde_json::to_writer(&mut bytes, &input).unwrap_or_default();
-        let digest = Sha256::digest(&bytes);
-        let mut hex = String::with_capacity(64);
-        for b in digest {
-            hex.push(char::from(HEX[usize::from(b >> 4)]));
-            hex.push(char::from(HEX[usize::from(b & 0x0f)]));
+            created_at: created_at.as_deref(),
         }
-        hex
+        .content_hash()
     }
 }
 

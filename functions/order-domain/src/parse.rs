@@ -14,6 +14,9 @@ use serde_json::value::RawValue;
 
 use crate::order::{LineItem, Order};
 
+mod scan;
+use scan::Scanner;
+
 /// Limits from the pipeline contract.
 pub const ORDER_ID_MAX: usize = 128;
 pub const CUSTOMER_ID_MAX: usize = 128;
@@ -92,23 +95,81 @@ pub struct ParsedBody {
 struct Fields<'a> {
     entries: Vec<(Cow<'a, str>, Field<'a>)>,
     duplicates: Vec<String>,
+    /// A bit per [`key_bit`] of the keys read: a key whose bit is not set was not read before,
+    /// which spares most keys the scan for an earlier one.
+    key_bits: u64,
+}
+
+/// A key's bit in [`Fields::key_bits`], from its length and its first and last bytes.
+fn key_bit(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let (first, last) = match bytes {
+        [] => (0, 0),
+        [first, .., last] => (*first, *last),
+        [only] => (*only, *only),
+    };
+    1 << ((bytes.len() + usize::from(first) * 7 + usize::from(last) * 3) % 64)
 }
 
 /// One field's value.
 enum Field<'a> {
-    Raw(&'a RawValue),
+    /// The value's JSON text, as written.
+    Raw(&'a str),
     /// `Message` holding a string: its text.
     Text(Cow<'a, str>),
     /// `items` holding a list: its elements.
-    List(Vec<&'a RawValue>),
+    List(Vec<Element<'a>>),
     /// `Message` or `items` holding something else.
     Other,
+}
+
+/// One element of a decoded list: its text, and its fields when the scanner read it as an
+/// object on its way (a line is then not read twice).
+struct Element<'a> {
+    text: &'a str,
+    fields: Option<Fields<'a>>,
+}
+
+impl<'a> Element<'a> {
+    fn text(text: &'a str) -> Self {
+        Element { text, fields: None }
+    }
 }
 
 /// Above this many fields, keys written more than once are found with a set rather than a scan.
 const FIELDS_SCANNED: usize = 16;
 
+/// The keys of an object read so far, once it has more than [`FIELDS_SCANNED`] fields.
+type Seen<'a> = Option<std::collections::HashSet<Cow<'a, str>>>;
+
 impl<'a> Fields<'a> {
+    fn new() -> Self {
+        Fields {
+            entries: Vec::with_capacity(8),
+            duplicates: Vec::new(),
+            key_bits: 0,
+        }
+    }
+
+    /// Adds a field as read, noting its key when written before. (Inlined: moving an entry into
+    /// a call cost more than the rest of it.)
+    #[inline(always)]
+    fn push(&mut self, key: Cow<'a, str>, value: Field<'a>, seen: &mut Seen<'a>) {
+        let bit = key_bit(&key);
+        let repeated = if self.entries.len() >= FIELDS_SCANNED {
+            let seen =
+                seen.get_or_insert_with(|| self.entries.iter().map(|(k, _)| k.clone()).collect());
+            !seen.insert(key.clone())
+        } else {
+            self.key_bits & bit != 0 && self.entries.iter().any(|(k, _)| *k == key)
+        };
+        self.key_bits |= bit;
+        if repeated && !self.duplicates.iter().any(|d| *d == key) {
+            self.duplicates.push(key.to_string());
+        }
+        self.entries.push((key, value));
+    }
+
     /// The value of `key`; when written more than once, the last (as a map would keep it).
     fn field(&self, key: &str) -> Option<&Field<'a>> {
         self.entries
@@ -119,7 +180,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The raw value of a field that is not decoded as read.
-    fn get(&self, key: &str) -> Option<&'a RawValue> {
+    fn get(&self, key: &str) -> Option<&'a str> {
         match self.field(key)? {
             Field::Raw(raw) => Some(raw),
             Field::Text(_) | Field::List(_) | Field::Other => None,
@@ -223,7 +284,7 @@ impl<'de> serde::de::Visitor<'de> for Decode {
         if self.list {
             let mut elements = Vec::with_capacity(seq.size_hint().unwrap_or(1));
             while let Some(element) = seq.next_element::<&'de RawValue>()? {
-                elements.push(element);
+                elements.push(Element::text(element.get()));
             }
             Ok(Field::List(elements))
         } else {
@@ -241,10 +302,91 @@ impl<'de> serde::de::Visitor<'de> for Decode {
 }
 
 /// Reads a JSON object's fields. `decode`: decode `Message` and `items` as they are read (the
-/// object is a body or an order, not a line); where that fails (a `Message` whose text is JSON
-/// but not a string Rust can hold: a lone surrogate escape), the object is read with every value
-/// raw, so that the error names the field rather than the body.
+/// object is a body or an order, not a line). The scanner reads the common case; serde_json the
+/// rest, and says what is wrong with a text that is not an object.
 fn read_fields(text: &str, decode: bool) -> Result<Fields<'_>, serde_json::Error> {
+    match scan_fields(text, decode) {
+        Some(fields) => Ok(fields),
+        None => serde_fields(text, decode),
+    }
+}
+
+/// The scanner's reading of an object (see [`scan`]); `None` where it leaves the text to
+/// serde_json. A decoded `Message` or `items` of another type than expected is read as
+/// [`Field::Other`], as serde_json's reading gives it.
+fn scan_fields(text: &str, decode: bool) -> Option<Fields<'_>> {
+    let mut scan = Scanner::new(text);
+    scan.whitespace();
+    let fields = scan_object(&mut scan, decode)?;
+    scan.at_end().then_some(fields)
+}
+
+/// At an object (after whitespace): its fields.
+fn scan_object<'a>(scan: &mut Scanner<'a>, decode: bool) -> Option<Fields<'a>> {
+    scan.eat(b'{')?;
+    let mut fields = Fields::new();
+    let mut seen = None;
+    scan.whitespace();
+    if scan.eat(b'}').is_none() {
+        loop {
+            scan.whitespace();
+            let key = scan.string()?;
+            scan.whitespace();
+            scan.eat(b':')?;
+            scan.whitespace();
+            let value = match (key.as_ref(), scan.peek()?) {
+                ("Message", b'"') if decode => Field::Text(scan.string()?),
+                ("items", b'[') if decode => Field::List(scan_elements(scan)?),
+                ("Message" | "items", _) if decode => {
+                    scan.value()?;
+                    Field::Other
+                }
+                _ => Field::Raw(scan.value()?),
+            };
+            fields.push(key, value, &mut seen);
+            scan.whitespace();
+            if scan.eat(b',').is_none() {
+                scan.eat(b'}')?;
+                break;
+            }
+        }
+    }
+    Some(fields)
+}
+
+/// At a list (after whitespace): its elements, the objects among them read.
+fn scan_elements<'a>(scan: &mut Scanner<'a>) -> Option<Vec<Element<'a>>> {
+    scan.eat(b'[')?;
+    let mut elements = Vec::with_capacity(4);
+    scan.whitespace();
+    if scan.eat(b']').is_some() {
+        return Some(elements);
+    }
+    loop {
+        scan.whitespace();
+        let element = if scan.peek()? == b'{' {
+            let start = scan.position();
+            let fields = scan_object(scan, false)?;
+            Element {
+                text: scan.since(start),
+                fields: Some(fields),
+            }
+        } else {
+            Element::text(scan.value()?)
+        };
+        elements.push(element);
+        scan.whitespace();
+        if scan.eat(b',').is_none() {
+            scan.eat(b']')?;
+            return Some(elements);
+        }
+    }
+}
+
+/// serde_json's reading of an object. Where decoding fails (a `Message` whose text is JSON but
+/// not a string Rust can hold: a lone surrogate escape), the object is read with every value
+/// raw, so that the error names the field rather than the body.
+fn serde_fields(text: &str, decode: bool) -> Result<Fields<'_>, serde_json::Error> {
     let read = |decode| {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         let fields =
@@ -278,29 +420,15 @@ impl<'de> serde::de::Visitor<'de> for FieldsSeed {
         self,
         mut access: A,
     ) -> Result<Fields<'de>, A::Error> {
-        let mut fields = Fields {
-            entries: Vec::with_capacity(access.size_hint().unwrap_or(8)),
-            duplicates: Vec::new(),
-        };
-        // Only built for an object with many fields.
-        let mut seen: Option<std::collections::HashSet<Cow<'de, str>>> = None;
+        let mut fields = Fields::new();
+        let mut seen = None;
         while let Some(Key(key)) = access.next_key::<Key<'de>>()? {
             let value = match key.as_ref() {
                 "Message" if self.decode => access.next_value_seed(Decode { list: false })?,
                 "items" if self.decode => access.next_value_seed(Decode { list: true })?,
-                _ => Field::Raw(access.next_value()?),
+                _ => Field::Raw(access.next_value::<&'de RawValue>()?.get()),
             };
-            let repeated = if fields.entries.len() < FIELDS_SCANNED {
-                fields.entries.iter().any(|(k, _)| *k == key)
-            } else {
-                let seen = seen
-                    .get_or_insert_with(|| fields.entries.iter().map(|(k, _)| k.clone()).collect());
-                !seen.insert(key.clone())
-            };
-            if repeated && !fields.duplicates.iter().any(|d| *d == key) {
-                fields.duplicates.push(key.to_string());
-            }
-            fields.entries.push((key, value));
+            fields.push(key, value, &mut seen);
         }
         Ok(fields)
     }
@@ -308,8 +436,7 @@ impl<'de> serde::de::Visitor<'de> for FieldsSeed {
 
 /// The text of a JSON string value; `None` when the value is not a string. A string with no
 /// escape is its text between the quotes (the raw value was checked as JSON when read).
-fn json_text(raw: &RawValue) -> Option<Cow<'_, str>> {
-    let text = raw.get();
+fn json_text(text: &str) -> Option<Cow<'_, str>> {
     match text
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
@@ -420,7 +547,7 @@ fn envelope_info(top: &Fields<'_>) -> EnvelopeInfo {
         .map(Cow::into_owned);
     let correlation_id = top
         .get("MessageAttributes")
-        .and_then(|raw| serde_json::from_str::<BTreeMap<String, Attribute>>(raw.get()).ok())
+        .and_then(|raw| serde_json::from_str::<BTreeMap<String, Attribute>>(raw).ok())
         .and_then(|mut attrs| attrs.remove("correlationId"))
         .and_then(|a| a.value)
         .filter(|v| !v.is_empty());
@@ -539,7 +666,7 @@ fn list_form(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Opti
 
 fn line_items(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Option<Vec<LineItem>> {
     let read_now;
-    let raw_items: &[&RawValue] = match fields.field("items") {
+    let raw_items: &[Element<'_>] = match fields.field("items") {
         None => {
             errors.0.push(InvalidOrder::new("items", "is required"));
             return None;
@@ -547,7 +674,13 @@ fn line_items(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Opt
         Some(Field::List(list)) => list,
         Some(field) => {
             let list = match field {
-                Field::Raw(raw) => serde_json::from_str::<Vec<&RawValue>>(raw.get()).ok(),
+                Field::Raw(raw) => serde_json::from_str::<Vec<&RawValue>>(raw)
+                    .ok()
+                    .map(|list| {
+                        list.into_iter()
+                            .map(|raw| Element::text(raw.get()))
+                            .collect::<Vec<_>>()
+                    }),
                 _ => None,
             };
             let Some(list) = list else {
@@ -581,20 +714,33 @@ fn line_items(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Opt
     items
 }
 
-fn line_item(raw: &RawValue, names: &ListForm, at: At, errors: &mut Errors) -> Option<LineItem> {
-    let Ok(line) = read_fields(raw.get(), false) else {
-        errors
-            .0
-            .push(InvalidOrder::new(at.to_string(), "must be an object"));
-        return None;
+fn line_item(
+    element: &Element<'_>,
+    names: &ListForm,
+    at: At,
+    errors: &mut Errors,
+) -> Option<LineItem> {
+    let read_now;
+    let line = match &element.fields {
+        Some(fields) => fields,
+        None => {
+            let Ok(fields) = read_fields(element.text, false) else {
+                errors
+                    .0
+                    .push(InvalidOrder::new(at.to_string(), "must be an object"));
+                return None;
+            };
+            read_now = fields;
+            &read_now
+        }
     };
     let duplicates = line.duplicate_errors(at);
     let clean = duplicates.is_empty();
     errors.0.extend(duplicates);
-    let sku = errors.take(text(&line, names.sku, at, SKU_MAX));
-    let name = errors.take(text(&line, "name", at, NAME_MAX));
-    let quantity = errors.take(quantity(&line, "quantity", at));
-    let unit_price = errors.take(unit_price(&line, names.unit_price, at));
+    let sku = errors.take(text(line, names.sku, at, SKU_MAX));
+    let name = errors.take(text(line, "name", at, NAME_MAX));
+    let quantity = errors.take(quantity(line, "quantity", at));
+    let unit_price = errors.take(unit_price(line, names.unit_price, at));
     let (sku, name) = (
         sku?.filter(|s| !s.is_empty()),
         name?.filter(|s| !s.is_empty()),
@@ -675,7 +821,7 @@ fn optional_string<'a>(
 ) -> Result<Option<Cow<'a, str>>, InvalidOrder> {
     match fields.get(key) {
         None => Ok(None),
-        Some(raw) if raw.get() == "null" => Ok(None),
+        Some("null") => Ok(None),
         Some(raw) => json_text(raw)
             .map(Some)
             .ok_or_else(|| InvalidOrder::new(at.path(key), "must be a string")),
@@ -742,7 +888,23 @@ fn text(
         return Ok(None);
     };
     let trimmed = raw.trim();
-    // Most text is already NFC (all ASCII text is): the quick check's `Yes` is definitive, and
+    // Printable ASCII (most text) is NFC, holds no control or bidirectional character, and has
+    // a character per byte: one pass decides all three.
+    if trimmed.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        let len = trimmed.len();
+        if len > max {
+            return Err(InvalidOrder::new(
+                at.path(key),
+                format!("must be at most {max} characters long (found {len})"),
+            ));
+        }
+        return Ok(Some(if len == raw.len() {
+            raw.into_owned()
+        } else {
+            trimmed.to_string()
+        }));
+    }
+    // Most other text is already NFC (all ASCII text is): the quick check's `Yes` is definitive, and
     // skips the decomposition and recomposition the iterator would do character by character.
     let value: String = if is_nfc_quick(trimmed.chars()) == IsNormalized::Yes {
         if trimmed.len() == raw.len() {
@@ -785,7 +947,7 @@ fn quantity(fields: &Fields<'_>, key: &str, at: At) -> Result<u32, InvalidOrder>
         .get(key)
         .ok_or_else(|| InvalidOrder::new(at.path(key), "is required"))?;
     let problem = || format!("must be a whole number from 1 to {QUANTITY_MAX}");
-    match serde_json::from_str::<u64>(raw.get()) {
+    match serde_json::from_str::<u64>(raw) {
         Ok(q) if (1..=QUANTITY_MAX).contains(&q) => {
             u32::try_from(q).map_err(|_| InvalidOrder::new(at.path(key), problem()))
         }
@@ -795,7 +957,7 @@ fn quantity(fields: &Fields<'_>, key: &str, at: At) -> Result<u32, InvalidOrder>
         )),
         Err(_) => Err(InvalidOrder::new(
             at.path(key),
-            format!("{} (found {})", problem(), shorten(raw.get())),
+            format!("{} (found {})", problem(), shorten(raw)),
         )),
     }
 }
@@ -805,7 +967,7 @@ fn unit_price(fields: &Fields<'_>, key: &str, at: At) -> Result<Option<Decimal>,
     let Some(raw) = fields.get(key) else {
         return Ok(None);
     };
-    let text = raw.get();
+    let text = raw;
     if text == "null" {
         return Ok(None);
     }
@@ -851,19 +1013,20 @@ pub fn exact_price(literal: &str) -> Result<Decimal, String> {
             e.parse().map_err(|_| syntax())?
         }
     };
-    // digits x 10^-scale, exactly.
-    let mut digits: String = whole
-        .chars()
-        .chain(fraction.chars())
-        .skip_while(|c| *c == '0')
-        .collect();
-    let mut scale = fraction.len() as i64 - exponent;
-    while scale > 0 && digits.ends_with('0') {
-        digits.pop();
-        scale -= 1;
-    }
-    if digits.is_empty() {
+    // digits x 10^-scale, exactly: the digits are whole and fraction's without their leading
+    // zeros, and without the trailing zeros a positive scale can drop.
+    let digits = || whole.bytes().chain(fraction.bytes());
+    let leading = digits().take_while(|b| *b == b'0').count();
+    let mut len = whole.len() + fraction.len() - leading;
+    if len == 0 {
         return Ok(Decimal::ZERO);
+    }
+    let mut scale = fraction.len() as i64 - exponent;
+    if scale > 0 {
+        let trailing = digits().rev().take_while(|b| *b == b'0').count();
+        let dropped = (trailing as i64).min(scale);
+        len -= dropped as usize;
+        scale -= dropped;
     }
     if negative {
         return Err("must not be negative".into());
@@ -873,15 +1036,19 @@ pub fn exact_price(literal: &str) -> Result<Decimal, String> {
             "has more than {PRICE_SCALE_MAX} decimal places, which would be rounded"
         ));
     }
-    let whole_digits = digits.len() as i64 - scale;
+    let whole_digits = len as i64 - scale;
     if whole_digits > PRICE_DIGITS_MAX as i64 {
         return Err(format!("must be below 10^{PRICE_DIGITS_MAX}"));
     }
+    // At most PRICE_DIGITS_MAX + PRICE_SCALE_MAX digits: an i128 holds them.
+    let mut mantissa = digits()
+        .skip(leading)
+        .take(len)
+        .fold(0i128, |m, b| m * 10 + i128::from(b - b'0'));
     if scale < 0 {
-        digits.push_str(&"0".repeat((-scale) as usize));
+        mantissa *= 10i128.pow((-scale) as u32);
         scale = 0;
     }
-    let mantissa: i128 = digits.parse().map_err(|_| syntax())?;
     Ok(Decimal::from_i128_with_scale(mantissa, scale as u32))
 }
 
@@ -935,6 +1102,292 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use unicode_normalization::UnicodeNormalization;
+
+    /// A reading of an object's fields as the parser uses it: a `Message` or `items` that
+    /// serde_json kept raw (it does when decoding failed, and then reads them again) is what
+    /// decoding it gives, and a list element is its text and its fields (as read on the way, or
+    /// as serde_json reads the text), so both readers' results compare as the parser sees them.
+    fn as_used(fields: &Fields<'_>, decode: bool) -> (Vec<(String, String)>, Vec<String>) {
+        let element = |e: &Element<'_>| {
+            let fields = match &e.fields {
+                Some(fields) => Some(as_used(fields, false)),
+                None => serde_fields(e.text, false).ok().map(|f| as_used(&f, false)),
+            };
+            format!("{:?} {fields:?}", e.text)
+        };
+        let entries = fields
+            .entries
+            .iter()
+            .map(|(key, value)| {
+                let value = match (value, key.as_ref()) {
+                    (Field::Raw(raw), "Message") if decode => match json_text(raw) {
+                        Some(text) if raw.starts_with('"') => format!("text {text:?}"),
+                        _ => "other".to_string(),
+                    },
+                    (Field::Raw(raw), "items") if decode => {
+                        match serde_json::from_str::<Vec<&RawValue>>(raw) {
+                            Ok(list) => format!(
+                                "list {:?}",
+                                list.iter()
+                                    .map(|r| element(&Element::text(r.get())))
+                                    .collect::<Vec<_>>()
+                            ),
+                            Err(_) => "other".to_string(),
+                        }
+                    }
+                    (Field::Raw(raw), _) => format!("raw {raw:?}"),
+                    (Field::Text(text), _) => format!("text {text:?}"),
+                    (Field::List(list), _) => {
+                        format!("list {:?}", list.iter().map(element).collect::<Vec<_>>())
+                    }
+                    (Field::Other, _) => "other".to_string(),
+                };
+                (key.to_string(), value)
+            })
+            .collect();
+        (entries, fields.duplicates.clone())
+    }
+
+    /// Compares the scanner with serde_json on one text: what the scanner reads, serde_json
+    /// reads the same; what serde_json refuses, the scanner leaves to it.
+    fn readers_agree(text: &str) -> Result<(), TestCaseError> {
+        for decode in [true, false] {
+            let Some(scanned) = scan_fields(text, decode) else {
+                continue;
+            };
+            match serde_fields(text, decode) {
+                Ok(read) => prop_assert_eq!(
+                    as_used(&scanned, decode),
+                    as_used(&read, decode),
+                    "decode {}: {:?}",
+                    decode,
+                    text
+                ),
+                Err(e) => prop_assert!(
+                    false,
+                    "the scanner read what serde_json refuses ({e}), decode {decode}: {text:?}"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// JSON objects, mostly well-formed: strings with every kind of escape (surrogates too) and,
+    /// rarely, raw control characters or bad escapes; numbers valid and, rarely, not; literals and
+    /// near-literals; lists and objects nested, with a trailing comma now and then; the keys the
+    /// parser decodes; odd whitespace.
+    fn json_object_strategy() -> impl Strategy<Value = String> {
+        let string = prop::collection::vec(
+            prop_oneof![
+                24 => "[a-zA-Z0-9 .:{}\\[\\],]{1,6}",
+                3 => Just("\\\"".to_string()),
+                3 => Just("\\n".to_string()),
+                2 => Just("\\\\".to_string()),
+                2 => Just("\\/\\b\\f\\r\\t".to_string()),
+                2 => Just("\\u00e9".to_string()),
+                1 => Just("\\ud83d\\ude00".to_string()),
+                1 => Just("\\ud800".to_string()),
+                2 => Just("\u{e9}\u{1F600}\u{7f}".to_string()),
+                // Rarely, what JSON refuses in a string.
+                1 => proptest::sample::select(vec!["\\u12G4", "\\x", "\u{1}", "\t", "\u{1f}"])
+                    .prop_map(str::to_string),
+            ],
+            0..5,
+        )
+        .prop_map(|parts| format!("\"{}\"", parts.concat()));
+        let number = prop_oneof![
+            40 => "-?(0|[1-9][0-9]{0,3})(\\.[0-9]{1,3})?([eE][+-]?[0-9]{1,3})?",
+            4 => proptest::sample::select(vec!["1e400", "-0", "123456789012345678901234567890"])
+                .prop_map(str::to_string),
+            1 => proptest::sample::select(vec!["01", "1.", ".5", "1e", "1e+", "-", "+1", "1.5.2", "0x10"])
+                .prop_map(str::to_string),
+        ];
+        let scalar = prop_oneof![
+            30 => string.clone(),
+            20 => number,
+            10 => proptest::sample::select(vec!["true", "false", "null"]).prop_map(str::to_string),
+            1 => proptest::sample::select(vec!["tru", "nul", "nulll", "True"]).prop_map(str::to_string),
+        ];
+        let key = prop_oneof![
+            2 => string,
+            1 => proptest::sample::select(vec!["\"Message\"", "\"items\"", "\"Type\"", "\"a\""])
+                .prop_map(str::to_string),
+        ];
+        let space = prop_oneof![
+            30 => proptest::sample::select(vec!["", "", "", " ", "\n  ", "\t", "\r\n"]),
+            // Not JSON whitespace.
+            1 => proptest::sample::select(vec!["\u{a0}", "\u{b}"]),
+        ];
+        let element = move |value: BoxedStrategy<String>| {
+            (space.clone(), value, space.clone()).prop_map(|(a, v, b)| format!("{a}{v}{b}"))
+        };
+        let object = move |value: BoxedStrategy<String>| {
+            (
+                prop::collection::vec((key.clone(), element(value)), 0..6),
+                prop::bool::weighted(0.02),
+            )
+                .prop_map(|(fields, trailing)| {
+                    let fields: Vec<String> =
+                        fields.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    format!(
+                        "{{{}{}}}",
+                        fields.join(","),
+                        if trailing { "," } else { "" }
+                    )
+                })
+        };
+        let list = move |value: BoxedStrategy<String>| {
+            (
+                prop::collection::vec(value, 0..5),
+                prop::bool::weighted(0.02),
+            )
+                .prop_map(|(e, trailing)| {
+                    format!("[{}{}]", e.join(","), if trailing { "," } else { "" })
+                })
+        };
+        let object_of = object.clone();
+        let value = scalar.boxed().prop_recursive(4, 32, 5, move |inner| {
+            prop_oneof![list(inner.clone()), object_of(inner)].boxed()
+        });
+        object(value.boxed())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Protects: the fast reader never accepts what serde_json refuses, and reads what it
+        /// accepts as serde_json does (keys, values, keys written twice; the decoded `Message`
+        /// and `items`), on generated JSON and on the same texts cut short or with a byte
+        /// changed or inserted.
+        #[test]
+        fn the_scanner_reads_objects_as_serde_json_does(
+            text in json_object_strategy(),
+            cut in any::<prop::sample::Index>(),
+            byte in proptest::sample::select(b"{}[],:\"\\ 0-.eEtn\x01".to_vec()),
+        ) {
+            readers_agree(&text)?;
+            let at = cut.index(text.len() + 1);
+            if text.is_char_boundary(at) {
+                readers_agree(&text[..at])?;
+                let mut changed = text.clone();
+                changed.insert(at, char::from(byte));
+                readers_agree(&changed)?;
+                if at < text.len() && text.is_char_boundary(at + 1) {
+                    changed.remove(at + 1);
+                    readers_agree(&changed)?;
+                }
+            }
+        }
+    }
+
+    /// Protects: the scanner reads the usual bodies itself (its speed is the point), and leaves
+    /// to serde_json what it does not decode (a `\u` escape in a key or the `Message`, deep
+    /// nesting) and every text that is not JSON.
+    #[test]
+    fn the_scanner_reads_the_usual_bodies_and_leaves_the_rest_to_serde_json() {
+        let order = include_str!("../../../test/events/payloads/canonical.json");
+        let envelope =
+            serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": order})
+                .to_string();
+        for body in [
+            order,
+            envelope.as_str(),
+            r#"{"a":[1,{"b":null}],"c":-1.5e3,"d":"x\"y"}"#,
+        ] {
+            assert!(scan_fields(body, true).is_some(), "{body}");
+        }
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(40), "]".repeat(40));
+        for body in [
+            r#"{"a\u0062":1}"#,
+            r#"{"Message":"\u0041"}"#,
+            deep.as_str(),
+            r#"{"a":1,}"#,
+            r#"{"a":01}"#,
+            r#"{"a":"x"} x"#,
+            "[1]",
+        ] {
+            assert!(scan_fields(body, true).is_none(), "{body}");
+        }
+        // The \u escape in a raw value is the scanner's to skip; serde_json's to decode later.
+        assert!(scan_fields(r#"{"a":"\u0041"}"#, true).is_some());
+        assert!(
+            serde_fields(&deep, true).is_ok(),
+            "serde_json reads any depth in a raw value"
+        );
+    }
+
+    /// The price rule as first written, on the digits' text: the reference for [`exact_price`].
+    fn exact_price_by_text(literal: &str) -> Result<Decimal, String> {
+        let syntax = || "must be a non-negative decimal like 12.50".to_string();
+        let (negative, rest) = match literal.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, literal),
+        };
+        let (number, exponent) = match rest.find(['e', 'E']) {
+            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+            None => (rest, None),
+        };
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits_only(whole) || (number.contains('.') && !digits_only(fraction)) {
+            return Err(syntax());
+        }
+        let exponent: i64 = match exponent {
+            None => 0,
+            Some(e) => {
+                let unsigned = e.strip_prefix(['+', '-']).unwrap_or(e);
+                if !digits_only(unsigned) || unsigned.len() > 4 {
+                    return Err(syntax());
+                }
+                e.parse().map_err(|_| syntax())?
+            }
+        };
+        let mut digits: String = whole
+            .chars()
+            .chain(fraction.chars())
+            .skip_while(|c| *c == '0')
+            .collect();
+        let mut scale = fraction.len() as i64 - exponent;
+        while scale > 0 && digits.ends_with('0') {
+            digits.pop();
+            scale -= 1;
+        }
+        if digits.is_empty() {
+            return Ok(Decimal::ZERO);
+        }
+        if negative {
+            return Err("must not be negative".into());
+        }
+        if scale > i64::from(PRICE_SCALE_MAX) {
+            return Err(format!(
+                "has more than {PRICE_SCALE_MAX} decimal places, which would be rounded"
+            ));
+        }
+        if digits.len() as i64 - scale > PRICE_DIGITS_MAX as i64 {
+            return Err(format!("must be below 10^{PRICE_DIGITS_MAX}"));
+        }
+        if scale < 0 {
+            digits.push_str(&"0".repeat((-scale) as usize));
+            scale = 0;
+        }
+        let mantissa: i128 = digits.parse().map_err(|_| syntax())?;
+        Ok(Decimal::from_i128_with_scale(mantissa, scale as u32))
+    }
+
+    proptest! {
+        /// Protects: the price read without building its digits' text accepts, refuses and
+        /// values every literal as the text-based rule does (zeros leading and trailing,
+        /// exponents either way, the scale and digit limits, negative zero).
+        #[test]
+        fn prices_are_read_as_the_text_based_rule_reads_them(
+            literal in prop_oneof![
+                "-?[0-9]{0,15}(\\.[0-9]{0,12})?([eE][+-]?[0-9]{1,5})?",
+                "-?0{0,3}[1-9]{0,3}0{0,6}(\\.0{0,4}[0-9]{0,3}0{0,9})?([eE][+-]?[0-9]{1,2})?",
+            ]
+        ) {
+            prop_assert_eq!(exact_price(&literal), exact_price_by_text(&literal), "{}", literal);
+        }
+    }
 
     fn text_of(value: &str) -> Result<Option<String>, InvalidOrder> {
         let body = serde_json::json!({ "k": value }).to_string();

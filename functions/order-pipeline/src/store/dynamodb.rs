@@ -285,13 +285,13 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
             let mut m = Attributes(Vec::with_capacity(4));
             m.opt_s("sku", sku);
             m.opt_s("name", name);
-            m.n("quantity", quantity);
+            m.n("quantity", *quantity);
             m.opt_s("unitPrice", unit_price);
             AttributeValue::M(into_map(m.0))
         })
         .collect();
     map.0.push(("items", AttributeValue::L(lines)));
-    map.n("itemCount", item_count);
+    map.n("itemCount", *item_count);
     map.opt_s("currency", currency);
     map.s("createdAt", created_at);
     map.0
@@ -301,7 +301,7 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
     map.s("contentHash", content_hash);
     map.s("sourceMessageId", source_message_id);
     map.s("correlationId", correlation_id);
-    map.n("version", version);
+    map.n("version", *version);
     map.nested("failure", failure)?;
     map.opt_s("reservedAt", reserved_at);
     map.opt_s("rejectedAt", rejected_at);
@@ -312,7 +312,7 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
     map.opt_s("amount", amount);
     map.nested("rejection", rejection)?;
     if let Some(attempts) = payment_attempts {
-        map.n("paymentAttempts", attempts);
+        map.n("paymentAttempts", *attempts);
     }
     map.nested("payment", payment)?;
     Ok(map.0)
@@ -332,8 +332,10 @@ impl Attributes {
         }
     }
 
-    fn n(&mut self, name: &'static str, value: impl ToString) {
-        self.0.push((name, AttributeValue::N(value.to_string())));
+    /// A number attribute (itoa writes it without the formatting machinery `to_string` runs).
+    fn n(&mut self, name: &'static str, value: impl itoa::Integer) {
+        let number = itoa::Buffer::new().format(value).to_string();
+        self.0.push((name, AttributeValue::N(number)));
     }
 
     fn nested<T: serde::Serialize>(
@@ -651,7 +653,7 @@ mod tests {
             correlation_id: "c-1".into(),
             sent_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
         };
-        OrderItem::accepted(&order, &from, Utc.timestamp_opt(1_700_000_001, 0).unwrap())
+        OrderItem::accepted(order, &from, Utc.timestamp_opt(1_700_000_001, 0).unwrap())
     }
 
     /// Protects: the intake's directly built item is the one serde_dynamo would write from the
