@@ -986,33 +986,12 @@ fn unit_price(fields: &Fields<'_>, key: &str, at: At) -> Result<Option<Decimal>,
 /// spaces or hex), with at most [`PRICE_SCALE_MAX`] decimal places and below
 /// 10^[`PRICE_DIGITS_MAX`] once trailing zeros are dropped: nothing accepted is rounded.
 pub fn exact_price(literal: &str) -> Result<Decimal, String> {
-    let syntax = || "must be a non-negative decimal like 12.50".to_string();
-    let (negative, rest) = match literal.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, literal),
-    };
-    let (number, exponent) = match rest.find(['e', 'E']) {
-        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
-        None => (rest, None),
-    };
-    let (whole, fraction) = match number.split_once('.') {
-        Some((w, f)) => (w, f),
-        None => (number, ""),
-    };
-    let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits_only(whole) || (number.contains('.') && !digits_only(fraction)) {
-        return Err(syntax());
-    }
-    let exponent: i64 = match exponent {
-        None => 0,
-        Some(e) => {
-            let unsigned = e.strip_prefix(['+', '-']).unwrap_or(e);
-            if !digits_only(unsigned) || unsigned.len() > 4 {
-                return Err(syntax());
-            }
-            e.parse().map_err(|_| syntax())?
-        }
-    };
+    let PriceLiteral {
+        negative,
+        whole,
+        fraction,
+        exponent,
+    } = price_literal(literal)?;
     // digits x 10^-scale, exactly: the digits are whole and fraction's without their leading
     // zeros, and without the trailing zeros a positive scale can drop.
     let digits = || whole.bytes().chain(fraction.bytes());
@@ -1050,6 +1029,51 @@ pub fn exact_price(literal: &str) -> Result<Decimal, String> {
         scale = 0;
     }
     Ok(Decimal::from_i128_with_scale(mantissa, scale as u32))
+}
+
+/// A price literal taken apart by JSON's number syntax: sign, whole and fraction digits, exponent.
+struct PriceLiteral<'a> {
+    negative: bool,
+    whole: &'a str,
+    fraction: &'a str,
+    exponent: i64,
+}
+
+/// Takes a price literal apart, or says it is not a decimal in JSON's number syntax.
+fn price_literal(literal: &str) -> Result<PriceLiteral<'_>, String> {
+    let syntax = || "must be a non-negative decimal like 12.50".to_string();
+    let (negative, rest) = match literal.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, literal),
+    };
+    let (number, exponent) = match rest.find(['e', 'E']) {
+        Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+        None => (rest, None),
+    };
+    let (whole, fraction) = match number.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (number, ""),
+    };
+    let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only(whole) || (number.contains('.') && !digits_only(fraction)) {
+        return Err(syntax());
+    }
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let unsigned = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if !digits_only(unsigned) || unsigned.len() > 4 {
+                return Err(syntax());
+            }
+            e.parse().map_err(|_| syntax())?
+        }
+    };
+    Ok(PriceLiteral {
+        negative,
+        whole,
+        fraction,
+        exponent,
+    })
 }
 
 fn currency(fields: &Fields<'_>) -> Result<Option<String>, InvalidOrder> {
@@ -1316,32 +1340,15 @@ mod tests {
         );
     }
 
-    /// The price rule as first written, on the digits' text: the reference for [`exact_price`].
+    /// The price rule as first written, on the digits' text: the reference for [`exact_price`]'s
+    /// value and limits (the syntax is [`price_literal`]'s for both).
     fn exact_price_by_text(literal: &str) -> Result<Decimal, String> {
-        let syntax = || "must be a non-negative decimal like 12.50".to_string();
-        let (negative, rest) = match literal.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, literal),
-        };
-        let (number, exponent) = match rest.find(['e', 'E']) {
-            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
-            None => (rest, None),
-        };
-        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-        let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        if !digits_only(whole) || (number.contains('.') && !digits_only(fraction)) {
-            return Err(syntax());
-        }
-        let exponent: i64 = match exponent {
-            None => 0,
-            Some(e) => {
-                let unsigned = e.strip_prefix(['+', '-']).unwrap_or(e);
-                if !digits_only(unsigned) || unsigned.len() > 4 {
-                    return Err(syntax());
-                }
-                e.parse().map_err(|_| syntax())?
-            }
-        };
+        let PriceLiteral {
+            negative,
+            whole,
+            fraction,
+            exponent,
+        } = price_literal(literal)?;
         let mut digits: String = whole
             .chars()
             .chain(fraction.chars())
@@ -1370,7 +1377,7 @@ mod tests {
             digits.push_str(&"0".repeat((-scale) as usize));
             scale = 0;
         }
-        let mantissa: i128 = digits.parse().map_err(|_| syntax())?;
+        let mantissa: i128 = digits.parse().map_err(|e| format!("{e}"))?;
         Ok(Decimal::from_i128_with_scale(mantissa, scale as u32))
     }
 
