@@ -115,24 +115,57 @@ fn key_bit(key: &str) -> u64 {
 enum Field<'a> {
     /// The value's JSON text, as written.
     Raw(&'a str),
+    /// A string read inside a string (the order in an SNS envelope's `Message`, read without
+    /// decoding it): its text, which holds no escape.
+    Str(&'a str),
     /// `Message` holding a string: its text.
     Text(Cow<'a, str>),
+    /// `Message` holding a string whose text is a JSON object, read without decoding the string
+    /// (see [`scan`]): the object's fields.
+    Object(Box<Fields<'a>>),
     /// `items` holding a list: its elements.
     List(Vec<Element<'a>>),
     /// `Message` or `items` holding something else.
     Other,
 }
 
-/// One element of a decoded list: its text, and its fields when the scanner read it as an
-/// object on its way (a line is then not read twice).
-struct Element<'a> {
-    text: &'a str,
-    fields: Option<Fields<'a>>,
+/// One element of a decoded list.
+enum Element<'a> {
+    /// An object the scanner read on its way: its fields (a line is then not read twice).
+    Object(Fields<'a>),
+    /// Any other element, or one serde_json read: its JSON text.
+    Raw(&'a str),
 }
 
-impl<'a> Element<'a> {
-    fn text(text: &'a str) -> Self {
-        Element { text, fields: None }
+/// A field's value as the parser reads it.
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    /// Its JSON text.
+    Json(&'a str),
+    /// A string's text, read inside a string ([`Field::Str`]).
+    Str(&'a str),
+}
+
+impl<'a> Value<'a> {
+    fn is_null(self) -> bool {
+        matches!(self, Value::Json("null"))
+    }
+
+    /// The text of a string value; `None` for any other value.
+    fn text(self) -> Option<Cow<'a, str>> {
+        match self {
+            Value::Json(raw) => json_text(raw),
+            Value::Str(text) => Some(Cow::Borrowed(text)),
+        }
+    }
+
+    /// The value as JSON text (for a number, and an error's words). A [`Value::Str`]'s text
+    /// holds no character JSON escapes: quoted, it is the string as the decoded text has it.
+    fn json(self) -> Cow<'a, str> {
+        match self {
+            Value::Json(raw) => Cow::Borrowed(raw),
+            Value::Str(text) => Cow::Owned(format!("\"{text}\"")),
+        }
     }
 }
 
@@ -179,11 +212,12 @@ impl<'a> Fields<'a> {
             .map(|(_, v)| v)
     }
 
-    /// The raw value of a field that is not decoded as read.
-    fn get(&self, key: &str) -> Option<&'a str> {
+    /// The value of a field that is not decoded as read.
+    fn get(&self, key: &str) -> Option<Value<'a>> {
         match self.field(key)? {
-            Field::Raw(raw) => Some(raw),
-            Field::Text(_) | Field::List(_) | Field::Other => None,
+            Field::Raw(raw) => Some(Value::Json(raw)),
+            Field::Str(text) => Some(Value::Str(text)),
+            Field::Text(_) | Field::Object(_) | Field::List(_) | Field::Other => None,
         }
     }
 
@@ -284,7 +318,7 @@ impl<'de> serde::de::Visitor<'de> for Decode {
         if self.list {
             let mut elements = Vec::with_capacity(seq.size_hint().unwrap_or(1));
             while let Some(element) = seq.next_element::<&'de RawValue>()? {
-                elements.push(Element::text(element.get()));
+                elements.push(Element::Raw(element.get()));
             }
             Ok(Field::List(elements))
         } else {
@@ -313,7 +347,8 @@ fn read_fields(text: &str, decode: bool) -> Result<Fields<'_>, serde_json::Error
 
 /// The scanner's reading of an object (see [`scan`]); `None` where it leaves the text to
 /// serde_json. A decoded `Message` or `items` of another type than expected is read as
-/// [`Field::Other`], as serde_json's reading gives it.
+/// [`Field::Other`], as serde_json's reading gives it; a `Message` holding an object's JSON is
+/// read as that object where the scanner can without decoding the string ([`Field::Object`]).
 fn scan_fields(text: &str, decode: bool) -> Option<Fields<'_>> {
     let mut scan = Scanner::new(text);
     scan.whitespace();
@@ -322,7 +357,10 @@ fn scan_fields(text: &str, decode: bool) -> Option<Fields<'_>> {
 }
 
 /// At an object (after whitespace): its fields.
-fn scan_object<'a>(scan: &mut Scanner<'a>, decode: bool) -> Option<Fields<'a>> {
+fn scan_object<'a, const QUOTED: bool>(
+    scan: &mut Scanner<'a, QUOTED>,
+    decode: bool,
+) -> Option<Fields<'a>> {
     scan.eat(b'{')?;
     let mut fields = Fields::new();
     let mut seen = None;
@@ -335,12 +373,18 @@ fn scan_object<'a>(scan: &mut Scanner<'a>, decode: bool) -> Option<Fields<'a>> {
             scan.eat(b':')?;
             scan.whitespace();
             let value = match (key.as_ref(), scan.peek()?) {
-                ("Message", b'"') if decode => Field::Text(scan.string()?),
+                ("Message", b'"') if decode => {
+                    match scan.quoted(|order| scan_object(order, true)) {
+                        Some(order) => Field::Object(Box::new(order)),
+                        None => Field::Text(scan.string()?),
+                    }
+                }
                 ("items", b'[') if decode => Field::List(scan_elements(scan)?),
                 ("Message" | "items", _) if decode => {
                     scan.value()?;
                     Field::Other
                 }
+                (_, b'"') if QUOTED => Field::Str(scan.quoted_string()?),
                 _ => Field::Raw(scan.value()?),
             };
             fields.push(key, value, &mut seen);
@@ -355,7 +399,9 @@ fn scan_object<'a>(scan: &mut Scanner<'a>, decode: bool) -> Option<Fields<'a>> {
 }
 
 /// At a list (after whitespace): its elements, the objects among them read.
-fn scan_elements<'a>(scan: &mut Scanner<'a>) -> Option<Vec<Element<'a>>> {
+fn scan_elements<'a, const QUOTED: bool>(
+    scan: &mut Scanner<'a, QUOTED>,
+) -> Option<Vec<Element<'a>>> {
     scan.eat(b'[')?;
     let mut elements = Vec::with_capacity(4);
     scan.whitespace();
@@ -365,14 +411,9 @@ fn scan_elements<'a>(scan: &mut Scanner<'a>) -> Option<Vec<Element<'a>>> {
     loop {
         scan.whitespace();
         let element = if scan.peek()? == b'{' {
-            let start = scan.position();
-            let fields = scan_object(scan, false)?;
-            Element {
-                text: scan.since(start),
-                fields: Some(fields),
-            }
+            Element::Object(scan_object(scan, false)?)
         } else {
-            Element::text(scan.value()?)
+            Element::Raw(scan.value()?)
         };
         elements.push(element);
         scan.whitespace();
@@ -468,9 +509,15 @@ pub fn parse_body(body: &str) -> ParsedBody {
             };
         }
         let message = match top.field("Message") {
+            Some(Field::Object(order)) => {
+                return ParsedBody {
+                    envelope: Some(envelope),
+                    order: order_from_fields(order).map_err(first),
+                }
+            }
             Some(Field::Text(message)) => Some(Cow::Borrowed(message.as_ref())),
             Some(Field::Raw(raw)) => json_text(raw),
-            Some(Field::List(_) | Field::Other) | None => None,
+            Some(Field::Str(_) | Field::List(_) | Field::Other) | None => None,
         };
         let order = match message {
             Some(message) => parse_order(&message),
@@ -531,7 +578,7 @@ fn is_envelope(top: &Fields<'_>) -> bool {
     top.contains_key("Message")
         && top
             .get("Type")
-            .and_then(json_text)
+            .and_then(Value::text)
             .is_some_and(|t| t == "Notification")
 }
 
@@ -543,11 +590,11 @@ fn envelope_info(top: &Fields<'_>) -> EnvelopeInfo {
     }
     let sns_message_id = top
         .get("MessageId")
-        .and_then(json_text)
+        .and_then(Value::text)
         .map(Cow::into_owned);
     let correlation_id = top
         .get("MessageAttributes")
-        .and_then(|raw| serde_json::from_str::<BTreeMap<String, Attribute>>(raw).ok())
+        .and_then(|value| serde_json::from_str::<BTreeMap<String, Attribute>>(&value.json()).ok())
         .and_then(|mut attrs| attrs.remove("correlationId"))
         .and_then(|a| a.value)
         .filter(|v| !v.is_empty());
@@ -678,7 +725,7 @@ fn line_items(fields: &Fields<'_>, names: &ListForm, errors: &mut Errors) -> Opt
                     .ok()
                     .map(|list| {
                         list.into_iter()
-                            .map(|raw| Element::text(raw.get()))
+                            .map(|raw| Element::Raw(raw.get()))
                             .collect::<Vec<_>>()
                     }),
                 _ => None,
@@ -721,10 +768,10 @@ fn line_item(
     errors: &mut Errors,
 ) -> Option<LineItem> {
     let read_now;
-    let line = match &element.fields {
-        Some(fields) => fields,
-        None => {
-            let Ok(fields) = read_fields(element.text, false) else {
+    let line = match element {
+        Element::Object(fields) => fields,
+        Element::Raw(text) => {
+            let Ok(fields) = read_fields(text, false) else {
                 errors
                     .0
                     .push(InvalidOrder::new(at.to_string(), "must be an object"));
@@ -821,8 +868,9 @@ fn optional_string<'a>(
 ) -> Result<Option<Cow<'a, str>>, InvalidOrder> {
     match fields.get(key) {
         None => Ok(None),
-        Some("null") => Ok(None),
-        Some(raw) => json_text(raw)
+        Some(value) if value.is_null() => Ok(None),
+        Some(value) => value
+            .text()
             .map(Some)
             .ok_or_else(|| InvalidOrder::new(at.path(key), "must be a string")),
     }
@@ -945,9 +993,10 @@ fn is_bidi_control(c: char) -> bool {
 fn quantity(fields: &Fields<'_>, key: &str, at: At) -> Result<u32, InvalidOrder> {
     let raw = fields
         .get(key)
-        .ok_or_else(|| InvalidOrder::new(at.path(key), "is required"))?;
+        .ok_or_else(|| InvalidOrder::new(at.path(key), "is required"))?
+        .json();
     let problem = || format!("must be a whole number from 1 to {QUANTITY_MAX}");
-    match serde_json::from_str::<u64>(raw) {
+    match serde_json::from_str::<u64>(&raw) {
         Ok(q) if (1..=QUANTITY_MAX).contains(&q) => {
             u32::try_from(q).map_err(|_| InvalidOrder::new(at.path(key), problem()))
         }
@@ -957,28 +1006,30 @@ fn quantity(fields: &Fields<'_>, key: &str, at: At) -> Result<u32, InvalidOrder>
         )),
         Err(_) => Err(InvalidOrder::new(
             at.path(key),
-            format!("{} (found {})", problem(), shorten(raw)),
+            format!("{} (found {})", problem(), shorten(&raw)),
         )),
     }
 }
 
 /// A price as a JSON string ("999.99") or number (999.99), read from its text so it stays exact.
 fn unit_price(fields: &Fields<'_>, key: &str, at: At) -> Result<Option<Decimal>, InvalidOrder> {
-    let Some(raw) = fields.get(key) else {
+    let Some(value) = fields.get(key) else {
         return Ok(None);
     };
-    let text = raw;
-    if text == "null" {
+    if value.is_null() {
         return Ok(None);
     }
-    let literal = if text.starts_with('"') {
-        json_text(raw)
-            .ok_or_else(|| InvalidOrder::new(at.path(key), "must be a decimal string or number"))?
-    } else {
-        Cow::Borrowed(text)
+    let literal = match value {
+        Value::Json(number) if !number.starts_with('"') => Cow::Borrowed(number),
+        string => string
+            .text()
+            .ok_or_else(|| InvalidOrder::new(at.path(key), "must be a decimal string or number"))?,
     };
     exact_price(literal.trim()).map(Some).map_err(|problem| {
-        InvalidOrder::new(at.path(key), format!("{problem} (found {})", shorten(text)))
+        InvalidOrder::new(
+            at.path(key),
+            format!("{problem} (found {})", shorten(&value.json())),
+        )
     })
 }
 
@@ -1129,15 +1180,22 @@ mod tests {
 
     /// A reading of an object's fields as the parser uses it: a `Message` or `items` that
     /// serde_json kept raw (it does when decoding failed, and then reads them again) is what
-    /// decoding it gives, and a list element is its text and its fields (as read on the way, or
-    /// as serde_json reads the text), so both readers' results compare as the parser sees them.
+    /// decoding it gives; a `Message` whose text is an object is that object's reading (the
+    /// scanner's read without decoding the string, or serde_json's of the decoded text); a
+    /// string read inside a string is the JSON it was; a list element is its fields when it is
+    /// an object (as read on the way, or as serde_json reads its text), else its text. Both
+    /// readers' results then compare as the parser sees them.
     fn as_used(fields: &Fields<'_>, decode: bool) -> (Vec<(String, String)>, Vec<String>) {
-        let element = |e: &Element<'_>| {
-            let fields = match &e.fields {
-                Some(fields) => Some(as_used(fields, false)),
-                None => serde_fields(e.text, false).ok().map(|f| as_used(&f, false)),
-            };
-            format!("{:?} {fields:?}", e.text)
+        let element = |e: &Element<'_>| match e {
+            Element::Object(fields) => format!("object {:?}", as_used(fields, false)),
+            Element::Raw(text) => match serde_fields(text, false) {
+                Ok(fields) => format!("object {:?}", as_used(&fields, false)),
+                Err(_) => format!("raw {text:?}"),
+            },
+        };
+        let message = |text: &str| match serde_fields(text, true) {
+            Ok(order) => format!("order {:?}", as_used(&order, true)),
+            Err(_) => format!("text {text:?}"),
         };
         let entries = fields
             .entries
@@ -1145,7 +1203,7 @@ mod tests {
             .map(|(key, value)| {
                 let value = match (value, key.as_ref()) {
                     (Field::Raw(raw), "Message") if decode => match json_text(raw) {
-                        Some(text) if raw.starts_with('"') => format!("text {text:?}"),
+                        Some(text) if raw.starts_with('"') => message(&text),
                         _ => "other".to_string(),
                     },
                     (Field::Raw(raw), "items") if decode => {
@@ -1153,14 +1211,17 @@ mod tests {
                             Ok(list) => format!(
                                 "list {:?}",
                                 list.iter()
-                                    .map(|r| element(&Element::text(r.get())))
+                                    .map(|r| element(&Element::Raw(r.get())))
                                     .collect::<Vec<_>>()
                             ),
                             Err(_) => "other".to_string(),
                         }
                     }
                     (Field::Raw(raw), _) => format!("raw {raw:?}"),
+                    (Field::Str(text), _) => format!("raw {:?}", format!("\"{text}\"")),
+                    (Field::Text(text), "Message") if decode => message(text),
                     (Field::Text(text), _) => format!("text {text:?}"),
+                    (Field::Object(order), _) => format!("order {:?}", as_used(order, true)),
                     (Field::List(list), _) => {
                         format!("list {:?}", list.iter().map(element).collect::<Vec<_>>())
                     }
@@ -1289,24 +1350,110 @@ mod tests {
             cut in any::<prop::sample::Index>(),
             byte in proptest::sample::select(b"{}[],:\"\\ 0-.eEtn\x01".to_vec()),
         ) {
-            readers_agree(&text)?;
-            let at = cut.index(text.len() + 1);
-            if text.is_char_boundary(at) {
-                readers_agree(&text[..at])?;
-                let mut changed = text.clone();
-                changed.insert(at, char::from(byte));
-                readers_agree(&changed)?;
-                if at < text.len() && text.is_char_boundary(at + 1) {
-                    changed.remove(at + 1);
-                    readers_agree(&changed)?;
-                }
-            }
+            readers_agree_changed(&text, cut, byte)?;
+        }
+
+        /// Protects: an order read inside an SNS envelope's `Message` without decoding the
+        /// string reads as serde_json reads the decoded text (keys, strings, numbers, lines,
+        /// keys written twice), and what the scanner cannot read so is decoded and read as
+        /// before; on generated orders written compactly and pretty-printed, and on the
+        /// envelopes cut short or with a byte changed or inserted.
+        #[test]
+        fn the_scanner_reads_an_order_in_a_message_as_serde_json_reads_the_decoded_text(
+            order in order_like_strategy(),
+            cut in any::<prop::sample::Index>(),
+            byte in proptest::sample::select(b"{}[],:\"\\ 0ntu\x01".to_vec()),
+        ) {
+            let envelope = format!(
+                "{{\"Type\":\"Notification\",\"Message\":{},\"MessageId\":\"m\"}}",
+                serde_json::to_string(&order).expect("a string writes as JSON")
+            );
+            readers_agree_changed(&envelope, cut, byte)?;
         }
     }
 
-    /// Protects: the scanner reads the usual bodies itself (its speed is the point), and leaves
-    /// to serde_json what it does not decode (a `\u` escape in a key or the `Message`, deep
-    /// nesting) and every text that is not JSON.
+    /// [`readers_agree`] on `text`, and on it cut short at `cut`, with `byte` inserted there, and
+    /// with the byte there replaced by it.
+    fn readers_agree_changed(
+        text: &str,
+        cut: prop::sample::Index,
+        byte: u8,
+    ) -> Result<(), TestCaseError> {
+        readers_agree(text)?;
+        let at = cut.index(text.len() + 1);
+        if text.is_char_boundary(at) {
+            readers_agree(&text[..at])?;
+            let mut changed = text.to_string();
+            changed.insert(at, char::from(byte));
+            readers_agree(&changed)?;
+            if at < text.len() && text.is_char_boundary(at + 1) {
+                changed.remove(at + 1);
+                readers_agree(&changed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Order-shaped JSON texts (not always valid orders, nor always JSON): the fields of the
+    /// accepted forms and others, strings mostly without escapes (some with: the scanner then
+    /// decodes the `Message`), numbers, literals, an object or a list as a value now and then,
+    /// `items` a list of line objects and other values, a nested `Message`; compact or spread
+    /// over lines with spaces and tabs, as publishers pretty-print.
+    fn order_like_strategy() -> impl Strategy<Value = String> {
+        let string = prop_oneof![
+            12 => "[a-zA-Z0-9 .:{}\\[\\],-]{0,8}".prop_map(|s| format!("\"{s}\"")),
+            1 => proptest::sample::select(vec![
+                r#""a\"b""#, r#""a\\""#, r#""\u00e9""#, r#""x\ny""#, "\"\u{e9}\u{1F600}\"",
+            ])
+            .prop_map(str::to_string),
+        ];
+        let scalar = prop_oneof![
+            8 => string.clone(),
+            4 => "-?(0|[1-9][0-9]{0,3})(\\.[0-9]{1,2})?",
+            2 => proptest::sample::select(vec!["true", "false", "null"]).prop_map(str::to_string),
+            1 => proptest::sample::select(vec![r#"{"a":1}"#, "[1]", "{}", "[]"])
+                .prop_map(str::to_string),
+        ];
+        let key = prop_oneof![
+            4 => proptest::sample::select(vec![
+                "orderId", "customerId", "sku", "name", "quantity", "unitPrice", "currency",
+                "createdAt", "order_id", "Message",
+            ])
+            .prop_map(|k| format!("\"{k}\"")),
+            1 => string,
+        ];
+        let space = prop_oneof![
+            20 => proptest::sample::select(vec!["", "", "", " ", "\n  ", "\t", "\r\n"]),
+            // Not JSON whitespace (written `\b`, `\f`, `\u000b` and as is in the Message).
+            1 => proptest::sample::select(vec!["\u{8}", "\u{c}", "\u{b}", "\u{a0}"]),
+        ];
+        let object = |fields: Vec<(String, String)>, space: &str| {
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{space}{k}:{space}{v}"))
+                .collect();
+            format!("{{{}{space}}}", fields.join(","))
+        };
+        let line = (
+            prop::collection::vec((key.clone(), scalar.clone()), 0..5),
+            space.clone(),
+        )
+            .prop_map(move |(fields, space)| object(fields, space));
+        let items = prop::collection::vec(prop_oneof![4 => line, 1 => scalar.clone()], 0..4)
+            .prop_map(|lines| format!("[{}]", lines.join(",")));
+        let field = prop_oneof![
+            6 => (key, scalar),
+            1 => items.prop_map(|items| ("\"items\"".to_string(), items)),
+        ];
+        (prop::collection::vec(field, 0..7), space)
+            .prop_map(move |(fields, space)| object(fields, space))
+    }
+
+    /// Protects: the scanner reads the usual bodies itself (its speed is the point), the order
+    /// in an envelope's `Message` without decoding the string (decoding it where the order's
+    /// strings hold escapes or its values are not scalars), and leaves to serde_json what it
+    /// does not decode (a `\u` escape in a key or the `Message`, deep nesting) and every text
+    /// that is not JSON.
     #[test]
     fn the_scanner_reads_the_usual_bodies_and_leaves_the_rest_to_serde_json() {
         let order = include_str!("../../../test/events/payloads/canonical.json");
@@ -1320,6 +1467,38 @@ mod tests {
         ] {
             assert!(scan_fields(body, true).is_some(), "{body}");
         }
+        // The order in the envelope is read without decoding the Message, pretty-printed or
+        // not; a Message whose order has a string with an escape of its own (or is not an
+        // object's JSON) is decoded.
+        let compact = serde_json::to_string(
+            &serde_json::from_str::<serde_json::Value>(order).expect("the fixture is JSON"),
+        )
+        .expect("JSON writes");
+        let in_envelope = |order: &str| {
+            serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": order})
+                .to_string()
+        };
+        let message = |body: &str| {
+            let fields = scan_fields(body, true).expect("the scanner reads the envelope");
+            match fields.field("Message") {
+                Some(Field::Object(_)) => "read quoted",
+                Some(Field::Text(_)) => "decoded",
+                _ => "other",
+            }
+        };
+        assert_eq!(message(&envelope), "read quoted");
+        assert_eq!(message(&in_envelope(&compact)), "read quoted");
+        assert_eq!(
+            message(&in_envelope("\t{\"name\": \"Caf\u{e9}\", \"q\": [1]} ")),
+            "decoded"
+        );
+        assert_eq!(message(&in_envelope(r#"{"name": "a\"b"}"#)), "decoded");
+        assert_eq!(message(&in_envelope(r#"{"name": "ok"} x"#)), "decoded");
+        assert_eq!(message(&in_envelope("not JSON")), "decoded");
+        assert_eq!(
+            message(&in_envelope("{\"name\": \"Caf\u{e9}\", \"q\": 1}")),
+            "read quoted"
+        );
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(40), "]".repeat(40));
         for body in [
             r#"{"a\u0062":1}"#,

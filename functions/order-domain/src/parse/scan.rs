@@ -12,6 +12,16 @@
 //! visitor per value, a copy of every raw value's text, an escape at a time) was most of the
 //! parse; an SNS envelope's `Message` (the order, as a JSON string with an escape every few
 //! bytes) costs serde_json a call per escape.
+//!
+//! A scanner can also read JSON that is itself the text of a JSON string, without decoding the
+//! string first (`QUOTED`): the SNS envelope's `Message`, `{\"orderId\":\"O1\",\n ...}`, where
+//! `\"` is a quote and `\n`, `\t`, `\r` are whitespace. It reads the strings of that JSON as
+//! borrowed text, so it gives up on any string holding an escape of its own (which the string's
+//! text writes as `\\` and more), and on objects and lists other than an order's lines (whose raw
+//! text would be escaped); the reader then decodes the `Message` and reads the order from its
+//! text, as before. The escape tokens of the outer string are one or two bytes (`\uXXXX` is
+//! left to the decoding), and the scanner always stands between two of them: a backslash it
+//! meets starts an escape of the outer string.
 
 use std::borrow::Cow;
 
@@ -32,8 +42,9 @@ const SPECIAL: [bool; 256] = {
     table
 };
 
-/// A position in a JSON text.
-pub(super) struct Scanner<'a> {
+/// A position in a JSON text; `QUOTED`: in JSON written as a JSON string's text (see above),
+/// the position being in that string.
+pub(super) struct Scanner<'a, const QUOTED: bool = false> {
     text: &'a str,
     at: usize,
 }
@@ -42,18 +53,46 @@ impl<'a> Scanner<'a> {
     pub(super) fn new(text: &'a str) -> Self {
         Scanner { text, at: 0 }
     }
+}
 
+impl<'a, const QUOTED: bool> Scanner<'a, QUOTED> {
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
 
-    /// The next byte, if any.
+    /// The next byte, if any. Quoted: a quote for `\"`, 0 (no byte JSON has outside a string)
+    /// for any other escape, and `None` at the string's closing quote.
     pub(super) fn peek(&self) -> Option<u8> {
-        self.bytes().get(self.at).copied()
+        let b = *self.bytes().get(self.at)?;
+        if QUOTED {
+            match b {
+                b'\\' => {
+                    return Some(match self.bytes().get(self.at + 1) {
+                        Some(b'"') => b'"',
+                        _ => 0,
+                    })
+                }
+                b'"' => return None,
+                _ => {}
+            }
+        }
+        Some(b)
     }
 
-    /// Skips JSON whitespace.
+    /// Skips JSON whitespace (quoted: spaces, and the escapes `\n`, `\t` and `\r`).
     pub(super) fn whitespace(&mut self) {
+        if QUOTED {
+            let bytes = self.bytes();
+            loop {
+                match bytes.get(self.at) {
+                    Some(b' ') => self.at += 1,
+                    Some(b'\\') if matches!(bytes.get(self.at + 1), Some(b'n' | b't' | b'r')) => {
+                        self.at += 2
+                    }
+                    _ => return,
+                }
+            }
+        }
         self.at += self.bytes()[self.at..]
             .iter()
             .take_while(|b| matches!(b, b' ' | b'\n' | b'\t' | b'\r'))
@@ -62,17 +101,30 @@ impl<'a> Scanner<'a> {
 
     /// Consumes `byte` when it is next.
     pub(super) fn eat(&mut self, byte: u8) -> Option<()> {
-        (self.peek()? == byte).then(|| self.at += 1)
+        let len = if QUOTED && byte == b'"' { 2 } else { 1 };
+        (self.peek()? == byte).then(|| self.at += len)
     }
 
-    /// Where the scanner is, in bytes.
-    pub(super) fn position(&self) -> usize {
-        self.at
-    }
-
-    /// The text from `start` to where the scanner is.
-    pub(super) fn since(&self, start: usize) -> &'a str {
-        &self.text[start..self.at]
+    /// At a string's opening quote: what `read` reads from the JSON the string's text holds,
+    /// read without decoding it, when that JSON is all the string holds; the scanner is then
+    /// after the string. `None`, with the scanner where it was, where `read` gives up or more
+    /// follows, and in a quoted scanner (a string in a string is read decoded).
+    pub(super) fn quoted<T>(
+        &mut self,
+        read: impl FnOnce(&mut Scanner<'a, true>) -> Option<T>,
+    ) -> Option<T> {
+        if QUOTED || self.peek()? != b'"' {
+            return None;
+        }
+        let mut inner = Scanner::<'a, true> {
+            text: self.text,
+            at: self.at + 1,
+        };
+        inner.whitespace();
+        let value = read(&mut inner)?;
+        inner.whitespace();
+        (inner.bytes().get(inner.at) == Some(&b'"')).then(|| self.at = inner.at + 1)?;
+        Some(value)
     }
 
     /// Whether only whitespace is left.
@@ -92,7 +144,11 @@ impl<'a> Scanner<'a> {
     /// At a string's opening quote: its text, decoded (borrowed when it has no escape). `None`
     /// for a `\u` escape, which serde_json decodes (surrogate pairs, and the lone surrogates no
     /// Rust string can hold).
+    /// Quoted: as [`Scanner::quoted_string`].
     pub(super) fn string(&mut self) -> Option<Cow<'a, str>> {
+        if QUOTED {
+            return self.quoted_string().map(Cow::Borrowed);
+        }
         self.eat(b'"')?;
         let start = self.at;
         self.plain()?;
@@ -138,6 +194,20 @@ impl<'a> Scanner<'a> {
                 _ => return None,
             }
         }
+    }
+
+    /// Quoted, at a string's opening quote (`\"`): its text, when it holds no escape of its own.
+    pub(super) fn quoted_string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        self.plain()?;
+        // The backslash plain text stops at starts an escape of the outer string: the closing
+        // quote, or an escape in the text (left to the decoding reader).
+        if self.bytes().get(self.at..self.at + 2)? != b"\\\"" {
+            return None;
+        }
+        self.at += 2;
+        Some(&self.text[start..self.at - 2])
     }
 
     /// At a string's opening quote: skips it, checking its escapes (a `\u` escape takes any four
@@ -211,7 +281,8 @@ impl<'a> Scanner<'a> {
             .then(|| self.at += word.len())
     }
 
-    /// At a value (after whitespace): skips it and gives its text.
+    /// At a value (after whitespace): skips it and gives its text. Quoted: numbers, `true`,
+    /// `false` and `null` only (any other value's text would be escaped).
     pub(super) fn value(&mut self) -> Option<&'a str> {
         self.value_at(0)
     }
@@ -219,8 +290,8 @@ impl<'a> Scanner<'a> {
     fn value_at(&mut self, depth: usize) -> Option<&'a str> {
         let start = self.at;
         match self.peek()? {
-            b'"' => self.skip_string()?,
-            b'{' if depth < DEPTH_MAX => {
+            b'"' if !QUOTED => self.skip_string()?,
+            b'{' if !QUOTED && depth < DEPTH_MAX => {
                 self.at += 1;
                 self.whitespace();
                 if self.eat(b'}').is_none() {
@@ -243,7 +314,7 @@ impl<'a> Scanner<'a> {
                     }
                 }
             }
-            b'[' if depth < DEPTH_MAX => {
+            b'[' if !QUOTED && depth < DEPTH_MAX => {
                 self.at += 1;
                 self.whitespace();
                 if self.eat(b']').is_none() {
