@@ -1449,6 +1449,40 @@ mod tests {
             .prop_map(move |(fields, space)| object(fields, space))
     }
 
+    /// Protects: an order read inside an envelope's `Message` without decoding it is accepted or
+    /// refused exactly as the same order sent raw, with the same words: strings where numbers
+    /// belong and the reverse, `null` and the string `"null"`, prices as strings and numbers,
+    /// bad ids and timestamps, pretty-printed text (each read inside the string, as checked).
+    #[test]
+    fn an_order_read_inside_the_message_reads_as_the_same_order_sent_raw() {
+        let orders = [
+            r#"{"orderId":"O1","customerId":"U1","items":[{"sku":"A","name":"Lamp","quantity":2,"unitPrice":"12.50"}],"currency":"usd","createdAt":"2025-05-03T12:00:00+02:00"}"#,
+            r#"{"orderId":"O1","customerId":"U1","items":[{"sku":"A","quantity":"two"}]}"#,
+            r#"{"orderId":"O1","customerId":"U1","items":[{"sku":"A","quantity":1,"unitPrice":"abc"}]}"#,
+            r#"{"orderId":"O1","customerId":"U1","items":[{"sku":"A","quantity":1,"unitPrice":12.5}]}"#,
+            r#"{"orderId":"O1","customerId":"U1","items":[{"sku":"A","quantity":1,"unitPrice":"1.123456789"}]}"#,
+            r#"{"orderId":"O1","customerId":"U1","items":[{"sku":5,"quantity":1}]}"#,
+            r#"{"orderId":"O1","customerId":"U1","items":[{"sku":null,"name":"null","quantity":1}]}"#,
+            r#"{"orderId":"O 1","customerId":"U1","items":[{"sku":"A","quantity":1}]}"#,
+            r#"{"orderId":"O1","customerId":"U1","items":[{"sku":"A","quantity":1}],"createdAt":"yesterday"}"#,
+            r#"{"orderId":"O1","customerId":"  U1 ","items":[{"sku":"A","quantity":1}],"currency":null}"#,
+            "{\n\t\"order_id\": \"O1\",\r\n \"customer_id\": \"U1\",\n \"items\": [ {\"product_id\": \"A\", \"quantity\": 3} ]\n}",
+            r#"{"orderId":"O1","userId":"U1","itemName":"Lamp","quantity":1,"timestamp":"2025-05-03T12:00:00Z"}"#,
+            r#"{"orderId":"O1","orderId":"O2","customerId":"U1","items":[{"sku":"A","quantity":1}]}"#,
+        ];
+        for order in orders {
+            let envelope =
+                serde_json::json!({"Type": "Notification", "MessageId": "m", "Message": order})
+                    .to_string();
+            let top = scan_fields(&envelope, true).expect("the scanner reads the envelope");
+            assert!(
+                matches!(top.field("Message"), Some(Field::Object(_))),
+                "read inside the string: {order}"
+            );
+            assert_eq!(parse_body(&envelope).order, parse_order(order), "{order}");
+        }
+    }
+
     /// Protects: the scanner reads the usual bodies itself (its speed is the point), the order
     /// in an envelope's `Message` without decoding the string (decoding it where the order's
     /// strings hold escapes or its values are not scalars), and leaves to serde_json what it
