@@ -470,7 +470,7 @@ fn writes_cpu(ddb: std::net::SocketAddr, batches: usize) -> (f64, f64) {
                 let (order, _) = parse_body(&order_body(&format!("W{i}")))
                     .order
                     .expect("a valid order");
-                OrderItem::accepted(order, &from, chrono::Utc::now())
+                OrderItem::accepted(order, from.clone(), chrono::Utc::now())
             })
             .collect();
         let puts = || async {

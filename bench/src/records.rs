@@ -31,6 +31,6 @@ pub fn to_item(body: &str) -> ItemValues {
         correlation_id: "c".into(),
         sent_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
     };
-    let item = OrderItem::accepted(order, &from, Utc.timestamp_opt(1_700_000_001, 0).unwrap());
+    let item = OrderItem::accepted(order, from, Utc.timestamp_opt(1_700_000_001, 0).unwrap());
     item_values(&item).expect("maps to attributes")
 }

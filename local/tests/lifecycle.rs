@@ -79,7 +79,7 @@ async fn accepted_as(e: &Env, id: &str, customer: &str, lines: serde_json::Value
         correlation_id: format!("c-{id}"),
         sent_at: chrono::Utc::now(),
     };
-    let item = OrderItem::accepted(order, &from, chrono::Utc::now());
+    let item = OrderItem::accepted(order, from, chrono::Utc::now());
     assert_eq!(e.orders.create(&item).await.unwrap(), CreateResult::Created);
     item
 }

@@ -159,13 +159,14 @@ pub struct Provenance {
 }
 
 impl OrderItem {
-    /// The item the consumer writes for a new order (the order's texts move into it).
-    pub fn accepted(order: Order, from: &Provenance, now: DateTime<Utc>) -> Self {
+    /// The item the consumer writes for a new order (the order's and the provenance's texts move
+    /// into it).
+    pub fn accepted(order: Order, from: Provenance, now: DateTime<Utc>) -> Self {
         Self::build(order, from, OrderStatus::Accepted, Some(now), None)
     }
 
     /// The item dlq-alarm writes for an order the consumer never stored.
-    pub fn failed(order: &Order, from: &Provenance, failure: Failure) -> Self {
+    pub fn failed(order: &Order, from: Provenance, failure: Failure) -> Self {
         Self::build(
             order.clone(),
             from,
@@ -177,7 +178,7 @@ impl OrderItem {
 
     fn build(
         order: Order,
-        from: &Provenance,
+        from: Provenance,
         status: OrderStatus,
         accepted_at: Option<DateTime<Utc>>,
         failure: Option<Failure>,
@@ -229,8 +230,8 @@ impl OrderItem {
             accepted_at: accepted_at.map(format_timestamp),
             status,
             content_hash,
-            source_message_id: from.message_id.clone(),
-            correlation_id: from.correlation_id.clone(),
+            source_message_id: from.message_id,
+            correlation_id: from.correlation_id,
             version: 1,
             failure,
             reserved_at: None,

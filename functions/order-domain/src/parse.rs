@@ -1148,6 +1148,9 @@ fn timestamp(fields: &Fields<'_>, key: &str) -> Result<Option<DateTime<Utc>>, In
     let Some(text) = optional_string(fields, key, At::Top)? else {
         return Ok(None);
     };
+    if let Some(t) = utc_seconds(&text) {
+        return Ok(Some(t));
+    }
     DateTime::parse_from_rfc3339(&text)
         .map(|t| Some(t.with_timezone(&Utc)))
         .map_err(|_| {
@@ -1159,6 +1162,36 @@ fn timestamp(fields: &Fields<'_>, key: &str) -> Result<Option<DateTime<Utc>>, In
                 ),
             )
         })
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the form most publishers write, read without chrono's general
+/// parser: the instant chrono reads from it (a test holds the two equal), or `None` for anything
+/// else (offsets, fractions, other separators, a leap second, a date that does not exist), which
+/// chrono then reads or refuses.
+fn utc_seconds(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let number = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(number(0, 4)?).ok()?,
+        number(5, 7)?,
+        number(8, 10)?,
+    )?;
+    let time = chrono::NaiveTime::from_hms_opt(number(11, 13)?, number(14, 16)?, number(17, 19)?)?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// Keeps error messages short when a field holds something large.
@@ -1592,6 +1625,55 @@ mod tests {
         }
         let mantissa: i128 = digits.parse().map_err(|e| format!("{e}"))?;
         Ok(Decimal::from_i128_with_scale(mantissa, scale as u32))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Protects every stored `createdAt` and content hash: a timestamp the quick reader
+        /// takes is the instant chrono's RFC 3339 parser reads from it (digits out of range,
+        /// days that do not exist, leap years and seconds, separators and signs changed); what
+        /// it does not take, chrono decides.
+        #[test]
+        fn utc_seconds_reads_a_timestamp_as_chrono_does(
+            text in prop_oneof![
+                "[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-6][0-9]:[0-6][0-9]Z",
+                "(19|20)[0-9]{2}-0[1-9]-(0[1-9]|1[0-9]|2[0-9]|3[01])T(0[0-9]|1[0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z",
+                "[0-9+-]{4}[-T:Z ][0-9]{2}[-T:Z ][0-9]{2}[-T:Z t][0-9]{2}[-T:Z ][0-9]{2}[-T:Z ][0-9]{2}[-T:Zz ]",
+                "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,4})?([Zz]|[+-][0-9]{2}:[0-9]{2})",
+                // A valid one with one character changed.
+                (
+                    "(19|20)[0-9]{2}-0[1-9]-(0[1-9]|1[0-9]|2[0-8])T(0[0-9]|1[0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z",
+                    0usize..20,
+                    proptest::sample::select(b"0123456789 +-:.TtZz/\x00".to_vec()),
+                )
+                    .prop_map(|(text, at, byte)| {
+                        let mut bytes = text.into_bytes();
+                        bytes[at] = byte;
+                        String::from_utf8(bytes).unwrap_or_default()
+                    }),
+            ]
+        ) {
+            let chrono = DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).ok();
+            if let Some(quick) = utc_seconds(&text) {
+                prop_assert_eq!(Some(quick), chrono, "{}", text);
+            }
+            // The common form itself is taken, not left to chrono.
+            if text.len() == 20 && text.ends_with('Z') && chrono.is_some_and(|t| t.timestamp_subsec_nanos() == 0) && !text.contains([' ', 't', '+']) && text[..4].bytes().all(|b| b.is_ascii_digit()) {
+                prop_assert!(utc_seconds(&text).is_some(), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn a_leap_second_and_a_day_that_does_not_exist_are_left_to_chrono() {
+        assert_eq!(utc_seconds("2016-12-31T23:59:60Z"), None);
+        assert!(DateTime::parse_from_rfc3339("2016-12-31T23:59:60Z").is_ok());
+        assert_eq!(utc_seconds("2025-02-29T00:00:00Z"), None);
+        assert_eq!(
+            utc_seconds("2024-02-29T23:59:59Z"),
+            Some(chrono::TimeZone::with_ymd_and_hms(&Utc, 2024, 2, 29, 23, 59, 59).unwrap())
+        );
     }
 
     proptest! {

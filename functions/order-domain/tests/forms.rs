@@ -369,7 +369,7 @@ fn created_at_may_be_absent_and_the_item_then_takes_the_sent_timestamp() {
     let sent = at(2025, 6, 1, 8, 30, 0);
     let item = OrderItem::accepted(
         o,
-        &Provenance {
+        Provenance {
             message_id: "m".into(),
             correlation_id: "c".into(),
             sent_at: sent,
@@ -773,7 +773,7 @@ fn the_content_hash_is_the_one_earlier_builds_stored() {
     for body in [CANONICAL, two_lines, SEED_002] {
         let (o, _) = order(body);
         assert_eq!(
-            OrderItem::accepted(o.clone(), &from, Utc::now()).content_hash,
+            OrderItem::accepted(o.clone(), from.clone(), Utc::now()).content_hash,
             o.content_hash()
         );
     }

@@ -172,7 +172,7 @@ fn check(text: &str) -> Result<bool, String> {
         correlation_id: "c".into(),
         sent_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
     };
-    let item = OrderItem::accepted(order.clone(), &provenance, Utc::now());
+    let item = OrderItem::accepted(order.clone(), provenance, Utc::now());
     let attributes: serde_dynamo::Item = serde_dynamo::to_item(&item).map_err(|e| e.to_string())?;
     let stored: OrderItem = serde_dynamo::from_item(attributes).map_err(|e| e.to_string())?;
     let back = stored.to_order().ok_or("the item does not map back")?;

@@ -98,7 +98,7 @@ proptest! {
             correlation_id: "c-1".into(),
             sent_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
         };
-        let item = OrderItem::accepted(order.clone(), &provenance, Utc::now());
+        let item = OrderItem::accepted(order.clone(), provenance, Utc::now());
         // Through DynamoDB's attribute format too, as the store writes it.
         let attributes: serde_dynamo::Item =
             serde_dynamo::to_item(&item).expect("item maps to attributes");

@@ -97,7 +97,7 @@ fn fixtures_and_produced_events_validate_against_the_schemas() {
         correlation_id: "c".into(),
         sent_at: chrono::Utc::now(),
     };
-    let item = OrderItem::accepted(parsed, &from, chrono::Utc::now());
+    let item = OrderItem::accepted(parsed, from, chrono::Utc::now());
     let produced = serde_json::to_value(
         LifecycleEvent::from_change(None, &item, "2026-01-01T00:00:00Z").unwrap(),
     )

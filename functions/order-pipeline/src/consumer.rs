@@ -206,7 +206,7 @@ impl<S: OrderStore> RecordHandler for OrderConsumer<S> {
             correlation_id: correlation.to_string(),
             sent_at,
         };
-        let item = OrderItem::accepted(order, &provenance, now);
+        let item = OrderItem::accepted(order, provenance, now);
         let outcome = match self.write(&item).await {
             Ok(outcome) => outcome,
             Err(e) => return ConsumerOutcome::StoreFailed(e),

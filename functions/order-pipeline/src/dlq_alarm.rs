@@ -478,7 +478,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             dead_lettered_at: format_timestamp(now),
             receive_count: letter.receive_count,
         };
-        let item = OrderItem::failed(&order, &provenance, failure);
+        let item = OrderItem::failed(&order, provenance, failure);
         let decision = match self.store.create(&item).instrument(span.clone()).await {
             Ok(CreateResult::Created) => DeadLetterDecision::CreateFailed,
             Ok(CreateResult::Exists(existing)) => {

@@ -248,7 +248,7 @@ fn stored(api: &Api, id: &str, status: OrderStatus) {
         correlation_id: "c1".into(),
         sent_at: chrono::Utc::now(),
     };
-    let mut item = OrderItem::accepted(order, &from, chrono::Utc::now());
+    let mut item = OrderItem::accepted(order, from, chrono::Utc::now());
     if status == OrderStatus::Failed {
         item.status = OrderStatus::Failed;
         item.failure = Some(Failure {

@@ -30,7 +30,7 @@ fn item(order_id: &str, lines: serde_json::Value, currency: Option<&str>) -> Ord
         correlation_id: format!("corr-{order_id}"),
         sent_at: Utc::now(),
     };
-    OrderItem::accepted(order, &from, Utc::now())
+    OrderItem::accepted(order, from, Utc::now())
 }
 
 fn accepted_event(order: &OrderItem) -> LifecycleEvent {

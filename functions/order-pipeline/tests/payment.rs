@@ -96,7 +96,7 @@ fn reserved(order_id: &str, customer: &str) -> (OrderItem, LifecycleEvent) {
         correlation_id: format!("corr-{order_id}"),
         sent_at: Utc::now(),
     };
-    let accepted = OrderItem::accepted(order, &from, Utc::now());
+    let accepted = OrderItem::accepted(order, from, Utc::now());
     let mut item = accepted.clone();
     item.status = OrderStatus::Reserved;
     item.version = 2;

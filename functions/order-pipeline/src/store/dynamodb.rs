@@ -282,12 +282,18 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
                 quantity,
                 unit_price,
             } = line;
-            let mut m = Attributes(Vec::with_capacity(4));
-            m.opt_s("sku", sku);
-            m.opt_s("name", name);
-            m.n("quantity", *quantity);
-            m.opt_s("unitPrice", unit_price);
-            AttributeValue::M(into_map(m.0))
+            // Straight into the map the SDK takes (no list of the line's values first).
+            let mut m = HashMap::with_capacity(4);
+            let mut text = |name: &str, value: &Option<String>| {
+                if let Some(value) = value {
+                    m.insert(name.to_string(), AttributeValue::S(value.clone()));
+                }
+            };
+            text("sku", sku);
+            text("name", name);
+            text("unitPrice", unit_price);
+            m.insert("quantity".to_string(), number(*quantity));
+            AttributeValue::M(m)
         })
         .collect();
     map.0.push(("items", AttributeValue::L(lines)));
@@ -318,6 +324,11 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
     Ok(map.0)
 }
 
+/// A number attribute (itoa writes it without the formatting machinery `to_string` runs).
+fn number(value: impl itoa::Integer) -> AttributeValue {
+    AttributeValue::N(itoa::Buffer::new().format(value).to_string())
+}
+
 /// An item's attributes being built; absent options are left out, as serde skips them.
 struct Attributes(ItemValues);
 
@@ -332,10 +343,8 @@ impl Attributes {
         }
     }
 
-    /// A number attribute (itoa writes it without the formatting machinery `to_string` runs).
     fn n(&mut self, name: &'static str, value: impl itoa::Integer) {
-        let number = itoa::Buffer::new().format(value).to_string();
-        self.0.push((name, AttributeValue::N(number)));
+        self.0.push((name, number(value)));
     }
 
     fn nested<T: serde::Serialize>(
@@ -653,7 +662,7 @@ mod tests {
             correlation_id: "c-1".into(),
             sent_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
         };
-        OrderItem::accepted(order, &from, Utc.timestamp_opt(1_700_000_001, 0).unwrap())
+        OrderItem::accepted(order, from, Utc.timestamp_opt(1_700_000_001, 0).unwrap())
     }
 
     /// Protects: the intake's directly built item is the one serde_dynamo would write from the
