@@ -7,6 +7,8 @@
 //! are the services' own error shapes (DynamoDB and SQS JSON, SNS XML), so the SDK classifies and
 //! retries them as it would on AWS. The runner's own clients (the event source mappings, the
 //! publisher, the checks) talk to the emulator directly: Lambda's service is not what fails.
+//! With every request slowed and no other fault (`order-local --aws-latency-ms`), it stands in
+//! for a region's endpoint: a round trip per request on a connection kept open.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -95,6 +97,9 @@ pub enum Scripted {
 /// What the proxy did.
 #[derive(Debug, Default)]
 pub struct FaultStats {
+    /// Connections the callers opened to the proxy (fewer than `requests` when they are kept
+    /// open).
+    pub connections: AtomicU64,
     pub requests: AtomicU64,
     pub throttled: AtomicU64,
     pub server_errors: AtomicU64,
@@ -139,6 +144,7 @@ impl FaultStats {
 
 pub struct FaultProxy {
     pub url: String,
+    pub rates: FaultRates,
     pub stats: Arc<FaultStats>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -183,6 +189,7 @@ impl FaultProxy {
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let (target, client, stats, script) = shared.clone();
+                stats.connections.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let (target, client, stats, script) = (
@@ -202,6 +209,7 @@ impl FaultProxy {
         });
         Ok(FaultProxy {
             url: format!("http://{addr}"),
+            rates,
             stats,
             task,
         })
@@ -453,6 +461,11 @@ async fn relay(
         return Err(std::io::Error::other("connection dropped after forwarding"));
     }
     let mut parts = parts;
+    // Hop-by-hop headers belong to the emulator's connection, not the caller's (RFC 9110,
+    // 7.6.1): the emulator closes every connection, and its `Connection: close` passed on would
+    // close the caller's too, where a region's endpoint keeps it open for the next request.
+    parts.headers.remove(hyper::header::CONNECTION);
+    parts.headers.remove("keep-alive");
     let body = match failing_entry.and_then(|id| with_failed_entry(&body, id)) {
         Some(answer) => {
             parts.headers.remove(hyper::header::CONTENT_LENGTH);

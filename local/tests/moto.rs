@@ -654,6 +654,46 @@ async fn dynamodb_through(proxy: &order_local::faults::FaultProxy) -> aws_sdk_dy
     aws_sdk_dynamodb::Client::new(&order_local::emulator::function_sdk_config_for(&proxy.url).await)
 }
 
+/// Protects what `order-local --aws-latency-ms` (make bench section 8) measures: calls through
+/// the proxy reuse the caller's connection, as calls to a region's endpoint do, although the
+/// emulator behind it closes every connection (its `Connection: close` used to be passed on, so
+/// every call opened a new connection and the kernel's part of that was counted as the
+/// functions' CPU); and each call is held for the proxy's latency.
+#[tokio::test]
+async fn calls_through_the_latency_proxy_keep_their_connection_open() {
+    use order_local::faults::{FaultProxy, FaultRates};
+    use std::sync::atomic::Ordering::Relaxed;
+    let emulator = Emulator::start().expect("moto_server starts");
+    let latency = FaultRates {
+        slow: 1.0,
+        latency: Duration::from_millis(10),
+        ..FaultRates::none()
+    };
+    let proxy = FaultProxy::start(emulator.endpoint(), latency)
+        .await
+        .unwrap();
+    let dynamodb = dynamodb_through(&proxy).await;
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        dynamodb
+            .list_tables()
+            .send()
+            .await
+            .expect("the emulator answers through the proxy");
+        assert!(
+            started.elapsed() >= Duration::from_millis(10),
+            "each call is held 10 ms"
+        );
+    }
+    assert_eq!(proxy.stats.requests.load(Relaxed), 5);
+    assert_eq!(proxy.stats.slowed.load(Relaxed), 5);
+    assert_eq!(
+        proxy.stats.connections.load(Relaxed),
+        1,
+        "five calls one after another use one connection"
+    );
+}
+
 /// Protects the DynamoDB adapter's create: a create that meets a stored order reports it
 /// (status, version, hash) from the old item DynamoDB returns with the refusal, in one request;
 /// when an endpoint leaves the old item out it reads it; and a create, re-accept or transition

@@ -78,6 +78,13 @@ struct Boot {
     /// The fake payment provider answers after this many milliseconds.
     #[arg(long, default_value_t = 5)]
     provider_latency_ms: u64,
+    /// The functions' AWS calls go through a proxy that holds each for this many milliseconds
+    /// before passing it on (a region's round trip) and keeps their connections open, instead of
+    /// straight to the emulator, which closes every connection: their CPU figures are then the
+    /// ones a deployed function's calls cost (`make bench` section 8). 0: straight to the
+    /// emulator.
+    #[arg(long, default_value_t = 0)]
+    aws_latency_ms: u64,
     /// Run the bootstraps `cdk synth` built into this cloud assembly (cdk.out), as processes
     /// behind a local Lambda runtime API, instead of the handlers in process; the arm64 ones run
     /// under qemu-aarch64 on another machine (`make setup` installs it). The assembly's template
@@ -207,7 +214,11 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
                 latency: Duration::from_millis(boot.provider_latency_ms),
                 ..Default::default()
             },
-            faults: None,
+            faults: (boot.aws_latency_ms > 0).then(|| order_local::faults::FaultRates {
+                slow: 1.0,
+                latency: Duration::from_millis(boot.aws_latency_ms),
+                ..order_local::faults::FaultRates::none()
+            }),
             bootstraps,
         },
     )
@@ -482,6 +493,15 @@ fn report_processes(pipeline: &LocalPipeline) -> bool {
         ok &= answered > 0 && errors == 0;
     }
     println!("  (CPU from /proc at 10 ms resolution: CPU/event is meaningful over many events)");
+    if let Some(proxy) = &pipeline.faults {
+        println!(
+            "  their AWS calls: {} requests on {} connections to the proxy, {} of them held {} ms",
+            proxy.stats.requests.load(Relaxed),
+            proxy.stats.connections.load(Relaxed),
+            proxy.stats.slowed.load(Relaxed),
+            proxy.rates.latency.as_millis()
+        );
+    }
     if !ok {
         eprintln!("a bootstrap answered no event or failed one: its lines are in the function log");
     }
