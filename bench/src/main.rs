@@ -211,9 +211,15 @@ fn lambda_env(
             "NOTIFICATION_TOPIC_ARN",
             "arn:aws:sns:local:0:notifications",
         )
-        .env("QUEUE_URL", format!("http://{ddb}/0/stage"))
         .stdin(Stdio::null())
         .stderr(Stdio::null());
+    if name == "payment" {
+        // The one stage the stack gives a backoff (infra/pipeline-stack.ts), with its own queue
+        // for the visibility changes: its SQS client is part of its start-up.
+        cmd.env("RETRY_BASE_SECONDS", "10")
+            .env("RETRY_MAX_SECONDS", "300")
+            .env("QUEUE_URL", format!("http://{ddb}/0/payment"));
+    }
 }
 
 /// Process start until the first `GET .../invocation/next`, `runs` times.
