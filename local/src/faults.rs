@@ -58,6 +58,16 @@ impl FaultRates {
         }
     }
 
+    /// Every request held `latency` before it is forwarded, and no fault: a region's round trip
+    /// (`order-local --aws-latency-ms`), or a slow endpoint in a test.
+    pub fn round_trip(latency: Duration) -> Self {
+        Self {
+            slow: 1.0,
+            latency,
+            ..Self::none()
+        }
+    }
+
     /// The soak's default mix: 5% throttled, 2% server errors, 1% dropped, 2% 300 ms slower,
     /// and 3% of invocations killed within their first 200 ms.
     pub fn soak() -> Self {

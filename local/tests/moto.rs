@@ -664,11 +664,7 @@ async fn calls_through_the_latency_proxy_keep_their_connection_open() {
     use order_local::faults::{FaultProxy, FaultRates};
     use std::sync::atomic::Ordering::Relaxed;
     let emulator = Emulator::start().expect("moto_server starts");
-    let latency = FaultRates {
-        slow: 1.0,
-        latency: Duration::from_millis(10),
-        ..FaultRates::none()
-    };
+    let latency = FaultRates::round_trip(Duration::from_millis(10));
     let proxy = FaultProxy::start(emulator.endpoint(), latency)
         .await
         .unwrap();
@@ -805,11 +801,7 @@ async fn a_dlq_snapshot_slower_than_its_visibility_timeout_holds_each_message_on
     use order_pipeline::queue::DeadLetterQueue;
     let e = env("snapslow").await;
     send_messages(&e.clients, &e.stack.dlq_url, 30).await;
-    let slow = FaultRates {
-        slow: 1.0,
-        latency: Duration::from_millis(700),
-        ..FaultRates::none()
-    };
+    let slow = FaultRates::round_trip(Duration::from_millis(700));
     let proxy = FaultProxy::start_scripted(e.clients.endpoint.as_str(), slow, Vec::new())
         .await
         .unwrap();

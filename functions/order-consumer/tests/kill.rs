@@ -89,15 +89,7 @@ fn a_consumer_killed_mid_batch_loses_no_order_and_writes_none_twice() {
         let created = create(&clients, &template, "kill")
             .await
             .expect("resources created");
-        let slow = FaultRates {
-            throttle: 0.0,
-            server_error: 0.0,
-            drop: 0.0,
-            slow: 1.0,
-            latency: Duration::from_millis(40),
-            kill: 0.0,
-            kill_within: Duration::ZERO,
-        };
+        let slow = FaultRates::round_trip(Duration::from_millis(40));
         let proxy = FaultProxy::start(emulator.endpoint(), slow)
             .await
             .expect("proxy starts");

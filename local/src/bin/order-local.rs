@@ -214,10 +214,10 @@ async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalE
                 latency: Duration::from_millis(boot.provider_latency_ms),
                 ..Default::default()
             },
-            faults: (boot.aws_latency_ms > 0).then(|| order_local::faults::FaultRates {
-                slow: 1.0,
-                latency: Duration::from_millis(boot.aws_latency_ms),
-                ..order_local::faults::FaultRates::none()
+            faults: (boot.aws_latency_ms > 0).then(|| {
+                order_local::faults::FaultRates::round_trip(Duration::from_millis(
+                    boot.aws_latency_ms,
+                ))
             }),
             bootstraps,
         },
