@@ -75,6 +75,45 @@ pub struct Rejection {
     pub available: Option<u64>,
 }
 
+/// How a payment ended.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentResult {
+    /// The provider approved the charge: the order is PAID.
+    Approved,
+    /// The provider declined: PAYMENT_FAILED at once.
+    Declined,
+    /// The provider stayed unavailable for every attempt: PAYMENT_FAILED.
+    AttemptsUsedUp,
+    /// The payment event could not be processed at all and reached the payment DLQ.
+    DeadLettered,
+}
+
+/// The payment record on an order (`payment`), written with its PAID or PAYMENT_FAILED change.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    pub result: PaymentResult,
+    /// `simulated` or `http`; absent when no provider was called (a dead letter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The provider's payment id (approved charges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    /// The amount charged or attempted, an exact decimal string.
+    pub amount: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// Calls made to the provider, this one included (absent for a dead letter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Why it failed: the provider's decline reason or the last unavailability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// Why and when an order was dead-lettered (set by dlq-alarm, cleared by a successful redrive).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -146,7 +185,7 @@ pub struct OrderItem {
     pub payment_attempts: Option<u32>,
     /// The payment's result, written with PAID or PAYMENT_FAILED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment: Option<crate::payment::Payment>,
+    pub payment: Option<Payment>,
 }
 
 /// Where a message came from, as far as the item records it.

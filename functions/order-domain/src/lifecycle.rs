@@ -277,7 +277,7 @@ pub struct EventOrder {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection: Option<crate::item::Rejection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment: Option<crate::payment::Payment>,
+    pub payment: Option<crate::item::Payment>,
 }
 
 impl LifecycleEvent {
