@@ -25,6 +25,18 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// Every event type, in the order of the enum (functions/registry.json lists them for the
+    /// stack's subscription filters).
+    pub const ALL: [EventType; 7] = [
+        EventType::OrderAccepted,
+        EventType::OrderFailed,
+        EventType::InventoryReserved,
+        EventType::OrderRejected,
+        EventType::PaymentSucceeded,
+        EventType::PaymentFailed,
+        EventType::OrderCompleted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::OrderAccepted => "OrderAccepted",
@@ -202,6 +214,29 @@ mod tests {
         ];
         for (stored, req, expected) in cases {
             assert_eq!(apply(stored, req), expected, "{stored:?} {req:?}");
+        }
+    }
+
+    /// Protects: EventType::ALL names every event type once (the stack's filters and
+    /// functions/registry.json are checked against it); a new variant fails the match below
+    /// until it is listed.
+    #[test]
+    fn every_event_type_is_in_all_once() {
+        for (i, t) in EventType::ALL.iter().enumerate() {
+            let index = match t {
+                EventType::OrderAccepted => 0,
+                EventType::OrderFailed => 1,
+                EventType::InventoryReserved => 2,
+                EventType::OrderRejected => 3,
+                EventType::PaymentSucceeded => 4,
+                EventType::PaymentFailed => 5,
+                EventType::OrderCompleted => 6,
+            };
+            assert_eq!(index, i, "{t:?}");
+            assert_eq!(
+                serde_json::to_value(t).unwrap(),
+                serde_json::Value::from(t.as_str())
+            );
         }
     }
 
