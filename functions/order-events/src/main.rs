@@ -1,18 +1,8 @@
-//! order-events: the Orders stream -> lifecycle events. See order_pipeline::events.
+//! order-events: the Orders stream -> lifecycle events. See order_pipeline::runtime::registry.
 
 // Room over rustc's default 128 for the main future's nesting: docs/design.md, "Adding a stage".
 #![recursion_limit = "256"]
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    // Built once per process; leaked because it lives as long as the process does.
-    let events: &'static _ = Box::leak(Box::new(
-        order_pipeline::bootstrap::start(order_pipeline::bootstrap::order_events()).await,
-    ));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
-        events.handle(event)
-    }))
-    .await
+fn main() -> Result<(), order_pipeline::runtime::bootstrap::Error> {
+    order_pipeline::runtime::bootstrap::main::<order_pipeline::runtime::registry::OrderEventsFn>()
 }

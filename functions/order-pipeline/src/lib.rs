@@ -1,19 +1,30 @@
 //! The Lambda functions of the order pipeline, behind small ports so that their logic is tested
-//! without a network and again against a real endpoint:
-//! - [`worker::SqsWorker`]: what every queue-fed function does around its records (a stage
-//!   implements [`worker::RecordHandler`] and nothing else of the batch);
-//! - [`consumer::OrderConsumer`]: the intake stage, order message -> Orders table;
-//! - [`dlq_alarm::DlqAlarm`]: DLQ-depth alarm -> FAILED marks, ops summary;
-//! - [`api::OrderApi`]: POST /orders and GET /orders/{orderId} behind API Gateway;
-//! - [`events::OrderEvents`]: the Orders stream -> one lifecycle event per committed change;
-//! - [`inventory::InventoryWorker`]: OrderAccepted -> RESERVED or REJECTED;
-//! - [`payment::PaymentWorker`] and [`payment::PaymentDeadLetters`]: InventoryReserved -> PAID
-//!   or PAYMENT_FAILED (stock sold or released);
-//! - [`notification::NotificationWorker`]: terminal outcomes -> customer notifications,
-//!   PAID -> COMPLETED.
-//!
-//! [`bootstrap`] builds each with its AWS adapters from an environment, once per process. The
-//! in-memory adapters and fault hooks exist only in tests and behind the `test-support` feature.
+//! without a network and again against a real endpoint. The modules, by role (each depends only
+//! on those listed before it, except the runtime's registry and bootstrap, which wire them all):
+//! - [`ports`]: the traits the stages and functions need from the outside (the Orders and
+//!   Inventory tables, the payment provider, the topics, the queues) and
+//!   [`ports::PortError`];
+//! - [`runtime`]: what every function runs on: [`runtime::worker::SqsWorker`], what every
+//!   queue-fed function does around its records (a stage implements
+//!   [`runtime::worker::RecordHandler`] and nothing else of the batch), the event-driven
+//!   [`runtime::stage::Stage`], configuration and telemetry; and the wiring:
+//!   [`runtime::registry`], the one list of the Lambda functions, and [`runtime::bootstrap`],
+//!   which builds each with its AWS adapters from an environment, once per process;
+//! - [`stages`]: the queue-fed stages' logic:
+//!   - [`stages::intake::OrderConsumer`]: order message -> Orders table;
+//!   - [`stages::inventory::InventoryStage`]: OrderAccepted -> RESERVED or REJECTED;
+//!   - [`stages::payment::PaymentStage`] and [`stages::payment_dlq::PaymentDlqStage`]:
+//!     InventoryReserved -> PAID or PAYMENT_FAILED (stock sold or released);
+//!   - [`stages::notification::NotificationStage`]: terminal outcomes -> customer
+//!     notifications, PAID -> COMPLETED;
+//! - [`functions`]: the functions that are not queue-fed stages:
+//!   - [`functions::api::OrderApi`]: POST /orders and GET /orders/{orderId} behind API Gateway;
+//!   - [`functions::order_events::OrderEvents`]: the Orders stream -> one lifecycle event per
+//!     committed change;
+//!   - [`functions::dlq_alarm::DlqAlarm`]: DLQ-depth alarm -> FAILED marks, ops summary;
+//! - [`adapters`]: the ports' implementations on DynamoDB, SNS, SQS and the payment provider.
+//!   The in-memory adapters and fault hooks (`adapters::memory`) exist only in tests and
+//!   behind the `test-support` feature.
 
 /// The Lambda binaries' allocator (the `mimalloc` feature, which every function crate enables):
 /// about 10% less CPU per batch than glibc's malloc. The stack sets `MIMALLOC_ARENA_EAGER_COMMIT=0`
@@ -22,19 +33,8 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-pub mod api;
-pub mod aws;
-pub mod bootstrap;
-pub mod config;
-pub mod consumer;
-pub mod dlq_alarm;
-pub mod events;
-pub mod inventory;
-pub mod notification;
-pub mod notify;
-pub mod payment;
-pub mod port;
-pub mod queue;
-pub mod store;
-pub mod telemetry;
-pub mod worker;
+pub mod adapters;
+pub mod functions;
+pub mod ports;
+pub mod runtime;
+pub mod stages;

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request};
 use order_domain::{Failure, OrderItem, OrderStatus, Provenance};
-use order_pipeline::api::{derived_order_id, OrderApi, MAX_BODY_BYTES};
-use order_pipeline::config::ApiConfig;
-use order_pipeline::notify::MemoryPublisher;
-use order_pipeline::store::MemoryStore;
-use order_pipeline::telemetry::{capture_logs_into, Captured};
+use order_pipeline::adapters::memory::orders::MemoryStore;
+use order_pipeline::adapters::memory::publish::MemoryPublisher;
+use order_pipeline::functions::api::{derived_order_id, OrderApi, MAX_BODY_BYTES};
+use order_pipeline::runtime::config::ApiConfig;
+use order_pipeline::runtime::telemetry::{capture_logs_into, Captured};
 use serde_json::{json, Value};
 
 const SEED_001: &str = include_str!("../../../test/events/payloads/seed-001-flat.json");

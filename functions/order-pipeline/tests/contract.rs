@@ -8,15 +8,17 @@ use aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use lambda_runtime::{Context, LambdaEvent};
 use order_domain::OrderStatus;
-use order_pipeline::config::{DlqAlarmConfig, WorkerConfig};
-use order_pipeline::consumer::{OrderConsumer, OrderConsumerFunction};
-use order_pipeline::dlq_alarm::DlqAlarm;
-use order_pipeline::notify::MemoryNotifier;
-use order_pipeline::port::PortError;
-use order_pipeline::queue::{DeadLetter, MemoryDeadLetterQueue};
-use order_pipeline::store::{Fault, MemoryStore};
-use order_pipeline::telemetry::{capture_logs_into, Captured};
-use order_pipeline::worker::{Deadline, SqsWorker};
+use order_pipeline::adapters::memory::orders::{Fault, MemoryStore};
+use order_pipeline::adapters::memory::publish::MemoryNotifier;
+use order_pipeline::adapters::memory::queue::MemoryDeadLetterQueue;
+use order_pipeline::functions::dlq_alarm::DlqAlarm;
+use order_pipeline::ports::queue::DeadLetter;
+use order_pipeline::ports::PortError;
+use order_pipeline::runtime::config::{DlqAlarmConfig, WorkerConfig};
+use order_pipeline::runtime::registry::OrderConsumerFunction;
+use order_pipeline::runtime::telemetry::{capture_logs_into, Captured};
+use order_pipeline::runtime::worker::{Deadline, SqsWorker};
+use order_pipeline::stages::intake::OrderConsumer;
 
 const SEED_001: &str = include_str!("../../../test/events/payloads/seed-001-flat.json");
 
@@ -37,7 +39,9 @@ fn consumer(captured: &Captured) -> OrderConsumerFunction<MemoryStore> {
         OrderConsumer::new(MemoryStore::new()),
         worker_config(),
         Arc::new(captured.clone()),
+        None,
     )
+    .unwrap()
 }
 
 fn order_body(id: &str, quantity: u32) -> String {
@@ -593,7 +597,7 @@ async fn alarm_snapshot_is_bounded() {
 /// nothing (the e2e run met this: the alarm fired during a scheduled sweep).
 #[tokio::test(start_paused = true)]
 async fn an_alarm_sweep_waits_for_dead_letters_another_look_holds() {
-    use order_pipeline::queue::DeadLetterQueue;
+    use order_pipeline::ports::queue::DeadLetterQueue;
     let alarm = alarm_fn(vec![
         letter("d1", &order_body("O1", 1)),
         letter("d2", &order_body("O2", 1)),
@@ -624,7 +628,7 @@ async fn an_alarm_sweep_waits_for_dead_letters_another_look_holds() {
 /// quietly; with an empty DLQ (nothing held) it does not wait at all.
 #[tokio::test(start_paused = true)]
 async fn an_alarm_sweep_waits_no_longer_than_its_bound_and_not_at_all_on_an_empty_dlq() {
-    use order_pipeline::queue::DeadLetterQueue;
+    use order_pipeline::ports::queue::DeadLetterQueue;
     let deadline = || {
         Deadline::after(
             Duration::from_secs(60),
@@ -805,7 +809,9 @@ async fn deadline_a_stalled_store_gets_unstarted_records_failed_and_the_invocati
         OrderConsumer::new(MemoryStore::new()),
         config,
         Arc::new(out.clone()),
-    );
+        None,
+    )
+    .unwrap();
     c.handler()
         .store()
         .inject("SLOW", Fault::Stall(Duration::from_secs(4)));
@@ -959,7 +965,7 @@ async fn dlq_alarm_fails_the_invocation_when_a_dead_letter_could_not_be_examined
 /// nothing new pages nobody.
 #[tokio::test]
 async fn scheduled_sweeps_mark_dead_letters_that_arrived_while_the_alarm_stayed_in_alarm() {
-    use order_pipeline::dlq_alarm::DlqAlarmEvent;
+    use order_pipeline::functions::dlq_alarm::DlqAlarmEvent;
     let alarm = DlqAlarm::new(
         MemoryStore::new(),
         MemoryDeadLetterQueue::with(vec![letter("d1", &order_body("O1", 1))]),

@@ -11,12 +11,15 @@ use chrono::Utc;
 use order_domain::{
     EventType, InventoryItem, LifecycleEvent, OrderItem, OrderStatus, Provenance, ReservedLine,
 };
-use order_pipeline::config::WorkerConfig;
-use order_pipeline::events::{MemoryEventPublisher, OrderEvents};
-use order_pipeline::inventory::{InventoryWorker, MemoryInventory};
-use order_pipeline::port::PortError;
-use order_pipeline::telemetry::Captured;
-use order_pipeline::worker::{Deadline, SqsWorker};
+use order_pipeline::adapters::memory::inventory::MemoryInventory;
+use order_pipeline::adapters::memory::publish::MemoryEventPublisher;
+use order_pipeline::functions::order_events::OrderEvents;
+use order_pipeline::ports::PortError;
+use order_pipeline::runtime::config::WorkerConfig;
+use order_pipeline::runtime::stage::EventStage;
+use order_pipeline::runtime::telemetry::Captured;
+use order_pipeline::runtime::worker::{Deadline, SqsWorker};
+use order_pipeline::stages::inventory::InventoryStage;
 use serde_json::json;
 
 fn item(order_id: &str, lines: serde_json::Value, currency: Option<&str>) -> OrderItem {
@@ -59,9 +62,9 @@ fn stock(sku: &str, available: u64, price: Option<&str>) -> InventoryItem {
     }
 }
 
-fn worker(stock: Vec<InventoryItem>) -> SqsWorker<InventoryWorker<MemoryInventory>> {
+fn worker(stock: Vec<InventoryItem>) -> SqsWorker<EventStage<InventoryStage<MemoryInventory>>> {
     SqsWorker::new(
-        InventoryWorker::new(MemoryInventory::with(stock)),
+        EventStage(InventoryStage::new(MemoryInventory::with(stock))),
         WorkerConfig {
             max_receive_count: 3,
             record_concurrency: 4,
@@ -72,10 +75,15 @@ fn worker(stock: Vec<InventoryItem>) -> SqsWorker<InventoryWorker<MemoryInventor
             service: "inventory".into(),
         },
         Arc::new(Captured::default()),
+        None,
     )
+    .unwrap()
 }
 
-async fn run(w: &SqsWorker<InventoryWorker<MemoryInventory>>, order: &OrderItem) -> &'static str {
+async fn run(
+    w: &SqsWorker<EventStage<InventoryStage<MemoryInventory>>>,
+    order: &OrderItem,
+) -> &'static str {
     w.handler()
         .store()
         .order(&order.order_id, OrderStatus::Accepted, order.version);
@@ -259,7 +267,11 @@ async fn a_body_that_is_not_a_lifecycle_event_goes_to_the_dlq() {
 #[tokio::test(start_paused = true)]
 async fn deadline_a_stalled_inventory_table_gets_unstarted_records_failed_in_time() {
     let w = SqsWorker::new(
-        InventoryWorker::new(MemoryInventory::with(vec![stock("A", 5, Some("1"))])),
+        EventStage(InventoryStage::new(MemoryInventory::with(vec![stock(
+            "A",
+            5,
+            Some("1"),
+        )]))),
         WorkerConfig {
             max_receive_count: 5,
             record_concurrency: 1,
@@ -270,7 +282,9 @@ async fn deadline_a_stalled_inventory_table_gets_unstarted_records_failed_in_tim
             service: "inventory".into(),
         },
         Arc::new(Captured::default()),
-    );
+        None,
+    )
+    .unwrap();
     *w.handler().store().stall.lock().unwrap() = Some(Duration::from_secs(3600));
     let records: Vec<SqsMessage> = ["O1", "O2"]
         .iter()

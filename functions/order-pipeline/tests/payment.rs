@@ -12,17 +12,20 @@ use order_domain::{
     EventType, InventoryItem, LifecycleEvent, OrderItem, OrderStatus, PaymentResult, Provenance,
     ReservedLine,
 };
-use order_pipeline::config::WorkerConfig;
-use order_pipeline::inventory::MemoryInventory;
-use order_pipeline::notification::{MemoryCustomerPublisher, NotificationWorker};
-use order_pipeline::payment::{
-    read_answer, Charge, ChargeRequest, PaymentDeadLetters, PaymentGateway, PaymentSettings,
-    PaymentWorker, SimulatedGateway,
-};
-use order_pipeline::port::PortError;
-use order_pipeline::queue::MemoryVisibility;
-use order_pipeline::telemetry::Captured;
-use order_pipeline::worker::{Backoff, SqsWorker};
+use order_pipeline::adapters::memory::inventory::MemoryInventory;
+use order_pipeline::adapters::memory::publish::MemoryCustomerPublisher;
+use order_pipeline::adapters::memory::queue::MemoryVisibility;
+use order_pipeline::adapters::payment_http::read_answer;
+use order_pipeline::adapters::payment_simulated::SimulatedGateway;
+use order_pipeline::ports::payment::{Charge, ChargeRequest, PaymentGateway};
+use order_pipeline::ports::PortError;
+use order_pipeline::runtime::config::{Backoff, WorkerConfig};
+use order_pipeline::runtime::stage::EventStage;
+use order_pipeline::runtime::telemetry::Captured;
+use order_pipeline::runtime::worker::SqsWorker;
+use order_pipeline::stages::notification::NotificationStage;
+use order_pipeline::stages::payment::{PaymentSettings, PaymentStage};
+use order_pipeline::stages::payment_dlq::PaymentDlqStage;
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -142,28 +145,29 @@ fn sqs(id: &str, body: &str, receives: u32) -> SqsMessage {
     m
 }
 
-type Payments = SqsWorker<PaymentWorker<MemoryInventory, Scripted>>;
+type Payments = SqsWorker<EventStage<PaymentStage<MemoryInventory, Scripted>>>;
 
 fn payments(answers: Vec<Charge>, max_attempts: u32) -> (Payments, Arc<MemoryVisibility>) {
     let visibility = Arc::new(MemoryVisibility::default());
     let store = inventory();
     let worker = SqsWorker::new(
-        PaymentWorker::new(
+        EventStage(PaymentStage::new(
             store,
             Scripted::answering(answers),
             PaymentSettings {
                 max_attempts,
                 backoff: BACKOFF,
             },
-        ),
+        )),
         config("payment"),
         Arc::new(Captured::default()),
+        Some(visibility.clone()),
     )
-    .with_visibility(visibility.clone());
+    .unwrap();
     (worker, visibility)
 }
 
-async fn deliver<H: order_pipeline::worker::RecordHandler>(
+async fn deliver<H: order_pipeline::runtime::worker::RecordHandler>(
     w: &SqsWorker<H>,
     event: &LifecycleEvent,
     receives: u32,
@@ -346,10 +350,12 @@ async fn row_a_body_that_is_not_an_event_fails_its_record_only_and_a_store_outag
 async fn dead_letter_fails_a_reserved_order_and_releases_its_stock_and_leaves_a_settled_one_alone()
 {
     let w = SqsWorker::new(
-        PaymentDeadLetters::new(inventory()),
+        EventStage(PaymentDlqStage::new(inventory())),
         config("payment-dlq"),
         Arc::new(Captured::default()),
-    );
+        Some(Arc::new(MemoryVisibility::default())),
+    )
+    .unwrap();
     let (item, event) = reserved("D1", "U1");
     w.handler()
         .store()
@@ -459,17 +465,20 @@ fn http_answers_map_to_approved_declined_or_unavailable() {
     );
 }
 
-type Notifications = SqsWorker<NotificationWorker<MemoryInventory, MemoryCustomerPublisher>>;
+type Notifications =
+    SqsWorker<EventStage<NotificationStage<MemoryInventory, MemoryCustomerPublisher>>>;
 
 fn notifications() -> Notifications {
     SqsWorker::new(
-        NotificationWorker::new(
+        EventStage(NotificationStage::new(
             MemoryInventory::default(),
             MemoryCustomerPublisher::default(),
-        ),
+        )),
         config("notification"),
         Arc::new(Captured::default()),
+        Some(Arc::new(MemoryVisibility::default())),
     )
+    .unwrap()
 }
 
 /// The event of `item` moving from RESERVED to `to` (version 3).
@@ -579,11 +588,12 @@ async fn notification_that_cannot_publish_fails_and_does_not_complete_the_order(
 #[tokio::test]
 async fn simulated_payments_say_so_on_every_line_and_on_the_record() {
     use aws_lambda_events::event::sqs::SqsEvent;
-    use order_pipeline::config::Env;
-    use order_pipeline::payment::PaymentGateway;
+    use order_pipeline::ports::payment::PaymentGateway;
+    use order_pipeline::runtime::config::Env;
+    use order_pipeline::runtime::registry::{Function, PaymentFn};
 
     let captured = Captured::default();
-    order_pipeline::telemetry::capture_logs_into(&captured);
+    order_pipeline::runtime::telemetry::capture_logs_into(&captured);
     let vars = std::collections::HashMap::from([
         ("TABLE_NAME", "Orders"),
         ("INVENTORY_TABLE_NAME", "Inventory"),
@@ -593,7 +603,7 @@ async fn simulated_payments_say_so_on_every_line_and_on_the_record() {
     let sdk = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .build();
-    let lambda = order_pipeline::bootstrap::payment_with(&env, &sdk, Arc::new(Captured::default()))
+    let lambda = <PaymentFn as Function>::build(&env, &sdk, Arc::new(Captured::default()))
         .expect("builds without a provider");
     assert_eq!(lambda.mode(), Some("simulated payments"));
     assert_eq!(lambda.handler().gateway().provider(), "simulated");
@@ -628,7 +638,7 @@ async fn simulated_payments_say_so_on_every_line_and_on_the_record() {
         ("PAYMENT_PROVIDER_URL", "https://pay.example.com"),
     ]);
     let env = Env(move |k: &str| vars.get(k).map(|v| v.to_string()));
-    let err = order_pipeline::bootstrap::payment_with(&env, &sdk, Arc::new(Captured::default()))
+    let err = <PaymentFn as Function>::build(&env, &sdk, Arc::new(Captured::default()))
         .err()
         .expect("a provider without its secret is refused");
     assert!(err.to_string().contains("PAYMENT_SECRET_ARN"), "{err}");

@@ -2,12 +2,13 @@
 
 use std::time::Duration;
 
-use crate::port::PortError;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::ports::PortError;
 
 /// Loads the SDK configuration once per process (region, credentials and `AWS_ENDPOINT_URL`
 /// from the environment). Each attempt is bounded so that a hung connection fails one record

@@ -30,8 +30,9 @@ use lambda_runtime::LambdaEvent;
 use tokio::time::Instant;
 use tracing::{field, info_span, Instrument, Span};
 
-use crate::config::WorkerConfig;
-use crate::telemetry::{ColdStart, LineWriter, Metrics, Unit};
+use crate::ports::queue::Visibility;
+use crate::runtime::config::{ConfigError, WorkerConfig};
+use crate::runtime::telemetry::{ColdStart, LineWriter, Metrics, Unit};
 
 /// Whether a record is done, and if not, whose fault it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,9 @@ pub trait Outcome: Send {
 /// One stage's work on one record. Called inside the record's span; the worker does the rest.
 pub trait RecordHandler: Send + Sync {
     type Outcome: Outcome;
+    /// The lifecycle event types it acts on, for an event-driven stage
+    /// ([`crate::runtime::stage::EventStage`]); none for the intake.
+    const EVENTS: &'static [order_domain::EventType] = &[];
     fn handle(&self, record: &SqsMessage) -> impl Future<Output = Self::Outcome> + Send;
 }
 
@@ -270,29 +274,6 @@ pub fn receive_count(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-/// Exponential backoff for failed records: `base` x 2^(n-1) after the n-th failure, at most
-/// `max` (SQS allows 12 hours).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Backoff {
-    pub fn after(&self, failures: u32) -> Duration {
-        let factor = 1u32 << failures.saturating_sub(1).min(16);
-        self.base.saturating_mul(factor).min(self.max)
-    }
-}
-
-/// Changes when failed records become visible again (SQS ChangeMessageVisibilityBatch).
-pub trait Visibility: Send + Sync {
-    fn delay(
-        &self,
-        entries: Vec<(String, Duration)>,
-    ) -> futures::future::BoxFuture<'_, Result<(), crate::port::PortError>>;
-}
-
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<String>()
@@ -312,15 +293,29 @@ pub struct SqsWorker<H> {
 }
 
 impl<H: RecordHandler> SqsWorker<H> {
-    pub fn new(handler: H, config: WorkerConfig, telemetry: Arc<dyn LineWriter>) -> Self {
-        Self {
+    /// The worker around `handler`. A backoff in `config` (RETRY_BASE_SECONDS) needs
+    /// `visibility`, through which failed records are delayed: without it the worker is
+    /// refused, rather than silently retrying on the queue's visibility timeout.
+    pub fn new(
+        handler: H,
+        config: WorkerConfig,
+        telemetry: Arc<dyn LineWriter>,
+        visibility: Option<Arc<dyn Visibility>>,
+    ) -> Result<Self, ConfigError> {
+        if config.backoff.is_some() && visibility.is_none() {
+            return Err(ConfigError::Missing {
+                name: "QUEUE_URL",
+                hint: "a stage with a backoff (RETRY_BASE_SECONDS) delays its failed records on its own queue",
+            });
+        }
+        Ok(Self {
             handler,
             config,
             telemetry,
             cold_start: ColdStart::new(),
-            visibility: None,
+            visibility,
             mode: None,
-        }
+        })
     }
 
     /// Every line of every invocation carries `mode` (e.g. `simulated payments`).
@@ -333,11 +328,10 @@ impl<H: RecordHandler> SqsWorker<H> {
         self.mode
     }
 
-    /// Failed records come back after the configured backoff (`config.backoff`) instead of the
-    /// queue's visibility timeout: the worker changes their visibility through `visibility`.
-    pub fn with_visibility(mut self, visibility: Arc<dyn Visibility>) -> Self {
-        self.visibility = Some(visibility);
-        self
+    /// Whether failed records come back after the stage's backoff (through `visibility`)
+    /// rather than the queue's visibility timeout.
+    pub fn has_backoff(&self) -> bool {
+        self.config.backoff.is_some() && self.visibility.is_some()
     }
 
     pub fn handler(&self) -> &H {

@@ -21,13 +21,13 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tracing::{field, info_span, Instrument};
 
-use crate::config::DlqAlarmConfig;
-use crate::notify::Notifier;
-use crate::port::PortError;
-use crate::queue::{DeadLetter, DeadLetterQueue};
-use crate::store::{CreateResult, OrderStore};
-use crate::telemetry::{ColdStart, LineWriter, Metrics};
-use crate::worker::{run_bounded, Deadline, Settled};
+use crate::ports::orders::{CreateResult, OrderStore};
+use crate::ports::publish::Notifier;
+use crate::ports::queue::{DeadLetter, DeadLetterQueue};
+use crate::ports::PortError;
+use crate::runtime::config::DlqAlarmConfig;
+use crate::runtime::telemetry::{ColdStart, LineWriter, Metrics};
+use crate::runtime::worker::{run_bounded, Deadline, Settled};
 
 /// Time kept to release the snapshot and publish the summary after the examinations stop.
 const ANSWER_RESERVE: Duration = Duration::from_secs(5);

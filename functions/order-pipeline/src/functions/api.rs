@@ -30,10 +30,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tracing::{field, Instrument};
 
-use crate::config::ApiConfig;
-use crate::notify::OrderPublisher;
-use crate::store::OrderReader;
-use crate::telemetry::{ColdStart, LineWriter, Metrics};
+use crate::ports::orders::OrderReader;
+use crate::ports::publish::OrderPublisher;
+use crate::runtime::config::ApiConfig;
+use crate::runtime::telemetry::{ColdStart, LineWriter, Metrics};
 
 /// API Gateway's payload limit is 10 MB; an order is never near 256 KB, and SNS takes 256 KB.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;

@@ -171,7 +171,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::Captured;
+    use crate::runtime::telemetry::Captured;
     use tracing::{info_span, Instrument};
 
     #[test]

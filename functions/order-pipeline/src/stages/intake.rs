@@ -3,7 +3,7 @@
 //! Each record is parsed, validated and written with conditional writes that give the
 //! contract's outcomes (new, duplicate, conflict, re-accepted after FAILED). The batch around
 //! it (concurrency, panics, the deadline, the partial batch response, failing the invocation
-//! when the store is down) is [`crate::worker::SqsWorker`]'s.
+//! when the store is down) is [`crate::runtime::worker::SqsWorker`]'s.
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::{DateTime, TimeZone, Utc};
@@ -12,9 +12,9 @@ use order_domain::{
     InvalidOrder, OrderItem, Provenance,
 };
 
-use crate::port::PortError;
-use crate::store::{CreateResult, OrderStore, Reaccept};
-use crate::worker::{Disposition, Outcome, RecordHandler, SqsWorker};
+use crate::ports::orders::{CreateResult, OrderStore, Reaccept};
+use crate::ports::PortError;
+use crate::runtime::worker::{Disposition, Outcome, RecordHandler};
 
 /// How often a conditional write is retried after losing a race, before the record is failed.
 const RACE_ATTEMPTS: usize = 3;
@@ -27,9 +27,6 @@ const MAX_PLAUSIBLE_LATENCY_MS: i64 = 24 * 3600 * 1000;
 pub struct OrderConsumer<S> {
     store: S,
 }
-
-/// The order-consumer Lambda function: the intake handler in the shared batch worker.
-pub type OrderConsumerFunction<S> = SqsWorker<OrderConsumer<S>>;
 
 /// The outcome of one order message, one variant per row of the contract's table.
 #[derive(Debug, Clone, PartialEq)]

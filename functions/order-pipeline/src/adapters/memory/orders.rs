@@ -7,9 +7,8 @@ use std::sync::Mutex;
 
 use order_domain::{Existing, OrderItem, OrderStatus};
 
-use crate::port::PortError;
-
-use super::{CreateResult, OrderStore, Reaccept};
+use crate::ports::orders::{CreateResult, OrderReader, OrderStore, Reaccept};
+use crate::ports::PortError;
 
 /// What the store does instead of its work for one orderId.
 #[derive(Debug, Clone)]
@@ -63,7 +62,7 @@ impl MemoryStore {
         self.faults.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) async fn fault_for(&self, order_id: &str) -> Result<(), PortError> {
+    async fn fault_for(&self, order_id: &str) -> Result<(), PortError> {
         let fault = self.lock_faults().get(order_id).cloned();
         match fault {
             None => Ok(()),
@@ -115,5 +114,12 @@ impl OrderStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+impl OrderReader for MemoryStore {
+    async fn read(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
+        self.fault_for(order_id).await?;
+        Ok(self.get(order_id))
     }
 }

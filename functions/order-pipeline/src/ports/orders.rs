@@ -1,18 +1,12 @@
-//! The port to the Orders table: the two conditional writes the functions need.
-
-pub(crate) mod dynamodb;
-#[cfg(any(test, feature = "test-support"))]
-mod memory;
+//! The port to the Orders table: the two conditional writes the functions need
+//! ([`OrderStore`]), reading one order ([`OrderReader`]), and one conditional status change
+//! ([`TransitionWrite`], [`LifecycleStore`]).
 
 use std::future::Future;
 
-use order_domain::{Existing, OrderItem};
+use order_domain::{Existing, OrderItem, OrderStatus};
 
-use crate::port::PortError;
-
-pub use dynamodb::{item_attributes, item_values, DynamoStore, ItemValues};
-#[cfg(any(test, feature = "test-support"))]
-pub use memory::{Fault, MemoryStore};
+use crate::ports::PortError;
 
 /// The result of a conditional create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,20 +48,6 @@ pub trait OrderReader: Send + Sync {
     ) -> impl Future<Output = Result<Option<OrderItem>, PortError>> + Send;
 }
 
-impl OrderReader for DynamoStore {
-    async fn read(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
-        self.get(order_id).await
-    }
-}
-
-#[cfg(any(test, feature = "test-support"))]
-impl OrderReader for MemoryStore {
-    async fn read(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
-        self.fault_for(order_id).await?;
-        Ok(self.get(order_id))
-    }
-}
-
 /// A conditional status change of one order: `status = from AND version = expected_version`,
 /// then `status = to`, `version + 1`, the step's timestamp, and the fields the change records.
 /// Built only from a change of the lifecycle table, so nothing else can be written.
@@ -105,4 +85,19 @@ impl TransitionWrite {
             payment: None,
         })
     }
+}
+
+/// Reading an order's status and writing one conditional transition.
+pub trait LifecycleStore: Send + Sync {
+    /// The order's status and version (consistent read); `None` when there is no such order.
+    fn state(
+        &self,
+        order_id: &str,
+    ) -> impl Future<Output = Result<Option<(OrderStatus, u64)>, PortError>> + Send;
+
+    /// `false` when the order moved on (nothing written).
+    fn transition(
+        &self,
+        write: &TransitionWrite,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
 }

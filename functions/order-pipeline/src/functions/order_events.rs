@@ -9,7 +9,6 @@
 //! after the retries, sent to the on-failure destination: nothing is dropped silently. A retried
 //! record may publish its event twice; `eventId` (`orderId:version`) tells consumers so.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
@@ -19,73 +18,9 @@ use lambda_runtime::LambdaEvent;
 use order_domain::{format_timestamp, LifecycleEvent, OrderItem};
 use tracing::{field, Instrument};
 
-use crate::port::PortError;
-use crate::telemetry::{ColdStart, LineWriter, Metrics};
-
-/// Publishes lifecycle events.
-pub trait EventPublisher: Send + Sync {
-    fn publish_event(
-        &self,
-        event: &LifecycleEvent,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
-}
-
-pub struct SnsEventPublisher {
-    client: aws_sdk_sns::Client,
-    topic_arn: String,
-}
-
-impl SnsEventPublisher {
-    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
-        Self {
-            client,
-            topic_arn: topic_arn.into(),
-        }
-    }
-}
-
-impl EventPublisher for SnsEventPublisher {
-    async fn publish_event(&self, event: &LifecycleEvent) -> Result<(), PortError> {
-        let body = serde_json::to_string(event).map_err(|e| PortError::Fatal(e.to_string()))?;
-        let attributes = [
-            ("eventType", event.event_type.as_str()),
-            ("eventId", event.event_id.as_str()),
-            ("correlationId", event.correlation_id.as_str()),
-        ];
-        crate::notify::publish(&self.client, &self.topic_arn, None, &body, &attributes).await?;
-        Ok(())
-    }
-}
-
-/// Keeps published events in memory, or fails publishing (tests).
-#[cfg(any(test, feature = "test-support"))]
-#[derive(Default)]
-pub struct MemoryEventPublisher {
-    pub published: std::sync::Mutex<Vec<LifecycleEvent>>,
-    /// Publishing the event with this id fails.
-    pub failing_event_id: std::sync::Mutex<Option<String>>,
-}
-
-#[cfg(any(test, feature = "test-support"))]
-impl MemoryEventPublisher {
-    pub fn published(&self) -> Vec<LifecycleEvent> {
-        self.published.lock().map(|p| p.clone()).unwrap_or_default()
-    }
-}
-
-#[cfg(any(test, feature = "test-support"))]
-impl EventPublisher for MemoryEventPublisher {
-    async fn publish_event(&self, event: &LifecycleEvent) -> Result<(), PortError> {
-        let failing = self.failing_event_id.lock().ok().and_then(|f| f.clone());
-        if failing.as_deref() == Some(event.event_id.as_str()) {
-            return Err(PortError::Retryable("SNS throttled the publish".into()));
-        }
-        if let Ok(mut p) = self.published.lock() {
-            p.push(event.clone());
-        }
-        Ok(())
-    }
-}
+use crate::ports::publish::EventPublisher;
+use crate::ports::PortError;
+use crate::runtime::telemetry::{ColdStart, LineWriter, Metrics};
 
 /// Why a stream record could not become its event.
 #[derive(Debug, thiserror::Error)]
@@ -208,18 +143,4 @@ impl<P: EventPublisher> OrderEvents<P> {
         tracing::debug!(event_type = event.event_type.as_str(), event_id = %event.event_id, "event published");
         Ok(true)
     }
-}
-
-/// A stage's record as a lifecycle event, its correlation and order ids recorded on the record's
-/// span; the parse error when the body is not one.
-pub(crate) fn read_event(
-    record: &aws_lambda_events::event::sqs::SqsMessage,
-) -> Result<order_domain::LifecycleEvent, String> {
-    let event: order_domain::LifecycleEvent =
-        serde_json::from_str(record.body.as_deref().unwrap_or_default())
-            .map_err(|e| e.to_string())?;
-    let span = tracing::Span::current();
-    span.record("correlation_id", event.correlation_id.as_str());
-    span.record("order_id", event.order_id.as_str());
-    Ok(event)
 }

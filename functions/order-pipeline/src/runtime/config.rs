@@ -76,7 +76,23 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
-/// What every queue-fed function reads: the batch handling of [`crate::worker::SqsWorker`].
+/// Exponential backoff for failed records: `base` x 2^(n-1) after the n-th failure, at most
+/// `max` (SQS allows 12 hours).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    pub fn after(&self, failures: u32) -> Duration {
+        let factor = 1u32 << failures.saturating_sub(1).min(16);
+        self.base.saturating_mul(factor).min(self.max)
+    }
+}
+
+/// What every queue-fed function reads: the batch handling of
+/// [`crate::runtime::worker::SqsWorker`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerConfig {
     /// The queue's maxReceiveCount: a record failing on this receive goes to the DLQ next.
@@ -91,7 +107,7 @@ pub struct WorkerConfig {
     pub service: String,
     /// Failed records come back after this backoff (RETRY_BASE_SECONDS, RETRY_MAX_SECONDS)
     /// instead of the queue's visibility timeout; `None` when RETRY_BASE_SECONDS is unset.
-    pub backoff: Option<crate::worker::Backoff>,
+    pub backoff: Option<Backoff>,
     /// The function's own queue (QUEUE_URL), for the visibility changes of the backoff.
     pub queue_url: Option<String>,
 }
@@ -122,7 +138,7 @@ impl WorkerConfig {
             service: env.service(service),
             backoff: match (env.0)("RETRY_BASE_SECONDS").filter(|v| !v.trim().is_empty()) {
                 None => None,
-                Some(_) => Some(crate::worker::Backoff {
+                Some(_) => Some(Backoff {
                     base: Duration::from_secs(env.number(
                         "RETRY_BASE_SECONDS",
                         10,

@@ -1,46 +1,15 @@
-//! The port to the dead-letter queue: a bounded look at its messages that consumes nothing.
+//! The queues on SQS: a bounded look at the dead-letter queue that consumes nothing
+//! ([`SqsDeadLetterQueue`]), and a stage's own queue, for the worker's backoff of failed records
+//! ([`SqsVisibility`]).
 
-use std::future::Future;
-
-use crate::port::PortError;
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
 use aws_sdk_sqs::Client;
 
-use crate::aws::classify;
-
-/// One message seen in the DLQ.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    pub message_id: String,
-    pub receipt_handle: String,
-    pub body: String,
-    /// Receives before this look (the order queue's and the DLQ's).
-    pub receive_count: u32,
-    /// SentTimestamp, epoch milliseconds.
-    pub sent_timestamp_ms: Option<i64>,
-    /// The publisher's `correlationId` message attribute (raw delivery).
-    pub correlation_attribute: Option<String>,
-}
-
-pub trait DeadLetterQueue: Send + Sync {
-    /// Receives up to `max` messages, hiding each for `visibility_seconds` so that one look does
-    /// not see a message twice.
-    fn snapshot(
-        &self,
-        max: usize,
-        visibility_seconds: i32,
-    ) -> impl Future<Output = Result<Vec<DeadLetter>, PortError>> + Send;
-
-    /// Makes every message of a snapshot visible again at once.
-    fn release(&self, letters: &[DeadLetter])
-        -> impl Future<Output = Result<(), PortError>> + Send;
-
-    /// How many messages someone holds hidden now (received, not yet deleted or visible
-    /// again): another sweep's snapshot, a person polling the DLQ in the console.
-    fn held(&self) -> impl Future<Output = Result<u64, PortError>> + Send;
-}
+use crate::adapters::aws::classify;
+use crate::ports::queue::{DeadLetter, DeadLetterQueue, Visibility};
+use crate::ports::PortError;
 
 pub struct SqsDeadLetterQueue {
     client: Client,
@@ -195,64 +164,6 @@ pub async fn change_visibility(
     Ok(())
 }
 
-/// An in-memory DLQ for handler tests: records what was looked at and what was released.
-#[cfg(any(test, feature = "test-support"))]
-#[derive(Default)]
-pub struct MemoryDeadLetterQueue {
-    pub messages: std::sync::Mutex<Vec<DeadLetter>>,
-    pub hidden: std::sync::Mutex<Vec<String>>,
-}
-
-#[cfg(any(test, feature = "test-support"))]
-impl MemoryDeadLetterQueue {
-    pub fn with(messages: Vec<DeadLetter>) -> Self {
-        Self {
-            messages: std::sync::Mutex::new(messages),
-            hidden: std::sync::Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Message ids currently hidden by a snapshot that was not released.
-    pub fn hidden(&self) -> Vec<String> {
-        self.hidden.lock().map(|h| h.clone()).unwrap_or_default()
-    }
-}
-
-#[cfg(any(test, feature = "test-support"))]
-impl DeadLetterQueue for MemoryDeadLetterQueue {
-    async fn snapshot(
-        &self,
-        max: usize,
-        _visibility_seconds: i32,
-    ) -> Result<Vec<DeadLetter>, PortError> {
-        let messages = self.messages.lock().map(|m| m.clone()).unwrap_or_default();
-        let mut hidden = self
-            .hidden
-            .lock()
-            .map_err(|e| PortError::Fatal(e.to_string()))?;
-        let seen: Vec<DeadLetter> = messages
-            .into_iter()
-            .filter(|m| !hidden.contains(&m.message_id))
-            .take(max)
-            .collect();
-        hidden.extend(seen.iter().map(|m| m.message_id.clone()));
-        Ok(seen)
-    }
-
-    async fn release(&self, letters: &[DeadLetter]) -> Result<(), PortError> {
-        let mut hidden = self
-            .hidden
-            .lock()
-            .map_err(|e| PortError::Fatal(e.to_string()))?;
-        hidden.retain(|id| !letters.iter().any(|l| &l.message_id == id));
-        Ok(())
-    }
-
-    async fn held(&self) -> Result<u64, PortError> {
-        Ok(self.hidden().len() as u64)
-    }
-}
-
 /// A stage's own queue, for the worker's backoff of failed records.
 pub struct SqsVisibility {
     client: Client,
@@ -268,7 +179,7 @@ impl SqsVisibility {
     }
 }
 
-impl crate::worker::Visibility for SqsVisibility {
+impl Visibility for SqsVisibility {
     fn delay(
         &self,
         entries: Vec<(String, std::time::Duration)>,
@@ -303,28 +214,6 @@ impl crate::worker::Visibility for SqsVisibility {
                         failed.message.as_deref().unwrap_or(&failed.code)
                     )));
                 }
-            }
-            Ok(())
-        })
-    }
-}
-
-/// Records the worker's visibility changes (tests).
-#[cfg(any(test, feature = "test-support"))]
-#[derive(Default)]
-pub struct MemoryVisibility {
-    pub delays: std::sync::Mutex<Vec<(String, std::time::Duration)>>,
-}
-
-#[cfg(any(test, feature = "test-support"))]
-impl crate::worker::Visibility for MemoryVisibility {
-    fn delay(
-        &self,
-        entries: Vec<(String, std::time::Duration)>,
-    ) -> futures::future::BoxFuture<'_, Result<(), PortError>> {
-        Box::pin(async move {
-            if let Ok(mut d) = self.delays.lock() {
-                d.extend(entries);
             }
             Ok(())
         })

@@ -1,0 +1,302 @@
+//! The Inventory table on DynamoDB ([`DynamoInventory`]): the inventory stage's reservation and
+//! the payment stage's settling writes, each one `TransactWriteItems` of the stock updates and
+//! the order's conditional transition.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
+use order_domain::{InventoryItem, OrderStatus, ReservedLine};
+
+use crate::adapters::aws::classify;
+use crate::adapters::dynamodb::{transition_update, DynamoStore};
+use crate::ports::inventory::{InventoryStore, PaymentStore, Reserve, StockMove};
+use crate::ports::orders::TransitionWrite;
+use crate::ports::PortError;
+
+/// The Inventory table on DynamoDB, with the Orders table for the transaction's order update.
+#[derive(Clone)]
+pub struct DynamoInventory {
+    orders: DynamoStore,
+    table: String,
+}
+
+impl DynamoInventory {
+    pub fn new(orders: DynamoStore, inventory_table: impl Into<String>) -> Self {
+        Self {
+            orders,
+            table: inventory_table.into(),
+        }
+    }
+
+    fn client(&self) -> &aws_sdk_dynamodb::Client {
+        self.orders.client()
+    }
+
+    fn orders(&self) -> &DynamoStore {
+        &self.orders
+    }
+
+    fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Runs `stock` (the Inventory updates) and `write` (the order's transition, last) as one
+    /// transaction, idempotent for `what` on the order at its version. `None` when it committed,
+    /// else the cancellation reasons, one per item in that order.
+    async fn transact(
+        &self,
+        mut stock: Vec<TransactWriteItem>,
+        write: &TransitionWrite,
+        what: &str,
+    ) -> Result<Option<Vec<aws_sdk_dynamodb::types::CancellationReason>>, PortError> {
+        let t = transition_update(write)?;
+        let order = Update::builder()
+            .table_name(self.orders.table())
+            .set_key(Some(t.key))
+            .update_expression(t.update)
+            .condition_expression(t.condition)
+            .set_expression_attribute_names(Some(t.names))
+            .set_expression_attribute_values(Some(t.values))
+            .build()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        stock.push(TransactWriteItem::builder().update(order).build());
+        let result = self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(stock))
+            .client_request_token(request_token(what, &write.order_id, write.expected_version))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(SdkError::ServiceError(ctx))
+                if matches!(
+                    ctx.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                ) =>
+            {
+                Ok(Some(match ctx.into_err() {
+                    TransactWriteItemsError::TransactionCanceledException(e) => {
+                        e.cancellation_reasons.unwrap_or_default()
+                    }
+                    _ => Vec::new(),
+                }))
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
+}
+
+/// A transaction's idempotency token (at most 36 characters): what it does, the order and its
+/// version, hashed.
+fn request_token(what: &str, order_id: &str, version: u64) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{what}\n{order_id}\n{version}").as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+fn sku_key(sku: &str) -> std::collections::HashMap<String, AttributeValue> {
+    std::collections::HashMap::from([("sku".to_string(), AttributeValue::S(sku.to_string()))])
+}
+
+impl InventoryStore for DynamoInventory {
+    async fn items(&self, skus: &[String]) -> Result<BTreeMap<String, InventoryItem>, PortError> {
+        let mut found = BTreeMap::new();
+        for chunk in skus.chunks(100) {
+            let mut keys = KeysAndAttributes::builder().consistent_read(true);
+            for sku in chunk {
+                keys = keys.keys(sku_key(sku));
+            }
+            let mut request = std::collections::HashMap::from([(
+                self.table.clone(),
+                keys.build().map_err(|e| PortError::Fatal(e.to_string()))?,
+            )]);
+            // Unprocessed keys come back under throttling: ask again for them.
+            for _ in 0..5 {
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .set_request_items(Some(request.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e))?;
+                for raw in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    let item: InventoryItem = serde_dynamo::from_item(raw).map_err(|e| {
+                        PortError::Fatal(format!("an inventory item does not map: {e}"))
+                    })?;
+                    found.insert(item.sku.clone(), item);
+                }
+                match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                    Some(rest) => request = rest,
+                    None => break,
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn reserve(&self, write: &TransitionWrite) -> Result<Reserve, PortError> {
+        let lines: &[ReservedLine] = write.reservation.as_deref().unwrap_or_default();
+        let mut items = Vec::with_capacity(lines.len() + 1);
+        for line in lines {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(sku_key(&line.sku)))
+                .update_expression(
+                    "SET available = available - :q, reserved = reserved + :q, version = version + :one",
+                )
+                .condition_expression("available >= :q")
+                .expression_attribute_values(":q", AttributeValue::N(line.quantity.to_string()))
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(|e| PortError::Fatal(e.to_string()))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        // The same order's reservation retried within 10 minutes is one reservation.
+        let Some(cancelled) = self.transact(items, write, "reserve").await? else {
+            return Ok(Reserve::Reserved);
+        };
+        let code = |i: usize| {
+            cancelled
+                .get(i)
+                .and_then(|r| r.code.as_deref())
+                .unwrap_or("None")
+        };
+        // The order first: a stale event must not read as short stock.
+        if code(lines.len()) == "ConditionalCheckFailed" {
+            return Ok(Reserve::OrderMovedOn);
+        }
+        for (i, line) in lines.iter().enumerate() {
+            if code(i) == "ConditionalCheckFailed" {
+                let available = cancelled[i]
+                    .item
+                    .as_ref()
+                    .and_then(|old| old.get("available"))
+                    .and_then(|a| a.as_n().ok())
+                    .and_then(|n| n.parse::<u64>().ok());
+                return Ok(Reserve::Short {
+                    sku: line.sku.clone(),
+                    requested: line.quantity,
+                    available,
+                });
+            }
+        }
+        let codes: Vec<&str> = (0..=lines.len()).map(code).collect();
+        Err(PortError::Retryable(format!(
+            "the reservation's transaction was cancelled ({codes:?}); retrying"
+        )))
+    }
+
+    async fn transition(&self, write: &TransitionWrite) -> Result<bool, PortError> {
+        self.orders.transition(write).await
+    }
+}
+
+impl PaymentStore for DynamoInventory {
+    async fn count_attempt(&self, order_id: &str, version: u64) -> Result<Option<u32>, PortError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.orders().table())
+            .key("orderId", AttributeValue::S(order_id.to_string()))
+            .update_expression("SET paymentAttempts = if_not_exists(paymentAttempts, :zero) + :one")
+            .condition_expression("#s = :reserved AND version = :v")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":reserved",
+                AttributeValue::S(OrderStatus::Reserved.as_str().into()),
+            )
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out
+                .attributes
+                .and_then(|a| a.get("paymentAttempts").cloned())
+                .and_then(|n| n.as_n().ok().and_then(|n| n.parse::<u32>().ok()))
+                .or(Some(1))),
+            Err(SdkError::ServiceError(ctx))
+                if matches!(
+                    ctx.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
+
+    async fn settle(
+        &self,
+        write: &TransitionWrite,
+        lines: &[ReservedLine],
+        stock: StockMove,
+    ) -> Result<bool, PortError> {
+        let expression = match stock {
+            StockMove::Sell => {
+                "SET reserved = reserved - :q, sold = sold + :q, version = version + :one"
+            }
+            StockMove::Release => {
+                "SET reserved = reserved - :q, available = available + :q, version = version + :one"
+            }
+        };
+        let mut items = Vec::with_capacity(lines.len() + 1);
+        for line in lines {
+            let update = Update::builder()
+                .table_name(self.table())
+                .set_key(Some(sku_key(&line.sku)))
+                .update_expression(expression)
+                .condition_expression("reserved >= :q")
+                .expression_attribute_values(":q", AttributeValue::N(line.quantity.to_string()))
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .build()
+                .map_err(|e| PortError::Fatal(e.to_string()))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        let what = match stock {
+            StockMove::Sell => "sell",
+            StockMove::Release => "release",
+        };
+        let Some(reasons) = self.transact(items, write, what).await? else {
+            return Ok(true);
+        };
+        let code = |i: usize| {
+            reasons
+                .get(i)
+                .and_then(|r| r.code.as_deref())
+                .unwrap_or("None")
+        };
+        if code(lines.len()) == "ConditionalCheckFailed" {
+            return Ok(false);
+        }
+        if let Some(line) = (0..lines.len())
+            .find(|i| code(*i) == "ConditionalCheckFailed")
+            .map(|i| &lines[i])
+        {
+            return Err(PortError::Fatal(format!(
+                "sku {} holds fewer reserved units than order {}'s reservation of {}: the Inventory table was changed outside the pipeline; correct the item, then redrive the event",
+                line.sku, write.order_id, line.quantity
+            )));
+        }
+        let codes: Vec<&str> = (0..=lines.len()).map(code).collect();
+        Err(PortError::Retryable(format!(
+            "the payment's transaction was cancelled ({codes:?}); retrying"
+        )))
+    }
+}

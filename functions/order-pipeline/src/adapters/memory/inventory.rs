@@ -1,0 +1,220 @@
+//! An in-memory Inventory table and order states ([`MemoryInventory`]), with the same conditions
+//! as the DynamoDB adapter, for the inventory, payment and notification stages.
+
+use std::collections::BTreeMap;
+
+use order_domain::{InventoryItem, OrderStatus, ReservedLine};
+
+use crate::ports::inventory::{InventoryStore, PaymentStore, Reserve, StockMove};
+use crate::ports::orders::{LifecycleStore, TransitionWrite};
+use crate::ports::PortError;
+
+/// An order's status, version and the last transition applied to it (the in-memory store).
+pub type OrderState = (OrderStatus, u64, Option<TransitionWrite>);
+
+/// An in-memory inventory and order states with the same conditions (tests).
+#[derive(Default)]
+pub struct MemoryInventory {
+    pub stock: std::sync::Mutex<BTreeMap<String, InventoryItem>>,
+    /// Each order's (status, version) and the last transition applied to it.
+    pub orders: std::sync::Mutex<BTreeMap<String, OrderState>>,
+    /// Fail every call with this error (an outage, throttling).
+    pub failing: std::sync::Mutex<Option<PortError>>,
+    /// Answer reads only after this long (a stalled table).
+    pub stall: std::sync::Mutex<Option<std::time::Duration>>,
+    /// Payment attempts counted per order.
+    pub attempts: std::sync::Mutex<BTreeMap<String, u32>>,
+}
+
+impl MemoryInventory {
+    pub fn with(stock: Vec<InventoryItem>) -> Self {
+        Self {
+            stock: std::sync::Mutex::new(stock.into_iter().map(|i| (i.sku.clone(), i)).collect()),
+            ..Default::default()
+        }
+    }
+
+    pub fn order(&self, order_id: &str, status: OrderStatus, version: u64) {
+        if let Ok(mut o) = self.orders.lock() {
+            o.insert(order_id.to_string(), (status, version, None));
+        }
+    }
+
+    pub fn status(&self, order_id: &str) -> Option<OrderState> {
+        self.orders.lock().ok()?.get(order_id).cloned()
+    }
+
+    pub fn item(&self, sku: &str) -> Option<InventoryItem> {
+        self.stock.lock().ok()?.get(sku).cloned()
+    }
+
+    fn check(&self) -> Result<(), PortError> {
+        match self.failing.lock().ok().and_then(|f| f.clone()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `write`'s condition holds: the lifecycle's own description of a conditional
+    /// update ([`order_domain::lifecycle::apply`]), which the DynamoDB conditions are tested
+    /// against on moto.
+    fn applies(&self, write: &TransitionWrite) -> bool {
+        let orders = self.orders.lock().unwrap_or_else(|e| e.into_inner());
+        let (Some((status, version, _)), Some(from)) =
+            (orders.get(&write.order_id), write.change.from)
+        else {
+            return false;
+        };
+        order_domain::lifecycle::apply(
+            order_domain::lifecycle::Stored {
+                status: *status,
+                version: *version,
+            },
+            order_domain::lifecycle::Request {
+                from,
+                expected_version: write.expected_version,
+                to: write.change.to,
+            },
+        )
+        .is_some()
+    }
+
+    fn apply(&self, write: &TransitionWrite) {
+        let mut orders = self.orders.lock().unwrap_or_else(|e| e.into_inner());
+        orders.insert(
+            write.order_id.clone(),
+            (
+                write.change.to,
+                write.expected_version + 1,
+                Some(write.clone()),
+            ),
+        );
+    }
+}
+
+impl InventoryStore for MemoryInventory {
+    async fn items(&self, skus: &[String]) -> Result<BTreeMap<String, InventoryItem>, PortError> {
+        self.check()?;
+        let stall = self.stall.lock().ok().and_then(|s| *s);
+        if let Some(d) = stall {
+            tokio::time::sleep(d).await;
+        }
+        let stock = self
+            .stock
+            .lock()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        Ok(skus
+            .iter()
+            .filter_map(|s| stock.get(s).map(|i| (s.clone(), i.clone())))
+            .collect())
+    }
+
+    async fn reserve(&self, write: &TransitionWrite) -> Result<Reserve, PortError> {
+        self.check()?;
+        let lines = write.reservation.clone().unwrap_or_default();
+        if !self.applies(write) {
+            return Ok(Reserve::OrderMovedOn);
+        }
+        let mut stock = self
+            .stock
+            .lock()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        for line in &lines {
+            let available = stock.get(&line.sku).map(|i| i.available);
+            if available.unwrap_or(0) < u64::from(line.quantity) {
+                return Ok(Reserve::Short {
+                    sku: line.sku.clone(),
+                    requested: line.quantity,
+                    available,
+                });
+            }
+        }
+        for line in &lines {
+            if let Some(item) = stock.get_mut(&line.sku) {
+                item.available -= u64::from(line.quantity);
+                item.reserved += u64::from(line.quantity);
+                item.version += 1;
+            }
+        }
+        drop(stock);
+        self.apply(write);
+        Ok(Reserve::Reserved)
+    }
+
+    async fn transition(&self, write: &TransitionWrite) -> Result<bool, PortError> {
+        self.check()?;
+        if !self.applies(write) {
+            return Ok(false);
+        }
+        self.apply(write);
+        Ok(true)
+    }
+}
+
+impl PaymentStore for MemoryInventory {
+    async fn count_attempt(&self, order_id: &str, version: u64) -> Result<Option<u32>, PortError> {
+        self.check()?;
+        let still =
+            matches!(self.status(order_id), Some((OrderStatus::Reserved, v, _)) if v == version);
+        if !still {
+            return Ok(None);
+        }
+        let mut attempts = self
+            .attempts
+            .lock()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        let n = attempts.entry(order_id.to_string()).or_default();
+        *n += 1;
+        Ok(Some(*n))
+    }
+
+    async fn settle(
+        &self,
+        write: &TransitionWrite,
+        lines: &[ReservedLine],
+        stock: StockMove,
+    ) -> Result<bool, PortError> {
+        self.check()?;
+        if !self.applies(write) {
+            return Ok(false);
+        }
+        let mut items = self
+            .stock
+            .lock()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        for line in lines {
+            let q = u64::from(line.quantity);
+            if items.get(&line.sku).map_or(0, |i| i.reserved) < q {
+                return Err(PortError::Fatal(format!(
+                    "sku {} holds fewer reserved units than the reservation",
+                    line.sku
+                )));
+            }
+        }
+        for line in lines {
+            if let Some(item) = items.get_mut(&line.sku) {
+                let q = u64::from(line.quantity);
+                item.reserved -= q;
+                match stock {
+                    StockMove::Sell => item.sold += q,
+                    StockMove::Release => item.available += q,
+                }
+                item.version += 1;
+            }
+        }
+        drop(items);
+        self.apply(write);
+        Ok(true)
+    }
+}
+
+impl LifecycleStore for MemoryInventory {
+    async fn state(&self, order_id: &str) -> Result<Option<(OrderStatus, u64)>, PortError> {
+        self.check()?;
+        Ok(self.status(order_id).map(|(s, v, _)| (s, v)))
+    }
+
+    async fn transition(&self, write: &TransitionWrite) -> Result<bool, PortError> {
+        InventoryStore::transition(self, write).await
+    }
+}

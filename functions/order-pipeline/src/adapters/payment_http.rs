@@ -1,0 +1,181 @@
+//! A payment provider's HTTP API ([`HttpGateway`]), its API key read once from Secrets Manager.
+
+use std::time::Duration;
+
+use crate::adapters::aws::classify;
+use crate::ports::payment::{Charge, ChargeRequest, PaymentGateway};
+use crate::ports::PortError;
+
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
+/// Where the HTTP adapter finds its API key.
+pub enum ApiKey {
+    /// Read once per process from Secrets Manager: a plain string, or JSON with `apiKey`.
+    Secret {
+        client: aws_sdk_secretsmanager::Client,
+        secret_id: String,
+    },
+    /// Given (tests).
+    Fixed(String),
+}
+
+/// A payment provider's HTTP API: `POST {url}/charges` with `Idempotency-Key` and
+/// `Authorization: Bearer <api key>`, body `{orderId, amount, currency, customerId}`.
+/// 2xx `{"status":"approved","paymentId":..}` → approved; 2xx `{"status":"declined","reason":..}`
+/// or 402 → declined; 429, 5xx, 409 (the key is in use), other 4xx, timeouts and connection
+/// failures → unavailable.
+pub struct HttpGateway {
+    url: String,
+    api_key: ApiKey,
+    key: tokio::sync::OnceCell<String>,
+    timeout: Duration,
+    client: HttpClient,
+}
+
+impl HttpGateway {
+    pub fn new(url: &str, api_key: ApiKey, timeout: Duration) -> Result<Self, PortError> {
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeout));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| PortError::Fatal(format!("no TLS roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(https);
+        Ok(Self {
+            url: url.trim_end_matches('/').to_string(),
+            api_key,
+            key: tokio::sync::OnceCell::new(),
+            timeout,
+            client,
+        })
+    }
+
+    async fn api_key(&self) -> Result<&str, String> {
+        self.key
+            .get_or_try_init(|| async {
+                match &self.api_key {
+                    ApiKey::Fixed(k) => Ok(k.clone()),
+                    ApiKey::Secret { client, secret_id } => {
+                        let out = client
+                            .get_secret_value()
+                            .secret_id(secret_id)
+                            .send()
+                            .await
+                            .map_err(|e| {
+                                format!(
+                                    "reading the payment API key from Secrets Manager failed ({}): check the secret's ARN (paymentSecretArn) and the role's secretsmanager:GetSecretValue",
+                                    classify(&e)
+                                )
+                            })?;
+                        let raw = out.secret_string.unwrap_or_default();
+                        let key = match serde_json::from_str::<serde_json::Value>(&raw) {
+                            Ok(serde_json::Value::Object(map)) => map
+                                .get("apiKey")
+                                .and_then(|v| v.as_str())
+                                .map(str::to_string)
+                                .ok_or("the payment secret is JSON without an apiKey string")?,
+                            _ => raw,
+                        };
+                        if key.trim().is_empty() {
+                            return Err("the payment secret is empty".to_string());
+                        }
+                        Ok(key)
+                    }
+                }
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    async fn call(&self, request: &ChargeRequest) -> Result<(u16, Vec<u8>), String> {
+        use http_body_util::BodyExt;
+        let key = self.api_key().await?;
+        let body = serde_json::json!({
+            "orderId": request.order_id,
+            "amount": request.amount,
+            "currency": request.currency,
+            "customerId": request.customer_id,
+        });
+        let http_request = hyper::Request::post(format!("{}/charges", self.url))
+            .header("content-type", "application/json")
+            .header("idempotency-key", &request.idempotency_key)
+            .header("authorization", format!("Bearer {key}"))
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .map_err(|e| e.to_string())?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(http_request)
+                .await
+                .map_err(|e| format!("request failed: {e}"))?;
+            let status = response.status().as_u16();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("reading the answer failed: {e}"))?
+                .to_bytes();
+            Ok::<_, String>((status, bytes.to_vec()))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| format!("no answer within {} ms", self.timeout.as_millis()))?
+    }
+}
+
+/// What an HTTP answer means (status, body).
+pub fn read_answer(status: u16, body: &[u8]) -> Charge {
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let text = |key: &str| json.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    match status {
+        200..=299 => match text("status").as_deref() {
+            Some("approved") => match text("paymentId") {
+                Some(payment_id) if !payment_id.is_empty() => Charge::Approved { payment_id },
+                _ => Charge::Unavailable {
+                    reason: "the provider approved without a paymentId".into(),
+                },
+            },
+            Some("declined") => Charge::Declined {
+                reason: text("reason").unwrap_or_else(|| "declined".into()),
+            },
+            other => Charge::Unavailable {
+                reason: format!("the provider answered {status} with status {other:?}"),
+            },
+        },
+        402 => Charge::Declined {
+            reason: text("reason").unwrap_or_else(|| "declined (402)".into()),
+        },
+        _ => Charge::Unavailable {
+            reason: format!(
+                "the provider answered {status}{}",
+                text("reason")
+                    .or_else(|| text("message"))
+                    .map(|r| format!(": {}", r.chars().take(200).collect::<String>()))
+                    .unwrap_or_default()
+            ),
+        },
+    }
+}
+
+impl PaymentGateway for HttpGateway {
+    fn provider(&self) -> &'static str {
+        "http"
+    }
+
+    async fn charge(&self, request: &ChargeRequest) -> Charge {
+        match self.call(request).await {
+            Ok((status, body)) => read_answer(status, &body),
+            Err(reason) => Charge::Unavailable { reason },
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The inventory stage: an `OrderAccepted` event in, the order `RESERVED` or `REJECTED`.
+//!
+//! The reservation is one `TransactWriteItems`: for every sku, `available - q` and
+//! `reserved + q` on condition `available >= q`, and the order `ACCEPTED -> RESERVED` (at the
+//! event's version) with its reservation and amount. The transaction's cancellation reasons say
+//! what happened, per item: a stock condition → `REJECTED` naming the sku and what was short;
+//! the order's condition → it moved on (a duplicate event, deleted); a conflict or throttling →
+//! retried. An unknown sku, a line with no price, a currency mismatch, too many skus, or stock
+//! already short by the consistent read reject the order before any transaction. Every write is conditional, so a redelivered event
+//! never reserves twice.
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use chrono::Utc;
+use order_domain::{
+    format_timestamp, order_skus, plan_reservation, short_of_stock, EventType, LifecycleEvent,
+    OrderStatus, Rejection,
+};
+
+use crate::ports::inventory::{InventoryStore, Reserve};
+use crate::ports::orders::TransitionWrite;
+use crate::ports::PortError;
+use crate::runtime::stage::{Stage, StageTexts};
+use crate::runtime::worker::{Disposition, Outcome};
+
+/// The inventory stage's outcome for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InventoryOutcome {
+    Reserved,
+    Rejected(Rejection),
+    /// The order was already past ACCEPTED: nothing written, the message deleted.
+    Duplicate,
+}
+
+impl Outcome for InventoryOutcome {
+    fn label(&self) -> &'static str {
+        match self {
+            InventoryOutcome::Reserved => "reserved",
+            InventoryOutcome::Rejected(_) => "rejected",
+            InventoryOutcome::Duplicate => "duplicate",
+        }
+    }
+
+    fn disposition(&self) -> Disposition {
+        Disposition::Done
+    }
+
+    fn metric(&self) -> Option<&'static str> {
+        Some(match self {
+            InventoryOutcome::Reserved => "OrdersReserved",
+            InventoryOutcome::Rejected(_) => "OrdersRejected",
+            InventoryOutcome::Duplicate => "EventsDuplicate",
+        })
+    }
+}
+
+/// The inventory stage.
+pub struct InventoryStage<I> {
+    store: I,
+}
+
+impl<I: InventoryStore> InventoryStage<I> {
+    pub fn new(store: I) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &I {
+        &self.store
+    }
+
+    async fn reserve(&self, event: &LifecycleEvent) -> Result<InventoryOutcome, PortError> {
+        let now = format_timestamp(Utc::now());
+        let order = &event.order;
+        let stock = self.store.items(&order_skus(&order.items)).await?;
+        let plan = match plan_reservation(&order.items, order.currency.as_deref(), &stock) {
+            Ok(plan) => plan,
+            Err(rejection) => return self.reject(event, rejection, now).await,
+        };
+        // Short by the consistent read: reject without a transaction (a cancelled transaction
+        // still costs its writes). Under a race the transaction's own condition decides.
+        if let Some(short) = plan.lines.iter().find_map(|line| {
+            let available = stock.get(&line.sku).map_or(0, |i| i.available);
+            (available < u64::from(line.quantity)).then_some((line, available))
+        }) {
+            let (line, available) = short;
+            return self
+                .reject(
+                    event,
+                    short_of_stock(&line.sku, line.quantity, Some(available)),
+                    now,
+                )
+                .await;
+        }
+        let Some(mut write) = TransitionWrite::new(
+            &event.order_id,
+            OrderStatus::Accepted,
+            OrderStatus::Reserved,
+            event.version,
+            now.clone(),
+        ) else {
+            return Ok(InventoryOutcome::Duplicate);
+        };
+        write.reservation = Some(plan.lines);
+        write.amount = Some(plan.amount);
+        match self.store.reserve(&write).await? {
+            Reserve::Reserved => Ok(InventoryOutcome::Reserved),
+            Reserve::OrderMovedOn => Ok(InventoryOutcome::Duplicate),
+            Reserve::Short {
+                sku,
+                requested,
+                available,
+            } => {
+                self.reject(event, short_of_stock(&sku, requested, available), now)
+                    .await
+            }
+        }
+    }
+
+    async fn reject(
+        &self,
+        event: &LifecycleEvent,
+        rejection: Rejection,
+        at: String,
+    ) -> Result<InventoryOutcome, PortError> {
+        let Some(mut write) = TransitionWrite::new(
+            &event.order_id,
+            OrderStatus::Accepted,
+            OrderStatus::Rejected,
+            event.version,
+            at,
+        ) else {
+            return Ok(InventoryOutcome::Duplicate);
+        };
+        write.rejection = Some(rejection.clone());
+        Ok(if self.store.transition(&write).await? {
+            InventoryOutcome::Rejected(rejection)
+        } else {
+            InventoryOutcome::Duplicate
+        })
+    }
+}
+
+impl<I: InventoryStore> Stage for InventoryStage<I> {
+    const ACCEPTS: &'static [EventType] = &[EventType::OrderAccepted];
+    const TEXTS: StageTexts = StageTexts {
+        invalid: "not a lifecycle event",
+        invalid_action: "find what published it to the order-events topic; the message is kept in the DLQ",
+        invalid_metric: Some("EventsInvalid"),
+        unavailable: "inventory store failed",
+        unavailable_action: "SQS retries the event; if it persists check DynamoDB throttling and transaction conflicts",
+    };
+    type Outcome = InventoryOutcome;
+
+    async fn handle(
+        &self,
+        event: &LifecycleEvent,
+        _record: &SqsMessage,
+    ) -> Result<InventoryOutcome, PortError> {
+        let outcome = self.reserve(event).await?;
+        match &outcome {
+            InventoryOutcome::Reserved => tracing::debug!("stock reserved"),
+            InventoryOutcome::Rejected(r) => {
+                tracing::info!(reason = %r.reason, sku = r.sku.as_deref().unwrap_or("-"), "order rejected")
+            }
+            InventoryOutcome::Duplicate => {
+                tracing::debug!("the order is past ACCEPTED: a duplicate event, nothing written")
+            }
+        }
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,175 @@
+//! The notification stage: a terminal outcome's event in, one customer notification out.
+//!
+//! PaymentSucceeded → the confirmation, then `PAID → COMPLETED`; OrderRejected and
+//! PaymentFailed → a notice. Each notification goes to the customer-notifications topic with the
+//! attributes `eventType`, `customerId` and `dedupeId` (`orderId:eventType`): a notification
+//! published twice (a crash between publishing and completing) carries the same dedupe id, so a
+//! subscriber drops the copy. A PaymentSucceeded whose order is already COMPLETED is a
+//! duplicate event: nothing is published.
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use chrono::Utc;
+use order_domain::{
+    format_timestamp, notification_for, CustomerNotification, EventType, LifecycleEvent,
+    OrderStatus,
+};
+
+use crate::ports::orders::{LifecycleStore, TransitionWrite};
+use crate::ports::publish::CustomerPublisher;
+use crate::ports::PortError;
+use crate::runtime::stage::{Stage, StageTexts};
+use crate::runtime::worker::{Disposition, Outcome};
+
+/// The notification stage's outcome for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotificationOutcome {
+    /// The confirmation published and the order COMPLETED.
+    Completed,
+    /// A rejection or payment-failure notice published.
+    Notified(EventType),
+    /// Already notified and COMPLETED (or the order moved on): nothing published.
+    Duplicate,
+}
+
+impl Outcome for NotificationOutcome {
+    fn label(&self) -> &'static str {
+        match self {
+            NotificationOutcome::Completed => "completed",
+            NotificationOutcome::Notified(_) => "notified",
+            NotificationOutcome::Duplicate => "duplicate",
+        }
+    }
+
+    fn disposition(&self) -> Disposition {
+        Disposition::Done
+    }
+
+    fn metric(&self) -> Option<&'static str> {
+        Some(match self {
+            NotificationOutcome::Completed => "OrdersCompleted",
+            NotificationOutcome::Notified(_) => "CustomersNotified",
+            NotificationOutcome::Duplicate => "EventsDuplicate",
+        })
+    }
+}
+
+/// The notification stage.
+pub struct NotificationStage<S, P> {
+    store: S,
+    publisher: P,
+}
+
+impl<S: LifecycleStore, P: CustomerPublisher> NotificationStage<S, P> {
+    pub fn new(store: S, publisher: P) -> Self {
+        Self { store, publisher }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn publisher(&self) -> &P {
+        &self.publisher
+    }
+
+    async fn notify(
+        &self,
+        event: &LifecycleEvent,
+        notification: &CustomerNotification,
+    ) -> Result<NotificationOutcome, PortError> {
+        if event.event_type != EventType::PaymentSucceeded {
+            self.publisher.publish(notification).await?;
+            return Ok(NotificationOutcome::Notified(event.event_type));
+        }
+        // Confirm only an order still PAID at the event's version: a redelivery after
+        // COMPLETED publishes nothing.
+        match self.store.state(&event.order_id).await? {
+            Some((OrderStatus::Paid, v)) if v == event.version => {}
+            _ => return Ok(NotificationOutcome::Duplicate),
+        }
+        self.publisher.publish(notification).await?;
+        let Some(write) = TransitionWrite::new(
+            &event.order_id,
+            OrderStatus::Paid,
+            OrderStatus::Completed,
+            event.version,
+            format_timestamp(Utc::now()),
+        ) else {
+            return Ok(NotificationOutcome::Duplicate);
+        };
+        Ok(if self.store.transition(&write).await? {
+            NotificationOutcome::Completed
+        } else {
+            NotificationOutcome::Duplicate
+        })
+    }
+}
+
+impl<S: LifecycleStore, P: CustomerPublisher> Stage for NotificationStage<S, P> {
+    const ACCEPTS: &'static [EventType] = &[
+        EventType::PaymentSucceeded,
+        EventType::OrderRejected,
+        EventType::PaymentFailed,
+    ];
+    const TEXTS: StageTexts = StageTexts {
+        invalid: "not a lifecycle event",
+        invalid_action: "find what published it to the order-events topic; the message goes to the notification DLQ",
+        invalid_metric: Some("EventsInvalid"),
+        unavailable: "notification failed",
+        unavailable_action: "SQS retries the event; if it persists check the customer-notifications topic, its key and the Orders table",
+    };
+    type Outcome = NotificationOutcome;
+
+    async fn handle(
+        &self,
+        event: &LifecycleEvent,
+        _record: &SqsMessage,
+    ) -> Result<NotificationOutcome, PortError> {
+        // Every accepted event type has a notification (a test holds ACCEPTS to the domain's
+        // notification_for); one without would be a defect, reported as the topic's failure.
+        let notification = notification_for(event).ok_or_else(|| {
+            PortError::Fatal(format!(
+                "no customer notification is defined for {}",
+                event.event_type.as_str()
+            ))
+        })?;
+        let outcome = self.notify(event, &notification).await?;
+        if matches!(
+            outcome,
+            NotificationOutcome::Completed | NotificationOutcome::Notified(_)
+        ) {
+            tracing::debug!(dedupe_id = notification.dedupe_id, "customer notified");
+        }
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Protects: every event type the notification stage subscribes to has a customer
+    /// notification, so no accepted event ends as a "no notification" failure.
+    #[test]
+    fn every_accepted_event_type_has_a_notification() {
+        type Notifications = NotificationStage<
+            crate::adapters::dynamodb::DynamoStore,
+            crate::adapters::sns::SnsCustomerPublisher,
+        >;
+        for event_type in <Notifications as Stage>::ACCEPTS {
+            let mut event: LifecycleEvent = serde_json::from_str(
+                &std::fs::read_to_string(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../test/events/lifecycle-order-accepted.json"
+                ))
+                .unwrap(),
+            )
+            .unwrap();
+            event.event_type = *event_type;
+            assert!(
+                notification_for(&event).is_some(),
+                "{event_type:?} has no notification"
+            );
+        }
+    }
+}
