@@ -1,78 +1,270 @@
 /**
- * The pipeline's settings: one typed config read from CDK context (cdk.json's "context" block).
+ * The pipeline's settings, and the stage table they follow from.
  *
- * Pipeline-wide keys sit at the top level; each function has a block under "functions", keyed
- * by its binary name. Any setting can be overridden per command with `-c key=value`, a
- * function's with a dotted key: `-c functions.order-consumer.memoryMb=512`. A missing,
- * malformed or unknown key fails synth with a message naming it (and, for an unknown key, the
- * closest known one). The local runner reads nothing of this: it reads the synthesized
- * template, so it sees exactly what these settings produce.
+ * FUNCTIONS (below) has one row per Lambda function: its kind (what invokes it), the features
+ * the stack and the local runner wire for it, and, for a queue-fed function, what it makes of
+ * its input and which of the pipeline's resources it uses. Everything else about a function's
+ * settings is derived from the row: the keys its cdk.json block takes and their ranges, its
+ * settings type, the unknown-key check and the checks on the values (the visibility timeout of
+ * every function with a work queue, the features' own checks). The Rust side's registry
+ * (functions/registry.json, see infra/registry.ts) must name the same functions; the stack
+ * refuses to synthesize otherwise.
+ *
+ * The settings are read from CDK context (cdk.json's "context" block). Pipeline-wide keys sit
+ * at the top level; each function has a block under "functions", keyed by its binary name. Any
+ * setting can be overridden per command with `-c key=value`, a function's with a dotted key:
+ * `-c functions.order-consumer.memoryMb=512`. A missing, malformed or unknown key fails synth
+ * with a message naming it (and, for an unknown key, the closest known one). The local runner
+ * reads nothing of this: it reads the synthesized template, so it sees exactly what these
+ * settings produce.
  */
 import { Node } from 'constructs';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 
-/** Settings every Lambda function has. */
-export interface FunctionSettings {
-  readonly memoryMb: number;
-  readonly timeoutSeconds: number;
-}
+/** A setting's whole numbers, from min to max inclusive. */
+type Range = readonly [min: number, max: number];
+/** Each key a block takes, with its range. */
+type Ranges = { readonly [key: string]: Range };
+/** The settings a set of ranges describes: one whole number per key (each key's comment carries over). */
+export type Settings<R extends Ranges> = { readonly [K in keyof R]: number };
 
-/** Settings of a queue-fed function (a stage): its function, its queue and its mapping. */
-export interface WorkerSettings extends FunctionSettings {
+/** Every function's settings. */
+const FUNCTION_RANGES = {
+  /** The function's memory (MB). */
+  memoryMb: [128, 10240],
+  /** The function's timeout (seconds). */
+  timeoutSeconds: [1, 900],
+} as const;
+
+/** A function with a work queue of its own: its function, its queue (and DLQ) and its mapping. */
+const WORKER_RANGES = {
+  ...FUNCTION_RANGES,
   /** Records per invocation (1-10). */
-  readonly batchSize: number;
+  batchSize: [1, 10],
   /** How long the event source mapping gathers records before invoking (0-300 s). */
-  readonly batchingWindowSeconds: number;
+  batchingWindowSeconds: [0, 300],
   /** Most concurrent invocations the mapping starts (2-1000). */
-  readonly maxConcurrency: number;
+  maxConcurrency: [2, 1000],
   /** Records of one batch processed at once inside the function (1-100). */
-  readonly recordConcurrency: number;
+  recordConcurrency: [1, 100],
   /** Receives of a message before it moves to the stage's DLQ (1-1000). */
-  readonly maxReceiveCount: number;
+  maxReceiveCount: [1, 1000],
   /** The queue's oldest-message age that raises the stage's queue-age alarm. */
-  readonly queueAgeAlarmSeconds: number;
-}
+  queueAgeAlarmSeconds: [60, 1_209_600],
+} as const;
 
-/** Settings of a stream-fed function. */
-export interface StreamSettings extends FunctionSettings {
-  /** Stream records per invocation (1-1000). */
-  readonly batchSize: number;
-  /** Retries of a failing record before it goes to the on-failure queue (0-10000). */
-  readonly maxRetryAttempts: number;
-  /** The iterator age (seconds behind the stream) that raises the alarm. */
-  readonly iteratorAgeAlarmSeconds: number;
-}
-
-/** The payment stage's settings: a stage's, plus its attempts, backoff and simulated provider. */
-export interface PaymentSettings extends WorkerSettings {
-  /** Calls to the provider before an order it keeps answering "unavailable" is PAYMENT_FAILED (below maxReceiveCount). */
-  readonly maxAttempts: number;
-  /** An unavailable attempt comes back after this, doubling per attempt... */
-  readonly retryBaseSeconds: number;
-  /** ...up to this. */
-  readonly retryMaxSeconds: number;
-  /** The HTTP provider's answer must arrive within this. */
-  readonly providerTimeoutMs: number;
-  /** The simulated provider declines amounts above this. */
-  readonly simulatedDeclineOver: number;
-  /** The simulated provider answers "unavailable" to this share of calls (percent). */
-  readonly simulatedUnavailablePercent: number;
-}
-
-/** A dead-letter handler's settings (a function fed by a stage's DLQ). */
-export interface DeadLetterHandlerSettings extends FunctionSettings {
+/** A dead-letter handler (a function fed by a stage's DLQ). */
+const DEAD_LETTER_HANDLER_RANGES = {
+  ...FUNCTION_RANGES,
   /** Dead letters per invocation (1-10). */
-  readonly batchSize: number;
+  batchSize: [1, 10],
   /** Most concurrent invocations (2-1000). */
-  readonly maxConcurrency: number;
+  maxConcurrency: [2, 1000],
+} as const;
+
+/** A stream-fed function. */
+const STREAM_RANGES = {
+  ...FUNCTION_RANGES,
+  /** Stream records per invocation (1-1000). */
+  batchSize: [1, 1000],
+  /** Retries of a failing record before it goes to the on-failure queue (0-10000). */
+  maxRetryAttempts: [0, 10000],
+  /** The iterator age (seconds behind the stream) that raises the alarm. */
+  iteratorAgeAlarmSeconds: [10, 86400],
+} as const;
+
+/** A function invoked by a DLQ's alarm (dlq-alarm). */
+const ALARM_RANGES = {
+  ...FUNCTION_RANGES,
+  /** Most DLQ messages the function looks at per alarm. */
+  snapshotMax: [1, 10000],
+  /** Minutes between scheduled sweeps (dead letters that arrive while the alarm stays in ALARM). */
+  sweepMinutes: [1, 1440],
+} as const;
+
+/**
+ * What a function is, by what invokes it: the registry trigger it must have
+ * (functions/registry.json), whether it has a work queue of its own (and so a visibility timeout
+ * derived from its timeout), and the settings it takes.
+ */
+export const KINDS = {
+  /** Fed by a queue subscribed to the order topic, unfiltered (order-consumer). */
+  intake: { trigger: 'sqs', workQueue: true, ranges: WORKER_RANGES },
+  /**
+   * A stage: fed by a queue subscribed to the order-events topic, filtered on the event types it
+   * acts on (its `events` in the registry). The stack builds every stage from its row.
+   */
+  stage: { trigger: 'sqs', workQueue: true, ranges: WORKER_RANGES },
+  /**
+   * Fed by the DLQ of the stage the registry names in its `deadLettersOf`; it runs with that
+   * stage's environment and access.
+   */
+  'dead-letter-handler': { trigger: 'sqs', workQueue: false, ranges: DEAD_LETTER_HANDLER_RANGES },
+  /** Fed by the Orders table's stream (order-events). */
+  stream: { trigger: 'stream', workQueue: false, ranges: STREAM_RANGES },
+  /** Invoked by a DLQ's alarm and a sweep schedule (dlq-alarm). */
+  alarm: { trigger: 'alarm', workQueue: false, ranges: ALARM_RANGES },
+  /** Invoked by the HTTP API (order-api). */
+  http: { trigger: 'http', workQueue: false, ranges: FUNCTION_RANGES },
+} as const;
+export type Kind = keyof typeof KINDS;
+/** The settings of a function of kind `K`. */
+export type KindSettings<K extends Kind> = Settings<(typeof KINDS)[K]['ranges']>;
+/** The kinds whose functions have a work queue of their own. */
+export type WorkQueueKind = { [K in Kind]: (typeof KINDS)[K]['workQueue'] extends true ? K : never }[Kind];
+
+/**
+ * What the stack (and the local runner, through the template's `OrderPipeline:Features`
+ * metadata) wires for a function beyond its kind, each with the settings it adds.
+ */
+export const FEATURES = {
+  /**
+   * A backoff of its own: failed records come back after a delay doubling per attempt, set on
+   * the function's own queue, instead of after the visibility timeout (RETRY_BASE_SECONDS,
+   * RETRY_MAX_SECONDS, QUEUE_URL).
+   */
+  backoff: {
+    /** An unavailable attempt comes back after this, doubling per attempt... */
+    retryBaseSeconds: [1, 43_200],
+    /** ...up to this. */
+    retryMaxSeconds: [1, 43_200],
+  },
+  /**
+   * Calls the payment provider: PAYMENT_MAX_ATTEMPTS, and the provider's URL and API-key secret
+   * (paymentProviderUrl, paymentSecretArn) or, without them, the simulated provider's settings.
+   */
+  'payment-provider': {
+    /** Calls to the provider before an order it keeps answering "unavailable" is PAYMENT_FAILED (below maxReceiveCount). */
+    maxAttempts: [1, 100],
+    /** The HTTP provider's answer must arrive within this. */
+    providerTimeoutMs: [100, 60_000],
+    /** The simulated provider declines amounts above this. */
+    simulatedDeclineOver: [0, 1_000_000_000],
+    /** The simulated provider answers "unavailable" to this share of calls (percent). */
+    simulatedUnavailablePercent: [0, 100],
+  },
+} as const;
+export type Feature = keyof typeof FEATURES;
+/** The settings feature `F` adds. */
+export type FeatureSettings<F extends Feature> = Settings<(typeof FEATURES)[F]>;
+
+/** The pipeline resources a worker can use; the stack maps each to the resource, its variable and its grant. */
+export type PipelineResource = 'orders' | 'inventory' | 'customerNotifications';
+/**
+ * The resources a worker uses, each with the exact actions it may take on it: the stack sets
+ * the resource's variable in the function's environment (TABLE_NAME, INVENTORY_TABLE_NAME,
+ * NOTIFICATION_TOPIC_ARN) and grants exactly these actions, in this order.
+ */
+export type Uses = { readonly [R in PipelineResource]?: readonly string[] };
+
+/** A function with a work queue: the stack builds it from this row. */
+interface WorkerRow {
+  readonly kind: WorkQueueKind;
+  /** What it makes of its input: its description is `<input> -> <outcome>`. */
+  readonly outcome: string;
+  readonly uses: Uses;
+  readonly features?: readonly Feature[];
+}
+/** A dead-letter handler: its stage's environment and access, its own settings. */
+interface DeadLetterHandlerRow {
+  readonly kind: 'dead-letter-handler';
+  /** What it makes of a dead letter: its description is `<Stage> DLQ -> <outcome>`. */
+  readonly outcome: string;
+}
+/** A function with a construct of its own (infra/constructs). */
+interface OtherRow {
+  readonly kind: Exclude<Kind, WorkQueueKind | 'dead-letter-handler'>;
+}
+type FunctionRow = WorkerRow | DeadLetterHandlerRow | OtherRow;
+
+/**
+ * The stage table: one row per Lambda function (its binary, functions/<name>), in the order of
+ * the dashboard's rows and of the stack's stages. Adding a stage fed by lifecycle events takes a
+ * row of kind 'stage' here, its handler and registry entry on the Rust side, and its block in
+ * cdk.json.
+ */
+export const FUNCTIONS = {
+  'order-consumer': {
+    kind: 'intake',
+    outcome: 'Orders table (partial batch responses)',
+    // PartiQLInsert: a batch's new orders go out as one BatchExecuteStatement of INSERTs.
+    uses: { orders: ['dynamodb:PutItem', 'dynamodb:PartiQLInsert', 'dynamodb:UpdateItem', 'dynamodb:GetItem'] },
+  },
+  'dlq-alarm': { kind: 'alarm' },
+  'order-api': { kind: 'http' },
+  'order-events': { kind: 'stream' },
+  inventory: {
+    kind: 'stage',
+    outcome: 'stock reserved in one transaction (RESERVED) or REJECTED',
+    uses: { inventory: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], orders: ['dynamodb:UpdateItem'] },
+  },
+  payment: {
+    kind: 'stage',
+    features: ['backoff', 'payment-provider'],
+    outcome: 'PAID or PAYMENT_FAILED (stock sold or released)',
+    // The attempt counter and the settling transaction (Orders + Inventory); payment-dlq settles with the same.
+    uses: { orders: ['dynamodb:UpdateItem'], inventory: ['dynamodb:UpdateItem'] },
+  },
+  'payment-dlq': { kind: 'dead-letter-handler', outcome: 'PAYMENT_FAILED with the stock released (nothing for a settled order)' },
+  notification: {
+    kind: 'stage',
+    outcome: 'customer notifications; PAID -> COMPLETED',
+    uses: { orders: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], customerNotifications: ['sns:Publish'] },
+  },
+} as const satisfies Record<string, FunctionRow>;
+
+export type FunctionName = keyof typeof FUNCTIONS;
+type Row<N extends FunctionName> = (typeof FUNCTIONS)[N];
+/** The functions of the given kind(s). */
+export type NameOfKind<K extends Kind> = { [N in FunctionName]: Row<N>['kind'] extends K ? N : never }[FunctionName];
+type FeaturesSettings<Fs> = Fs extends readonly [infer F extends Feature, ...infer Rest] ? FeatureSettings<F> & FeaturesSettings<Rest> : unknown;
+/** A function's settings: its kind's, and its features'. */
+export type SettingsOf<N extends FunctionName> = KindSettings<Row<N>['kind']> &
+  (Row<N> extends { readonly features: infer Fs } ? FeaturesSettings<Fs> : unknown);
+
+/** Settings every Lambda function has. */
+export type FunctionSettings = Settings<typeof FUNCTION_RANGES>;
+/** Settings of a function with a work queue (a stage, the intake): its function, its queue and its mapping. */
+export type WorkerSettings = KindSettings<WorkQueueKind>;
+/** A dead-letter handler's settings. */
+export type DeadLetterHandlerSettings = KindSettings<'dead-letter-handler'>;
+/** A stream-fed function's settings. */
+export type StreamSettings = KindSettings<'stream'>;
+/** dlq-alarm's settings. */
+export type DlqAlarmSettings = KindSettings<'alarm'>;
+
+/** Every function, in the table's order. */
+export const FUNCTION_NAMES = Object.keys(FUNCTIONS) as FunctionName[];
+
+function isFunctionName(name: string): name is FunctionName {
+  return Object.prototype.hasOwnProperty.call(FUNCTIONS, name);
 }
 
-/** dlq-alarm's settings. */
-export interface DlqAlarmSettings extends FunctionSettings {
-  /** Most DLQ messages dlq-alarm looks at per alarm. */
-  readonly snapshotMax: number;
-  /** Minutes between scheduled sweeps (dead letters that arrive while the alarm stays in ALARM). */
-  readonly sweepMinutes: number;
+/** The functions of the given kind(s), in the table's order. */
+export function namesOfKind<K extends Kind>(...kinds: K[]): NameOfKind<K>[] {
+  return FUNCTION_NAMES.filter((n): n is NameOfKind<K> => (kinds as Kind[]).includes(FUNCTIONS[n].kind));
+}
+
+/** The functions with a work queue of their own, in the table's order. */
+export function workQueueNames(): NameOfKind<WorkQueueKind>[] {
+  return namesOfKind(...(Object.keys(KINDS) as Kind[]).filter((k): k is WorkQueueKind => KINDS[k].workQueue));
+}
+
+/** The features of the function `name` (the binary a Lambda runs); a name without a row is an error. */
+export function featuresOf(name: string): readonly Feature[] {
+  if (!isFunctionName(name)) throw new ConfigError(`"${name}" has no row in the stage table (FUNCTIONS, infra/config.ts)`);
+  const row: FunctionRow = FUNCTIONS[name];
+  return 'features' in row && row.features ? row.features : [];
+}
+
+/** The keys a function's block takes, with their ranges: its kind's, then its features'. */
+export function rangesOf(name: FunctionName): Ranges {
+  return Object.assign({}, KINDS[FUNCTIONS[name].kind].ranges, ...featuresOf(name).map((f) => FEATURES[f]));
+}
+
+/** The function's settings as feature `F`'s when it has that feature (its block then has F's keys), else undefined. */
+export function featureSettings<F extends Feature>(config: PipelineConfig, name: FunctionName, feature: F): FeatureSettings<F> | undefined {
+  return featuresOf(name).includes(feature) ? (config.functions[name] as unknown as FeatureSettings<F>) : undefined;
 }
 
 /** The order API's authorization and throttling. */
@@ -87,6 +279,9 @@ export interface ApiSettings {
   readonly jwtAudience: string[];
 }
 
+/** Every function's settings, by name. */
+export type FunctionsConfig = { readonly [N in FunctionName]: SettingsOf<N> };
+
 export interface PipelineConfig {
   /** Deployment stage. `dev` allows deleting the table, DLQs and key; any other stage keeps them. */
   readonly stage: string;
@@ -99,56 +294,16 @@ export interface PipelineConfig {
   /** The payment provider: its HTTP API's base URL and the secret holding its API key; none for the simulated provider. */
   readonly paymentProvider?: { readonly url: string; readonly secretArn: string };
   readonly api: ApiSettings;
-  readonly functions: {
-    readonly 'order-consumer': WorkerSettings;
-    readonly 'dlq-alarm': DlqAlarmSettings;
-    readonly 'order-api': FunctionSettings;
-    readonly 'order-events': StreamSettings;
-    readonly inventory: WorkerSettings;
-    readonly payment: PaymentSettings;
-    readonly 'payment-dlq': DeadLetterHandlerSettings;
-    readonly notification: WorkerSettings;
-  };
+  readonly functions: FunctionsConfig;
 }
 
-/** A context key that is missing, out of range or unknown fails synth with a message naming it. */
+/** A setting that is missing, out of range or unknown (or a stage table that does not hold together) fails synth with a message naming it. */
 export class ConfigError extends Error {}
 
 const RETENTION_DAYS = new Set(
   Object.values(RetentionDays).filter((v): v is number => typeof v === 'number'),
 );
 
-/** Each key a block takes, with its range. */
-type Ranges = Record<string, [number, number]>;
-
-const FUNCTION_RANGES: Ranges = { memoryMb: [128, 10240], timeoutSeconds: [1, 900] };
-const WORKER_RANGES: Ranges = {
-  ...FUNCTION_RANGES,
-  batchSize: [1, 10],
-  batchingWindowSeconds: [0, 300],
-  maxConcurrency: [2, 1000],
-  recordConcurrency: [1, 100],
-  maxReceiveCount: [1, 1000],
-  queueAgeAlarmSeconds: [60, 1_209_600],
-};
-const FUNCTIONS: Record<keyof PipelineConfig['functions'], Ranges> = {
-  'order-consumer': WORKER_RANGES,
-  'dlq-alarm': { ...FUNCTION_RANGES, snapshotMax: [1, 10000], sweepMinutes: [1, 1440] },
-  'order-api': FUNCTION_RANGES,
-  'order-events': { ...FUNCTION_RANGES, batchSize: [1, 1000], maxRetryAttempts: [0, 10000], iteratorAgeAlarmSeconds: [10, 86400] },
-  inventory: WORKER_RANGES,
-  payment: {
-    ...WORKER_RANGES,
-    maxAttempts: [1, 100],
-    retryBaseSeconds: [1, 43_200],
-    retryMaxSeconds: [1, 43_200],
-    providerTimeoutMs: [100, 60_000],
-    simulatedDeclineOver: [0, 1_000_000_000],
-    simulatedUnavailablePercent: [0, 100],
-  },
-  'payment-dlq': { ...FUNCTION_RANGES, batchSize: [1, 10], maxConcurrency: [2, 1000] },
-  notification: WORKER_RANGES,
-};
 const TOP_LEVEL = [
   'stage', 'logRetentionDays', 'alarmEmail', 'notificationEmail', 'paymentProviderUrl', 'paymentSecretArn', 'apiThrottleRate', 'apiThrottleBurst', 'apiJwtIssuer', 'apiJwtAudience', 'functions',
 ];
@@ -164,7 +319,46 @@ export function queueVisibilityTimeoutSeconds(settings: WorkerSettings): number 
   return 6 * settings.timeoutSeconds + settings.batchingWindowSeconds;
 }
 
-function wholeNumber(key: string, raw: unknown, [min, max]: [number, number]): number {
+/** Each feature's own check of a function's settings (`name` names the function in the message). */
+const FEATURE_CHECKS: { readonly [F in Feature]: (name: string, settings: WorkerSettings & FeatureSettings<F>) => void } = {
+  backoff: (name, s) => {
+    if (s.retryMaxSeconds < s.retryBaseSeconds) {
+      throw new ConfigError(`Context key "functions.${name}.retryMaxSeconds" is invalid: it must be at least retryBaseSeconds (${s.retryBaseSeconds})`);
+    }
+  },
+  'payment-provider': (name, s) => {
+    if (s.maxAttempts >= s.maxReceiveCount) {
+      throw new ConfigError(
+        `Context key "functions.${name}.maxAttempts" is invalid: ${s.maxAttempts} attempts need a maxReceiveCount above it (functions.${name}.maxReceiveCount is ${s.maxReceiveCount}), or the DLQ takes orders the stage would still retry`,
+      );
+    }
+  },
+};
+
+/**
+ * The checks across a function's settings, derived from the table: each feature's own check
+ * for every function that has it, and the visibility timeout of every function with a work
+ * queue (none listed by hand).
+ */
+export function checkSettings(functions: FunctionsConfig): void {
+  for (const name of workQueueNames()) {
+    const settings: WorkerSettings = functions[name];
+    for (const feature of featuresOf(name)) {
+      // The function's block has the feature's keys: its ranges are its kind's and its features'.
+      (FEATURE_CHECKS[feature] as (name: string, settings: WorkerSettings) => void)(name, settings);
+    }
+  }
+  for (const name of workQueueNames()) {
+    const worker: WorkerSettings = functions[name];
+    if (queueVisibilityTimeoutSeconds(worker) > MAX_VISIBILITY_SECONDS) {
+      throw new ConfigError(
+        `Context key "functions.${name}.timeoutSeconds" is invalid: 6 x ${worker.timeoutSeconds} s + the ${worker.batchingWindowSeconds} s batching window exceeds SQS's 12-hour visibility timeout`,
+      );
+    }
+  }
+}
+
+function wholeNumber(key: string, raw: unknown, [min, max]: Range): number {
   if (raw === undefined || raw === null || raw === '') {
     throw new ConfigError(`Context key "${key}" is missing: set it in cdk.json's "context" block or pass -c ${key}=VALUE`);
   }
@@ -193,7 +387,7 @@ function distance(a: string, b: string): number {
 function knownKeys(): string[] {
   return [
     ...TOP_LEVEL.filter((k) => k !== 'functions'),
-    ...Object.entries(FUNCTIONS).flatMap(([name, ranges]) => Object.keys(ranges).map((k) => `functions.${name}.${k}`)),
+    ...FUNCTION_NAMES.flatMap((name) => Object.keys(rangesOf(name)).map((k) => `functions.${name}.${k}`)),
   ];
 }
 
@@ -220,28 +414,39 @@ function functionBlocks(context: Record<string, unknown>): Record<string, Record
   if (parsed === undefined || parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError('Context key "functions" is missing or not an object: cdk.json holds one block per function');
   }
+  const unknownFunction = (name: string) => unknownKey(`functions.${name}`, FUNCTION_NAMES.map((n) => `functions.${n}`));
   const blocks: Record<string, Record<string, unknown>> = {};
   for (const [name, block] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!(name in FUNCTIONS)) throw unknownKey(`functions.${name}`, Object.keys(FUNCTIONS).map((n) => `functions.${n}`));
+    if (!isFunctionName(name)) throw unknownFunction(name);
     blocks[name] = { ...(block as Record<string, unknown>) };
   }
   for (const [key, value] of Object.entries(context)) {
     const match = /^functions\.([^.]+)\.([^.]+)$/.exec(key);
     if (!match) continue;
     const [, name, setting] = match;
-    if (!(name in FUNCTIONS)) throw unknownKey(`functions.${name}`, Object.keys(FUNCTIONS).map((n) => `functions.${n}`));
+    if (!isFunctionName(name)) throw unknownFunction(name);
     blocks[name] = { ...(blocks[name] ?? {}), [setting]: value };
   }
   return blocks;
 }
 
-function readBlock(name: string, block: Record<string, unknown> | undefined): Record<string, number> {
-  const ranges = FUNCTIONS[name as keyof typeof FUNCTIONS];
+/** A function's block, every key its row gives it read and range-checked, any other key refused. */
+function readBlock(name: FunctionName, block: Record<string, unknown> | undefined): Record<string, number> {
+  const ranges = rangesOf(name);
   const known = Object.keys(ranges);
   for (const key of Object.keys(block ?? {})) {
     if (!known.includes(key)) throw unknownKey(`functions.${name}.${key}`, known.map((k) => `functions.${name}.${k}`));
   }
   return Object.fromEntries(known.map((key) => [key, wholeNumber(`functions.${name}.${key}`, block?.[key], ranges[key])]));
+}
+
+/** Every function's settings, read from its block, then checked across (checkSettings). */
+function readFunctions(context: Record<string, unknown>): FunctionsConfig {
+  const blocks = functionBlocks(context);
+  // readBlock reads exactly rangesOf(name), the keys SettingsOf<name> is derived from.
+  const functions = Object.fromEntries(FUNCTION_NAMES.map((name) => [name, readBlock(name, blocks[name])])) as unknown as FunctionsConfig;
+  checkSettings(functions);
+  return functions;
 }
 
 export function loadConfig(node: Node): PipelineConfig {
@@ -304,32 +509,6 @@ export function loadConfig(node: Node): PipelineConfig {
     jwtIssuer,
     jwtAudience,
   };
-  const blocks = functionBlocks(context);
-  const consumer = readBlock('order-consumer', blocks['order-consumer']) as unknown as WorkerSettings;
-  const dlqAlarm = readBlock('dlq-alarm', blocks['dlq-alarm']) as unknown as DlqAlarmSettings;
-  const orderApi = readBlock('order-api', blocks['order-api']) as unknown as FunctionSettings;
-  const orderEvents = readBlock('order-events', blocks['order-events']) as unknown as StreamSettings;
-  const inventory = readBlock('inventory', blocks.inventory) as unknown as WorkerSettings;
-  const payment = readBlock('payment', blocks.payment) as unknown as PaymentSettings;
-  const paymentDlq = readBlock('payment-dlq', blocks['payment-dlq']) as unknown as DeadLetterHandlerSettings;
-  const notification = readBlock('notification', blocks.notification) as unknown as WorkerSettings;
-  if (payment.maxAttempts >= payment.maxReceiveCount) {
-    throw new ConfigError(
-      `Context key "functions.payment.maxAttempts" is invalid: ${payment.maxAttempts} attempts need a maxReceiveCount above it (functions.payment.maxReceiveCount is ${payment.maxReceiveCount}), or the DLQ takes orders the stage would still retry`,
-    );
-  }
-  if (payment.retryMaxSeconds < payment.retryBaseSeconds) {
-    throw new ConfigError(
-      `Context key "functions.payment.retryMaxSeconds" is invalid: it must be at least retryBaseSeconds (${payment.retryBaseSeconds})`,
-    );
-  }
-  for (const [name, worker] of [['order-consumer', consumer], ['inventory', inventory], ['payment', payment], ['notification', notification]] as const) {
-    if (queueVisibilityTimeoutSeconds(worker) > MAX_VISIBILITY_SECONDS) {
-      throw new ConfigError(
-        `Context key "functions.${name}.timeoutSeconds" is invalid: 6 x ${worker.timeoutSeconds} s + the ${worker.batchingWindowSeconds} s batching window exceeds SQS's 12-hour visibility timeout`,
-      );
-    }
-  }
   return {
     stage,
     logRetentionDays,
@@ -337,15 +516,6 @@ export function loadConfig(node: Node): PipelineConfig {
     notificationEmail,
     paymentProvider: providerUrl && secretArn ? { url: providerUrl, secretArn } : undefined,
     api,
-    functions: {
-      'order-consumer': consumer,
-      'dlq-alarm': dlqAlarm,
-      'order-api': orderApi,
-      'order-events': orderEvents,
-      inventory,
-      payment,
-      'payment-dlq': paymentDlq,
-      notification,
-    },
+    functions: readFunctions(context),
   };
 }

@@ -9,17 +9,78 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { PipelineConfig } from './config';
+import {
+  FeatureSettings,
+  FUNCTIONS,
+  featureSettings,
+  NameOfKind,
+  namesOfKind,
+  PipelineConfig,
+  PipelineResource,
+  Uses,
+  WorkQueueKind,
+} from './config';
 import { acknowledgeFindings } from './nag';
+import { Registry } from './registry';
 import { PipelineDashboard } from './constructs/dashboard';
 import { OrderApi } from './constructs/order-api';
 import { OrderEvents } from './constructs/order-events';
 import { functionErrorsAlarm, notify } from './constructs/alarms';
-import { QueueWorker, startMarginMs } from './constructs/queue-worker';
+import { QueueSubscription, QueueWorker, startMarginMs } from './constructs/queue-worker';
 import { RustLambda } from './constructs/rust-lambda';
 
 export interface OrderPipelineStackProps extends StackProps {
   readonly config: PipelineConfig;
+  /** The Rust functions' registry. @default functions/registry.json, which must agree with the stage table */
+  readonly registry?: Registry;
+}
+
+/** A function's construct-id form of its binary name: `payment-dlq` -> `PaymentDlq`. */
+export function constructId(binaryName: string): string {
+  return binaryName.replace(/(^|-)([a-z0-9])/g, (_, __, c: string) => c.toUpperCase());
+}
+
+/** How a resource a stage `uses` (infra/config.ts) reaches its function. */
+interface PipelineResourceWiring {
+  /** The environment variable naming it... */
+  readonly variable: string;
+  readonly value: string;
+  /** ...and the grant of exactly `actions` on it. */
+  grant(role: iam.IRole, actions: readonly string[]): void;
+}
+
+/**
+ * The "payment-provider" feature: the function is told its attempts and either the provider's
+ * URL, secret and timeout (and may read exactly that secret: the API key is never in the
+ * environment) or the simulated provider's settings, and its description says which it calls.
+ */
+function paymentProvider(
+  settings: FeatureSettings<'payment-provider'> | undefined,
+  provider: PipelineConfig['paymentProvider'],
+): { via: string; environment: Record<string, string>; grant(role: iam.IRole): void } | undefined {
+  if (!settings) return undefined;
+  return {
+    via: provider ? 'the payment provider' : 'the SIMULATED payment provider',
+    environment: {
+      PAYMENT_MAX_ATTEMPTS: String(settings.maxAttempts),
+      ...(provider
+        ? {
+            PAYMENT_PROVIDER_URL: provider.url,
+            PAYMENT_SECRET_ARN: provider.secretArn,
+            PAYMENT_TIMEOUT_MS: String(settings.providerTimeoutMs),
+          }
+        : {
+            SIMULATED_DECLINE_OVER: String(settings.simulatedDeclineOver),
+            SIMULATED_UNAVAILABLE_PERCENT: String(settings.simulatedUnavailablePercent),
+          }),
+    },
+    grant: (role) => {
+      // The API key, read once per cold start; never in the environment.
+      if (provider) {
+        role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [provider.secretArn] }));
+      }
+    },
+  };
 }
 
 /** The workspace manifest: RustFunction builds functions/<binary> from it with cargo-lambda. */
@@ -27,13 +88,16 @@ export const CARGO_MANIFEST = path.join(__dirname, '..', 'Cargo.toml');
 
 /**
  * The order pipeline: SNS order topic -> the intake stage (queue + DLQ -> order-consumer) ->
- * DynamoDB Orders; the intake DLQ's alarm -> dlq-alarm (Rust) + ops topic. Built to
+ * DynamoDB Orders; the intake DLQ's alarm -> dlq-alarm (Rust) + ops topic; the Orders stream ->
+ * order-events -> the lifecycle-event stages, each built from its row of the stage table
+ * (infra/config.ts) and its entry in the Rust registry (functions/registry.json). Built to
  * docs/contract.md, "Infrastructure defaults".
  */
 export class OrderPipelineStack extends Stack {
   constructor(scope: Construct, id: string, props: OrderPipelineStackProps) {
     super(scope, id, props);
     const { config } = props;
+    const registry = (props.registry ?? Registry.load()).check();
     const isDev = config.stage === 'dev';
 
     // Two keys: SNS's grant on the queue key is conditioned on the topic's ARN (the
@@ -127,101 +191,6 @@ export class OrderPipelineStack extends Stack {
       }),
     );
 
-    const common = {
-      manifestPath: CARGO_MANIFEST,
-      key: queueKey,
-      logRetention: config.logRetentionDays,
-      retainDeadLetters: !isDev,
-      alarmActions: notifyOps,
-    };
-    const intake = new QueueWorker(this, 'Intake', {
-      ...common,
-      binaryName: 'order-consumer',
-      description: 'Order queue -> Orders table (partial batch responses)',
-      settings: config.functions['order-consumer'],
-      environment: { TABLE_NAME: table.tableName },
-      subscription: { topic: orderTopic },
-    });
-    // PartiQLInsert: a batch's new orders go out as one BatchExecuteStatement of INSERTs.
-    table.grant(
-      intake.lambda.role,
-      'dynamodb:PutItem',
-      'dynamodb:PartiQLInsert',
-      'dynamodb:UpdateItem',
-      'dynamodb:GetItem',
-    );
-
-    const events = new OrderEvents(this, 'OrderEvents', {
-      manifestPath: CARGO_MANIFEST,
-      table,
-      settings: config.functions['order-events'],
-      topicKey,
-      queueKey,
-      logRetention: config.logRetentionDays,
-      retainFailures: !isDev,
-      alarmActions: notifyOps,
-    });
-    const inventory = new QueueWorker(this, 'Inventory', {
-      ...common,
-      binaryName: 'inventory',
-      description: 'OrderAccepted -> stock reserved in one transaction (RESERVED) or REJECTED',
-      settings: config.functions.inventory,
-      environment: { TABLE_NAME: table.tableName, INVENTORY_TABLE_NAME: inventoryTable.tableName },
-      subscription: {
-        topic: events.topic,
-        filterPolicy: { eventType: sns.SubscriptionFilter.stringFilter({ allowlist: ['OrderAccepted'] }) },
-      },
-    });
-    inventoryTable.grant(inventory.lambda.role, 'dynamodb:BatchGetItem', 'dynamodb:UpdateItem');
-    table.grant(inventory.lambda.role, 'dynamodb:UpdateItem');
-
-    const paymentSettings = config.functions.payment;
-    const provider = config.paymentProvider;
-    const payment = new QueueWorker(this, 'Payment', {
-      ...common,
-      binaryName: 'payment',
-      description: provider
-        ? 'InventoryReserved -> the payment provider -> PAID or PAYMENT_FAILED (stock sold or released)'
-        : 'InventoryReserved -> the SIMULATED payment provider -> PAID or PAYMENT_FAILED (stock sold or released)',
-      settings: paymentSettings,
-      environment: {
-        TABLE_NAME: table.tableName,
-        INVENTORY_TABLE_NAME: inventoryTable.tableName,
-        PAYMENT_MAX_ATTEMPTS: String(paymentSettings.maxAttempts),
-        ...(provider
-          ? {
-              PAYMENT_PROVIDER_URL: provider.url,
-              PAYMENT_SECRET_ARN: provider.secretArn,
-              PAYMENT_TIMEOUT_MS: String(paymentSettings.providerTimeoutMs),
-            }
-          : {
-              SIMULATED_DECLINE_OVER: String(paymentSettings.simulatedDeclineOver),
-              SIMULATED_UNAVAILABLE_PERCENT: String(paymentSettings.simulatedUnavailablePercent),
-            }),
-      },
-      backoff: { baseSeconds: paymentSettings.retryBaseSeconds, maxSeconds: paymentSettings.retryMaxSeconds },
-      subscription: {
-        topic: events.topic,
-        filterPolicy: { eventType: sns.SubscriptionFilter.stringFilter({ allowlist: ['InventoryReserved'] }) },
-      },
-      deadLetterHandler: {
-        binaryName: 'payment-dlq',
-        description: 'Payment DLQ -> PAYMENT_FAILED with the stock released (nothing for a settled order)',
-        settings: config.functions['payment-dlq'],
-      },
-    });
-    // The attempt counter and the settling transaction (Orders + Inventory), for both functions.
-    for (const fn of [payment.lambda, payment.deadLetterHandler!]) {
-      table.grant(fn.role, 'dynamodb:UpdateItem');
-      inventoryTable.grant(fn.role, 'dynamodb:UpdateItem');
-    }
-    if (provider) {
-      // The API key, read once per cold start; never in the environment.
-      payment.lambda.role.addToPrincipalPolicy(
-        new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [provider.secretArn] }),
-      );
-    }
-
     const customerNotifications = new sns.Topic(this, 'CustomerNotificationsTopic', {
       masterKey: topicKey,
       enforceSSL: true,
@@ -235,25 +204,88 @@ export class OrderPipelineStack extends Stack {
           'The optional email subscription is a demo inbox; a bounced email has nothing to redrive, and each notification stays traceable in the notification log group by its dedupeId.',
       });
     }
-    const notification = new QueueWorker(this, 'Notification', {
-      ...common,
-      binaryName: 'notification',
-      description: 'PaymentSucceeded, OrderRejected, PaymentFailed -> customer notifications; PAID -> COMPLETED',
-      settings: config.functions.notification,
-      environment: { TABLE_NAME: table.tableName, NOTIFICATION_TOPIC_ARN: customerNotifications.topicArn },
-      subscription: {
-        topic: events.topic,
-        filterPolicy: {
-          eventType: sns.SubscriptionFilter.stringFilter({ allowlist: ['PaymentSucceeded', 'OrderRejected', 'PaymentFailed'] }),
+
+    // What a row's `uses` names: the variable that tells the function where the resource is,
+    // and the grant of exactly the row's actions.
+    const pipelineResources: { readonly [R in PipelineResource]: PipelineResourceWiring } = {
+      orders: { variable: 'TABLE_NAME', value: table.tableName, grant: (role, actions) => table.grant(role, ...actions) },
+      inventory: {
+        variable: 'INVENTORY_TABLE_NAME',
+        value: inventoryTable.tableName,
+        grant: (role, actions) => inventoryTable.grant(role, ...actions),
+      },
+      customerNotifications: {
+        variable: 'NOTIFICATION_TOPIC_ARN',
+        value: customerNotifications.topicArn,
+        grant: (role, actions) => {
+          // Exact actions on the encrypted topic (grantPublish would add kms:GenerateDataKey*, a wildcard).
+          role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...actions], resources: [customerNotifications.topicArn] }));
+          topicKey.grant(role, 'kms:Decrypt', 'kms:GenerateDataKey');
         },
       },
+    };
+    const common = {
+      manifestPath: CARGO_MANIFEST,
+      key: queueKey,
+      logRetention: config.logRetentionDays,
+      retainDeadLetters: !isDev,
+      alarmActions: notifyOps,
+    };
+    /**
+     * The worker of table row `name` (construct `id`), fed from `subscription`, described as
+     * `<input> -> <outcome>`; with the dead-letter handler the registry gives its DLQ, its
+     * features wired and its `uses` granted (the handler gets the stage's environment and access).
+     */
+    const worker = (name: NameOfKind<WorkQueueKind>, id: string, input: string, subscription: QueueSubscription): QueueWorker => {
+      const row: { readonly outcome: string; readonly uses: Uses } = FUNCTIONS[name];
+      const uses = Object.entries(row.uses) as [PipelineResource, readonly string[]][];
+      const backoff = featureSettings(config, name, 'backoff');
+      const provider = paymentProvider(featureSettings(config, name, 'payment-provider'), config.paymentProvider);
+      const handler = namesOfKind('dead-letter-handler').find((h) => h === registry.deadLetterHandlerOf(name));
+      const stage = new QueueWorker(this, id, {
+        ...common,
+        binaryName: name,
+        description: [input, ...(provider ? [provider.via] : []), row.outcome].join(' -> '),
+        settings: config.functions[name],
+        environment: {
+          ...Object.fromEntries(uses.map(([resource]) => [pipelineResources[resource].variable, pipelineResources[resource].value])),
+          ...provider?.environment,
+        },
+        backoff: backoff && { baseSeconds: backoff.retryBaseSeconds, maxSeconds: backoff.retryMaxSeconds },
+        subscription,
+        deadLetterHandler: handler && {
+          binaryName: handler,
+          description: `${constructId(name)} DLQ -> ${FUNCTIONS[handler].outcome}`,
+          settings: config.functions[handler],
+        },
+      });
+      for (const fn of [stage.lambda, ...(stage.deadLetterHandler ? [stage.deadLetterHandler] : [])]) {
+        for (const [resource, actions] of uses) pipelineResources[resource].grant(fn.role, actions);
+      }
+      provider?.grant(stage.lambda.role);
+      return stage;
+    };
+
+    const intake = worker('order-consumer', 'Intake', 'Order queue', { topic: orderTopic });
+    const events = new OrderEvents(this, 'OrderEvents', {
+      manifestPath: CARGO_MANIFEST,
+      table,
+      settings: config.functions['order-events'],
+      topicKey,
+      queueKey,
+      logRetention: config.logRetentionDays,
+      retainFailures: !isDev,
+      alarmActions: notifyOps,
     });
-    table.grant(notification.lambda.role, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
-    notification.lambda.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [customerNotifications.topicArn] }),
-    );
-    topicKey.grant(notification.lambda.role, 'kms:Decrypt', 'kms:GenerateDataKey');
-    const stages = [intake, inventory, payment, notification];
+    // The stages, one per row of kind 'stage': each subscribed to the lifecycle events it acts on (the registry's).
+    const eventStages = namesOfKind('stage').map((name) => {
+      const eventTypes = registry.get(name).events;
+      return worker(name, constructId(name), eventTypes.join(', '), {
+        topic: events.topic,
+        filterPolicy: { eventType: sns.SubscriptionFilter.stringFilter({ allowlist: [...eventTypes] }) },
+      });
+    });
+    const stages = [intake, ...eventStages];
 
     const dlqAlarmSettings = config.functions['dlq-alarm'];
     const dlqAlarmTimeout = Duration.seconds(dlqAlarmSettings.timeoutSeconds);
@@ -345,16 +377,18 @@ export class OrderPipelineStack extends Stack {
         description: 'Orders SNS could not deliver to the intake queue',
       });
     }
-    new CfnOutput(this, 'OrderConsumerLogGroup', { value: intake.lambda.logGroup.logGroupName });
-    new CfnOutput(this, 'DlqAlarmLogGroup', { value: dlqAlarm.logGroup.logGroupName });
-    new CfnOutput(this, 'OrderApiLogGroup', { value: api.lambda.logGroup.logGroupName });
     new CfnOutput(this, 'ApiAccessLogGroup', { value: api.accessLogs.logGroupName });
-    new CfnOutput(this, 'OrderEventsLogGroup', { value: events.lambda.logGroup.logGroupName });
-    new CfnOutput(this, 'InventoryLogGroup', { value: inventory.lambda.logGroup.logGroupName });
-    new CfnOutput(this, 'PaymentLogGroup', { value: payment.lambda.logGroup.logGroupName });
-    new CfnOutput(this, 'PaymentDlqLogGroup', { value: payment.deadLetterHandler!.logGroup.logGroupName });
-    new CfnOutput(this, 'NotificationLogGroup', { value: notification.lambda.logGroup.logGroupName });
-    new CfnOutput(this, 'PaymentDeadLetterQueueUrl', { value: payment.deadLetterQueue.queueUrl, description: 'Payment events the payment stage could not process' });
+    // Every function's log group, named after its binary (OrderConsumerLogGroup, PaymentDlqLogGroup, ...).
+    for (const fn of this.node.findAll().filter((c): c is RustLambda => c instanceof RustLambda)) {
+      new CfnOutput(this, `${constructId(fn.binaryName)}LogGroup`, { value: fn.logGroup.logGroupName });
+    }
+    // A DLQ that a handler settles holds what it could not: read, then delete (docs/operations.md).
+    for (const stage of eventStages.filter((s) => s.deadLetterHandler)) {
+      new CfnOutput(this, `${constructId(stage.name)}DeadLetterQueueUrl`, {
+        value: stage.deadLetterQueue.queueUrl,
+        description: `${constructId(stage.name)} events the ${stage.name} stage could not process`,
+      });
+    }
     new CfnOutput(this, 'CustomerNotificationsTopicArn', {
       value: customerNotifications.topicArn,
       description: 'One message per terminal outcome (eventType, customerId, dedupeId attributes)',

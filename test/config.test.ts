@@ -1,9 +1,17 @@
 import { buildApp } from '../infra/app';
-import { loadConfig, queueVisibilityTimeoutSeconds } from '../infra/config';
+import {
+  checkSettings, FEATURES, FUNCTION_NAMES, FunctionsConfig, loadConfig, queueVisibilityTimeoutSeconds, rangesOf, workQueueNames,
+} from '../infra/config';
+import { Registry } from '../infra/registry';
 import { cdkJsonContext, testApp } from './helpers';
 
 const withContext = (overrides: Record<string, unknown>) =>
   () => buildApp(testApp({ ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...overrides }));
+/** Reads the settings only (no stack): fast enough to run per key. */
+const configWith = (overrides: Record<string, unknown>) => () => loadConfig(testApp({ ...cdkJsonContext(), ...overrides }).node);
+const escape = (key: string) => key.replace(/[.]/g, '\\.');
+/** Every key of every function's block, with its range, from the stage table. */
+const everyKey = FUNCTION_NAMES.flatMap((name) => Object.entries(rangesOf(name)).map(([key, [min, max]]) => [`functions.${name}.${key}`, min, max] as const));
 
 // Protects: a bad setting fails synth with a message naming the key, before anything deploys.
 describe('bad context fails synth naming the key', () => {
@@ -35,6 +43,52 @@ describe('bad context fails synth naming the key', () => {
     const settings = loadConfig(testApp(cdkJsonContext()).node).functions['order-consumer'];
     expect(queueVisibilityTimeoutSeconds({ ...settings, timeoutSeconds: 7300 })).toBeGreaterThan(43_200);
   });
+
+  // Protects: no key of any block escapes its range check, whichever function or feature it belongs to.
+  test.each(everyKey)('every key of every function block is range-checked: %s above %p..%p is refused', (key, _min, max) => {
+    expect(configWith({ [key]: max + 1 })).toThrow(new RegExp(`"${escape(key)}" is invalid: expected a whole number from`));
+  });
+
+  // Protects: a function whose cdk.json block is missing fails synth naming its first key, for every row of the table.
+  test.each(FUNCTION_NAMES)('a function without a cdk.json block fails synth naming its missing key: %s', (name) => {
+    const context = cdkJsonContext() as Record<string, any>;
+    const { [name]: block, ...others } = context.functions;
+    expect(block).toBeDefined();
+    expect(configWith({ functions: others })).toThrow(new RegExp(`"functions\\.${escape(name)}\\.memoryMb" is missing`));
+  });
+
+  // Protects: the visibility check is derived from the table: every function with a work queue is
+  // checked (none is silently left out), and they are exactly the registry's queue-fed functions.
+  test.each(workQueueNames())('the visibility-timeout check covers every function with a work queue: %s', (name) => {
+    const functions = loadConfig(testApp(cdkJsonContext()).node).functions;
+    expect(() => checkSettings(functions)).not.toThrow();
+    const tooLong = { ...functions, [name]: { ...functions[name], timeoutSeconds: 7300 } } as FunctionsConfig;
+    expect(() => checkSettings(tooLong)).toThrow(
+      new RegExp(`"functions\\.${escape(name)}\\.timeoutSeconds" is invalid: 6 x 7300 s \\+ the \\d+ s batching window exceeds SQS's 12-hour visibility timeout`),
+    );
+  });
+
+  test('the functions with a work queue are the registry\'s queue-fed functions (trigger sqs, not a dead-letter handler)', () => {
+    const queueFed = Registry.load().functions.filter((f) => f.trigger === 'sqs' && f.deadLettersOf === undefined).map((f) => f.name);
+    expect([...workQueueNames()].sort()).toEqual(queueFed.sort());
+  });
+
+  // Protects: a feature's own checks run for the function that has it, naming the function's key.
+  test('the features\' checks: retryMaxSeconds below retryBaseSeconds, maxAttempts not below maxReceiveCount', () => {
+    expect(configWith({ 'functions.payment.retryBaseSeconds': 60, 'functions.payment.retryMaxSeconds': 30 })).toThrow(
+      '"functions.payment.retryMaxSeconds" is invalid: it must be at least retryBaseSeconds (60)',
+    );
+    expect(configWith({ 'functions.payment.maxAttempts': 6 })).toThrow(/"functions\.payment\.maxAttempts" is invalid: 6 attempts need a maxReceiveCount above it/);
+  });
+});
+
+// Protects: a function's block takes its kind's keys and its features' keys, nothing else.
+test("a feature's settings belong to the functions that have the feature only", () => {
+  const config = loadConfig(testApp(cdkJsonContext()).node);
+  for (const key of Object.keys(FEATURES.backoff)) expect(Object.keys(config.functions.payment)).toContain(key);
+  for (const key of Object.keys(FEATURES['payment-provider'])) expect(Object.keys(config.functions.payment)).toContain(key);
+  expect(Object.keys(config.functions.inventory)).not.toContain('maxAttempts');
+  expect(configWith({ 'functions.inventory.maxAttempts': 4 })).toThrow(/"functions\.inventory\.maxAttempts" is unknown: did you mean/);
 });
 
 // Protects: a typo in a key is an error that names the closest known key, not a silent default.
@@ -45,8 +99,15 @@ describe('unknown context keys fail synth with the closest known key', () => {
     ['functions.order-consumer.memoryMB', 'functions.order-consumer.memoryMb'],
     ['functions.order-consumr.memoryMb', 'functions.order-consumer'],
     ['stgae', 'stage'],
+    ['functions.payment.retryBaseSecond', 'functions.payment.retryBaseSeconds'],
+    ['functions.payment-dlq.batchsize', 'functions.payment-dlq.batchSize'],
   ])('%s suggests %s', (typo, suggestion) => {
     expect(withContext({ [typo]: 5 })).toThrow(`did you mean "${suggestion}"`);
+  });
+
+  // Protects: a typo in any function's block is caught and corrected, whichever row it is.
+  test.each(FUNCTION_NAMES)('a typo in the block of %s names the closest key of that block', (name) => {
+    expect(configWith({ [`functions.${name}.memoryMB`]: 5 })).toThrow(`"functions.${name}.memoryMB" is unknown: did you mean "functions.${name}.memoryMb"?`);
   });
 
   test("CDK's own keys (feature flags, CLI settings) are not ours to check", () => {

@@ -2,7 +2,19 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Validations } from 'aws-cdk-lib';
 import * as fs from 'fs';
 import * as path from 'path';
-import { ROOT, template, synthApp } from './helpers';
+import { FEATURES_METADATA } from '../infra/constructs/rust-lambda';
+import { featuresOf, namesOfKind, workQueueNames } from '../infra/config';
+import { constructId } from '../infra/pipeline-stack';
+import { Registry } from '../infra/registry';
+import { cdkJsonContext, ROOT, template, synthApp } from './helpers';
+
+/** Every function, as the Rust registry names them: "every function has X" tests iterate over these. */
+const registry = Registry.load();
+const functionNames = registry.functions.map((f) => f.name);
+/** The functions with a work queue (and DLQ, subscription, alarms) of their own, from the stage table. */
+const workers = workQueueNames();
+/** A function's block in cdk.json. */
+const blockOf = (name: string): Record<string, number> => (cdkJsonContext().functions as any)[name];
 
 const t: Template = template();
 const resources = (type: string) => t.findResources(type);
@@ -21,6 +33,13 @@ const deadLetterQueueId: string =
   resources('AWS::SQS::Queue')[orderQueueId].Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
 const consumerId = ref('AWS::Lambda::Function', (r) => r.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'order-consumer');
 const dlqAlarmFnId = ref('AWS::Lambda::Function', (r) => r.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME === 'dlq-alarm');
+const fnIdOf = (binary: string) => ref('AWS::Lambda::Function', (r) => r.Metadata?.['OrderPipeline:Binary'] === binary);
+/** The queue whose event source mapping feeds the function `binary`. */
+const queueIdOf = (binary: string): string => {
+  const mapping = Object.values(resources('AWS::Lambda::EventSourceMapping')).find((m: any) => m.Properties.FunctionName.Ref === fnIdOf(binary)) as any;
+  if (!mapping) throw new Error(`no event source mapping feeds ${binary}`);
+  return mapping.Properties.EventSourceArn['Fn::GetAtt'][0];
+};
 const opsTopicId = ref('AWS::SNS::Topic', (r) => r.Properties.TracingConfig === undefined);
 const orderTopicId = ref('AWS::SNS::Topic', (r) => r.Properties.TracingConfig === 'Active');
 
@@ -61,8 +80,24 @@ describe('messaging', () => {
       const expected = q.Properties.RedrivePolicy ? 4 * 86400 : 14 * 86400;
       expect([id, q.Properties.MessageRetentionPeriod]).toEqual([id, expected]);
     }
-    // Four stages (work queue, DLQ, subscription DLQ each) and the stream's on-failure queue.
-    expect(queues).toHaveLength(13);
+    // Every function with a work queue: its queue, DLQ and subscription DLQ; and each stream's on-failure queue.
+    expect(queues).toHaveLength(3 * workers.length + namesOfKind('stream').length);
+  });
+
+  // Protects: no queue-fed function loses its DLQ, its redrive after its own maxReceiveCount, or its subscription's redrive queue.
+  test.each(workers)('every function with a work queue has a DLQ after its maxReceiveCount and a subscription with its own redrive queue: %s', (name) => {
+    const queueId = queueIdOf(name);
+    const queue = resources('AWS::SQS::Queue')[queueId];
+    expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(blockOf(name).maxReceiveCount);
+    expect(queue.Properties.VisibilityTimeout).toBe(6 * blockOf(name).timeoutSeconds + blockOf(name).batchingWindowSeconds);
+    const dlqId = queue.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+    expect(resources('AWS::SQS::Queue')[dlqId].Properties.MessageRetentionPeriod).toBe(14 * 86400);
+    const subscription = Object.values(resources('AWS::SNS::Subscription')).find(
+      (s: any) => JSON.stringify(s.Properties.Endpoint) === JSON.stringify({ 'Fn::GetAtt': [queueId, 'Arn'] }),
+    ) as any;
+    expect(subscription.Properties.RawMessageDelivery).toBe(true);
+    const redrive = subscription.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+    expect([redrive === dlqId, resources('AWS::SQS::Queue')[redrive] !== undefined]).toEqual([false, true]);
   });
 
   test('every queue and topic is encrypted with a customer-managed key, which rotates', () => {
@@ -124,7 +159,9 @@ describe('messaging', () => {
         .filter(([, q]) => q.Properties.RedrivePolicy === undefined)
         .map(([, q]) => q.DeletionPolicy);
     expect(deletionPolicies(t).every((p) => p === 'Delete')).toBe(true);
-    expect(deletionPolicies(template({ stage: 'prod' }))).toEqual(Array(9).fill('Retain'));
+    // Each work queue's DLQ and subscription DLQ, and each stream's on-failure queue.
+    const deadLetterQueues = 2 * workers.length + namesOfKind('stream').length;
+    expect(deletionPolicies(template({ stage: 'prod' }))).toEqual(Array(deadLetterQueues).fill('Retain'));
   });
 
   test('every queue and topic denies requests without TLS', () => {
@@ -172,13 +209,13 @@ describe('messaging', () => {
 });
 
 describe('functions', () => {
-  test.each([['order-consumer'], ['dlq-alarm']])('%s: arm64, provided.al2023, JSON logs, X-Ray, explicit memory and timeout', (name) => {
+  test.each(functionNames)('every function: arm64, provided.al2023, JSON logs, X-Ray, its own memory and timeout: %s', (name) => {
     t.hasResourceProperties('AWS::Lambda::Function', {
       Architectures: ['arm64'],
       Runtime: 'provided.al2023',
       Handler: 'bootstrap',
-      MemorySize: 256,
-      Timeout: name === 'order-consumer' ? 10 : 60,
+      MemorySize: blockOf(name).memoryMb,
+      Timeout: blockOf(name).timeoutSeconds,
       TracingConfig: { Mode: 'Active' },
       LoggingConfig: Match.objectLike({ LogFormat: 'JSON' }),
       Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: name }) },
@@ -187,8 +224,17 @@ describe('functions', () => {
 
   test('log groups have bounded retention', () => {
     const groups = Object.values(resources('AWS::Logs::LogGroup'));
-    expect(groups).toHaveLength(9);
+    // One per function, and the API's access logs.
+    expect(groups).toHaveLength(functionNames.length + 1);
     for (const g of groups) expect(g.Properties.RetentionInDays).toBe(30);
+  });
+
+  // Protects: no function logs to a log group of CloudWatch's making (unbounded, never deleted) or shares one.
+  test.each(functionNames)('every function logs to a log group of its own with bounded retention: %s', (name) => {
+    const group = resources('AWS::Lambda::Function')[fnIdOf(name)].Properties.LoggingConfig.LogGroup.Ref;
+    expect(resources('AWS::Logs::LogGroup')[group].Properties.RetentionInDays).toBe(30);
+    const others = functionNames.filter((n) => n !== name).map((n) => resources('AWS::Lambda::Function')[fnIdOf(n)].Properties.LoggingConfig.LogGroup.Ref);
+    expect(others).not.toContain(group);
   });
 
   test('event source mapping: batch size, window, ReportBatchItemFailures, maximum concurrency', () => {
@@ -353,6 +399,38 @@ describe('alarms', () => {
       MetricName: 'ApproximateAgeOfOldestMessage',
       Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [orderQueueId, 'QueueName'] } }],
       Threshold: 300,
+      AlarmActions: [{ Ref: opsTopicId }],
+    });
+  });
+
+  // Protects: a function failing as a whole pages ops, for every function of the registry.
+  test.each(functionNames)('every function has an errors alarm that notifies ops: %s', (name) => {
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnIdOf(name) } }],
+      AlarmActions: [{ Ref: opsTopicId }],
+      OKActions: [{ Ref: opsTopicId }],
+    });
+  });
+
+  // Protects: every queue-fed function's DLQ depth, queue age and undeliverable messages page ops.
+  test.each(workers)('every function with a work queue alarms ops on DLQ depth, queue age and undeliverable messages: %s', (name) => {
+    const queueId = queueIdOf(name);
+    const queue = resources('AWS::SQS::Queue')[queueId];
+    const dlqId = queue.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+    const subscription = Object.values(resources('AWS::SNS::Subscription')).find(
+      (s: any) => JSON.stringify(s.Properties.Endpoint) === JSON.stringify({ 'Fn::GetAtt': [queueId, 'Arn'] }),
+    ) as any;
+    const undeliverableId = subscription.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
+    const alarms = Object.values(resources('AWS::CloudWatch::Alarm')).map((a: any) => JSON.stringify(a.Properties));
+    const onQueue = (id: string) => alarms.filter((a) => a.includes(`"${id}","QueueName"`) && a.includes(`"Ref":"${opsTopicId}"`));
+    expect(onQueue(dlqId).some((a) => a.includes('visible + inflight'))).toBe(true);
+    expect(onQueue(undeliverableId).some((a) => a.includes('visible + inflight'))).toBe(true);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      Threshold: blockOf(name).queueAgeAlarmSeconds,
       AlarmActions: [{ Ref: opsTopicId }],
     });
   });
@@ -577,7 +655,7 @@ describe('dashboard', () => {
     ]) {
       expect([metric, body.includes(metric)]).toEqual([metric, true]);
     }
-    expect(body).toContain('### order-consumer');
+    for (const name of workers) expect(body).toContain(`### ${name}`);
   });
 });
 
@@ -599,18 +677,12 @@ describe('outputs', () => {
     const subscriptionDlq = intakeSubscription.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
     expect(outputs.SubscriptionDeadLetterQueueUrl.Value).toEqual({ Ref: subscriptionDlq });
     const groups = Object.keys(resources('AWS::Logs::LogGroup'));
-    const named = [
-      'OrderConsumerLogGroup',
-      'DlqAlarmLogGroup',
-      'OrderApiLogGroup',
-      'ApiAccessLogGroup',
-      'OrderEventsLogGroup',
-      'InventoryLogGroup',
-      'PaymentLogGroup',
-      'PaymentDlqLogGroup',
-      'NotificationLogGroup',
-    ]
-      .map((o) => outputs[o].Value.Ref);
+    // Each function's log group is the <Binary>LogGroup output (OrderConsumerLogGroup, PaymentDlqLogGroup, ...).
+    for (const name of functionNames) {
+      const group = resources('AWS::Lambda::Function')[fnIdOf(name)].Properties.LoggingConfig.LogGroup.Ref;
+      expect([name, outputs[`${constructId(name)}LogGroup`]?.Value]).toEqual([name, { Ref: group }]);
+    }
+    const named = [...functionNames.map((n) => `${constructId(n)}LogGroup`), 'ApiAccessLogGroup'].map((o) => outputs[o].Value.Ref);
     expect(named.sort()).toEqual(groups.sort());
     const runbook = fs.readFileSync(path.join(ROOT, 'docs', 'operations.md'), 'utf8');
     for (const name of runbook.match(/`([A-Z][A-Za-z]+)` output/g) ?? []) {
@@ -621,7 +693,39 @@ describe('outputs', () => {
 
   test('each Rust function names its binary in the template metadata (the local runner finds its handler by it)', () => {
     const binaries = Object.values(resources('AWS::Lambda::Function')).map((f: any) => f.Metadata['OrderPipeline:Binary']).sort();
-    expect(binaries).toEqual(['dlq-alarm', 'inventory', 'notification', 'order-api', 'order-consumer', 'order-events', 'payment', 'payment-dlq']);
+    expect(binaries).toEqual([...functionNames].sort());
+  });
+
+  // Protects: the local runner wires a function from its OrderPipeline:Features metadata (not by
+  // sniffing its environment): every function has the list, it is the stage table's, and it
+  // matches what the stack wired (a backoff's variables, the provider's secret).
+  test('each function lists its features (OrderPipeline:Features) from the stage table, matching what the stack wired', () => {
+    const functions = Object.values(resources('AWS::Lambda::Function'));
+    expect(functions).toHaveLength(functionNames.length);
+    for (const f of functions) {
+      const name = f.Metadata['OrderPipeline:Binary'];
+      const features = f.Metadata[FEATURES_METADATA];
+      expect([name, features]).toEqual([name, [...featuresOf(name)]]);
+      const env = f.Properties.Environment.Variables;
+      expect([name, features.includes('backoff')]).toEqual([name, env.RETRY_BASE_SECONDS !== undefined]);
+      expect([name, features.includes('backoff')]).toEqual([name, env.QUEUE_URL !== undefined]);
+    }
+    expect(featuresOf('payment')).toEqual(['backoff', 'payment-provider']);
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:payments-AbCdEf';
+    const withProvider = template({ paymentProviderUrl: 'https://pay.example.com/v1', paymentSecretArn: arn });
+    const readsSecret = Object.values(withProvider.findResources('AWS::Lambda::Function'))
+      .filter((f: any) => {
+        const roleId = f.Properties.Role['Fn::GetAtt'][0];
+        return JSON.stringify(
+          Object.values(withProvider.findResources('AWS::IAM::Policy')).filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId)),
+        ).includes('secretsmanager:GetSecretValue');
+      })
+      .map((f: any) => f.Metadata[FEATURES_METADATA]);
+    expect(readsSecret).toEqual([expect.arrayContaining(['payment-provider'])]);
+    const providerFunctions = Object.values(withProvider.findResources('AWS::Lambda::Function')).filter((f: any) =>
+      f.Metadata[FEATURES_METADATA].includes('payment-provider'),
+    );
+    expect(providerFunctions.map((f: any) => f.Properties.Environment.Variables.PAYMENT_PROVIDER_URL)).toEqual(['https://pay.example.com/v1']);
   });
 });
 

@@ -4,6 +4,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
+import { featuresOf } from '../config';
 
 export interface RustLambdaProps {
   /** The workspace's Cargo.toml. */
@@ -19,12 +20,20 @@ export interface RustLambdaProps {
 
 /** Template metadata naming a function's binary: the local runner finds its handler by it. */
 export const BINARY_METADATA = 'OrderPipeline:Binary';
+/**
+ * Template metadata listing what the local runner must wire for a function: its features in the
+ * stage table (infra/config.ts), a JSON list of names, empty for none. "backoff": the function
+ * backs off on its own queue (RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, QUEUE_URL);
+ * "payment-provider": it calls the payment provider.
+ */
+export const FEATURES_METADATA = 'OrderPipeline:Features';
 
 /**
  * A Rust function as this project runs them: arm64 on provided.al2023 (cargo-lambda's
  * default), explicit memory and timeout, JSON logs (Lambda passes the level to the function),
  * active X-Ray tracing, its own log group with bounded retention, and its own role that may
- * write to that log group and nothing else until the caller grants more.
+ * write to that log group and nothing else until the caller grants more. The template names its
+ * binary and its features (the stage table's) in the function's metadata, for the local runner.
  */
 export class RustLambda extends Construct {
   public readonly function: RustFunction;
@@ -66,6 +75,8 @@ export class RustLambda extends Construct {
         ...props.environment,
       },
     });
-    (this.function.node.defaultChild as CfnResource).addMetadata(BINARY_METADATA, props.binaryName);
+    const cfn = this.function.node.defaultChild as CfnResource;
+    cfn.addMetadata(BINARY_METADATA, props.binaryName);
+    cfn.addMetadata(FEATURES_METADATA, [...featuresOf(props.binaryName)]);
   }
 }
