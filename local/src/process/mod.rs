@@ -8,12 +8,11 @@
 
 mod api_gateway;
 mod bootstraps;
-mod runtime_api;
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm;
@@ -29,12 +28,13 @@ use tokio::io::AsyncBufReadExt;
 use crate::emulator::EMULATOR_REGION;
 use crate::functions::{AlarmFunction, Labels, ScheduledFunction, SqsFunction};
 use crate::http::HttpFunction;
+use crate::kit::proc::{cpu_ms, peak_rss_kb};
+use crate::kit::runtime_api::{Deadline, Invocation, RuntimeApi, RuntimeOptions};
 use crate::resources::FunctionSpec;
 use crate::stream::StreamFunction;
 use crate::LocalError;
 use api_gateway::{api_gateway_event, http_response};
 pub use bootstraps::{is_arm64_elf, Bootstraps};
-use runtime_api::RuntimeApi;
 
 /// What one process function has done, for the run's report.
 #[derive(Debug, Default)]
@@ -58,29 +58,6 @@ pub struct Usage {
     pub cpu_ms: f64,
     /// Peak resident memory (VmHWM), in kB.
     pub peak_rss_kb: u64,
-}
-
-/// utime + stime of process `pid`, in milliseconds.
-pub fn cpu_ms(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // The kernel's USER_HZ is 100 on every Linux architecture Lambda and this runner support.
-    Some((utime + stime) * 10.0)
-}
-
-/// Peak resident memory of process `pid`, in kB.
-pub fn peak_rss_kb(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// A function run as a process behind a local runtime API.
@@ -152,7 +129,19 @@ impl ProcessFunction {
     }
 
     async fn start(&self) -> Result<Instance, String> {
-        let api = RuntimeApi::start(&self.function_name, self.stats.clone())
+        // When the process was spawned, and its pid: its first request for an event ends its
+        // start-up.
+        let started: Arc<Mutex<Option<(Instant, u32)>>> = Arc::default();
+        let (noted, stats) = (started.clone(), self.stats.clone());
+        let options = RuntimeOptions {
+            on_next: Some(Arc::new(move || note_first_next(&noted, &stats))),
+            ..RuntimeOptions::new(format!(
+                "arn:aws:lambda:{EMULATOR_REGION}:{}:function:{}",
+                crate::emulator::EMULATOR_ACCOUNT,
+                self.function_name
+            ))
+        };
+        let api = RuntimeApi::start(options)
             .await
             .map_err(|e| format!("runtime API for {}: {e}", self.binary))?;
         let spawned = Instant::now();
@@ -188,7 +177,7 @@ impl ProcessFunction {
                 }
             });
         }
-        if let (Ok(mut s), Some(pid)) = (api.shared.started.lock(), child.id()) {
+        if let (Ok(mut s), Some(pid)) = (started.lock(), child.id()) {
             *s = Some((spawned, pid));
         }
         self.stats.started.fetch_add(1, Ordering::Relaxed);
@@ -206,11 +195,16 @@ impl ProcessFunction {
         let Some(instance) = slot.as_mut() else {
             return Err(format!("{} did not start", self.binary));
         };
-        let answer = instance.api.invoke(body, self.timeout);
+        let deadline_ms = chrono::Utc::now().timestamp_millis() + self.timeout.as_millis() as i64;
+        let answer = instance.api.invoke(Invocation::new(
+            uuid::Uuid::new_v4().to_string(),
+            body,
+            Deadline::At(deadline_ms),
+        ));
         let handed_out = Instant::now();
         let result = tokio::select! {
             answer = answer => match answer {
-                Ok(result) => result,
+                Ok(answer) => answer.result,
                 Err(_) => Err(format!("{}'s runtime API stopped", self.binary)),
             },
             status = instance.child.wait() => {
@@ -315,26 +309,20 @@ impl HttpFunction for ProcessFunction {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Protects the figures `order-local demo --bootstraps` prints: CPU and peak memory are read
-    /// from /proc for a live process, and a process that is gone reads as nothing, not as zero.
-    #[test]
-    fn usage_is_read_from_proc_for_a_live_process_and_none_for_a_gone_one() {
-        let started = std::time::Instant::now();
-        let mut x = 0u64;
-        while started.elapsed() < Duration::from_millis(60) {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-        }
-        let me = std::process::id();
-        let cpu = cpu_ms(me).expect("this process's CPU time");
-        assert!(cpu >= 10.0, "60 ms of spinning shows as CPU time: {cpu} ms");
-        let rss = peak_rss_kb(me).expect("this process's peak memory");
-        assert!(rss > 1024, "a test process holds more than 1 MB: {rss} kB");
-        let gone = u32::MAX - 1;
-        assert_eq!(cpu_ms(gone), None);
-        assert_eq!(peak_rss_kb(gone), None);
+/// The function's first start-up (spawn to its first request for an event) and the CPU it used.
+fn note_first_next(started: &Mutex<Option<(Instant, u32)>>, stats: &ProcessStats) {
+    let Some((spawned, pid)) = started.lock().ok().and_then(|s| *s) else {
+        return;
+    };
+    let took = spawned.elapsed().as_micros().max(1) as u64;
+    let first = stats
+        .cold_start_us
+        .compare_exchange(0, took, Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok();
+    if first {
+        let cpu = cpu_ms(pid).unwrap_or(0.0);
+        stats
+            .init_cpu_us
+            .store((cpu * 1000.0) as u64, Ordering::Relaxed);
     }
 }
