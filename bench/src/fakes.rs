@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::http::{serve, Request, Response};
+use http_body_util::BodyExt;
+use order_local::kit::http_server::{
+    response, with_header, HttpServer, Request, Response, ServerOptions,
+};
 
 pub(crate) fn order_body(id: &str) -> String {
     serde_json::json!({
@@ -28,17 +31,38 @@ pub(crate) fn sqs_event(batch: usize, size: usize) -> serde_json::Value {
     serde_json::json!({ "Records": records })
 }
 
+/// The fake endpoints' server: on loopback, each answer sent at once (no delayed segment).
+async fn serve<H, F>(handler: H) -> std::io::Result<HttpServer>
+where
+    H: Fn(Request) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = Response> + Send + 'static,
+{
+    let options = ServerOptions {
+        nodelay: true,
+        on_connection: None,
+    };
+    HttpServer::start_with(options, move |request| {
+        let answer = handler(request);
+        async move { Ok::<_, std::convert::Infallible>(answer.await) }
+    })
+    .await
+}
+
 /// A DynamoDB-compatible endpoint answering every request as a success after `delay`: `{}`
-/// (a write stored), or for a `BatchExecuteStatement` one success per statement.
-pub(crate) async fn fake_dynamodb(
-    delay: Duration,
-    requests: Arc<AtomicU64>,
-) -> std::net::SocketAddr {
+/// (a write stored), or for a `BatchExecuteStatement` one success per statement. It serves until
+/// dropped.
+pub(crate) async fn fake_dynamodb(delay: Duration, requests: Arc<AtomicU64>) -> HttpServer {
     serve(move |req: Request| {
         let requests = requests.clone();
         async move {
             requests.fetch_add(1, Ordering::Relaxed);
-            let statements = serde_json::from_slice::<serde_json::Value>(&req.body)
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            let statements = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|body| Some(body.get("Statements")?.as_array()?.len()));
             let answer = match statements {
@@ -49,22 +73,29 @@ pub(crate) async fn fake_dynamodb(
                 None => "{}".to_string(),
             };
             tokio::time::sleep(delay).await;
-            Response::new(200, answer).header("Content-Type", "application/x-amz-json-1.0")
+            with_header(
+                response(200, answer),
+                "content-type",
+                "application/x-amz-json-1.0",
+            )
         }
     })
     .await
     .expect("bind the fake DynamoDB endpoint")
 }
 
-/// An SNS-compatible endpoint answering every Publish after `delay`.
-pub(crate) async fn fake_sns(delay: Duration) -> std::net::SocketAddr {
+/// An SNS-compatible endpoint answering every Publish after `delay`. It serves until dropped.
+pub(crate) async fn fake_sns(delay: Duration) -> HttpServer {
     serve(move |_req: Request| async move {
         tokio::time::sleep(delay).await;
-        Response::new(
-            200,
-            "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></PublishResponse>",
+        with_header(
+            response(
+                200,
+                "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><PublishResult><MessageId>m-1</MessageId></PublishResult><ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata></PublishResponse>",
+            ),
+            "content-type",
+            "text/xml",
         )
-        .header("Content-Type", "text/xml")
     })
     .await
     .expect("bind the fake SNS endpoint")

@@ -158,7 +158,7 @@ impl LineWriter for Drop {
 pub(crate) async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
     let ddb = fake_dynamodb(delay, Arc::default()).await;
     let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&local_sdk_config(ddb).await),
+        aws_sdk_dynamodb::Client::new(&local_sdk_config(ddb.addr).await),
         "Orders",
     );
     let mut results = Vec::new();
@@ -200,7 +200,7 @@ pub(crate) async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
 pub(crate) async fn post_latency(delay: Duration) -> (f64, f64, u16) {
     let sns = fake_sns(delay).await;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(format!("http://{sns}"))
+        .endpoint_url(sns.url())
         .region(aws_config::Region::new(BENCH_REGION))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "b", "b", None, None, "bench",

@@ -14,7 +14,6 @@
 
 mod cost;
 mod fakes;
-mod http;
 mod in_process;
 mod processes;
 mod records;
@@ -92,14 +91,7 @@ async fn main() {
             std::process::exit(2);
         }
     }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
+    let cpu = order_local::kit::proc::cpu_model().unwrap_or_default();
     println!("# order-bench report\n");
     println!(
         "machine: {} cores, {cpu}; {}; {}",
@@ -155,10 +147,11 @@ async fn main() {
 
     println!("\n## 3c. The CPU of a batch's ten writes alone, as ten requests and as one (in process, one thread, an endpoint answering at once, {} batches)\n", args.batches);
     let ddb = fake_dynamodb(Duration::ZERO, Arc::default()).await;
-    let batches = args.batches;
-    let (puts_us, statement_us) = tokio::task::spawn_blocking(move || writes_cpu(ddb, batches))
-        .await
-        .expect("the writes' measurement");
+    let (ddb_addr, batches) = (ddb.addr, args.batches);
+    let (puts_us, statement_us) =
+        tokio::task::spawn_blocking(move || writes_cpu(ddb_addr, batches))
+            .await
+            .expect("the writes' measurement");
     println!("| writes of a batch of 10 | CPU per batch |\n| --- | --- |");
     println!(
         "| ten conditional PutItem, concurrent (what order-consumer sent before 2026-12-02, and still sends for a duplicate or a conflict) | {puts_us:.0} µs |"

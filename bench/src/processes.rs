@@ -3,19 +3,19 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::http::{serve, Request, Response};
+use order_local::kit::proc;
+use order_local::kit::runtime_api::{Deadline, Invocation, RuntimeApi, RuntimeOptions};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use crate::fakes::{fake_dynamodb, sqs_event};
-use crate::setup::command_output;
 use crate::BENCH_REGION;
 
-const RUNTIME_NEXT: &str = "/2018-06-01/runtime/invocation/next";
 fn lambda_env(
     cmd: &mut tokio::process::Command,
     runtime: std::net::SocketAddr,
@@ -62,24 +62,23 @@ fn lambda_env(
 /// Process start until the first `GET .../invocation/next`, `runs` times.
 pub(crate) async fn cold_starts(binary: &Path, name: &str, runs: usize) -> Vec<f64> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Instant>();
-    let runtime = serve(move |req: Request| {
-        let tx = tx.clone();
-        async move {
-            if req.path == RUNTIME_NEXT {
-                let _ = tx.send(Instant::now());
-                // Hold the request: the process is killed before it gets work.
-                tokio::time::sleep(Duration::from_secs(30)).await;
-            }
-            Response::new(202, "")
-        }
-    })
-    .await
-    .expect("bind the runtime API");
+    let options = RuntimeOptions {
+        nodelay: true,
+        // No event is queued: the request is held, and the process is killed before it gets
+        // work.
+        on_next: Some(Arc::new(move || {
+            let _ = tx.send(Instant::now());
+        })),
+        ..RuntimeOptions::new(format!("arn:aws:lambda:local:0:function:{name}"))
+    };
+    let runtime = RuntimeApi::start(options)
+        .await
+        .expect("bind the runtime API");
     let ddb = fake_dynamodb(Duration::ZERO, Arc::default()).await;
     let mut times = Vec::new();
     for _ in 0..runs {
         let mut cmd = tokio::process::Command::new(binary);
-        lambda_env(&mut cmd, runtime, ddb, name);
+        lambda_env(&mut cmd, runtime.addr, ddb.addr, name);
         cmd.stdout(Stdio::null());
         let started = Instant::now();
         let mut child = cmd.spawn().expect("start the bootstrap");
@@ -113,55 +112,6 @@ pub(crate) struct Run {
     pub(crate) ddb_requests: u64,
 }
 
-/// What `/proc/<pid>/stat` says a process used: CPU in milliseconds, and page faults.
-#[derive(Default)]
-struct ProcessUse {
-    user_ms: f64,
-    system_ms: f64,
-    minor_faults: u64,
-}
-
-/// utime, stime and minflt of a process from /proc/<pid>/stat.
-fn process_use(pid: u32) -> ProcessUse {
-    let ticks_per_second = command_output("getconf", &["CLK_TCK"])
-        .parse::<f64>()
-        .unwrap_or(100.0);
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name, which is in parentheses and may hold spaces:
-            // state is the first, minflt the 8th, utime the 12th, stime the 13th (proc(5)).
-            let rest = s.rsplit_once(')')?.1;
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let minor_faults: u64 = fields.get(7)?.parse().ok()?;
-            let utime: f64 = fields.get(11)?.parse().ok()?;
-            let stime: f64 = fields.get(12)?.parse().ok()?;
-            Some(ProcessUse {
-                user_ms: utime * 1000.0 / ticks_per_second,
-                system_ms: stime * 1000.0 / ticks_per_second,
-                minor_faults,
-            })
-        })
-        .unwrap_or_default()
-}
-
-/// Context switches of every thread of a process (voluntary + involuntary, /proc/<pid>/task/*/status).
-pub(crate) fn context_switches(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
-        .flat_map(|status| {
-            status
-                .lines()
-                .filter(|l| l.contains("ctxt_switches:"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
-        })
-        .sum()
-}
-
 /// Feeds `batches` SQS events of 10 orders to the real binary through the runtime API.
 pub(crate) async fn many_batches(
     binary: &Path,
@@ -169,82 +119,34 @@ pub(crate) async fn many_batches(
     delay: Duration,
     extra_env: &[(String, String)],
 ) -> Run {
-    let events: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
-        (0..batches)
-            .rev()
-            .map(|b| sqs_event(b, 10).to_string())
-            .collect(),
-    ));
-    let handed_out: Arc<Mutex<Option<Instant>>> = Arc::default();
-    let durations: Arc<Mutex<Vec<f64>>> = Arc::default();
-    let done = Arc::new(AtomicUsize::new(0));
-    let (finished_tx, mut finished) = mpsc::unbounded_channel::<()>();
-    let (ev, ho, du, dn) = (
-        events.clone(),
-        handed_out.clone(),
-        durations.clone(),
-        done.clone(),
-    );
-    let runtime = serve(move |req: Request| {
-        let (ev, ho, du, dn, finished_tx) = (
-            ev.clone(),
-            ho.clone(),
-            du.clone(),
-            dn.clone(),
-            finished_tx.clone(),
-        );
-        async move {
-            if req.path == RUNTIME_NEXT {
-                let next = ev.lock().ok().and_then(|mut e| e.pop());
-                match next {
-                    Some(event) => {
-                        let id = format!("req-{}", dn.load(Ordering::SeqCst));
-                        if let Ok(mut h) = ho.lock() {
-                            *h = Some(Instant::now());
-                        }
-                        Response::new(200, event)
-                            .header("Lambda-Runtime-Aws-Request-Id", id)
-                            .header(
-                                "Lambda-Runtime-Deadline-Ms",
-                                (chrono::Utc::now().timestamp_millis() + 10_000).to_string(),
-                            )
-                            .header(
-                                "Lambda-Runtime-Invoked-Function-Arn",
-                                "arn:aws:lambda:local:0:function:order-consumer",
-                            )
-                            .header(
-                                "Lambda-Runtime-Trace-Id",
-                                "Root=1-00000000-000000000000000000000000;Sampled=0",
-                            )
-                    }
-                    None => {
-                        let _ = finished_tx.send(());
-                        tokio::time::sleep(Duration::from_secs(60)).await;
-                        Response::new(500, "")
-                    }
-                }
-            } else {
-                if req.path.ends_with("/response") || req.path.ends_with("/error") {
-                    if let Some(t) = ho.lock().ok().and_then(|h| *h) {
-                        if let Ok(mut d) = du.lock() {
-                            d.push(t.elapsed().as_secs_f64() * 1000.0);
-                        }
-                    }
-                    if req.path.ends_with("/error") {
-                        eprintln!("invocation error: {}", String::from_utf8_lossy(&req.body));
-                    }
-                    dn.fetch_add(1, Ordering::SeqCst);
-                }
-                Response::new(202, "")
-            }
-        }
-    })
-    .await
-    .expect("bind the runtime API");
+    // Every request for an event: the one after the last batch's answer says the process is done.
+    let (next_tx, mut nexts) = mpsc::unbounded_channel::<()>();
+    let options = RuntimeOptions {
+        nodelay: true,
+        on_next: Some(Arc::new(move || {
+            let _ = next_tx.send(());
+        })),
+        ..RuntimeOptions::new("arn:aws:lambda:local:0:function:order-consumer")
+    };
+    let runtime = RuntimeApi::start(options)
+        .await
+        .expect("bind the runtime API");
+    let answers: Vec<_> = (0..batches)
+        .map(|b| {
+            runtime.invoke(
+                Invocation::new(
+                    format!("req-{b}"),
+                    sqs_event(b, 10).to_string(),
+                    Deadline::AfterDelivery(Duration::from_secs(10)),
+                )
+                .with_trace_id("Root=1-00000000-000000000000000000000000;Sampled=0"),
+            )
+        })
+        .collect();
     let requests = Arc::new(AtomicU64::new(0));
     let ddb = fake_dynamodb(delay, requests.clone()).await;
     let mut cmd = tokio::process::Command::new(binary);
-    lambda_env(&mut cmd, runtime, ddb, "order-consumer");
+    lambda_env(&mut cmd, runtime.addr, ddb.addr, "order-consumer");
     cmd.envs(extra_env.iter().map(|(k, v)| (k, v)));
     cmd.stdout(Stdio::piped());
     let mut child = cmd.spawn().expect("start order-consumer");
@@ -254,21 +156,31 @@ pub(crate) async fn many_batches(
         let _ = stdout.read_to_end(&mut buf).await;
         buf.len()
     });
-    let _ = tokio::time::timeout(Duration::from_secs(600), finished.recv()).await;
+    let mut durations_ms = Vec::new();
+    let finished = async {
+        for answer in answers {
+            let Ok(answer) = answer.await else {
+                break;
+            };
+            durations_ms.push((answer.answered_at - answer.delivered_at).as_secs_f64() * 1000.0);
+            if let Err(e) = &answer.result {
+                eprintln!("invocation error: {e}");
+            }
+        }
+        // Done: it asks for the event after the last (batches + 1 requests in all).
+        for _ in 0..=batches {
+            if nexts.recv().await.is_none() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(600), finished).await;
     let pid = child.id().unwrap_or_default();
-    let peak_rss_kb = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0);
-    let used = process_use(pid);
-    let switches = context_switches(pid);
+    let peak_rss_kb = proc::peak_rss_kb(pid).unwrap_or(0);
+    let used = proc::stat(pid).unwrap_or_default();
+    let switches = proc::context_switches(pid).unwrap_or(0);
     let _ = child.kill().await;
     let log_bytes = reader.await.unwrap_or(0);
-    let durations_ms = durations.lock().map(|d| d.clone()).unwrap_or_default();
     Run {
         durations_ms,
         log_bytes,
