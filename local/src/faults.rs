@@ -11,18 +11,15 @@
 //! for a region's endpoint: a round trip per request on a connection kept open.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
 use rand::Rng;
-use tokio::net::TcpListener;
 
+use crate::kit::http_server::{HttpServer, ServerOptions};
 use crate::LocalError;
 
 /// How often each fault happens, per request (0.0-1.0).
@@ -156,7 +153,7 @@ pub struct FaultProxy {
     pub url: String,
     pub rates: FaultRates,
     pub stats: Arc<FaultStats>,
-    task: tokio::task::JoinHandle<()>,
+    server: HttpServer,
 }
 
 type Client = hyper_util::client::legacy::Client<
@@ -176,12 +173,6 @@ impl FaultProxy {
         rates: FaultRates,
         scripts: Vec<Scripted>,
     ) -> Result<Self, LocalError> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| LocalError::Input(format!("could not listen on loopback: {e}")))?;
-        let addr: SocketAddr = listener
-            .local_addr()
-            .map_err(|e| LocalError::Input(e.to_string()))?;
         let client: Client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http();
@@ -196,43 +187,30 @@ impl FaultProxy {
             stats.clone(),
             script,
         );
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (target, client, stats, script) = shared.clone();
-                stats.connections.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let (target, client, stats, script) = (
-                            target.clone(),
-                            client.clone(),
-                            stats.clone(),
-                            script.clone(),
-                        );
-                        async move { relay(&target, &client, &stats, rates, &script, request).await }
-                    });
-                    // A dropped connection is the service answering with an error.
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let counted = stats.clone();
+        let options = ServerOptions {
+            nodelay: false,
+            on_connection: Some(Arc::new(move || {
+                counted.connections.fetch_add(1, Ordering::Relaxed);
+            })),
+        };
+        // A dropped connection is the service answering with an error.
+        let server = HttpServer::start_with(options, move |request| {
+            let (target, client, stats, script) = shared.clone();
+            async move { relay(&target, &client, &stats, rates, &script, request).await }
+        })
+        .await
+        .map_err(|e| LocalError::Input(format!("could not listen on loopback: {e}")))?;
         Ok(FaultProxy {
-            url: format!("http://{addr}"),
+            url: server.url(),
             rates,
             stats,
-            task,
+            server,
         })
     }
 
     pub fn stop(&self) {
-        self.task.abort();
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.server.stop();
     }
 }
 

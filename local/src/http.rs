@@ -6,7 +6,6 @@
 //! - [`post_order`]: a client for `POST /orders`, signed with SigV4 (service `execute-api`) when
 //!   it talks to a deployed stack (https), unsigned for the local server.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -16,11 +15,9 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
 use lambda_http::{Body, RequestExt};
-use tokio::net::TcpListener;
 
+use crate::kit::http_server::HttpServer;
 use crate::LocalError;
 
 /// A function an HTTP API integration invokes.
@@ -66,48 +63,26 @@ impl Route {
 /// The HTTP API on a loopback port.
 pub struct ApiServer {
     pub url: String,
-    task: tokio::task::JoinHandle<()>,
+    server: HttpServer,
 }
 
 impl ApiServer {
     pub async fn start(routes: Vec<Route>) -> Result<Self, LocalError> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| LocalError::Input(format!("could not listen on loopback: {e}")))?;
-        let addr: SocketAddr = listener
-            .local_addr()
-            .map_err(|e| LocalError::Input(e.to_string()))?;
         let routes = Arc::new(routes);
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let routes = routes.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let routes = routes.clone();
-                        async move {
-                            Ok::<_, std::convert::Infallible>(dispatch(&routes, request).await)
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = HttpServer::start(move |request| {
+            let routes = routes.clone();
+            async move { dispatch(&routes, request).await }
+        })
+        .await
+        .map_err(|e| LocalError::Input(format!("could not listen on loopback: {e}")))?;
         Ok(ApiServer {
-            url: format!("http://{addr}"),
-            task,
+            url: server.url(),
+            server,
         })
     }
 
     pub fn stop(&self) {
-        self.task.abort();
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.server.stop();
     }
 }
 

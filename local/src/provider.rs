@@ -9,19 +9,16 @@
 //! starting with `decline-` are always declined, as by the simulated provider.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
 use order_domain::DECLINED_CUSTOMER_PREFIX;
 use rand::Rng;
 use serde::Serialize;
-use tokio::net::TcpListener;
 
+use crate::kit::http_server::HttpServer;
 use crate::LocalError;
 
 /// How the fake provider behaves.
@@ -77,7 +74,7 @@ pub struct FakeProvider {
     pub url: String,
     pub api_key: String,
     state: Arc<Mutex<State>>,
-    task: tokio::task::JoinHandle<()>,
+    server: HttpServer,
 }
 
 /// Charge counts for reports.
@@ -92,38 +89,20 @@ pub struct ProviderStats {
 
 impl FakeProvider {
     pub async fn start(rates: ProviderRates) -> Result<Self, LocalError> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| LocalError::Input(format!("could not listen on loopback: {e}")))?;
-        let addr: SocketAddr = listener
-            .local_addr()
-            .map_err(|e| LocalError::Input(e.to_string()))?;
         let api_key = format!("local-{}", uuid::Uuid::new_v4().simple());
         let state = Arc::new(Mutex::new(State::default()));
         let shared = (state.clone(), Arc::new(rates), Arc::new(api_key.clone()));
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (state, rates, key) = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let (state, rates, key) = (state.clone(), rates.clone(), key.clone());
-                        async move {
-                            Ok::<_, std::convert::Infallible>(
-                                answer(&state, &rates, &key, request).await,
-                            )
-                        }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let server = HttpServer::start(move |request| {
+            let (state, rates, key) = shared.clone();
+            async move { answer(&state, &rates, &key, request).await }
+        })
+        .await
+        .map_err(|e| LocalError::Input(format!("could not listen on loopback: {e}")))?;
         Ok(Self {
-            url: format!("http://{addr}"),
+            url: server.url(),
             api_key,
             state,
-            task,
+            server,
         })
     }
 
@@ -149,13 +128,7 @@ impl FakeProvider {
     }
 
     pub fn stop(&self) {
-        self.task.abort();
-    }
-}
-
-impl Drop for FakeProvider {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.server.stop();
     }
 }
 

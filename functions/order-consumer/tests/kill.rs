@@ -5,8 +5,6 @@
 //! it 40 ms; a kill comes either at once, before a batch's writes are out, or as soon as the
 //! emulator has answered the first of them, with the rest sent and not yet answered.
 
-mod runtime_api;
-
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::process::{Child, Command, Stdio};
@@ -20,13 +18,13 @@ use order_local::alarm::depth;
 use order_local::emulator::{Emulator, EMULATOR_REGION};
 use order_local::faults::{FaultProxy, FaultRates};
 use order_local::generate::{generate, Intent, Mix};
+use order_local::kit::runtime_api::{Deadline, Heard, Invocation, RuntimeApi, RuntimeOptions};
 use order_local::mapping::to_record;
 use order_local::report::scan_orders;
 use order_local::resources::create;
 use order_local::template::Template;
 use order_local::Clients;
 use order_pipeline::queue::change_visibility;
-use runtime_api::{Heard, RuntimeApi};
 
 /// A consumer process and its runtime API.
 struct Process {
@@ -35,11 +33,17 @@ struct Process {
 }
 
 fn start_consumer(environment: &HashMap<String, String>, endpoint: &str, log: &File) -> Process {
-    let api = RuntimeApi::start();
+    // The local test kit's stand-in, reporting every request the process makes; one per
+    // process: a killed process's connection dies with it.
+    let api = RuntimeApi::start_blocking(RuntimeOptions {
+        hear: true,
+        ..RuntimeOptions::new("arn:aws:lambda:xx-east-1:000000000000:function:order-consumer")
+    })
+    .expect("the runtime API listens on loopback");
     let child = Command::new(env!("CARGO_BIN_EXE_order-consumer"))
         .env_clear()
         .envs(environment)
-        .env("AWS_LAMBDA_RUNTIME_API", &api.addr)
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", "order-consumer")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -204,8 +208,16 @@ fn a_consumer_killed_mid_batch_loses_no_order_and_writes_none_twice() {
         let request_id = format!("req-{invocation}");
         let p = process.get_or_insert_with(|| start_consumer(&environment, &proxy.url, &log));
         let forwarded_before = proxy.stats.forwarded.load(Ordering::SeqCst);
-        p.api
-            .invoke(&request_id, serde_json::to_string(&event).unwrap());
+        p.api.invoke(
+            Invocation::new(
+                request_id.clone(),
+                serde_json::to_string(&event).unwrap(),
+                Deadline::AfterDelivery(Duration::from_secs(30)),
+            )
+            .with_trace_id(
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+            ),
+        );
         let delivered = loop {
             match p.api.next_heard(Duration::from_secs(30)) {
                 Some(Heard::Delivered { request_id: r, at }) if r == request_id => break at,

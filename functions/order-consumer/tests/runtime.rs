@@ -1,12 +1,20 @@
 //! The real order-consumer binary against a stand-in for Lambda's runtime API (loopback HTTP):
 //! what Lambda and CloudWatch Logs see when it cannot start and when an invocation fails.
 
-mod runtime_api;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use runtime_api::{Heard, RuntimeApi};
+use order_local::kit::runtime_api::{Deadline, Heard, Invocation, RuntimeApi, RuntimeOptions};
+
+/// The stand-in for Lambda's runtime API (the local test kit's), reporting every request the
+/// binary makes.
+fn runtime_api() -> RuntimeApi {
+    RuntimeApi::start_blocking(RuntimeOptions {
+        hear: true,
+        ..RuntimeOptions::new("arn:aws:lambda:xx-east-1:000000000000:function:order-consumer")
+    })
+    .expect("the runtime API listens on loopback")
+}
 
 fn consumer(runtime: &str, env: &[(&str, &str)]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_order-consumer"));
@@ -38,8 +46,8 @@ fn json_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
 /// stderr) and reports it to the runtime API's init-error endpoint, as Lambda expects.
 #[test]
 fn a_start_up_error_is_one_json_line_and_is_reported_as_the_init_error() {
-    let runtime = RuntimeApi::start();
-    let output = consumer(&runtime.addr, &[]).output().unwrap();
+    let runtime = runtime_api();
+    let output = consumer(&runtime.addr.to_string(), &[]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let mut lines = json_lines(&output.stdout);
     lines.extend(json_lines(&output.stderr));
@@ -81,10 +89,19 @@ fn a_failed_invocation_logs_json_lines_with_the_request_and_trace_ids() {
         "eventSourceARN": "arn:aws:sqs:xx-east-1:000000000000:orders", "awsRegion": "xx-east-1"
     }]})
     .to_string();
-    let runtime = RuntimeApi::start();
-    runtime.invoke("req-42", event);
+    let runtime = runtime_api();
+    runtime.invoke(
+        Invocation::new(
+            "req-42",
+            event,
+            Deadline::AfterDelivery(Duration::from_secs(30)),
+        )
+        .with_trace_id(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        ),
+    );
     let mut child = consumer(
-        &runtime.addr,
+        &runtime.addr.to_string(),
         &[
             ("TABLE_NAME", "Orders"),
             // Nothing listens there: every write fails at once.

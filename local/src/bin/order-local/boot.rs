@@ -1,0 +1,158 @@
+//! Booting the pipeline for `demo` and `run`: the template, the bootstraps and how to run
+//! them, the function log, the emulator and the stack.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use order_local::pipeline::{Drain, LocalPipeline, Options, LOCAL_SCHEDULE_EVERY};
+use order_local::template::Template;
+use order_local::LocalError;
+use order_pipeline::telemetry::{init_logging, LineWriter};
+
+use crate::cli::{Boot, Cli};
+
+pub(crate) fn load_template(cli: &Cli) -> Result<Template, LocalError> {
+    match &cli.template {
+        Some(path) => Template::load(path),
+        None => Template::current(),
+    }
+}
+
+/// The template of the cloud assembly `dir`: its one `*.template.json`.
+fn assembly_template(dir: &std::path::Path) -> Result<Template, LocalError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        LocalError::Input(format!(
+            "read {}: {e}; run `make synth` first",
+            dir.display()
+        ))
+    })?;
+    let templates: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".template.json"))
+        .collect();
+    match templates.as_slice() {
+        [one] => Template::load(one),
+        _ => Err(LocalError::Input(format!(
+            "{} holds {} templates; one stack's assembly is expected",
+            dir.display(),
+            templates.len()
+        ))),
+    }
+}
+
+/// How to run the bootstraps of `dir` here: directly, or under qemu-aarch64 when they are
+/// arm64 and this machine is not.
+fn launcher(bootstraps: &order_local::process::Bootstraps) -> Result<Vec<String>, LocalError> {
+    let arm64 = bootstraps
+        .by_binary
+        .values()
+        .next()
+        .is_some_and(|b| order_local::process::is_arm64_elf(b));
+    if !arm64 || std::env::consts::ARCH == "aarch64" {
+        return Ok(Vec::new());
+    }
+    let prefix = "/usr/aarch64-linux-gnu";
+    let qemu_found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|d| d.join("qemu-aarch64").is_file())
+    });
+    if !qemu_found || !std::path::Path::new(prefix).join("lib").is_dir() {
+        return Err(LocalError::Input(format!(
+            "the bootstraps are arm64: running them here needs qemu-aarch64 and an arm64 C library in {prefix} (apt-get install qemu-user libc6-arm64-cross; make setup does)"
+        )));
+    }
+    Ok(vec!["qemu-aarch64".into(), "-L".into(), prefix.into()])
+}
+
+fn log_path() -> PathBuf {
+    order_local::state_dir().join("functions.log")
+}
+
+pub(crate) async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalError> {
+    let (template, bootstraps) = match (&boot.assembly, &cli.template) {
+        (Some(dir), None) => {
+            let template = assembly_template(dir)?;
+            let mut b =
+                order_local::process::Bootstraps::from_assembly(dir, &template, Vec::new())?;
+            b.launcher = launcher(&b)?;
+            eprintln!(
+                "running the {} bootstraps of {}{}",
+                b.by_binary.len(),
+                dir.display(),
+                if b.launcher.is_empty() {
+                    String::new()
+                } else {
+                    format!(" under {}", b.launcher.join(" "))
+                }
+            );
+            (template, Some(b))
+        }
+        (Some(_), Some(_)) => {
+            return Err(LocalError::Input(
+                "--assembly brings its own template: leave out --template".into(),
+            ))
+        }
+        (None, _) => {
+            let template = load_template(cli)?;
+            match &boot.bootstraps {
+                Some(dir) => {
+                    let b = order_local::process::Bootstraps::from_dir(dir, &template)?;
+                    eprintln!(
+                        "running the {} binaries of {}",
+                        b.by_binary.len(),
+                        dir.display()
+                    );
+                    (template, Some(b))
+                }
+                None => (template, None),
+            }
+        }
+    };
+    let path = log_path();
+    let writer: Arc<dyn LineWriter> = Arc::new(order_local::FileLines::create(&path)?);
+    init_logging("order-local", writer.clone());
+    eprintln!("starting the AWS emulator (moto) and creating the stack's resources...");
+    let pipeline = LocalPipeline::boot(
+        &template,
+        Options {
+            endpoint: boot.endpoint.clone(),
+            retry_after_seconds: (boot.retry_after > 0).then_some(boot.retry_after),
+            telemetry: writer,
+            prefix: format!("local{}", chrono::Utc::now().timestamp_millis() % 1_000_000),
+            alarm_interval: Duration::from_secs(1),
+            schedule_every: Some(LOCAL_SCHEDULE_EVERY),
+            provider: order_local::provider::ProviderRates {
+                decline: boot.decline_rate,
+                unavailable: boot.unavailable_rate,
+                latency: Duration::from_millis(boot.provider_latency_ms),
+                ..Default::default()
+            },
+            faults: (boot.aws_latency_ms > 0).then(|| {
+                order_local::faults::FaultRates::round_trip(Duration::from_millis(
+                    boot.aws_latency_ms,
+                ))
+            }),
+            bootstraps,
+        },
+    )
+    .await?;
+    eprintln!(
+        "emulator at {}; order topic {}",
+        pipeline.stack.endpoint, pipeline.stack.topic_arn
+    );
+    Ok((pipeline, path))
+}
+
+pub(crate) fn progress(d: Drain) {
+    eprintln!(
+        "  waiting: {} messages in the stage queues, {} in the intake DLQ, {} records processed ({}s)",
+        d.queue,
+        d.dlq,
+        d.records,
+        d.elapsed.as_secs()
+    );
+}
+
+/// The demo's catalogue: the seed orders' items among others (2 laptops: the seeds take both).
+pub(crate) const CATALOGUE: &str = include_str!("../../../../test/events/inventory.json");

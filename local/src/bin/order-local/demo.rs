@@ -1,0 +1,340 @@
+//! `order-local demo`: boot, publish the seed orders and the troublemakers, post to the API,
+//! wait until the queues drain, print the summary and say whether every message is accounted
+//! for.
+
+use std::time::Duration;
+
+use order_local::generate::{generate, Intent, Mix, Planned};
+use order_local::pipeline::LocalPipeline;
+use order_local::report::render;
+use order_local::seeds;
+use order_local::LocalError;
+
+use crate::boot::{boot, progress, CATALOGUE};
+use crate::cli::{Boot, Cli};
+
+pub(crate) async fn demo(
+    cli: &Cli,
+    b: &Boot,
+    generated: usize,
+    timeout: u64,
+) -> Result<bool, LocalError> {
+    let (pipeline, log) = boot(cli, b).await?;
+    let timeout = Duration::from_secs(timeout);
+    let catalogue = order_local::inventory::parse(CATALOGUE)?;
+    if let Some(table) = &pipeline.stack.inventory_table_name {
+        eprintln!(
+            "loading the sample catalogue ({} skus) into the Inventory table...",
+            catalogue.len()
+        );
+        order_local::inventory::load(&pipeline.clients.dynamodb, table, &catalogue).await?;
+    }
+    let observer = match &pipeline.stack.order_events_topic_arn {
+        Some(topic) => Some(
+            order_local::observe::Observer::subscribe(&pipeline.clients, topic, "demo-observer")
+                .await?,
+        ),
+        None => None,
+    };
+    let mut planned = seeds::seed_orders("seed");
+    eprintln!("publishing the seed orders (seeds 001, 002, 004)...");
+    let mut drained = pipeline
+        .publish_and_drain(&planned, timeout, progress)
+        .await?;
+    let more = seeds::troublemakers("demo");
+    eprintln!(
+        "publishing a duplicate of seed 001, a conflicting order O1234 and an invalid payload..."
+    );
+    drained &= pipeline.publish_and_drain(&more, timeout, progress).await?;
+    planned.extend(more);
+    let declined = seeds::unhappy_endings("demo");
+    eprintln!("publishing O-DECLINED (customer decline-demo: the provider declines its payment) and O-SOLD-OUT (3 laptops, 0 left)...");
+    drained &= pipeline
+        .publish_and_drain(&declined, timeout, progress)
+        .await?;
+    planned.extend(declined);
+    let api = match &pipeline.stack.api_url {
+        Some(url) => {
+            eprintln!("posting an order to the order API ({url}), then the same POST again (a client retry)...");
+            let (posted, api_planned) = post_twice(url).await?;
+            drained &= pipeline.wait_until_drained(timeout, progress).await?;
+            planned.extend(api_planned);
+            Some((url.clone(), posted))
+        }
+        None => None,
+    };
+    if !pipeline.processes.is_empty() {
+        drained &= dead_letter_a_settled_payment(&pipeline, timeout).await?;
+    }
+    if generated > 0 {
+        let mix = Mix {
+            duplicates: 0.05,
+            conflicts: 0.02,
+            invalid: 0.03,
+        };
+        let traffic = generate(generated, mix, 42, "gen");
+        eprintln!(
+            "publishing {generated} generated orders (5% duplicates, 2% conflicts, 3% invalid)..."
+        );
+        drained &= pipeline
+            .publish_and_drain(&traffic, timeout, progress)
+            .await?;
+        planned.extend(traffic);
+    }
+    if !drained {
+        eprintln!(
+            "the queue did not drain within {}s; the summary shows where things are",
+            timeout.as_secs()
+        );
+    }
+    let summary = pipeline.summary(&planned).await?;
+    print!(
+        "{}",
+        render(&summary, &pipeline.stack, &log.display().to_string())
+    );
+    if let Some(table) = &pipeline.stack.inventory_table_name {
+        let after = order_local::inventory::scan(&pipeline.clients.dynamodb, table).await?;
+        println!("\nInventory (stock before -> after; units are conserved: before = available + reserved + sold)");
+        println!(
+            "  {:<12} {:>7} {:>10} {:>9} {:>5}",
+            "sku", "before", "available", "reserved", "sold"
+        );
+        for p in &catalogue {
+            if let Some(a) = after.get(&p.sku) {
+                println!(
+                    "  {:<12} {:>7} {:>10} {:>9} {:>5}",
+                    p.sku, p.available, a.available, a.reserved, a.sold
+                );
+            }
+        }
+        let items =
+            order_local::report::scan_orders(&pipeline.clients, &pipeline.stack.table_name).await?;
+        for i in items.iter().filter(|i| i.rejection.is_some()) {
+            if let Some(r) = &i.rejection {
+                println!("  rejected {:<22} {}", i.order_id, r.reason);
+            }
+        }
+    }
+    let items =
+        order_local::report::scan_orders(&pipeline.clients, &pipeline.stack.table_name).await?;
+    let notifications = match &pipeline.inbox {
+        Some(inbox) => inbox.received(&pipeline.clients).await?,
+        None => Vec::new(),
+    };
+    print!(
+        "{}",
+        order_local::report::render_lifecycle(&items, &pipeline.provider.ledger(), &notifications)
+    );
+    let seeds_completed = ["O1234", "9f1c2a4e-5b6d-4c3e-8f7a-1b2c3d4e5f60", "01234"]
+        .iter()
+        .all(|id| {
+            items
+                .iter()
+                .any(|i| i.order_id == *id && i.status == order_domain::OrderStatus::Completed)
+        });
+    let status_of = |id: &str| items.iter().find(|i| i.order_id == id).map(|i| i.status);
+    let declined_failed = status_of("O-DECLINED") == Some(order_domain::OrderStatus::PaymentFailed)
+        && status_of("O-SOLD-OUT") == Some(order_domain::OrderStatus::Rejected);
+    if let Some(observer) = &observer {
+        let counts = observer.drain_counts(&pipeline.clients).await?;
+        let text: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("\nLifecycle events published: {}", text.join(", "));
+    }
+    let mut api_ok = true;
+    if let Some((url, (first, retry))) = api {
+        let id = first.body["orderId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let got =
+            order_local::http::send("GET", &format!("{url}/orders/{id}"), None, &[], None).await?;
+        println!("\nOrder API ({url})");
+        println!(
+            "  POST /orders                 {} {}",
+            first.status, first.body
+        );
+        println!(
+            "  POST /orders (same key)      {} orderId {}",
+            retry.status, retry.body["orderId"]
+        );
+        println!(
+            "  GET  /orders/{id}  {} status {}",
+            got.status, got.body["status"]
+        );
+        println!("  try it: curl -s -X POST {url}/orders -H 'content-type: application/json' -d @test/events/payloads/another-order.json");
+        api_ok = first.status == 202
+            && retry.body["orderId"] == first.body["orderId"]
+            && got.status == 200;
+    }
+    let processes_ok = report_processes(&pipeline);
+    pipeline.shutdown().await;
+    if !seeds_completed || !declined_failed {
+        eprintln!("the lifecycle did not end as expected: the seed orders COMPLETED ({seeds_completed}), O-DECLINED PAYMENT_FAILED and O-SOLD-OUT REJECTED ({declined_failed}); see {}", log.display());
+    }
+    Ok(summary.all_accounted_for()
+        && drained
+        && api_ok
+        && seeds_completed
+        && declined_failed
+        && processes_ok)
+}
+
+/// With the bootstraps as processes: a payment event for O1234 (settled by now) put in the
+/// payment DLQ, so that payment-dlq answers a real event too (it leaves the order alone).
+async fn dead_letter_a_settled_payment(
+    pipeline: &LocalPipeline,
+    timeout: Duration,
+) -> Result<bool, LocalError> {
+    let Some(dlq) = pipeline.stack.outputs.get("PaymentDeadLetterQueueUrl") else {
+        return Ok(true);
+    };
+    let items =
+        order_local::report::scan_orders(&pipeline.clients, &pipeline.stack.table_name).await?;
+    let Some(mut reserved) = items.into_iter().find(|i| i.order_id == "O1234") else {
+        return Ok(false);
+    };
+    let mut accepted = reserved.clone();
+    accepted.status = order_domain::OrderStatus::Accepted;
+    accepted.version = 1;
+    reserved.status = order_domain::OrderStatus::Reserved;
+    reserved.version = 2;
+    let event = order_domain::LifecycleEvent::from_change(
+        Some(&accepted),
+        &reserved,
+        "2026-01-01T00:00:00Z",
+    )
+    .ok_or_else(|| LocalError::Input("no event for a RESERVED order".into()))?;
+    eprintln!("putting O1234's payment event in the payment DLQ (payment-dlq finds it settled)...");
+    pipeline
+        .clients
+        .sqs
+        .send_message()
+        .queue_url(dlq)
+        .message_body(serde_json::to_string(&event).map_err(|e| LocalError::Input(e.to_string()))?)
+        .send()
+        .await
+        .map_err(order_local::aws_err("send to the payment DLQ"))?;
+    pipeline.wait_until_drained(timeout, progress).await
+}
+
+/// Each bootstrap run as a process: how often it started, answered and failed, and what it
+/// cost: spawn to its first request for an event and the CPU used by then, then CPU and wall
+/// time per event answered (the wall time includes the emulator's), and peak memory. True when
+/// every one answered at least one event and none failed.
+fn report_processes(pipeline: &LocalPipeline) -> bool {
+    if pipeline.processes.is_empty() {
+        return true;
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    println!("\nBootstraps run as processes (one event at a time, like a warm Lambda instance)");
+    println!(
+        "  {:<14} {:>7} {:>8} {:>6} {:>9} {:>9} {:>11} {:>11} {:>8}",
+        "function",
+        "started",
+        "answered",
+        "failed",
+        "start ms",
+        "init CPU",
+        "CPU/event",
+        "wall/event",
+        "peak RSS"
+    );
+    let mut ok = true;
+    for p in &pipeline.processes {
+        let (started, answered, errors) = (
+            p.stats.started.load(Relaxed),
+            p.stats.answered.load(Relaxed),
+            p.stats.errors.load(Relaxed),
+        );
+        let ms = |us: u64| us as f64 / 1000.0;
+        let init_cpu = ms(p.stats.init_cpu_us.load(Relaxed));
+        let per_event = |total: f64| total / answered.max(1) as f64;
+        let (cpu, rss) = match p.usage() {
+            // One start: its CPU after initialisation is the events'.
+            Some(u) if started == 1 => (
+                format!("{:.2} ms", per_event(u.cpu_ms - init_cpu)),
+                format!("{:.1} MB", u.peak_rss_kb as f64 / 1024.0),
+            ),
+            Some(u) => (
+                "-".into(),
+                format!("{:.1} MB", u.peak_rss_kb as f64 / 1024.0),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "  {:<14} {started:>7} {answered:>8} {errors:>6} {:>9.1} {:>9} {cpu:>11} {:>11} {rss:>8}",
+            p.binary,
+            ms(p.stats.cold_start_us.load(Relaxed)),
+            format!("{init_cpu:.0} ms"),
+            format!("{:.1} ms", per_event(ms(p.stats.busy_us.load(Relaxed)))),
+        );
+        ok &= answered > 0 && errors == 0;
+    }
+    println!("  (CPU from /proc at 10 ms resolution: CPU/event is meaningful over many events)");
+    if let Some(proxy) = &pipeline.faults {
+        println!(
+            "  their AWS calls: {} requests on {} connections to the proxy, {} of them held {} ms",
+            proxy.stats.requests.load(Relaxed),
+            proxy.stats.connections.load(Relaxed),
+            proxy.stats.slowed.load(Relaxed),
+            proxy.rates.latency.as_millis()
+        );
+    }
+    if !ok {
+        eprintln!("a bootstrap answered no event or failed one: its lines are in the function log");
+    }
+    ok
+}
+
+/// POSTs an order without an id, with an Idempotency-Key, twice (a client retrying): both
+/// answers name the same order, and the pipeline stores it once.
+async fn post_twice(
+    url: &str,
+) -> Result<
+    (
+        (order_local::http::Posted, order_local::http::Posted),
+        Vec<Planned>,
+    ),
+    LocalError,
+> {
+    let body = serde_json::json!({
+        "customerId": "U-API",
+        "items": [{"sku": "MON-27", "name": "Monitor", "quantity": 1, "unitPrice": "279.50"}],
+        "currency": "USD"
+    })
+    .to_string();
+    let (first, first_planned) = post_once(url, &body, "demo-api-1", Intent::New).await?;
+    let (retry, retry_planned) = post_once(url, &body, "demo-api-2", Intent::Duplicate).await?;
+    Ok(((first, retry), vec![first_planned, retry_planned]))
+}
+
+async fn post_once(
+    url: &str,
+    body: &str,
+    correlation: &str,
+    intent: Intent,
+) -> Result<(order_local::http::Posted, Planned), LocalError> {
+    let posted = order_local::http::send(
+        "POST",
+        &format!("{url}/orders"),
+        Some(body),
+        &[
+            ("idempotency-key", "demo-checkout-1"),
+            ("x-correlation-id", correlation),
+        ],
+        None,
+    )
+    .await?;
+    // The accounting compares the stored order with the order as published: with its id.
+    let order_id = posted.body["orderId"].as_str().map(str::to_string);
+    let mut published: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| LocalError::Input(e.to_string()))?;
+    published["orderId"] = serde_json::Value::from(order_id.clone().unwrap_or_default());
+    let planned = Planned {
+        correlation_id: correlation.to_string(),
+        body: published.to_string(),
+        order_id,
+        intent,
+    };
+    Ok((posted, planned))
+}

@@ -1,0 +1,178 @@
+//! `order-local run`: boot and keep the pipeline running until Ctrl-C or SIGTERM, with a status
+//! line whenever something changes, then print the summary.
+
+use std::time::Duration;
+
+use order_local::pipeline::LocalPipeline;
+use order_local::LocalError;
+
+use crate::boot::{boot, CATALOGUE};
+use crate::cli::{Boot, Cli};
+
+pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
+    let (pipeline, log) = boot(cli, b).await?;
+    if let Some(table) = &pipeline.stack.inventory_table_name {
+        let catalogue = order_local::inventory::parse(CATALOGUE)?;
+        order_local::inventory::load(&pipeline.clients.dynamodb, table, &catalogue).await?;
+        eprintln!(
+            "loaded the sample catalogue (test/events/inventory.json, {} skus); load your own with: cargo run -p order-local --bin order-producer -- --local inventory load FILE",
+            catalogue.len()
+        );
+    }
+    let state = order_local::state_dir().join("stack.json");
+    let json = serde_json::to_string_pretty(&pipeline.stack)
+        .map_err(|e| LocalError::Input(e.to_string()))?;
+    std::fs::write(&state, json)
+        .map_err(|e| LocalError::Input(format!("write {}: {e}", state.display())))?;
+    eprintln!(
+        "running. publish with: cargo run -p order-local --bin order-producer -- --local seeds"
+    );
+    if let Some(url) = &pipeline.stack.api_url {
+        eprintln!(
+            "order API at {url} (loopback, no signing):\n  curl -si -X POST {url}/orders -H 'content-type: application/json' -d @test/events/payloads/another-order.json\n  curl -s {url}/orders/O5678"
+        );
+    }
+    eprintln!("{}", cargo_lambda_hint(&pipeline));
+    eprintln!(
+        "function logs: {} (LOG_LEVEL=debug make run also logs every stored order); resources: {}",
+        log.display(),
+        state.display()
+    );
+    eprintln!("Ctrl-C (or SIGTERM) stops everything and prints a summary; a status line follows whenever something changes");
+    let status = async {
+        let mut last = String::new();
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            match status_line(&pipeline).await {
+                Ok(line) if line != last => {
+                    eprintln!("{line}");
+                    last = line;
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("status: {}", order_local::one_line(&e)),
+            }
+        }
+    };
+    tokio::select! {
+        _ = stopped() => {}
+        _ = status => {}
+    }
+    let _ = std::fs::remove_file(&state);
+    eprintln!("stopping...");
+    let mut summary = pipeline.summary(&[]).await;
+    if let Ok(s) = &mut summary {
+        s.duplicates_dropped = pipeline
+            .stats("order-consumer")
+            .by_outcome
+            .get("duplicate")
+            .copied()
+            .unwrap_or(0) as usize;
+    }
+    match summary {
+        Ok(s) => print!(
+            "{}",
+            order_local::report::render_run(&s, &pipeline.stack, &log.display().to_string())
+        ),
+        Err(e) => eprintln!("could not read the summary: {}", order_local::one_line(&e)),
+    }
+    if let Ok(items) =
+        order_local::report::scan_orders(&pipeline.clients, &pipeline.stack.table_name).await
+    {
+        let notifications = match &pipeline.inbox {
+            Some(inbox) => inbox.received(&pipeline.clients).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        print!(
+            "{}",
+            order_local::report::render_lifecycle(
+                &items,
+                &pipeline.provider.ledger(),
+                &notifications
+            )
+        );
+    }
+    pipeline.shutdown().await;
+    Ok(())
+}
+
+/// One line of what the running pipeline has done so far.
+async fn status_line(pipeline: &LocalPipeline) -> Result<String, LocalError> {
+    let stats = pipeline.stats("order-consumer");
+    let count = |label: &str| stats.by_outcome.get(label).copied().unwrap_or(0);
+    let dlq = order_local::alarm::depth(&pipeline.clients.sqs, &pipeline.stack.dlq_url).await?;
+    let queued =
+        order_local::alarm::depth(&pipeline.clients.sqs, &pipeline.stack.queue_url).await?;
+    // The lifecycle's statuses as the stages decided them (no table scan per line).
+    let outcome = |binary: &str, label: &str| {
+        pipeline
+            .stats(binary)
+            .by_outcome
+            .get(label)
+            .copied()
+            .unwrap_or(0)
+    };
+    let payment_failed = outcome("payment", "declined")
+        + outcome("payment", "attempts_used_up")
+        + outcome("payment-dlq", "payment_failed");
+    Ok(format!(
+        "[{}] received {} records: stored {}, duplicates {}, failed {} (retried until the DLQ); queued {}, in the DLQ {}; DLQ alarm {}; reserved {}, rejected {}, paid {}, payment failed {}, completed {}",
+        chrono::Local::now().format("%H:%M:%S"),
+        stats.records,
+        count("accepted") + count("reaccepted"),
+        count("duplicate"),
+        stats.failed_records,
+        queued,
+        dlq,
+        pipeline.alarms.state(&pipeline.stack.dlq_alarm_name),
+        outcome("inventory", "reserved"),
+        outcome("inventory", "rejected"),
+        outcome("payment", "paid"),
+        payment_failed,
+        outcome("notification", "completed"),
+    ))
+}
+
+/// Ctrl-C or SIGTERM: either stops the run and cleans up (the emulator, stack.json).
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// How to run the real Lambda binaries against this emulator, with the environment the
+/// template gives each function.
+fn cargo_lambda_hint(pipeline: &LocalPipeline) -> String {
+    let mut env = std::collections::BTreeMap::new();
+    for f in &pipeline.created.functions {
+        env.extend(f.environment.clone());
+    }
+    let mut vars = format!(
+        "--env-var AWS_ENDPOINT_URL={} --env-var AWS_REGION={} --env-var AWS_ACCESS_KEY_ID=emulator --env-var AWS_SECRET_ACCESS_KEY=emulator",
+        pipeline.stack.endpoint,
+        order_local::emulator::EMULATOR_REGION
+    );
+    for (k, v) in env {
+        vars.push_str(&format!(" --env-var {k}={v}"));
+    }
+    let mut out = format!(
+        "to try the real Lambda binaries against this emulator, in two more terminals (the first build takes minutes; invoke waits for it):\n  cargo lambda watch {vars}"
+    );
+    for f in &pipeline.created.functions {
+        for fixture in order_local::functions::fixtures(&f.binary) {
+            out.push_str(&format!(
+                "\n  cargo lambda invoke {} --data-file {fixture}",
+                f.binary
+            ));
+        }
+    }
+    out
+}
