@@ -9,7 +9,7 @@
 #   make bench    the benchmarks (docs/benchmarks.md)
 #   make fuzz     the parser and item fuzzer for FUZZ_SECONDS (600; docs/reliability.md)
 #   make soak     SOAK_ORDERS (10,000) orders with faults injected (docs/reliability.md)
-#   make setup    install the project's tools; make lint   fmt, clippy and tsc only
+#   make setup    install the project's tools (qemu too); make lint   fmt, clippy and tsc only
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -28,14 +28,14 @@ help:
 	@sed -n '4,12p' Makefile | sed 's/^# //'
 
 $(VENV_STAMP): requirements-dev.txt
-	@echo "== Python tools into .venv (moto, cargo-lambda, zig, cfn-lint): about a minute the first time"
+	@echo "== $$(date +%T) Python tools into .venv (moto, cargo-lambda, zig, cfn-lint): about a minute the first time"
 	python3 -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip
 	.venv/bin/pip install --quiet -r requirements-dev.txt
 	@touch $@
 
 $(NPM_STAMP): package.json package-lock.json
-	@echo "== npm packages"
+	@echo "== $$(date +%T) npm packages"
 	# `npm install` (not `npm ci`): it installs the versions package-lock.json pins, and unlike
 	# `npm ci` it accepts a lock written without registry URLs, whose optional platform-specific
 	# packages for other systems are then not listed.
@@ -43,86 +43,90 @@ $(NPM_STAMP): package.json package-lock.json
 	@touch $@
 
 $(TARGET_STAMP):
-	@echo "== Rust arm64 target for the Lambda builds"
+	@echo "== $$(date +%T) Rust arm64 target for the Lambda builds"
 	rustup target add aarch64-unknown-linux-gnu
 	rustup component add clippy rustfmt
 	@mkdir -p target && touch $@
 
 $(QEMU_STAMP):
-	@echo "== qemu-user and an arm64 C library (Debian packages), to run the arm64 bootstraps here"
+	@echo "== $$(date +%T) qemu-user and an arm64 C library (Debian packages), to run the arm64 bootstraps here"
 	if ! command -v qemu-aarch64 >/dev/null || [ ! -d /usr/aarch64-linux-gnu/lib ]; then \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq qemu-user libc6-arm64-cross; fi
 	@mkdir -p target && touch $@
 
-setup: $(VENV_STAMP) $(NPM_STAMP) $(TARGET_STAMP) $(QEMU_STAMP)
+# What every command needs; only `make test` runs the arm64 bootstraps, so only it needs qemu.
+tools: $(VENV_STAMP) $(NPM_STAMP) $(TARGET_STAMP)
 
-lint: setup
-	@echo "== cargo fmt, clippy, tsc"
+setup: tools $(QEMU_STAMP)
+
+lint: tools
+	@echo "== $$(date +%T) cargo fmt, clippy, tsc"
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	npx tsc --noEmit
 
-test: lint
-	@echo "== Rust tests: unit, property, contract table, deadline, moto integration, template parity, end to end"
+test: lint $(QEMU_STAMP)
+	@echo "== $$(date +%T) Rust tests: unit, property, contract table, deadline, moto integration, template parity, end to end"
 	cargo test --workspace --locked
-	@echo "== CDK tests: snapshot, assertions, stage construct, cdk-nag, config, cfn-lint"
+	@echo "== $$(date +%T) CDK tests: snapshot, assertions, stage construct, cdk-nag, config, cfn-lint"
 	npx jest --ci
-	@echo "== cdk synth with real bundling: every function as an arm64 bootstrap, glibc <= 2.34"
+	@echo "== $$(date +%T) cdk synth with real bundling: every function as an arm64 bootstrap, glibc <= 2.34"
 	npx ts-node test/synth-check.ts
-	@echo "== the demo on those arm64 bootstraps, under qemu-aarch64, behind a local Lambda runtime API"
+	@echo "== $$(date +%T) the demo on those arm64 bootstraps, under qemu-aarch64, behind a local Lambda runtime API"
 	cargo run --locked -p order-local --bin order-local -- demo --assembly cdk.out
 
-demo: setup
+demo: tools
 	cargo run --locked -p order-local --bin order-local -- demo
 
-run: setup
+run: tools
 	cargo run --locked -p order-local --bin order-local -- run
 
-build: setup
-	cargo lambda build --release --arm64 --locked -p order-consumer -p dlq-alarm -p order-api
+build: tools
+	cargo lambda build --release --arm64 --locked $(addprefix -p ,$(FUNCTIONS))
 
 # Extra CDK arguments, e.g. make deploy CDK_ARGS="-c stage=prod -c alarmEmail=ops@example.com"
 CDK_ARGS ?=
 
-synth: setup
+synth: tools
 	npx cdk synth $(CDK_ARGS)
 
-deploy: setup
+deploy: tools
 	npx cdk deploy --outputs-file cdk-outputs.json $(CDK_ARGS)
 
-destroy: setup
+destroy: tools
 	npx cdk destroy $(CDK_ARGS)
 
-# Every Lambda function of the workspace (each a binary of the same name).
-FUNCTIONS := order-consumer dlq-alarm order-api order-events inventory payment payment-dlq notification
+# Every Lambda function of the workspace (each a binary of the same name), as the function
+# registry lists them (functions/registry.json, generated from order_pipeline::registry).
+FUNCTIONS := $(shell python3 -c 'import json; print(" ".join(f["name"] for f in json.load(open("functions/registry.json"))["functions"]))')
 BENCH_ORDERS ?= 300
 # Where cargo puts the builds (CARGO_TARGET_DIR when set, as cargo does).
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-bench: setup
-	@echo "== arm64 bootstraps, zipped as Lambda takes them"
+bench: tools
+	@echo "== $$(date +%T) arm64 bootstraps, zipped as Lambda takes them"
 	cargo lambda build --release --arm64 --output-format zip --locked $(addprefix -p ,$(FUNCTIONS))
-	@echo "== host release builds of the functions and the benchmark"
+	@echo "== $$(date +%T) host release builds of the functions and the benchmark"
 	cargo build --release --locked $(addprefix -p ,$(FUNCTIONS)) -p order-bench
-	@echo "== per-record cost and the handler over a batch of 10 (criterion)"
+	@echo "== $$(date +%T) per-record cost and the handler over a batch of 10 (criterion)"
 	cargo bench --locked -p order-bench --bench records
-	@echo "== 1-6: cold start, per-record cost, batch latency, memory and size, cost per million orders"
+	@echo "== $$(date +%T) 1-6: cold start, per-record cost, batch latency, memory and size, cost per million orders"
 	$(TARGET_DIR)/release/order-bench
-	@echo "== 7. every function as a process on the emulator, over the demo and $(BENCH_ORDERS) generated orders"
+	@echo "== $$(date +%T) 7. every function as a process on the emulator, over the demo and $(BENCH_ORDERS) generated orders"
 	cargo run --locked -p order-local --bin order-local -- demo --generate $(BENCH_ORDERS) --bootstraps $(TARGET_DIR)/release
-	@echo "== 8. the same with the functions' AWS calls 10 ms each on connections kept open (a proxy in front of the emulator)"
+	@echo "== $$(date +%T) 8. the same with the functions' AWS calls 10 ms each on connections kept open (a proxy in front of the emulator)"
 	cargo run --locked -p order-local --bin order-local -- demo --generate $(BENCH_ORDERS) --bootstraps $(TARGET_DIR)/release --aws-latency-ms 10
 
 # The fuzzer is a time-budgeted property test (stable toolchain); make test runs it for 5 s.
 FUZZ_SECONDS ?= 600
 fuzz:
-	@echo "== fuzzing the parser and the item round-trip for $(FUZZ_SECONDS) s (replay a failure with FUZZ_SEED=...)"
+	@echo "== $$(date +%T) fuzzing the parser and the item round-trip for $(FUZZ_SECONDS) s (replay a failure with FUZZ_SEED=...)"
 	FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test --release --locked -p order-domain --test fuzz -- --nocapture
 
 # make test runs 500 orders with faults; this runs SOAK_ORDERS (10,000) and prints the figures.
 SOAK_ORDERS ?= 10000
-soak: setup
-	@echo "== $(SOAK_ORDERS) orders through the whole pipeline with faults injected (tens of minutes)"
+soak: tools
+	@echo "== $$(date +%T) $(SOAK_ORDERS) orders through the whole pipeline with faults injected (tens of minutes)"
 	SOAK_ORDERS=$(SOAK_ORDERS) cargo test --release --locked -p order-local --test soak soak -- --ignored --exact --nocapture
 
-.PHONY: help setup lint test demo run build synth deploy destroy bench fuzz soak
+.PHONY: help tools setup lint test demo run build synth deploy destroy bench fuzz soak

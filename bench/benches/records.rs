@@ -9,12 +9,12 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsMessage;
 use criterion::{criterion_group, criterion_main, Criterion};
 use order_domain::OrderItem;
-use order_pipeline::config::WorkerConfig;
-use order_pipeline::consumer::OrderConsumer;
-use order_pipeline::port::PortError;
-use order_pipeline::store::{CreateResult, OrderStore, Reaccept};
-use order_pipeline::telemetry::{init_logging, LineWriter};
-use order_pipeline::worker::SqsWorker;
+use order_pipeline::ports::orders::{CreateResult, OrderStore, Reaccept};
+use order_pipeline::ports::PortError;
+use order_pipeline::runtime::config::WorkerConfig;
+use order_pipeline::runtime::telemetry::{init_logging, LineWriter};
+use order_pipeline::runtime::worker::SqsWorker;
+use order_pipeline::stages::intake::OrderConsumer;
 
 #[path = "../src/records.rs"]
 mod records;
@@ -63,7 +63,9 @@ fn handler(c: &mut Criterion) {
             service: "bench".into(),
         },
         Arc::new(Nowhere),
-    );
+        None,
+    )
+    .unwrap();
     let records: Vec<SqsMessage> = (0..10)
         .map(|i| {
             let mut m = SqsMessage::default();

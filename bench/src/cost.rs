@@ -139,3 +139,24 @@ pub(crate) fn print_costs(lines: &[(&str, f64, String)], not_included: &str) {
     }
     println!("| **total** | **{total:.2}** | {not_included} |");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use order_pipeline::runtime::registry::{self, Trigger};
+
+    /// Protects: the cost model (section 6) covers every function an order passes through on
+    /// its completed path and names only registered functions: a stage added to the registry
+    /// and not to STAGES fails here. dlq-alarm and the dead-letter handlers are off that path.
+    #[test]
+    fn the_lifecycle_cost_model_covers_every_function_on_the_completed_path() {
+        let modelled: std::collections::BTreeSet<&str> =
+            STAGES.iter().map(|s| s.function).collect();
+        let on_the_path: std::collections::BTreeSet<&str> = registry::functions()
+            .iter()
+            .filter(|f| f.trigger != Trigger::Alarm && f.dead_letters_of.is_none())
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(modelled, on_the_path);
+    }
+}

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use order_pipeline::config::WorkerConfig;
-use order_pipeline::consumer::OrderConsumer;
-use order_pipeline::store::DynamoStore;
-use order_pipeline::telemetry::LineWriter;
-use order_pipeline::worker::SqsWorker;
+use order_pipeline::adapters::dynamodb::DynamoStore;
+use order_pipeline::runtime::config::WorkerConfig;
+use order_pipeline::runtime::telemetry::LineWriter;
+use order_pipeline::runtime::worker::SqsWorker;
+use order_pipeline::stages::intake::OrderConsumer;
 
 use crate::fakes::{fake_dynamodb, fake_sns, order_body, sqs_event};
 use crate::records;
@@ -61,7 +61,7 @@ pub(crate) fn reference_workload_us() -> f64 {
 
 /// The SDK configuration for a local endpoint, with the functions' timeouts and retries.
 async fn local_sdk_config(endpoint: std::net::SocketAddr) -> aws_config::SdkConfig {
-    order_pipeline::aws::with_function_limits(
+    order_pipeline::adapters::aws::with_function_limits(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(format!("http://{endpoint}"))
             .region(aws_config::Region::new(BENCH_REGION))
@@ -92,7 +92,7 @@ fn thread_cpu_ns() -> u64 {
 /// Microseconds of CPU per batch of 10: (ten PutItem, one BatchExecuteStatement).
 pub(crate) fn writes_cpu(ddb: std::net::SocketAddr, batches: usize) -> (f64, f64) {
     use order_domain::{parse_body, OrderItem, Provenance};
-    use order_pipeline::store::OrderStore;
+    use order_pipeline::ports::orders::OrderStore;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -179,7 +179,9 @@ pub(crate) async fn batch_latency(delay: Duration) -> Vec<(String, f64)> {
                 service: "bench".into(),
             },
             Arc::new(Drop),
-        );
+            None,
+        )
+        .unwrap();
         let mut times = Vec::new();
         for b in 0..60 {
             let records: Vec<SqsMessage> =
@@ -212,8 +214,10 @@ pub(crate) async fn post_latency(delay: Duration) -> (f64, f64, u16) {
         ("TABLE_NAME", "Orders"),
     ]
     .into();
-    let env = order_pipeline::config::Env(move |k: &str| vars.get(k).map(|v| v.to_string()));
-    let api = order_pipeline::bootstrap::order_api_with(&env, &config, Arc::new(Drop))
+    let env =
+        order_pipeline::runtime::config::Env(move |k: &str| vars.get(k).map(|v| v.to_string()));
+    use order_pipeline::runtime::registry::{Function, OrderApiFn};
+    let api = <OrderApiFn as Function>::build(&env, &config, Arc::new(Drop))
         .expect("order-api configuration");
     let mut times = Vec::new();
     let mut status = 0;

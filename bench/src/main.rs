@@ -55,17 +55,12 @@ struct Args {
     extra_env: Vec<String>,
 }
 
-/// Every Lambda function of the workspace (the Makefile's FUNCTIONS).
-const FUNCTIONS: [&str; 8] = [
-    "order-consumer",
-    "dlq-alarm",
-    "order-api",
-    "order-events",
-    "inventory",
-    "payment",
-    "payment-dlq",
-    "notification",
-];
+/// Every Lambda function of the workspace, as the function registry lists them.
+fn functions() -> impl Iterator<Item = &'static str> {
+    order_pipeline::runtime::registry::functions()
+        .into_iter()
+        .map(|f| f.name)
+}
 
 /// Never a real region: the endpoints are local and accept anything.
 pub(crate) const BENCH_REGION: &str = "us-east-1";
@@ -81,7 +76,7 @@ async fn main() {
     let args = Args::parse();
     let delay = Duration::from_millis(args.delay_ms);
     let consumer_bin = release_binary("order-consumer");
-    for name in FUNCTIONS {
+    for name in functions() {
         let b = release_binary(name);
         if !b.exists() {
             eprintln!(
@@ -108,7 +103,7 @@ async fn main() {
     println!(
         "| function | median ms | p10 ms | p90 ms | max ms |\n| --- | --- | --- | --- | --- |"
     );
-    for name in FUNCTIONS {
+    for name in functions() {
         let times = cold_starts(&release_binary(name), name, args.cold_starts).await;
         if times.is_empty() {
             println!("| {name} | - | - | - | - |");
@@ -206,7 +201,7 @@ async fn main() {
     );
     let log_per_order = run.log_bytes as f64 / (invocations.max(1) * 10) as f64;
     println!("| log output per order (JSON lines + EMF) | {log_per_order:.0} bytes |");
-    for name in FUNCTIONS {
+    for name in functions() {
         match zip_size(name) {
             Some((zip, raw)) => println!("| {name} arm64 bootstrap, zipped / unzipped | {:.2} MB / {:.2} MB |", zip as f64 / 1e6, raw as f64 / 1e6),
             None => println!("| {name} arm64 bootstrap zip | not built: `cargo lambda build --release --arm64 --output-format zip` |"),

@@ -4,7 +4,7 @@
 
 use chrono::{TimeZone, Utc};
 use order_domain::{parse_body, OrderItem, Provenance};
-use order_pipeline::store::{item_values, ItemValues};
+use order_pipeline::adapters::dynamodb::item::{item_values, ItemValues};
 
 const SEED_001: &str = include_str!("../../test/events/payloads/seed-001-flat.json");
 const SEED_002: &str = include_str!("../../test/events/payloads/seed-002-snake.json");

@@ -168,17 +168,19 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
 }
 
 /// SDK configuration for the functions' clients when they talk through the fault proxy at
-/// `endpoint`: the deployed functions' timeouts and retries (order_pipeline::aws::sdk_config), so
+/// `endpoint`: the deployed functions' timeouts and retries (order_pipeline::adapters::aws::sdk_config), so
 /// injected faults meet the same retry policy as on AWS.
 pub async fn function_sdk_config_for(endpoint: &str) -> SdkConfig {
-    order_pipeline::aws::with_function_limits(aws_config::defaults(BehaviorVersion::latest()))
-        .endpoint_url(endpoint)
-        .region(Region::new(EMULATOR_REGION))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "emulator", "emulator", None, None, "emulator",
-        ))
-        .load()
-        .await
+    order_pipeline::adapters::aws::with_function_limits(aws_config::defaults(
+        BehaviorVersion::latest(),
+    ))
+    .endpoint_url(endpoint)
+    .region(Region::new(EMULATOR_REGION))
+    .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+        "emulator", "emulator", None, None, "emulator",
+    ))
+    .load()
+    .await
 }
 
 impl Drop for Emulator {

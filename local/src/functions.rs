@@ -1,27 +1,23 @@
-//! The handlers the local runner can run, by binary name: the one place a new function is
-//! registered. Each is built with the same constructor its Lambda binary uses
-//! (`order_pipeline::bootstrap`), from the environment the template gives the function.
+//! The handlers the local runner can run, by binary name: each is built by the function registry
+//! (`order_pipeline::runtime::registry`) that its Lambda binary's `main` uses, from the environment the
+//! template gives the function.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::cloudwatch_alarms::CloudWatchAlarm;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures::future::BoxFuture;
 use lambda_runtime::LambdaEvent;
-use order_pipeline::bootstrap::{self, LambdaDlqAlarm};
-use order_pipeline::config::Env;
-use order_pipeline::telemetry::LineWriter;
-use order_pipeline::worker::{RecordHandler, SqsWorker};
+use order_pipeline::runtime::config::Env;
+use order_pipeline::runtime::registry::{self, Built, DlqAlarmFunction};
+pub use order_pipeline::runtime::registry::{Labels, SqsFunction};
+use order_pipeline::runtime::telemetry::LineWriter;
 
 use crate::http::HttpFunction;
 use crate::process::ProcessFunction;
 use crate::stream::StreamFunction;
 use crate::LocalError;
-
-/// A record's message id and its outcome's label.
-pub type Labels = Vec<(String, &'static str)>;
 
 /// The context Lambda gives an invocation: its request id, the function's name and, with a
 /// `timeout`, the deadline (epoch milliseconds) the function's own deadline logic reads.
@@ -43,33 +39,6 @@ pub fn invocation_context(
     context
 }
 
-/// A function an SQS event source mapping invokes.
-pub trait SqsFunction: Send + Sync {
-    fn invoke(
-        &self,
-        event: LambdaEvent<SqsEvent>,
-    ) -> BoxFuture<'_, Result<(SqsBatchResponse, Labels), String>>;
-}
-
-impl<H: RecordHandler + 'static> SqsFunction for SqsWorker<H> {
-    fn invoke(
-        &self,
-        event: LambdaEvent<SqsEvent>,
-    ) -> BoxFuture<'_, Result<(SqsBatchResponse, Labels), String>> {
-        Box::pin(async move {
-            let (response, reports) = self
-                .handle_reporting(event)
-                .await
-                .map_err(|e| e.to_string())?;
-            let labels = reports
-                .iter()
-                .map(|r| (r.message_id.clone(), r.outcome.label()))
-                .collect();
-            Ok((response, labels))
-        })
-    }
-}
-
 /// A function a CloudWatch alarm action invokes; it answers with a JSON document.
 pub trait AlarmFunction: Send + Sync {
     fn invoke(
@@ -78,7 +47,7 @@ pub trait AlarmFunction: Send + Sync {
     ) -> BoxFuture<'_, Result<serde_json::Value, String>>;
 }
 
-impl AlarmFunction for LambdaDlqAlarm {
+impl AlarmFunction for DlqAlarmFunction {
     fn invoke(
         &self,
         event: LambdaEvent<CloudWatchAlarm>,
@@ -99,7 +68,7 @@ pub trait ScheduledFunction: Send + Sync {
     ) -> BoxFuture<'_, Result<serde_json::Value, String>>;
 }
 
-impl ScheduledFunction for LambdaDlqAlarm {
+impl ScheduledFunction for DlqAlarmFunction {
     fn invoke(
         &self,
         event: LambdaEvent<serde_json::Value>,
@@ -170,48 +139,29 @@ impl Handler {
     }
 }
 
-/// The handler of `binary`, configured from `environment`. Register a new function here.
+/// The handler of `binary`, configured from `environment`, as the function registry
+/// (`order_pipeline::runtime::registry`) builds it.
 pub fn build(
     binary: &str,
     environment: &BTreeMap<String, String>,
     sdk: &SdkConfig,
     telemetry: Arc<dyn LineWriter>,
 ) -> Result<Handler, LocalError> {
-    let vars = environment.clone();
-    let env = Env(move |name: &str| vars.get(name).cloned());
-    let config = |e: order_pipeline::config::ConfigError| {
-        LocalError::Input(format!("{binary}'s environment in the template: {e}"))
-    };
-    match binary {
-        "order-consumer" => Ok(Handler::Sqs(Arc::new(
-            bootstrap::order_consumer_with(&env, sdk, telemetry).map_err(config)?,
-        ))),
-        "dlq-alarm" => {
-            let f = Arc::new(bootstrap::dlq_alarm_with(&env, sdk, telemetry).map_err(config)?);
-            Ok(Handler::Alarm(f.clone(), f))
-        }
-        "order-api" => Ok(Handler::Http(Arc::new(
-            bootstrap::order_api_with(&env, sdk, telemetry).map_err(config)?,
-        ))),
-        "order-events" => Ok(Handler::Stream(Arc::new(
-            bootstrap::order_events_with(&env, sdk, telemetry).map_err(config)?,
-        ))),
-        "inventory" => Ok(Handler::Sqs(Arc::new(
-            bootstrap::inventory_with(&env, sdk, telemetry).map_err(config)?,
-        ))),
-        "payment" => Ok(Handler::Sqs(Arc::new(
-            bootstrap::payment_with(&env, sdk, telemetry).map_err(config)?,
-        ))),
-        "payment-dlq" => Ok(Handler::Sqs(Arc::new(
-            bootstrap::payment_dlq_with(&env, sdk, telemetry).map_err(config)?,
-        ))),
-        "notification" => Ok(Handler::Sqs(Arc::new(
-            bootstrap::notification_with(&env, sdk, telemetry).map_err(config)?,
-        ))),
-        other => Err(LocalError::Input(format!(
-            "the stack has a function built from binary {other}, which the local runner does not know: register its handler in local/src/functions.rs"
-        ))),
-    }
+    let function = registry::find(binary).ok_or_else(|| {
+        LocalError::Input(format!(
+            "the stack has a function built from binary {binary}, which order_pipeline::runtime::registry does not know: register it there"
+        ))
+    })?;
+    let lookup = |name: &str| environment.get(name).cloned();
+    let env = Env(&lookup as registry::Lookup<'_>);
+    let built = (function.build)(&env, sdk, telemetry)
+        .map_err(|e| LocalError::Input(format!("{binary}'s environment in the template: {e}")))?;
+    Ok(match built {
+        Built::Sqs(f) => Handler::Sqs(f),
+        Built::Alarm(f) => Handler::Alarm(f.clone(), f),
+        Built::Http(f) => Handler::Http(f),
+        Built::Stream(f) => Handler::Stream(f),
+    })
 }
 
 /// The event fixture to try a function with under `cargo lambda watch`.

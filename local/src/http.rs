@@ -25,10 +25,10 @@ pub trait HttpFunction: Send + Sync {
     fn invoke(&self, request: lambda_http::Request) -> BoxFuture<'_, lambda_http::Response<Body>>;
 }
 
-impl<P, R> HttpFunction for order_pipeline::api::OrderApi<P, R>
+impl<P, R> HttpFunction for order_pipeline::functions::api::OrderApi<P, R>
 where
-    P: order_pipeline::notify::OrderPublisher + 'static,
-    R: order_pipeline::store::OrderReader + 'static,
+    P: order_pipeline::ports::publish::OrderPublisher + 'static,
+    R: order_pipeline::ports::orders::OrderReader + 'static,
 {
     fn invoke(&self, request: lambda_http::Request) -> BoxFuture<'_, lambda_http::Response<Body>> {
         Box::pin(self.handle(request))

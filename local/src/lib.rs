@@ -54,7 +54,7 @@ impl FileLines {
     }
 }
 
-impl order_pipeline::telemetry::LineWriter for FileLines {
+impl order_pipeline::runtime::telemetry::LineWriter for FileLines {
     fn write_line(&self, line: &str) {
         use std::io::Write;
         if let Ok(mut f) = self.0.lock() {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use lambda_runtime::LambdaEvent;
-use order_pipeline::queue::change_visibility;
+use order_pipeline::adapters::sqs::change_visibility;
 use rand::Rng;
 
 use crate::functions::{invocation_context, SqsFunction};

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use order_pipeline::telemetry::LineWriter;
+use order_pipeline::runtime::telemetry::LineWriter;
 
 use crate::alarm::{depth, AlarmEvaluator, AlarmTarget, LocalAlarm};
 use crate::emulator::Emulator;
@@ -125,16 +125,14 @@ impl LocalPipeline {
             .arn
             .unwrap_or_default();
         for f in &mut created.functions {
+            let (provider_feature, backoff) = (f.has("payment-provider"), f.has("backoff"));
             let env = &mut f.environment;
-            if env.contains_key("PAYMENT_MAX_ATTEMPTS") {
+            if provider_feature {
                 env.insert("PAYMENT_PROVIDER_URL".into(), provider.url.clone());
                 env.insert("PAYMENT_SECRET_ARN".into(), secret_arn.clone());
             }
             // Local time passes faster: the stage's own backoff starts at the runner's retry delay.
-            if let (true, Some(seconds)) = (
-                env.contains_key("RETRY_BASE_SECONDS"),
-                options.retry_after_seconds,
-            ) {
+            if let (true, Some(seconds)) = (backoff, options.retry_after_seconds) {
                 env.insert("RETRY_BASE_SECONDS".into(), seconds.max(1).to_string());
                 env.insert("RETRY_MAX_SECONDS".into(), (4 * seconds.max(1)).to_string());
             }
@@ -218,7 +216,7 @@ impl LocalPipeline {
                         // A stage with its own backoff delays its failed records itself.
                         retry_after_seconds: options
                             .retry_after_seconds
-                            .filter(|_| !function.environment.contains_key("RETRY_BASE_SECONDS")),
+                            .filter(|_| !function.has("backoff")),
                         function_timeout: Duration::from_secs(function.timeout_seconds),
                         function_name: function.name.clone(),
                         kills: options.faults.filter(|f| f.kill > 0.0).map(|f| Kills {

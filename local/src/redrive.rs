@@ -8,7 +8,8 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
 };
 use order_domain::parse_body;
-use order_pipeline::queue::{DeadLetterQueue, SqsDeadLetterQueue};
+use order_pipeline::adapters::sqs::SqsDeadLetterQueue;
+use order_pipeline::ports::queue::DeadLetterQueue;
 use serde::Serialize;
 
 use crate::{aws_err, LocalError};

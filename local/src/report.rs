@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use order_domain::{parse_body, OrderItem};
-use order_pipeline::queue::{DeadLetterQueue, SqsDeadLetterQueue};
+use order_pipeline::adapters::sqs::SqsDeadLetterQueue;
+use order_pipeline::ports::queue::DeadLetterQueue;
 use serde::Serialize;
 
 use crate::alarm::Transition;

@@ -31,8 +31,8 @@ pub trait StreamFunction: Send + Sync {
     ) -> BoxFuture<'_, Result<DynamoDbEventResponse, String>>;
 }
 
-impl<P: order_pipeline::events::EventPublisher + 'static> StreamFunction
-    for order_pipeline::events::OrderEvents<P>
+impl<P: order_pipeline::ports::publish::EventPublisher + 'static> StreamFunction
+    for order_pipeline::functions::order_events::OrderEvents<P>
 {
     fn invoke(
         &self,

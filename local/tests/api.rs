@@ -8,7 +8,7 @@ use order_local::http::send;
 use order_local::pipeline::{LocalPipeline, Options, LOCAL_SCHEDULE_EVERY};
 use order_local::report::scan_orders;
 use order_local::template::Template;
-use order_pipeline::telemetry::Captured;
+use order_pipeline::runtime::telemetry::Captured;
 
 const SEEDS: [&str; 3] = [
     include_str!("../../test/events/payloads/seed-001-flat.json"),

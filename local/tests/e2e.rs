@@ -43,7 +43,7 @@ async fn the_report_waits_for_dlq_messages_a_sweep_left_hidden() {
 
     use order_local::pipeline::{LocalPipeline, Options};
     use order_local::template::Template;
-    use order_pipeline::telemetry::Captured;
+    use order_pipeline::runtime::telemetry::Captured;
 
     let template = Template::current().expect("the stack's template synthesizes");
     let pipeline = LocalPipeline::boot(

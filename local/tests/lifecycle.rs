@@ -12,13 +12,17 @@ use order_local::inventory::{load, scan, Product};
 use order_local::resources::create;
 use order_local::template::Template;
 use order_local::Clients;
-use order_pipeline::config::WorkerConfig;
-use order_pipeline::inventory::{DynamoInventory, InventoryStore, InventoryWorker, Reserve};
-use order_pipeline::port::PortError;
-use order_pipeline::store::TransitionWrite;
-use order_pipeline::store::{CreateResult, DynamoStore, OrderStore};
-use order_pipeline::telemetry::Captured;
-use order_pipeline::worker::SqsWorker;
+use order_pipeline::adapters::dynamodb::inventory::DynamoInventory;
+use order_pipeline::adapters::dynamodb::DynamoStore;
+use order_pipeline::ports::inventory::{InventoryStore, Reserve};
+use order_pipeline::ports::orders::TransitionWrite;
+use order_pipeline::ports::orders::{CreateResult, OrderStore};
+use order_pipeline::ports::PortError;
+use order_pipeline::runtime::config::WorkerConfig;
+use order_pipeline::runtime::stage::EventStage;
+use order_pipeline::runtime::telemetry::Captured;
+use order_pipeline::runtime::worker::SqsWorker;
+use order_pipeline::stages::inventory::InventoryStage;
 
 struct Env {
     _emulator: Emulator,
@@ -48,12 +52,12 @@ async fn env(prefix: &str) -> Env {
     }
 }
 
-fn worker(e: &Env) -> SqsWorker<InventoryWorker<DynamoInventory>> {
+fn worker(e: &Env) -> SqsWorker<EventStage<InventoryStage<DynamoInventory>>> {
     SqsWorker::new(
-        InventoryWorker::new(DynamoInventory::new(
+        EventStage(InventoryStage::new(DynamoInventory::new(
             e.orders.clone(),
             e.inventory_table.clone(),
-        )),
+        ))),
         WorkerConfig {
             max_receive_count: 5,
             record_concurrency: 4,
@@ -64,7 +68,9 @@ fn worker(e: &Env) -> SqsWorker<InventoryWorker<DynamoInventory>> {
             service: "inventory".into(),
         },
         Arc::new(Captured::default()),
+        None,
     )
+    .unwrap()
 }
 
 async fn accepted(e: &Env, id: &str, lines: serde_json::Value) -> OrderItem {
@@ -234,10 +240,10 @@ async fn under_a_race_the_transactions_cancellation_reason_names_the_short_sku()
     )
     .await;
     let w = SqsWorker::new(
-        InventoryWorker::new(StaleRead(DynamoInventory::new(
+        EventStage(InventoryStage::new(StaleRead(DynamoInventory::new(
             e.orders.clone(),
             e.inventory_table.clone(),
-        ))),
+        )))),
         WorkerConfig {
             max_receive_count: 5,
             record_concurrency: 1,
@@ -248,7 +254,9 @@ async fn under_a_race_the_transactions_cancellation_reason_names_the_short_sku()
             service: "inventory".into(),
         },
         Arc::new(Captured::default()),
-    );
+        None,
+    )
+    .unwrap();
     let (_, reports) = w.handle_records(&[event_record(&order)]).await.unwrap();
     assert_eq!(reports[0].outcome.label(), "rejected");
     let r = e
@@ -311,10 +319,10 @@ fn record_of(event: &LifecycleEvent, receives: u32) -> SqsMessage {
 #[tokio::test]
 async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provider() {
     use order_local::provider::{FakeProvider, ProviderRates};
-    use order_pipeline::payment::{
-        ApiKey, Charge, ChargeRequest, HttpGateway, PaymentGateway, PaymentSettings, PaymentStore,
-        PaymentWorker, StockMove,
-    };
+    use order_pipeline::adapters::payment_http::{ApiKey, HttpGateway};
+    use order_pipeline::ports::inventory::{PaymentStore, StockMove};
+    use order_pipeline::ports::payment::{Charge, ChargeRequest, PaymentGateway};
+    use order_pipeline::stages::payment::{PaymentSettings, PaymentStage};
 
     let e = env("t9").await;
     load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 10)])
@@ -343,17 +351,17 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
     .unwrap();
     let store = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
     let payments = SqsWorker::new(
-        PaymentWorker::new(
+        EventStage(PaymentStage::new(
             store.clone(),
             gateway,
             PaymentSettings {
                 max_attempts: 3,
-                backoff: order_pipeline::worker::Backoff {
+                backoff: order_pipeline::runtime::config::Backoff {
                     base: Duration::from_secs(1),
                     max: Duration::from_secs(4),
                 },
             },
-        ),
+        )),
         WorkerConfig {
             max_receive_count: 5,
             record_concurrency: 4,
@@ -364,7 +372,9 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
             service: "payment".into(),
         },
         Arc::new(Captured::default()),
-    );
+        None,
+    )
+    .unwrap();
     let reserve = worker(&e);
 
     let paid = accepted_for(&e, "PAY1", "U1", "A", 3).await;
@@ -478,7 +488,7 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
 #[tokio::test]
 async fn every_conditional_change_on_dynamodb_and_in_memory_agrees_with_the_lifecycle() {
     use order_domain::lifecycle::{apply, Request, Stored};
-    use order_pipeline::inventory::MemoryInventory;
+    use order_pipeline::adapters::memory::inventory::MemoryInventory;
     use OrderStatus as S;
     let e = env("apply").await;
     let memory = MemoryInventory::default();

@@ -12,11 +12,12 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use std::time::Duration;
 
 use moto::{consumer, dynamodb_through, env, order, record, Env};
-use order_pipeline::config::WorkerConfig;
-use order_pipeline::consumer::{OrderConsumer, OrderConsumerFunction};
-use order_pipeline::store::DynamoStore;
-use order_pipeline::telemetry::Captured;
-use order_pipeline::worker::SqsWorker;
+use order_pipeline::adapters::dynamodb::DynamoStore;
+use order_pipeline::runtime::config::WorkerConfig;
+use order_pipeline::runtime::registry::OrderConsumerFunction;
+use order_pipeline::runtime::telemetry::Captured;
+use order_pipeline::runtime::worker::SqsWorker;
+use order_pipeline::stages::intake::OrderConsumer;
 
 /// The intake's worker at its deployed record concurrency (cdk.json: 10), on `store`.
 fn consumer_of_ten(store: DynamoStore) -> OrderConsumerFunction<DynamoStore> {
@@ -32,7 +33,9 @@ fn consumer_of_ten(store: DynamoStore) -> OrderConsumerFunction<DynamoStore> {
             service: "order-consumer".into(),
         },
         Arc::new(Captured::default()),
+        None,
     )
+    .unwrap()
 }
 
 /// order-consumer's batching store, its DynamoDB calls through a fault proxy with `scripts`.
@@ -80,7 +83,10 @@ async fn stored_as_written(
         .await
         .unwrap_or_else(|| panic!("{order_id} is stored"));
     let read = e.store.get(order_id).await.unwrap().expect("stored");
-    (raw, order_pipeline::store::item_attributes(&read).unwrap())
+    (
+        raw,
+        order_pipeline::adapters::dynamodb::item::item_attributes(&read).unwrap(),
+    )
 }
 
 /// Protects the intake's batched creates (store::dynamodb, `batching_creates`): a batch's new

@@ -13,7 +13,7 @@ use moto::{
     visible_and_hidden,
 };
 use order_local::alarm::depth;
-use order_pipeline::queue::SqsDeadLetterQueue;
+use order_pipeline::adapters::sqs::SqsDeadLetterQueue;
 
 #[tokio::test]
 async fn dlq_alarm_marks_orders_failed_from_a_real_dlq_and_leaves_every_message_in_it() {
@@ -75,7 +75,7 @@ async fn dlq_alarm_marks_orders_failed_from_a_real_dlq_and_leaves_every_message_
 /// and examines them once they are released, instead of reporting an empty DLQ.
 #[tokio::test]
 async fn an_alarm_sweep_on_a_real_dlq_waits_for_what_another_look_holds() {
-    use order_pipeline::queue::DeadLetterQueue;
+    use order_pipeline::ports::queue::DeadLetterQueue;
     let e = env("h1").await;
     let bodies: Vec<String> = (0..3).map(|i| order(&format!("H{i}"), 1)).collect();
     send_to_dlq(&e, &bodies).await;
@@ -106,7 +106,7 @@ async fn an_alarm_sweep_on_a_real_dlq_waits_for_what_another_look_holds() {
 #[tokio::test]
 async fn a_dlq_snapshot_slower_than_its_visibility_timeout_holds_each_message_once() {
     use order_local::faults::{FaultProxy, FaultRates};
-    use order_pipeline::queue::DeadLetterQueue;
+    use order_pipeline::ports::queue::DeadLetterQueue;
     let e = env("snapslow").await;
     send_messages(&e.clients, &e.stack.dlq_url, 30).await;
     let slow = FaultRates::round_trip(Duration::from_millis(700));
@@ -145,7 +145,7 @@ async fn a_dlq_snapshot_slower_than_its_visibility_timeout_holds_each_message_on
 #[tokio::test]
 async fn a_dlq_snapshot_that_fails_part_way_shows_every_hidden_message_again() {
     use order_local::faults::{FaultProxy, FaultRates, Scripted};
-    use order_pipeline::queue::DeadLetterQueue;
+    use order_pipeline::ports::queue::DeadLetterQueue;
     let e = env("snapfail").await;
     send_messages(&e.clients, &e.stack.dlq_url, 25).await;
     let proxy = FaultProxy::start_scripted(

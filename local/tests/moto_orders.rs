@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use order_domain::OrderStatus;
 
 use moto::{alarm, consumer, dlq_alarm, dynamodb_through, env, order, record, send_to_dlq};
-use order_pipeline::store::DynamoStore;
+use order_pipeline::adapters::dynamodb::DynamoStore;
 
 #[tokio::test]
 async fn consumer_on_dynamodb_stores_new_drops_duplicate_and_fails_conflict_through_conditional_writes(
@@ -87,12 +87,12 @@ async fn an_item_stored_by_another_system_is_a_conflict_and_is_never_overwritten
     assert_eq!(reports[0].outcome.label(), "conflict");
     assert_eq!(reports[1].outcome.label(), "accepted");
     assert_eq!(resp.batch_item_failures.len(), 1);
-    let order_pipeline::worker::Settled::Handled(outcome) = &reports[0].outcome else {
+    let order_pipeline::runtime::worker::Settled::Handled(outcome) = &reports[0].outcome else {
         panic!("handled");
     };
     let reason = format!(
         "{:?}",
-        order_pipeline::worker::Outcome::disposition(outcome)
+        order_pipeline::runtime::worker::Outcome::disposition(outcome)
     );
     assert!(reason.contains("another system"), "{reason}");
 
@@ -120,7 +120,7 @@ async fn an_item_stored_by_another_system_is_a_conflict_and_is_never_overwritten
 /// this test would see a guard removed from the DynamoDB expression.
 #[tokio::test]
 async fn the_reaccept_condition_refuses_a_stale_version_another_hash_and_a_live_order() {
-    use order_pipeline::store::{OrderStore, Reaccept};
+    use order_pipeline::ports::orders::{OrderStore, Reaccept};
     let e = env("c1").await;
     send_to_dlq(&e, &[order("R1", 2)]).await;
     dlq_alarm(&e).handle_alarm(&alarm("ALARM")).await.unwrap();
@@ -147,7 +147,7 @@ async fn the_reaccept_condition_refuses_a_stale_version_another_hash_and_a_live_
             "an ACCEPTED order is not re-accepted",
         ),
     ];
-    let memory = order_pipeline::store::MemoryStore::new();
+    let memory = order_pipeline::adapters::memory::orders::MemoryStore::new();
     memory.put(failed.clone());
     for (reaccept, expected, why) in &cases {
         assert_eq!(
@@ -236,8 +236,8 @@ async fn a_missing_table_fails_every_record_and_so_the_invocation() {
 async fn a_refused_create_reports_the_stored_order_in_one_request_and_failed_writes_are_retryable()
 {
     use order_local::faults::{FaultProxy, FaultRates, Scripted};
-    use order_pipeline::port::PortError;
-    use order_pipeline::store::{CreateResult, OrderStore};
+    use order_pipeline::ports::orders::{CreateResult, OrderStore};
+    use order_pipeline::ports::PortError;
     use std::sync::atomic::Ordering::Relaxed;
     let e = env("cr").await;
     consumer(e.store.clone(), &e.stack.table_name)
@@ -301,7 +301,7 @@ async fn a_refused_create_reports_the_stored_order_in_one_request_and_failed_wri
         from: 1,
     }])
     .await;
-    let reaccept = order_pipeline::store::Reaccept {
+    let reaccept = order_pipeline::ports::orders::Reaccept {
         order_id: "CR-1".into(),
         content_hash: stored.content_hash.clone(),
         expected_version: 1,
@@ -311,7 +311,7 @@ async fn a_refused_create_reports_the_stored_order_in_one_request_and_failed_wri
     };
     let err = store.reaccept(&reaccept).await.unwrap_err();
     assert!(matches!(err, PortError::Retryable(_)), "reaccept: {err:?}");
-    let reserve = order_pipeline::store::TransitionWrite::new(
+    let reserve = order_pipeline::ports::orders::TransitionWrite::new(
         "CR-1",
         OrderStatus::Accepted,
         OrderStatus::Reserved,

@@ -17,8 +17,8 @@ use moto::{env, hold, send_messages, sqs_through, visible_and_hidden};
 #[tokio::test]
 async fn one_failed_entry_of_a_visibility_batch_is_an_error() {
     use order_local::faults::{FaultProxy, FaultRates, Scripted};
-    use order_pipeline::queue::{change_visibility, SqsVisibility};
-    use order_pipeline::worker::Visibility;
+    use order_pipeline::adapters::sqs::{change_visibility, SqsVisibility};
+    use order_pipeline::ports::queue::Visibility;
     let e = env("visfail").await;
     let queue = e.stack.queue_url.clone();
     send_messages(&e.clients, &queue, 3).await;

@@ -24,7 +24,7 @@ use order_local::report::scan_orders;
 use order_local::resources::create;
 use order_local::template::Template;
 use order_local::Clients;
-use order_pipeline::queue::change_visibility;
+use order_pipeline::adapters::sqs::change_visibility;
 
 /// A consumer process and its runtime API.
 struct Process {

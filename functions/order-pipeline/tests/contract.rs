@@ -1,5 +1,5 @@
 //! The pipeline contract's table, one test per row, against in-memory ports. The same handlers
-//! run against a real DynamoDB/SQS endpoint in local/tests/moto.rs.
+//! run against a real DynamoDB/SQS endpoint in local/tests/moto_*.rs.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,7 +22,7 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use futures::future::BoxFuture;
 use lambda_http::Body;
 use lambda_runtime::LambdaEvent;
-use order_pipeline::telemetry::LineWriter;
+use order_pipeline::runtime::telemetry::LineWriter;
 use tokio::io::AsyncBufReadExt;
 
 use crate::emulator::EMULATOR_REGION;

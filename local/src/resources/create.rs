@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::emulated::{apis, schedules};
 use super::specs::{AlarmSpec, FunctionSpec, MappingSpec, QueueSpec, StreamMappingSpec};
-use super::{plan, Created, LocalStack, BINARY_METADATA};
+use super::{plan, Created, LocalStack, BINARY_METADATA, FEATURES_METADATA};
 use crate::emulator::{EMULATOR_ACCOUNT, EMULATOR_REGION};
 use crate::template::{Physical, Resolver, Resource, Template};
 use crate::{aws_err, cloudwatch, Clients, LocalError};
@@ -275,6 +275,18 @@ impl Builder<'_> {
                 ))
             })?
             .to_string();
+        let features = match &r.metadata[FEATURES_METADATA] {
+            Value::Array(list) => list
+                .iter()
+                .map(|f| f.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            LocalError::Input(format!(
+                "function {id} has no {FEATURES_METADATA} list in its metadata; build it with RustLambda (infra/constructs/rust-lambda.ts)"
+            ))
+        })?;
         let environment = match props(r, "Environment").map(|e| &e["Variables"]) {
             Some(Value::Object(vars)) => vars
                 .iter()
@@ -287,6 +299,7 @@ impl Builder<'_> {
             name,
             arn,
             binary,
+            features,
             timeout_seconds: self.number(r, "Timeout")?.unwrap_or(3),
             memory_mb: self.number(r, "MemorySize")?.unwrap_or(128),
             environment,

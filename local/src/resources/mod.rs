@@ -28,6 +28,10 @@ pub use specs::{
 
 /// Metadata on a function naming the binary it runs (infra/constructs/rust-lambda.ts).
 pub const BINARY_METADATA: &str = "OrderPipeline:Binary";
+/// Metadata on a function listing what the runner wires for it (infra/config.ts's stage table):
+/// `backoff` (its failed records come back after its own backoff, which local time shortens)
+/// and `payment-provider` (it calls the payment provider: the runner's fake one).
+pub const FEATURES_METADATA: &str = "OrderPipeline:Features";
 
 /// The outputs the local tools use, under the names `cdk deploy --outputs-file` writes.
 #[derive(Debug, Clone, Serialize)]

@@ -21,6 +21,8 @@ pub struct FunctionSpec {
     pub name: String,
     pub arn: String,
     pub binary: String,
+    /// What the stack wires for it beyond its settings (`OrderPipeline:Features`).
+    pub features: Vec<String>,
     pub timeout_seconds: u64,
     pub memory_mb: u64,
     pub environment: BTreeMap<String, String>,
@@ -100,4 +102,11 @@ pub struct ScheduleSpec {
     pub rate_seconds: u64,
     pub function_id: String,
     pub input: Value,
+}
+
+impl FunctionSpec {
+    /// Whether the stack gives the function `feature` (`backoff`, `payment-provider`).
+    pub fn has(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
 }

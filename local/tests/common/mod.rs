@@ -50,7 +50,7 @@ pub async fn lifecycle_run(
         Arc::new(order_local::FileLines::create(&log).expect("the run's log file"));
     // The functions' log lines (a failed record's WARN names its correlation id and reason) go
     // there too, not only their metric lines. One subscriber per test process: the first run's.
-    order_pipeline::telemetry::init_logging("order-local", telemetry.clone());
+    order_pipeline::runtime::telemetry::init_logging("order-local", telemetry.clone());
     // init_logging sends panics to the log, as a function's must go; a failed assertion of this
     // test belongs on the terminal: the default hook back.
     drop(std::panic::take_hook());

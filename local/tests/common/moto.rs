@@ -14,14 +14,15 @@ use order_local::emulator::Emulator;
 use order_local::resources::{create, AlarmSpec, Created, LocalStack};
 use order_local::template::Template;
 use order_local::Clients;
-use order_pipeline::config::{DlqAlarmConfig, WorkerConfig};
-use order_pipeline::consumer::{OrderConsumer, OrderConsumerFunction};
-use order_pipeline::dlq_alarm::DlqAlarm;
-use order_pipeline::notify::SnsNotifier;
-use order_pipeline::queue::SqsDeadLetterQueue;
-use order_pipeline::store::DynamoStore;
-use order_pipeline::telemetry::Captured;
-use order_pipeline::worker::SqsWorker;
+use order_pipeline::adapters::dynamodb::DynamoStore;
+use order_pipeline::adapters::sns::SnsNotifier;
+use order_pipeline::adapters::sqs::SqsDeadLetterQueue;
+use order_pipeline::functions::dlq_alarm::DlqAlarm;
+use order_pipeline::runtime::config::{DlqAlarmConfig, WorkerConfig};
+use order_pipeline::runtime::registry::OrderConsumerFunction;
+use order_pipeline::runtime::telemetry::Captured;
+use order_pipeline::runtime::worker::SqsWorker;
+use order_pipeline::stages::intake::OrderConsumer;
 
 pub struct Env {
     pub _emulator: Emulator,
@@ -66,7 +67,9 @@ pub fn consumer(store: DynamoStore, _table: &str) -> OrderConsumerFunction<Dynam
         OrderConsumer::new(store),
         config,
         Arc::new(Captured::default()),
+        None,
     )
+    .unwrap()
 }
 
 pub fn dlq_alarm(e: &Env) -> DlqAlarm<DynamoStore, SqsDeadLetterQueue, SnsNotifier> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use order_local::pipeline::{Drain, LocalPipeline, Options, LOCAL_SCHEDULE_EVERY};
 use order_local::template::Template;
 use order_local::LocalError;
-use order_pipeline::telemetry::{init_logging, LineWriter};
+use order_pipeline::runtime::telemetry::{init_logging, LineWriter};
 
 use crate::cli::{Boot, Cli};
 
@@ -62,7 +62,15 @@ fn launcher(bootstraps: &order_local::process::Bootstraps) -> Result<Vec<String>
             "the bootstraps are arm64: running them here needs qemu-aarch64 and an arm64 C library in {prefix} (apt-get install qemu-user libc6-arm64-cross; make setup does)"
         )));
     }
-    Ok(vec!["qemu-aarch64".into(), "-L".into(), prefix.into()])
+    // Lambda's arm64 hosts are Graviton2 (Neoverse N1) and later: qemu's default CPU model
+    // would run instructions a Graviton2 lacks, so the smoke test emulates that CPU.
+    Ok(vec![
+        "qemu-aarch64".into(),
+        "-cpu".into(),
+        "neoverse-n1".into(),
+        "-L".into(),
+        prefix.into(),
+    ])
 }
 
 fn log_path() -> PathBuf {

@@ -1,4 +1,4 @@
-//! Telemetry shared by both functions: JSON log lines with the Powertools logger's keys, and
+//! Telemetry shared by every function: JSON log lines with the Powertools logger's keys, and
 //! metrics in CloudWatch Embedded Metric Format. Both write whole lines to one [`LineWriter`]
 //! (stdout on Lambda, a buffer in tests).
 
