@@ -143,7 +143,7 @@ pub(crate) fn print_costs(lines: &[(&str, f64, String)], not_included: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use order_pipeline::runtime::registry::{self, Trigger};
+    use order_pipeline::registry::{self, Trigger};
 
     /// Protects: the cost model (section 6) covers every function an order passes through on
     /// its completed path and names only registered functions: a stage added to the registry

@@ -216,7 +216,7 @@ pub(crate) async fn post_latency(delay: Duration) -> (f64, f64, u16) {
     .into();
     let env =
         order_pipeline::runtime::config::Env(move |k: &str| vars.get(k).map(|v| v.to_string()));
-    use order_pipeline::runtime::registry::{Function, OrderApiFn};
+    use order_pipeline::registry::{Function, OrderApiFn};
     let api = <OrderApiFn as Function>::build(&env, &config, Arc::new(Drop))
         .expect("order-api configuration");
     let mut times = Vec::new();

@@ -57,7 +57,7 @@ struct Args {
 
 /// Every Lambda function of the workspace, as the function registry lists them.
 fn functions() -> impl Iterator<Item = &'static str> {
-    order_pipeline::runtime::registry::functions()
+    order_pipeline::registry::functions()
         .into_iter()
         .map(|f| f.name)
 }

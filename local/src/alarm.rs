@@ -20,7 +20,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 
 use crate::emulator::{EMULATOR_ACCOUNT, EMULATOR_REGION};
-use crate::functions::{invocation_context, AlarmFunction};
+use crate::invoke::{invocation_context, AlarmFunction};
 use crate::mapping::Mapping;
 use crate::resources::AlarmSpec;
 use crate::{aws_err, cloudwatch, Clients, LocalError};

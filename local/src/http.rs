@@ -87,14 +87,7 @@ impl ApiServer {
 }
 
 fn plain(status: u16, body: &str) -> hyper::Response<Full<Bytes>> {
-    let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() =
-        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    response
+    crate::kit::http_server::json_response(status, body.to_string())
 }
 
 async fn dispatch(
@@ -125,7 +118,7 @@ async fn dispatch(
             Err(e) => Body::Binary(e.into_bytes()),
         }
     };
-    let context = crate::functions::invocation_context(
+    let context = crate::invoke::invocation_context(
         uuid::Uuid::new_v4().to_string(),
         &route.function_name,
         None,

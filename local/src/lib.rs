@@ -10,6 +10,7 @@ pub mod functions;
 pub mod generate;
 pub mod http;
 pub mod inventory;
+pub mod invoke;
 pub mod kit;
 pub mod mapping;
 pub mod observe;

@@ -17,8 +17,9 @@ use lambda_runtime::LambdaEvent;
 use order_pipeline::adapters::sqs::change_visibility;
 use rand::Rng;
 
-use crate::functions::{invocation_context, SqsFunction};
+use crate::invoke::invocation_context;
 use crate::{aws_err, LocalError};
+use order_pipeline::registry::SqsFunction;
 
 #[derive(Debug, Clone)]
 pub struct MappingOptions {

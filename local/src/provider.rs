@@ -133,14 +133,7 @@ impl FakeProvider {
 }
 
 fn json(status: u16, body: serde_json::Value) -> hyper::Response<Full<Bytes>> {
-    let mut response = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() =
-        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        "content-type",
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    response
+    crate::kit::http_server::json_response(status, body.to_string())
 }
 
 fn decided(entry: &LedgerEntry) -> hyper::Response<Full<Bytes>> {

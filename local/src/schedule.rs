@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 
-use crate::functions::{invocation_context, ScheduledFunction};
+use crate::invoke::{invocation_context, ScheduledFunction};
 use crate::resources::ScheduleSpec;
 
 /// One schedule and the function it invokes.

@@ -19,7 +19,7 @@ use futures::future::BoxFuture;
 use lambda_runtime::LambdaEvent;
 
 use crate::emulator::EMULATOR_REGION;
-use crate::functions::invocation_context;
+use crate::invoke::invocation_context;
 use crate::resources::StreamMappingSpec;
 use crate::{aws_err, LocalError};
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use moto::{consumer, dynamodb_through, env, order, record, Env};
 use order_pipeline::adapters::dynamodb::DynamoStore;
+use order_pipeline::registry::OrderConsumerFunction;
 use order_pipeline::runtime::config::WorkerConfig;
-use order_pipeline::runtime::registry::OrderConsumerFunction;
 use order_pipeline::runtime::telemetry::Captured;
 use order_pipeline::runtime::worker::SqsWorker;
 use order_pipeline::stages::intake::OrderConsumer;

@@ -1,8 +1,8 @@
-//! inventory: OrderAccepted -> RESERVED or REJECTED. See order_pipeline::runtime::registry.
+//! inventory: OrderAccepted -> RESERVED or REJECTED. See order_pipeline::registry.
 
 // Room over rustc's default 128 for the main future's nesting: docs/design.md, "Adding a stage".
 #![recursion_limit = "256"]
 
-fn main() -> Result<(), order_pipeline::runtime::bootstrap::Error> {
-    order_pipeline::runtime::bootstrap::main::<order_pipeline::runtime::registry::InventoryFn>()
+fn main() -> Result<(), order_pipeline::bootstrap::Error> {
+    order_pipeline::bootstrap::main::<order_pipeline::registry::InventoryFn>()
 }

@@ -589,8 +589,8 @@ async fn notification_that_cannot_publish_fails_and_does_not_complete_the_order(
 async fn simulated_payments_say_so_on_every_line_and_on_the_record() {
     use aws_lambda_events::event::sqs::SqsEvent;
     use order_pipeline::ports::payment::PaymentGateway;
+    use order_pipeline::registry::{Function, PaymentFn};
     use order_pipeline::runtime::config::Env;
-    use order_pipeline::runtime::registry::{Function, PaymentFn};
 
     let captured = Captured::default();
     order_pipeline::runtime::telemetry::capture_logs_into(&captured);

@@ -1,4 +1,4 @@
-//! The function registry (`order_pipeline::runtime::registry`) is the one list of the pipeline's
+//! The function registry (`order_pipeline::registry`) is the one list of the pipeline's
 //! Lambda functions: these tests fail when a function is registered in one place and missing
 //! from another (the workspace's binaries, functions/registry.json that the stack reads, the
 //! Makefile), and hold the stage wiring every function gets from it.
@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use order_pipeline::registry::{self, Built, Function, InventoryFn, Lookup, PaymentFn};
 use order_pipeline::runtime::config::Env;
-use order_pipeline::runtime::registry::{self, Built, Function, InventoryFn, Lookup, PaymentFn};
 use order_pipeline::runtime::telemetry::{LineWriter, Stdout};
 
 fn root() -> PathBuf {
@@ -216,4 +216,28 @@ fn every_registered_function_builds_into_its_trigger_s_handler() {
         };
         assert_eq!(trigger, f.trigger, "{}", f.name);
     }
+}
+
+/// Protects: the deployed bootstraps keep the batch worker's per-record panic isolation.
+/// cargo lambda adds `--config profile.release.panic="abort"` to its release builds unless the
+/// workspace's release profile names its own panic strategy; under "abort" a panic in one
+/// record kills the process and fails the whole batch. (Fails on the profile before
+/// 2026-12-06, which left `panic` unset.)
+#[test]
+fn the_release_profile_names_panic_unwind_so_cargo_lambda_keeps_it() {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let release: String = manifest
+        .split("[profile.release]")
+        .nth(1)
+        .expect("a [profile.release] section")
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        release
+            .lines()
+            .any(|l| l.replace(' ', "") == "panic=\"unwind\""),
+        "[profile.release] must say panic = \"unwind\":\n{release}"
+    );
 }

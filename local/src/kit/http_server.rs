@@ -108,6 +108,11 @@ pub fn response(status: u16, body: impl Into<Bytes>) -> Response {
     r
 }
 
+/// A JSON answer: `status`, `body`, `content-type: application/json`.
+pub fn json_response(status: u16, body: impl Into<Bytes>) -> Response {
+    with_header(response(status, body), "content-type", "application/json")
+}
+
 /// `response` with the header `name: value` (left out when `value` is not a header value).
 pub fn with_header(mut response: Response, name: &'static str, value: &str) -> Response {
     if let Ok(v) = hyper::header::HeaderValue::from_str(value) {

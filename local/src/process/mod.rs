@@ -26,8 +26,8 @@ use order_pipeline::runtime::telemetry::LineWriter;
 use tokio::io::AsyncBufReadExt;
 
 use crate::emulator::EMULATOR_REGION;
-use crate::functions::{AlarmFunction, Labels, ScheduledFunction, SqsFunction};
 use crate::http::HttpFunction;
+use crate::invoke::{AlarmFunction, ScheduledFunction};
 use crate::kit::proc::{cpu_ms, peak_rss_kb};
 use crate::kit::runtime_api::{Deadline, Invocation, RuntimeApi, RuntimeOptions};
 use crate::resources::FunctionSpec;
@@ -35,6 +35,7 @@ use crate::stream::StreamFunction;
 use crate::LocalError;
 use api_gateway::{api_gateway_event, http_response};
 pub use bootstraps::{is_arm64_elf, Bootstraps};
+use order_pipeline::registry::{Labels, SqsFunction};
 
 /// What one process function has done, for the run's report.
 #[derive(Debug, Default)]

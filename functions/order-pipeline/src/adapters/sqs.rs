@@ -130,15 +130,26 @@ pub async fn change_visibility(
     receipt_handles: &[&str],
     seconds: i32,
 ) -> Result<(), PortError> {
-    for chunk in receipt_handles.chunks(10) {
-        let entries = chunk
+    let entries: Vec<(&str, i32)> = receipt_handles.iter().map(|h| (*h, seconds)).collect();
+    change_visibilities(client, queue_url, &entries).await
+}
+
+/// Sets each received message's visibility timeout (receipt handle, seconds), ten per
+/// `ChangeMessageVisibilityBatch` request; an entry the batch refused fails the call.
+async fn change_visibilities(
+    client: &Client,
+    queue_url: &str,
+    entries: &[(&str, i32)],
+) -> Result<(), PortError> {
+    for chunk in entries.chunks(10) {
+        let batch = chunk
             .iter()
             .enumerate()
-            .map(|(i, handle)| {
+            .map(|(i, (handle, seconds))| {
                 ChangeMessageVisibilityBatchRequestEntry::builder()
                     .id(i.to_string())
                     .receipt_handle(*handle)
-                    .visibility_timeout(seconds)
+                    .visibility_timeout(*seconds)
                     .build()
                     .map_err(|e| PortError::Fatal(e.to_string()))
             })
@@ -146,7 +157,7 @@ pub async fn change_visibility(
         let out = client
             .change_message_visibility_batch()
             .queue_url(queue_url)
-            .set_entries(Some(entries))
+            .set_entries(Some(batch))
             .send()
             .await
             .map_err(|e| classify(&e))?;
@@ -185,37 +196,11 @@ impl Visibility for SqsVisibility {
         entries: Vec<(String, std::time::Duration)>,
     ) -> futures::future::BoxFuture<'_, Result<(), PortError>> {
         Box::pin(async move {
-            for chunk in entries.chunks(10) {
-                let batch = chunk
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (handle, after))| {
-                        ChangeMessageVisibilityBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .receipt_handle(handle)
-                            .visibility_timeout(after.as_secs().min(43_200) as i32)
-                            .build()
-                            .map_err(|e| PortError::Fatal(e.to_string()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let out = self
-                    .client
-                    .change_message_visibility_batch()
-                    .queue_url(&self.url)
-                    .set_entries(Some(batch))
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e))?;
-                if let Some(failed) = out.failed.first() {
-                    return Err(PortError::Retryable(format!(
-                        "{} of {} visibility changes failed; first: {}",
-                        out.failed.len(),
-                        chunk.len(),
-                        failed.message.as_deref().unwrap_or(&failed.code)
-                    )));
-                }
-            }
-            Ok(())
+            let entries: Vec<(&str, i32)> = entries
+                .iter()
+                .map(|(handle, after)| (handle.as_str(), after.as_secs().min(43_200) as i32))
+                .collect();
+            change_visibilities(&self.client, &self.url, &entries).await
         })
     }
 }

@@ -69,6 +69,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         .map(Duration::from_millis)
     }
 
+    /// TABLE_NAME: the Orders table, which most functions read or write.
+    fn orders_table(&self) -> Result<String, ConfigError> {
+        self.required("TABLE_NAME", "set it to the Orders table's name")
+    }
+
+    /// INVENTORY_TABLE_NAME: the Inventory table of the stages that move stock.
+    fn inventory_table(&self) -> Result<String, ConfigError> {
+        self.required(
+            "INVENTORY_TABLE_NAME",
+            "set it to the Inventory table's name",
+        )
+    }
+
     fn service(&self, default: &str) -> String {
         (self.0)("POWERTOOLS_SERVICE_NAME")
             .filter(|s| !s.is_empty())
@@ -168,7 +181,7 @@ pub struct ConsumerConfig {
 impl ConsumerConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
+            table_name: env.orders_table()?,
             worker: WorkerConfig::from_env(env, "order-consumer")?,
         })
     }
@@ -204,11 +217,8 @@ pub struct InventoryConfig {
 impl InventoryConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
-            inventory_table_name: env.required(
-                "INVENTORY_TABLE_NAME",
-                "set it to the Inventory table's name",
-            )?,
+            table_name: env.orders_table()?,
+            inventory_table_name: env.inventory_table()?,
             worker: WorkerConfig::from_env(env, "inventory")?,
         })
     }
@@ -287,11 +297,8 @@ impl PaymentConfig {
             },
         };
         Ok(Self {
-            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
-            inventory_table_name: env.required(
-                "INVENTORY_TABLE_NAME",
-                "set it to the Inventory table's name",
-            )?,
+            table_name: env.orders_table()?,
+            inventory_table_name: env.inventory_table()?,
             provider,
             max_attempts: env.number(
                 "PAYMENT_MAX_ATTEMPTS",
@@ -315,7 +322,7 @@ pub struct NotificationConfig {
 impl NotificationConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
+            table_name: env.orders_table()?,
             topic_arn: env.required(
                 "NOTIFICATION_TOPIC_ARN",
                 "set it to the customer-notifications topic's ARN",
@@ -339,7 +346,7 @@ impl ApiConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             order_topic_arn: env.required("ORDER_TOPIC_ARN", "set it to the order topic's ARN")?,
-            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
+            table_name: env.orders_table()?,
             service: env.service("order-api"),
         })
     }
@@ -365,7 +372,7 @@ pub struct DlqAlarmConfig {
 impl DlqAlarmConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
-            table_name: env.required("TABLE_NAME", "set it to the Orders table's name")?,
+            table_name: env.orders_table()?,
             dlq_url: env.required("DLQ_URL", "set it to the dead-letter queue's URL")?,
             ops_topic_arn: env.required("OPS_TOPIC_ARN", "set it to the ops topic's ARN")?,
             snapshot_max: env.number(

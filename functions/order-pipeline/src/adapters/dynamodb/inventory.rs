@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
@@ -54,7 +53,7 @@ impl DynamoInventory {
         mut stock: Vec<TransactWriteItem>,
         write: &TransitionWrite,
         what: &str,
-    ) -> Result<Option<Vec<aws_sdk_dynamodb::types::CancellationReason>>, PortError> {
+    ) -> Result<Option<Cancellation>, PortError> {
         let t = transition_update(write)?;
         let order = Update::builder()
             .table_name(self.orders.table())
@@ -81,12 +80,12 @@ impl DynamoInventory {
                     TransactWriteItemsError::TransactionCanceledException(_)
                 ) =>
             {
-                Ok(Some(match ctx.into_err() {
+                Ok(Some(Cancellation(match ctx.into_err() {
                     TransactWriteItemsError::TransactionCanceledException(e) => {
                         e.cancellation_reasons.unwrap_or_default()
                     }
                     _ => Vec::new(),
-                }))
+                })))
             }
             Err(e) => Err(classify(&e)),
         }
@@ -168,19 +167,13 @@ impl InventoryStore for DynamoInventory {
         let Some(cancelled) = self.transact(items, write, "reserve").await? else {
             return Ok(Reserve::Reserved);
         };
-        let code = |i: usize| {
-            cancelled
-                .get(i)
-                .and_then(|r| r.code.as_deref())
-                .unwrap_or("None")
-        };
         // The order first: a stale event must not read as short stock.
-        if code(lines.len()) == "ConditionalCheckFailed" {
+        if cancelled.condition_failed(lines.len()) {
             return Ok(Reserve::OrderMovedOn);
         }
         for (i, line) in lines.iter().enumerate() {
-            if code(i) == "ConditionalCheckFailed" {
-                let available = cancelled[i]
+            if cancelled.condition_failed(i) {
+                let available = cancelled.0[i]
                     .item
                     .as_ref()
                     .and_then(|old| old.get("available"))
@@ -193,9 +186,9 @@ impl InventoryStore for DynamoInventory {
                 });
             }
         }
-        let codes: Vec<&str> = (0..=lines.len()).map(code).collect();
         Err(PortError::Retryable(format!(
-            "the reservation's transaction was cancelled ({codes:?}); retrying"
+            "the reservation's transaction was cancelled ({:?}); retrying",
+            cancelled.codes()
         )))
     }
 
@@ -224,22 +217,12 @@ impl PaymentStore for DynamoInventory {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
-        match result {
-            Ok(out) => Ok(out
-                .attributes
+        Ok(super::unless_condition_failed(result)?.map(|out| {
+            out.attributes
                 .and_then(|a| a.get("paymentAttempts").cloned())
                 .and_then(|n| n.as_n().ok().and_then(|n| n.parse::<u32>().ok()))
-                .or(Some(1))),
-            Err(SdkError::ServiceError(ctx))
-                if matches!(
-                    ctx.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(classify(&e)),
-        }
+                .unwrap_or(1)
+        }))
     }
 
     async fn settle(
@@ -276,17 +259,11 @@ impl PaymentStore for DynamoInventory {
         let Some(reasons) = self.transact(items, write, what).await? else {
             return Ok(true);
         };
-        let code = |i: usize| {
-            reasons
-                .get(i)
-                .and_then(|r| r.code.as_deref())
-                .unwrap_or("None")
-        };
-        if code(lines.len()) == "ConditionalCheckFailed" {
+        if reasons.condition_failed(lines.len()) {
             return Ok(false);
         }
         if let Some(line) = (0..lines.len())
-            .find(|i| code(*i) == "ConditionalCheckFailed")
+            .find(|i| reasons.condition_failed(*i))
             .map(|i| &lines[i])
         {
             return Err(PortError::Fatal(format!(
@@ -294,9 +271,33 @@ impl PaymentStore for DynamoInventory {
                 line.sku, write.order_id, line.quantity
             )));
         }
-        let codes: Vec<&str> = (0..=lines.len()).map(code).collect();
         Err(PortError::Retryable(format!(
-            "the payment's transaction was cancelled ({codes:?}); retrying"
+            "the payment's transaction was cancelled ({:?}); retrying",
+            reasons.codes()
         )))
+    }
+}
+
+/// A cancelled stock transaction's reasons, one per item in the order they were sent: the stock
+/// lines, then the order.
+struct Cancellation(Vec<aws_sdk_dynamodb::types::CancellationReason>);
+
+impl Cancellation {
+    /// Item `i`'s cancellation code ("None" when it was not the cause).
+    fn code(&self, i: usize) -> &str {
+        self.0
+            .get(i)
+            .and_then(|r| r.code.as_deref())
+            .unwrap_or("None")
+    }
+
+    /// Whether item `i`'s condition failed.
+    fn condition_failed(&self, i: usize) -> bool {
+        self.code(i) == "ConditionalCheckFailed"
+    }
+
+    /// Every item's code, for the log.
+    fn codes(&self) -> Vec<&str> {
+        (0..self.0.len()).map(|i| self.code(i)).collect()
     }
 }

@@ -18,6 +18,7 @@ pub mod item;
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -384,18 +385,7 @@ impl OrderStore for DynamoStore {
             .expression_attribute_values(":h", AttributeValue::S(r.content_hash.clone()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx))
-                if matches!(
-                    ctx.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify(&e)),
-        }
+        Ok(unless_condition_failed(result)?.is_some())
     }
 }
 
@@ -498,17 +488,25 @@ impl DynamoStore {
             .set_expression_attribute_values(Some(t.values))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(ctx))
-                if matches!(
-                    ctx.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(classify(&e)),
+        Ok(unless_condition_failed(result)?.is_some())
+    }
+}
+
+/// A conditional `UpdateItem`'s answer: `Some` when it was written, `None` when its condition
+/// failed (the item moved on: not an error), the classified error otherwise.
+fn unless_condition_failed<O>(
+    result: Result<O, SdkError<UpdateItemError, HttpResponse>>,
+) -> Result<Option<O>, PortError> {
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(SdkError::ServiceError(ctx))
+            if matches!(
+                ctx.err(),
+                UpdateItemError::ConditionalCheckFailedException(_)
+            ) =>
+        {
+            Ok(None)
         }
+        Err(e) => Err(classify(&e)),
     }
 }

@@ -2,13 +2,13 @@
 //! and reused by every warm invocation.
 //!
 //! Every binary's `main` is [`main`] with its function's marker from
-//! [`crate::runtime::registry`]: the function is built from the process environment exactly as
+//! [`crate::registry`]: the function is built from the process environment exactly as
 //! the local runner builds it from the environment the synthesized template gives the function.
 
 use std::sync::Arc;
 
+use crate::registry::{Function, Invoked};
 use crate::runtime::config::{ConfigError, Env};
-use crate::runtime::registry::{Function, Invoked};
 use crate::runtime::telemetry::{init_logging, Stdout};
 
 pub use lambda_runtime::Error;

@@ -7,7 +7,7 @@
 //!
 //! Adding a function: its handler (for an event-driven stage, a
 //! [`crate::runtime::stage::Stage`]), one marker type here with its [`Function`] impl, one line in
-//! [`functions`], and a binary whose `main` calls [`crate::runtime::bootstrap::main`] with the
+//! [`functions`], and a binary whose `main` calls [`crate::bootstrap::main`] with the
 //! marker (docs/design.md, "Adding a stage").
 
 use std::sync::Arc;
@@ -204,7 +204,7 @@ pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 #[derive(Clone, Copy)]
 pub struct Registered {
     pub name: &'static str,
-    /// The marker's path (`order_pipeline::runtime::registry::InventoryFn`), which the binary's
+    /// The marker's path (`order_pipeline::registry::InventoryFn`), which the binary's
     /// `main` names.
     pub marker: &'static str,
     pub trigger: Trigger,
