@@ -1,33 +1,28 @@
-//! The lifecycle's second half, one test per row: the payment stage (approved, declined,
+//! The lifecycle's payment step, one test per row: the payment stage (approved, declined,
 //! unavailable with a growing backoff, attempts used up, duplicate event, invalid, store down),
-//! the payment DLQ handler and the notification stage, against in-memory ports. The same
-//! handlers run on moto in local/tests/lifecycle.rs and end to end in local/tests/e2e.rs.
+//! its gateways (the simulated one, the HTTP answers) and the payment DLQ handler, against
+//! in-memory ports. The same handlers run on moto in local/tests/lifecycle.rs and end to end in
+//! local/tests/e2e.rs; the notification stage's tests are in notification.rs.
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::SqsMessage;
-use chrono::Utc;
-use order_domain::{
-    EventType, InventoryItem, LifecycleEvent, OrderItem, OrderStatus, PaymentResult, Provenance,
-    ReservedLine,
-};
+use common::{config, deliver, reserved, sqs, BACKOFF};
+use order_domain::{InventoryItem, OrderStatus, PaymentResult};
 use order_pipeline::adapters::memory::inventory::MemoryInventory;
-use order_pipeline::adapters::memory::publish::MemoryCustomerPublisher;
 use order_pipeline::adapters::memory::queue::MemoryVisibility;
 use order_pipeline::adapters::payment_http::read_answer;
 use order_pipeline::adapters::payment_simulated::SimulatedGateway;
 use order_pipeline::ports::payment::{Charge, ChargeRequest, PaymentGateway};
 use order_pipeline::ports::PortError;
-use order_pipeline::runtime::config::{Backoff, WorkerConfig};
 use order_pipeline::runtime::stage::EventStage;
 use order_pipeline::runtime::telemetry::Captured;
 use order_pipeline::runtime::worker::SqsWorker;
-use order_pipeline::stages::notification::NotificationStage;
 use order_pipeline::stages::payment::{PaymentSettings, PaymentStage};
 use order_pipeline::stages::payment_dlq::PaymentDlqStage;
 use rust_decimal::Decimal;
-use serde_json::json;
 
 /// A provider that answers from a script and records every request.
 #[derive(Default)]
@@ -72,54 +67,6 @@ fn unavailable() -> Charge {
     }
 }
 
-const BACKOFF: Backoff = Backoff {
-    base: Duration::from_secs(10),
-    max: Duration::from_secs(60),
-};
-
-fn config(service: &str) -> WorkerConfig {
-    WorkerConfig {
-        max_receive_count: 6,
-        record_concurrency: 4,
-        start_margin: Duration::from_secs(3),
-        answer_reserve: Duration::from_millis(500),
-        backoff: Some(BACKOFF),
-        queue_url: None,
-        service: service.into(),
-    }
-}
-
-/// An order RESERVED at version 2 with 2 x A and 1 x B (amount 25 USD), and its event.
-fn reserved(order_id: &str, customer: &str) -> (OrderItem, LifecycleEvent) {
-    let body = json!({"orderId": order_id, "customerId": customer, "currency": "USD",
-        "items": [{"sku": "A", "quantity": 2, "unitPrice": "10"}, {"sku": "B", "quantity": 1, "unitPrice": "5"}]});
-    let (order, _) = order_domain::parse_order(&body.to_string()).unwrap();
-    let from = Provenance {
-        message_id: "m".into(),
-        correlation_id: format!("corr-{order_id}"),
-        sent_at: Utc::now(),
-    };
-    let accepted = OrderItem::accepted(order, from, Utc::now());
-    let mut item = accepted.clone();
-    item.status = OrderStatus::Reserved;
-    item.version = 2;
-    item.reserved_at = Some("2026-01-01T00:00:01Z".into());
-    item.amount = Some("25".into());
-    item.reservation = Some(vec![
-        ReservedLine {
-            sku: "A".into(),
-            quantity: 2,
-        },
-        ReservedLine {
-            sku: "B".into(),
-            quantity: 1,
-        },
-    ]);
-    let event = LifecycleEvent::from_change(Some(&accepted), &item, "now").unwrap();
-    assert_eq!(event.event_type, EventType::InventoryReserved);
-    (item, event)
-}
-
 /// A and B with the order's 3 units reserved (initial stock 10 and 5).
 fn inventory() -> MemoryInventory {
     let item = |sku: &str, available: u64, reserved: u64| InventoryItem {
@@ -133,16 +80,6 @@ fn inventory() -> MemoryInventory {
         version: 1,
     };
     MemoryInventory::with(vec![item("A", 8, 2), item("B", 4, 1)])
-}
-
-fn sqs(id: &str, body: &str, receives: u32) -> SqsMessage {
-    let mut m = SqsMessage::default();
-    m.message_id = Some(id.into());
-    m.receipt_handle = Some(format!("handle-{id}"));
-    m.body = Some(body.into());
-    m.attributes
-        .insert("ApproximateReceiveCount".into(), receives.to_string());
-    m
 }
 
 type Payments = SqsWorker<EventStage<PaymentStage<MemoryInventory, Scripted>>>;
@@ -165,22 +102,6 @@ fn payments(answers: Vec<Charge>, max_attempts: u32) -> (Payments, Arc<MemoryVis
     )
     .unwrap();
     (worker, visibility)
-}
-
-async fn deliver<H: order_pipeline::runtime::worker::RecordHandler>(
-    w: &SqsWorker<H>,
-    event: &LifecycleEvent,
-    receives: u32,
-) -> (&'static str, bool) {
-    let body = serde_json::to_string(event).unwrap();
-    let (response, reports) = w
-        .handle_records(&[sqs("m1", &body, receives)])
-        .await
-        .unwrap_or_else(|e| panic!("the invocation failed: {e}"));
-    (
-        reports[0].outcome.label(),
-        !response.batch_item_failures.is_empty(),
-    )
 }
 
 fn units(store: &MemoryInventory, sku: &str) -> (u64, u64, u64) {
@@ -462,123 +383,6 @@ fn http_answers_map_to_approved_declined_or_unavailable() {
             Charge::Unavailable { .. }
         ),
         "approved without a payment id is not an approval"
-    );
-}
-
-type Notifications =
-    SqsWorker<EventStage<NotificationStage<MemoryInventory, MemoryCustomerPublisher>>>;
-
-fn notifications() -> Notifications {
-    SqsWorker::new(
-        EventStage(NotificationStage::new(
-            MemoryInventory::default(),
-            MemoryCustomerPublisher::default(),
-        )),
-        config("notification"),
-        Arc::new(Captured::default()),
-        Some(Arc::new(MemoryVisibility::default())),
-    )
-    .unwrap()
-}
-
-/// The event of `item` moving from RESERVED to `to` (version 3).
-fn settled(item: &OrderItem, to: OrderStatus) -> LifecycleEvent {
-    let mut new = item.clone();
-    new.status = to;
-    new.version = 3;
-    new.paid_at = Some("2026-01-01T00:00:02Z".into());
-    new.payment_failed_at = new.paid_at.clone();
-    new.payment = Some(order_domain::Payment {
-        result: if to == OrderStatus::Paid {
-            PaymentResult::Approved
-        } else {
-            PaymentResult::Declined
-        },
-        provider: Some("simulated".into()),
-        payment_id: (to == OrderStatus::Paid).then(|| "pay-9".into()),
-        amount: "25".into(),
-        currency: Some("USD".into()),
-        attempts: Some(1),
-        reason: (to != OrderStatus::Paid).then(|| "card declined".into()),
-    });
-    LifecycleEvent::from_change(Some(item), &new, "now").unwrap()
-}
-
-#[tokio::test]
-async fn notification_confirms_a_paid_order_once_and_completes_it() {
-    let w = notifications();
-    let (item, _) = reserved("N1", "U9");
-    let event = settled(&item, OrderStatus::Paid);
-    assert_eq!(event.event_type, EventType::PaymentSucceeded);
-    w.handler().store().order("N1", OrderStatus::Paid, 3);
-    assert_eq!(deliver(&w, &event, 1).await, ("completed", false));
-    let (status, version, write) = w.handler().store().status("N1").unwrap();
-    assert_eq!((status, version), (OrderStatus::Completed, 4));
-    assert_eq!(write.unwrap().change.step, "completedAt");
-    let published = w.handler().publisher().published.lock().unwrap().clone();
-    assert_eq!(published.len(), 1);
-    let n = &published[0];
-    assert_eq!(n.dedupe_id, "N1:PaymentSucceeded");
-    assert_eq!(n.customer_id, "U9");
-    assert!(
-        n.text.contains("confirmed") && n.text.contains("25 USD") && n.text.contains("pay-9"),
-        "{}",
-        n.text
-    );
-    // Redelivered after COMPLETED: nothing published again.
-    assert_eq!(deliver(&w, &event, 2).await, ("duplicate", false));
-    assert_eq!(w.handler().publisher().published.lock().unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn notification_tells_of_a_rejection_and_of_a_failed_payment_and_ignores_other_events() {
-    let w = notifications();
-    let (item, reserved_event) = reserved("N2", "U9");
-    let failed = settled(&item, OrderStatus::PaymentFailed);
-    assert_eq!(deliver(&w, &failed, 1).await, ("notified", false));
-    assert_eq!(deliver(&w, &reserved_event, 1).await, ("ignored", false));
-    let mut rejected_item = item.clone();
-    rejected_item.status = OrderStatus::Rejected;
-    rejected_item.rejection = Some(order_domain::Rejection {
-        reason: "not enough stock of A".into(),
-        sku: Some("A".into()),
-        requested: Some(2),
-        available: Some(0),
-    });
-    let mut accepted = item.clone();
-    accepted.status = OrderStatus::Accepted;
-    let rejected = LifecycleEvent::from_change(Some(&accepted), &rejected_item, "now").unwrap();
-    assert_eq!(deliver(&w, &rejected, 1).await, ("notified", false));
-    let published = w.handler().publisher().published.lock().unwrap().clone();
-    let ids: Vec<&str> = published.iter().map(|n| n.dedupe_id.as_str()).collect();
-    assert_eq!(ids, ["N2:PaymentFailed", "N2:OrderRejected"]);
-    assert!(
-        published[0].text.contains("card declined"),
-        "{}",
-        published[0].text
-    );
-    assert!(
-        published[1].text.contains("not enough stock of A"),
-        "{}",
-        published[1].text
-    );
-}
-
-#[tokio::test]
-async fn notification_that_cannot_publish_fails_and_does_not_complete_the_order() {
-    let w = notifications();
-    let (item, _) = reserved("N3", "U9");
-    let event = settled(&item, OrderStatus::Paid);
-    w.handler().store().order("N3", OrderStatus::Paid, 3);
-    *w.handler().publisher().failing.lock().unwrap() =
-        Some(PortError::Retryable("KMS access denied".into()));
-    let body = serde_json::to_string(&event).unwrap();
-    let err = w.handle_records(&[sqs("m", &body, 1)]).await.unwrap_err();
-    assert!(err.first.contains("KMS"), "{err}");
-    assert_eq!(
-        w.handler().store().status("N3").unwrap().0,
-        OrderStatus::Paid,
-        "COMPLETED only after the confirmation is published"
     );
 }
 

@@ -1,7 +1,8 @@
 //! The function registry (`order_pipeline::registry`) is the one list of the pipeline's
 //! Lambda functions: these tests fail when a function is registered in one place and missing
 //! from another (the workspace's binaries, functions/registry.json that the stack reads, the
-//! Makefile), and hold the stage wiring every function gets from it.
+//! Makefile), and hold the stage wiring every function gets from it and the release profile its
+//! binaries are built with (`panic = "unwind"`, which cargo lambda keeps only when it is named).
 //! Regenerate functions/registry.json after changing the registry:
 //! `UPDATE_REGISTRY=1 cargo test -p order-pipeline --test registry`.
 
