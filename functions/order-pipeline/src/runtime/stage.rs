@@ -113,7 +113,7 @@ impl<S: Stage> Outcome for EventOutcome<S> {
         match self {
             EventOutcome::Handled(o) => o.disposition(),
             EventOutcome::Ignored(_) => Disposition::Done,
-            EventOutcome::Invalid(e) => Disposition::Rejected {
+            EventOutcome::Invalid(e) => Disposition::Refused {
                 reason: format!("{}: {e}", S::TEXTS.invalid),
                 action: S::TEXTS.invalid_action,
             },

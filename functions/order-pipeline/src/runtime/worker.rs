@@ -40,8 +40,9 @@ pub enum Disposition {
     /// Done: the message is deleted.
     Done,
     /// The record itself cannot be processed (invalid, conflicting): it fails, comes back until
-    /// maxReceiveCount, then waits in the DLQ. Never fails the invocation.
-    Rejected {
+    /// maxReceiveCount, then waits in the DLQ. Never fails the invocation. (Refused, not
+    /// "rejected": a REJECTED order is one the inventory stage handled and is `Done`.)
+    Refused {
         reason: String,
         action: &'static str,
     },
@@ -479,7 +480,7 @@ impl<H: RecordHandler> SqsWorker<H> {
         let (reason, action) = match outcome {
             Settled::Handled(o) => match o.disposition() {
                 Disposition::Done => return,
-                Disposition::Rejected { reason, action }
+                Disposition::Refused { reason, action }
                 | Disposition::Later { reason, action }
                 | Disposition::Unavailable { reason, action } => (reason, action),
             },

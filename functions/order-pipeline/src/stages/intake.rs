@@ -73,18 +73,18 @@ impl Outcome for ConsumerOutcome {
             ConsumerOutcome::Conflict {
                 order_id,
                 by_another_system: false,
-            } => Disposition::Rejected {
+            } => Disposition::Refused {
                 reason: format!("conflict: orderId {order_id} is stored with different content; the stored order is kept"),
                 action: "the publisher reused an order id; the message is kept in the DLQ for review",
             },
             ConsumerOutcome::Conflict {
                 order_id,
                 by_another_system: true,
-            } => Disposition::Rejected {
+            } => Disposition::Refused {
                 reason: format!("conflict: orderId {order_id} is stored by another system (the item has no contentHash, status or version); it is never overwritten"),
                 action: "find who writes to the Orders table besides this pipeline; the message is kept in the DLQ for review",
             },
-            ConsumerOutcome::Invalid(invalid) => Disposition::Rejected {
+            ConsumerOutcome::Invalid(invalid) => Disposition::Refused {
                 reason: format!("invalid order: {invalid}"),
                 action: "fix the publisher's payload; the message is kept in the DLQ",
             },
