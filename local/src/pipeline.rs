@@ -118,7 +118,7 @@ impl LocalPipeline {
             .secrets
             .create_secret()
             .name(format!("{}-payment-api-key", options.prefix))
-            .secret_string(serde_json::json!({ "apiKey": provider.api_key }).to_string())
+            .secret_string(serde_json::json!({ "apiKey": provider.api_key() }).to_string())
             .send()
             .await
             .map_err(crate::aws_err("store the fake provider's API key"))?

@@ -6,7 +6,8 @@
 //! idempotency keys: a key it has answered (approved or declined) gets the same answer again,
 //! never a second charge; an "unavailable" answer (503) records nothing, so the key can be
 //! tried again. Rates of declines, unavailable answers and latency are settable; customer ids
-//! starting with `decline-` are always declined, as by the simulated provider.
+//! starting with `decline-` are always declined, as by the simulated provider. Its API key can
+//! be rotated ([`FakeProvider::rotate_key`]): from then on the old key is answered 401.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -72,7 +73,7 @@ struct State {
 /// The running fake provider.
 pub struct FakeProvider {
     pub url: String,
-    pub api_key: String,
+    api_key: Arc<Mutex<String>>,
     state: Arc<Mutex<State>>,
     server: HttpServer,
 }
@@ -89,12 +90,15 @@ pub struct ProviderStats {
 
 impl FakeProvider {
     pub async fn start(rates: ProviderRates) -> Result<Self, LocalError> {
-        let api_key = format!("local-{}", uuid::Uuid::new_v4().simple());
+        let api_key = Arc::new(Mutex::new(new_key()));
         let state = Arc::new(Mutex::new(State::default()));
-        let shared = (state.clone(), Arc::new(rates), Arc::new(api_key.clone()));
+        let shared = (state.clone(), Arc::new(rates), api_key.clone());
         let server = HttpServer::start(move |request| {
             let (state, rates, key) = shared.clone();
-            async move { answer(&state, &rates, &key, request).await }
+            async move {
+                let key = key.lock().map(|k| k.clone()).unwrap_or_default();
+                answer(&state, &rates, &key, request).await
+            }
         })
         .await
         .map_err(|e| LocalError::Input(format!("could not listen on loopback: {e}")))?;
@@ -104,6 +108,21 @@ impl FakeProvider {
             state,
             server,
         })
+    }
+
+    /// The API key the provider accepts now.
+    pub fn api_key(&self) -> String {
+        self.api_key.lock().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    /// Replaces the API key, as a provider's key rotation does: calls with the old key are
+    /// answered 401 from now on. Returns the new key (for the payment secret).
+    pub fn rotate_key(&self) -> String {
+        let key = new_key();
+        if let Ok(mut k) = self.api_key.lock() {
+            *k = key.clone();
+        }
+        key
     }
 
     /// Every idempotency key the provider decided, with its decision.
@@ -130,6 +149,10 @@ impl FakeProvider {
     pub fn stop(&self) {
         self.server.stop();
     }
+}
+
+fn new_key() -> String {
+    format!("local-{}", uuid::Uuid::new_v4().simple())
 }
 
 fn json(status: u16, body: serde_json::Value) -> hyper::Response<Full<Bytes>> {

@@ -102,11 +102,9 @@ fn event_record(item: &OrderItem) -> SqsMessage {
 
 fn product(sku: &str, available: u64) -> Product {
     Product {
-        sku: sku.into(),
-        available,
-        name: None,
         unit_price: Some("5.00".into()),
         currency: Some("USD".into()),
+        ..Product::for_sale(sku, available)
     }
 }
 
@@ -334,7 +332,7 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
         .secrets
         .create_secret()
         .name("payment-key")
-        .secret_string(serde_json::json!({"apiKey": provider.api_key}).to_string())
+        .secret_string(serde_json::json!({"apiKey": provider.api_key()}).to_string())
         .send()
         .await
         .unwrap()
@@ -450,7 +448,7 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
     // The provider honours the idempotency key; a wrong API key is "unavailable", not a decline.
     let direct = HttpGateway::new(
         &provider.url,
-        ApiKey::Fixed(provider.api_key.clone()),
+        ApiKey::Fixed(provider.api_key()),
         Duration::from_secs(2),
     )
     .unwrap();
@@ -479,6 +477,217 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
         Charge::Unavailable { reason } if reason.contains("401")
     ));
     assert_eq!(provider.ledger().len(), 2, "one ledger entry per order");
+}
+
+/// Protects: a catalogue load while orders hold stock (issue 30, finding 8). Loading again sets
+/// the catalogue's fields and the units for sale and leaves reserved and sold as the orders left
+/// them (before: the whole item was written afresh, reserved and sold reset to 0, so the
+/// reserved order could not settle); `stock` keeps the held units out of `available`, and a
+/// stock below them is refused with nothing written; an item another system wrote without
+/// reserved, sold or version gets them as 0.
+#[tokio::test]
+async fn a_catalogue_load_changes_only_what_the_catalogue_owns_and_keeps_held_units() {
+    use order_pipeline::ports::inventory::{PaymentStore, StockMove};
+    let e = env("reload").await;
+    let db = &e.clients.dynamodb;
+    let loaded = load(db, &e.inventory_table, &[product("A", 10)])
+        .await
+        .unwrap();
+    assert_eq!((loaded.created, loaded.updated), (1, 0));
+    let order = accepted(
+        &e,
+        "HOLD1",
+        serde_json::json!([{"sku": "A", "quantity": 3}]),
+    )
+    .await;
+    let (_, reports) = worker(&e)
+        .handle_records(&[event_record(&order)])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].outcome.label(), "reserved");
+
+    let repriced = Product {
+        unit_price: Some("6.00".into()),
+        name: Some("Lamp".into()),
+        ..product("A", 20)
+    };
+    let loaded = load(db, &e.inventory_table, &[repriced]).await.unwrap();
+    assert_eq!((loaded.created, loaded.updated), (0, 1));
+    let a = &scan(db, &e.inventory_table).await.unwrap()["A"];
+    assert_eq!(
+        (a.available, a.reserved, a.sold),
+        (20, 3, 0),
+        "the 3 reserved units kept"
+    );
+    assert_eq!(
+        (a.unit_price.as_deref(), a.name.as_deref()),
+        (Some("6.00"), Some("Lamp"))
+    );
+
+    // The reserved order still settles against the reloaded item.
+    let store = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
+    let mut paid = TransitionWrite::new(
+        "HOLD1",
+        OrderStatus::Reserved,
+        OrderStatus::Paid,
+        2,
+        "2026-01-01T00:00:00Z".into(),
+    )
+    .unwrap();
+    paid.payment = None;
+    let lines = e
+        .orders
+        .get("HOLD1")
+        .await
+        .unwrap()
+        .unwrap()
+        .reservation
+        .unwrap();
+    assert!(store.settle(&paid, &lines, StockMove::Sell).await.unwrap());
+    let a = &scan(db, &e.inventory_table).await.unwrap()["A"];
+    assert_eq!((a.available, a.reserved, a.sold), (20, 0, 3));
+
+    // Units on hand: the 3 sold stay sold; fewer on hand than sold is refused, nothing written.
+    let on_hand = Product {
+        available: None,
+        stock: Some(15),
+        ..product("A", 0)
+    };
+    load(db, &e.inventory_table, &[on_hand]).await.unwrap();
+    let a = &scan(db, &e.inventory_table).await.unwrap()["A"];
+    assert_eq!((a.available, a.reserved, a.sold), (12, 0, 3));
+    let too_few = Product {
+        available: None,
+        stock: Some(2),
+        ..product("A", 0)
+    };
+    let err = load(db, &e.inventory_table, &[too_few])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sku A") && err.contains("less than the 3"),
+        "{err}"
+    );
+    assert_eq!(
+        scan(db, &e.inventory_table).await.unwrap()["A"].available,
+        12
+    );
+
+    // An item written by another system without the order-owned counts.
+    db.put_item()
+        .table_name(&e.inventory_table)
+        .item("sku", AttributeValue::S("B".into()))
+        .item("available", AttributeValue::N("4".into()))
+        .send()
+        .await
+        .unwrap();
+    load(db, &e.inventory_table, &[product("B", 7)])
+        .await
+        .unwrap();
+    let b = &scan(db, &e.inventory_table).await.unwrap()["B"];
+    assert_eq!((b.available, b.reserved, b.sold, b.version), (7, 0, 0, 1));
+}
+
+/// Protects: a rotated payment API key (issue 30, finding 4). A warm HTTP adapter that read the
+/// key before the rotation gets 401, reads the secret again at once and charges with the new
+/// key in the same attempt (before: the key was read once per process, so every charge after a
+/// rotation was "unavailable" until the container was recycled). A secret not yet updated is
+/// "unavailable" with the action named, never a decline; a key older than the TTL is read again
+/// without waiting for a 401.
+#[tokio::test]
+async fn a_rotated_api_key_is_read_again_at_the_first_refusal_and_the_charge_goes_through() {
+    use order_local::provider::{FakeProvider, ProviderRates};
+    use order_pipeline::adapters::payment_http::{ApiKey, HttpGateway};
+    use order_pipeline::ports::payment::{Charge, ChargeRequest, PaymentGateway};
+
+    let e = env("rotate").await;
+    let provider = FakeProvider::start(ProviderRates::default()).await.unwrap();
+    let secrets = e.clients.secrets.clone();
+    let secret = secrets
+        .create_secret()
+        .name("rotated-key")
+        .secret_string(serde_json::json!({"apiKey": provider.api_key()}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let put = |key: String| {
+        let (secrets, secret) = (secrets.clone(), secret.clone());
+        async move {
+            secrets
+                .put_secret_value()
+                .secret_id(secret)
+                .secret_string(serde_json::json!({"apiKey": key}).to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let gateway = |ttl: Option<Duration>| {
+        let g = HttpGateway::new(
+            &provider.url,
+            ApiKey::Secret {
+                client: secrets.clone(),
+                secret_id: secret.clone(),
+            },
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        match ttl {
+            Some(ttl) => g.with_key_ttl(ttl),
+            None => g,
+        }
+    };
+    let request = |order: &str| ChargeRequest {
+        order_id: order.into(),
+        amount: "15.00".into(),
+        currency: Some("USD".into()),
+        customer_id: "U1".into(),
+        idempotency_key: format!("{order}:payment"),
+        attempt: 1,
+    };
+    let approved = |c: Charge| matches!(c, Charge::Approved { .. });
+
+    let warm = gateway(None);
+    assert!(
+        approved(warm.charge(&request("ROT1")).await),
+        "the key as first read"
+    );
+
+    // The provider rotates and the secret is updated: the warm adapter still holds the old key.
+    put(provider.rotate_key()).await;
+    let charged = warm.charge(&request("ROT2")).await;
+    assert!(
+        approved(charged.clone()),
+        "charged after the rotation: {charged:?}"
+    );
+    assert_eq!(
+        provider.stats().unauthorized,
+        1,
+        "one refused call, then the key read again"
+    );
+
+    // Rotated at the provider, the secret not yet updated: unavailable (retried), not declined.
+    provider.rotate_key();
+    match warm.charge(&request("ROT3")).await {
+        Charge::Unavailable { reason } => assert!(
+            reason.contains("401") && reason.contains("paymentSecretArn"),
+            "{reason}"
+        ),
+        other => panic!("a refused key must be unavailable, not {other:?}"),
+    }
+
+    // Past the TTL the key is read again before the call: no refusal at all.
+    let short = gateway(Some(Duration::ZERO));
+    put(provider.api_key()).await;
+    assert!(approved(short.charge(&request("ROT4")).await));
+    put(provider.rotate_key()).await;
+    let refused_before = provider.stats().unauthorized;
+    assert!(approved(short.charge(&request("ROT5")).await));
+    assert_eq!(provider.stats().unauthorized, refused_before);
+    assert_eq!(provider.ledger().iter().filter(|l| l.approved).count(), 4);
 }
 
 /// Protects: the DynamoDB condition of every lifecycle change (`#s = :from AND version = :v`)

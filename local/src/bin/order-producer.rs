@@ -99,9 +99,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum InventoryCommand {
-    /// Set stock from a JSON list of {sku, available, name, unitPrice, currency} or a CSV file
-    /// with those columns (each listed sku gets `available` afresh, nothing reserved or sold).
+    /// Load the catalogue from a JSON list of {sku, available | stock, name, unitPrice, currency}
+    /// or a CSV file whose header names those columns: each listed sku gets its name, price,
+    /// currency and units for sale (`available`, or `stock` = units on hand, of which the
+    /// reserved and sold stay so); reserved and sold units are never changed.
     Load { file: PathBuf },
+    /// Print every sku's stock: available, reserved, sold, on hand, price.
+    Show,
 }
 
 /// Where the command goes: the SDK configuration and the stack's outputs.
@@ -345,7 +349,23 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
                 &products,
             )
             .await?;
-            eprintln!("loaded {}", plural(n, "sku", "skus"));
+            eprintln!(
+                "loaded {} ({} new, {} updated; reserved and sold units untouched)",
+                plural(n.total(), "sku", "skus"),
+                n.created,
+                n.updated
+            );
+            return Ok(());
+        }
+        Command::Inventory {
+            command: InventoryCommand::Show,
+        } => {
+            let target = target(cli).await?;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
+            let items =
+                order_local::inventory::scan(&dynamodb, target.output("InventoryTableName")?)
+                    .await?;
+            print!("{}", order_local::inventory::stock_table(&items));
             return Ok(());
         }
         Command::Publish {

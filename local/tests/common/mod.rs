@@ -91,11 +91,9 @@ pub async fn lifecycle_run(
     let products: Vec<Product> = initial
         .iter()
         .map(|(sku, available)| Product {
-            sku: sku.to_string(),
-            available: *available,
-            name: None,
             unit_price: Some("10.00".into()),
             currency: Some("USD".into()),
+            ..Product::for_sale(sku, *available)
         })
         .collect();
     let inventory_table = pipeline

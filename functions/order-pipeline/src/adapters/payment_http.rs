@@ -1,6 +1,7 @@
-//! A payment provider's HTTP API ([`HttpGateway`]), its API key read once from Secrets Manager.
+//! A payment provider's HTTP API ([`HttpGateway`]), its API key read from Secrets Manager and
+//! kept for [`KEY_TTL`], read again at once when the provider refuses it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::adapters::aws::classify;
 use crate::ports::payment::{Charge, ChargeRequest, PaymentGateway};
@@ -13,7 +14,7 @@ type HttpClient = hyper_util::client::legacy::Client<
 
 /// Where the HTTP adapter finds its API key.
 pub enum ApiKey {
-    /// Read once per process from Secrets Manager: a plain string, or JSON with `apiKey`.
+    /// Read from Secrets Manager (a plain string, or JSON with `apiKey`), kept for [`KEY_TTL`].
     Secret {
         client: aws_sdk_secretsmanager::Client,
         secret_id: String,
@@ -22,15 +23,29 @@ pub enum ApiKey {
     Fixed(String),
 }
 
+/// How long a key read from Secrets Manager is used before it is read again: after a rotation
+/// every warm container sends the new key within this time, and at once where the provider
+/// refuses the old one (401 or 403: the key is read again and the call made once more before the
+/// attempt counts). docs/operations.md, "Rotating the payment API key".
+pub const KEY_TTL: Duration = Duration::from_secs(300);
+
+/// A key as read, and when.
+struct CachedKey {
+    key: String,
+    read_at: Instant,
+}
+
 /// A payment provider's HTTP API: `POST {url}/charges` with `Idempotency-Key` and
 /// `Authorization: Bearer <api key>`, body `{orderId, amount, currency, customerId}`.
 /// 2xx `{"status":"approved","paymentId":..}` → approved; 2xx `{"status":"declined","reason":..}`
-/// or 402 → declined; 429, 5xx, 409 (the key is in use), other 4xx, timeouts and connection
+/// or 402 → declined; 401 and 403 → the key read again and the call repeated once with it,
+/// else unavailable; 429, 5xx, 409 (the key is in use), other 4xx, timeouts and connection
 /// failures → unavailable.
 pub struct HttpGateway {
     url: String,
     api_key: ApiKey,
-    key: tokio::sync::OnceCell<String>,
+    key: tokio::sync::Mutex<Option<CachedKey>>,
+    key_ttl: Duration,
     timeout: Duration,
     client: HttpClient,
 }
@@ -52,52 +67,97 @@ impl HttpGateway {
         Ok(Self {
             url: url.trim_end_matches('/').to_string(),
             api_key,
-            key: tokio::sync::OnceCell::new(),
+            key: tokio::sync::Mutex::new(None),
+            key_ttl: KEY_TTL,
             timeout,
             client,
         })
     }
 
-    async fn api_key(&self) -> Result<&str, String> {
-        self.key
-            .get_or_try_init(|| async {
-                match &self.api_key {
-                    ApiKey::Fixed(k) => Ok(k.clone()),
-                    ApiKey::Secret { client, secret_id } => {
-                        let out = client
-                            .get_secret_value()
-                            .secret_id(secret_id)
-                            .send()
-                            .await
-                            .map_err(|e| {
-                                format!(
-                                    "reading the payment API key from Secrets Manager failed ({}): check the secret's ARN (paymentSecretArn) and the role's secretsmanager:GetSecretValue",
-                                    classify(&e)
-                                )
-                            })?;
-                        let raw = out.secret_string.unwrap_or_default();
-                        let key = match serde_json::from_str::<serde_json::Value>(&raw) {
-                            Ok(serde_json::Value::Object(map)) => map
-                                .get("apiKey")
-                                .and_then(|v| v.as_str())
-                                .map(str::to_string)
-                                .ok_or("the payment secret is JSON without an apiKey string")?,
-                            _ => raw,
-                        };
-                        if key.trim().is_empty() {
-                            return Err("the payment secret is empty".to_string());
-                        }
-                        Ok(key)
-                    }
-                }
-            })
-            .await
-            .map(String::as_str)
+    /// Keeps a key read from Secrets Manager for `ttl` instead of [`KEY_TTL`].
+    pub fn with_key_ttl(mut self, ttl: Duration) -> Self {
+        self.key_ttl = ttl;
+        self
     }
 
-    async fn call(&self, request: &ChargeRequest) -> Result<(u16, Vec<u8>), String> {
+    /// The key to send: the one kept while it is younger than the TTL and is not `refused`,
+    /// else read again (once for all the calls waiting on it: a call whose refused key was
+    /// already replaced takes the replacement).
+    async fn api_key(&self, refused: Option<&str>) -> Result<String, String> {
+        let mut kept = self.key.lock().await;
+        if let Some(cached) = kept.as_ref() {
+            let replaced = refused.is_some_and(|r| r != cached.key);
+            let usable = refused.is_none() && cached.read_at.elapsed() < self.key_ttl;
+            if replaced || usable {
+                return Ok(cached.key.clone());
+            }
+        }
+        let key = self.read_key().await?;
+        *kept = Some(CachedKey {
+            key: key.clone(),
+            read_at: Instant::now(),
+        });
+        Ok(key)
+    }
+
+    async fn read_key(&self) -> Result<String, String> {
+        match &self.api_key {
+            ApiKey::Fixed(k) => Ok(k.clone()),
+            ApiKey::Secret { client, secret_id } => {
+                let out = client
+                    .get_secret_value()
+                    .secret_id(secret_id)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "reading the payment API key from Secrets Manager failed ({}): check the secret's ARN (paymentSecretArn) and the role's secretsmanager:GetSecretValue",
+                            classify(&e)
+                        )
+                    })?;
+                let raw = out.secret_string.unwrap_or_default();
+                let key = match serde_json::from_str::<serde_json::Value>(&raw) {
+                    Ok(serde_json::Value::Object(map)) => map
+                        .get("apiKey")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                        .ok_or("the payment secret is JSON without an apiKey string")?,
+                    _ => raw,
+                };
+                if key.trim().is_empty() {
+                    return Err("the payment secret is empty".to_string());
+                }
+                Ok(key)
+            }
+        }
+    }
+
+    /// The provider's answer to `request` sent with the current key; a key the provider
+    /// refuses (401, 403) is read again and, when it changed, the call made once more with it.
+    async fn exchange(&self, request: &ChargeRequest) -> Result<(u16, Vec<u8>), String> {
+        let key = self.api_key(None).await?;
+        let answer = self.call(request, &key).await?;
+        if !matches!(answer.0, 401 | 403) {
+            return Ok(answer);
+        }
+        let fresh = self.api_key(Some(&key)).await?;
+        if fresh == key {
+            return Err(refused_key(answer.0, false));
+        }
+        tracing::info!(
+            order_id = %request.order_id,
+            status = answer.0,
+            "the provider refused the API key: read it again from the secret, calling once more"
+        );
+        let again = self.call(request, &fresh).await?;
+        if matches!(again.0, 401 | 403) {
+            return Err(refused_key(again.0, true));
+        }
+        Ok(again)
+    }
+
+    async fn call(&self, request: &ChargeRequest, key: &str) -> Result<(u16, Vec<u8>), String> {
         use http_body_util::BodyExt;
-        let key = self.api_key().await?;
         let body = serde_json::json!({
             "orderId": request.order_id,
             "amount": request.amount,
@@ -131,6 +191,19 @@ impl HttpGateway {
             .await
             .map_err(|_| format!("no answer within {} ms", self.timeout.as_millis()))?
     }
+}
+
+/// Why a call failed when the provider refused the key (`status` 401 or 403), read again
+/// (`reread`) or not.
+fn refused_key(status: u16, reread: bool) -> String {
+    let read = if reread {
+        "and refused the key read again from the secret"
+    } else {
+        "and the secret still holds that key"
+    };
+    format!(
+        "the provider answered {status} (API key refused) {read}: put the provider's current key in the payment secret (paymentSecretArn); the order is retried"
+    )
 }
 
 /// What an HTTP answer means (status, body).
@@ -173,7 +246,7 @@ impl PaymentGateway for HttpGateway {
     }
 
     async fn charge(&self, request: &ChargeRequest) -> Charge {
-        match self.call(request).await {
+        match self.exchange(request).await {
             Ok((status, body)) => read_answer(status, &body),
             Err(reason) => Charge::Unavailable { reason },
         }

@@ -103,7 +103,11 @@ pub(crate) async fn demo(
             if let Some(a) = after.get(&p.sku) {
                 println!(
                     "  {:<12} {:>7} {:>10} {:>9} {:>5}",
-                    p.sku, p.available, a.available, a.reserved, a.sold
+                    p.sku,
+                    p.available.or(p.stock).unwrap_or(0),
+                    a.available,
+                    a.reserved,
+                    a.sold
                 );
             }
         }
