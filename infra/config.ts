@@ -293,6 +293,11 @@ export interface PipelineConfig {
   readonly notificationEmail?: string;
   /** The payment provider: its HTTP API's base URL and the secret holding its API key; none for the simulated provider. */
   readonly paymentProvider?: { readonly url: string; readonly secretArn: string };
+  /**
+   * The ISO 4217 currency of an order that names none and whose skus name none, and of an
+   * Inventory item without a currency (the stages that use the Inventory get DEFAULT_CURRENCY).
+   */
+  readonly defaultCurrency: string;
   readonly api: ApiSettings;
   readonly functions: FunctionsConfig;
 }
@@ -305,7 +310,7 @@ const RETENTION_DAYS = new Set(
 );
 
 const TOP_LEVEL = [
-  'stage', 'logRetentionDays', 'alarmEmail', 'notificationEmail', 'paymentProviderUrl', 'paymentSecretArn', 'apiThrottleRate', 'apiThrottleBurst', 'apiJwtIssuer', 'apiJwtAudience', 'functions',
+  'stage', 'logRetentionDays', 'alarmEmail', 'notificationEmail', 'paymentProviderUrl', 'paymentSecretArn', 'defaultCurrency', 'apiThrottleRate', 'apiThrottleBurst', 'apiJwtIssuer', 'apiJwtAudience', 'functions',
 ];
 
 /** The SQS limit on a queue's visibility timeout. */
@@ -484,6 +489,12 @@ export function loadConfig(node: Node): PipelineConfig {
       'Context keys "paymentProviderUrl" and "paymentSecretArn" go together: give both to call a payment provider, or neither for the simulated provider',
     );
   }
+  const defaultCurrency = String(context.defaultCurrency ?? 'USD');
+  if (!/^[A-Z]{3}$/.test(defaultCurrency)) {
+    throw new ConfigError(
+      `Context key "defaultCurrency" is invalid: expected an ISO 4217 code in capitals such as USD, EUR or JPY, got ${JSON.stringify(context.defaultCurrency)}`,
+    );
+  }
   const logRetentionDays = wholeNumber('logRetentionDays', context.logRetentionDays, [1, 3653]);
   if (!RETENTION_DAYS.has(logRetentionDays)) {
     throw new ConfigError(
@@ -515,6 +526,7 @@ export function loadConfig(node: Node): PipelineConfig {
     alarmEmail: email,
     notificationEmail,
     paymentProvider: providerUrl && secretArn ? { url: providerUrl, secretArn } : undefined,
+    defaultCurrency,
     api,
     functions: readFunctions(context),
   };

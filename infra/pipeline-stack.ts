@@ -42,9 +42,8 @@ export function constructId(binaryName: string): string {
 
 /** How a resource a stage `uses` (infra/config.ts) reaches its function. */
 interface PipelineResourceWiring {
-  /** The environment variable naming it... */
-  readonly variable: string;
-  readonly value: string;
+  /** The environment variables naming it (and what goes with it)... */
+  readonly environment: Readonly<Record<string, string>>;
   /** ...and the grant of exactly `actions` on it. */
   grant(role: iam.IRole, actions: readonly string[]): void;
 }
@@ -208,15 +207,14 @@ export class OrderPipelineStack extends Stack {
     // What a row's `uses` names: the variable that tells the function where the resource is,
     // and the grant of exactly the row's actions.
     const pipelineResources: { readonly [R in PipelineResource]: PipelineResourceWiring } = {
-      orders: { variable: 'TABLE_NAME', value: table.tableName, grant: (role, actions) => table.grant(role, ...actions) },
+      orders: { environment: { TABLE_NAME: table.tableName }, grant: (role, actions) => table.grant(role, ...actions) },
       inventory: {
-        variable: 'INVENTORY_TABLE_NAME',
-        value: inventoryTable.tableName,
+        // The catalogue's prices are in an item's own currency, else in the stack's default.
+        environment: { INVENTORY_TABLE_NAME: inventoryTable.tableName, DEFAULT_CURRENCY: config.defaultCurrency },
         grant: (role, actions) => inventoryTable.grant(role, ...actions),
       },
       customerNotifications: {
-        variable: 'NOTIFICATION_TOPIC_ARN',
-        value: customerNotifications.topicArn,
+        environment: { NOTIFICATION_TOPIC_ARN: customerNotifications.topicArn },
         grant: (role, actions) => {
           // Exact actions on the encrypted topic (grantPublish would add kms:GenerateDataKey*, a wildcard).
           role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...actions], resources: [customerNotifications.topicArn] }));
@@ -248,7 +246,7 @@ export class OrderPipelineStack extends Stack {
         description: [input, ...(provider ? [provider.via] : []), row.outcome].join(' -> '),
         settings: config.functions[name],
         environment: {
-          ...Object.fromEntries(uses.map(([resource]) => [pipelineResources[resource].variable, pipelineResources[resource].value])),
+          ...Object.assign({}, ...uses.map(([resource]) => pipelineResources[resource].environment)),
           ...provider?.environment,
         },
         backoff: backoff && { baseSeconds: backoff.retryBaseSeconds, maxSeconds: backoff.retryMaxSeconds },

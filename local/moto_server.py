@@ -10,6 +10,10 @@ copy costs time in proportion to the table, for every transaction. Here:
 - TransactWriteItems checks every item's condition first and writes only when all hold (under
   the lock nothing changes in between), so a cancelled transaction writes nothing and nothing
   is copied. Its answer is moto's own: the same cancellation reasons per item, in order.
+- TransactWriteItems keeps each ClientRequestToken for 10 minutes, as DynamoDB does (moto
+  ignores it): the same token with other TransactItems is refused with
+  IdempotentParameterMismatchException, and the same request again after it committed is
+  answered as committed without writing again.
 
 SQS: moto deletes a message by rebuilding the queue's message list from a copy and assigning it
 back, without the lock its sends take, so a message sent (an SNS delivery) while a delete runs
@@ -58,7 +62,10 @@ import time
 import moto.backends
 import moto.sqs.models
 from moto.dynamodb.comparisons import get_filter_expression
+from moto.core.responses import ActionResult
 from moto.dynamodb.exceptions import (
+    ERROR_TYPE_PREFIX,
+    DynamodbException,
     MockValidationException,
     MultipleTransactionsException,
     TooManyTransactionsException,
@@ -66,6 +73,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 from moto.core.utils import camelcase_to_underscores
 from moto.sqs.exceptions import InvalidAttributeName
 from moto.sqs.models import Queue, SQSBackend
@@ -135,6 +143,50 @@ def _transact_write_items(self, transact_items):
 
 
 DynamoDBBackend.transact_write_items = _transact_write_items
+
+
+class IdempotentParameterMismatchException(DynamodbException):
+    error_type = ERROR_TYPE_PREFIX + "IdempotentParameterMismatchException"
+
+    def __init__(self):
+        super().__init__(
+            self.error_type,
+            message="Request token was used with different parameters within its idempotency window",
+        )
+
+
+# ClientRequestToken -> (the request's TransactItems, whether it committed, when the window ends)
+_TOKENS = {}
+_TOKEN_WINDOW_SECONDS = 600
+_original_transact_handler = DynamoHandler.transact_write_items
+
+
+def _transact_write_items_with_token(self):
+    token = self.body.get("ClientRequestToken")
+    if not token:
+        return _original_transact_handler(self)
+    request = json.dumps(self.body["TransactItems"], sort_keys=True)
+    with _LOCK:
+        now = time.time()
+        seen = _TOKENS.get(token)
+        if seen is not None and seen[2] > now:
+            if seen[0] != request:
+                raise IdempotentParameterMismatchException()
+            if seen[1]:
+                return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+        if len(_TOKENS) > 100_000:
+            for stale in [t for t, (_, _, until) in _TOKENS.items() if until <= now]:
+                del _TOKENS[stale]
+        try:
+            result = _original_transact_handler(self)
+        except TransactionCanceledException:
+            _TOKENS[token] = (request, False, now + _TOKEN_WINDOW_SECONDS)
+            raise
+        _TOKENS[token] = (request, True, now + _TOKEN_WINDOW_SECONDS)
+        return result
+
+
+DynamoHandler.transact_write_items = _transact_write_items_with_token
 
 _INSERT = re.compile(r'\s*INSERT\s+INTO\s+"([^"]+)"\s+VALUE\s+\{(.*)\}\s*', re.IGNORECASE | re.DOTALL)
 _NAME_PARAMETER = re.compile(r"\s*'([^',]+)'\s*:\s*\?\s*")

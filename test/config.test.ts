@@ -26,8 +26,18 @@ describe('bad context fails synth naming the key', () => {
     ['logRetentionDays', 31],
     ['stage', 'Prod!'],
     ['alarmEmail', 'not-an-email'],
+    ['defaultCurrency', 'usd'],
+    ['defaultCurrency', 'DOLLAR'],
   ])('%s = %p', (key, value) => {
     expect(withContext({ [key]: value })).toThrow(new RegExp(`"${key.replace(/\./g, '\\.')}"`));
+  });
+
+  // Protects: the stack's default currency is a setting (issue 30: every order has one).
+  test('defaultCurrency reaches the functions that price from the Inventory, USD when unset', () => {
+    expect(configWith({ defaultCurrency: 'EUR' })().defaultCurrency).toBe('EUR');
+    const { defaultCurrency, ...rest } = cdkJsonContext() as Record<string, unknown>;
+    expect(defaultCurrency).toBe('USD');
+    expect(loadConfig(testApp(rest).node).defaultCurrency).toBe('USD');
   });
 
   test('a missing key is named', () => {

@@ -606,6 +606,13 @@ describe('payment and notification', () => {
     expect(() => template({ paymentProviderUrl: 'https://pay.example.com' })).toThrow(/go together/);
   });
 
+  // Protects: the inventory stage prices in the stack's default currency where neither the order nor the sku names one (issue 30).
+  test('the stack default currency goes to the inventory stage with the Inventory table', () => {
+    const env = fnOf(template({ defaultCurrency: 'EUR' }), 'inventory').Properties.Environment.Variables;
+    expect(env).toMatchObject({ DEFAULT_CURRENCY: 'EUR' });
+    expect(env.INVENTORY_TABLE_NAME).toBeDefined();
+  });
+
   // Protects: a payment event that reaches the DLQ is settled by payment-dlq, and ops still hear of it.
   test('payment-dlq is fed by the payment DLQ, whose arrivals alarm ops even though the handler empties it', () => {
     const dlq = ref('AWS::SQS::Queue', (q) => q.Properties.VisibilityTimeout === 60 && !q.Properties.RedrivePolicy);

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use indicatif::{ProgressBar, ProgressStyle};
-use order_domain::InventoryItem;
+use order_domain::{Currency, InventoryItem};
 use serde::Deserialize;
 
 use crate::{aws_err, LocalError};
@@ -59,7 +59,8 @@ fn invalid(what: String) -> LocalError {
 
 /// Reads products from JSON (a list) or CSV text (anything not starting with `[` or `{`), and
 /// refuses a file in another shape, an empty one, a sku listed twice, a product without exactly
-/// one of `available` and `stock`, and a price that is not a non-negative decimal.
+/// one of `available` and `stock`, a currency that is not ISO 4217 with a minor unit, and a
+/// price without a currency, negative, or finer than its currency's minor unit (9.999 USD).
 pub fn parse(text: &str) -> Result<Vec<Product>, LocalError> {
     let trimmed = text.trim_start();
     let products: Vec<Product> = if trimmed.starts_with('{') {
@@ -93,16 +94,26 @@ pub fn parse(text: &str) -> Result<Vec<Product>, LocalError> {
                 p.sku
             )));
         }
+        let currency = match p.currency.as_deref() {
+            Some(code) => Some(Currency::from_code(code).map_err(|problem| {
+                invalid(format!("inventory: sku {}: currency: {problem}", p.sku))
+            })?),
+            None => None,
+        };
         if let Some(price) = &p.unit_price {
-            if price
-                .parse::<rust_decimal::Decimal>()
-                .map_or(true, |d| d.is_sign_negative())
-            {
+            let Some(currency) = currency else {
                 return Err(invalid(format!(
-                    "inventory: sku {}: unitPrice {price:?} is not a non-negative decimal",
+                    "inventory: sku {}: unitPrice {price:?} without a currency; give the price's ISO 4217 currency (e.g. USD)",
                     p.sku
                 )));
-            }
+            };
+            currency.parse_amount(price).map_err(|problem| {
+                invalid(format!(
+                    "inventory: sku {}: unitPrice {price:?} is not a price in {}: {problem}",
+                    p.sku,
+                    currency.code()
+                ))
+            })?;
         }
     }
     Ok(products)
@@ -431,6 +442,21 @@ mod tests {
         refused("sku,available\nA,3\nA,4\n", "listed twice");
         refused("sku,available,stock\nA,3,5\n", "exactly one of available");
         refused("sku,name\nA,lamp\n", "exactly one of available");
+        refused(
+            "sku,available,unitPrice,currency\nA,3,9.999,USD\n",
+            "finer than the minor unit of USD",
+        );
+        refused(
+            "sku,available,unitPrice,currency\nA,3,10.5,JPY\n",
+            "finer than the minor unit of JPY",
+        );
+        refused("sku,available,unitPrice\nA,3,9.99\n", "without a currency");
+        refused(
+            "sku,available,unitPrice,currency\nA,3,9.99,ABC\n",
+            "not an ISO 4217",
+        );
+        refused("sku,available,unitPrice,currency\nA,3,-1,USD\n", "negative");
+        assert!(parse("sku,available,unitPrice,currency\nA,3,1.250,KWD\n").is_ok());
         let stock = parse("sku,stock\nA,12\n").unwrap();
         assert_eq!((stock[0].stock, stock[0].available), (Some(12), None));
     }

@@ -53,7 +53,7 @@ pub struct LedgerEntry {
     pub idempotency_key: String,
     pub order_id: String,
     pub amount: String,
-    pub currency: Option<String>,
+    pub currency: String,
     pub approved: bool,
     pub payment_id: Option<String>,
     pub reason: Option<String>,
@@ -210,12 +210,16 @@ async fn answer(
         Err(_) => serde_json::Value::Null,
     };
     let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let (Some(order_id), Some(amount), Some(customer)) =
-        (text("orderId"), text("amount"), text("customerId"))
-    else {
+    // Like a real provider: no charge without a currency.
+    let (Some(order_id), Some(amount), Some(currency), Some(customer)) = (
+        text("orderId"),
+        text("amount"),
+        text("currency"),
+        text("customerId"),
+    ) else {
         return json(
             400,
-            serde_json::json!({"message": "orderId, amount and customerId are required"}),
+            serde_json::json!({"message": "orderId, amount, currency and customerId are required"}),
         );
     };
     let Ok(mut s) = state.lock() else {
@@ -250,7 +254,7 @@ async fn answer(
         idempotency_key: key.clone(),
         order_id,
         amount,
-        currency: text("currency"),
+        currency,
         approved: declined_reason.is_none(),
         payment_id: declined_reason
             .is_none()

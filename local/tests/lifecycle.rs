@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_dynamodb::types::AttributeValue;
-use order_domain::{LifecycleEvent, OrderItem, OrderStatus, Provenance};
+use order_domain::{Currency, LifecycleEvent, OrderItem, OrderStatus, Provenance};
 use order_local::emulator::Emulator;
 use order_local::inventory::{load, scan, Product};
 use order_local::resources::create;
@@ -14,7 +14,7 @@ use order_local::template::Template;
 use order_local::Clients;
 use order_pipeline::adapters::dynamodb::inventory::DynamoInventory;
 use order_pipeline::adapters::dynamodb::DynamoStore;
-use order_pipeline::ports::inventory::{InventoryStore, Reserve};
+use order_pipeline::ports::inventory::{Claim, InventoryStore, PaymentStore, Reserve};
 use order_pipeline::ports::orders::TransitionWrite;
 use order_pipeline::ports::orders::{CreateResult, OrderStore};
 use order_pipeline::ports::PortError;
@@ -54,10 +54,10 @@ async fn env(prefix: &str) -> Env {
 
 fn worker(e: &Env) -> SqsWorker<EventStage<InventoryStage<DynamoInventory>>> {
     SqsWorker::new(
-        EventStage(InventoryStage::new(DynamoInventory::new(
-            e.orders.clone(),
-            e.inventory_table.clone(),
-        ))),
+        EventStage(InventoryStage::new(
+            DynamoInventory::new(e.orders.clone(), e.inventory_table.clone()),
+            Currency::from_code("USD").unwrap(),
+        )),
         WorkerConfig {
             max_receive_count: 5,
             record_concurrency: 4,
@@ -143,7 +143,7 @@ async fn the_reservation_transaction_reserves_rejects_for_stock_and_is_applied_o
 
     let stored = e.orders.get("OK1").await.unwrap().unwrap();
     assert_eq!((stored.status, stored.version), (OrderStatus::Reserved, 2));
-    assert_eq!(stored.amount.as_deref(), Some("15"));
+    assert_eq!(stored.amount.as_deref(), Some("15.00"));
     assert!(stored.reserved_at.is_some());
     let rejected = e.orders.get("SHORT1").await.unwrap().unwrap();
     assert_eq!(rejected.status, OrderStatus::Rejected);
@@ -168,6 +168,128 @@ async fn the_reservation_transaction_reserves_rejects_for_stock_and_is_applied_o
     let again = scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap();
     assert_eq!(again["A"], stock["A"]);
     assert_eq!(e.orders.get("OK1").await.unwrap().unwrap().version, 2);
+}
+
+/// The reservation of `order` (`quantity` of sku A) from ACCEPTED, written at `at`.
+fn reservation_of(order: &OrderItem, quantity: u32, at: &str) -> TransitionWrite {
+    let mut w = TransitionWrite::new(
+        &order.order_id,
+        OrderStatus::Accepted,
+        OrderStatus::Reserved,
+        order.version,
+        at.into(),
+    )
+    .unwrap();
+    w.reservation = Some(vec![order_domain::ReservedLine {
+        sku: "A".into(),
+        quantity,
+    }]);
+    w.amount = Some(format!("{}.00", 5 * quantity));
+    w.currency = Some("USD".into());
+    w
+}
+
+/// Protects (issue 30, finding 5): DynamoDB keeps a transaction's ClientRequestToken for 10
+/// minutes and refuses it with other parameters (IdempotentParameterMismatch; the emulator now
+/// does too). The token was (what, order, version) while the request carries the step's
+/// timestamp: a reservation cancelled once and tried again by the stage with a new timestamp was
+/// refused as a mismatch, read as fatal, and retried until it dead-lettered. Now the token is
+/// the request's: the second try is a new transaction and reserves; the same request repeated
+/// (the SDK's retry after a lost answer) is answered as committed and moves no stock twice.
+#[tokio::test]
+async fn a_transaction_tried_again_with_a_new_timestamp_is_a_new_request_and_a_repeat_is_one_write()
+{
+    let e = env("tok").await;
+    let db = &e.clients.dynamodb;
+    load(db, &e.inventory_table, &[product("A", 1)])
+        .await
+        .unwrap();
+    let order = accepted(&e, "TOK1", serde_json::json!([{"sku": "A", "quantity": 2}])).await;
+    let store = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
+
+    let first = reservation_of(&order, 2, "2026-01-01T00:00:00Z");
+    assert!(
+        matches!(store.reserve(&first).await.unwrap(), Reserve::Short { .. }),
+        "1 unit of A for 2: the transaction is cancelled"
+    );
+    load(db, &e.inventory_table, &[product("A", 5)])
+        .await
+        .unwrap();
+
+    let second = reservation_of(&order, 2, "2026-01-01T00:00:07Z");
+    match store.reserve(&second).await {
+        Ok(Reserve::Reserved) => {}
+        other => panic!("the second try reserves: {other:?}"),
+    }
+    match store.reserve(&second).await {
+        Ok(Reserve::Reserved) => {}
+        other => panic!("the same request again is answered as committed: {other:?}"),
+    }
+    let a = &scan(db, &e.inventory_table).await.unwrap()["A"];
+    assert_eq!((a.available, a.reserved), (3, 2), "stock moved once");
+    let stored = e.orders.get("TOK1").await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.version), (OrderStatus::Reserved, 2));
+}
+
+/// Protects (issue 30, finding 7) on DynamoDB itself: the payment claim's conditional update.
+/// A second claim while the first holds the order is `Held` (no attempt counted), a released
+/// claim can be taken again (the next attempt), an expired one too, and the claim returns the
+/// stored order the attempt charges.
+#[tokio::test]
+async fn a_payment_claim_holds_the_order_against_a_second_attempt_until_released_or_expired() {
+    let e = env("claim").await;
+    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 5)])
+        .await
+        .unwrap();
+    let order = accepted(&e, "CL1", serde_json::json!([{"sku": "A", "quantity": 2}])).await;
+    let store = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
+    assert!(matches!(
+        store
+            .reserve(&reservation_of(&order, 2, "2026-01-01T00:00:00Z"))
+            .await
+            .unwrap(),
+        Reserve::Reserved
+    ));
+    let lease = Duration::from_secs(30);
+    let Claim::Claimed {
+        attempt,
+        order: stored,
+    } = store.claim_attempt("CL1", 2, lease).await.unwrap()
+    else {
+        panic!("the first claim is taken");
+    };
+    assert_eq!(attempt, 1);
+    assert_eq!(
+        (stored.amount.as_deref(), stored.currency.as_deref()),
+        (Some("10.00"), Some("USD")),
+        "the stored order comes back with the claim"
+    );
+    match store.claim_attempt("CL1", 2, lease).await.unwrap() {
+        Claim::Held { left } => assert!(left > Duration::from_secs(25), "{left:?}"),
+        other => panic!("a second claim is held off: {other:?}"),
+    }
+    assert_eq!(
+        e.orders.get("CL1").await.unwrap().unwrap().payment_attempts,
+        Some(1),
+        "a held-off claim counts no attempt"
+    );
+    store.release_claim("CL1", 1).await.unwrap();
+    let Claim::Claimed { attempt, .. } =
+        store.claim_attempt("CL1", 2, Duration::ZERO).await.unwrap()
+    else {
+        panic!("a released claim can be taken again");
+    };
+    assert_eq!(attempt, 2);
+    // A lease of zero has ended: the next claim takes it, as after a crashed holder.
+    let Claim::Claimed { attempt, .. } = store.claim_attempt("CL1", 2, lease).await.unwrap() else {
+        panic!("an expired claim can be taken");
+    };
+    assert_eq!(attempt, 3);
+    assert_eq!(
+        store.claim_attempt("CL1", 3, lease).await.unwrap(),
+        Claim::MovedOn,
+        "another version is not this order's claim"
+    );
 }
 
 /// Protects: an order naming a sku the Inventory table does not have is rejected on DynamoDB
@@ -238,10 +360,13 @@ async fn under_a_race_the_transactions_cancellation_reason_names_the_short_sku()
     )
     .await;
     let w = SqsWorker::new(
-        EventStage(InventoryStage::new(StaleRead(DynamoInventory::new(
-            e.orders.clone(),
-            e.inventory_table.clone(),
-        )))),
+        EventStage(InventoryStage::new(
+            StaleRead(DynamoInventory::new(
+                e.orders.clone(),
+                e.inventory_table.clone(),
+            )),
+            Currency::from_code("USD").unwrap(),
+        )),
         WorkerConfig {
             max_receive_count: 5,
             record_concurrency: 1,
@@ -353,6 +478,7 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
             store.clone(),
             gateway,
             PaymentSettings {
+                claim: Duration::from_secs(30),
                 max_attempts: 3,
                 backoff: order_pipeline::runtime::config::Backoff {
                     base: Duration::from_secs(1),
@@ -408,7 +534,7 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
     assert_eq!(stored.payment_attempts, Some(1));
     let payment = stored.payment.unwrap();
     assert_eq!(payment.provider.as_deref(), Some("http"));
-    assert_eq!(payment.amount, "15");
+    assert_eq!(payment.amount, "15.00");
     let ledger = provider.ledger();
     assert_eq!(ledger.len(), 2);
     let charge = ledger.iter().find(|l| l.order_id == "PAY1").unwrap();
@@ -443,7 +569,13 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
         .settle(&stale, &lines, StockMove::Release)
         .await
         .unwrap());
-    assert_eq!(store.count_attempt("PAY1", 2).await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_attempt("PAY1", 2, Duration::from_secs(30))
+            .await
+            .unwrap(),
+        Claim::MovedOn
+    );
 
     // The provider honours the idempotency key; a wrong API key is "unavailable", not a decline.
     let direct = HttpGateway::new(
@@ -455,7 +587,7 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
     let request = ChargeRequest {
         order_id: "PAY1".into(),
         amount: "15".into(),
-        currency: Some("USD".into()),
+        currency: "USD".into(),
         customer_id: "U1".into(),
         idempotency_key: "PAY1:payment".into(),
         attempt: 2,
@@ -643,7 +775,7 @@ async fn a_rotated_api_key_is_read_again_at_the_first_refusal_and_the_charge_goe
     let request = |order: &str| ChargeRequest {
         order_id: order.into(),
         amount: "15.00".into(),
-        currency: Some("USD".into()),
+        currency: "USD".into(),
         customer_id: "U1".into(),
         idempotency_key: format!("{order}:payment"),
         attempt: 1,

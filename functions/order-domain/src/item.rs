@@ -63,16 +63,46 @@ pub struct ReservedLine {
 
 /// Why the inventory worker rejected an order.
 #[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rejection {
     pub reason: String,
+    /// What kind of rejection, for programs (absent on orders rejected before codes existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<RejectionCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sku: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available: Option<u64>,
+    /// `price_changed`: the unit price the order expected...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_price: Option<String>,
+    /// ...and the catalogue's, in the order's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_price: Option<String>,
+}
+
+/// Why an order was rejected, as a code (docs/contract.md, "Reservation").
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionCode {
+    /// Not enough units available for a sku.
+    OutOfStock,
+    /// A sku the Inventory does not hold.
+    UnknownSku,
+    /// The catalogue has no usable price for a sku (none, or finer than the currency's minor unit).
+    NoPrice,
+    /// The order's unitPrice for a sku is not the catalogue's.
+    PriceChanged,
+    /// The order's currency is not the sku's, or its skus are priced in different currencies.
+    CurrencyMismatch,
+    /// More distinct skus than one reservation transaction takes.
+    TooManySkus,
+    /// A line with neither a sku nor a name.
+    NoSku,
 }
 
 /// How a payment ended.
@@ -86,6 +116,10 @@ pub enum PaymentResult {
     Declined,
     /// The provider stayed unavailable for every attempt: PAYMENT_FAILED.
     AttemptsUsedUp,
+    /// The stored order has no amount or no currency (reserved before the catalogue priced
+    /// every order in one currency): the provider was not called, nothing was charged,
+    /// PAYMENT_FAILED.
+    NoPrice,
     /// The payment event could not be processed at all and reached the payment DLQ.
     DeadLettered,
 }

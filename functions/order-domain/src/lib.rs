@@ -5,6 +5,7 @@
 pub mod inventory;
 pub mod item;
 pub mod lifecycle;
+pub mod money;
 pub mod order;
 pub mod parse;
 pub mod payment;
@@ -15,13 +16,14 @@ pub use inventory::{
 };
 pub use item::{
     consumer_decision, dead_letter_decision, ConsumerDecision, DeadLetterDecision, Existing,
-    Failure, OrderItem, OrderStatus, Provenance, Rejection, ReservedLine, StoredLine,
-    FOREIGN_CONTENT_HASH,
+    Failure, OrderItem, OrderStatus, Provenance, Rejection, RejectionCode, ReservedLine,
+    StoredLine, FOREIGN_CONTENT_HASH,
 };
 pub use lifecycle::{
     event_for, is_terminal, transition, EventOrder, EventType, LifecycleEvent, Transition,
     TRANSITIONS,
 };
+pub use money::{display_amount, Currency};
 pub use order::{format_timestamp, LineItem, Order};
 pub use parse::{
     check_order_id, customer_id_field, order_id_field, parse_body, parse_order, parse_order_all,

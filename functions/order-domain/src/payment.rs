@@ -30,10 +30,10 @@ pub struct CustomerNotification {
 pub fn notification_for(event: &LifecycleEvent) -> Option<CustomerNotification> {
     let id = &event.order_id;
     let order = &event.order;
-    let money = |amount: Option<&str>| match (amount, order.currency.as_deref()) {
-        (Some(a), Some(c)) => format!("{a} {c}"),
-        (Some(a), None) => a.to_string(),
-        (None, _) => "the amount".to_string(),
+    // "39.80 USD": the currency's minor unit and its code.
+    let money = |amount: Option<&str>| match amount {
+        Some(a) => crate::money::display_amount(a, order.currency.as_deref()),
+        None => "the amount".to_string(),
     };
     let text = match event.event_type {
         EventType::PaymentSucceeded => format!(

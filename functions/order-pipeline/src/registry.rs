@@ -395,7 +395,7 @@ impl Function for InventoryFn {
         let store =
             DynamoInventory::new(orders(sdk, &config.table_name), config.inventory_table_name);
         worker(
-            EventStage(InventoryStage::new(store)),
+            EventStage(InventoryStage::new(store, config.default_currency)),
             config.worker,
             sdk,
             telemetry,
@@ -421,7 +421,14 @@ impl Function for PaymentFn {
             config.inventory_table_name.clone(),
         );
         let gateway = gateway(&config.provider, sdk)?;
+        let claim = match &config.provider {
+            ProviderConfig::Http { timeout, .. } => {
+                2 * *timeout + std::time::Duration::from_secs(5)
+            }
+            ProviderConfig::Simulated { .. } => std::time::Duration::from_secs(5),
+        };
         let settings = PaymentSettings {
+            claim,
             max_attempts: config.max_attempts,
             backoff: config.worker.backoff.unwrap_or(Backoff {
                 base: std::time::Duration::from_secs(10),

@@ -261,7 +261,7 @@ fn stored(api: &Api, id: &str, status: OrderStatus) {
 }
 
 #[tokio::test]
-async fn get_a_stored_order_is_200_with_status_lines_amount_and_steps() {
+async fn get_a_stored_order_is_200_with_status_lines_and_steps_and_no_amount_before_pricing() {
     let out = Captured::default();
     let api = api(&out);
     stored(&api, "O1", OrderStatus::Accepted);
@@ -269,7 +269,9 @@ async fn get_a_stored_order_is_200_with_status_lines_amount_and_steps() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "ACCEPTED");
     assert_eq!(body["lines"].as_array().unwrap().len(), 2);
-    assert_eq!(body["amount"], "20", "2 x 9.95 + 0.10, exactly");
+    // The lines' own unitPrice is not the price (issue 30): the catalogue sets it at the
+    // reservation, so an ACCEPTED order has no amount yet.
+    assert!(body["amount"].is_null(), "{body}");
     assert!(body["steps"]["acceptedAt"].is_string());
     assert!(body.get("failure").is_none());
 }

@@ -9,7 +9,8 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::Utc;
 use order_domain::{
-    EventType, InventoryItem, LifecycleEvent, OrderItem, OrderStatus, Provenance, ReservedLine,
+    Currency, EventType, InventoryItem, LifecycleEvent, OrderItem, OrderStatus, Provenance,
+    ReservedLine,
 };
 use order_pipeline::adapters::memory::inventory::MemoryInventory;
 use order_pipeline::adapters::memory::publish::MemoryEventPublisher;
@@ -64,7 +65,10 @@ fn stock(sku: &str, available: u64, price: Option<&str>) -> InventoryItem {
 
 fn worker(stock: Vec<InventoryItem>) -> SqsWorker<EventStage<InventoryStage<MemoryInventory>>> {
     SqsWorker::new(
-        EventStage(InventoryStage::new(MemoryInventory::with(stock))),
+        EventStage(InventoryStage::new(
+            MemoryInventory::with(stock),
+            Currency::from_code("USD").unwrap(),
+        )),
         WorkerConfig {
             max_receive_count: 3,
             record_concurrency: 4,
@@ -98,7 +102,7 @@ async fn row_reserved_moves_units_from_available_to_reserved_and_the_order_to_re
     let w = worker(vec![stock("A", 5, Some("2.50")), stock("B", 1, Some("10"))]);
     let order = item(
         "O1",
-        json!([{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 1}, {"sku": "A", "quantity": 1, "unitPrice": "3"}]),
+        json!([{"sku": "A", "quantity": 2}, {"sku": "B", "quantity": 1}, {"sku": "A", "quantity": 1, "unitPrice": "2.50"}]),
         Some("USD"),
     );
     assert_eq!(run(&w, &order).await, "reserved");
@@ -115,8 +119,8 @@ async fn row_reserved_moves_units_from_available_to_reserved_and_the_order_to_re
     let write = write.unwrap();
     assert_eq!(
         write.amount.as_deref(),
-        Some("18"),
-        "2 x 2.50 + 10 + 3, exactly"
+        Some("17.50"),
+        "3 x 2.50 + 10 at the catalogue's prices, in cents"
     );
     assert_eq!(
         write.reservation.unwrap(),
@@ -267,11 +271,10 @@ async fn a_body_that_is_not_a_lifecycle_event_goes_to_the_dlq() {
 #[tokio::test(start_paused = true)]
 async fn deadline_a_stalled_inventory_table_gets_unstarted_records_failed_in_time() {
     let w = SqsWorker::new(
-        EventStage(InventoryStage::new(MemoryInventory::with(vec![stock(
-            "A",
-            5,
-            Some("1"),
-        )]))),
+        EventStage(InventoryStage::new(
+            MemoryInventory::with(vec![stock("A", 5, Some("1"))]),
+            Currency::from_code("USD").unwrap(),
+        )),
         WorkerConfig {
             max_receive_count: 5,
             record_concurrency: 1,

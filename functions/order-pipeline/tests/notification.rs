@@ -73,7 +73,7 @@ async fn notification_confirms_a_paid_order_once_and_completes_it() {
     assert_eq!(n.dedupe_id, "N1:PaymentSucceeded");
     assert_eq!(n.customer_id, "U9");
     assert!(
-        n.text.contains("confirmed") && n.text.contains("25 USD") && n.text.contains("pay-9"),
+        n.text.contains("confirmed") && n.text.contains("25.00 USD") && n.text.contains("pay-9"),
         "{}",
         n.text
     );
@@ -96,6 +96,7 @@ async fn notification_tells_of_a_rejection_and_of_a_failed_payment_and_ignores_o
         sku: Some("A".into()),
         requested: Some(2),
         available: Some(0),
+        ..Default::default()
     });
     let mut accepted = item.clone();
     accepted.status = OrderStatus::Accepted;

@@ -29,6 +29,8 @@ use rust_decimal::Decimal;
 struct Scripted {
     answers: Mutex<Vec<Charge>>,
     requests: Mutex<Vec<ChargeRequest>>,
+    /// How long each answer takes.
+    delay: Mutex<Option<Duration>>,
 }
 
 impl Scripted {
@@ -51,6 +53,10 @@ impl PaymentGateway for Scripted {
 
     async fn charge(&self, request: &ChargeRequest) -> Charge {
         self.requests.lock().unwrap().push(request.clone());
+        let delay = *self.delay.lock().unwrap();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
         self.answers
             .lock()
             .unwrap()
@@ -94,6 +100,7 @@ fn payments(answers: Vec<Charge>, max_attempts: u32) -> (Payments, Arc<MemoryVis
             PaymentSettings {
                 max_attempts,
                 backoff: BACKOFF,
+                claim: Duration::from_secs(30),
             },
         )),
         config("payment"),
@@ -118,9 +125,7 @@ async fn row_approved_moves_the_order_to_paid_with_its_payment_and_its_units_to_
         3,
     );
     let (item, event) = reserved("P1", "U1");
-    w.handler()
-        .store()
-        .order("P1", OrderStatus::Reserved, item.version);
+    w.handler().store().stored(&item);
     assert_eq!(deliver(&w, &event, 1).await, ("paid", false));
     let store = w.handler().store();
     assert_eq!(units(store, "A"), (8, 0, 2), "A: reserved -> sold");
@@ -149,9 +154,7 @@ async fn row_declined_fails_the_payment_at_once_and_releases_the_stock() {
         3,
     );
     let (item, event) = reserved("P2", "U1");
-    w.handler()
-        .store()
-        .order("P2", OrderStatus::Reserved, item.version);
+    w.handler().store().stored(&item);
     assert_eq!(deliver(&w, &event, 1).await, ("declined", false));
     let store = w.handler().store();
     assert_eq!(units(store, "A"), (10, 0, 0), "A: reserved -> available");
@@ -171,9 +174,7 @@ async fn row_unavailable_retries_with_a_growing_backoff_then_fails_the_payment_w
 ) {
     let (w, visibility) = payments(vec![unavailable(), unavailable(), unavailable()], 3);
     let (item, event) = reserved("P3", "U1");
-    w.handler()
-        .store()
-        .order("P3", OrderStatus::Reserved, item.version);
+    w.handler().store().stored(&item);
     assert_eq!(deliver(&w, &event, 1).await, ("provider_unavailable", true));
     assert_eq!(deliver(&w, &event, 2).await, ("provider_unavailable", true));
     let delays: Vec<Duration> = visibility
@@ -213,7 +214,7 @@ async fn row_attempts_counted_beyond_the_limit_fail_the_payment_without_calling_
     let (w, _) = payments(vec![], 2);
     let (item, event) = reserved("P4", "U1");
     let store = w.handler().store();
-    store.order("P4", OrderStatus::Reserved, item.version);
+    store.stored(&item);
     // Two attempts were counted by invocations that died before the provider answered.
     store.attempts.lock().unwrap().insert("P4".into(), 2);
     assert_eq!(deliver(&w, &event, 3).await, ("attempts_used_up", false));
@@ -233,13 +234,78 @@ async fn row_an_order_past_reserved_is_a_duplicate_event_and_the_provider_is_not
     // And the same event delivered twice pays once.
     let (w, _) = payments(vec![], 3);
     let (item, event) = reserved("P6", "U1");
-    w.handler()
-        .store()
-        .order("P6", OrderStatus::Reserved, item.version);
+    w.handler().store().stored(&item);
     assert_eq!(deliver(&w, &event, 1).await.0, "paid");
     assert_eq!(deliver(&w, &event, 2).await.0, "duplicate");
     assert_eq!(w.handler().gateway().calls().len(), 1);
     assert_eq!(units(w.handler().store(), "A"), (8, 0, 2), "sold once");
+}
+
+/// Protects (issue 30, finding 7): two copies of one InventoryReserved handled at once (one
+/// batch, or two instances) reach the provider once. Counting the attempt left the version as
+/// it was, so both copies passed the conditional count and both called the provider. Now the
+/// attempt claims the order: the second copy finds it held, calls nothing, and comes back when
+/// the claim ends.
+#[tokio::test]
+async fn two_copies_of_one_event_handled_at_once_call_the_provider_once() {
+    let (w, visibility) = payments(vec![], 3);
+    *w.handler().gateway().delay.lock().unwrap() = Some(Duration::from_millis(50));
+    let (item, event) = reserved("C1", "U1");
+    w.handler().store().stored(&item);
+    let body = serde_json::to_string(&event).unwrap();
+    let (response, reports) = w
+        .handle_records(&[sqs("first", &body, 1), sqs("copy", &body, 1)])
+        .await
+        .unwrap();
+    let mut labels: Vec<&str> = reports.iter().map(|r| r.outcome.label()).collect();
+    labels.sort();
+    assert_eq!(labels, ["held_by_another_attempt", "paid"]);
+    assert_eq!(
+        w.handler().gateway().calls().len(),
+        1,
+        "one call to the provider"
+    );
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "the held copy comes back"
+    );
+    let delays = visibility.delays.lock().unwrap().clone();
+    assert_eq!(delays.len(), 1, "{delays:?}");
+    assert!(delays[0].1 >= Duration::from_secs(1), "{delays:?}");
+    assert_eq!(units(w.handler().store(), "A"), (8, 0, 2), "sold once");
+    // The copy, back after the claim: a duplicate.
+    assert_eq!(deliver(&w, &event, 2).await.0, "duplicate");
+    assert_eq!(w.handler().gateway().calls().len(), 1);
+}
+
+/// Protects (issue 30, finding 6): the payment stage charges the stored order, not the event.
+/// A forged InventoryReserved at the right version (the order-events topic takes Publish from
+/// any principal of the account) carried its own amount, customer and reservation, and the
+/// stage charged that amount and sold those units.
+#[tokio::test]
+async fn a_forged_event_chooses_neither_the_amount_nor_the_customer_nor_the_units() {
+    let (w, _) = payments(vec![], 3);
+    let (item, mut event) = reserved("F1", "U1");
+    w.handler().store().stored(&item);
+    event.order.amount = Some("0.01".into());
+    event.order.customer_id = "someone-else".into();
+    event.order.reservation = Some(vec![order_domain::ReservedLine {
+        sku: "A".into(),
+        quantity: 8,
+    }]);
+    assert_eq!(deliver(&w, &event, 1).await, ("paid", false));
+    let calls = w.handler().gateway().calls();
+    assert_eq!(
+        (calls[0].amount.as_str(), calls[0].customer_id.as_str()),
+        ("25", "U1"),
+        "the table's amount and customer"
+    );
+    assert_eq!(
+        units(w.handler().store(), "A"),
+        (8, 0, 2),
+        "the stored reservation's 2 units sold, not the event's 8"
+    );
 }
 
 #[tokio::test]
@@ -254,9 +320,7 @@ async fn row_a_body_that_is_not_an_event_fails_its_record_only_and_a_store_outag
     assert_eq!(response.batch_item_failures.len(), 1);
 
     let (item, event) = reserved("P7", "U1");
-    w.handler()
-        .store()
-        .order("P7", OrderStatus::Reserved, item.version);
+    w.handler().store().stored(&item);
     *w.handler().store().failing.lock().unwrap() = Some(PortError::Retryable("throttled".into()));
     let body = serde_json::to_string(&event).unwrap();
     let err = w.handle_records(&[sqs("m", &body, 1)]).await.unwrap_err();
@@ -278,9 +342,7 @@ async fn dead_letter_fails_a_reserved_order_and_releases_its_stock_and_leaves_a_
     )
     .unwrap();
     let (item, event) = reserved("D1", "U1");
-    w.handler()
-        .store()
-        .order("D1", OrderStatus::Reserved, item.version);
+    w.handler().store().stored(&item);
     assert_eq!(deliver(&w, &event, 1).await, ("payment_failed", false));
     let store = w.handler().store();
     let (status, _, write) = store.status("D1").unwrap();
@@ -313,7 +375,7 @@ fn simulated_gateway_follows_its_documented_rules() {
     let request = |customer: &str, amount: &str, attempt: u32| ChargeRequest {
         order_id: format!("O-{customer}-{amount}"),
         amount: amount.into(),
-        currency: Some("USD".into()),
+        currency: "USD".into(),
         customer_id: customer.into(),
         idempotency_key: "O:payment".into(),
         attempt,
@@ -416,9 +478,7 @@ async fn simulated_payments_say_so_on_every_line_and_on_the_record() {
     let (w, _) = payments(vec![], 3);
     let w = w.with_mode("simulated payments");
     let (item, event) = reserved("S1", "U1");
-    w.handler()
-        .store()
-        .order("S1", OrderStatus::Reserved, item.version);
+    w.handler().store().stored(&item);
     let mut context = lambda_runtime::Context::default();
     context.request_id = "req-1".into();
     let mut batch = SqsEvent::default();

@@ -12,6 +12,7 @@ use order_local::inventory::{load, scan, Product};
 use order_local::pipeline::{LocalPipeline, Options, LOCAL_SCHEDULE_EVERY};
 use order_local::report::scan_orders;
 use order_local::template::Template;
+use rust_decimal::Decimal;
 
 /// Orders from customers the fake provider always answers 503.
 pub const FLAKY: usize = 4;
@@ -88,10 +89,19 @@ pub async fn lifecycle_run(
             ]
         })
         .collect();
+    // The catalogue's prices: the generator's (its orders expect them), a product's name
+    // (what a flat order reserves against) at its sku's price.
+    let catalogue: BTreeMap<&str, Decimal> = order_local::generate::SKUS
+        .iter()
+        .flat_map(|(sku, name, price)| {
+            let price: Decimal = price.parse().expect("the generator's prices are decimals");
+            [(*sku, price), (*name, price)]
+        })
+        .collect();
     let products: Vec<Product> = initial
         .iter()
         .map(|(sku, available)| Product {
-            unit_price: Some("10.00".into()),
+            unit_price: Some(catalogue[sku].to_string()),
             currency: Some("USD".into()),
             ..Product::for_sale(sku, *available)
         })
@@ -375,6 +385,22 @@ pub async fn lifecycle_run(
                     "{}: charged its amount",
                     i.order_id
                 );
+                // The catalogue sets the price, in the order's one currency, with its minor
+                // unit (issue 30, findings 1 and 2): whatever the order's own prices said.
+                let priced: Decimal = i
+                    .reservation
+                    .iter()
+                    .flatten()
+                    .map(|r| catalogue[r.sku.as_str()] * Decimal::from(r.quantity))
+                    .sum();
+                let usd = order_domain::Currency::from_code("USD").unwrap();
+                assert_eq!(
+                    (charge.amount.as_str(), charge.currency.as_str()),
+                    (usd.amount(priced).unwrap().as_str(), "USD"),
+                    "{}: charged the catalogue's amount in its currency",
+                    i.order_id
+                );
+                assert_eq!(i.currency.as_deref(), Some("USD"), "{}", i.order_id);
                 let payment = i
                     .payment
                     .as_ref()

@@ -171,16 +171,21 @@ pub(super) fn currency(fields: &Fields<'_>) -> Result<Option<String>, InvalidOrd
     let Some(code) = optional_string(fields, "currency", At::Top)? else {
         return Ok(None);
     };
-    if code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()) {
-        Ok(Some(code.to_ascii_uppercase()))
-    } else {
-        Err(InvalidOrder::new(
+    match crate::money::Currency::from_code(&code) {
+        Ok(currency) => Ok(Some(currency.code().to_string())),
+        Err(_) if !(code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic())) => {
+            Err(InvalidOrder::new(
+                "currency",
+                format!(
+                    "must be a 3-letter ISO 4217 code (found {:?})",
+                    shorten(&code)
+                ),
+            ))
+        }
+        Err(problem) => Err(InvalidOrder::new(
             "currency",
-            format!(
-                "must be a 3-letter ISO 4217 code (found {:?})",
-                shorten(&code)
-            ),
-        ))
+            format!("must be an ISO 4217 currency that can be charged: {problem}"),
+        )),
     }
 }
 

@@ -8,8 +8,8 @@
 //!   An order without an id gets one: derived from the `Idempotency-Key` header and the customer
 //!   when the header is given (a retried POST is the same order, so the consumer sees a
 //!   duplicate), else a new one.
-//! - `GET /orders/{orderId}`: `200` with the stored order, its status, amount (when every line
-//!   has a price), step timestamps and failure; `404` while it is not stored; `400` for an id
+//! - `GET /orders/{orderId}`: `200` with the stored order, its status, amount and currency (once
+//!   reserved: the catalogue's price), step timestamps and failure; `404` while it is not stored; `400` for an id
 //!   that breaks the orderId rule.
 //!
 //! The order is published in its canonical form, so the consumer reads what the API validated.
@@ -24,7 +24,6 @@ use order_domain::{
     check_order_id, customer_id_field, order_id_field, parse_order_all, payload_form, InvalidOrder,
     OrderItem, OrderStatus,
 };
-use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -120,18 +119,8 @@ pub struct FailureView {
 
 impl OrderView {
     pub fn of(item: &OrderItem) -> Self {
-        let amount = item.amount.clone().or_else(|| {
-            item.items
-                .iter()
-                .map(|l| {
-                    l.unit_price
-                        .as_deref()
-                        .and_then(|p| p.parse::<Decimal>().ok())
-                        .and_then(|p| p.checked_mul(Decimal::from(l.quantity)))
-                })
-                .try_fold(Decimal::ZERO, |sum, line| sum.checked_add(line?))
-                .map(|a| a.normalize().to_string())
-        });
+        // The amount the catalogue priced, once reserved: never a sum of the client's prices.
+        let amount = item.amount.clone();
         let mut steps = BTreeMap::new();
         if let Some(at) = &item.accepted_at {
             steps.insert("acceptedAt", at.clone());

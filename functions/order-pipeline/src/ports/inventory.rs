@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::time::Duration;
 
-use order_domain::{InventoryItem, ReservedLine};
+use order_domain::{InventoryItem, OrderItem, ReservedLine};
 
 use crate::ports::orders::TransitionWrite;
 use crate::ports::PortError;
@@ -54,15 +55,46 @@ pub enum StockMove {
     Release,
 }
 
+/// A payment attempt claimed on an order, or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Attempt number `attempt` holds the order for the claim's lease. `order` is the stored
+    /// order: the attempt charges its amount, currency and customer and settles its
+    /// reservation, never the event's copies.
+    Claimed { attempt: u32, order: Box<OrderItem> },
+    /// Another delivery's attempt holds the order for `left` more (a duplicate event in the
+    /// same batch, or in another instance): this one waits and looks again.
+    Held { left: Duration },
+    /// The order is no longer RESERVED at that version.
+    MovedOn,
+}
+
 /// The Orders and Inventory writes of the payment stage.
 pub trait PaymentStore: Send + Sync {
-    /// Counts one more payment attempt on an order still RESERVED at `version`; returns the
-    /// count, or `None` when the order moved on.
-    fn count_attempt(
+    /// Claims the next payment attempt on an order still RESERVED at `version` and not held by
+    /// another attempt: counts it (`paymentAttempts`) and holds the order for `lease`
+    /// (`paymentClaimUntil`), in one conditional write that returns the stored order.
+    fn claim_attempt(
         &self,
         order_id: &str,
         version: u64,
-    ) -> impl Future<Output = Result<Option<u32>, PortError>> + Send;
+        lease: Duration,
+    ) -> impl Future<Output = Result<Claim, PortError>> + Send;
+
+    /// The stored order (a consistent read), `None` when there is none: what the payment DLQ
+    /// releases, never the event's copy.
+    fn stored_order(
+        &self,
+        order_id: &str,
+    ) -> impl Future<Output = Result<Option<OrderItem>, PortError>> + Send;
+
+    /// Ends the claim of attempt `attempt` before its lease (the attempt ended without
+    /// settling: its event comes back after its backoff); nothing when another attempt holds it.
+    fn release_claim(
+        &self,
+        order_id: &str,
+        attempt: u32,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 
     /// `write` (RESERVED → PAID or PAYMENT_FAILED) and `stock` for `lines`, in one
     /// transaction; `false` when the order moved on (nothing written).

@@ -60,6 +60,8 @@ pub struct TransitionWrite {
     pub at: String,
     pub reservation: Option<Vec<order_domain::ReservedLine>>,
     pub amount: Option<String>,
+    /// The order's one currency (set with the reservation: the order's, its skus' or the default).
+    pub currency: Option<String>,
     pub rejection: Option<order_domain::Rejection>,
     pub payment: Option<order_domain::Payment>,
 }
@@ -81,6 +83,7 @@ impl TransitionWrite {
             at,
             reservation: None,
             amount: None,
+            currency: None,
             rejection: None,
             payment: None,
         })

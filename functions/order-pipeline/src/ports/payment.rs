@@ -9,7 +9,8 @@ pub struct ChargeRequest {
     pub order_id: String,
     /// Exact decimal string.
     pub amount: String,
-    pub currency: Option<String>,
+    /// ISO 4217 code: no charge goes out without one.
+    pub currency: String,
     pub customer_id: String,
     /// `<orderId>:payment`: the same order is the same charge, however often it is asked for.
     pub idempotency_key: String,

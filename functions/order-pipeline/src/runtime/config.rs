@@ -82,6 +82,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         )
     }
 
+    /// DEFAULT_CURRENCY: the currency of an order that names none and whose skus name none,
+    /// and of an Inventory item without one (context key defaultCurrency; USD when unset).
+    fn default_currency(&self) -> Result<order_domain::Currency, ConfigError> {
+        let Some(raw) = (self.0)("DEFAULT_CURRENCY").filter(|v| !v.trim().is_empty()) else {
+            return Ok(order_domain::Currency::from_code("USD").expect("USD is ISO 4217"));
+        };
+        order_domain::Currency::from_code(raw.trim()).map_err(|_| ConfigError::Invalid {
+            name: "DEFAULT_CURRENCY",
+            value: raw,
+            expected: "an ISO 4217 currency code with a minor unit, such as USD, EUR or JPY (context key defaultCurrency)",
+        })
+    }
+
     fn service(&self, default: &str) -> String {
         (self.0)("POWERTOOLS_SERVICE_NAME")
             .filter(|s| !s.is_empty())
@@ -211,6 +224,7 @@ impl EventsConfig {
 pub struct InventoryConfig {
     pub table_name: String,
     pub inventory_table_name: String,
+    pub default_currency: order_domain::Currency,
     pub worker: WorkerConfig,
 }
 
@@ -219,6 +233,7 @@ impl InventoryConfig {
         Ok(Self {
             table_name: env.orders_table()?,
             inventory_table_name: env.inventory_table()?,
+            default_currency: env.default_currency()?,
             worker: WorkerConfig::from_env(env, "inventory")?,
         })
     }

@@ -5,15 +5,17 @@
 //! event's version) with its reservation and amount. The transaction's cancellation reasons say
 //! what happened, per item: a stock condition → `REJECTED` naming the sku and what was short;
 //! the order's condition → it moved on (a duplicate event, deleted); a conflict or throttling →
-//! retried. An unknown sku, a line with no price, a currency mismatch, too many skus, or stock
-//! already short by the consistent read reject the order before any transaction. Every write is conditional, so a redelivered event
-//! never reserves twice.
+//! retried. The catalogue sets the price and the order gets exactly one currency
+//! (`order_domain::plan_reservation`): an unknown sku, no catalogue price, a price the order
+//! expected differently, a currency mismatch, too many skus, or stock already short by the
+//! consistent read reject the order before any transaction. Every write is conditional, so a
+//! redelivered event never reserves twice.
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::Utc;
 use order_domain::{
-    format_timestamp, order_skus, plan_reservation, short_of_stock, EventType, LifecycleEvent,
-    OrderStatus, Rejection,
+    format_timestamp, order_skus, plan_reservation, short_of_stock, Currency, EventType,
+    LifecycleEvent, OrderStatus, Rejection,
 };
 
 use crate::ports::inventory::{InventoryStore, Reserve};
@@ -56,11 +58,16 @@ impl Outcome for InventoryOutcome {
 /// The inventory stage.
 pub struct InventoryStage<I> {
     store: I,
+    /// The currency of an order that names none and whose skus name none (DEFAULT_CURRENCY).
+    default_currency: Currency,
 }
 
 impl<I: InventoryStore> InventoryStage<I> {
-    pub fn new(store: I) -> Self {
-        Self { store }
+    pub fn new(store: I, default_currency: Currency) -> Self {
+        Self {
+            store,
+            default_currency,
+        }
     }
 
     pub fn store(&self) -> &I {
@@ -71,7 +78,12 @@ impl<I: InventoryStore> InventoryStage<I> {
         let now = format_timestamp(Utc::now());
         let order = &event.order;
         let stock = self.store.items(&order_skus(&order.items)).await?;
-        let plan = match plan_reservation(&order.items, order.currency.as_deref(), &stock) {
+        let plan = match plan_reservation(
+            &order.items,
+            order.currency.as_deref(),
+            self.default_currency,
+            &stock,
+        ) {
             Ok(plan) => plan,
             Err(rejection) => return self.reject(event, rejection, now).await,
         };
@@ -101,6 +113,7 @@ impl<I: InventoryStore> InventoryStage<I> {
         };
         write.reservation = Some(plan.lines);
         write.amount = Some(plan.amount);
+        write.currency = Some(plan.currency);
         match self.store.reserve(&write).await? {
             Reserve::Reserved => Ok(InventoryOutcome::Reserved),
             Reserve::OrderMovedOn => Ok(InventoryOutcome::Duplicate),

@@ -1,8 +1,12 @@
 //! The payment stage: an `InventoryReserved` event in, the order `PAID` or `PAYMENT_FAILED`.
 //!
-//! Before each call to the provider the attempt is counted on the order (`paymentAttempts`,
-//! conditional on the order still being RESERVED at the event's version, so a duplicate event
-//! never calls the provider). The provider is called with the idempotency key
+//! Before each call to the provider the attempt is claimed on the stored order: one conditional
+//! update counts it (`paymentAttempts`) and holds the order for the claim's lease
+//! (`paymentClaimUntil`), only while the order is RESERVED at the event's version and no other
+//! attempt holds it, and returns the stored order. So a duplicate event never calls the
+//! provider, even two copies handled at once (the second waits and comes back), and the charge
+//! is the table's amount, currency and customer, never the event's. The provider is called with
+//! the idempotency key
 //! `<orderId>:payment`, so a retried call never charges twice. Then:
 //! - approved → one transaction: `RESERVED → PAID` with the payment record, and the order's
 //!   units moved from `reserved` to `sold`;
@@ -20,10 +24,10 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::Utc;
 use order_domain::{
-    format_timestamp, EventType, LifecycleEvent, OrderStatus, Payment, PaymentResult,
+    format_timestamp, EventType, LifecycleEvent, OrderStatus, Payment, PaymentResult, ReservedLine,
 };
 
-use crate::ports::inventory::{PaymentStore, StockMove};
+use crate::ports::inventory::{Claim, PaymentStore, StockMove};
 use crate::ports::orders::TransitionWrite;
 use crate::ports::payment::{idempotency_key, Charge, ChargeRequest, PaymentGateway};
 use crate::ports::PortError;
@@ -38,6 +42,10 @@ pub struct PaymentSettings {
     pub max_attempts: u32,
     /// When an unavailable attempt comes back: doubling per attempt.
     pub backoff: Backoff,
+    /// How long an attempt holds the order: longer than the provider call can take (with the
+    /// HTTP adapter's one repeat after a rotated key), so a claim ends only after its holder
+    /// has answered, crashed or timed out.
+    pub claim: Duration,
 }
 
 /// The payment stage's outcome for one event.
@@ -55,6 +63,11 @@ pub enum PaymentOutcome {
         attempt: u32,
         after: Duration,
     },
+    /// Another delivery's attempt holds the order: the provider not called; the record comes
+    /// back after `after` (the claim's end), and is then a duplicate or the next attempt.
+    Held {
+        after: Duration,
+    },
     /// The order is past RESERVED: nothing written, the provider not called.
     Duplicate,
 }
@@ -66,6 +79,7 @@ impl Outcome for PaymentOutcome {
             PaymentOutcome::Declined(_) => "declined",
             PaymentOutcome::AttemptsUsedUp(_) => "attempts_used_up",
             PaymentOutcome::Retry { .. } => "provider_unavailable",
+            PaymentOutcome::Held { .. } => "held_by_another_attempt",
             PaymentOutcome::Duplicate => "duplicate",
         }
     }
@@ -82,6 +96,13 @@ impl Outcome for PaymentOutcome {
                 reason: format!("payment provider unavailable on attempt {attempt}: {reason}"),
                 action: "the attempt comes back after its backoff; if every payment fails, check the provider's status and the payment API key",
             },
+            PaymentOutcome::Held { after } => Disposition::Later {
+                reason: format!(
+                    "another delivery's payment attempt holds the order for {}s more",
+                    after.as_secs()
+                ),
+                action: "nothing to do: the event comes back when the claim ends, and is then a duplicate or the next attempt",
+            },
         }
     }
 
@@ -91,13 +112,14 @@ impl Outcome for PaymentOutcome {
             PaymentOutcome::Declined(_) => "PaymentsDeclined",
             PaymentOutcome::AttemptsUsedUp(_) => "PaymentsAttemptsUsedUp",
             PaymentOutcome::Retry { .. } => "PaymentsProviderUnavailable",
+            PaymentOutcome::Held { .. } => "PaymentsHeld",
             PaymentOutcome::Duplicate => "EventsDuplicate",
         })
     }
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            PaymentOutcome::Retry { after, .. } => Some(*after),
+            PaymentOutcome::Retry { after, .. } | PaymentOutcome::Held { after } => Some(*after),
             _ => None,
         }
     }
@@ -128,15 +150,23 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
     }
 
     async fn pay(&self, event: &LifecycleEvent) -> Result<PaymentOutcome, PortError> {
-        let order = &event.order;
-        let Some(attempt) = self
+        // The attempt is claimed on the stored order, which it charges and settles: the event
+        // says which order and version, never the amount, currency, customer or units.
+        let (attempt, order) = match self
             .store
-            .count_attempt(&event.order_id, event.version)
+            .claim_attempt(&event.order_id, event.version, self.settings.claim)
             .await?
-        else {
-            return Ok(PaymentOutcome::Duplicate);
+        {
+            Claim::Claimed { attempt, order } => (attempt, order),
+            Claim::Held { left } => {
+                return Ok(PaymentOutcome::Held {
+                    after: left.max(Duration::from_secs(1)),
+                })
+            }
+            Claim::MovedOn => return Ok(PaymentOutcome::Duplicate),
         };
-        let amount = order.amount.clone().unwrap_or_else(|| "0".into());
+        let lines = order.reservation.clone().unwrap_or_default();
+        let amount = order.amount.clone().unwrap_or_default();
         let record =
             |result: PaymentResult, payment_id: Option<String>, reason: Option<String>| Payment {
                 result,
@@ -157,6 +187,7 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
             return self
                 .fail(
                     event,
+                    &lines,
                     record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone())),
                 )
                 .await
@@ -168,10 +199,37 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
                     }
                 });
         }
+        let (Some(currency), false) = (order.currency.clone(), amount.is_empty()) else {
+            // Reserved before the catalogue priced every order in one currency: never charge
+            // without both.
+            let reason = format!(
+                "the stored order has no {}: the provider was not called, nothing was charged",
+                if amount.is_empty() {
+                    "amount"
+                } else {
+                    "currency"
+                }
+            );
+            let moved = self
+                .fail(
+                    event,
+                    &lines,
+                    record(PaymentResult::NoPrice, None, Some(reason.clone())),
+                )
+                .await?;
+            if moved {
+                tracing::warn!(reason, "PAYMENT_FAILED, the reservation is released");
+            }
+            return Ok(if moved {
+                PaymentOutcome::Declined(reason)
+            } else {
+                PaymentOutcome::Duplicate
+            });
+        };
         let request = ChargeRequest {
             order_id: event.order_id.clone(),
             amount: amount.clone(),
-            currency: order.currency.clone(),
+            currency,
             customer_id: order.customer_id.clone(),
             idempotency_key: idempotency_key(&event.order_id),
             attempt,
@@ -186,7 +244,6 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
                     Some(payment_id.clone()),
                     None,
                 ));
-                let lines = order.reservation.clone().unwrap_or_default();
                 Ok(
                     if self.store.settle(&write, &lines, StockMove::Sell).await? {
                         tracing::info!(payment_id, attempt, "payment approved");
@@ -200,6 +257,7 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
                 let moved = self
                     .fail(
                         event,
+                        &lines,
                         record(PaymentResult::Declined, None, Some(reason.clone())),
                     )
                     .await?;
@@ -222,6 +280,7 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
                 let moved = self
                     .fail(
                         event,
+                        &lines,
                         record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone())),
                     )
                     .await?;
@@ -237,11 +296,18 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
                     PaymentOutcome::Duplicate
                 })
             }
-            Charge::Unavailable { reason } => Ok(PaymentOutcome::Retry {
-                reason,
-                attempt,
-                after: self.settings.backoff.after(attempt),
-            }),
+            Charge::Unavailable { reason } => {
+                // The claim ends now, not at its lease: the next attempt is this event's,
+                // after its backoff.
+                if let Err(e) = self.store.release_claim(&event.order_id, attempt).await {
+                    tracing::warn!(error = %e, "could not end the payment claim early: the next attempt waits for its lease");
+                }
+                Ok(PaymentOutcome::Retry {
+                    reason,
+                    attempt,
+                    after: self.settings.backoff.after(attempt),
+                })
+            }
         }
     }
 
@@ -255,13 +321,18 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
         )
     }
 
-    async fn fail(&self, event: &LifecycleEvent, payment: Payment) -> Result<bool, PortError> {
+    /// RESERVED -> PAYMENT_FAILED with `payment`, releasing `lines` (the stored reservation).
+    async fn fail(
+        &self,
+        event: &LifecycleEvent,
+        lines: &[ReservedLine],
+        payment: Payment,
+    ) -> Result<bool, PortError> {
         let Some(mut write) = self.write(event, OrderStatus::PaymentFailed) else {
             return Ok(false);
         };
         write.payment = Some(payment);
-        let lines = event.order.reservation.clone().unwrap_or_default();
-        self.store.settle(&write, &lines, StockMove::Release).await
+        self.store.settle(&write, lines, StockMove::Release).await
     }
 }
 

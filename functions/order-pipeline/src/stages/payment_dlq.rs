@@ -85,6 +85,15 @@ impl<S: PaymentStore> Stage for PaymentDlqStage<S> {
         ) else {
             return Ok(PaymentDlqOutcome::AlreadySettled);
         };
+        // What to release is the stored reservation, never the event's copy.
+        let Some(order) = self
+            .store
+            .stored_order(&event.order_id)
+            .await?
+            .filter(|o| o.status == OrderStatus::Reserved && o.version == event.version)
+        else {
+            return Ok(PaymentDlqOutcome::AlreadySettled);
+        };
         let receives = receive_count(record);
         let reason = format!(
             "the payment event could not be processed and was dead-lettered (seen {receives} times in the DLQ)"
@@ -93,12 +102,12 @@ impl<S: PaymentStore> Stage for PaymentDlqStage<S> {
             result: PaymentResult::DeadLettered,
             provider: None,
             payment_id: None,
-            amount: event.order.amount.clone().unwrap_or_else(|| "0".into()),
-            currency: event.order.currency.clone(),
+            amount: order.amount.clone().unwrap_or_default(),
+            currency: order.currency.clone(),
             attempts: None,
             reason: Some(reason.clone()),
         });
-        let lines = event.order.reservation.clone().unwrap_or_default();
+        let lines = order.reservation.clone().unwrap_or_default();
         if !self
             .store
             .settle(&write, &lines, StockMove::Release)

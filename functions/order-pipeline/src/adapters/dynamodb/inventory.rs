@@ -3,18 +3,20 @@
 //! the order's conditional transition.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
     TransactWriteItem, Update,
 };
-use order_domain::{InventoryItem, OrderStatus, ReservedLine};
+use order_domain::{InventoryItem, OrderItem, OrderStatus, ReservedLine};
 
 use crate::adapters::aws::classify;
 use crate::adapters::dynamodb::{transition_update, DynamoStore};
-use crate::ports::inventory::{InventoryStore, PaymentStore, Reserve, StockMove};
+use crate::ports::inventory::{Claim, InventoryStore, PaymentStore, Reserve, StockMove};
 use crate::ports::orders::TransitionWrite;
 use crate::ports::PortError;
 
@@ -45,13 +47,14 @@ impl DynamoInventory {
         &self.table
     }
 
-    /// Runs `stock` (the Inventory updates) and `write` (the order's transition, last) as one
-    /// transaction, idempotent for `what` on the order at its version. `None` when it committed,
-    /// else the cancellation reasons, one per item in that order.
+    /// Runs `stock` (the Inventory updates of `lines`) and `write` (the order's transition,
+    /// last) as one transaction, idempotent for exactly this request (see [`request_token`]).
+    /// `None` when it committed, else the cancellation reasons, one per item in that order.
     async fn transact(
         &self,
         mut stock: Vec<TransactWriteItem>,
         write: &TransitionWrite,
+        lines: &[ReservedLine],
         what: &str,
     ) -> Result<Option<Cancellation>, PortError> {
         let t = transition_update(write)?;
@@ -69,7 +72,7 @@ impl DynamoInventory {
             .client()
             .transact_write_items()
             .set_transact_items(Some(stock))
-            .client_request_token(request_token(what, &write.order_id, write.expected_version))
+            .client_request_token(request_token(what, write, lines))
             .send()
             .await;
         match result {
@@ -92,12 +95,29 @@ impl DynamoInventory {
     }
 }
 
-/// A transaction's idempotency token (at most 36 characters): what it does, the order and its
-/// version, hashed.
-fn request_token(what: &str, order_id: &str, version: u64) -> String {
+/// A transaction's idempotency token (32 hex characters; DynamoDB takes up to 36): a hash of
+/// everything the transaction writes: what it does, the order's transition (its id, version,
+/// timestamp and every field it records) and the stock lines.
+///
+/// DynamoDB answers `IdempotentParameterMismatch` to a token it saw within 10 minutes with
+/// other parameters. The token was once (what, order, version) only, while the request carries
+/// the step's timestamp and the payment's attempt count: a transaction cancelled (a conflict on
+/// a busy sku, throttling) and tried again by the stage within 10 minutes was refused with that
+/// error, classified fatal, until the record dead-lettered. Now a retry of the same request
+/// (the SDK's) has the same token and is answered as the first was; the stage's next try is a
+/// new request whose order condition decides.
+fn request_token(what: &str, write: &TransitionWrite, lines: &[ReservedLine]) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("{what}\n{order_id}\n{version}").as_bytes());
+    // Debug of these types is deterministic: structs, vectors and options, no hash maps.
+    let digest = sha2::Sha256::digest(format!("{what}\n{write:?}\n{lines:?}").as_bytes());
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Milliseconds since the epoch (the claim's clock: the functions' clocks agree within a few ms).
+fn epoch_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn sku_key(sku: &str) -> std::collections::HashMap<String, AttributeValue> {
@@ -164,7 +184,7 @@ impl InventoryStore for DynamoInventory {
             items.push(TransactWriteItem::builder().update(update).build());
         }
         // The same order's reservation retried within 10 minutes is one reservation.
-        let Some(cancelled) = self.transact(items, write, "reserve").await? else {
+        let Some(cancelled) = self.transact(items, write, lines, "reserve").await? else {
             return Ok(Reserve::Reserved);
         };
         // The order first: a stale event must not read as short stock.
@@ -198,14 +218,24 @@ impl InventoryStore for DynamoInventory {
 }
 
 impl PaymentStore for DynamoInventory {
-    async fn count_attempt(&self, order_id: &str, version: u64) -> Result<Option<u32>, PortError> {
+    async fn claim_attempt(
+        &self,
+        order_id: &str,
+        version: u64,
+        lease: Duration,
+    ) -> Result<Claim, PortError> {
+        let now = epoch_ms(SystemTime::now());
         let result = self
             .client()
             .update_item()
             .table_name(self.orders().table())
             .key("orderId", AttributeValue::S(order_id.to_string()))
-            .update_expression("SET paymentAttempts = if_not_exists(paymentAttempts, :zero) + :one")
-            .condition_expression("#s = :reserved AND version = :v")
+            .update_expression(
+                "SET paymentAttempts = if_not_exists(paymentAttempts, :zero) + :one, paymentClaimUntil = :until",
+            )
+            .condition_expression(
+                "#s = :reserved AND version = :v AND (attribute_not_exists(paymentClaimUntil) OR paymentClaimUntil <= :now)",
+            )
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -214,15 +244,81 @@ impl PaymentStore for DynamoInventory {
                 AttributeValue::S(OrderStatus::Reserved.as_str().into()),
             )
             .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
-            .return_values(ReturnValue::UpdatedNew)
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(
+                ":until",
+                AttributeValue::N((now + lease.as_millis() as u64).to_string()),
+            )
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        Ok(super::unless_condition_failed(result)?.map(|out| {
-            out.attributes
-                .and_then(|a| a.get("paymentAttempts").cloned())
-                .and_then(|n| n.as_n().ok().and_then(|n| n.parse::<u32>().ok()))
-                .unwrap_or(1)
-        }))
+        match result {
+            Ok(out) => {
+                let attributes = out.attributes.unwrap_or_default();
+                let attempt = attributes
+                    .get("paymentAttempts")
+                    .and_then(|n| n.as_n().ok())
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .unwrap_or(1);
+                let order: OrderItem = serde_dynamo::from_item(attributes).map_err(|e| {
+                    PortError::Fatal(format!(
+                        "stored item {order_id} does not map to an order: {e}"
+                    ))
+                })?;
+                Ok(Claim::Claimed {
+                    attempt,
+                    order: Box::new(order),
+                })
+            }
+            Err(SdkError::ServiceError(ctx))
+                if matches!(
+                    ctx.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                let old = match ctx.into_err() {
+                    UpdateItemError::ConditionalCheckFailedException(e) => e.item,
+                    _ => None,
+                }
+                .unwrap_or_default();
+                let text = |name: &str| old.get(name).and_then(|v| v.as_s().ok()).cloned();
+                let number = |name: &str| {
+                    old.get(name)
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse::<u64>().ok())
+                };
+                let still_reserved = text("status").as_deref()
+                    == Some(OrderStatus::Reserved.as_str())
+                    && number("version") == Some(version);
+                Ok(match number("paymentClaimUntil") {
+                    Some(until) if still_reserved && until > now => Claim::Held {
+                        left: Duration::from_millis(until - now),
+                    },
+                    _ => Claim::MovedOn,
+                })
+            }
+            Err(e) => Err(classify(&e)),
+        }
+    }
+
+    async fn stored_order(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
+        self.orders.get(order_id).await
+    }
+
+    async fn release_claim(&self, order_id: &str, attempt: u32) -> Result<(), PortError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.orders().table())
+            .key("orderId", AttributeValue::S(order_id.to_string()))
+            .update_expression("REMOVE paymentClaimUntil")
+            .condition_expression("paymentAttempts = :attempt")
+            .expression_attribute_values(":attempt", AttributeValue::N(attempt.to_string()))
+            .send()
+            .await;
+        super::unless_condition_failed(result)?;
+        Ok(())
     }
 
     async fn settle(
@@ -256,7 +352,7 @@ impl PaymentStore for DynamoInventory {
             StockMove::Sell => "sell",
             StockMove::Release => "release",
         };
-        let Some(reasons) = self.transact(items, write, what).await? else {
+        let Some(reasons) = self.transact(items, write, lines, what).await? else {
             return Ok(true);
         };
         if reasons.condition_failed(lines.len()) {

@@ -243,6 +243,7 @@ mod tests {
                 sku: Some("S1".into()),
                 requested: Some(1),
                 available: Some(0),
+                ..Default::default()
             }),
             payment_attempts: Some(2),
             payment: Some(Payment {

@@ -445,6 +445,10 @@ fn transition_update(w: &TransitionWrite) -> Result<TransitionUpdate, PortError>
         update.push_str(", amount = :amount");
         values.insert(":amount".into(), AttributeValue::S(amount.clone()));
     }
+    if let Some(currency) = &w.currency {
+        update.push_str(", currency = :currency");
+        values.insert(":currency".into(), AttributeValue::S(currency.clone()));
+    }
     if let Some(rejection) = &w.rejection {
         update.push_str(", rejection = :rejection");
         values.insert(":rejection".into(), attribute(rejection)?);

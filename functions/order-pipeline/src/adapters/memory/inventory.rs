@@ -2,10 +2,11 @@
 //! as the DynamoDB adapter, for the inventory, payment and notification stages.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
-use order_domain::{InventoryItem, OrderStatus, ReservedLine};
+use order_domain::{InventoryItem, OrderItem, OrderStatus, ReservedLine};
 
-use crate::ports::inventory::{InventoryStore, PaymentStore, Reserve, StockMove};
+use crate::ports::inventory::{Claim, InventoryStore, PaymentStore, Reserve, StockMove};
 use crate::ports::orders::{LifecycleStore, TransitionWrite};
 use crate::ports::PortError;
 
@@ -24,6 +25,10 @@ pub struct MemoryInventory {
     pub stall: std::sync::Mutex<Option<std::time::Duration>>,
     /// Payment attempts counted per order.
     pub attempts: std::sync::Mutex<BTreeMap<String, u32>>,
+    /// The stored orders a payment attempt reads ([`MemoryInventory::stored`]).
+    pub items: std::sync::Mutex<BTreeMap<String, OrderItem>>,
+    /// Each order's payment claim: the attempt holding it and until when.
+    pub claims: std::sync::Mutex<BTreeMap<String, (u32, Instant)>>,
 }
 
 impl MemoryInventory {
@@ -37,6 +42,15 @@ impl MemoryInventory {
     pub fn order(&self, order_id: &str, status: OrderStatus, version: u64) {
         if let Ok(mut o) = self.orders.lock() {
             o.insert(order_id.to_string(), (status, version, None));
+        }
+    }
+
+    /// Stores `item` as the table would hold it: its status and version, and the order a
+    /// payment attempt reads.
+    pub fn stored(&self, item: &OrderItem) {
+        self.order(&item.order_id, item.status, item.version);
+        if let Ok(mut items) = self.items.lock() {
+            items.insert(item.order_id.clone(), item.clone());
         }
     }
 
@@ -152,20 +166,73 @@ impl InventoryStore for MemoryInventory {
 }
 
 impl PaymentStore for MemoryInventory {
-    async fn count_attempt(&self, order_id: &str, version: u64) -> Result<Option<u32>, PortError> {
+    async fn claim_attempt(
+        &self,
+        order_id: &str,
+        version: u64,
+        lease: Duration,
+    ) -> Result<Claim, PortError> {
         self.check()?;
         let still =
             matches!(self.status(order_id), Some((OrderStatus::Reserved, v, _)) if v == version);
         if !still {
-            return Ok(None);
+            return Ok(Claim::MovedOn);
         }
+        let now = Instant::now();
+        let mut claims = self
+            .claims
+            .lock()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        if let Some((_, until)) = claims.get(order_id).filter(|(_, until)| *until > now) {
+            return Ok(Claim::Held { left: *until - now });
+        }
+        let order = self
+            .items
+            .lock()
+            .map_err(|e| PortError::Fatal(e.to_string()))?
+            .get(order_id)
+            .cloned()
+            .ok_or_else(|| {
+                PortError::Fatal(format!(
+                    "order {order_id} has a status but no stored item: store it with MemoryInventory::stored"
+                ))
+            })?;
         let mut attempts = self
             .attempts
             .lock()
             .map_err(|e| PortError::Fatal(e.to_string()))?;
         let n = attempts.entry(order_id.to_string()).or_default();
         *n += 1;
-        Ok(Some(*n))
+        claims.insert(order_id.to_string(), (*n, now + lease));
+        Ok(Claim::Claimed {
+            attempt: *n,
+            order: Box::new(order),
+        })
+    }
+
+    async fn stored_order(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
+        self.check()?;
+        Ok(self
+            .items
+            .lock()
+            .map_err(|e| PortError::Fatal(e.to_string()))?
+            .get(order_id)
+            .cloned())
+    }
+
+    async fn release_claim(&self, order_id: &str, attempt: u32) -> Result<(), PortError> {
+        self.check()?;
+        let mut claims = self
+            .claims
+            .lock()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        if claims
+            .get(order_id)
+            .is_some_and(|(held_by, _)| *held_by == attempt)
+        {
+            claims.remove(order_id);
+        }
+        Ok(())
     }
 
     async fn settle(
