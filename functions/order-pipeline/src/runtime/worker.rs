@@ -182,6 +182,12 @@ pub struct Deadline {
     pub cut_off: Instant,
 }
 
+/// The smallest deadline read as epoch milliseconds (2001-09-09); see [`Deadline::from_epoch_ms`].
+pub const EPOCH_FLOOR_MS: u64 = 1_000_000_000_000;
+
+/// Lambda's longest function timeout.
+const LAMBDA_MAX_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
 impl Deadline {
     /// From the time left of an invocation and the two margins.
     pub fn after(remaining: Duration, start_margin: Duration, answer_reserve: Duration) -> Self {
@@ -193,6 +199,11 @@ impl Deadline {
     }
 
     /// From Lambda's deadline (epoch milliseconds); `None` when the context has none (0).
+    ///
+    /// A value before [`EPOCH_FLOOR_MS`] is no epoch time: `cargo lambda watch` sends the
+    /// constant 600000, its own timeout for an invocation. It is read as that long from now,
+    /// at most Lambda's 15-minute maximum, so a local invoke has the time a deployed one has
+    /// instead of a deadline in 1970.
     pub fn from_epoch_ms(
         deadline_ms: u64,
         start_margin: Duration,
@@ -201,11 +212,15 @@ impl Deadline {
         if deadline_ms == 0 {
             return None;
         }
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+        let remaining = if deadline_ms < EPOCH_FLOOR_MS {
+            Duration::from_millis(deadline_ms).min(LAMBDA_MAX_TIMEOUT)
+        } else {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+        };
         Some(Self::after(remaining, start_margin, answer_reserve))
     }
 }
@@ -568,6 +583,42 @@ mod tests {
                 Settled::Handled(3)
             ]
         );
+    }
+
+    /// Issue 32: `cargo lambda watch` sends `Lambda-Runtime-Deadline-Ms: 600000`; read as epoch
+    /// time that is a deadline in 1970 and every queue-fed invoke answered "not started before
+    /// the invocation's deadline".
+    #[test]
+    fn cargo_lambda_watchs_constant_deadline_gives_that_long_from_now() {
+        let before = Instant::now();
+        let d = Deadline::from_epoch_ms(600_000, Duration::from_secs(1), Duration::ZERO)
+            .expect("a deadline");
+        assert!(d.start_by >= before + Duration::from_secs(598));
+        assert!(d.cut_off >= before + Duration::from_secs(599));
+        assert!(d.cut_off <= Instant::now() + Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_non_epoch_deadline_is_capped_at_lambdas_longest_timeout() {
+        let d = Deadline::from_epoch_ms(EPOCH_FLOOR_MS - 1, Duration::ZERO, Duration::ZERO)
+            .expect("a deadline");
+        assert!(d.cut_off <= Instant::now() + LAMBDA_MAX_TIMEOUT);
+        assert!(d.cut_off + Duration::from_secs(1) >= Instant::now() + LAMBDA_MAX_TIMEOUT);
+    }
+
+    #[test]
+    fn an_epoch_deadline_counts_from_the_clock() {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let d = Deadline::from_epoch_ms(now_ms + 5_000, Duration::ZERO, Duration::ZERO)
+            .expect("a deadline");
+        assert!(d.cut_off <= Instant::now() + Duration::from_secs(5));
+        assert!(d.cut_off + Duration::from_secs(1) >= Instant::now() + Duration::from_secs(5));
+        let past = Deadline::from_epoch_ms(now_ms - 5_000, Duration::ZERO, Duration::ZERO)
+            .expect("a deadline");
+        assert!(past.start_by <= Instant::now());
     }
 
     #[test]

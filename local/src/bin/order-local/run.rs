@@ -148,28 +148,35 @@ async fn stopped() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// How to run the real Lambda binaries against this emulator, with the environment the
-/// template gives each function.
+/// How to run the real Lambda binaries against this emulator: one `cargo lambda watch` per
+/// function that has fixtures, on a port of its own, with the environment the template gives
+/// that function alone (one watch serves every binary with one environment, and the stages
+/// share names such as `QUEUE_URL`).
 fn cargo_lambda_hint(pipeline: &LocalPipeline) -> String {
-    let mut env = std::collections::BTreeMap::new();
-    for f in &pipeline.created.functions {
-        env.extend(f.environment.clone());
-    }
-    let mut vars = format!(
-        "--env-var AWS_ENDPOINT_URL={} --env-var AWS_REGION={} --env-var AWS_ACCESS_KEY_ID=emulator --env-var AWS_SECRET_ACCESS_KEY=emulator",
-        pipeline.stack.endpoint,
-        order_local::emulator::EMULATOR_REGION
+    let mut out = String::from(
+        "to try a real Lambda binary against this emulator, run its watch in another terminal, then its invokes (the first build takes minutes; invoke waits for it):",
     );
-    for (k, v) in env {
-        vars.push_str(&format!(" --env-var {k}={v}"));
-    }
-    let mut out = format!(
-        "to try the real Lambda binaries against this emulator, in two more terminals (the first build takes minutes; invoke waits for it):\n  cargo lambda watch {vars}"
-    );
+    let mut port = 9000;
     for f in &pipeline.created.functions {
-        for fixture in order_local::functions::fixtures(&f.binary) {
+        let fixtures = order_local::functions::fixtures(&f.binary);
+        if fixtures.is_empty() {
+            continue;
+        }
+        port += 1;
+        let env =
+            order_local::functions::watch_environment(&f.environment, &pipeline.stack.endpoint);
+        let vars: Vec<String> = env
+            .iter()
+            .map(|(k, v)| format!("--env-var {k}={v}"))
+            .collect();
+        out.push_str(&format!(
+            "\n  {}:\n    cargo lambda watch -P {port} {}",
+            f.binary,
+            vars.join(" ")
+        ));
+        for fixture in fixtures {
             out.push_str(&format!(
-                "\n  cargo lambda invoke {} --data-file {fixture}",
+                "\n    cargo lambda invoke {} -P {port} --data-file {fixture}",
                 f.binary
             ));
         }
