@@ -25,7 +25,7 @@ import { Registry } from './registry';
 import { PipelineDashboard } from './constructs/dashboard';
 import { OrderApi } from './constructs/order-api';
 import { OrderEvents } from './constructs/order-events';
-import { functionErrorsAlarm, notify } from './constructs/alarms';
+import { functionErrorsAlarm, metricCountAlarm, notify } from './constructs/alarms';
 import { QueueSubscription, QueueWorker, startMarginMs } from './constructs/queue-worker';
 import { RustLambda } from './constructs/rust-lambda';
 
@@ -255,12 +255,26 @@ export class OrderPipelineStack extends Stack {
           binaryName: handler,
           description: `${constructId(name)} DLQ -> ${FUNCTIONS[handler].outcome}`,
           settings: config.functions[handler],
+          // It asks the stage's provider before an order fails (and gets the stage's environment).
+          features: provider ? ['payment-provider'] : [],
         },
       });
       for (const fn of [stage.lambda, ...(stage.deadLetterHandler ? [stage.deadLetterHandler] : [])]) {
         for (const [resource, actions] of uses) pipelineResources[resource].grant(fn.role, actions);
       }
-      provider?.grant(stage.lambda.role);
+      // The stage calls the provider, and its dead-letter handler asks it (a lookup) before an order fails.
+      for (const fn of [stage.lambda, ...(stage.deadLetterHandler ? [stage.deadLetterHandler] : [])]) provider?.grant(fn.role);
+      if (provider) {
+        // An order whose charge the provider could not confirm either way stays RESERVED: say so.
+        const unresolved = metricCountAlarm(
+          stage,
+          'UnresolvedPayments',
+          name,
+          'PaymentsUnresolved',
+          `Payments of the ${name} stage whose outcome is unknown after every attempt: the orders stay RESERVED with their stock held and are asked about again. See docs/operations.md, Payments.`,
+        );
+        notify([unresolved], notifyOps);
+      }
       return stage;
     };
 

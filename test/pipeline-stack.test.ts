@@ -541,6 +541,27 @@ describe('lifecycle events and inventory', () => {
     });
   });
 
+  // Protects (issue 30, finding 6): no principal but the order-events function may publish lifecycle events.
+  test('the order-events topic denies Publish to every principal but the order-events role', () => {
+    const topics = Object.entries(resources('AWS::SNS::Topic')).filter(([id]) => id.startsWith('OrderEventsTopic'));
+    expect(topics).toHaveLength(1);
+    const [topicId] = topics[0];
+    const role = resources('AWS::Lambda::Function')[fnIdOf('order-events')].Properties.Role['Fn::GetAtt'][0];
+    t.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [{ Ref: topicId }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 'sns:Publish',
+            Principal: { AWS: '*' },
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': { 'Fn::GetAtt': [role, 'Arn'] } } },
+          }),
+        ]),
+      },
+    });
+  });
+
   test('order-events may publish to its topic and read the stream, nothing else', () => {
     expect(actionsOf('order-events')).toEqual(
       [
@@ -601,9 +622,24 @@ describe('payment and notification', () => {
     const env = fnOf(tmpl, 'payment').Properties.Environment.Variables;
     expect(env).toMatchObject({ PAYMENT_PROVIDER_URL: 'https://pay.example.com/v1', PAYMENT_SECRET_ARN: arn, PAYMENT_TIMEOUT_MS: '3000' });
     expect(Object.keys(env).some((k) => /KEY|TOKEN|PASSWORD/.test(k))).toBe(false);
-    const secretStatements = actionsOf(tmpl, 'payment').filter((s: any) => JSON.stringify(s.Action).includes('secretsmanager'));
-    expect(secretStatements).toEqual([expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: arn })]);
+    for (const fn of ['payment', 'payment-dlq']) {
+      // payment-dlq asks the provider (a lookup) before it fails an order whose payment was attempted.
+      const secretStatements = actionsOf(tmpl, fn).filter((s: any) => JSON.stringify(s.Action).includes('secretsmanager'));
+      expect(secretStatements).toEqual([expect.objectContaining({ Action: 'secretsmanager:GetSecretValue', Resource: arn })]);
+      expect(fnOf(tmpl, fn).Properties.Environment.Variables).toMatchObject({ PAYMENT_PROVIDER_URL: 'https://pay.example.com/v1' });
+    }
     expect(() => template({ paymentProviderUrl: 'https://pay.example.com' })).toThrow(/go together/);
+  });
+
+  // Protects (issue 30): an order whose charge the provider can confirm neither way stays RESERVED; ops hear of it.
+  test('payments with an unknown outcome raise the unresolved-payments alarm to ops', () => {
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'OrderPipeline',
+      MetricName: 'PaymentsUnresolved',
+      Dimensions: [{ Name: 'service', Value: 'payment' }],
+      Threshold: 1,
+      AlarmActions: [{ Ref: opsTopicId }],
+    });
   });
 
   // Protects: the inventory stage prices in the stack's default currency where neither the order nor the sku names one (issue 30).
@@ -712,7 +748,10 @@ describe('outputs', () => {
     for (const f of functions) {
       const name = f.Metadata['OrderPipeline:Binary'];
       const features = f.Metadata[FEATURES_METADATA];
-      expect([name, features]).toEqual([name, [...featuresOf(name)]]);
+      // A dead-letter handler carries its stage's payment-provider feature: it asks the provider.
+      const stage = registry.functions.find((g) => g.name === name)?.deadLettersOf;
+      const expected = stage ? featuresOf(stage).filter((x) => x === 'payment-provider') : featuresOf(name);
+      expect([name, features]).toEqual([name, [...expected]]);
       const env = f.Properties.Environment.Variables;
       expect([name, features.includes('backoff')]).toEqual([name, env.RETRY_BASE_SECONDS !== undefined]);
       expect([name, features.includes('backoff')]).toEqual([name, env.QUEUE_URL !== undefined]);
@@ -728,11 +767,15 @@ describe('outputs', () => {
         ).includes('secretsmanager:GetSecretValue');
       })
       .map((f: any) => f.Metadata[FEATURES_METADATA]);
-    expect(readsSecret).toEqual([expect.arrayContaining(['payment-provider'])]);
+    expect(readsSecret).toEqual([expect.arrayContaining(['payment-provider']), expect.arrayContaining(['payment-provider'])]);
     const providerFunctions = Object.values(withProvider.findResources('AWS::Lambda::Function')).filter((f: any) =>
       f.Metadata[FEATURES_METADATA].includes('payment-provider'),
     );
-    expect(providerFunctions.map((f: any) => f.Properties.Environment.Variables.PAYMENT_PROVIDER_URL)).toEqual(['https://pay.example.com/v1']);
+    expect(providerFunctions.map((f: any) => f.Properties.Environment.Variables.PAYMENT_PROVIDER_URL)).toEqual([
+      'https://pay.example.com/v1',
+      'https://pay.example.com/v1',
+    ]);
+    expect(providerFunctions.map((f: any) => f.Metadata['OrderPipeline:Binary']).sort()).toEqual(['payment', 'payment-dlq']);
   });
 });
 

@@ -42,6 +42,26 @@ export function queueNotEmptyAlarm(scope: Construct, id: string, queue: sqs.IQue
   return depth.createAlarm(scope, id, { alarmDescription: description, threshold: 1, evaluationPeriods: 1, ...BREACHING });
 }
 
+/**
+ * An alarm on any count of the pipeline's EMF metric `metricName` from the function whose
+ * `service` is `service`, summed over 5 minutes (metric namespace of functions/order-pipeline).
+ */
+export function metricCountAlarm(scope: Construct, id: string, service: string, metricName: string, description: string): cloudwatch.Alarm {
+  return new cloudwatch.Metric({
+    namespace: 'OrderPipeline',
+    metricName,
+    dimensionsMap: { service },
+    statistic: cloudwatch.Stats.SUM,
+    period: Duration.minutes(5),
+  }).createAlarm(scope, id, {
+    alarmDescription: description,
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+}
+
 /** Every alarm of `alarms` notifies `actions` on ALARM and on OK. */
 export function notify(alarms: cloudwatch.Alarm[], actions: cloudwatch.IAlarmAction[] = []): void {
   for (const alarm of alarms) {

@@ -90,6 +90,18 @@ export class OrderEvents extends Construct {
     });
     // Exact actions: grantPublish would add kms:GenerateDataKey*, a wildcard.
     this.lambda.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.topic.topicArn] }));
+    // Only this function publishes lifecycle events: the stages act on them (a forged
+    // InventoryReserved would be a payment request), so no other principal of the account may.
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishByOrderEventsOnly',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': this.lambda.role.roleArn } },
+      }),
+    );
     props.topicKey.grant(this.lambda.role, 'kms:Decrypt', 'kms:GenerateDataKey');
     this.lambda.function.addEventSource(
       new DynamoEventSource(props.table, {

@@ -7,7 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { DeadLetterHandlerSettings, queueVisibilityTimeoutSeconds, WorkerSettings } from '../config';
+import { DeadLetterHandlerSettings, Feature, queueVisibilityTimeoutSeconds, WorkerSettings } from '../config';
 import { BREACHING, functionErrorsAlarm, MINUTE, notify, queueNotEmptyAlarm } from './alarms';
 import { RustLambda } from './rust-lambda';
 
@@ -63,6 +63,8 @@ export interface QueueWorkerProps {
     readonly binaryName: string;
     readonly description: string;
     readonly settings: DeadLetterHandlerSettings;
+    /** The stage's features the handler uses too (template metadata). @default none */
+    readonly features?: readonly Feature[];
   };
   /** The stage's own environment variables, besides those the worker sets. @default none */
   readonly environment?: Record<string, string>;
@@ -211,6 +213,7 @@ export class QueueWorker extends Construct {
         manifestPath: props.manifestPath,
         binaryName: handler.binaryName,
         description: handler.description,
+        features: handler.features ?? [],
         memorySize: handler.settings.memoryMb,
         timeout: handlerTimeout,
         logRetention: props.logRetention,

@@ -4,7 +4,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
-import { featuresOf } from '../config';
+import { Feature, featuresOf } from '../config';
 
 export interface RustLambdaProps {
   /** The workspace's Cargo.toml. */
@@ -16,6 +16,8 @@ export interface RustLambdaProps {
   readonly logRetention: logs.RetentionDays;
   readonly environment: Record<string, string>;
   readonly description: string;
+  /** Its features for the template metadata. @default the stage table's for `binaryName` */
+  readonly features?: readonly Feature[];
 }
 
 /** Template metadata naming a function's binary: the local runner finds its handler by it. */
@@ -24,7 +26,8 @@ export const BINARY_METADATA = 'OrderPipeline:Binary';
  * Template metadata listing what the local runner must wire for a function: its features in the
  * stage table (infra/config.ts), a JSON list of names, empty for none. "backoff": the function
  * backs off on its own queue (RETRY_BASE_SECONDS, RETRY_MAX_SECONDS, QUEUE_URL);
- * "payment-provider": it calls the payment provider.
+ * "payment-provider": it calls the payment provider (a stage with the feature, and its dead-letter
+ * handler, which asks the provider before an order fails).
  */
 export const FEATURES_METADATA = 'OrderPipeline:Features';
 
@@ -77,6 +80,6 @@ export class RustLambda extends Construct {
     });
     const cfn = this.function.node.defaultChild as CfnResource;
     cfn.addMetadata(BINARY_METADATA, props.binaryName);
-    cfn.addMetadata(FEATURES_METADATA, [...featuresOf(props.binaryName)]);
+    cfn.addMetadata(FEATURES_METADATA, [...(props.features ?? featuresOf(props.binaryName))]);
   }
 }

@@ -40,6 +40,9 @@ pub struct Options {
     pub schedule_every: Option<Duration>,
     /// How the fake payment provider behaves (the payment stage calls it over HTTP).
     pub provider: ProviderRates,
+    /// The payment functions wait this long for the provider instead of the template's
+    /// `PAYMENT_TIMEOUT_MS` (local time passing faster, as with `retry_after_seconds`).
+    pub payment_timeout: Option<Duration>,
     /// Faults injected between the functions and the emulator (none when `None`).
     pub faults: Option<crate::faults::FaultRates>,
     /// Run the functions' real bootstraps as processes instead of their handlers in process.
@@ -130,6 +133,12 @@ impl LocalPipeline {
             if provider_feature {
                 env.insert("PAYMENT_PROVIDER_URL".into(), provider.url.clone());
                 env.insert("PAYMENT_SECRET_ARN".into(), secret_arn.clone());
+                if let Some(timeout) = options.payment_timeout {
+                    env.insert(
+                        "PAYMENT_TIMEOUT_MS".into(),
+                        timeout.as_millis().max(100).to_string(),
+                    );
+                }
             }
             // Local time passes faster: the stage's own backoff starts at the runner's retry delay.
             if let (true, Some(seconds)) = (backoff, options.retry_after_seconds) {

@@ -424,12 +424,30 @@ pub fn render_lifecycle(
             i.order_id, why
         );
     }
+    for i in items.iter().filter(|i| {
+        i.payment
+            .as_ref()
+            .and_then(|p| p.reason.as_deref())
+            .is_some_and(|r| r.starts_with("found by lookup"))
+    }) {
+        let _ = writeln!(
+            out,
+            "  {} {:<20} its payment's answer was lost; the charge was found by lookup ({})",
+            i.status.as_str(),
+            i.order_id,
+            i.payment
+                .as_ref()
+                .and_then(|p| p.payment_id.as_deref())
+                .unwrap_or("")
+        );
+    }
     let approved = ledger.iter().filter(|e| e.approved).count();
     let _ = writeln!(
         out,
-        "Charges (the payment provider's ledger): {approved} approved, {} declined, {} calls answered from the ledger (retries by idempotency key)",
+        "Charges (the payment provider's ledger): {approved} approved, {} declined, {} calls answered from the ledger (retries by idempotency key), {} decided and answered too late (unknown outcomes for the payment stage)",
         ledger.len() - approved,
-        ledger.iter().map(|e| u64::from(e.calls.saturating_sub(1))).sum::<u64>()
+        ledger.iter().map(|e| u64::from(e.calls.saturating_sub(1))).sum::<u64>(),
+        ledger.iter().filter(|e| e.late).count()
     );
     let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
     for n in notifications {

@@ -48,6 +48,23 @@ pub fn troublemakers(run: &str) -> Vec<Planned> {
     ]
 }
 
+/// The customer-id prefix the local fake provider charges and then answers too late, on every
+/// attempt: an unknown outcome the payment stage resolves by looking the charge up.
+pub const LATE_CUSTOMER_PREFIX: &str = "late-";
+
+/// An order whose payment answer is lost (customer `late-demo`): charged on the first call, every
+/// answer after the stage's timeout; after its attempts the stage looks the charge up, finds it,
+/// and the order is PAID, then COMPLETED.
+pub fn lost_answer(run: &str) -> Vec<Planned> {
+    vec![planned(
+        run,
+        10,
+        r#"{"orderId":"O-LATE","customerId":"late-demo","currency":"USD","items":[{"sku":"MOUSE-1","name":"Mouse","quantity":1}]}"#,
+        Some("O-LATE"),
+        Intent::New,
+    )]
+}
+
 /// The lifecycle's two unhappy endings: an order the payment provider declines (its customer
 /// id starts with `decline-`: reserved, then PAYMENT_FAILED, its stock back), and one for more
 /// laptops than the sample catalogue has left after the seed orders (REJECTED).

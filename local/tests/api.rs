@@ -32,6 +32,7 @@ async fn posted_orders_reach_the_table_once_and_get_shows_them() {
             alarm_interval: Duration::from_secs(1),
             schedule_every: Some(LOCAL_SCHEDULE_EVERY),
             provider: Default::default(),
+            payment_timeout: None,
             faults: None,
             bootstraps: None,
         },

@@ -56,6 +56,7 @@ async fn the_report_waits_for_dlq_messages_a_sweep_left_hidden() {
             alarm_interval: Duration::from_secs(1),
             schedule_every: None,
             provider: Default::default(),
+            payment_timeout: None,
             faults: None,
             bootstraps: None,
         },

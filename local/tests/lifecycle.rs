@@ -434,6 +434,115 @@ fn record_of(event: &LifecycleEvent, receives: u32) -> SqsMessage {
     m
 }
 
+type Payments = SqsWorker<
+    EventStage<
+        order_pipeline::stages::payment::PaymentStage<
+            DynamoInventory,
+            order_pipeline::adapters::payment_http::HttpGateway,
+        >,
+    >,
+>;
+
+/// The payment stage on `store` calling `gateway`, giving up after `max_attempts`, with local
+/// time (backoff from 1 s, claims of 5 s).
+fn payment_worker(
+    store: DynamoInventory,
+    gateway: order_pipeline::adapters::payment_http::HttpGateway,
+    max_attempts: u32,
+) -> Payments {
+    use order_pipeline::stages::payment::{PaymentSettings, PaymentStage};
+    SqsWorker::new(
+        EventStage(PaymentStage::new(
+            store,
+            gateway,
+            PaymentSettings {
+                claim: Duration::from_secs(5),
+                max_attempts,
+                backoff: order_pipeline::runtime::config::Backoff {
+                    base: Duration::from_secs(1),
+                    max: Duration::from_secs(4),
+                },
+            },
+        )),
+        WorkerConfig {
+            max_receive_count: max_attempts + 2,
+            record_concurrency: 4,
+            start_margin: Duration::from_secs(1),
+            answer_reserve: Duration::from_millis(200),
+            backoff: None,
+            queue_url: None,
+            service: "payment".into(),
+        },
+        Arc::new(Captured::default()),
+        None,
+    )
+    .unwrap()
+}
+
+/// Protects (issue 30, finding 3) with the real HTTP adapter, DynamoDB and the fake provider: a
+/// provider that charges on the first call and answers after the client's timeout on every
+/// call. After the last attempt the stage looks the charge up by its idempotency key, finds it,
+/// and the order ends PAID with the ledger's payment id and its units sold. Before, it ended
+/// PAYMENT_FAILED with its units released while the ledger held an approved charge.
+#[tokio::test]
+async fn a_charge_answered_too_late_on_every_attempt_is_found_by_lookup_and_the_order_is_paid() {
+    use order_local::provider::{FakeProvider, ProviderRates};
+    use order_pipeline::adapters::payment_http::{ApiKey, HttpGateway};
+
+    let e = env("late").await;
+    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 10)])
+        .await
+        .unwrap();
+    let provider = FakeProvider::start(ProviderRates {
+        late_prefix: Some("late-".into()),
+        late_by: Duration::from_millis(1500),
+        ..ProviderRates::default()
+    })
+    .await
+    .unwrap();
+    let gateway = HttpGateway::new(
+        &provider.url,
+        ApiKey::Fixed(provider.api_key()),
+        Duration::from_millis(300),
+    )
+    .unwrap();
+    let store = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
+    let payments = payment_worker(store, gateway, 2);
+    let order = accepted_for(&e, "LATE1", "late-customer", "A", 3).await;
+    worker(&e)
+        .handle_records(&[event_record(&order)])
+        .await
+        .unwrap();
+    let event = reserved_event(&e, &order).await;
+
+    let (_, reports) = payments
+        .handle_records(&[record_of(&event, 1)])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].outcome.label(), "provider_unavailable");
+    let (_, reports) = payments
+        .handle_records(&[record_of(&event, 2)])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].outcome.label(), "paid", "found by lookup");
+
+    let ledger = provider.ledger();
+    assert_eq!(ledger.len(), 1);
+    assert!(ledger[0].approved, "the provider charged on the first call");
+    let stored = e.orders.get("LATE1").await.unwrap().unwrap();
+    assert_eq!(stored.status, OrderStatus::Paid);
+    let payment = stored.payment.unwrap();
+    assert_eq!(payment.payment_id, ledger[0].payment_id);
+    assert_eq!(payment.amount, ledger[0].amount);
+    let a = &scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap()["A"];
+    assert_eq!(
+        (a.available, a.reserved, a.sold),
+        (7, 0, 3),
+        "sold, not released"
+    );
+    assert!(provider.stats().late_answers >= 2 && provider.stats().lookups == 1);
+}
+
 /// Protects: on DynamoDB and over HTTP, the payment stage's real adapters do what the handler
 /// tests assume: the API key comes from Secrets Manager, the provider sees one idempotency key
 /// per order, an approved charge moves the order to PAID and its units from reserved to sold in
@@ -445,7 +554,6 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
     use order_pipeline::adapters::payment_http::{ApiKey, HttpGateway};
     use order_pipeline::ports::inventory::{PaymentStore, StockMove};
     use order_pipeline::ports::payment::{Charge, ChargeRequest, PaymentGateway};
-    use order_pipeline::stages::payment::{PaymentSettings, PaymentStage};
 
     let e = env("t9").await;
     load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 10)])
@@ -473,32 +581,7 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
     )
     .unwrap();
     let store = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
-    let payments = SqsWorker::new(
-        EventStage(PaymentStage::new(
-            store.clone(),
-            gateway,
-            PaymentSettings {
-                claim: Duration::from_secs(30),
-                max_attempts: 3,
-                backoff: order_pipeline::runtime::config::Backoff {
-                    base: Duration::from_secs(1),
-                    max: Duration::from_secs(4),
-                },
-            },
-        )),
-        WorkerConfig {
-            max_receive_count: 5,
-            record_concurrency: 4,
-            start_margin: Duration::from_secs(3),
-            answer_reserve: Duration::from_millis(500),
-            backoff: None,
-            queue_url: None,
-            service: "payment".into(),
-        },
-        Arc::new(Captured::default()),
-        None,
-    )
-    .unwrap();
+    let payments = payment_worker(store.clone(), gateway, 3);
     let reserve = worker(&e);
 
     let paid = accepted_for(&e, "PAY1", "U1", "A", 3).await;

@@ -492,7 +492,7 @@ pub struct PaymentDlqFn;
 impl Function for PaymentDlqFn {
     const NAME: &'static str = "payment-dlq";
     const DEAD_LETTERS_OF: Option<&'static str> = Some("payment");
-    type Handler = SqsWorker<EventStage<PaymentDlqStage<DynamoInventory>>>;
+    type Handler = SqsWorker<EventStage<PaymentDlqStage<DynamoInventory, Gateway>>>;
 
     fn build<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
@@ -504,8 +504,10 @@ impl Function for PaymentDlqFn {
             orders(sdk, &config.table_name),
             config.inventory_table_name.clone(),
         );
+        // The stage's provider: a dead letter is resolved with it before its order fails.
+        let gateway = gateway(&config.provider, sdk)?;
         worker(
-            EventStage(PaymentDlqStage::new(store)),
+            EventStage(PaymentDlqStage::new(store, gateway)),
             config.worker,
             sdk,
             telemetry,

@@ -13,9 +13,9 @@ use common::{config, deliver, reserved, sqs, BACKOFF};
 use order_domain::{InventoryItem, OrderStatus, PaymentResult};
 use order_pipeline::adapters::memory::inventory::MemoryInventory;
 use order_pipeline::adapters::memory::queue::MemoryVisibility;
-use order_pipeline::adapters::payment_http::read_answer;
+use order_pipeline::adapters::payment_http::{read_answer, read_lookup};
 use order_pipeline::adapters::payment_simulated::SimulatedGateway;
-use order_pipeline::ports::payment::{Charge, ChargeRequest, PaymentGateway};
+use order_pipeline::ports::payment::{Charge, ChargeRequest, Lookup, PaymentGateway};
 use order_pipeline::ports::PortError;
 use order_pipeline::runtime::stage::EventStage;
 use order_pipeline::runtime::telemetry::Captured;
@@ -31,6 +31,9 @@ struct Scripted {
     requests: Mutex<Vec<ChargeRequest>>,
     /// How long each answer takes.
     delay: Mutex<Option<Duration>>,
+    /// The lookups' answers, in order (no charge once they run out), and how many were asked.
+    lookups: Mutex<Vec<Lookup>>,
+    looked_up: Mutex<u32>,
 }
 
 impl Scripted {
@@ -39,6 +42,15 @@ impl Scripted {
             answers: Mutex::new(answers.into_iter().rev().collect()),
             ..Default::default()
         }
+    }
+
+    /// The lookups answer `lookups`, in order.
+    fn looking_up(&self, lookups: Vec<Lookup>) {
+        *self.lookups.lock().unwrap() = lookups.into_iter().rev().collect();
+    }
+
+    fn lookups_asked(&self) -> u32 {
+        *self.looked_up.lock().unwrap()
     }
 
     fn calls(&self) -> Vec<ChargeRequest> {
@@ -63,6 +75,17 @@ impl PaymentGateway for Scripted {
             .pop()
             .unwrap_or(Charge::Approved {
                 payment_id: "pay-default".into(),
+            })
+    }
+
+    async fn lookup(&self, _request: &ChargeRequest) -> Lookup {
+        *self.looked_up.lock().unwrap() += 1;
+        self.lookups
+            .lock()
+            .unwrap()
+            .pop()
+            .unwrap_or(Lookup::NoCharge {
+                reason: "404".into(),
             })
     }
 }
@@ -209,6 +232,125 @@ async fn row_unavailable_retries_with_a_growing_backoff_then_fails_the_payment_w
     assert_eq!(w.handler().gateway().calls().len(), 3);
 }
 
+/// Protects (issue 30, finding 3): a charge the provider made but never answered in time (every
+/// attempt unavailable) is found by the lookup before the order fails: the order ends PAID with
+/// the provider's payment id and its units sold. Before, it ended PAYMENT_FAILED with its stock
+/// released and the customer told so, while the provider held the money.
+#[tokio::test]
+async fn attempts_used_up_with_the_charge_standing_at_the_provider_end_paid() {
+    let (w, _) = payments(vec![unavailable(), unavailable()], 2);
+    w.handler().gateway().looking_up(vec![Lookup::Charged {
+        payment_id: "pay-late".into(),
+    }]);
+    let (item, event) = reserved("U1", "U1");
+    w.handler().store().stored(&item);
+    assert_eq!(deliver(&w, &event, 1).await, ("provider_unavailable", true));
+    assert_eq!(deliver(&w, &event, 2).await, ("paid", false));
+    let store = w.handler().store();
+    let (status, _, write) = store.status("U1").unwrap();
+    assert_eq!(status, OrderStatus::Paid);
+    let payment = write.unwrap().payment.unwrap();
+    assert_eq!(
+        (payment.result, payment.payment_id.as_deref()),
+        (PaymentResult::Approved, Some("pay-late"))
+    );
+    assert!(
+        payment.reason.unwrap().contains("found by lookup"),
+        "the record says how the charge was found"
+    );
+    assert_eq!(units(store, "A"), (8, 0, 2), "sold, never released");
+}
+
+/// Protects (issue 30, finding 3): with no charge at the provider the order fails as before
+/// (asked once); while the lookup has no usable answer the order stays RESERVED with its stock
+/// held and comes back on the longest backoff, never PAYMENT_FAILED with a charge possibly
+/// standing.
+#[tokio::test]
+async fn attempts_used_up_fail_only_when_the_provider_holds_no_charge_and_wait_while_unknown() {
+    let (w, _) = payments(vec![unavailable()], 1);
+    let (item, event) = reserved("U2", "U1");
+    w.handler().store().stored(&item);
+    assert_eq!(deliver(&w, &event, 1).await, ("attempts_used_up", false));
+    assert_eq!(w.handler().gateway().lookups_asked(), 1);
+    let (status, _, write) = w.handler().store().status("U2").unwrap();
+    assert_eq!(status, OrderStatus::PaymentFailed);
+    assert!(write
+        .unwrap()
+        .payment
+        .unwrap()
+        .reason
+        .unwrap()
+        .contains("the provider holds no charge"));
+
+    let (w, visibility) = payments(vec![unavailable()], 1);
+    w.handler().gateway().looking_up(vec![Lookup::Unknown {
+        reason: "no answer within 3000 ms".into(),
+    }]);
+    let (item, event) = reserved("U3", "U1");
+    w.handler().store().stored(&item);
+    assert_eq!(deliver(&w, &event, 1).await, ("payment_unresolved", true));
+    let store = w.handler().store();
+    assert_eq!(store.status("U3").unwrap().0, OrderStatus::Reserved);
+    assert_eq!(units(store, "A"), (8, 2, 0), "the stock stays held");
+    assert_eq!(
+        visibility.delays.lock().unwrap().last().map(|d| d.1),
+        Some(BACKOFF.max),
+        "asked again on the longest backoff"
+    );
+    // Asked again: the provider answers now.
+    w.handler().gateway().looking_up(vec![Lookup::Charged {
+        payment_id: "pay-found".into(),
+    }]);
+    assert_eq!(deliver(&w, &event, 2).await, ("paid", false));
+    assert_eq!(
+        w.handler().gateway().calls().len(),
+        1,
+        "no new charge past the attempts"
+    );
+}
+
+/// Protects (issue 30, finding 3): the payment DLQ asks the provider too, for an order whose
+/// payment was attempted: a standing charge → PAID; no usable answer → the order stays
+/// RESERVED and the letter fails (it stays in the DLQ, its alarm on). Before, payment-dlq failed
+/// every such order without asking.
+#[tokio::test]
+async fn a_dead_letter_with_attempts_is_resolved_with_the_provider_before_its_order_fails() {
+    let dlq = |lookups: Vec<Lookup>| {
+        let gateway = Scripted::default();
+        gateway.looking_up(lookups);
+        SqsWorker::new(
+            EventStage(PaymentDlqStage::new(inventory(), gateway)),
+            config("payment-dlq"),
+            Arc::new(Captured::default()),
+            Some(Arc::new(MemoryVisibility::default())),
+        )
+        .unwrap()
+    };
+    let (mut item, event) = reserved("D2", "U1");
+    item.payment_attempts = Some(3);
+    let w = dlq(vec![Lookup::Charged {
+        payment_id: "pay-dlq".into(),
+    }]);
+    w.handler().store().stored(&item);
+    assert_eq!(deliver(&w, &event, 1).await, ("paid_after_lookup", false));
+    assert_eq!(
+        w.handler().store().status("D2").unwrap().0,
+        OrderStatus::Paid
+    );
+    assert_eq!(units(w.handler().store(), "A"), (8, 0, 2));
+
+    let w = dlq(vec![Lookup::Unknown {
+        reason: "503".into(),
+    }]);
+    w.handler().store().stored(&item);
+    assert_eq!(deliver(&w, &event, 1).await, ("payment_unresolved", true));
+    assert_eq!(
+        w.handler().store().status("D2").unwrap().0,
+        OrderStatus::Reserved
+    );
+    assert_eq!(units(w.handler().store(), "A"), (8, 2, 0), "stock held");
+}
+
 #[tokio::test]
 async fn row_attempts_counted_beyond_the_limit_fail_the_payment_without_calling_the_provider() {
     let (w, _) = payments(vec![], 2);
@@ -335,7 +477,7 @@ async fn row_a_body_that_is_not_an_event_fails_its_record_only_and_a_store_outag
 async fn dead_letter_fails_a_reserved_order_and_releases_its_stock_and_leaves_a_settled_one_alone()
 {
     let w = SqsWorker::new(
-        EventStage(PaymentDlqStage::new(inventory())),
+        EventStage(PaymentDlqStage::new(inventory(), Scripted::default())),
         config("payment-dlq"),
         Arc::new(Captured::default()),
         Some(Arc::new(MemoryVisibility::default())),
@@ -417,6 +559,67 @@ fn simulated_gateway_follows_its_documented_rules() {
         (200..400).contains(&unavailable),
         "about 30%: {unavailable}"
     );
+}
+
+/// Protects: the lookup protocol (docs/contract.md): `GET /charges/{key}` 200 approved → the
+/// charge stands; 200 declined or 404 → no charge; anything else → unknown, never "no charge".
+#[test]
+fn lookup_answers_map_to_charged_no_charge_or_unknown() {
+    assert_eq!(
+        read_lookup(200, br#"{"status":"approved","paymentId":"ch_1"}"#),
+        Lookup::Charged {
+            payment_id: "ch_1".into()
+        }
+    );
+    assert!(matches!(
+        read_lookup(200, br#"{"status":"declined","reason":"no funds"}"#),
+        Lookup::NoCharge { .. }
+    ));
+    assert!(matches!(read_lookup(404, b"{}"), Lookup::NoCharge { .. }));
+    for status in [500, 503, 429, 401, 400, 409] {
+        assert!(
+            matches!(read_lookup(status, b"{}"), Lookup::Unknown { .. }),
+            "{status}"
+        );
+    }
+    assert!(matches!(
+        read_lookup(200, br#"{"status":"approved"}"#),
+        Lookup::Unknown { .. }
+    ));
+}
+
+/// Protects: the simulated provider's lookup replays its rules: the charge stands when an
+/// attempt up to the request's was approved, and not for a declined customer.
+#[tokio::test]
+async fn the_simulated_lookup_finds_what_the_simulated_charge_decided() {
+    let always_down = SimulatedGateway {
+        decline_over: Decimal::from(100),
+        unavailable_percent: 100,
+    };
+    let up = SimulatedGateway {
+        unavailable_percent: 0,
+        ..always_down.clone()
+    };
+    let request = |customer: &str| ChargeRequest {
+        order_id: "O-sim".into(),
+        amount: "10".into(),
+        currency: "USD".into(),
+        customer_id: customer.into(),
+        idempotency_key: "O-sim:payment".into(),
+        attempt: 3,
+    };
+    assert!(matches!(
+        up.lookup(&request("U1")).await,
+        Lookup::Charged { payment_id } if payment_id.starts_with("sim_")
+    ));
+    assert!(matches!(
+        always_down.lookup(&request("U1")).await,
+        Lookup::NoCharge { .. }
+    ));
+    assert!(matches!(
+        up.lookup(&request("decline-1")).await,
+        Lookup::NoCharge { .. }
+    ));
 }
 
 #[test]

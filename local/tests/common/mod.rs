@@ -69,7 +69,15 @@ pub async fn lifecycle_run(
                 unavailable: 0.20,
                 unavailable_prefix: Some("flaky-".into()),
                 latency: Duration::from_millis(2),
+                // Unknown outcomes (issue 30): 5% of new charges are made and then answered
+                // after the payment stage's timeout (1 s here), on every attempt; the stage must
+                // find them by lookup (the ledger checks below fail an order left
+                // PAYMENT_FAILED with a charge standing).
+                late: 0.05,
+                late_by: Duration::from_millis(1500),
+                ..Default::default()
             },
+            payment_timeout: Some(Duration::from_secs(1)),
             faults,
             bootstraps: None,
         },
@@ -132,8 +140,28 @@ pub async fn lifecycle_run(
         order_id: Some(format!("FLAKY-{n}")),
         intent: Intent::New,
     }));
-    let drained = pipeline
-        .publish_and_drain(
+    // A key rotation mid-run (issue 30), the harsh way round: the provider retires the old key
+    // first, and the payment secret holds the new one half a second later. The functions keep
+    // the key 5 minutes, so every charge after the rotation went through by reading the secret
+    // again at the provider's 401.
+    let rotation = async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let key = pipeline.provider.rotate_key();
+        let approved_before = pipeline.provider.stats().approved;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        pipeline
+            .clients
+            .secrets
+            .put_secret_value()
+            .secret_id(format!("{prefix}-payment-api-key"))
+            .secret_string(serde_json::json!({ "apiKey": key }).to_string())
+            .send()
+            .await
+            .expect("the new key is stored in the payment secret");
+        approved_before
+    };
+    let (drained, approved_before_rotation) = tokio::join!(
+        pipeline.publish_and_drain(
             &planned,
             Duration::from_secs(600.max(orders as u64 / 2)),
             |d| {
@@ -145,10 +173,16 @@ pub async fn lifecycle_run(
                     d.elapsed.as_secs()
                 );
             },
-        )
-        .await
-        .expect("publish and drain");
+        ),
+        rotation
+    );
+    let drained = drained.expect("publish and drain");
     assert!(drained, "the order queue drained");
+    assert!(
+        pipeline.provider.stats().approved > approved_before_rotation,
+        "charges went through with the rotated key ({:?})",
+        pipeline.provider.stats()
+    );
     let summary = pipeline.summary(&planned).await.expect("summary");
     eprintln!(
         "{}",
@@ -413,6 +447,14 @@ pub async fn lifecycle_run(
                 i.order_id, i.status
             ),
         }
+    }
+    // The unknown outcomes were injected and resolved by lookup, not by luck.
+    let provider = pipeline.provider.stats();
+    if items.len() >= 200 {
+        assert!(
+            provider.late_answers > 0 && provider.lookups > 0,
+            "charges answered too late and lookups of them: {provider:?}"
+        );
     }
     let failed_results: Vec<PaymentResult> = items
         .iter()

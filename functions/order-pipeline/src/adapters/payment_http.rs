@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::adapters::aws::classify;
-use crate::ports::payment::{Charge, ChargeRequest, PaymentGateway};
+use crate::ports::payment::{Charge, ChargeRequest, Lookup, PaymentGateway};
 use crate::ports::PortError;
 
 type HttpClient = hyper_util::client::legacy::Client<
@@ -36,7 +36,8 @@ struct CachedKey {
 }
 
 /// A payment provider's HTTP API: `POST {url}/charges` with `Idempotency-Key` and
-/// `Authorization: Bearer <api key>`, body `{orderId, amount, currency, customerId}`.
+/// `Authorization: Bearer <api key>`, body `{orderId, amount, currency, customerId}`, and
+/// `GET {url}/charges/{idempotency key}` to look a charge up ([`read_lookup`]).
 /// 2xx `{"status":"approved","paymentId":..}` → approved; 2xx `{"status":"declined","reason":..}`
 /// or 402 → declined; 401 and 403 → the key read again and the call repeated once with it,
 /// else unavailable; 429, 5xx, 409 (the key is in use), other 4xx, timeouts and connection
@@ -132,11 +133,16 @@ impl HttpGateway {
         }
     }
 
-    /// The provider's answer to `request` sent with the current key; a key the provider
-    /// refuses (401, 403) is read again and, when it changed, the call made once more with it.
-    async fn exchange(&self, request: &ChargeRequest) -> Result<(u16, Vec<u8>), String> {
+    /// The provider's answer to the request `build` makes with an API key, sent with the
+    /// current key; a key the provider refuses (401, 403) is read again and, when it changed,
+    /// the call made once more with it.
+    async fn exchange(
+        &self,
+        order_id: &str,
+        build: impl Fn(&str) -> Result<hyper::Request<Body>, String>,
+    ) -> Result<(u16, Vec<u8>), String> {
         let key = self.api_key(None).await?;
-        let answer = self.call(request, &key).await?;
+        let answer = self.send(build(&key)?).await?;
         if !matches!(answer.0, 401 | 403) {
             return Ok(answer);
         }
@@ -145,33 +151,54 @@ impl HttpGateway {
             return Err(refused_key(answer.0, false));
         }
         tracing::info!(
-            order_id = %request.order_id,
+            order_id,
             status = answer.0,
             "the provider refused the API key: read it again from the secret, calling once more"
         );
-        let again = self.call(request, &fresh).await?;
+        let again = self.send(build(&fresh)?).await?;
         if matches!(again.0, 401 | 403) {
             return Err(refused_key(again.0, true));
         }
         Ok(again)
     }
 
-    async fn call(&self, request: &ChargeRequest, key: &str) -> Result<(u16, Vec<u8>), String> {
-        use http_body_util::BodyExt;
+    /// `POST /charges` for `request`, authorized with `key`.
+    fn charge_request(
+        request: &ChargeRequest,
+        url: &str,
+        key: &str,
+    ) -> Result<hyper::Request<Body>, String> {
         let body = serde_json::json!({
             "orderId": request.order_id,
             "amount": request.amount,
             "currency": request.currency,
             "customerId": request.customer_id,
         });
-        let http_request = hyper::Request::post(format!("{}/charges", self.url))
+        hyper::Request::post(format!("{url}/charges"))
             .header("content-type", "application/json")
             .header("idempotency-key", &request.idempotency_key)
             .header("authorization", format!("Bearer {key}"))
-            .body(http_body_util::Full::new(bytes::Bytes::from(
-                body.to_string(),
-            )))
-            .map_err(|e| e.to_string())?;
+            .body(Body::new(bytes::Bytes::from(body.to_string())))
+            .map_err(|e| e.to_string())
+    }
+
+    /// `GET /charges/{idempotency key}`, authorized with `key`.
+    fn lookup_request(
+        request: &ChargeRequest,
+        url: &str,
+        key: &str,
+    ) -> Result<hyper::Request<Body>, String> {
+        hyper::Request::get(format!(
+            "{url}/charges/{}",
+            path_segment(&request.idempotency_key)
+        ))
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::new(bytes::Bytes::new()))
+        .map_err(|e| e.to_string())
+    }
+
+    async fn send(&self, http_request: hyper::Request<Body>) -> Result<(u16, Vec<u8>), String> {
+        use http_body_util::BodyExt;
         let exchange = async {
             let response = self
                 .client
@@ -191,6 +218,20 @@ impl HttpGateway {
             .await
             .map_err(|_| format!("no answer within {} ms", self.timeout.as_millis()))?
     }
+}
+
+type Body = http_body_util::Full<bytes::Bytes>;
+
+/// `text` as one URL path segment: unreserved characters as they are, the rest percent-encoded.
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Why a call failed when the provider refused the key (`status` 401 or 403), read again
@@ -246,9 +287,44 @@ impl PaymentGateway for HttpGateway {
     }
 
     async fn charge(&self, request: &ChargeRequest) -> Charge {
-        match self.exchange(request).await {
+        let answer = self
+            .exchange(&request.order_id, |key| {
+                Self::charge_request(request, &self.url, key)
+            })
+            .await;
+        match answer {
             Ok((status, body)) => read_answer(status, &body),
             Err(reason) => Charge::Unavailable { reason },
         }
+    }
+
+    async fn lookup(&self, request: &ChargeRequest) -> Lookup {
+        let answer = self
+            .exchange(&request.order_id, |key| {
+                Self::lookup_request(request, &self.url, key)
+            })
+            .await;
+        match answer {
+            Ok((status, body)) => read_lookup(status, &body),
+            Err(reason) => Lookup::Unknown { reason },
+        }
+    }
+}
+
+/// What an answer to `GET /charges/{key}` means (status, body): 200 with an approved charge →
+/// charged; 200 with a declined one, or 404 → no charge; anything else → unknown.
+pub fn read_lookup(status: u16, body: &[u8]) -> Lookup {
+    match (status, read_answer(status, body)) {
+        (200..=299, Charge::Approved { payment_id }) => Lookup::Charged { payment_id },
+        (200..=299, Charge::Declined { reason }) => Lookup::NoCharge { reason },
+        (404, _) => Lookup::NoCharge {
+            reason: "the provider has no charge under the idempotency key (404)".into(),
+        },
+        (_, Charge::Unavailable { reason } | Charge::Declined { reason }) => {
+            Lookup::Unknown { reason }
+        }
+        (_, Charge::Approved { .. }) => Lookup::Unknown {
+            reason: format!("the provider answered the lookup with {status}"),
+        },
     }
 }

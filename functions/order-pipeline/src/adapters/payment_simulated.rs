@@ -6,14 +6,16 @@ use rust_decimal::Decimal;
 use sha2::Digest;
 
 use crate::adapters::payment_http::HttpGateway;
-use crate::ports::payment::{Charge, ChargeRequest, PaymentGateway};
+use crate::ports::payment::{Charge, ChargeRequest, Lookup, PaymentGateway};
 
 /// The simulated provider: deterministic rules for demos and a stack without a provider.
 /// - a customer id starting with `decline-` is declined;
 /// - an amount above `decline_over` is declined;
 /// - `unavailable_percent` of calls are unavailable, chosen by a hash of the order id and the
 ///   attempt (the same call answers the same way);
-/// - anything else is approved with the payment id `sim_<hash of the idempotency key>`.
+/// - anything else is approved with the payment id `sim_<hash of the idempotency key>`;
+/// - a lookup finds the charge when an attempt up to the request's was approved (the same
+///   rules, replayed), else no charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimulatedGateway {
     pub decline_over: Decimal,
@@ -75,6 +77,21 @@ impl PaymentGateway for SimulatedGateway {
     async fn charge(&self, request: &ChargeRequest) -> Charge {
         self.decide(request)
     }
+
+    async fn lookup(&self, request: &ChargeRequest) -> Lookup {
+        let mut attempt = request.clone();
+        for n in 1..=request.attempt.max(1) {
+            attempt.attempt = n;
+            match self.decide(&attempt) {
+                Charge::Approved { payment_id } => return Lookup::Charged { payment_id },
+                Charge::Declined { reason } => return Lookup::NoCharge { reason },
+                Charge::Unavailable { .. } => {}
+            }
+        }
+        Lookup::NoCharge {
+            reason: "no simulated attempt was approved".into(),
+        }
+    }
 }
 
 /// Either gateway, chosen by configuration at start-up.
@@ -95,6 +112,13 @@ impl PaymentGateway for Gateway {
         match self {
             Gateway::Simulated(g) => g.charge(request).await,
             Gateway::Http(g) => g.charge(request).await,
+        }
+    }
+
+    async fn lookup(&self, request: &ChargeRequest) -> Lookup {
+        match self {
+            Gateway::Simulated(g) => g.lookup(request).await,
+            Gateway::Http(g) => g.lookup(request).await,
         }
     }
 }

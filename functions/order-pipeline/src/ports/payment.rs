@@ -33,11 +33,26 @@ pub enum Charge {
     },
 }
 
+/// What the provider's ledger holds for a charge's idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The charge stands: the money was taken.
+    Charged { payment_id: String },
+    /// No charge stands: never made, or declined.
+    NoCharge { reason: String },
+    /// No usable answer: the outcome is still unknown.
+    Unknown { reason: String },
+}
+
 /// The payment provider.
 pub trait PaymentGateway: Send + Sync {
     /// `simulated` or `http`: written on the payment record and on every log line.
     fn provider(&self) -> &'static str;
     fn charge(&self, request: &ChargeRequest) -> impl Future<Output = Charge> + Send;
+    /// Asks the provider whether `request`'s charge stands, by its idempotency key: before an
+    /// order fails for any cause but a decline, since an attempt without a usable answer may
+    /// have charged.
+    fn lookup(&self, request: &ChargeRequest) -> impl Future<Output = Lookup> + Send;
 }
 
 /// The idempotency key of an order's payment.
@@ -52,5 +67,9 @@ impl<G: PaymentGateway> PaymentGateway for Arc<G> {
 
     fn charge(&self, request: &ChargeRequest) -> impl Future<Output = Charge> + Send {
         self.as_ref().charge(request)
+    }
+
+    fn lookup(&self, request: &ChargeRequest) -> impl Future<Output = Lookup> + Send {
+        self.as_ref().lookup(request)
     }
 }

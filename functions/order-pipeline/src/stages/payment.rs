@@ -29,7 +29,7 @@ use order_domain::{
 
 use crate::ports::inventory::{Claim, PaymentStore, StockMove};
 use crate::ports::orders::TransitionWrite;
-use crate::ports::payment::{idempotency_key, Charge, ChargeRequest, PaymentGateway};
+use crate::ports::payment::{idempotency_key, Charge, ChargeRequest, Lookup, PaymentGateway};
 use crate::ports::PortError;
 use crate::runtime::config::Backoff;
 use crate::runtime::stage::{Stage, StageTexts};
@@ -63,6 +63,12 @@ pub enum PaymentOutcome {
         attempt: u32,
         after: Duration,
     },
+    /// The attempts are used up and the provider gave no usable answer to the lookup: the
+    /// order stays RESERVED, its stock held, and the record comes back after `after`.
+    Unresolved {
+        reason: String,
+        after: Duration,
+    },
     /// Another delivery's attempt holds the order: the provider not called; the record comes
     /// back after `after` (the claim's end), and is then a duplicate or the next attempt.
     Held {
@@ -80,6 +86,7 @@ impl Outcome for PaymentOutcome {
             PaymentOutcome::AttemptsUsedUp(_) => "attempts_used_up",
             PaymentOutcome::Retry { .. } => "provider_unavailable",
             PaymentOutcome::Held { .. } => "held_by_another_attempt",
+            PaymentOutcome::Unresolved { .. } => "payment_unresolved",
             PaymentOutcome::Duplicate => "duplicate",
         }
     }
@@ -95,6 +102,10 @@ impl Outcome for PaymentOutcome {
             } => Disposition::Later {
                 reason: format!("payment provider unavailable on attempt {attempt}: {reason}"),
                 action: "the attempt comes back after its backoff; if every payment fails, check the provider's status and the payment API key",
+            },
+            PaymentOutcome::Unresolved { reason, .. } => Disposition::Later {
+                reason: format!("the payment's outcome is unknown: {reason}"),
+                action: "the order stays RESERVED with its stock held and is asked again; if the provider cannot answer lookups, check its status (PaymentsUnresolved)",
             },
             PaymentOutcome::Held { after } => Disposition::Later {
                 reason: format!(
@@ -113,13 +124,16 @@ impl Outcome for PaymentOutcome {
             PaymentOutcome::AttemptsUsedUp(_) => "PaymentsAttemptsUsedUp",
             PaymentOutcome::Retry { .. } => "PaymentsProviderUnavailable",
             PaymentOutcome::Held { .. } => "PaymentsHeld",
+            PaymentOutcome::Unresolved { .. } => "PaymentsUnresolved",
             PaymentOutcome::Duplicate => "EventsDuplicate",
         })
     }
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            PaymentOutcome::Retry { after, .. } | PaymentOutcome::Held { after } => Some(*after),
+            PaymentOutcome::Retry { after, .. }
+            | PaymentOutcome::Held { after }
+            | PaymentOutcome::Unresolved { after, .. } => Some(*after),
             _ => None,
         }
     }
@@ -177,31 +191,9 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
                 attempts: Some(attempt),
                 reason,
             };
-        if attempt > self.settings.max_attempts {
-            // Counted attempts without an answer (crashes after counting): give up.
-            let reason = format!(
-                "{} attempts counted, at most {} allowed",
-                attempt - 1,
-                self.settings.max_attempts
-            );
-            return self
-                .fail(
-                    event,
-                    &lines,
-                    record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone())),
-                )
-                .await
-                .map(|moved| {
-                    if moved {
-                        PaymentOutcome::AttemptsUsedUp(reason)
-                    } else {
-                        PaymentOutcome::Duplicate
-                    }
-                });
-        }
         let (Some(currency), false) = (order.currency.clone(), amount.is_empty()) else {
             // Reserved before the catalogue priced every order in one currency: never charge
-            // without both.
+            // without both (and no charge can stand: the provider takes none without them).
             let reason = format!(
                 "the stored order has no {}: the provider was not called, nothing was charged",
                 if amount.is_empty() {
@@ -210,13 +202,13 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
                     "currency"
                 }
             );
-            let moved = self
-                .fail(
-                    event,
-                    &lines,
-                    record(PaymentResult::NoPrice, None, Some(reason.clone())),
-                )
-                .await?;
+            let moved = settle_to(
+                &self.store,
+                event,
+                &lines,
+                record(PaymentResult::NoPrice, None, Some(reason.clone())),
+            )
+            .await?;
             if moved {
                 tracing::warn!(reason, "PAYMENT_FAILED, the reservation is released");
             }
@@ -234,33 +226,30 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
             idempotency_key: idempotency_key(&event.order_id),
             attempt,
         };
+        if attempt > self.settings.max_attempts {
+            // Counted attempts without a usable answer (crashes, a settle that kept failing):
+            // no new call, but an earlier one may have charged.
+            let reason = format!(
+                "{} attempts counted, at most {} allowed",
+                attempt - 1,
+                self.settings.max_attempts
+            );
+            let failed = record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone()));
+            return self.give_up(event, &lines, &request, failed, reason).await;
+        }
         match self.gateway.charge(&request).await {
             Charge::Approved { payment_id } => {
-                let Some(mut write) = self.write(event, OrderStatus::Paid) else {
-                    return Ok(PaymentOutcome::Duplicate);
-                };
-                write.payment = Some(record(
-                    PaymentResult::Approved,
-                    Some(payment_id.clone()),
-                    None,
-                ));
-                Ok(
-                    if self.store.settle(&write, &lines, StockMove::Sell).await? {
-                        tracing::info!(payment_id, attempt, "payment approved");
-                        PaymentOutcome::Paid { payment_id }
-                    } else {
-                        PaymentOutcome::Duplicate
-                    },
-                )
+                let paid = record(PaymentResult::Approved, Some(payment_id.clone()), None);
+                Ok(if settle_to(&self.store, event, &lines, paid).await? {
+                    tracing::info!(payment_id, attempt, "payment approved");
+                    PaymentOutcome::Paid { payment_id }
+                } else {
+                    PaymentOutcome::Duplicate
+                })
             }
             Charge::Declined { reason } => {
-                let moved = self
-                    .fail(
-                        event,
-                        &lines,
-                        record(PaymentResult::Declined, None, Some(reason.clone())),
-                    )
-                    .await?;
+                let declined = record(PaymentResult::Declined, None, Some(reason.clone()));
+                let moved = settle_to(&self.store, event, &lines, declined).await?;
                 if moved {
                     tracing::info!(
                         reason,
@@ -277,31 +266,11 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
             Charge::Unavailable { reason } if attempt >= self.settings.max_attempts => {
                 let reason =
                     format!("provider unavailable on all {attempt} attempts; last: {reason}");
-                let moved = self
-                    .fail(
-                        event,
-                        &lines,
-                        record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone())),
-                    )
-                    .await?;
-                if moved {
-                    tracing::warn!(
-                        reason,
-                        "payment attempts used up: PAYMENT_FAILED, the reservation is released"
-                    );
-                }
-                Ok(if moved {
-                    PaymentOutcome::AttemptsUsedUp(reason)
-                } else {
-                    PaymentOutcome::Duplicate
-                })
+                let failed = record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone()));
+                self.give_up(event, &lines, &request, failed, reason).await
             }
             Charge::Unavailable { reason } => {
-                // The claim ends now, not at its lease: the next attempt is this event's,
-                // after its backoff.
-                if let Err(e) = self.store.release_claim(&event.order_id, attempt).await {
-                    tracing::warn!(error = %e, "could not end the payment claim early: the next attempt waits for its lease");
-                }
+                self.release(&event.order_id, attempt).await;
                 Ok(PaymentOutcome::Retry {
                     reason,
                     attempt,
@@ -311,29 +280,141 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
         }
     }
 
-    fn write(&self, event: &LifecycleEvent, to: OrderStatus) -> Option<TransitionWrite> {
-        TransitionWrite::new(
-            &event.order_id,
-            OrderStatus::Reserved,
-            to,
-            event.version,
-            format_timestamp(Utc::now()),
-        )
+    /// Ends this attempt's claim now, not at its lease: the next attempt is this event's,
+    /// after its backoff.
+    async fn release(&self, order_id: &str, attempt: u32) {
+        if let Err(e) = self.store.release_claim(order_id, attempt).await {
+            tracing::warn!(error = %e, "could not end the payment claim early: the next attempt waits for its lease");
+        }
     }
 
-    /// RESERVED -> PAYMENT_FAILED with `payment`, releasing `lines` (the stored reservation).
-    async fn fail(
+    /// The attempts are used up: the provider is asked whether a charge stands before the
+    /// order fails ([`resolve`]).
+    async fn give_up(
         &self,
         event: &LifecycleEvent,
         lines: &[ReservedLine],
-        payment: Payment,
-    ) -> Result<bool, PortError> {
-        let Some(mut write) = self.write(event, OrderStatus::PaymentFailed) else {
-            return Ok(false);
-        };
-        write.payment = Some(payment);
-        self.store.settle(&write, lines, StockMove::Release).await
+        request: &ChargeRequest,
+        failed: Payment,
+        reason: String,
+    ) -> Result<PaymentOutcome, PortError> {
+        Ok(
+            match resolve(&self.store, &self.gateway, event, lines, request, failed).await? {
+                Resolved::Paid { payment_id } => PaymentOutcome::Paid { payment_id },
+                Resolved::Failed => {
+                    tracing::warn!(
+                        reason,
+                        "payment attempts used up and the provider holds no charge: PAYMENT_FAILED, the reservation is released"
+                    );
+                    PaymentOutcome::AttemptsUsedUp(reason)
+                }
+                Resolved::MovedOn => PaymentOutcome::Duplicate,
+                Resolved::Unknown { reason } => {
+                    self.release(&event.order_id, request.attempt).await;
+                    PaymentOutcome::Unresolved {
+                        reason,
+                        after: self.settings.backoff.max,
+                    }
+                }
+            },
+        )
     }
+}
+
+/// What [`resolve`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// The provider holds the charge: RESERVED → PAID, the units sold.
+    Paid { payment_id: String },
+    /// No charge stands: RESERVED → PAYMENT_FAILED, the units released.
+    Failed,
+    /// The order is past RESERVED at that version: nothing written.
+    MovedOn,
+    /// The provider gave no usable answer: nothing written, the order stays RESERVED.
+    Unknown { reason: String },
+}
+
+/// Before an order fails for any cause but a decline, asks the provider for `request`'s charge
+/// by its idempotency key and settles by the answer: a standing charge → PAID (with its
+/// payment id, `attempts` and a reason saying it was found by lookup); none → PAYMENT_FAILED
+/// with `failed`; no usable answer → nothing, so stock is never released while a charge may
+/// stand. The payment stage and the payment DLQ both end an order this way.
+pub async fn resolve<S: PaymentStore, G: PaymentGateway>(
+    store: &S,
+    gateway: &G,
+    event: &LifecycleEvent,
+    lines: &[ReservedLine],
+    request: &ChargeRequest,
+    failed: Payment,
+) -> Result<Resolved, PortError> {
+    match gateway.lookup(request).await {
+        Lookup::Charged { payment_id } => {
+            let paid = Payment {
+                result: PaymentResult::Approved,
+                payment_id: Some(payment_id.clone()),
+                reason: Some(format!(
+                    "found by lookup after: {}",
+                    failed.reason.as_deref().unwrap_or("no usable answer")
+                )),
+                ..failed
+            };
+            Ok(if settle_to(store, event, lines, paid).await? {
+                tracing::warn!(
+                    payment_id,
+                    "the provider holds the charge although no attempt had a usable answer: PAID"
+                );
+                Resolved::Paid { payment_id }
+            } else {
+                Resolved::MovedOn
+            })
+        }
+        Lookup::NoCharge { reason } => {
+            let failed = Payment {
+                reason: Some(format!(
+                    "{}; the provider holds no charge ({reason})",
+                    failed.reason.as_deref().unwrap_or("failed")
+                )),
+                ..failed
+            };
+            Ok(if settle_to(store, event, lines, failed).await? {
+                Resolved::Failed
+            } else {
+                Resolved::MovedOn
+            })
+        }
+        Lookup::Unknown { reason } => {
+            tracing::warn!(
+                reason,
+                "the payment's outcome is unknown (the lookup had no usable answer): the order stays RESERVED and is asked again"
+            );
+            Ok(Resolved::Unknown { reason })
+        }
+    }
+}
+
+/// RESERVED → PAID (an approved `payment`: the units sold) or PAYMENT_FAILED (any other: the
+/// units released) at the event's version, with `payment`; `false` when the order moved on.
+pub async fn settle_to<S: PaymentStore>(
+    store: &S,
+    event: &LifecycleEvent,
+    lines: &[ReservedLine],
+    payment: Payment,
+) -> Result<bool, PortError> {
+    let (to, stock) = match payment.result {
+        PaymentResult::Approved => (OrderStatus::Paid, StockMove::Sell),
+        _ => (OrderStatus::PaymentFailed, StockMove::Release),
+    };
+    let Some(mut write) = TransitionWrite::new(
+        &event.order_id,
+        OrderStatus::Reserved,
+        to,
+        event.version,
+        format_timestamp(Utc::now()),
+    ) else {
+        return Ok(false);
+    };
+    write.payment = Some(payment);
+    store.settle(&write, lines, stock).await
 }
 
 impl<S: PaymentStore, G: PaymentGateway> Stage for PaymentStage<S, G> {

@@ -120,6 +120,9 @@ pub(crate) async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathB
     let path = log_path();
     let writer: Arc<dyn LineWriter> = Arc::new(order_local::FileLines::create(&path)?);
     init_logging("order-local", writer.clone());
+    // The fake provider is on loopback: local time passes faster, as with the retry delay.
+    let payment_timeout =
+        Duration::from_secs(1).max(Duration::from_millis(2 * boot.provider_latency_ms + 500));
     eprintln!("starting the AWS emulator (moto) and creating the stack's resources...");
     let pipeline = LocalPipeline::boot(
         &template,
@@ -134,8 +137,11 @@ pub(crate) async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathB
                 decline: boot.decline_rate,
                 unavailable: boot.unavailable_rate,
                 latency: Duration::from_millis(boot.provider_latency_ms),
+                late_prefix: Some(order_local::seeds::LATE_CUSTOMER_PREFIX.into()),
+                late_by: payment_timeout + Duration::from_millis(500),
                 ..Default::default()
             },
+            payment_timeout: Some(payment_timeout),
             faults: (boot.aws_latency_ms > 0).then(|| {
                 order_local::faults::FaultRates::round_trip(Duration::from_millis(
                     boot.aws_latency_ms,

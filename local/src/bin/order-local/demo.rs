@@ -53,6 +53,10 @@ pub(crate) async fn demo(
         .publish_and_drain(&declined, timeout, progress)
         .await?;
     planned.extend(declined);
+    let late = seeds::lost_answer("demo");
+    eprintln!("publishing O-LATE (customer late-demo: the provider charges it and answers too late, every attempt; the payment stage looks the charge up and finds it)...");
+    drained &= pipeline.publish_and_drain(&late, timeout, progress).await?;
+    planned.extend(late);
     let api = match &pipeline.stack.api_url {
         Some(url) => {
             eprintln!("posting an order to the order API ({url}), then the same POST again (a client retry)...");
