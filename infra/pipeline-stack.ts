@@ -190,6 +190,8 @@ export class OrderPipelineStack extends Stack {
       }),
     );
 
+    // The roles granted Publish on customer-notifications (the stages whose table row uses it).
+    const customerPublishers: iam.IRole[] = [];
     const customerNotifications = new sns.Topic(this, 'CustomerNotificationsTopic', {
       masterKey: topicKey,
       enforceSSL: true,
@@ -219,6 +221,7 @@ export class OrderPipelineStack extends Stack {
           // Exact actions on the encrypted topic (grantPublish would add kms:GenerateDataKey*, a wildcard).
           role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: [...actions], resources: [customerNotifications.topicArn] }));
           topicKey.grant(role, 'kms:Decrypt', 'kms:GenerateDataKey');
+          if (actions.includes('sns:Publish')) customerPublishers.push(role);
         },
       },
     };
@@ -298,6 +301,17 @@ export class OrderPipelineStack extends Stack {
       });
     });
     const stages = [intake, ...eventStages];
+    // Customers hear only from the pipeline: no other principal of the account may publish to them.
+    customerNotifications.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishByTheNotifyingStagesOnly',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['sns:Publish'],
+        resources: [customerNotifications.topicArn],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': customerPublishers.map((r) => r.roleArn) } },
+      }),
+    );
 
     const dlqAlarmSettings = config.functions['dlq-alarm'];
     const dlqAlarmTimeout = Duration.seconds(dlqAlarmSettings.timeoutSeconds);

@@ -562,6 +562,25 @@ describe('lifecycle events and inventory', () => {
     });
   });
 
+  // Protects (issue 30): customers hear only from the pipeline's notification stage.
+  test('the customer-notifications topic denies Publish to every principal but the notification role', () => {
+    const topics = Object.keys(resources('AWS::SNS::Topic')).filter((id) => id.startsWith('CustomerNotificationsTopic'));
+    expect(topics).toHaveLength(1);
+    const role = resources('AWS::Lambda::Function')[fnIdOf('notification')].Properties.Role['Fn::GetAtt'][0];
+    t.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [{ Ref: topics[0] }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 'sns:Publish',
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [role, 'Arn'] }] } },
+          }),
+        ]),
+      },
+    });
+  });
+
   test('order-events may publish to its topic and read the stream, nothing else', () => {
     expect(actionsOf('order-events')).toEqual(
       [

@@ -276,6 +276,33 @@ async fn get_a_stored_order_is_200_with_status_lines_and_steps_and_no_amount_bef
     assert!(body.get("failure").is_none());
 }
 
+/// Protects (issue 31, finding 4): GET of a PAYMENT_FAILED order says why the payment failed,
+/// as a REJECTED order says why it was rejected (the item had `payment.reason`; the view
+/// dropped it).
+#[tokio::test]
+async fn get_a_payment_failed_order_shows_the_payment_result_and_reason() {
+    let out = Captured::default();
+    let api = api(&out);
+    stored(&api, "O3", OrderStatus::Accepted);
+    let mut item = api.reader().get("O3").expect("stored");
+    item.status = OrderStatus::PaymentFailed;
+    item.payment = Some(order_domain::Payment {
+        result: order_domain::PaymentResult::Declined,
+        provider: Some("http".into()),
+        payment_id: None,
+        amount: "20.00".into(),
+        currency: Some("USD".into()),
+        attempts: Some(1),
+        reason: Some("insufficient funds".into()),
+    });
+    api.reader().put(item);
+    let (status, body, _) = call(&api, request(Method::GET, "/orders/O3", "", &[])).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "PAYMENT_FAILED");
+    assert_eq!(body["payment"]["result"], "declined", "{body}");
+    assert_eq!(body["payment"]["reason"], "insufficient funds", "{body}");
+}
+
 #[tokio::test]
 async fn get_a_failed_order_shows_the_reason() {
     let out = Captured::default();

@@ -83,7 +83,8 @@ pub struct OrderView {
     pub item_count: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
-    /// Sum of quantity x unit price, as an exact decimal string; absent while a line has no price.
+    /// The amount the catalogue priced at the reservation, exact in the currency's minor unit;
+    /// absent before (a line's own unitPrice is never summed into it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amount: Option<String>,
     pub created_at: String,
@@ -94,6 +95,10 @@ pub struct OrderView {
     /// Why the inventory rejected it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejection: Option<order_domain::Rejection>,
+    /// How its payment ended (PAID, COMPLETED, PAYMENT_FAILED): the result and, for a failed
+    /// payment, why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentView>,
     pub correlation_id: String,
     pub version: u64,
 }
@@ -108,6 +113,16 @@ pub struct LineView {
     pub quantity: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unit_price: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentView {
+    pub result: order_domain::PaymentResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,6 +181,11 @@ impl OrderView {
                 dead_lettered_at: f.dead_lettered_at.clone(),
             }),
             rejection: item.rejection.clone(),
+            payment: item.payment.as_ref().map(|p| PaymentView {
+                result: p.result,
+                reason: p.reason.clone(),
+                payment_id: p.payment_id.clone(),
+            }),
             correlation_id: item.correlation_id.clone(),
             version: item.version,
         }
