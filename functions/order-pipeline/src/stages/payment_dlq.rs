@@ -7,8 +7,6 @@
 use aws_lambda_events::event::sqs::SqsMessage;
 use order_domain::{EventType, LifecycleEvent, OrderStatus, Payment, PaymentResult};
 
-use std::time::Duration;
-
 use crate::ports::inventory::PaymentStore;
 use crate::ports::payment::{idempotency_key, ChargeRequest, PaymentGateway};
 use crate::ports::PortError;
@@ -43,16 +41,9 @@ impl Outcome for PaymentDlqOutcome {
         match self {
             PaymentDlqOutcome::Unresolved(reason) => Disposition::Later {
                 reason: format!("the payment's outcome is unknown: {reason}"),
-                action: "the order stays RESERVED with its stock held; the letter stays in the payment DLQ and is asked about again; check the provider, or settle it by hand (docs/operations.md, Payments)",
+                action: "the order stays RESERVED with its stock held; the letter stays in the payment DLQ and is asked about again after the DLQ's visibility timeout; check the provider, or settle it by hand (docs/operations.md, Payments)",
             },
             _ => Disposition::Done,
-        }
-    }
-
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            PaymentDlqOutcome::Unresolved(_) => Some(UNRESOLVED_AGAIN_AFTER),
-            _ => None,
         }
     }
 
@@ -65,9 +56,6 @@ impl Outcome for PaymentDlqOutcome {
         }
     }
 }
-
-/// How long an unresolved dead letter waits before it is asked about again.
-const UNRESOLVED_AGAIN_AFTER: Duration = Duration::from_secs(300);
 
 /// The payment DLQ's stage: a payment event that could not be processed is resolved with the
 /// provider and settled, so no order waits RESERVED without an alarm.
