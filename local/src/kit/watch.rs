@@ -5,26 +5,22 @@
 //! cargo-lambda 1.9's runtime API hands it: `Lambda-Runtime-Deadline-Ms` is the constant
 //! [`CARGO_LAMBDA_DEADLINE_MS`], not an epoch time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncBufReadExt;
+use order_pipeline::runtime::telemetry::Captured;
 
-use super::runtime_api::{Deadline, Invocation, RuntimeApi, RuntimeOptions};
-use crate::emulator::{Emulator, EMULATOR_ACCOUNT, EMULATOR_REGION};
+use crate::emulator::Emulator;
 use crate::functions::{fixtures, watch_environment};
+use crate::process::{Bootstraps, ProcessFunction};
 use crate::resources::{create, Created};
 use crate::template::Template;
 use crate::Clients;
 
 /// The deadline cargo-lambda's runtime API sends with every invocation (1.9.2).
 pub const CARGO_LAMBDA_DEADLINE_MS: i64 = 600_000;
-
-/// How long an invoke waits for its answer.
-const ANSWER_WAIT: Duration = Duration::from_secs(60);
 
 /// One fixture and what the function answered.
 #[derive(Debug)]
@@ -91,73 +87,49 @@ impl WatchStack {
                 "{binary} has no fixtures (order_local::functions::fixtures)"
             ));
         }
-        let environment = &self.environment;
-        let api = RuntimeApi::start(RuntimeOptions::new(format!(
-            "arn:aws:lambda:{EMULATOR_REGION}:{EMULATOR_ACCOUNT}:function:{binary}"
-        )))
-        .await
-        .map_err(|e| format!("runtime API: {e}"))?;
-        let mut child = tokio::process::Command::new(bootstrap)
-            .env_clear()
-            .envs(environment)
-            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", binary)
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "4096")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("start {}: {e}", bootstrap.display()))?;
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let mut readers = Vec::new();
-        let outputs: [Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>; 2] = [
-            child.stdout.take().map(|o| Box::new(o) as _),
-            child.stderr.take().map(|o| Box::new(o) as _),
-        ];
-        for out in outputs.into_iter().flatten() {
-            let log = log.clone();
-            readers.push(tokio::spawn(async move {
-                let mut lines = tokio::io::BufReader::new(out).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Ok(mut log) = log.lock() {
-                        log.push(line);
-                    }
-                }
-            }));
-        }
-
+        let spec = self
+            .created
+            .functions
+            .iter()
+            .find(|f| f.binary == binary)
+            .ok_or_else(|| format!("the stack has no function built from {binary}"))?;
+        let bootstraps = Bootstraps {
+            by_binary: HashMap::from([(binary.to_string(), bootstrap.to_path_buf())]),
+            launcher: Vec::new(),
+        };
+        let lines = Captured::default();
+        let endpoint = self
+            .environment
+            .get("AWS_ENDPOINT_URL")
+            .cloned()
+            .unwrap_or_default();
+        let process = ProcessFunction::new(
+            spec,
+            &self.environment,
+            &bootstraps,
+            &endpoint,
+            Arc::new(lines.clone()),
+        )
+        .map_err(|e| e.to_string())?
+        .with_fixed_deadline(CARGO_LAMBDA_DEADLINE_MS);
         let mut invoked = Vec::new();
         for fixture in fixtures {
             let body = std::fs::read_to_string(workspace_root().join(fixture))
                 .map_err(|e| format!("read {fixture}: {e}"))?;
-            let answer = api.invoke(Invocation::new(
-                uuid::Uuid::new_v4().to_string(),
-                body,
-                Deadline::At(CARGO_LAMBDA_DEADLINE_MS),
-            ));
-            let answer = match tokio::time::timeout(ANSWER_WAIT, answer).await {
-                Ok(Ok(answer)) => answer.result,
-                Ok(Err(_)) => Err("the runtime API stopped".into()),
-                Err(_) => Err(format!(
-                    "no answer in {ANSWER_WAIT:?}{}",
-                    api.init_error()
-                        .map(|e| format!(" (init error: {e})"))
-                        .unwrap_or_default()
-                )),
-            };
+            let event: serde_json::Value =
+                serde_json::from_str(&body).map_err(|e| format!("{fixture}: {e}"))?;
             invoked.push(Invoked {
                 fixture: fixture.to_string(),
-                answer,
+                answer: process.call(&event).await,
             });
         }
-        let _ = child.kill().await;
-        for reader in readers {
-            let _ = reader.await;
-        }
-        let log = log.lock().map(|l| l.clone()).unwrap_or_default();
-        Ok(WatchRun { invoked, log })
+        // Killed with its handle (kill_on_drop); its readers then see the pipes close.
+        drop(process);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok(WatchRun {
+            invoked,
+            log: lines.lines(),
+        })
     }
 }
 

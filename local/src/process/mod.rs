@@ -68,6 +68,9 @@ pub struct ProcessFunction {
     command: Vec<String>,
     environment: BTreeMap<String, String>,
     timeout: Duration,
+    /// Every invocation's `lambda-runtime-deadline-ms`, when fixed (cargo-lambda's constant);
+    /// else now + the function's timeout, as Lambda sends.
+    fixed_deadline_ms: Option<i64>,
     telemetry: Arc<dyn LineWriter>,
     instance: tokio::sync::Mutex<Option<Instance>>,
     pub stats: Arc<ProcessStats>,
@@ -123,10 +126,18 @@ impl ProcessFunction {
             command,
             environment: env,
             timeout: Duration::from_secs(spec.timeout_seconds.max(1)),
+            fixed_deadline_ms: None,
             telemetry,
             instance: tokio::sync::Mutex::new(None),
             stats: Arc::default(),
         })
+    }
+
+    /// Hands every invocation the deadline `deadline_ms` as it is, as cargo-lambda's runtime
+    /// API does (`kit::watch`).
+    pub fn with_fixed_deadline(mut self, deadline_ms: i64) -> Self {
+        self.fixed_deadline_ms = Some(deadline_ms);
+        self
     }
 
     async fn start(&self) -> Result<Instance, String> {
@@ -196,7 +207,9 @@ impl ProcessFunction {
         let Some(instance) = slot.as_mut() else {
             return Err(format!("{} did not start", self.binary));
         };
-        let deadline_ms = chrono::Utc::now().timestamp_millis() + self.timeout.as_millis() as i64;
+        let deadline_ms = self.fixed_deadline_ms.unwrap_or_else(|| {
+            chrono::Utc::now().timestamp_millis() + self.timeout.as_millis() as i64
+        });
         let answer = instance.api.invoke(Invocation::new(
             uuid::Uuid::new_v4().to_string(),
             body,
