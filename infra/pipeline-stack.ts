@@ -28,6 +28,7 @@ import { OrderEvents } from './constructs/order-events';
 import { functionErrorsAlarm, metricCountAlarm, notify } from './constructs/alarms';
 import { QueueSubscription, QueueWorker, startMarginMs } from './constructs/queue-worker';
 import { RustLambda } from './constructs/rust-lambda';
+import { denyPublishUnless } from './constructs/topic-policy';
 
 export interface OrderPipelineStackProps extends StackProps {
   readonly config: PipelineConfig;
@@ -179,16 +180,7 @@ export class OrderPipelineStack extends Stack {
       tracingConfig: sns.TracingConfig.ACTIVE,
     });
     // Only principals of this account may publish orders.
-    orderTopic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'PublishFromThisAccountOnly',
-        effect: iam.Effect.DENY,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['sns:Publish'],
-        resources: [orderTopic.topicArn],
-        conditions: { StringNotEquals: { 'aws:PrincipalAccount': Stack.of(this).account } },
-      }),
-    );
+    denyPublishUnless(orderTopic, 'PublishFromThisAccountOnly', { StringNotEquals: { 'aws:PrincipalAccount': Stack.of(this).account } });
 
     // The roles granted Publish on customer-notifications (the stages whose table row uses it).
     const customerPublishers: iam.IRole[] = [];
@@ -302,16 +294,9 @@ export class OrderPipelineStack extends Stack {
     });
     const stages = [intake, ...eventStages];
     // Customers hear only from the pipeline: no other principal of the account may publish to them.
-    customerNotifications.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'PublishByTheNotifyingStagesOnly',
-        effect: iam.Effect.DENY,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['sns:Publish'],
-        resources: [customerNotifications.topicArn],
-        conditions: { ArnNotEquals: { 'aws:PrincipalArn': customerPublishers.map((r) => r.roleArn) } },
-      }),
-    );
+    denyPublishUnless(customerNotifications, 'PublishByTheNotifyingStagesOnly', {
+      ArnNotEquals: { 'aws:PrincipalArn': customerPublishers.map((r) => r.roleArn) },
+    });
 
     const dlqAlarmSettings = config.functions['dlq-alarm'];
     const dlqAlarmTimeout = Duration.seconds(dlqAlarmSettings.timeoutSeconds);

@@ -13,6 +13,7 @@ import { StreamSettings } from '../config';
 import { DEAD_LETTER_RETENTION } from './queue-worker';
 import { BREACHING, functionErrorsAlarm, MINUTE, notify, queueNotEmptyAlarm } from './alarms';
 import { RustLambda } from './rust-lambda';
+import { denyPublishUnless } from './topic-policy';
 
 /**
  * An SQS on-failure destination granting exactly what sending needs (`sqs:SendMessage`, and
@@ -92,16 +93,7 @@ export class OrderEvents extends Construct {
     this.lambda.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.topic.topicArn] }));
     // Only this function publishes lifecycle events: the stages act on them (a forged
     // InventoryReserved would be a payment request), so no other principal of the account may.
-    this.topic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'PublishByOrderEventsOnly',
-        effect: iam.Effect.DENY,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['sns:Publish'],
-        resources: [this.topic.topicArn],
-        conditions: { ArnNotEquals: { 'aws:PrincipalArn': this.lambda.role.roleArn } },
-      }),
-    );
+    denyPublishUnless(this.topic, 'PublishByOrderEventsOnly', { ArnNotEquals: { 'aws:PrincipalArn': this.lambda.role.roleArn } });
     props.topicKey.grant(this.lambda.role, 'kms:Decrypt', 'kms:GenerateDataKey');
     this.lambda.function.addEventSource(
       new DynamoEventSource(props.table, {
