@@ -105,18 +105,16 @@ impl ProcessFunction {
         })?;
         let mut command = bootstraps.launcher.clone();
         command.push(bootstrap.display().to_string());
-        let mut env = environment.clone();
+        // The emulator's endpoint, region and credentials, as the printed `cargo lambda watch`
+        // gives them; then what Lambda itself sets.
+        let mut env = crate::functions::watch_environment(environment, endpoint);
         for (k, v) in [
             ("AWS_LAMBDA_FUNCTION_NAME", spec.name.as_str()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
             ("AWS_LAMBDA_LOG_GROUP_NAME", "local"),
             ("AWS_LAMBDA_LOG_STREAM_NAME", "local"),
-            ("AWS_REGION", EMULATOR_REGION),
             ("AWS_DEFAULT_REGION", EMULATOR_REGION),
-            ("AWS_ACCESS_KEY_ID", "emulator"),
-            ("AWS_SECRET_ACCESS_KEY", "emulator"),
-            ("AWS_ENDPOINT_URL", endpoint),
         ] {
             env.insert(k.to_string(), v.to_string());
         }
