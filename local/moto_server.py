@@ -35,6 +35,14 @@ DynamoDB documents, and a request naming one key twice is refused whole (Validat
 DynamoDB's BatchWriteItem does; undocumented for this call, so the stricter answer); any other
 statement still goes to moto's engine.
 
+Contention: DynamoDB cancels a transaction with reason TransactionConflict when another
+transaction is in flight on one of its items. Under the lock every transaction here is
+instantaneous, so none ever conflicts. With MOTO_TRANSACTION_CONFLICT_MS set (milliseconds; off
+when unset or 0), a committed transaction holds its items "in flight" for that long, and a
+transaction naming one of them meanwhile is cancelled, nothing written, with TransactionConflict
+for that item (None for the others), as DynamoDB answers. The flash-sale run and the soak turn it
+on; the demo leaves it off.
+
 SQS receives move a message past maxReceiveCount to the DLQ without that lock either (two
 receives racing over one failed with a 500; a delete meanwhile could put it back beside its DLQ
 copy): a receive holds the queue's lock too (its long-poll wait releases it).
@@ -90,10 +98,35 @@ def _serialized(method):
     return call
 
 
+# (table, key) -> until when (time.monotonic()) a committed transaction holds the item in flight.
+_IN_FLIGHT = {}
+_CONFLICT_WINDOW_SECONDS = float(os.environ.get("MOTO_TRANSACTION_CONFLICT_MS") or 0) / 1000.0
+
+
+def _conflicts(uniques):
+    """Per item, whether a committed transaction still holds it in flight (always False when
+    contention is off)."""
+    if _CONFLICT_WINDOW_SECONDS <= 0:
+        return [False] * len(uniques)
+    now = time.monotonic()
+    if len(_IN_FLIGHT) > 100_000:
+        for stale in [k for k, until in _IN_FLIGHT.items() if until <= now]:
+            del _IN_FLIGHT[stale]
+    return [_IN_FLIGHT.get(unique, 0.0) > now for unique in uniques]
+
+
+def _hold_in_flight(uniques):
+    if _CONFLICT_WINDOW_SECONDS > 0:
+        until = time.monotonic() + _CONFLICT_WINDOW_SECONDS
+        for unique in uniques:
+            _IN_FLIGHT[unique] = until
+
+
 def _transact_write_items(self, transact_items):
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
     seen = set()
+    uniques = []
     checked = []
     reasons = []
     for item in transact_items:
@@ -114,6 +147,7 @@ def _transact_write_items(self, transact_items):
         if unique in seen:
             raise MultipleTransactionsException()
         seen.add(unique)
+        uniques.append(unique)
         current = self.get_item(op["TableName"], key)
         condition = op.get("ConditionExpression")
         if condition is not None and not get_filter_expression(
@@ -126,8 +160,19 @@ def _transact_write_items(self, transact_items):
         else:
             reasons.append((None, None, None))
         checked.append((op_type, op, key))
+    conflicts = _conflicts(uniques)
+    if any(conflicts):
+        raise TransactionCanceledException(
+            [
+                ("TransactionConflict", "Transaction is ongoing for the item", None)
+                if conflict
+                else (None, None, None)
+                for conflict in conflicts
+            ]
+        )
     if any(code is not None for code, _, _ in reasons):
         raise TransactionCanceledException(reasons)
+    _hold_in_flight(uniques)
     for op_type, op, key in checked:
         common = dict(
             condition_expression=op.get("ConditionExpression"),

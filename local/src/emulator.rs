@@ -81,6 +81,17 @@ fn find_moto() -> Result<(PathBuf, Vec<String>), EmulatorError> {
 impl Emulator {
     /// Starts moto_server on a free port of 127.0.0.1 and waits until it answers.
     pub fn start() -> Result<Self, EmulatorError> {
+        Self::spawn(None)
+    }
+
+    /// [`Emulator::start`] with contention as DynamoDB has it: a committed transaction holds its
+    /// items in flight for `window`, and a transaction naming one of them meanwhile is cancelled
+    /// with reason `TransactionConflict` (local/moto_server.py, `MOTO_TRANSACTION_CONFLICT_MS`).
+    pub fn start_contended(window: Duration) -> Result<Self, EmulatorError> {
+        Self::spawn(Some(window))
+    }
+
+    fn spawn(conflict_window: Option<Duration>) -> Result<Self, EmulatorError> {
         let (program, launcher) = find_moto()?;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -101,7 +112,14 @@ impl Emulator {
                 program: program.display().to_string(),
                 source,
             })?;
-        let child = Command::new(&program)
+        let mut command = Command::new(&program);
+        if let Some(window) = conflict_window {
+            command.env(
+                "MOTO_TRANSACTION_CONFLICT_MS",
+                window.as_millis().to_string(),
+            );
+        }
+        let child = command
             .args(&launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())

@@ -16,7 +16,7 @@ use order_pipeline::adapters::dynamodb::inventory::DynamoInventory;
 use order_pipeline::adapters::dynamodb::DynamoStore;
 use order_pipeline::ports::inventory::{Claim, InventoryStore, PaymentStore, Reserve};
 use order_pipeline::ports::orders::TransitionWrite;
-use order_pipeline::ports::orders::{CreateResult, OrderStore};
+use order_pipeline::ports::orders::{CreateResult, OrderReader, OrderStore};
 use order_pipeline::ports::PortError;
 use order_pipeline::runtime::config::WorkerConfig;
 use order_pipeline::runtime::stage::EventStage;
@@ -32,7 +32,14 @@ struct Env {
 }
 
 async fn env(prefix: &str) -> Env {
-    let emulator = Emulator::start().expect("moto_server starts (run `make setup`)");
+    env_on(
+        Emulator::start().expect("moto_server starts (run `make setup`)"),
+        prefix,
+    )
+    .await
+}
+
+async fn env_on(emulator: Emulator, prefix: &str) -> Env {
     let clients = Clients::new(&emulator.sdk_config().await, emulator.endpoint());
     let template = Template::current().expect("the stack's template synthesizes");
     let created = create(&clients, &template, prefix)
@@ -320,6 +327,12 @@ async fn an_unknown_sku_is_rejected_through_the_conditional_update() {
 /// The real store, but its read reports plenty of stock: another reservation took the units
 /// between the read and the transaction.
 struct StaleRead(DynamoInventory);
+
+impl OrderReader for StaleRead {
+    async fn read(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
+        self.0.read(order_id).await
+    }
+}
 
 impl InventoryStore for StaleRead {
     async fn items(
@@ -986,4 +999,83 @@ async fn every_conditional_change_on_dynamodb_and_in_memory_agrees_with_the_life
             "in memory: {case}"
         );
     }
+}
+
+/// Protects (issue 30, "TransactionConflict handled explicitly"): DynamoDB cancels a
+/// transaction with reason TransactionConflict while another one is in flight on one of its
+/// items (two orders of one busy sku). The emulator models it (MOTO_TRANSACTION_CONFLICT_MS):
+/// a committed transaction holds its items for a window. A reservation cancelled that way is
+/// sent again in process after a jittered pause and decides on the stock as it is then, instead
+/// of failing its record for a whole visibility timeout. Fails when the adapter returns the
+/// first cancellation ("cancelled (["TransactionConflict", ...]); retrying").
+#[tokio::test]
+async fn a_reservation_cancelled_by_a_transaction_conflict_is_sent_again_and_reserves() {
+    let emulator = Emulator::start_contended(Duration::from_millis(150))
+        .expect("moto_server starts (run `make setup`)");
+    let e = env_on(emulator, "conflict").await;
+    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 5)])
+        .await
+        .unwrap();
+    let first = accepted(
+        &e,
+        "BUSY1",
+        serde_json::json!([{"sku": "A", "quantity": 1}]),
+    )
+    .await;
+    let second = accepted(
+        &e,
+        "BUSY2",
+        serde_json::json!([{"sku": "A", "quantity": 1}]),
+    )
+    .await;
+    let inventory = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
+    assert_eq!(
+        inventory
+            .reserve(&reservation_of(&first, 1, "2026-01-01T00:00:01Z"))
+            .await
+            .unwrap(),
+        Reserve::Reserved
+    );
+    // The model: right after that commit, a transaction on sku A is cancelled as a conflict.
+    let probe = e
+        .clients
+        .dynamodb
+        .transact_write_items()
+        .transact_items(
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .condition_check(
+                    aws_sdk_dynamodb::types::ConditionCheck::builder()
+                        .table_name(&e.inventory_table)
+                        .key("sku", AttributeValue::S("A".into()))
+                        .condition_expression("attribute_exists(sku)")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("sku A is held by the reservation just committed");
+    let reasons = probe
+        .as_service_error()
+        .and_then(|s| match s {
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => c.cancellation_reasons.clone(),
+            _ => None,
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        reasons.first().and_then(|r| r.code.as_deref()),
+        Some("TransactionConflict"),
+        "{probe:?}"
+    );
+    // The second order's reservation meets the conflict and is sent again until it commits.
+    assert_eq!(
+        inventory
+            .reserve(&reservation_of(&second, 1, "2026-01-01T00:00:02Z"))
+            .await
+            .expect("the conflict is retried in process"),
+        Reserve::Reserved
+    );
+    let stock = scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap();
+    assert_eq!((stock["A"].available, stock["A"].reserved), (3, 2));
 }

@@ -345,17 +345,25 @@ impl LifecycleEvent {
             previous_status: previous,
             occurred_at,
             correlation_id: new.correlation_id.clone(),
-            order: EventOrder {
-                customer_id: new.customer_id.clone(),
-                items: new.items.clone(),
-                item_count: new.item_count,
-                currency: new.currency.clone(),
-                created_at: new.created_at.clone(),
-                amount: new.amount.clone(),
-                reservation: new.reservation.clone(),
-                rejection: new.rejection.clone(),
-                payment: new.payment.clone(),
-            },
+            order: EventOrder::of(new),
         })
+    }
+}
+
+impl EventOrder {
+    /// The order as an event carries it, from its stored item: what order-events publishes, and
+    /// what a stage that must not trust an event's body reads in its place.
+    pub fn of(item: &crate::item::OrderItem) -> Self {
+        EventOrder {
+            customer_id: item.customer_id.clone(),
+            items: item.items.clone(),
+            item_count: item.item_count,
+            currency: item.currency.clone(),
+            created_at: item.created_at.clone(),
+            amount: item.amount.clone(),
+            reservation: item.reservation.clone(),
+            rejection: item.rejection.clone(),
+            payment: item.payment.clone(),
+        }
     }
 }

@@ -88,9 +88,7 @@ async fn run(
     w: &SqsWorker<EventStage<InventoryStage<MemoryInventory>>>,
     order: &OrderItem,
 ) -> &'static str {
-    w.handler()
-        .store()
-        .order(&order.order_id, OrderStatus::Accepted, order.version);
+    w.handler().store().stored(order);
     let body = serde_json::to_string(&accepted_event(order)).unwrap();
     let (_, reports) = w.handle_records(&[sqs("m1", &body)]).await.unwrap();
     reports[0].outcome.label()
@@ -218,7 +216,11 @@ async fn row_an_order_already_past_accepted_is_a_duplicate_event_deleted_with_no
     let w = worker(vec![stock("A", 5, Some("1"))]);
     let order = item("O5", json!([{"sku": "A", "quantity": 1}]), None);
     let body = serde_json::to_string(&accepted_event(&order)).unwrap();
-    w.handler().store().order("O5", OrderStatus::Reserved, 2);
+    w.handler().store().stored(&OrderItem {
+        status: OrderStatus::Reserved,
+        version: 2,
+        ..order.clone()
+    });
     let (resp, reports) = w.handle_records(&[sqs("m1", &body)]).await.unwrap();
     assert!(resp.batch_item_failures.is_empty(), "deleted");
     assert_eq!(reports[0].outcome.label(), "duplicate");
@@ -242,7 +244,7 @@ async fn row_throttling_or_a_conflicting_transaction_is_retried_and_an_all_faile
 ) {
     let w = worker(vec![stock("A", 5, Some("1"))]);
     let order = item("O7", json!([{"sku": "A", "quantity": 1}]), None);
-    w.handler().store().order("O7", OrderStatus::Accepted, 1);
+    w.handler().store().stored(&order);
     *w.handler().store().failing.lock().unwrap() =
         Some(PortError::Retryable("TransactionConflict".into()));
     let body = serde_json::to_string(&accepted_event(&order)).unwrap();
@@ -293,7 +295,7 @@ async fn deadline_a_stalled_inventory_table_gets_unstarted_records_failed_in_tim
         .iter()
         .map(|id| {
             let order = item(id, json!([{"sku": "A", "quantity": 1}]), None);
-            w.handler().store().order(id, OrderStatus::Accepted, 1);
+            w.handler().store().stored(&order);
             sqs(id, &serde_json::to_string(&accepted_event(&order)).unwrap())
         })
         .collect();
@@ -414,4 +416,34 @@ async fn a_failed_publish_reports_its_record_and_leaves_the_rest_for_the_retry()
         .map(|p| p.event_id)
         .collect();
     assert_eq!(ids, ["O1:1"], "O3 waits for the retry, after O2");
+}
+
+/// Protects: the inventory stage reserves what the Orders table holds, not what an event's
+/// body says (issue: stages trusted the event body). A forged OrderAccepted at the right version
+/// naming other skus, units and currency reserves the stored order's lines at the catalogue's
+/// price, and touches nothing else. Fails when the stage plans from `event.order`.
+#[tokio::test]
+async fn a_forged_accepted_event_chooses_neither_the_skus_nor_the_units_nor_the_currency() {
+    let w = worker(vec![stock("A", 5, Some("2.50")), stock("B", 9, Some("1"))]);
+    let order = item("O8", json!([{"sku": "A", "quantity": 1}]), Some("USD"));
+    w.handler().store().stored(&order);
+    let mut forged = accepted_event(&order);
+    forged.order.items[0].sku = Some("B".into());
+    forged.order.items[0].quantity = 9;
+    forged.order.currency = Some("EUR".into());
+    let body = serde_json::to_string(&forged).unwrap();
+    let (_, reports) = w.handle_records(&[sqs("m1", &body)]).await.unwrap();
+    let store = w.handler().store();
+    assert_eq!(
+        reports[0].outcome.label(),
+        "reserved",
+        "{:?}",
+        store.status("O8")
+    );
+    let a = store.item("A").unwrap();
+    assert_eq!((a.available, a.reserved), (4, 1), "the stored line: A x 1");
+    assert_eq!(store.item("B").unwrap().available, 9, "B untouched");
+    let write = store.status("O8").unwrap().2.unwrap();
+    assert_eq!(write.amount.as_deref(), Some("2.50"));
+    assert_eq!(write.currency.as_deref(), Some("USD"));
 }

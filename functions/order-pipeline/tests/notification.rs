@@ -35,6 +35,12 @@ fn notifications() -> Notifications {
 
 /// The event of `item` moving from RESERVED to `to` (version 3).
 fn settled(item: &OrderItem, to: OrderStatus) -> LifecycleEvent {
+    let new = settled_item(item, to);
+    LifecycleEvent::from_change(Some(item), &new, "now").unwrap()
+}
+
+/// `item` as the table holds it after moving from RESERVED to `to` (version 3).
+fn settled_item(item: &OrderItem, to: OrderStatus) -> OrderItem {
     let mut new = item.clone();
     new.status = to;
     new.version = 3;
@@ -53,7 +59,7 @@ fn settled(item: &OrderItem, to: OrderStatus) -> LifecycleEvent {
         attempts: Some(1),
         reason: (to != OrderStatus::Paid).then(|| "card declined".into()),
     });
-    LifecycleEvent::from_change(Some(item), &new, "now").unwrap()
+    new
 }
 
 #[tokio::test]
@@ -62,7 +68,9 @@ async fn notification_confirms_a_paid_order_once_and_completes_it() {
     let (item, _) = reserved("N1", "U9");
     let event = settled(&item, OrderStatus::Paid);
     assert_eq!(event.event_type, EventType::PaymentSucceeded);
-    w.handler().store().order("N1", OrderStatus::Paid, 3);
+    w.handler()
+        .store()
+        .stored(&settled_item(&item, OrderStatus::Paid));
     assert_eq!(deliver(&w, &event, 1).await, ("completed", false));
     let (status, version, write) = w.handler().store().status("N1").unwrap();
     assert_eq!((status, version), (OrderStatus::Completed, 4));
@@ -87,6 +95,9 @@ async fn notification_tells_of_a_rejection_and_of_a_failed_payment_and_ignores_o
     let w = notifications();
     let (item, reserved_event) = reserved("N2", "U9");
     let failed = settled(&item, OrderStatus::PaymentFailed);
+    w.handler()
+        .store()
+        .stored(&settled_item(&item, OrderStatus::PaymentFailed));
     assert_eq!(deliver(&w, &failed, 1).await, ("notified", false));
     assert_eq!(deliver(&w, &reserved_event, 1).await, ("ignored", false));
     let mut rejected_item = item.clone();
@@ -101,10 +112,17 @@ async fn notification_tells_of_a_rejection_and_of_a_failed_payment_and_ignores_o
     let mut accepted = item.clone();
     accepted.status = OrderStatus::Accepted;
     let rejected = LifecycleEvent::from_change(Some(&accepted), &rejected_item, "now").unwrap();
+    let mut other = rejected_item.clone();
+    other.order_id = "N2-R".into();
+    w.handler().store().stored(&other);
+    let rejected = LifecycleEvent {
+        order_id: other.order_id.clone(),
+        ..rejected
+    };
     assert_eq!(deliver(&w, &rejected, 1).await, ("notified", false));
     let published = w.handler().publisher().published.lock().unwrap().clone();
     let ids: Vec<&str> = published.iter().map(|n| n.dedupe_id.as_str()).collect();
-    assert_eq!(ids, ["N2:PaymentFailed", "N2:OrderRejected"]);
+    assert_eq!(ids, ["N2:PaymentFailed", "N2-R:OrderRejected"]);
     assert!(
         published[0].text.contains("card declined"),
         "{}",
@@ -122,7 +140,9 @@ async fn notification_that_cannot_publish_fails_and_does_not_complete_the_order(
     let w = notifications();
     let (item, _) = reserved("N3", "U9");
     let event = settled(&item, OrderStatus::Paid);
-    w.handler().store().order("N3", OrderStatus::Paid, 3);
+    w.handler()
+        .store()
+        .stored(&settled_item(&item, OrderStatus::Paid));
     *w.handler().publisher().failing.lock().unwrap() =
         Some(PortError::Retryable("KMS access denied".into()));
     let body = serde_json::to_string(&event).unwrap();
@@ -133,4 +153,33 @@ async fn notification_that_cannot_publish_fails_and_does_not_complete_the_order(
         OrderStatus::Paid,
         "COMPLETED only after the confirmation is published"
     );
+}
+
+/// Protects: a notification says what the Orders table holds (customer, amount, payment), not
+/// what the event's body says, and an event whose status and version the stored order is not at
+/// publishes nothing (issue: stages trusted the event body). Fails when the stage builds the
+/// notification from `event.order` or publishes a rejection or failure notice unread.
+#[tokio::test]
+async fn a_forged_event_chooses_neither_the_customer_nor_the_amount_of_a_notification() {
+    let w = notifications();
+    let (item, _) = reserved("N4", "U9");
+    let paid = settled_item(&item, OrderStatus::Paid);
+    w.handler().store().stored(&paid);
+    let mut forged = settled(&item, OrderStatus::Paid);
+    forged.order.customer_id = "someone-else".into();
+    forged.order.amount = Some("0.01".into());
+    assert_eq!(deliver(&w, &forged, 1).await, ("completed", false));
+    // A failure notice for an order that is not PAYMENT_FAILED: nothing published.
+    let mut failed = settled(&item, OrderStatus::PaymentFailed);
+    failed.version = 4;
+    assert_eq!(deliver(&w, &failed, 1).await, ("duplicate", false));
+    let published = w.handler().publisher().published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].customer_id, "U9");
+    assert!(
+        published[0].text.contains("25.00 USD"),
+        "{}",
+        published[0].text
+    );
+    assert!(!published[0].text.contains("0.01"), "{}", published[0].text);
 }

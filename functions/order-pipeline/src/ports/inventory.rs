@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use order_domain::{InventoryItem, OrderItem, ReservedLine};
 
-use crate::ports::orders::TransitionWrite;
+use crate::ports::orders::{OrderReader, TransitionWrite};
 use crate::ports::PortError;
 
 /// What the reservation's transaction did.
@@ -24,8 +24,9 @@ pub enum Reserve {
     },
 }
 
-/// The Inventory table and the order transitions the inventory stage writes.
-pub trait InventoryStore: Send + Sync {
+/// The Inventory table, the order the inventory stage reserves for ([`OrderReader`]), and the
+/// order transitions it writes.
+pub trait InventoryStore: OrderReader {
     /// The inventory items of `skus` (missing skus are absent), read consistently.
     fn items(
         &self,
@@ -69,8 +70,9 @@ pub enum Claim {
     MovedOn,
 }
 
-/// The Orders and Inventory writes of the payment stage.
-pub trait PaymentStore: Send + Sync {
+/// The Orders and Inventory writes of the payment stage, and the stored order
+/// ([`OrderReader`]) that the payment DLQ releases, never the event's copy.
+pub trait PaymentStore: OrderReader {
     /// Claims the next payment attempt on an order still RESERVED at `version` and not held by
     /// another attempt: counts it (`paymentAttempts`) and holds the order for `lease`
     /// (`paymentClaimUntil`), in one conditional write that returns the stored order.
@@ -80,13 +82,6 @@ pub trait PaymentStore: Send + Sync {
         version: u64,
         lease: Duration,
     ) -> impl Future<Output = Result<Claim, PortError>> + Send;
-
-    /// The stored order (a consistent read), `None` when there is none: what the payment DLQ
-    /// releases, never the event's copy.
-    fn stored_order(
-        &self,
-        order_id: &str,
-    ) -> impl Future<Output = Result<Option<OrderItem>, PortError>> + Send;
 
     /// Ends the claim of attempt `attempt` before its lease (the attempt ended without
     /// settling: its event comes back after its backoff); nothing when another attempt holds it.

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use order_domain::{Existing, OrderItem, OrderStatus};
+use order_domain::{Existing, OrderItem};
 
 use crate::ports::PortError;
 
@@ -39,7 +39,8 @@ pub trait OrderStore: Send + Sync {
     fn reaccept(&self, r: &Reaccept) -> impl Future<Output = Result<bool, PortError>> + Send;
 }
 
-/// Reading one order (the HTTP API's GET).
+/// Reading one order: the HTTP API's GET, and every stage that acts on an order, which reads
+/// what it acts on from the table at the event's version, never from the event's body.
 pub trait OrderReader: Send + Sync {
     /// The stored order, with a strongly consistent read; `None` when there is none.
     fn read(
@@ -90,14 +91,8 @@ impl TransitionWrite {
     }
 }
 
-/// Reading an order's status and writing one conditional transition.
-pub trait LifecycleStore: Send + Sync {
-    /// The order's status and version (consistent read); `None` when there is no such order.
-    fn state(
-        &self,
-        order_id: &str,
-    ) -> impl Future<Output = Result<Option<(OrderStatus, u64)>, PortError>> + Send;
-
+/// Reading an order ([`OrderReader`]) and writing one conditional transition.
+pub trait LifecycleStore: OrderReader {
     /// `false` when the order moved on (nothing written).
     fn transition(
         &self,

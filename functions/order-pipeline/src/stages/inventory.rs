@@ -1,6 +1,8 @@
 //! The inventory stage: an `OrderAccepted` event in, the order `RESERVED` or `REJECTED`.
 //!
-//! The reservation is one `TransactWriteItems`: for every sku, `available - q` and
+//! The order's lines and currency are read from the Orders table (consistently) at the event's
+//! version, never from the event's body; an order no longer ACCEPTED at that version is a
+//! duplicate event. The reservation is one `TransactWriteItems`: for every sku, `available - q` and
 //! `reserved + q` on condition `available >= q`, and the order `ACCEPTED -> RESERVED` (at the
 //! event's version) with its reservation and amount. The transaction's cancellation reasons say
 //! what happened, per item: a stock condition → `REJECTED` naming the sku and what was short;
@@ -29,7 +31,8 @@ use crate::runtime::worker::{Disposition, Outcome};
 pub enum InventoryOutcome {
     Reserved,
     Rejected(Rejection),
-    /// The order was already past ACCEPTED: nothing written, the message deleted.
+    /// The stored order is not ACCEPTED at the event's version (already past it, or no such
+    /// order): nothing written, the message deleted.
     Duplicate,
 }
 
@@ -76,7 +79,16 @@ impl<I: InventoryStore> InventoryStage<I> {
 
     async fn reserve(&self, event: &LifecycleEvent) -> Result<InventoryOutcome, PortError> {
         let now = format_timestamp(Utc::now());
-        let order = &event.order;
+        // The lines and currency reserved are the stored order's, never the event body's: a
+        // forged or stale body chooses neither the skus, the units nor the currency.
+        let order = match self.store.read(&event.order_id).await? {
+            Some(order)
+                if order.status == OrderStatus::Accepted && order.version == event.version =>
+            {
+                order
+            }
+            _ => return Ok(InventoryOutcome::Duplicate),
+        };
         let stock = self.store.items(&order_skus(&order.items)).await?;
         let plan = match plan_reservation(
             &order.items,
@@ -175,7 +187,7 @@ impl<I: InventoryStore> Stage for InventoryStage<I> {
                 tracing::info!(reason = %r.reason, sku = r.sku.as_deref().unwrap_or("-"), "order rejected")
             }
             InventoryOutcome::Duplicate => {
-                tracing::debug!("the order is past ACCEPTED: a duplicate event, nothing written")
+                tracing::debug!("the order is not ACCEPTED at the event's version: a duplicate event, nothing written")
             }
         }
         Ok(outcome)

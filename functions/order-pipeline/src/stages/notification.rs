@@ -2,7 +2,9 @@
 //!
 //! PaymentSucceeded → the confirmation, then `PAID → COMPLETED`; OrderRejected and
 //! PaymentFailed → a notice. Each notification goes to the customer-notifications topic with the
-//! attributes `eventType`, `customerId` and `dedupeId` (`orderId:eventType`): a notification
+//! attributes `eventType`, `customerId` and `dedupeId` (`orderId:eventType`). What it says (the
+//! customer, the amount and currency, the reason) is read from the Orders table, whose order must
+//! be at the event's status and version; the event's body is never trusted. A notification
 //! published twice (a crash between publishing and completing) carries the same dedupe id, so a
 //! subscriber drops the copy. A PaymentSucceeded whose order is already COMPLETED is a
 //! duplicate event: nothing is published.
@@ -10,8 +12,8 @@
 use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::Utc;
 use order_domain::{
-    format_timestamp, notification_for, CustomerNotification, EventType, LifecycleEvent,
-    OrderStatus,
+    format_timestamp, notification_for, CustomerNotification, EventOrder, EventType,
+    LifecycleEvent, OrderStatus,
 };
 
 use crate::ports::orders::{LifecycleStore, TransitionWrite};
@@ -27,7 +29,8 @@ pub enum NotificationOutcome {
     Completed,
     /// A rejection or payment-failure notice published.
     Notified(EventType),
-    /// Already notified and COMPLETED (or the order moved on): nothing published.
+    /// The stored order is not at the event's status and version (already COMPLETED, or the
+    /// event is not the table's): nothing published.
     Duplicate,
 }
 
@@ -81,12 +84,6 @@ impl<S: LifecycleStore, P: CustomerPublisher> NotificationStage<S, P> {
             self.publisher.publish(notification).await?;
             return Ok(NotificationOutcome::Notified(event.event_type));
         }
-        // Confirm only an order still PAID at the event's version: a redelivery after
-        // COMPLETED publishes nothing.
-        match self.store.state(&event.order_id).await? {
-            Some((OrderStatus::Paid, v)) if v == event.version => {}
-            _ => return Ok(NotificationOutcome::Duplicate),
-        }
         self.publisher.publish(notification).await?;
         let Some(write) = TransitionWrite::new(
             &event.order_id,
@@ -125,6 +122,17 @@ impl<S: LifecycleStore, P: CustomerPublisher> Stage for NotificationStage<S, P> 
         event: &LifecycleEvent,
         _record: &SqsMessage,
     ) -> Result<NotificationOutcome, PortError> {
+        // The notification tells what the Orders table holds, never the event's body: the
+        // stored order must be at the event's status and version (a confirmation redelivered
+        // after COMPLETED, or a forged event, publishes nothing).
+        let stored = match self.store.read(&event.order_id).await? {
+            Some(order) if order.status == event.status && order.version == event.version => order,
+            _ => return Ok(NotificationOutcome::Duplicate),
+        };
+        let event = &LifecycleEvent {
+            order: EventOrder::of(&stored),
+            ..event.clone()
+        };
         // Every accepted event type has a notification (a test holds ACCEPTS to the domain's
         // notification_for); one without would be a defect, reported as the topic's failure.
         let notification = notification_for(event).ok_or_else(|| {

@@ -94,7 +94,7 @@ impl<S: PaymentStore, G: PaymentGateway> Stage for PaymentDlqStage<S, G> {
         // What to release is the stored reservation, never the event's copy.
         let Some(order) = self
             .store
-            .stored_order(&event.order_id)
+            .read(&event.order_id)
             .await?
             .filter(|o| o.status == OrderStatus::Reserved && o.version == event.version)
         else {

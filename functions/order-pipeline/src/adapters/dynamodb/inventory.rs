@@ -17,7 +17,7 @@ use order_domain::{InventoryItem, OrderItem, OrderStatus, ReservedLine};
 use crate::adapters::aws::classify;
 use crate::adapters::dynamodb::{transition_update, DynamoStore};
 use crate::ports::inventory::{Claim, InventoryStore, PaymentStore, Reserve, StockMove};
-use crate::ports::orders::TransitionWrite;
+use crate::ports::orders::{OrderReader, TransitionWrite};
 use crate::ports::PortError;
 
 /// The Inventory table on DynamoDB, with the Orders table for the transaction's order update.
@@ -50,12 +50,51 @@ impl DynamoInventory {
     /// Runs `stock` (the Inventory updates of `lines`) and `write` (the order's transition,
     /// last) as one transaction, idempotent for exactly this request (see [`request_token`]).
     /// `None` when it committed, else the cancellation reasons, one per item in that order.
+    ///
+    /// A transaction cancelled only because another one was in flight on one of its items
+    /// (`TransactionConflict`, e.g. two orders of one busy sku) is sent again here, up to
+    /// [`CONFLICT_TRIES`] times in all, after a jittered pause ([`conflict_pause`]): DynamoDB evaluates every condition again,
+    /// so the retry decides on the stock and the order as they are then (the record does not
+    /// wait a visibility timeout for a conflict that lasted milliseconds). Conflicts left after
+    /// the last try are returned, and the stage reports the record for SQS to retry.
     async fn transact(
+        &self,
+        stock: Vec<TransactWriteItem>,
+        write: &TransitionWrite,
+        lines: &[ReservedLine],
+        what: &str,
+    ) -> Result<Option<Cancellation>, PortError> {
+        let mut tries = 1;
+        loop {
+            let cancelled = self
+                .transact_once(stock.clone(), write, lines, what, tries)
+                .await?;
+            match cancelled {
+                Some(c) if c.only_conflicts() && tries < CONFLICT_TRIES => {
+                    let pause = conflict_pause(tries);
+                    tracing::debug!(
+                        order_id = %write.order_id,
+                        what,
+                        tries,
+                        pause_ms = pause.as_millis() as u64,
+                        codes = ?c.codes(),
+                        "transaction conflict: sending the transaction again"
+                    );
+                    tokio::time::sleep(pause).await;
+                    tries += 1;
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    async fn transact_once(
         &self,
         mut stock: Vec<TransactWriteItem>,
         write: &TransitionWrite,
         lines: &[ReservedLine],
         what: &str,
+        try_number: u32,
     ) -> Result<Option<Cancellation>, PortError> {
         let t = transition_update(write)?;
         let order = Update::builder()
@@ -72,11 +111,24 @@ impl DynamoInventory {
             .client()
             .transact_write_items()
             .set_transact_items(Some(stock))
-            .client_request_token(request_token(what, write, lines))
+            .client_request_token(request_token(what, write, lines, try_number))
             .send()
             .await;
         match result {
             Ok(_) => Ok(None),
+            Err(SdkError::ServiceError(ctx))
+                if matches!(
+                    ctx.err(),
+                    TransactWriteItemsError::IdempotentParameterMismatchException(_)
+                ) =>
+            {
+                // Cannot happen while the token hashes the whole request; should it, the
+                // request is not the one the token first named: the stage's next try is a new
+                // request (a new timestamp, so a new token) whose conditions decide.
+                Err(PortError::Retryable(format!(
+                    "the {what} transaction's token was used with other parameters (IdempotentParameterMismatch); the record is tried again as a new request"
+                )))
+            }
             Err(SdkError::ServiceError(ctx))
                 if matches!(
                     ctx.err(),
@@ -106,11 +158,34 @@ impl DynamoInventory {
 /// error, classified fatal, until the record dead-lettered. Now a retry of the same request
 /// (the SDK's) has the same token and is answered as the first was; the stage's next try is a
 /// new request whose order condition decides.
-fn request_token(what: &str, write: &TransitionWrite, lines: &[ReservedLine]) -> String {
+///
+/// `try_number` counts the sends after a `TransactionConflict` ([`DynamoInventory::transact`]):
+/// a cancelled transaction wrote nothing, and its resend is a request of its own.
+fn request_token(
+    what: &str,
+    write: &TransitionWrite,
+    lines: &[ReservedLine],
+    try_number: u32,
+) -> String {
     use sha2::Digest;
     // Debug of these types is deterministic: structs, vectors and options, no hash maps.
-    let digest = sha2::Sha256::digest(format!("{what}\n{write:?}\n{lines:?}").as_bytes());
+    let digest =
+        sha2::Sha256::digest(format!("{what}\n{write:?}\n{lines:?}\n{try_number}").as_bytes());
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// How many times a transaction is sent while it is cancelled only by `TransactionConflict`.
+pub const CONFLICT_TRIES: u32 = 5;
+
+/// The pause before resending a transaction after conflict number `tries`: "equal jitter" over
+/// 25 ms × 2^(tries-1), i.e. between half of that and all of it (12.5-25, 25-50, 50-100,
+/// 100-200 ms: 187.5-375 ms in all), so transactions that collided do not collide again in step,
+/// and the last send comes at least 187 ms after the first.
+fn conflict_pause(tries: u32) -> Duration {
+    let ceiling_us = 25_000u64 << tries.saturating_sub(1).min(4);
+    // A v4 uuid is random: its low bits are the jitter, without another dependency.
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    Duration::from_micros(ceiling_us / 2 + random % (ceiling_us / 2 + 1))
 }
 
 /// Milliseconds since the epoch (the claim's clock: the functions' clocks agree within a few ms).
@@ -122,6 +197,12 @@ fn epoch_ms(at: SystemTime) -> u64 {
 
 fn sku_key(sku: &str) -> std::collections::HashMap<String, AttributeValue> {
     std::collections::HashMap::from([("sku".to_string(), AttributeValue::S(sku.to_string()))])
+}
+
+impl OrderReader for DynamoInventory {
+    async fn read(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
+        self.orders.get(order_id).await
+    }
 }
 
 impl InventoryStore for DynamoInventory {
@@ -302,10 +383,6 @@ impl PaymentStore for DynamoInventory {
         }
     }
 
-    async fn stored_order(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
-        self.orders.get(order_id).await
-    }
-
     async fn release_claim(&self, order_id: &str, attempt: u32) -> Result<(), PortError> {
         let result = self
             .client()
@@ -390,6 +467,16 @@ impl Cancellation {
     /// Whether item `i`'s condition failed.
     fn condition_failed(&self, i: usize) -> bool {
         self.code(i) == "ConditionalCheckFailed"
+    }
+
+    /// Whether the only causes were other transactions in flight on the items
+    /// (`TransactionConflict`): no condition failed.
+    fn only_conflicts(&self) -> bool {
+        let codes = self.codes();
+        codes.contains(&"TransactionConflict")
+            && codes
+                .iter()
+                .all(|c| matches!(*c, "TransactionConflict" | "None"))
     }
 
     /// Every item's code, for the log.

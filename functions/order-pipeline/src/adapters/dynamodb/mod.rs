@@ -396,10 +396,6 @@ impl OrderReader for DynamoStore {
 }
 
 impl LifecycleStore for DynamoStore {
-    async fn state(&self, order_id: &str) -> Result<Option<(OrderStatus, u64)>, PortError> {
-        Ok(self.get(order_id).await?.map(|i| (i.status, i.version)))
-    }
-
     async fn transition(&self, write: &TransitionWrite) -> Result<bool, PortError> {
         DynamoStore::transition(self, write).await
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use order_domain::{InventoryItem, OrderItem, OrderStatus, ReservedLine};
 
 use crate::ports::inventory::{Claim, InventoryStore, PaymentStore, Reserve, StockMove};
-use crate::ports::orders::{LifecycleStore, TransitionWrite};
+use crate::ports::orders::{LifecycleStore, OrderReader, TransitionWrite};
 use crate::ports::PortError;
 
 /// An order's status, version and the last transition applied to it (the in-memory store).
@@ -62,6 +62,14 @@ impl MemoryInventory {
         self.stock.lock().ok()?.get(sku).cloned()
     }
 
+    /// Waits as long as a stalled table answers reads ([`MemoryInventory::stall`]).
+    async fn stalled(&self) {
+        let stall = self.stall.lock().ok().and_then(|s| *s);
+        if let Some(d) = stall {
+            tokio::time::sleep(d).await;
+        }
+    }
+
     fn check(&self) -> Result<(), PortError> {
         match self.failing.lock().ok().and_then(|f| f.clone()) {
             Some(e) => Err(e),
@@ -94,6 +102,19 @@ impl MemoryInventory {
     }
 
     fn apply(&self, write: &TransitionWrite) {
+        if let Some(item) = self
+            .items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&write.order_id)
+        {
+            let w = write.clone();
+            item.reservation = w.reservation.or(item.reservation.take());
+            item.amount = w.amount.or(item.amount.take());
+            item.currency = w.currency.or(item.currency.take());
+            item.rejection = w.rejection.or(item.rejection.take());
+            item.payment = w.payment.or(item.payment.take());
+        }
         let mut orders = self.orders.lock().unwrap_or_else(|e| e.into_inner());
         orders.insert(
             write.order_id.clone(),
@@ -109,10 +130,7 @@ impl MemoryInventory {
 impl InventoryStore for MemoryInventory {
     async fn items(&self, skus: &[String]) -> Result<BTreeMap<String, InventoryItem>, PortError> {
         self.check()?;
-        let stall = self.stall.lock().ok().and_then(|s| *s);
-        if let Some(d) = stall {
-            tokio::time::sleep(d).await;
-        }
+        self.stalled().await;
         let stock = self
             .stock
             .lock()
@@ -210,16 +228,6 @@ impl PaymentStore for MemoryInventory {
         })
     }
 
-    async fn stored_order(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
-        self.check()?;
-        Ok(self
-            .items
-            .lock()
-            .map_err(|e| PortError::Fatal(e.to_string()))?
-            .get(order_id)
-            .cloned())
-    }
-
     async fn release_claim(&self, order_id: &str, attempt: u32) -> Result<(), PortError> {
         self.check()?;
         let mut claims = self
@@ -275,12 +283,30 @@ impl PaymentStore for MemoryInventory {
     }
 }
 
-impl LifecycleStore for MemoryInventory {
-    async fn state(&self, order_id: &str) -> Result<Option<(OrderStatus, u64)>, PortError> {
+impl OrderReader for MemoryInventory {
+    /// The order [`MemoryInventory::stored`] holds, at its current status and version, with what
+    /// the transitions since recorded; `None` for an order given only a status.
+    async fn read(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
         self.check()?;
-        Ok(self.status(order_id).map(|(s, v, _)| (s, v)))
+        self.stalled().await;
+        let Some(mut item) = self
+            .items
+            .lock()
+            .map_err(|e| PortError::Fatal(e.to_string()))?
+            .get(order_id)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        if let Some((status, version, _)) = self.status(order_id) {
+            item.status = status;
+            item.version = version;
+        }
+        Ok(Some(item))
     }
+}
 
+impl LifecycleStore for MemoryInventory {
     async fn transition(&self, write: &TransitionWrite) -> Result<bool, PortError> {
         InventoryStore::transition(self, write).await
     }
