@@ -299,6 +299,12 @@ export interface PipelineConfig {
    */
   readonly defaultCurrency: string;
   readonly api: ApiSettings;
+  /**
+   * The IAM roles of external producer systems that may publish orders to the order topic,
+   * besides the order API's function (whose role the stack creates). Each is a full role ARN,
+   * path included, of this account or another; empty for none.
+   */
+  readonly orderPublisherRoleArns: readonly string[];
   readonly functions: FunctionsConfig;
 }
 
@@ -310,8 +316,41 @@ const RETENTION_DAYS = new Set(
 );
 
 const TOP_LEVEL = [
-  'stage', 'logRetentionDays', 'alarmEmail', 'notificationEmail', 'paymentProviderUrl', 'paymentSecretArn', 'defaultCurrency', 'apiThrottleRate', 'apiThrottleBurst', 'apiJwtIssuer', 'apiJwtAudience', 'functions',
+  'stage', 'logRetentionDays', 'alarmEmail', 'notificationEmail', 'paymentProviderUrl', 'paymentSecretArn', 'defaultCurrency', 'apiThrottleRate', 'apiThrottleBurst', 'apiJwtIssuer', 'apiJwtAudience', 'orderPublisherRoleArns', 'functions',
 ];
+
+/** An IAM role's ARN, path included: arn:<partition>:iam::<account>:role/<path/>name. */
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]+$/;
+
+/**
+ * The "orderPublisherRoleArns" setting: a list of IAM role ARNs in cdk.json, or from the
+ * command line (`-c orderPublisherRoleArns=ARN,ARN` or a JSON list); none when unset or "".
+ */
+function roleArns(key: string, raw: unknown): string[] {
+  if (raw === undefined || raw === null || raw === '') return [];
+  let list: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      list = raw.trim().startsWith('[') ? JSON.parse(raw) : raw.split(',');
+    } catch {
+      throw new ConfigError(`Context key "${key}" is invalid: expected a list of IAM role ARNs, got ${JSON.stringify(raw)}`);
+    }
+  }
+  if (!Array.isArray(list)) {
+    throw new ConfigError(`Context key "${key}" is invalid: expected a list of IAM role ARNs, got ${JSON.stringify(raw)}`);
+  }
+  const arns = list.map((a) => (typeof a === 'string' ? a.trim() : a));
+  for (const arn of arns) {
+    if (typeof arn !== 'string' || !ROLE_ARN.test(arn)) {
+      throw new ConfigError(
+        `Context key "${key}" is invalid: expected IAM role ARNs such as arn:aws:iam::<12-digit account>:role/<name>, got ${JSON.stringify(arn)}`,
+      );
+    }
+  }
+  const repeated = arns.find((arn, i) => arns.indexOf(arn) !== i);
+  if (repeated !== undefined) throw new ConfigError(`Context key "${key}" is invalid: ${JSON.stringify(repeated)} is listed twice`);
+  return arns as string[];
+}
 
 /** The SQS limit on a queue's visibility timeout. */
 const MAX_VISIBILITY_SECONDS = 43_200;
@@ -528,6 +567,7 @@ export function loadConfig(node: Node): PipelineConfig {
     paymentProvider: providerUrl && secretArn ? { url: providerUrl, secretArn } : undefined,
     defaultCurrency,
     api,
+    orderPublisherRoleArns: roleArns('orderPublisherRoleArns', context.orderPublisherRoleArns),
     functions: readFunctions(context),
   };
 }

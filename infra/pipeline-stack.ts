@@ -179,8 +179,7 @@ export class OrderPipelineStack extends Stack {
       enforceSSL: true,
       tracingConfig: sns.TracingConfig.ACTIVE,
     });
-    // Only principals of this account may publish orders.
-    denyPublishUnless(orderTopic, 'PublishFromThisAccountOnly', { StringNotEquals: { 'aws:PrincipalAccount': Stack.of(this).account } });
+    // Who may publish orders (the API's function and the named producer roles) is set below, with the API.
 
     // The roles granted Publish on customer-notifications (the stages whose table row uses it).
     const customerPublishers: iam.IRole[] = [];
@@ -367,6 +366,36 @@ export class OrderPipelineStack extends Stack {
     api.lambda.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [orderTopic.topicArn] }));
     topicKey.grant(api.lambda.role, 'kms:Decrypt', 'kms:GenerateDataKey');
     table.grant(api.lambda.role, 'dynamodb:GetItem');
+
+    // Orders come from order-api and the producer roles cdk.json names (orderPublisherRoleArns),
+    // from no other principal, of this account or any other.
+    const producers = config.orderPublisherRoleArns.map((arn) => new iam.ArnPrincipal(arn));
+    denyPublishUnless(orderTopic, 'PublishByTheOrderPublishersOnly', {
+      ArnNotEquals: { 'aws:PrincipalArn': [api.lambda.role.roleArn, ...config.orderPublisherRoleArns] },
+    });
+    if (producers.length > 0) {
+      // A role of another account may publish only if the topic's policy and the key's allow it
+      // (its own account must allow it too); for a role of this account they are enough.
+      orderTopic.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'PublishByTheNamedProducerRoles',
+          principals: producers,
+          actions: ['sns:Publish'],
+          resources: [orderTopic.topicArn],
+        }),
+      );
+      // The topic's key, for this account's topics only (SNS's encryption context names the
+      // topic; naming the order topic itself would make the key depend on the topic it encrypts).
+      topicKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'NamedProducerRolesPublishToTopics',
+          principals: producers,
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: ['*'],
+          conditions: { StringLike: { 'kms:EncryptionContext:aws:sns:topicArn': `arn:${stack.partition}:sns:${stack.region}:${stack.account}:*` } },
+        }),
+      );
+    }
 
     new PipelineDashboard(this, 'Dashboard', { stages });
 

@@ -125,6 +125,42 @@ describe('unknown context keys fail synth with the closest known key', () => {
   });
 });
 
+// Protects: the producer roles allowed to publish orders are IAM role ARNs; anything else fails
+// synth naming the setting, before a topic policy that names a wrong principal deploys.
+describe('orderPublisherRoleArns', () => {
+  const roles = ['arn:aws:iam::111111111111:role/order-producer', 'arn:aws-cn:iam::222222222222:role/partners/bulk-orders'];
+
+  test('none by default; a list, or ARNs separated by commas on the command line', () => {
+    expect(configWith({})().orderPublisherRoleArns).toEqual([]);
+    const { orderPublisherRoleArns, ...rest } = cdkJsonContext();
+    expect(orderPublisherRoleArns).toEqual([]);
+    expect(loadConfig(testApp(rest).node).orderPublisherRoleArns).toEqual([]);
+    expect(configWith({ orderPublisherRoleArns: roles })().orderPublisherRoleArns).toEqual(roles);
+    expect(configWith({ orderPublisherRoleArns: roles.join(',') })().orderPublisherRoleArns).toEqual(roles);
+    expect(configWith({ orderPublisherRoleArns: JSON.stringify(roles) })().orderPublisherRoleArns).toEqual(roles);
+  });
+
+  test.each([
+    ['a user', 'arn:aws:iam::111111111111:user/alice'],
+    ['an assumed-role session', 'arn:aws:sts::111111111111:assumed-role/order-producer/session'],
+    ['an account id that is not 12 digits', 'arn:aws:iam::1111:role/order-producer'],
+    ['a wildcard', 'arn:aws:iam::111111111111:role/*'],
+    ['a role name alone', 'order-producer'],
+    ['not a string', 42],
+  ])('%s is refused, naming the setting', (_what, arn) => {
+    expect(configWith({ orderPublisherRoleArns: [roles[0], arn] })).toThrow(/Context key "orderPublisherRoleArns" is invalid: expected IAM role ARNs/);
+  });
+
+  test('a value that is not a list, or a role listed twice, is refused naming the setting', () => {
+    expect(configWith({ orderPublisherRoleArns: { role: roles[0] } })).toThrow(/"orderPublisherRoleArns" is invalid: expected a list of IAM role ARNs/);
+    expect(configWith({ orderPublisherRoleArns: [roles[0], roles[0]] })).toThrow(/"orderPublisherRoleArns" is invalid: .* is listed twice/);
+  });
+
+  test('a typo in the key names it', () => {
+    expect(configWith({ orderPublisherRoleArn: [] })).toThrow('did you mean "orderPublisherRoleArns"?');
+  });
+});
+
 test('a function setting given on the command line as a dotted string is read as a number', () => {
   const config = loadConfig(testApp({ ...cdkJsonContext(), 'functions.order-consumer.batchSize': '5' }).node);
   expect(config.functions['order-consumer'].batchSize).toBe(5);

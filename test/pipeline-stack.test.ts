@@ -182,19 +182,79 @@ describe('messaging', () => {
     }
   });
 
-  test('order topic: active tracing, publishing limited to this account', () => {
+  test('order topic: active tracing', () => {
     t.hasResourceProperties('AWS::SNS::Topic', { TracingConfig: 'Active' });
-    t.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      Topics: [{ Ref: orderTopicId }],
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Effect: 'Deny',
-            Action: 'sns:Publish',
-            Condition: { StringNotEquals: { 'aws:PrincipalAccount': { Ref: 'AWS::AccountId' } } },
-          }),
-        ]),
-      },
+  });
+
+  // Protects: orders come from their publishers only: order-api and the producer roles cdk.json
+  // names (orderPublisherRoleArns), no other principal of this account or any other.
+  describe('who may publish orders', () => {
+    const producers = ['arn:aws:iam::111111111111:role/order-producer', 'arn:aws:iam::222222222222:role/partners/bulk-orders'];
+    const orderTopicPolicy = (tmpl: Template) => {
+      const topicId = ref('AWS::SNS::Topic', (r) => r.Properties.TracingConfig === 'Active');
+      const policies = Object.values(tmpl.findResources('AWS::SNS::TopicPolicy')).filter((p: any) =>
+        p.Properties.Topics.some((tp: any) => tp.Ref === topicId),
+      ) as any[];
+      expect(policies).toHaveLength(1);
+      return { topicId, statements: policies[0].Properties.PolicyDocument.Statement as any[] };
+    };
+    /** The statements on Publish, but the TLS one (every topic's, tested above). */
+    const publishStatements = (statements: any[]) =>
+      statements.filter((s) => s.Action === 'sns:Publish' && s.Condition?.Bool?.['aws:SecureTransport'] === undefined);
+    const apiRole = () => {
+      const role = resources('AWS::Lambda::Function')[fnIdOf('order-api')].Properties.Role['Fn::GetAtt'][0];
+      return { 'Fn::GetAtt': [role, 'Arn'] };
+    };
+    const topicKeyProducerGrants = (tmpl: Template) => {
+      const key = Object.values(tmpl.findResources('AWS::KMS::Key')).find((k: any) => k.Properties.Description.includes('topics')) as any;
+      return key.Properties.KeyPolicy.Statement.filter((s: any) => s.Sid === 'NamedProducerRolesPublishToTopics');
+    };
+
+    test('with no roles named, Publish is denied to every principal but the order-api role (of any account)', () => {
+      expect(cdkJsonContext().orderPublisherRoleArns).toEqual([]);
+      const { topicId, statements } = orderTopicPolicy(t);
+      expect(publishStatements(statements)).toEqual([
+        {
+          Sid: 'PublishByTheOrderPublishersOnly',
+          Effect: 'Deny',
+          Principal: { AWS: '*' },
+          Action: 'sns:Publish',
+          Resource: { Ref: topicId },
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': [apiRole()] } },
+        },
+      ]);
+      expect(topicKeyProducerGrants(t)).toEqual([]);
+    });
+
+    test('with two roles named, both may publish (topic policy and key, for cross-account roles), everyone else is denied', () => {
+      const named = template({ orderPublisherRoleArns: producers });
+      const { topicId, statements } = orderTopicPolicy(named);
+      const publish = publishStatements(statements);
+      expect(publish).toHaveLength(2);
+      const deny = publish.find((s) => s.Effect === 'Deny');
+      expect(deny).toEqual({
+        Sid: 'PublishByTheOrderPublishersOnly',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'sns:Publish',
+        Resource: { Ref: topicId },
+        Condition: { ArnNotEquals: { 'aws:PrincipalArn': [apiRole(), ...producers] } },
+      });
+      expect(publish.find((s) => s.Effect === 'Allow')).toEqual({
+        Sid: 'PublishByTheNamedProducerRoles',
+        Effect: 'Allow',
+        Principal: { AWS: producers },
+        Action: 'sns:Publish',
+        Resource: { Ref: topicId },
+      });
+      // The other topics stay closed to them.
+      for (const [id, policy] of Object.entries(named.findResources('AWS::SNS::TopicPolicy'))) {
+        if (policy.Properties.Topics.some((tp: any) => tp.Ref === topicId)) continue;
+        expect([id, JSON.stringify(policy)]).not.toEqual([id, expect.stringContaining('111111111111')]);
+      }
+      const [grant] = topicKeyProducerGrants(named);
+      expect(grant).toMatchObject({ Effect: 'Allow', Principal: { AWS: producers }, Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: '*' });
+      expect(JSON.stringify(grant.Condition.StringLike['kms:EncryptionContext:aws:sns:topicArn'])).toContain(':sns:');
     });
   });
 

@@ -3,7 +3,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 
 /**
  * Denies `sns:Publish` on `topic` to every principal for which `conditions` hold: the topic's
- * publishers are whoever the conditions leave out (this account, a function's role...).
+ * publishers are whoever the conditions leave out (a function's role, the named producer roles...).
  */
 export function denyPublishUnless(topic: sns.Topic, sid: string, conditions: Record<string, unknown>): void {
   topic.addToResourcePolicy(
