@@ -11,7 +11,18 @@
 //! be rotated ([`FakeProvider::rotate_key`]): from then on the old key is answered 401. It can
 //! charge and then answer late ([`ProviderRates::late_prefix`], [`ProviderRates::late`]): the
 //! decision is in the ledger before the answer leaves, which comes after the client stopped
-//! waiting: the "unknown outcome" a lookup resolves.
+//! waiting: the "unknown outcome" a lookup resolves. It can also charge and then drop the
+//! connection without an answer ([`ProviderRates::drop_prefix`], [`ProviderRates::drop`]): the
+//! same unknown outcome, reached by a lost connection instead of a timeout.
+//!
+//! Refunds: `POST /charges/{charge's idempotency key}/refunds` with its own `Idempotency-Key`
+//! (`<orderId>:refund`), body `{orderId, amount, currency}`, and
+//! `GET /charges/{charge's key}/refunds/{refund's key}`. A refund is decided once per key and
+//! recorded ([`FakeProvider::refunds`]): 201 refunded; 404 refused when the charge key has no
+//! approved charge; 422 refused for another currency than the charge's, or more than is left to
+//! refund of it; a repeat with the same amount gets the first answer again, with another amount
+//! (or currency, or charge) 422, recording nothing. An order's refunds are answered as its
+//! charge is: late, or dropped. docs/contract.md, "The payment provider's protocol".
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -21,9 +32,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use order_domain::DECLINED_CUSTOMER_PREFIX;
 use rand::Rng;
+use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::kit::http_server::HttpServer;
+use crate::kit::http_server::{HttpServer, ServerOptions};
 use crate::LocalError;
 
 /// How the fake provider behaves.
@@ -43,6 +55,11 @@ pub struct ProviderRates {
     /// Share of new charges decided and then answered `late_by` late (0.0-1.0).
     pub late: f64,
     pub late_by: Duration,
+    /// Customer ids with this prefix are charged, then every answer to their charges (and
+    /// refunds) is dropped: the connection closed without an answer, the charge standing.
+    pub drop_prefix: Option<String>,
+    /// Share of new charges decided and then every answer to them dropped (0.0-1.0).
+    pub drop: f64,
 }
 
 impl Default for ProviderRates {
@@ -55,6 +72,8 @@ impl Default for ProviderRates {
             late_prefix: None,
             late: 0.0,
             late_by: Duration::from_secs(10),
+            drop_prefix: None,
+            drop: 0.0,
         }
     }
 }
@@ -75,17 +94,66 @@ pub struct LedgerEntry {
     /// Every answer to this key's charges is late (`late_by`).
     #[serde(skip)]
     pub late: bool,
+    /// Every answer to this key's charges is dropped (the connection closed, no answer).
+    #[serde(skip)]
+    pub dropped: bool,
+}
+
+impl LedgerEntry {
+    /// How this charge's answers (and its refunds') are delivered.
+    fn delivery(&self) -> Delivery {
+        if self.dropped {
+            Delivery::Dropped
+        } else if self.late {
+            Delivery::Late
+        } else {
+            Delivery::Now
+        }
+    }
+}
+
+/// One refund in the ledger: what the provider decided for a refund's idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundEntry {
+    pub idempotency_key: String,
+    /// The idempotency key of the charge refunded.
+    pub charge_key: String,
+    pub order_id: String,
+    pub amount: String,
+    pub currency: String,
+    pub refunded: bool,
+    pub refund_id: Option<String>,
+    pub reason: Option<String>,
+    /// The answer: 201 refunded, 404 no approved charge, 422 not what the charge allows.
+    pub status: u16,
+    /// Calls made with this key (the first decided it; the rest were answered from the ledger).
+    pub calls: u32,
+}
+
+/// How an answer leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    Now,
+    /// After `late_by`: past the client's timeout.
+    Late,
+    /// Never: the connection is closed without an answer.
+    Dropped,
 }
 
 #[derive(Default)]
 struct State {
     ledger: BTreeMap<String, LedgerEntry>,
+    /// Refunds by their idempotency key.
+    refunds: BTreeMap<String, RefundEntry>,
     /// Calls answered 503.
     unavailable: u64,
     /// Calls refused for a wrong API key.
     unauthorized: u64,
     /// Answers sent late (after a charge was decided).
     late_answers: u64,
+    /// Answers dropped: the call was decided and its connection closed without an answer.
+    dropped_answers: u64,
     /// Lookups answered.
     lookups: u64,
 }
@@ -107,7 +175,10 @@ pub struct ProviderStats {
     pub repeated_calls: u64,
     pub unauthorized: u64,
     pub late_answers: u64,
+    pub dropped_answers: u64,
     pub lookups: u64,
+    pub refunded: u64,
+    pub refunds_refused: u64,
 }
 
 impl FakeProvider {
@@ -115,7 +186,8 @@ impl FakeProvider {
         let api_key = Arc::new(Mutex::new(new_key()));
         let state = Arc::new(Mutex::new(State::default()));
         let shared = (state.clone(), Arc::new(rates), api_key.clone());
-        let server = HttpServer::start(move |request| {
+        // A handler's error closes the connection without an answer: the dropped answers.
+        let server = HttpServer::start_with(ServerOptions::default(), move |request| {
             let (state, rates, key) = shared.clone();
             async move {
                 let key = key.lock().map(|k| k.clone()).unwrap_or_default();
@@ -147,11 +219,19 @@ impl FakeProvider {
         key
     }
 
-    /// Every idempotency key the provider decided, with its decision.
+    /// Every charge's idempotency key the provider decided, with its decision.
     pub fn ledger(&self) -> Vec<LedgerEntry> {
         self.state
             .lock()
             .map(|s| s.ledger.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every refund's idempotency key the provider decided, with its decision.
+    pub fn refunds(&self) -> Vec<RefundEntry> {
+        self.state
+            .lock()
+            .map(|s| s.refunds.values().cloned().collect())
             .unwrap_or_default()
     }
 
@@ -166,7 +246,10 @@ impl FakeProvider {
             repeated_calls: s.ledger.values().map(|e| u64::from(e.calls - 1)).sum(),
             unauthorized: s.unauthorized,
             late_answers: s.late_answers,
+            dropped_answers: s.dropped_answers,
             lookups: s.lookups,
+            refunded: s.refunds.values().filter(|r| r.refunded).count() as u64,
+            refunds_refused: s.refunds.values().filter(|r| !r.refunded).count() as u64,
         }
     }
 
@@ -202,7 +285,7 @@ async fn answer(
     rates: &ProviderRates,
     api_key: &str,
     request: hyper::Request<hyper::body::Incoming>,
-) -> hyper::Response<Full<Bytes>> {
+) -> Result<hyper::Response<Full<Bytes>>, std::io::Error> {
     tokio::time::sleep(rates.latency).await;
     let header = |name: &str| {
         request
@@ -215,42 +298,86 @@ async fn answer(
         if let Ok(mut s) = state.lock() {
             s.unauthorized += 1;
         }
-        return json(
+        return Ok(json(
             401,
             serde_json::json!({"message": "wrong or missing API key"}),
-        );
+        ));
     }
-    let path = request.uri().path().to_string();
-    if request.method() == hyper::Method::GET {
-        if let Some(key) = path.strip_prefix("/charges/").map(percent_decoded) {
-            return lookup(state, &key);
+    let path: Vec<String> = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .map(percent_decoded)
+        .collect();
+    let path: Vec<&str> = path.iter().map(String::as_str).collect();
+    match (request.method().clone(), path.as_slice()) {
+        (hyper::Method::GET, ["charges", key]) => return Ok(lookup(state, key)),
+        (hyper::Method::GET, ["charges", charge, "refunds", key]) => {
+            return Ok(lookup_refund(state, charge, key))
+        }
+        (hyper::Method::POST, ["charges"] | ["charges", _, "refunds"]) => {}
+        _ => {
+            return Ok(json(
+                404,
+                serde_json::json!({"message": "POST /charges, GET /charges/{key}, POST /charges/{key}/refunds and GET /charges/{key}/refunds/{refund key} only"}),
+            ))
         }
     }
-    if request.method() != hyper::Method::POST || path != "/charges" {
-        return json(
-            404,
-            serde_json::json!({"message": "POST /charges and GET /charges/{idempotency key} only"}),
-        );
-    }
+    let charge_key = path.get(1).map(|k| k.to_string());
     let Some(key) = header("idempotency-key").filter(|k| !k.is_empty()) else {
-        return json(
+        return Ok(json(
             400,
             serde_json::json!({"message": "Idempotency-Key is required"}),
-        );
+        ));
     };
     let body: serde_json::Value = match request.into_body().collect().await {
         Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or_default(),
         Err(_) => serde_json::Value::Null,
     };
-    let (response, late) = charge(state, rates, key, &body);
-    if late {
-        // Decided and in the ledger; the answer leaves after the client stopped waiting.
-        if let Ok(mut s) = state.lock() {
-            s.late_answers += 1;
+    let (response, delivery) = match charge_key {
+        None => charge(state, rates, key, &body),
+        Some(charge_key) => refund(state, &charge_key, key, &body),
+    };
+    match delivery {
+        Delivery::Now => Ok(response),
+        Delivery::Late => {
+            // Decided and in the ledger; the answer leaves after the client stopped waiting.
+            if let Ok(mut s) = state.lock() {
+                s.late_answers += 1;
+            }
+            tokio::time::sleep(rates.late_by).await;
+            Ok(response)
         }
-        tokio::time::sleep(rates.late_by).await;
+        Delivery::Dropped => {
+            // Decided and in the ledger; the connection closes without an answer.
+            if let Ok(mut s) = state.lock() {
+                s.dropped_answers += 1;
+            }
+            Err(std::io::Error::other(
+                "the answer was dropped (fake provider)",
+            ))
+        }
     }
-    response
+}
+
+/// `GET /charges/{charge}/refunds/{key}`: the refund's decision (200), or 404.
+fn lookup_refund(state: &Mutex<State>, charge: &str, key: &str) -> hyper::Response<Full<Bytes>> {
+    let Ok(mut s) = state.lock() else {
+        return json(500, serde_json::json!({"message": "ledger unavailable"}));
+    };
+    s.lookups += 1;
+    match s.refunds.get(key).filter(|r| r.charge_key == charge) {
+        Some(entry) => {
+            let mut answer = refund_decided(entry);
+            *answer.status_mut() = hyper::StatusCode::OK;
+            answer
+        }
+        None => json(
+            404,
+            serde_json::json!({"message": "no refund of this charge under this idempotency key"}),
+        ),
+    }
 }
 
 /// `GET /charges/{key}`: the ledger's decision, or 404.
@@ -296,14 +423,14 @@ fn percent_decoded(segment: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `POST /charges` with idempotency key `key`: the answer, and whether it is sent late.
+/// `POST /charges` with idempotency key `key`: the answer, and how it is delivered.
 fn charge(
     state: &Mutex<State>,
     rates: &ProviderRates,
     key: String,
     body: &serde_json::Value,
-) -> (hyper::Response<Full<Bytes>>, bool) {
-    let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_string);
+) -> (hyper::Response<Full<Bytes>>, Delivery) {
+    let text = |k: &str| field(body, k);
     // Like a real provider: no charge without a currency.
     let (Some(order_id), Some(amount), Some(currency), Some(customer)) = (
         text("orderId"),
@@ -316,18 +443,18 @@ fn charge(
                 400,
                 serde_json::json!({"message": "orderId, amount, currency and customerId are required"}),
             ),
-            false,
+            Delivery::Now,
         );
     };
     let Ok(mut s) = state.lock() else {
         return (
             json(500, serde_json::json!({"message": "ledger unavailable"})),
-            false,
+            Delivery::Now,
         );
     };
     if let Some(entry) = s.ledger.get_mut(&key) {
         entry.calls += 1;
-        return (decided(entry), entry.late);
+        return (decided(entry), entry.delivery());
     }
     let mut rng = rand::rng();
     let always_unavailable = rates
@@ -341,7 +468,7 @@ fn charge(
                 503,
                 serde_json::json!({"message": "temporarily unavailable (fake provider)"}),
             ),
-            false,
+            Delivery::Now,
         );
     }
     let declined_reason = if customer.starts_with(DECLINED_CUSTOMER_PREFIX) {
@@ -353,11 +480,11 @@ fn charge(
     } else {
         None
     };
-    let late = rates
-        .late_prefix
-        .as_deref()
-        .is_some_and(|p| customer.starts_with(p))
-        || rng.random_bool(rates.late.clamp(0.0, 1.0));
+    let prefixed =
+        |prefix: &Option<String>| prefix.as_deref().is_some_and(|p| customer.starts_with(p));
+    let dropped = prefixed(&rates.drop_prefix) || rng.random_bool(rates.drop.clamp(0.0, 1.0));
+    let late =
+        !dropped && (prefixed(&rates.late_prefix) || rng.random_bool(rates.late.clamp(0.0, 1.0)));
     let entry = LedgerEntry {
         idempotency_key: key.clone(),
         order_id,
@@ -370,8 +497,140 @@ fn charge(
         reason: declined_reason,
         calls: 1,
         late,
+        dropped,
     };
     let response = decided(&entry);
+    let delivery = entry.delivery();
     s.ledger.insert(key, entry);
-    (response, late)
+    (response, delivery)
+}
+
+/// A non-empty string field of a request's body (an empty one is a missing one).
+fn field(body: &serde_json::Value, key: &str) -> Option<String> {
+    body.get(key)
+        .and_then(|v| v.as_str())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}
+
+fn refund_decided(entry: &RefundEntry) -> hyper::Response<Full<Bytes>> {
+    if entry.refunded {
+        json(
+            201,
+            serde_json::json!({"status": "refunded", "refundId": entry.refund_id,
+                "amount": entry.amount, "currency": entry.currency}),
+        )
+    } else {
+        json(
+            entry.status,
+            serde_json::json!({"status": "refused", "reason": entry.reason}),
+        )
+    }
+}
+
+/// `POST /charges/{charge_key}/refunds` with idempotency key `key`: the answer, and how it is
+/// delivered (as the charge's answers are).
+fn refund(
+    state: &Mutex<State>,
+    charge_key: &str,
+    key: String,
+    body: &serde_json::Value,
+) -> (hyper::Response<Full<Bytes>>, Delivery) {
+    let text = |k: &str| field(body, k);
+    // Like a charge: no refund without an amount and a currency.
+    let (Some(order_id), Some(amount), Some(currency)) =
+        (text("orderId"), text("amount"), text("currency"))
+    else {
+        return (
+            json(
+                400,
+                serde_json::json!({"message": "orderId, amount and currency are required"}),
+            ),
+            Delivery::Now,
+        );
+    };
+    let Ok(asked) = amount.parse::<Decimal>() else {
+        return (
+            json(
+                400,
+                serde_json::json!({"message": format!("amount {amount:?} is not a decimal")}),
+            ),
+            Delivery::Now,
+        );
+    };
+    let Ok(mut s) = state.lock() else {
+        return (
+            json(500, serde_json::json!({"message": "ledger unavailable"})),
+            Delivery::Now,
+        );
+    };
+    let charge = s.ledger.get(charge_key).cloned();
+    let delivery = charge.as_ref().map_or(Delivery::Now, LedgerEntry::delivery);
+    if let Some(entry) = s.refunds.get_mut(&key) {
+        let same = entry.amount.parse::<Decimal>().ok() == Some(asked)
+            && entry.currency == currency
+            && entry.charge_key == charge_key;
+        if !same {
+            let reason = format!(
+                "the idempotency key {key} was used for a refund of {} {} of {}",
+                entry.amount, entry.currency, entry.charge_key
+            );
+            return (
+                json(
+                    422,
+                    serde_json::json!({"status": "refused", "reason": reason}),
+                ),
+                Delivery::Now,
+            );
+        }
+        entry.calls += 1;
+        return (refund_decided(entry), delivery);
+    }
+    let refunded_before: Decimal = s
+        .refunds
+        .values()
+        .filter(|r| r.refunded && r.charge_key == charge_key)
+        .filter_map(|r| r.amount.parse::<Decimal>().ok())
+        .sum();
+    let refused = match &charge {
+        Some(c) if c.approved => {
+            let charged = c.amount.parse::<Decimal>().unwrap_or_default();
+            if c.currency != currency {
+                Some((
+                    422,
+                    format!("the charge is in {}, not {currency}", c.currency),
+                ))
+            } else if asked <= Decimal::ZERO || asked + refunded_before > charged {
+                Some((
+                    422,
+                    format!(
+                        "{asked} {currency} is not refundable: {charged} charged, {refunded_before} refunded"
+                    ),
+                ))
+            } else {
+                None
+            }
+        }
+        _ => Some((
+            404,
+            format!("nothing to refund: no approved charge under {charge_key}"),
+        )),
+    };
+    let entry = RefundEntry {
+        idempotency_key: key.clone(),
+        charge_key: charge_key.to_string(),
+        order_id,
+        amount,
+        currency,
+        refunded: refused.is_none(),
+        refund_id: refused
+            .is_none()
+            .then(|| format!("re_{}", uuid::Uuid::new_v4().simple())),
+        status: refused.as_ref().map_or(201, |(status, _)| *status),
+        reason: refused.map(|(_, reason)| reason),
+        calls: 1,
+    };
+    let response = refund_decided(&entry);
+    s.refunds.insert(key, entry);
+    (response, delivery)
 }

@@ -444,10 +444,11 @@ pub fn render_lifecycle(
     let approved = ledger.iter().filter(|e| e.approved).count();
     let _ = writeln!(
         out,
-        "Charges (the payment provider's ledger): {approved} approved, {} declined, {} calls answered from the ledger (retries by idempotency key), {} decided and answered too late (unknown outcomes for the payment stage)",
+        "Charges (the payment provider's ledger): {approved} approved, {} declined, {} calls answered from the ledger (retries by idempotency key), {} decided and answered too late, {} decided and their answers dropped (unknown outcomes for the payment stage)",
         ledger.len() - approved,
         ledger.iter().map(|e| u64::from(e.calls.saturating_sub(1))).sum::<u64>(),
-        ledger.iter().filter(|e| e.late).count()
+        ledger.iter().filter(|e| e.late).count(),
+        ledger.iter().filter(|e| e.dropped).count()
     );
     let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
     for n in notifications {

@@ -3,12 +3,14 @@
 //! -> DynamoDB, with the DLQ and the alarm, then through the Orders stream, order-events and the
 //! inventory stage against a catalogue where some skus run out (many orders compete for their
 //! last units), the payment stage against the fake provider (5% declines, 20% unavailable
-//! answers, a few customers it never answers, who use up every attempt) and the notification
+//! answers, 5% of charges answered too late and 2% answered then dropped, a few customers it
+//! never answers, who use up every attempt) and the notification
 //! stage. Every message must be accounted for: stored once, dropped as a duplicate, or in the
 //! DLQ. Then the lifecycle's invariants, from the tables, the provider's ledger and the
 //! customers' inbox alone: every order terminal; per sku, initial stock = available, reserved
 //! and sold added up, reserved 0 when idle, sold = the units of the completed orders, nothing negative; at
-//! most one approved charge per order and exactly one per COMPLETED order; one notification
+//! most one approved charge per order and exactly one per COMPLETED order, approved minus
+//! refunded equal to a COMPLETED order's amount and 0 for the rest; one notification
 //! (by dedupe id) per terminal outcome.
 
 mod common;

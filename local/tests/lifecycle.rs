@@ -556,6 +556,74 @@ async fn a_charge_answered_too_late_on_every_attempt_is_found_by_lookup_and_the_
     assert!(provider.stats().late_answers >= 2 && provider.stats().lookups == 1);
 }
 
+/// Protects the "answer then drop" unknown outcome with the real HTTP adapter, DynamoDB and the
+/// fake provider: the provider charges and closes the connection without an answer, on every
+/// attempt. The stage reads each attempt as unavailable (the outcome unknown), looks the charge
+/// up after the last one, finds it, and the order ends PAID with exactly one charge in the
+/// ledger, its payment id, and its units sold (never released while the charge stands).
+#[tokio::test]
+async fn a_charge_whose_answer_is_dropped_on_every_attempt_is_found_by_lookup_and_paid_once() {
+    use order_local::provider::{FakeProvider, ProviderRates};
+    use order_pipeline::adapters::payment_http::{ApiKey, HttpGateway};
+
+    let e = env("dropped").await;
+    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 10)])
+        .await
+        .unwrap();
+    let provider = FakeProvider::start(ProviderRates {
+        drop_prefix: Some("drop-".into()),
+        ..ProviderRates::default()
+    })
+    .await
+    .unwrap();
+    let gateway = HttpGateway::new(
+        &provider.url,
+        ApiKey::Fixed(provider.api_key()),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let store = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
+    let payments = payment_worker(store, gateway, 2);
+    let order = accepted_for(&e, "DROP1", "drop-customer", "A", 3).await;
+    worker(&e)
+        .handle_records(&[event_record(&order)])
+        .await
+        .unwrap();
+    let event = reserved_event(&e, &order).await;
+
+    let (_, reports) = payments
+        .handle_records(&[record_of(&event, 1)])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].outcome.label(), "provider_unavailable");
+    let (_, reports) = payments
+        .handle_records(&[record_of(&event, 2)])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].outcome.label(), "paid", "found by lookup");
+
+    let ledger = provider.ledger();
+    assert_eq!(ledger.len(), 1, "one ledger entry: {ledger:?}");
+    assert!(ledger[0].approved && ledger[0].dropped);
+    assert_eq!(ledger[0].calls, 2, "both attempts reached the provider");
+    let stored = e.orders.get("DROP1").await.unwrap().unwrap();
+    assert_eq!(stored.status, OrderStatus::Paid);
+    let payment = stored.payment.unwrap();
+    assert_eq!(payment.payment_id, ledger[0].payment_id);
+    assert_eq!(payment.amount, ledger[0].amount);
+    let a = &scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap()["A"];
+    assert_eq!(
+        (a.available, a.reserved, a.sold),
+        (7, 0, 3),
+        "sold, not released"
+    );
+    let stats = provider.stats();
+    assert!(
+        stats.dropped_answers == 2 && stats.late_answers == 0 && stats.lookups == 1,
+        "{stats:?}"
+    );
+}
+
 /// Protects: on DynamoDB and over HTTP, the payment stage's real adapters do what the handler
 /// tests assume: the API key comes from Secrets Manager, the provider sees one idempotency key
 /// per order, an approved charge moves the order to PAID and its units from reserved to sold in
@@ -916,6 +984,100 @@ async fn a_rotated_api_key_is_read_again_at_the_first_refusal_and_the_charge_goe
     assert!(approved(short.charge(&request("ROT5")).await));
     assert_eq!(provider.stats().unauthorized, refused_before);
     assert_eq!(provider.ledger().iter().filter(|l| l.approved).count(), 4);
+}
+
+/// Protects a refund's key handling, the charge's own (issue "Money is right"): a warm HTTP
+/// adapter whose key the provider rotated gets 401 on the refund, reads the secret again and
+/// refunds in the same call; while the secret still holds the refused key the refund is "not
+/// sent" (the provider did not act: safe to retry) with the action named, never refused or
+/// unknown; retried once the secret is updated, it refunds once.
+#[tokio::test]
+async fn a_refund_after_a_key_rotation_reads_the_key_again_and_is_refunded_once() {
+    use order_local::provider::{FakeProvider, ProviderRates};
+    use order_pipeline::adapters::payment_http::{ApiKey, HttpGateway};
+    use order_pipeline::ports::payment::{
+        idempotency_key, Charge, ChargeRequest, PaymentGateway, Refund, RefundRequest,
+    };
+
+    let e = env("rotate-refund").await;
+    let provider = FakeProvider::start(ProviderRates::default()).await.unwrap();
+    let secrets = e.clients.secrets.clone();
+    let secret = secrets
+        .create_secret()
+        .name("rotated-refund-key")
+        .secret_string(serde_json::json!({"apiKey": provider.api_key()}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let put = |key: String| {
+        let (secrets, secret) = (secrets.clone(), secret.clone());
+        async move {
+            secrets
+                .put_secret_value()
+                .secret_id(secret)
+                .secret_string(serde_json::json!({"apiKey": key}).to_string())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let warm = HttpGateway::new(
+        &provider.url,
+        ApiKey::Secret {
+            client: secrets.clone(),
+            secret_id: secret.clone(),
+        },
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let charge = |order: &str| ChargeRequest {
+        order_id: order.into(),
+        amount: "15.00".into(),
+        currency: "USD".into(),
+        customer_id: "U1".into(),
+        idempotency_key: idempotency_key(order),
+        attempt: 1,
+    };
+    for order in ["RR1", "RR2"] {
+        assert!(matches!(
+            warm.charge(&charge(order)).await,
+            Charge::Approved { .. }
+        ));
+    }
+
+    // Rotated and the secret updated: the warm adapter's key is refused once, then read again.
+    put(provider.rotate_key()).await;
+    let refunded = warm.refund(&RefundRequest::full(&charge("RR1"), 1)).await;
+    assert!(
+        matches!(refunded, Refund::Refunded { .. }),
+        "refunded after the rotation: {refunded:?}"
+    );
+    assert_eq!(provider.stats().unauthorized, 1);
+
+    // Rotated at the provider, the secret not yet updated: not sent, the secret named.
+    provider.rotate_key();
+    let request = RefundRequest::full(&charge("RR2"), 1);
+    match warm.refund(&request).await {
+        Refund::NotSent { reason } => assert!(
+            reason.contains("401") && reason.contains("paymentSecretArn"),
+            "{reason}"
+        ),
+        other => panic!("a refused key must be not sent, not {other:?}"),
+    }
+    assert_eq!(provider.stats().refunded, 1, "nothing refunded meanwhile");
+    put(provider.api_key()).await;
+    let retried = warm
+        .refund(&RefundRequest {
+            attempt: 2,
+            ..request
+        })
+        .await;
+    assert!(matches!(retried, Refund::Refunded { .. }), "{retried:?}");
+    let refunds = provider.refunds();
+    assert_eq!(refunds.len(), 2, "one refund per order: {refunds:?}");
+    assert!(refunds.iter().all(|r| r.refunded && r.calls == 1));
 }
 
 /// Protects: the DynamoDB condition of every lifecycle change (`#s = :from AND version = :v`)

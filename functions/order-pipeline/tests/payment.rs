@@ -13,9 +13,13 @@ use common::{config, deliver, reserved, sqs, BACKOFF};
 use order_domain::{InventoryItem, OrderStatus, PaymentResult};
 use order_pipeline::adapters::memory::inventory::MemoryInventory;
 use order_pipeline::adapters::memory::queue::MemoryVisibility;
-use order_pipeline::adapters::payment_http::{read_answer, read_lookup};
+use order_pipeline::adapters::payment_http::{
+    read_answer, read_lookup, read_refund, read_refund_lookup,
+};
 use order_pipeline::adapters::payment_simulated::SimulatedGateway;
-use order_pipeline::ports::payment::{Charge, ChargeRequest, Lookup, PaymentGateway};
+use order_pipeline::ports::payment::{
+    Charge, ChargeRequest, Lookup, PaymentGateway, Refund, RefundLookup, RefundRequest,
+};
 use order_pipeline::ports::PortError;
 use order_pipeline::runtime::stage::EventStage;
 use order_pipeline::runtime::telemetry::Captured;
@@ -87,6 +91,19 @@ impl PaymentGateway for Scripted {
             .unwrap_or(Lookup::NoCharge {
                 reason: "404".into(),
             })
+    }
+
+    // The payment stages never refund: these exist because the port has them.
+    async fn refund(&self, _request: &RefundRequest) -> Refund {
+        Refund::NotSent {
+            reason: "the scripted provider does not refund".into(),
+        }
+    }
+
+    async fn lookup_refund(&self, _request: &RefundRequest) -> RefundLookup {
+        RefundLookup::NoRefund {
+            reason: "the scripted provider does not refund".into(),
+        }
     }
 }
 
@@ -620,6 +637,180 @@ async fn the_simulated_lookup_finds_what_the_simulated_charge_decided() {
         up.lookup(&request("decline-1")).await,
         Lookup::NoCharge { .. }
     ));
+}
+
+/// Protects: the simulated provider's refund replays its own rules (docs/contract.md): a
+/// standing charge is refunded under a deterministic id, the same for every repeat; no charge
+/// (declined, or every attempt unavailable), an amount over the charge or another currency is
+/// refused; unavailable refund calls are "not sent", never refunded; the refund's lookup finds
+/// the refund when an attempt up to the request's refunded.
+#[tokio::test]
+async fn the_simulated_refund_refunds_a_standing_charge_once_and_refuses_the_rest() {
+    use order_pipeline::ports::payment::refund_key;
+    let up = SimulatedGateway {
+        decline_over: Decimal::from(100),
+        unavailable_percent: 0,
+    };
+    let charge = |customer: &str| ChargeRequest {
+        order_id: "O-ref".into(),
+        amount: "10.00".into(),
+        currency: "USD".into(),
+        customer_id: customer.into(),
+        idempotency_key: "O-ref:payment".into(),
+        attempt: 1,
+    };
+    let full = RefundRequest::full(&charge("U1"), 1);
+    assert_eq!(full.idempotency_key, refund_key("O-ref"));
+    assert_eq!(full.idempotency_key, "O-ref:refund");
+    assert_eq!(
+        (full.amount.as_str(), full.currency.as_str()),
+        ("10.00", "USD")
+    );
+    let refunded = up.refund(&full).await;
+    assert!(
+        matches!(&refunded, Refund::Refunded { refund_id } if refund_id.starts_with("simr_")),
+        "{refunded:?}"
+    );
+    assert_eq!(
+        up.refund(&RefundRequest {
+            attempt: 2,
+            ..full.clone()
+        })
+        .await,
+        refunded,
+        "a repeat is the same refund"
+    );
+    let refund_id = match &refunded {
+        Refund::Refunded { refund_id } => refund_id.clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(
+        up.lookup_refund(&full).await,
+        RefundLookup::Refunded { refund_id }
+    );
+    for refused in [
+        RefundRequest::full(&charge("decline-1"), 1),
+        RefundRequest {
+            amount: "10.01".into(),
+            ..full.clone()
+        },
+        RefundRequest {
+            currency: "EUR".into(),
+            ..full.clone()
+        },
+    ] {
+        assert!(
+            matches!(up.refund(&refused).await, Refund::Refused { .. }),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            up.lookup_refund(&refused).await,
+            RefundLookup::NoRefund { .. }
+        ));
+    }
+    let down = SimulatedGateway {
+        unavailable_percent: 100,
+        ..up.clone()
+    };
+    assert!(
+        matches!(down.refund(&full).await, Refund::Refused { .. }),
+        "no attempt charged: nothing to refund"
+    );
+    // The charge stands (approved by a gateway that was up); every refund call is unavailable.
+    let flaky = SimulatedGateway {
+        unavailable_percent: 60,
+        ..up
+    };
+    let not_sent = (0..200)
+        .map(|i| {
+            RefundRequest::full(
+                &ChargeRequest {
+                    order_id: format!("O{i}"),
+                    ..charge("U1")
+                },
+                1,
+            )
+        })
+        .filter(|r| matches!(flaky.decide_refund(r), Refund::NotSent { .. }))
+        .filter(|r| matches!(flaky.charged(&r.charge), Lookup::Charged { .. }))
+        .collect::<Vec<_>>();
+    assert!(!not_sent.is_empty(), "some refund calls are unavailable");
+    for r in &not_sent {
+        assert!(
+            matches!(flaky.lookup_refund(r).await, RefundLookup::NoRefund { .. }),
+            "a refund not sent does not stand"
+        );
+    }
+}
+
+/// Protects: the refund protocol's answers (docs/contract.md): 2xx refunded → refunded; 2xx
+/// refused, 402, 404 (no charge) and 422 (amount mismatch) → refused, final; 401, 403, 409, 429
+/// and other 4xx → not sent (safe to retry); 5xx and an unreadable 2xx → unknown, never
+/// "refused". The refund's lookup: refunded → stands; refused or 404 → no refund; else unknown.
+#[test]
+fn refund_answers_map_to_refunded_refused_not_sent_or_unknown() {
+    assert_eq!(
+        read_refund(201, br#"{"status":"refunded","refundId":"re_1"}"#),
+        Refund::Refunded {
+            refund_id: "re_1".into()
+        }
+    );
+    assert!(matches!(
+        read_refund(200, br#"{"status":"refused","reason":"nothing to refund"}"#),
+        Refund::Refused { reason } if reason == "nothing to refund"
+    ));
+    for status in [402, 404, 422] {
+        assert!(
+            matches!(read_refund(status, b"{}"), Refund::Refused { .. }),
+            "{status}"
+        );
+    }
+    for status in [400, 401, 403, 409, 429] {
+        assert!(
+            matches!(read_refund(status, b"{}"), Refund::NotSent { .. }),
+            "{status}"
+        );
+    }
+    for status in [500, 502, 503] {
+        assert!(
+            matches!(read_refund(status, b"{}"), Refund::Unknown { .. }),
+            "{status}"
+        );
+    }
+    assert!(
+        matches!(
+            read_refund(201, br#"{"status":"refunded"}"#),
+            Refund::Unknown { .. }
+        ),
+        "refunded without a refund id is not known to be refunded"
+    );
+    assert!(matches!(
+        read_refund(200, b"garbage"),
+        Refund::Unknown { .. }
+    ));
+    assert_eq!(
+        read_refund_lookup(200, br#"{"status":"refunded","refundId":"re_1"}"#),
+        RefundLookup::Refunded {
+            refund_id: "re_1".into()
+        }
+    );
+    assert!(matches!(
+        read_refund_lookup(200, br#"{"status":"refused","reason":"x"}"#),
+        RefundLookup::NoRefund { .. }
+    ));
+    assert!(matches!(
+        read_refund_lookup(404, b"{}"),
+        RefundLookup::NoRefund { .. }
+    ));
+    for status in [500, 503, 429, 401, 400, 409, 422] {
+        assert!(
+            matches!(
+                read_refund_lookup(status, b"{}"),
+                RefundLookup::Unknown { .. }
+            ),
+            "{status}"
+        );
+    }
 }
 
 #[test]

@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use crate::adapters::aws::classify;
-use crate::ports::payment::{Charge, ChargeRequest, Lookup, PaymentGateway};
+use crate::ports::payment::{
+    Charge, ChargeRequest, Lookup, PaymentGateway, Refund, RefundLookup, RefundRequest,
+};
 use crate::ports::PortError;
 
 type HttpClient = hyper_util::client::legacy::Client<
@@ -42,6 +44,10 @@ struct CachedKey {
 /// or 402 → declined; 401 and 403 → the key read again and the call repeated once with it,
 /// else unavailable; 429, 5xx, 409 (the key is in use), other 4xx, timeouts and connection
 /// failures → unavailable.
+/// Refunds: `POST {url}/charges/{charge's idempotency key}/refunds` with `Idempotency-Key:
+/// <orderId>:refund`, body `{orderId, amount, currency}` ([`read_refund`]), looked up with
+/// `GET {url}/charges/{charge's key}/refunds/{refund's key}` ([`read_refund_lookup`]).
+/// docs/contract.md, "The payment provider's protocol".
 pub struct HttpGateway {
     url: String,
     api_key: ApiKey,
@@ -140,24 +146,24 @@ impl HttpGateway {
         &self,
         order_id: &str,
         build: impl Fn(&str) -> Result<hyper::Request<Body>, String>,
-    ) -> Result<(u16, Vec<u8>), String> {
-        let key = self.api_key(None).await?;
-        let answer = self.send(build(&key)?).await?;
+    ) -> Result<(u16, Vec<u8>), Failure> {
+        let key = self.api_key(None).await.map_err(Failure::NotSent)?;
+        let answer = self.send(build(&key).map_err(Failure::NotSent)?).await?;
         if !matches!(answer.0, 401 | 403) {
             return Ok(answer);
         }
-        let fresh = self.api_key(Some(&key)).await?;
+        let fresh = self.api_key(Some(&key)).await.map_err(Failure::NotSent)?;
         if fresh == key {
-            return Err(refused_key(answer.0, false));
+            return Err(Failure::NotSent(refused_key(answer.0, false)));
         }
         tracing::info!(
             order_id,
             status = answer.0,
             "the provider refused the API key: read it again from the secret, calling once more"
         );
-        let again = self.send(build(&fresh)?).await?;
+        let again = self.send(build(&fresh).map_err(Failure::NotSent)?).await?;
         if matches!(again.0, 401 | 403) {
-            return Err(refused_key(again.0, true));
+            return Err(Failure::NotSent(refused_key(again.0, true)));
         }
         Ok(again)
     }
@@ -174,12 +180,12 @@ impl HttpGateway {
             "currency": request.currency,
             "customerId": request.customer_id,
         });
-        hyper::Request::post(format!("{url}/charges"))
-            .header("content-type", "application/json")
-            .header("idempotency-key", &request.idempotency_key)
-            .header("authorization", format!("Bearer {key}"))
-            .body(Body::new(bytes::Bytes::from(body.to_string())))
-            .map_err(|e| e.to_string())
+        post(
+            format!("{url}/charges"),
+            &request.idempotency_key,
+            key,
+            &body,
+        )
     }
 
     /// `GET /charges/{idempotency key}`, authorized with `key`.
@@ -188,39 +194,122 @@ impl HttpGateway {
         url: &str,
         key: &str,
     ) -> Result<hyper::Request<Body>, String> {
-        hyper::Request::get(format!(
-            "{url}/charges/{}",
-            path_segment(&request.idempotency_key)
-        ))
-        .header("authorization", format!("Bearer {key}"))
-        .body(Body::new(bytes::Bytes::new()))
-        .map_err(|e| e.to_string())
+        get(
+            format!("{url}/charges/{}", path_segment(&request.idempotency_key)),
+            key,
+        )
     }
 
-    async fn send(&self, http_request: hyper::Request<Body>) -> Result<(u16, Vec<u8>), String> {
+    /// `POST /charges/{charge's key}/refunds` for `request`, authorized with `key`.
+    fn refund_request(
+        request: &RefundRequest,
+        url: &str,
+        key: &str,
+    ) -> Result<hyper::Request<Body>, String> {
+        let body = serde_json::json!({
+            "orderId": request.charge.order_id,
+            "amount": request.amount,
+            "currency": request.currency,
+        });
+        post(
+            format!(
+                "{url}/charges/{}/refunds",
+                path_segment(&request.charge.idempotency_key)
+            ),
+            &request.idempotency_key,
+            key,
+            &body,
+        )
+    }
+
+    /// `GET /charges/{charge's key}/refunds/{refund's key}`, authorized with `key`.
+    fn refund_lookup_request(
+        request: &RefundRequest,
+        url: &str,
+        key: &str,
+    ) -> Result<hyper::Request<Body>, String> {
+        get(
+            format!(
+                "{url}/charges/{}/refunds/{}",
+                path_segment(&request.charge.idempotency_key),
+                path_segment(&request.idempotency_key)
+            ),
+            key,
+        )
+    }
+
+    /// One request and its whole answer, within the timeout. A failure says whether the request
+    /// may have reached the provider: only a failed connection is known not to have.
+    async fn send(&self, http_request: hyper::Request<Body>) -> Result<(u16, Vec<u8>), Failure> {
         use http_body_util::BodyExt;
         let exchange = async {
-            let response = self
-                .client
-                .request(http_request)
-                .await
-                .map_err(|e| format!("request failed: {e}"))?;
+            let response = self.client.request(http_request).await.map_err(|e| {
+                let reason = format!("request failed: {e}");
+                if e.is_connect() {
+                    Failure::NotSent(reason)
+                } else {
+                    Failure::Unknown(reason)
+                }
+            })?;
             let status = response.status().as_u16();
             let bytes = response
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| format!("reading the answer failed: {e}"))?
+                .map_err(|e| Failure::Unknown(format!("reading the answer failed: {e}")))?
                 .to_bytes();
-            Ok::<_, String>((status, bytes.to_vec()))
+            Ok::<_, Failure>((status, bytes.to_vec()))
         };
         tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| format!("no answer within {} ms", self.timeout.as_millis()))?
+            .map_err(|_| {
+                Failure::Unknown(format!("no answer within {} ms", self.timeout.as_millis()))
+            })?
     }
 }
 
 type Body = http_body_util::Full<bytes::Bytes>;
+
+/// Why a call has no answer to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Failure {
+    /// The provider did not act on it: no connection, no key, the key refused.
+    NotSent(String),
+    /// It may have reached the provider: no answer in time, the connection lost after sending.
+    Unknown(String),
+}
+
+impl Failure {
+    fn reason(self) -> String {
+        match self {
+            Failure::NotSent(r) | Failure::Unknown(r) => r,
+        }
+    }
+}
+
+/// `POST url` with the JSON `body` under the idempotency key `idempotency_key`, authorized with
+/// `key`.
+fn post(
+    url: String,
+    idempotency_key: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> Result<hyper::Request<Body>, String> {
+    hyper::Request::post(url)
+        .header("content-type", "application/json")
+        .header("idempotency-key", idempotency_key)
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::new(bytes::Bytes::from(body.to_string())))
+        .map_err(|e| e.to_string())
+}
+
+/// `GET url`, authorized with `key`.
+fn get(url: String, key: &str) -> Result<hyper::Request<Body>, String> {
+    hyper::Request::get(url)
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::new(bytes::Bytes::new()))
+        .map_err(|e| e.to_string())
+}
 
 /// `text` as one URL path segment: unreserved characters as they are, the rest percent-encoded.
 fn path_segment(text: &str) -> String {
@@ -247,36 +336,139 @@ fn refused_key(status: u16, reread: bool) -> String {
     )
 }
 
-/// What an HTTP answer means (status, body).
+/// An answer's status and JSON body (JSON null when the body is not JSON), read by every
+/// `read_*` below.
+struct Answer {
+    status: u16,
+    json: serde_json::Value,
+}
+
+impl Answer {
+    fn new(status: u16, body: &[u8]) -> Self {
+        Self {
+            status,
+            json: serde_json::from_slice(body).unwrap_or_default(),
+        }
+    }
+
+    /// A string field of the body.
+    fn text(&self, key: &str) -> Option<String> {
+        self.json
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    }
+
+    /// A non-empty string field of the body.
+    fn id(&self, key: &str) -> Option<String> {
+        self.text(key).filter(|id| !id.is_empty())
+    }
+
+    /// The body's `reason`, else `fallback`.
+    fn reason_or(&self, fallback: &str) -> String {
+        self.text("reason").unwrap_or_else(|| fallback.to_string())
+    }
+
+    /// "the provider answered {status}: {reason or message}", for answers that settle nothing.
+    fn describe(&self) -> String {
+        format!(
+            "the provider answered {}{}",
+            self.status,
+            self.text("reason")
+                .or_else(|| self.text("message"))
+                .map(|r| format!(": {}", r.chars().take(200).collect::<String>()))
+                .unwrap_or_default()
+        )
+    }
+
+    /// "the provider answered {status} with status {body's status}", for a 2xx nobody can read.
+    fn unreadable(&self) -> String {
+        format!(
+            "the provider answered {} with status {:?}",
+            self.status,
+            self.text("status")
+        )
+    }
+}
+
+/// What an HTTP answer to a charge means (status, body).
 pub fn read_answer(status: u16, body: &[u8]) -> Charge {
-    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let text = |key: &str| json.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let answer = Answer::new(status, body);
     match status {
-        200..=299 => match text("status").as_deref() {
-            Some("approved") => match text("paymentId") {
-                Some(payment_id) if !payment_id.is_empty() => Charge::Approved { payment_id },
-                _ => Charge::Unavailable {
+        200..=299 => match answer.text("status").as_deref() {
+            Some("approved") => match answer.id("paymentId") {
+                Some(payment_id) => Charge::Approved { payment_id },
+                None => Charge::Unavailable {
                     reason: "the provider approved without a paymentId".into(),
                 },
             },
             Some("declined") => Charge::Declined {
-                reason: text("reason").unwrap_or_else(|| "declined".into()),
+                reason: answer.reason_or("declined"),
             },
-            other => Charge::Unavailable {
-                reason: format!("the provider answered {status} with status {other:?}"),
+            _ => Charge::Unavailable {
+                reason: answer.unreadable(),
             },
         },
         402 => Charge::Declined {
-            reason: text("reason").unwrap_or_else(|| "declined (402)".into()),
+            reason: answer.reason_or("declined (402)"),
         },
         _ => Charge::Unavailable {
-            reason: format!(
-                "the provider answered {status}{}",
-                text("reason")
-                    .or_else(|| text("message"))
-                    .map(|r| format!(": {}", r.chars().take(200).collect::<String>()))
-                    .unwrap_or_default()
-            ),
+            reason: answer.describe(),
+        },
+    }
+}
+
+/// What an HTTP answer to a refund means (status, body):
+/// 2xx `{"status":"refunded","refundId":..}` → refunded; 2xx `{"status":"refused","reason":..}`,
+/// 402, 404 (no approved charge under the key) or 422 (an amount or currency that does not
+/// match) → refused, final; 401/403 (already read again by the caller), 409, 429 and any other
+/// 4xx → not sent (the provider did not act: safe to try again); 5xx, and a 2xx that cannot be
+/// read → unknown (the refund may stand).
+pub fn read_refund(status: u16, body: &[u8]) -> Refund {
+    let answer = Answer::new(status, body);
+    match status {
+        200..=299 => match answer.text("status").as_deref() {
+            Some("refunded") => match answer.id("refundId") {
+                Some(refund_id) => Refund::Refunded { refund_id },
+                None => Refund::Unknown {
+                    reason: "the provider refunded without a refundId".into(),
+                },
+            },
+            Some("refused") => Refund::Refused {
+                reason: answer.reason_or("refused"),
+            },
+            _ => Refund::Unknown {
+                reason: answer.unreadable(),
+            },
+        },
+        402 | 404 | 422 => Refund::Refused {
+            reason: answer.describe(),
+        },
+        400..=499 => Refund::NotSent {
+            reason: answer.describe(),
+        },
+        _ => Refund::Unknown {
+            reason: answer.describe(),
+        },
+    }
+}
+
+/// What an answer to `GET /charges/{key}/refunds/{refund key}` means (status, body): 2xx with
+/// a refund that stands → refunded; 2xx with a refused one, or 404 → no refund; anything else →
+/// unknown.
+pub fn read_refund_lookup(status: u16, body: &[u8]) -> RefundLookup {
+    match (status, read_refund(status, body)) {
+        (200..=299, Refund::Refunded { refund_id }) => RefundLookup::Refunded { refund_id },
+        (200..=299, Refund::Refused { reason }) => RefundLookup::NoRefund { reason },
+        (404, _) => RefundLookup::NoRefund {
+            reason: "the provider has no refund under the idempotency key (404)".into(),
+        },
+        (
+            _,
+            Refund::Refused { reason } | Refund::NotSent { reason } | Refund::Unknown { reason },
+        ) => RefundLookup::Unknown { reason },
+        (_, Refund::Refunded { .. }) => RefundLookup::Unknown {
+            reason: format!("the provider answered the refund lookup with {status}"),
         },
     }
 }
@@ -294,7 +486,9 @@ impl PaymentGateway for HttpGateway {
             .await;
         match answer {
             Ok((status, body)) => read_answer(status, &body),
-            Err(reason) => Charge::Unavailable { reason },
+            Err(failure) => Charge::Unavailable {
+                reason: failure.reason(),
+            },
         }
     }
 
@@ -306,7 +500,68 @@ impl PaymentGateway for HttpGateway {
             .await;
         match answer {
             Ok((status, body)) => read_lookup(status, &body),
-            Err(reason) => Lookup::Unknown { reason },
+            Err(failure) => Lookup::Unknown {
+                reason: failure.reason(),
+            },
+        }
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Refund {
+        let order_id = request.charge.order_id.as_str();
+        let answer = self
+            .exchange(order_id, |key| {
+                Self::refund_request(request, &self.url, key)
+            })
+            .await;
+        let refund = match answer {
+            Ok((status, body)) => read_refund(status, &body),
+            Err(Failure::NotSent(reason)) => Refund::NotSent { reason },
+            Err(Failure::Unknown(reason)) => Refund::Unknown { reason },
+        };
+        match &refund {
+            Refund::Refunded { refund_id } => tracing::info!(
+                order_id,
+                refund_id,
+                amount = request.amount,
+                currency = request.currency,
+                attempt = request.attempt,
+                "refunded"
+            ),
+            Refund::Refused { reason } => {
+                tracing::warn!(
+                    order_id,
+                    reason,
+                    attempt = request.attempt,
+                    "refund refused"
+                )
+            }
+            Refund::NotSent { reason } => tracing::warn!(
+                order_id,
+                reason,
+                attempt = request.attempt,
+                "refund not sent: safe to try again"
+            ),
+            Refund::Unknown { reason } => tracing::warn!(
+                order_id,
+                reason,
+                attempt = request.attempt,
+                "refund outcome unknown: look it up before anything else"
+            ),
+        }
+        refund
+    }
+
+    async fn lookup_refund(&self, request: &RefundRequest) -> RefundLookup {
+        let answer = self
+            .exchange(&request.charge.order_id, |key| {
+                Self::refund_lookup_request(request, &self.url, key)
+            })
+            .await;
+        match answer {
+            Ok((status, body)) => read_refund_lookup(status, &body),
+            Err(failure) => RefundLookup::Unknown {
+                reason: failure.reason(),
+            },
         }
     }
 }

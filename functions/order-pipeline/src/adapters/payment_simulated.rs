@@ -6,7 +6,9 @@ use rust_decimal::Decimal;
 use sha2::Digest;
 
 use crate::adapters::payment_http::HttpGateway;
-use crate::ports::payment::{Charge, ChargeRequest, Lookup, PaymentGateway};
+use crate::ports::payment::{
+    Charge, ChargeRequest, Lookup, PaymentGateway, Refund, RefundLookup, RefundRequest,
+};
 
 /// The simulated provider: deterministic rules for demos and a stack without a provider.
 /// - a customer id starting with `decline-` is declined;
@@ -15,7 +17,12 @@ use crate::ports::payment::{Charge, ChargeRequest, Lookup, PaymentGateway};
 ///   attempt (the same call answers the same way);
 /// - anything else is approved with the payment id `sim_<hash of the idempotency key>`;
 /// - a lookup finds the charge when an attempt up to the request's was approved (the same
-///   rules, replayed), else no charge.
+///   rules, replayed), else no charge;
+/// - a refund is refused when the charge does not stand (its lookup, replayed) or the amount is
+///   more than was charged or in another currency; `unavailable_percent` of refund calls, by a
+///   hash of the order id, `refund` and the attempt, are not sent; anything else is refunded
+///   with the refund id `simr_<hash of the refund's key>`;
+/// - a refund's lookup finds it when a refund attempt up to the request's was refunded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimulatedGateway {
     pub decline_over: Decimal,
@@ -47,26 +54,96 @@ impl SimulatedGateway {
                 }
             }
         }
-        let roll = sha2::Sha256::digest(format!("{}\n{}", request.order_id, request.attempt));
-        if u32::from(roll[0]) * 100 / 256 < self.unavailable_percent {
+        if self.unavailable(&format!("{}\n{}", request.order_id, request.attempt)) {
             return Charge::Unavailable {
+                reason: self.unavailable_reason(),
+            };
+        }
+        Charge::Approved {
+            payment_id: simulated_id("sim", &request.idempotency_key),
+        }
+    }
+
+    /// Whether the charge `request` names stands: the rules replayed for every attempt up to
+    /// the request's.
+    pub fn charged(&self, request: &ChargeRequest) -> Lookup {
+        let mut attempt = request.clone();
+        for n in 1..=request.attempt.max(1) {
+            attempt.attempt = n;
+            match self.decide(&attempt) {
+                Charge::Approved { payment_id } => return Lookup::Charged { payment_id },
+                Charge::Declined { reason } => return Lookup::NoCharge { reason },
+                Charge::Unavailable { .. } => {}
+            }
+        }
+        Lookup::NoCharge {
+            reason: "no simulated attempt was approved".into(),
+        }
+    }
+
+    /// The answer to `request`'s refund call.
+    pub fn decide_refund(&self, request: &RefundRequest) -> Refund {
+        if let Lookup::NoCharge { reason } | Lookup::Unknown { reason } =
+            self.charged(&request.charge)
+        {
+            return Refund::Refused {
+                reason: format!("nothing to refund (simulated: {reason})"),
+            };
+        }
+        let (Ok(amount), Ok(charged)) = (
+            request.amount.parse::<Decimal>(),
+            request.charge.amount.parse::<Decimal>(),
+        ) else {
+            return Refund::Refused {
+                reason: format!("amount {:?} is not a decimal", request.amount),
+            };
+        };
+        if amount <= Decimal::ZERO
+            || amount > charged
+            || request.currency != request.charge.currency
+        {
+            return Refund::Refused {
                 reason: format!(
-                    "provider unavailable (simulated: {}% of calls)",
-                    self.unavailable_percent
+                    "refund of {amount} {} does not fit the charge of {charged} {} (simulated)",
+                    request.currency, request.charge.currency
                 ),
             };
         }
-        let id = sha2::Sha256::digest(request.idempotency_key.as_bytes());
-        Charge::Approved {
-            payment_id: format!(
-                "sim_{}",
-                id.iter()
-                    .take(8)
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            ),
+        let order_id = &request.charge.order_id;
+        if self.unavailable(&format!("{order_id}\nrefund\n{}", request.attempt)) {
+            return Refund::NotSent {
+                reason: self.unavailable_reason(),
+            };
+        }
+        Refund::Refunded {
+            refund_id: simulated_id("simr", &request.idempotency_key),
         }
     }
+
+    /// Whether `text`'s call is one of the `unavailable_percent` that are unavailable.
+    fn unavailable(&self, text: &str) -> bool {
+        let roll = sha2::Sha256::digest(text.as_bytes());
+        u32::from(roll[0]) * 100 / 256 < self.unavailable_percent
+    }
+
+    fn unavailable_reason(&self) -> String {
+        format!(
+            "provider unavailable (simulated: {}% of calls)",
+            self.unavailable_percent
+        )
+    }
+}
+
+/// `{prefix}_<the first 8 bytes of the key's SHA-256, in hex>`.
+fn simulated_id(prefix: &str, key: &str) -> String {
+    let id = sha2::Sha256::digest(key.as_bytes());
+    format!(
+        "{prefix}_{}",
+        id.iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }
 
 impl PaymentGateway for SimulatedGateway {
@@ -79,17 +156,25 @@ impl PaymentGateway for SimulatedGateway {
     }
 
     async fn lookup(&self, request: &ChargeRequest) -> Lookup {
+        self.charged(request)
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Refund {
+        self.decide_refund(request)
+    }
+
+    async fn lookup_refund(&self, request: &RefundRequest) -> RefundLookup {
         let mut attempt = request.clone();
         for n in 1..=request.attempt.max(1) {
             attempt.attempt = n;
-            match self.decide(&attempt) {
-                Charge::Approved { payment_id } => return Lookup::Charged { payment_id },
-                Charge::Declined { reason } => return Lookup::NoCharge { reason },
-                Charge::Unavailable { .. } => {}
+            match self.decide_refund(&attempt) {
+                Refund::Refunded { refund_id } => return RefundLookup::Refunded { refund_id },
+                Refund::Refused { reason } => return RefundLookup::NoRefund { reason },
+                Refund::NotSent { .. } | Refund::Unknown { .. } => {}
             }
         }
-        Lookup::NoCharge {
-            reason: "no simulated attempt was approved".into(),
+        RefundLookup::NoRefund {
+            reason: "no simulated refund attempt was refunded".into(),
         }
     }
 }
@@ -119,6 +204,20 @@ impl PaymentGateway for Gateway {
         match self {
             Gateway::Simulated(g) => g.lookup(request).await,
             Gateway::Http(g) => g.lookup(request).await,
+        }
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Refund {
+        match self {
+            Gateway::Simulated(g) => g.refund(request).await,
+            Gateway::Http(g) => g.refund(request).await,
+        }
+    }
+
+    async fn lookup_refund(&self, request: &RefundRequest) -> RefundLookup {
+        match self {
+            Gateway::Simulated(g) => g.lookup_refund(request).await,
+            Gateway::Http(g) => g.lookup_refund(request).await,
         }
     }
 }
