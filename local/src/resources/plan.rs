@@ -57,7 +57,7 @@ fn action_for(kind: &str) -> Option<Action> {
         "AWS::IAM::Role" | "AWS::IAM::Policy" => skip("permissions: the emulator does not enforce IAM"),
         "AWS::KMS::Key" => skip("encryption at rest: the emulator stores plaintext"),
         "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
-            skip("resource policies (TLS only, account only): the emulator does not enforce them")
+            skip("resource policies (TLS only, publishers named): the emulator does not enforce them")
         }
         "AWS::Logs::LogGroup" => skip("the functions' log lines go to target/order-local/functions.log"),
         "AWS::Lambda::Permission" => skip("the runner invokes the functions itself"),
