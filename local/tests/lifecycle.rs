@@ -770,7 +770,7 @@ async fn the_payment_transactions_and_the_http_adapter_on_moto_and_a_fake_provid
     .unwrap();
     assert!(matches!(
         wrong.charge(&request).await,
-        Charge::Unavailable { reason } if reason.contains("401")
+        Charge::NotSent { reason } if reason.contains("401")
     ));
     assert_eq!(provider.ledger().len(), 2, "one ledger entry per order");
 }
@@ -968,7 +968,7 @@ async fn a_rotated_api_key_is_read_again_at_the_first_refusal_and_the_charge_goe
     // Rotated at the provider, the secret not yet updated: unavailable (retried), not declined.
     provider.rotate_key();
     match warm.charge(&request("ROT3")).await {
-        Charge::Unavailable { reason } => assert!(
+        Charge::NotSent { reason } => assert!(
             reason.contains("401") && reason.contains("paymentSecretArn"),
             "{reason}"
         ),

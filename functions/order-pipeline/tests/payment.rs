@@ -108,7 +108,7 @@ impl PaymentGateway for Scripted {
 }
 
 fn unavailable() -> Charge {
-    Charge::Unavailable {
+    Charge::Unknown {
         reason: "503".into(),
     }
 }
@@ -568,7 +568,7 @@ fn simulated_gateway_follows_its_documented_rules() {
                     order_id: format!("O{i}"),
                     ..request("U1", "1", 1)
                 }),
-                Charge::Unavailable { .. }
+                Charge::NotSent { .. }
             )
         })
         .count();
@@ -827,16 +827,24 @@ fn http_answers_map_to_approved_declined_or_unavailable() {
         Charge::Declined { reason } if reason == "stolen card"
     ));
     assert!(matches!(read_answer(402, b"{}"), Charge::Declined { .. }));
-    for status in [429, 500, 503, 409, 401] {
+    // The provider did not act (safe to send again) against sent without a usable answer (a
+    // charge may stand: looked up before the order fails).
+    for status in [429, 409, 401, 400] {
         assert!(
-            matches!(read_answer(status, b"{}"), Charge::Unavailable { .. }),
+            matches!(read_answer(status, b"{}"), Charge::NotSent { .. }),
+            "{status}"
+        );
+    }
+    for status in [500, 503, 504] {
+        assert!(
+            matches!(read_answer(status, b"{}"), Charge::Unknown { .. }),
             "{status}"
         );
     }
     assert!(
         matches!(
             read_answer(200, br#"{"status":"approved"}"#),
-            Charge::Unavailable { .. }
+            Charge::Unknown { .. }
         ),
         "approved without a payment id is not an approval"
     );

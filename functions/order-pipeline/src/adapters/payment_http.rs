@@ -398,21 +398,24 @@ pub fn read_answer(status: u16, body: &[u8]) -> Charge {
         200..=299 => match answer.text("status").as_deref() {
             Some("approved") => match answer.id("paymentId") {
                 Some(payment_id) => Charge::Approved { payment_id },
-                None => Charge::Unavailable {
+                None => Charge::Unknown {
                     reason: "the provider approved without a paymentId".into(),
                 },
             },
             Some("declined") => Charge::Declined {
                 reason: answer.reason_or("declined"),
             },
-            _ => Charge::Unavailable {
+            _ => Charge::Unknown {
                 reason: answer.unreadable(),
             },
         },
         402 => Charge::Declined {
             reason: answer.reason_or("declined (402)"),
         },
-        _ => Charge::Unavailable {
+        400..=499 => Charge::NotSent {
+            reason: answer.describe(),
+        },
+        _ => Charge::Unknown {
             reason: answer.describe(),
         },
     }
@@ -486,9 +489,8 @@ impl PaymentGateway for HttpGateway {
             .await;
         match answer {
             Ok((status, body)) => read_answer(status, &body),
-            Err(failure) => Charge::Unavailable {
-                reason: failure.reason(),
-            },
+            Err(Failure::NotSent(reason)) => Charge::NotSent { reason },
+            Err(Failure::Unknown(reason)) => Charge::Unknown { reason },
         }
     }
 
@@ -575,9 +577,10 @@ pub fn read_lookup(status: u16, body: &[u8]) -> Lookup {
         (404, _) => Lookup::NoCharge {
             reason: "the provider has no charge under the idempotency key (404)".into(),
         },
-        (_, Charge::Unavailable { reason } | Charge::Declined { reason }) => {
-            Lookup::Unknown { reason }
-        }
+        (
+            _,
+            Charge::NotSent { reason } | Charge::Unknown { reason } | Charge::Declined { reason },
+        ) => Lookup::Unknown { reason },
         (_, Charge::Approved { .. }) => Lookup::Unknown {
             reason: format!("the provider answered the lookup with {status}"),
         },

@@ -55,7 +55,7 @@ impl SimulatedGateway {
             }
         }
         if self.unavailable(&format!("{}\n{}", request.order_id, request.attempt)) {
-            return Charge::Unavailable {
+            return Charge::NotSent {
                 reason: self.unavailable_reason(),
             };
         }
@@ -73,7 +73,7 @@ impl SimulatedGateway {
             match self.decide(&attempt) {
                 Charge::Approved { payment_id } => return Lookup::Charged { payment_id },
                 Charge::Declined { reason } => return Lookup::NoCharge { reason },
-                Charge::Unavailable { .. } => {}
+                Charge::NotSent { .. } | Charge::Unknown { .. } => {}
             }
         }
         Lookup::NoCharge {

@@ -29,10 +29,29 @@ pub enum Charge {
     Declined {
         reason: String,
     },
-    /// Timeouts, 429, 5xx, connection failures: try again later.
-    Unavailable {
+    /// The provider did not act on this call (no connection, the key refused, 409, 429, another
+    /// 4xx): nothing was charged by it; safe to try again.
+    NotSent {
         reason: String,
     },
+    /// Sent, no usable answer (no answer in time, the connection dropped after sending, a 5xx,
+    /// an answer that cannot be read): a charge may stand. Try again under the same key, and look
+    /// the charge up before the order fails ([`PaymentGateway::lookup`]).
+    Unknown {
+        reason: String,
+    },
+}
+
+impl Charge {
+    /// The reason of a call without a final answer ([`Charge::NotSent`], [`Charge::Unknown`]),
+    /// with which of the two it was; `None` for approved and declined.
+    pub fn unanswered(&self) -> Option<String> {
+        match self {
+            Charge::NotSent { reason } => Some(format!("not sent: {reason}")),
+            Charge::Unknown { reason } => Some(format!("outcome unknown: {reason}")),
+            Charge::Approved { .. } | Charge::Declined { .. } => None,
+        }
+    }
 }
 
 /// What the provider's ledger holds for a charge's idempotency key.
@@ -75,8 +94,8 @@ impl RefundRequest {
     }
 }
 
-/// What the provider answered to a refund. Unlike [`Charge::Unavailable`], a call without a
-/// final answer says whether it may have reached the provider.
+/// What the provider answered to a refund; a call without a final answer says, as a charge's
+/// does, whether it may have reached the provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refund {
     /// Final: the money went back.

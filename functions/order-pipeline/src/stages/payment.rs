@@ -263,13 +263,20 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
                     PaymentOutcome::Duplicate
                 })
             }
-            Charge::Unavailable { reason } if attempt >= self.settings.max_attempts => {
-                let reason =
-                    format!("provider unavailable on all {attempt} attempts; last: {reason}");
+            // Not sent or unknown: both come back after the backoff under the same key, and the
+            // attempts used up are resolved by lookup, since an earlier attempt may have charged.
+            unanswered @ (Charge::NotSent { .. } | Charge::Unknown { .. })
+                if attempt >= self.settings.max_attempts =>
+            {
+                let reason = format!(
+                    "provider unavailable on all {attempt} attempts; last: {}",
+                    unanswered.unanswered().unwrap_or_default()
+                );
                 let failed = record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone()));
                 self.give_up(event, &lines, &request, failed, reason).await
             }
-            Charge::Unavailable { reason } => {
+            unanswered @ (Charge::NotSent { .. } | Charge::Unknown { .. }) => {
+                let reason = unanswered.unanswered().unwrap_or_default();
                 self.release(&event.order_id, attempt).await;
                 Ok(PaymentOutcome::Retry {
                     reason,
