@@ -65,20 +65,35 @@ lint: tools
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	npx tsc --noEmit
 
-# The arm64 bundling (`cdk synth`, cargo lambda) runs at the lowest CPU priority while the Rust
-# tests run: the tests keep the CPU they want (their timings stay as when run alone) and the
-# build takes what they leave idle, about one core (docs/benchmarks.md, section 9). It runs in
-# its own session (so a failed test stops all of it) whose autogroup is also set to nice 19:
-# with Linux's autogroup scheduling, nice alone would only rank it within its own session.
+# `make test` lints while it builds: cargo runs clippy-driver (rustc with clippy's lints) for the
+# workspace's own crates and plain rustc for the dependencies, with `-D warnings`, so the test
+# build is also the clippy check of every target (`--all-targets`: libraries, binaries, tests and
+# the bench), and the dependencies are compiled once, not twice (`cargo clippy` first checks all
+# of them again as metadata: about 3 minutes of a fresh CI run on two cores). The tests then run
+# under the same settings, so nothing is built again. `make lint` is the plain `cargo clippy`.
+# (After `make test`, a plain `cargo test` compiles the workspace's crates again, not the
+# dependencies: the wrapper is part of their fingerprint.)
+CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+
+# The arm64 bundling (`cdk synth`, cargo lambda) runs at the lowest CPU priority from the start of
+# the test build: the build and the tests keep the CPU they want (their timings stay as when run
+# alone) and the bundling takes what they leave idle (single-threaded links and build scripts of
+# the build, the tests' waits; docs/benchmarks.md, section 9). Its cargo builds another target and
+# profile (aarch64, release), so neither waits for the other's build lock. It runs in its own
+# session (so a failed step stops all of it) whose autogroup is also set to nice 19: with Linux's
+# autogroup scheduling, nice alone would only rank it within its own session.
 SYNTH_LOG := $(or $(CARGO_TARGET_DIR),target)/synth-check.log
-test: lint $(QEMU_STAMP)
-	@echo "== $$(date +%T) Rust test builds"
-	cargo test --workspace --locked --no-run
-	@echo "== $$(date +%T) cdk synth with real bundling (every function as an arm64 bootstrap, glibc <= 2.34) started beside the tests, at nice 19: $(SYNTH_LOG)"
+test: tools $(QEMU_STAMP)
+	@echo "== $$(date +%T) cargo fmt, tsc"
+	cargo fmt --all --check
+	npx tsc --noEmit
+	@echo "== $$(date +%T) cdk synth with real bundling (every function as an arm64 bootstrap, glibc <= 2.34) started beside the build and the tests, at nice 19: $(SYNTH_LOG)"
 	setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null || true; exec nice -n 19 npx ts-node test/synth-check.ts' > $(SYNTH_LOG) 2>&1 & synth=$$!; \
 	trap 'kill -- -$$synth 2>/dev/null' EXIT; \
+	echo "== $$(date +%T) Rust test builds, linted by clippy (-D warnings) as they compile"; \
+	$(CLIPPY_BUILD) cargo test --workspace --all-targets --locked --no-run; \
 	echo "== $$(date +%T) Rust tests: unit, property, contract table, deadline, moto integration, template parity, end to end"; \
-	cargo test --workspace --locked; \
+	$(CLIPPY_BUILD) cargo test --workspace --locked; \
 	echo "== $$(date +%T) CDK tests: snapshot, assertions, stage construct, cdk-nag, config, cfn-lint"; \
 	npx jest --ci; \
 	echo "== $$(date +%T) waiting for cdk synth's arm64 bootstraps"; \
