@@ -533,8 +533,14 @@ async fn a_charge_answered_too_late_on_every_attempt_is_found_by_lookup_and_the_
         .await
         .unwrap();
     assert_eq!(reports[0].outcome.label(), "provider_unavailable");
+    // The last attempt without an answer: looked up when it comes back.
     let (_, reports) = payments
         .handle_records(&[record_of(&event, 2)])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].outcome.label(), "provider_unavailable");
+    let (_, reports) = payments
+        .handle_records(&[record_of(&event, 3)])
         .await
         .unwrap();
     assert_eq!(reports[0].outcome.label(), "paid", "found by lookup");
@@ -596,8 +602,14 @@ async fn a_charge_whose_answer_is_dropped_on_every_attempt_is_found_by_lookup_an
         .await
         .unwrap();
     assert_eq!(reports[0].outcome.label(), "provider_unavailable");
+    // The last attempt without an answer: looked up when it comes back.
     let (_, reports) = payments
         .handle_records(&[record_of(&event, 2)])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].outcome.label(), "provider_unavailable");
+    let (_, reports) = payments
+        .handle_records(&[record_of(&event, 3)])
         .await
         .unwrap();
     assert_eq!(reports[0].outcome.label(), "paid", "found by lookup");

@@ -239,7 +239,9 @@ async fn row_unavailable_retries_with_a_growing_backoff_then_fails_the_payment_w
         "still reserved while attempts are left"
     );
     assert_eq!(units(store, "A"), (8, 2, 0));
-    assert_eq!(deliver(&w, &event, 3).await, ("attempts_used_up", false));
+    // The last allowed attempt without an answer: looked up only when it comes back.
+    assert_eq!(deliver(&w, &event, 3).await, ("provider_unavailable", true));
+    assert_eq!(deliver(&w, &event, 4).await, ("attempts_used_up", false));
     let (status, _, write) = store.status("P3").unwrap();
     assert_eq!(status, OrderStatus::PaymentFailed);
     let payment = write.unwrap().payment.unwrap();
@@ -262,7 +264,8 @@ async fn attempts_used_up_with_the_charge_standing_at_the_provider_end_paid() {
     let (item, event) = reserved("U1", "U1");
     w.handler().store().stored(&item);
     assert_eq!(deliver(&w, &event, 1).await, ("provider_unavailable", true));
-    assert_eq!(deliver(&w, &event, 2).await, ("paid", false));
+    assert_eq!(deliver(&w, &event, 2).await, ("provider_unavailable", true));
+    assert_eq!(deliver(&w, &event, 3).await, ("paid", false));
     let store = w.handler().store();
     let (status, _, write) = store.status("U1").unwrap();
     assert_eq!(status, OrderStatus::Paid);
@@ -287,7 +290,8 @@ async fn attempts_used_up_fail_only_when_the_provider_holds_no_charge_and_wait_w
     let (w, _) = payments(vec![unavailable()], 1);
     let (item, event) = reserved("U2", "U1");
     w.handler().store().stored(&item);
-    assert_eq!(deliver(&w, &event, 1).await, ("attempts_used_up", false));
+    assert_eq!(deliver(&w, &event, 1).await, ("provider_unavailable", true));
+    assert_eq!(deliver(&w, &event, 2).await, ("attempts_used_up", false));
     assert_eq!(w.handler().gateway().lookups_asked(), 1);
     let (status, _, write) = w.handler().store().status("U2").unwrap();
     assert_eq!(status, OrderStatus::PaymentFailed);
@@ -305,7 +309,8 @@ async fn attempts_used_up_fail_only_when_the_provider_holds_no_charge_and_wait_w
     }]);
     let (item, event) = reserved("U3", "U1");
     w.handler().store().stored(&item);
-    assert_eq!(deliver(&w, &event, 1).await, ("payment_unresolved", true));
+    assert_eq!(deliver(&w, &event, 1).await, ("provider_unavailable", true));
+    assert_eq!(deliver(&w, &event, 2).await, ("payment_unresolved", true));
     let store = w.handler().store();
     assert_eq!(store.status("U3").unwrap().0, OrderStatus::Reserved);
     assert_eq!(units(store, "A"), (8, 2, 0), "the stock stays held");
@@ -318,12 +323,50 @@ async fn attempts_used_up_fail_only_when_the_provider_holds_no_charge_and_wait_w
     w.handler().gateway().looking_up(vec![Lookup::Charged {
         payment_id: "pay-found".into(),
     }]);
-    assert_eq!(deliver(&w, &event, 2).await, ("paid", false));
+    assert_eq!(deliver(&w, &event, 3).await, ("paid", false));
     assert_eq!(
         w.handler().gateway().calls().len(),
         1,
         "no new charge past the attempts"
     );
+}
+
+/// Protects: the last allowed attempt without a final answer is not looked up at once. A charge
+/// it sent may still be in progress at the provider (the client gave up before the provider
+/// decided; a 409 "key in use"): a lookup that moment answers "no charge", the order failed and
+/// its stock was released, and the charge stood a moment later. Now the record comes back after
+/// the longest backoff, the stock held, and only that delivery looks the charge up. Fails when
+/// the stage resolves on the last attempt's own delivery.
+#[tokio::test]
+async fn the_last_attempt_without_an_answer_is_looked_up_only_after_the_longest_backoff() {
+    let (w, visibility) = payments(vec![unavailable()], 1);
+    // What a lookup at once would answer: the provider has not decided yet.
+    w.handler().gateway().looking_up(vec![Lookup::NoCharge {
+        reason: "no charge under the key (404)".into(),
+    }]);
+    let (item, event) = reserved("U4", "U1");
+    w.handler().store().stored(&item);
+    assert_eq!(deliver(&w, &event, 1).await, ("provider_unavailable", true));
+    assert_eq!(
+        w.handler().gateway().lookups_asked(),
+        0,
+        "not looked up right after the last attempt"
+    );
+    let store = w.handler().store();
+    assert_eq!(store.status("U4").unwrap().0, OrderStatus::Reserved);
+    assert_eq!(units(store, "A"), (8, 2, 0), "the stock stays held");
+    assert_eq!(
+        visibility.delays.lock().unwrap().last().map(|d| d.1),
+        Some(BACKOFF.max),
+        "back after the longest backoff"
+    );
+    // By then the provider has decided: the charge stands.
+    w.handler().gateway().looking_up(vec![Lookup::Charged {
+        payment_id: "pay-decided-late".into(),
+    }]);
+    assert_eq!(deliver(&w, &event, 2).await, ("paid", false));
+    assert_eq!(w.handler().gateway().calls().len(), 1, "charged once");
+    assert_eq!(units(store, "A"), (8, 0, 2), "sold, never released");
 }
 
 /// Protects (issue 30, finding 3): the payment DLQ asks the provider too, for an order whose

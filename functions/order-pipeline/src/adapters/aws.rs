@@ -44,6 +44,8 @@ const RETRYABLE_CODES: &[&str] = &[
     "InternalFailure",
     "ServiceUnavailable",
     "TransactionConflictException",
+    // A transaction sent again (the SDK's retry) while its first send is still being applied.
+    "TransactionInProgressException",
 ];
 
 /// Sorts an SDK error into what the caller can act on: throttling, 5xx, timeouts and dropped
@@ -147,6 +149,7 @@ mod tests {
             "Throttling",
             "RequestLimitExceeded",
             "TransactionConflictException",
+            "TransactionInProgressException",
             "InternalServerError",
             "ServiceUnavailable",
         ] {

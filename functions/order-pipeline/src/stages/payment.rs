@@ -230,11 +230,15 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
             // Counted attempts without a usable answer (crashes, a settle that kept failing):
             // no new call, but an earlier one may have charged.
             let reason = format!(
-                "{} attempts counted, at most {} allowed",
+                "provider unavailable: {} attempts counted without a final answer, at most {} allowed",
                 attempt - 1,
                 self.settings.max_attempts
             );
-            let failed = record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone()));
+            // The calls made: this delivery makes none.
+            let failed = Payment {
+                attempts: Some(attempt - 1),
+                ..record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone()))
+            };
             return self.give_up(event, &lines, &request, failed, reason).await;
         }
         match self.gateway.charge(&request).await {
@@ -263,17 +267,24 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
                     PaymentOutcome::Duplicate
                 })
             }
-            // Not sent or unknown: both come back after the backoff under the same key, and the
-            // attempts used up are resolved by lookup, since an earlier attempt may have charged.
+            // Not sent or unknown: both come back after the backoff under the same key. The
+            // last allowed attempt is not resolved at once: a charge sent by it may still be in
+            // progress at the provider (no answer before the timeout, a 409 "key in use"), so a
+            // lookup this moment could miss a charge that stands a moment later. The record comes
+            // back after the longest backoff, and that delivery (an attempt past the last)
+            // looks the charge up before the order fails.
             unanswered @ (Charge::NotSent { .. } | Charge::Unknown { .. })
                 if attempt >= self.settings.max_attempts =>
             {
-                let reason = format!(
-                    "provider unavailable on all {attempt} attempts; last: {}",
-                    unanswered.unanswered().unwrap_or_default()
-                );
-                let failed = record(PaymentResult::AttemptsUsedUp, None, Some(reason.clone()));
-                self.give_up(event, &lines, &request, failed, reason).await
+                self.release(&event.order_id, attempt).await;
+                Ok(PaymentOutcome::Retry {
+                    reason: format!(
+                        "{}; the last allowed attempt: the charge is looked up when this comes back",
+                        unanswered.unanswered().unwrap_or_default()
+                    ),
+                    attempt,
+                    after: self.settings.backoff.max,
+                })
             }
             unanswered @ (Charge::NotSent { .. } | Charge::Unknown { .. }) => {
                 let reason = unanswered.unanswered().unwrap_or_default();
