@@ -492,6 +492,67 @@ fn payment_worker(
     .unwrap()
 }
 
+/// The order `order_id` of `customer` (3 units of A) paid over the real HTTP adapter (client
+/// timeout `timeout`), DynamoDB and a fake provider with `rates` whose answers to that customer
+/// are lost on both attempts: each attempt is unavailable, the one after the last looks the
+/// charge up, finds it, and the order ends PAID with the ledger's single charge (its payment id
+/// and amount) and its units sold, never released. Returns the provider, for its counters.
+async fn a_lost_answer_is_found_by_lookup(
+    prefix: &str,
+    rates: order_local::provider::ProviderRates,
+    timeout: Duration,
+    order_id: &str,
+    customer: &str,
+) -> order_local::provider::FakeProvider {
+    use order_local::provider::FakeProvider;
+    use order_pipeline::adapters::payment_http::{ApiKey, HttpGateway};
+
+    let e = env(prefix).await;
+    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 10)])
+        .await
+        .unwrap();
+    let provider = FakeProvider::start(rates).await.unwrap();
+    let gateway =
+        HttpGateway::new(&provider.url, ApiKey::Fixed(provider.api_key()), timeout).unwrap();
+    let store = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
+    let payments = payment_worker(store, gateway, 2);
+    let order = accepted_for(&e, order_id, customer, "A", 3).await;
+    worker(&e)
+        .handle_records(&[event_record(&order)])
+        .await
+        .unwrap();
+    let event = reserved_event(&e, &order).await;
+
+    // Both attempts without an answer; the last is looked up when it comes back.
+    for (receive, expected) in [
+        (1, "provider_unavailable"),
+        (2, "provider_unavailable"),
+        (3, "paid"),
+    ] {
+        let (_, reports) = payments
+            .handle_records(&[record_of(&event, receive)])
+            .await
+            .unwrap();
+        assert_eq!(reports[0].outcome.label(), expected, "receive {receive}");
+    }
+
+    let ledger = provider.ledger();
+    assert_eq!(ledger.len(), 1, "one ledger entry: {ledger:?}");
+    assert!(ledger[0].approved, "the provider charged");
+    let stored = e.orders.get(order_id).await.unwrap().unwrap();
+    assert_eq!(stored.status, OrderStatus::Paid);
+    let payment = stored.payment.unwrap();
+    assert_eq!(payment.payment_id, ledger[0].payment_id);
+    assert_eq!(payment.amount, ledger[0].amount);
+    let a = &scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap()["A"];
+    assert_eq!(
+        (a.available, a.reserved, a.sold),
+        (7, 0, 3),
+        "sold, not released"
+    );
+    provider
+}
+
 /// Protects (issue 30, finding 3) with the real HTTP adapter, DynamoDB and the fake provider: a
 /// provider that charges on the first call and answers after the client's timeout on every
 /// call. After the last attempt the stage looks the charge up by its idempotency key, finds it,
@@ -499,136 +560,43 @@ fn payment_worker(
 /// PAYMENT_FAILED with its units released while the ledger held an approved charge.
 #[tokio::test]
 async fn a_charge_answered_too_late_on_every_attempt_is_found_by_lookup_and_the_order_is_paid() {
-    use order_local::provider::{FakeProvider, ProviderRates};
-    use order_pipeline::adapters::payment_http::{ApiKey, HttpGateway};
-
-    let e = env("late").await;
-    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 10)])
-        .await
-        .unwrap();
-    let provider = FakeProvider::start(ProviderRates {
-        late_prefix: Some("late-".into()),
-        late_by: Duration::from_millis(1500),
-        ..ProviderRates::default()
-    })
-    .await
-    .unwrap();
-    let gateway = HttpGateway::new(
-        &provider.url,
-        ApiKey::Fixed(provider.api_key()),
+    let provider = a_lost_answer_is_found_by_lookup(
+        "late",
+        order_local::provider::ProviderRates {
+            late_prefix: Some("late-".into()),
+            late_by: Duration::from_millis(1500),
+            ..Default::default()
+        },
         Duration::from_millis(300),
+        "LATE1",
+        "late-customer",
     )
-    .unwrap();
-    let store = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
-    let payments = payment_worker(store, gateway, 2);
-    let order = accepted_for(&e, "LATE1", "late-customer", "A", 3).await;
-    worker(&e)
-        .handle_records(&[event_record(&order)])
-        .await
-        .unwrap();
-    let event = reserved_event(&e, &order).await;
-
-    let (_, reports) = payments
-        .handle_records(&[record_of(&event, 1)])
-        .await
-        .unwrap();
-    assert_eq!(reports[0].outcome.label(), "provider_unavailable");
-    // The last attempt without an answer: looked up when it comes back.
-    let (_, reports) = payments
-        .handle_records(&[record_of(&event, 2)])
-        .await
-        .unwrap();
-    assert_eq!(reports[0].outcome.label(), "provider_unavailable");
-    let (_, reports) = payments
-        .handle_records(&[record_of(&event, 3)])
-        .await
-        .unwrap();
-    assert_eq!(reports[0].outcome.label(), "paid", "found by lookup");
-
-    let ledger = provider.ledger();
-    assert_eq!(ledger.len(), 1);
-    assert!(ledger[0].approved, "the provider charged on the first call");
-    let stored = e.orders.get("LATE1").await.unwrap().unwrap();
-    assert_eq!(stored.status, OrderStatus::Paid);
-    let payment = stored.payment.unwrap();
-    assert_eq!(payment.payment_id, ledger[0].payment_id);
-    assert_eq!(payment.amount, ledger[0].amount);
-    let a = &scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap()["A"];
-    assert_eq!(
-        (a.available, a.reserved, a.sold),
-        (7, 0, 3),
-        "sold, not released"
-    );
-    assert!(provider.stats().late_answers >= 2 && provider.stats().lookups == 1);
+    .await;
+    let stats = provider.stats();
+    assert!(stats.late_answers >= 2 && stats.lookups == 1, "{stats:?}");
 }
 
 /// Protects the "answer then drop" unknown outcome with the real HTTP adapter, DynamoDB and the
 /// fake provider: the provider charges and closes the connection without an answer, on every
-/// attempt. The stage reads each attempt as unavailable (the outcome unknown), looks the charge
-/// up after the last one, finds it, and the order ends PAID with exactly one charge in the
-/// ledger, its payment id, and its units sold (never released while the charge stands).
+/// attempt. The stage reads each attempt as unknown, looks the charge up after the last one,
+/// finds it, and the order ends PAID with exactly one charge in the ledger, its payment id, and
+/// its units sold (never released while the charge stands).
 #[tokio::test]
 async fn a_charge_whose_answer_is_dropped_on_every_attempt_is_found_by_lookup_and_paid_once() {
-    use order_local::provider::{FakeProvider, ProviderRates};
-    use order_pipeline::adapters::payment_http::{ApiKey, HttpGateway};
-
-    let e = env("dropped").await;
-    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 10)])
-        .await
-        .unwrap();
-    let provider = FakeProvider::start(ProviderRates {
-        drop_prefix: Some("drop-".into()),
-        ..ProviderRates::default()
-    })
-    .await
-    .unwrap();
-    let gateway = HttpGateway::new(
-        &provider.url,
-        ApiKey::Fixed(provider.api_key()),
+    let provider = a_lost_answer_is_found_by_lookup(
+        "dropped",
+        order_local::provider::ProviderRates {
+            drop_prefix: Some("drop-".into()),
+            ..Default::default()
+        },
         Duration::from_secs(2),
+        "DROP1",
+        "drop-customer",
     )
-    .unwrap();
-    let store = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone());
-    let payments = payment_worker(store, gateway, 2);
-    let order = accepted_for(&e, "DROP1", "drop-customer", "A", 3).await;
-    worker(&e)
-        .handle_records(&[event_record(&order)])
-        .await
-        .unwrap();
-    let event = reserved_event(&e, &order).await;
-
-    let (_, reports) = payments
-        .handle_records(&[record_of(&event, 1)])
-        .await
-        .unwrap();
-    assert_eq!(reports[0].outcome.label(), "provider_unavailable");
-    // The last attempt without an answer: looked up when it comes back.
-    let (_, reports) = payments
-        .handle_records(&[record_of(&event, 2)])
-        .await
-        .unwrap();
-    assert_eq!(reports[0].outcome.label(), "provider_unavailable");
-    let (_, reports) = payments
-        .handle_records(&[record_of(&event, 3)])
-        .await
-        .unwrap();
-    assert_eq!(reports[0].outcome.label(), "paid", "found by lookup");
-
+    .await;
     let ledger = provider.ledger();
-    assert_eq!(ledger.len(), 1, "one ledger entry: {ledger:?}");
-    assert!(ledger[0].approved && ledger[0].dropped);
+    assert!(ledger[0].dropped);
     assert_eq!(ledger[0].calls, 2, "both attempts reached the provider");
-    let stored = e.orders.get("DROP1").await.unwrap().unwrap();
-    assert_eq!(stored.status, OrderStatus::Paid);
-    let payment = stored.payment.unwrap();
-    assert_eq!(payment.payment_id, ledger[0].payment_id);
-    assert_eq!(payment.amount, ledger[0].amount);
-    let a = &scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap()["A"];
-    assert_eq!(
-        (a.available, a.reserved, a.sold),
-        (7, 0, 3),
-        "sold, not released"
-    );
     let stats = provider.stats();
     assert!(
         stats.dropped_answers == 2 && stats.late_answers == 0 && stats.lookups == 1,
