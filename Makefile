@@ -23,6 +23,8 @@ TARGET_STAMP := target/.aarch64-target
 QEMU_STAMP := target/.qemu-arm64
 # apt-get needs root: sudo when not root.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Where cargo puts the builds (CARGO_TARGET_DIR when set, as cargo does).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 help:
 	@sed -n '4,12p' Makefile | sed 's/^# //'
@@ -75,35 +77,54 @@ lint: tools
 # dependencies: the wrapper is part of their fingerprint.)
 CLIPPY_BUILD := RUSTC_WORKSPACE_WRAPPER=clippy-driver CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 
-# The arm64 bundling (`cdk synth`, cargo lambda) runs at the lowest CPU priority from the start of
-# the test build: the build and the tests keep the CPU they want (their timings stay as when run
+# The set-up (.venv, npm packages, qemu: downloads and unpacking, little CPU) runs beside the Rust
+# test build, which needs only the rustup components; its output goes to SETUP_LOG and is printed
+# when it ends. tsc follows it.
+#
+# The arm64 bundling (`cdk synth`, cargo lambda) starts when the set-up is done, at the lowest CPU
+# priority: the build and the tests keep the CPU they want (their timings stay as when run
 # alone) and the bundling takes what they leave idle (single-threaded links and build scripts of
-# the build, the tests' waits; docs/benchmarks.md, section 9). Its cargo builds another target and
-# profile (aarch64, release), so neither waits for the other's build lock. It runs in its own
-# session (so a failed step stops all of it) whose autogroup is also set to nice 19: with Linux's
-# autogroup scheduling, nice alone would only rank it within its own session.
-SYNTH_LOG := $(or $(CARGO_TARGET_DIR),target)/synth-check.log
-test: tools $(QEMU_STAMP)
-	@echo "== $$(date +%T) cargo fmt, tsc"
+# the build, the tests' waits). Its cargo builds another target and profile (aarch64, release), so
+# neither waits for the other's build lock. It runs in its own session (so a failed step stops
+# all of it) whose autogroup is also set to nice 19: with Linux's autogroup scheduling, nice
+# alone would only rank it within its own session. The demo on its bootstraps (mostly waits: the
+# emulator, qemu, the payment stage's timeouts) starts as soon as the bundling is done, beside
+# the tests, at normal priority; its output goes to DEMO_LOG and is printed at the end, and the
+# run fails when it fails (docs/benchmarks.md, section 9).
+SYNTH_LOG := $(TARGET_DIR)/synth-check.log
+SETUP_LOG := $(TARGET_DIR)/setup.log
+DEMO_LOG := $(TARGET_DIR)/demo-arm64.log
+SYNTH_STATUS := $(TARGET_DIR)/synth-check.status
+test: $(TARGET_STAMP)
+	@echo "== $$(date +%T) cargo fmt"
 	cargo fmt --all --check
-	npx tsc --noEmit
-	@echo "== $$(date +%T) cdk synth with real bundling (every function as an arm64 bootstrap, glibc <= 2.34) started beside the build and the tests, at nice 19: $(SYNTH_LOG)"
-	setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null || true; exec nice -n 19 npx ts-node test/synth-check.ts' > $(SYNTH_LOG) 2>&1 & synth=$$!; \
-	trap 'kill -- -$$synth 2>/dev/null' EXIT; \
+	@echo "== $$(date +%T) set-up (.venv with moto, cargo-lambda, zig and cfn-lint; npm packages; qemu) and tsc beside the Rust test build: $(SETUP_LOG)"
+	@mkdir -p $(TARGET_DIR); rm -f $(SYNTH_STATUS)
+	{ $(MAKE) --no-print-directory -j3 $(VENV_STAMP) $(NPM_STAMP) $(QEMU_STAMP) && npx tsc --noEmit; } > $(SETUP_LOG) 2>&1 & setup=$$!; \
+	synth=; demo=; trap 'kill $$setup 2>/dev/null; for g in $$synth $$demo; do kill -- -$$g 2>/dev/null; done' EXIT; \
 	echo "== $$(date +%T) Rust test builds, linted by clippy (-D warnings) as they compile"; \
-	$(CLIPPY_BUILD) cargo test --workspace --all-targets --locked --no-run; \
+	$(CLIPPY_BUILD) cargo test --workspace --all-targets --locked --no-run & build=$$!; \
+	status=0; wait $$setup || status=$$?; \
+	echo "== $$(date +%T) set-up and tsc done (exit $$status):"; cat $(SETUP_LOG); \
+	if [ $$status -ne 0 ]; then kill $$build 2>/dev/null; echo "the set-up or tsc failed (exit $$status): see the lines above"; exit $$status; fi; \
+	echo "== $$(date +%T) cdk synth with real bundling (every function as an arm64 bootstrap, glibc <= 2.34) started beside the build and the tests, at nice 19: $(SYNTH_LOG)"; \
+	setsid sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null || true; nice -n 19 npx ts-node test/synth-check.ts > $(SYNTH_LOG) 2>&1; echo $$? > $(SYNTH_STATUS)' & synth=$$!; \
+	wait $$build; \
+	echo "== $$(date +%T) the demo on the arm64 bootstraps (under qemu-aarch64, behind a local Lambda runtime API) starts when they are built, beside the tests: $(DEMO_LOG)"; \
+	setsid sh -c 'while [ ! -s $(SYNTH_STATUS) ]; do sleep 1; done; [ "$$(cat $(SYNTH_STATUS))" = 0 ] || exit 0; exec $(TARGET_DIR)/debug/order-local demo --assembly cdk.out' > $(DEMO_LOG) 2>&1 & demo=$$!; \
 	echo "== $$(date +%T) Rust tests: unit, property, contract table, deadline, moto integration, template parity, end to end"; \
 	$(CLIPPY_BUILD) cargo test --workspace --locked; \
 	echo "== $$(date +%T) CDK tests: snapshot, assertions, stage construct, cdk-nag, config, cfn-lint"; \
 	npx jest --ci; \
 	echo "== $$(date +%T) waiting for cdk synth's arm64 bootstraps"; \
-	status=0; wait $$synth || status=$$?; trap - EXIT; \
+	wait $$synth || true; status=$$(cat $(SYNTH_STATUS) 2>/dev/null || echo 1); \
 	grep -v '^ *Compiling ' $(SYNTH_LOG); \
-	if [ $$status -ne 0 ]; then echo "cdk synth with real bundling failed (exit $$status): the whole log is $(SYNTH_LOG)"; exit $$status; fi
-	@echo "== $$(date +%T) the demo on those arm64 bootstraps, under qemu-aarch64, behind a local Lambda runtime API"
-	@# The order-local the tests built: `cargo run -p order-local` resolves features for that
-	@# package alone and would build about 45 crates again (80 s on 2 cores).
-	$(TARGET_DIR)/debug/order-local demo --assembly cdk.out
+	if [ "$$status" != 0 ]; then echo "cdk synth with real bundling failed (exit $$status): the whole log is $(SYNTH_LOG)"; exit 1; fi; \
+	echo "== $$(date +%T) waiting for the demo on those bootstraps"; \
+	status=0; wait $$demo || status=$$?; trap - EXIT; \
+	cat $(DEMO_LOG); \
+	if [ $$status -ne 0 ]; then echo "the demo on the arm64 bootstraps failed (exit $$status): its output is above and in $(DEMO_LOG)"; exit $$status; fi
+	@echo "== $$(date +%T) done"
 
 demo: tools
 	cargo run --locked -p order-local --bin order-local -- demo
@@ -130,8 +151,6 @@ destroy: tools
 # registry lists them (functions/registry.json, generated from order_pipeline::registry).
 FUNCTIONS := $(shell python3 -c 'import json; print(" ".join(f["name"] for f in json.load(open("functions/registry.json"))["functions"]))')
 BENCH_ORDERS ?= 300
-# Where cargo puts the builds (CARGO_TARGET_DIR when set, as cargo does).
-TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 bench: tools
 	@echo "== $$(date +%T) arm64 bootstraps, zipped as Lambda takes them"

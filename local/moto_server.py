@@ -58,16 +58,22 @@ MOTO_REQUEST_LOG is set.
 
 Usage: python moto_server.py -H HOST -p PORT
 """
+import base64
+import calendar
+import datetime
 import functools
+import io
 import json
 import logging
 import os
 import re
+import selectors
 import sys
 import threading
 import time
 
 import moto.backends
+import moto.core.responses
 import moto.sqs.models
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.core.responses import ActionResult
@@ -81,8 +87,9 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.core.utils import camelcase_to_underscores
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.sqs.exceptions import InvalidAttributeName
 from moto.sqs.models import Queue, SQSBackend
 
@@ -434,6 +441,101 @@ SQSBackend.is_message_valid_based_on_retention_period = (
     _is_message_valid_based_on_retention_period
 )
 
+# Every call looked its action up among the handler class's methods by listing them
+# (`inspect.getmembers`): 6% of the emulator's busy time on a stream of GetItems. The classes do
+# not change while the server runs: listed once per class, as a set (the caller only tests
+# membership).
+_METHOD_NAMES = {}
+
+
+def _method_names_from_class(clazz):
+    names = _METHOD_NAMES.get(clazz)
+    if names is None:
+        names = _METHOD_NAMES[clazz] = frozenset(_list_method_names(clazz))
+    return names
+
+
+_list_method_names = moto.core.responses.method_names_from_class
+moto.core.responses.method_names_from_class = _method_names_from_class
+
+# moto serializes every answer by walking the operation's output shape value by value
+# (`moto.core.serialize`). A DynamoDB answer is already its wire JSON (moto's `DynamoResult`
+# holds `dynamo_to_dict` output), so the walk only copies it: in the end-to-end run's emulator
+# it was about two fifths of the CPU of GetItem, UpdateItem and BatchGetItem, and nearly all of
+# Streams' GetRecords (about 450 ms for 1,000 records). For the item operations below a
+# successful answer is written with `json.dumps` (`_wire`: a stream record's creation time as the
+# epoch seconds the shape's timestamp format gives, binary values in base64, None left out, as the
+# walk writes them); errors and
+# every other operation still take moto's path. MOTO_VERIFY_FAST_JSON=1 also runs moto's path
+# and exits the server on the first answer that differs (a check for moto upgrades).
+_FAST_JSON_ACTIONS = {
+    "DynamoHandler": frozenset(
+        {
+            "GetItem",
+            "BatchGetItem",
+            "Query",
+            "Scan",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "BatchWriteItem",
+            "TransactGetItems",
+            "TransactWriteItems",
+            "ExecuteStatement",
+            "BatchExecuteStatement",
+        }
+    ),
+    "DynamoDBStreamsHandler": frozenset({"GetRecords"}),
+}
+_VERIFY_FAST_JSON = bool(os.environ.get("MOTO_VERIFY_FAST_JSON"))
+
+
+def _wire(value):
+    """A DynamoDB answer as its JSON: None left out, bytes (a B or BS value) in base64, times in
+    epoch seconds, as moto's JSON serializer writes them."""
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime.datetime):
+        # moto's JSON timestamp format (unixtimestamp), to the millisecond.
+        seconds = calendar.timegm(value.timetuple())
+        return seconds + (value.microsecond // 1000) / 1000.0 if value.microsecond else seconds
+    return value
+
+
+_moto_serialized = moto.core.responses.BaseResponse.serialized
+
+
+def _serialized_fast(self, action_result):
+    actions = _FAST_JSON_ACTIONS.get(type(self).__name__)
+    result = action_result.result
+    if (
+        actions is None
+        or not isinstance(result, dict)
+        or type(action_result) not in (ActionResult, DynamoResult)
+        or self._get_action() not in actions
+    ):
+        return _moto_serialized(self, action_result)
+    body = json.dumps(_wire(result), separators=(",", ":"))
+    headers = {"Content-Type": "application/x-amz-json-1.0"}
+    headers.update(self.response_headers)
+    if _VERIFY_FAST_JSON:
+        status, moto_headers, moto_body = _moto_serialized(self, action_result)
+        if status != 200 or moto_headers != headers or json.loads(moto_body) != json.loads(body):
+            sys.stderr.write(
+                f"MOTO_VERIFY_FAST_JSON: {type(self).__name__} {self._get_action()} differs:\n"
+                f"moto: {status} {moto_headers} {moto_body[:2000]}\nfast: {headers} {body[:2000]}\n"
+            )
+            sys.stderr.flush()
+            os._exit(70)
+    return 200, headers, body
+
+
+moto.core.responses.BaseResponse.serialized = _serialized_fast
+
 # A tuple: the dispatcher only tests membership (`host in list_of_moto_modules()`).
 _MOTO_MODULES = tuple(moto.backends.list_of_moto_modules())
 moto.backends.list_of_moto_modules = lambda: _MOTO_MODULES
@@ -444,7 +546,82 @@ moto.backends.list_of_moto_modules = lambda: _MOTO_MODULES
 if not os.environ.get("MOTO_REQUEST_LOG"):
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+
+class _KeepAliveRequestHandler(MotoRequestHandler):
+    """moto's request handler, keeping connections open between requests.
+
+    werkzeug's development server answers every request with `Connection: close` and then reads
+    whatever is left on the socket for 10 ms, since http.server cannot drain a body the
+    application left unread before the next request line. So every call of every client was a
+    new TCP connection and a new server thread: in a profile of the 1,000-order end-to-end run,
+    accepting connections, starting threads and that wait were about a fifth of the emulator's
+    busy time, and the clients paid a connect per call too. Here a request's body
+    (Content-Length, not chunked) is read whole before the application runs, so the next request
+    line is always where the connection is; the connection then stays open (HTTP/1.1) unless the
+    client asks to close it, and the drain is skipped (`_DrainOnlyClosing`). Chunked or
+    length-less bodies are answered as before, with `Connection: close` and the drain. Responses
+    go out without Nagle's delay (TCP_NODELAY): on a kept connection the body's small write would
+    otherwise wait for the client's ACK of the headers.
+    """
+
+    disable_nagle_algorithm = True
+
+    def make_environ(self):
+        environ = super().make_environ()
+        length = self.headers.get("Content-Length")
+        keep_alive = (
+            length is not None
+            and length.strip().isdigit()
+            and "Transfer-Encoding" not in self.headers
+        )
+        _REQUEST.keep_alive = keep_alive
+        if keep_alive:
+            environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
+        return environ
+
+    def send_header(self, keyword, value):
+        if (
+            keyword.lower() == "connection"
+            and value.lower() == "close"
+            and getattr(_REQUEST, "keep_alive", False)
+        ):
+            return
+        super().send_header(keyword, value)
+
+
+# Whether the request the current thread serves (one thread per connection) keeps its connection.
+_REQUEST = threading.local()
+
+
+class _NothingToDrain:
+    def register(self, *args):
+        pass
+
+    def select(self, timeout=None):
+        return []
+
+    def close(self):
+        pass
+
+
+class _DrainOnlyClosing:
+    """werkzeug.serving's `selectors`, as its after-response drain uses it: a kept connection's
+    body was read whole already, and the next bytes are the next request, not leftovers."""
+
+    EVENT_READ = selectors.EVENT_READ
+
+    @staticmethod
+    def DefaultSelector():
+        if getattr(_REQUEST, "keep_alive", False):
+            return _NothingToDrain()
+        return selectors.DefaultSelector()
+
+
 if __name__ == "__main__":
+    import moto.server
+    import werkzeug.serving
     from moto.server import main
 
+    moto.server.MotoRequestHandler = _KeepAliveRequestHandler
+    werkzeug.serving.selectors = _DrainOnlyClosing
     main(sys.argv[1:])

@@ -27,14 +27,19 @@ function newestGlibc(bootstrap: string): [number, number] | undefined {
 }
 
 /**
- * The smoke test's bundles are built without link-time optimisation, in 16 code units a crate:
- * the same code, target, linker and glibc as a deployment's, about 8 minutes less of CI on two
- * cores (eight fat-LTO links, each on one core, were half of `make test`). `cdk synth` and
- * `cdk deploy` without these variables build the fat-LTO bootstraps that `make bench` measures.
- * SMOKE_BUILD=release keeps the release profile as Cargo.toml has it.
+ * The smoke test's bundles are built without optimisation or link-time optimisation, in 16 code
+ * units a crate: the same code, target, linker, C library and instruction set as a deployment's,
+ * checked the same way (arm64 ELF, glibc <= 2.34, every function answering the demo's events
+ * under qemu-aarch64 -cpu neoverse-n1), for much less of CI's two cores: eight fat-LTO links, each
+ * on one core, were half of `make test`, and optimising the dependencies (the SDK crates above
+ * all) was two fifths of what was left (docs/benchmarks.md, section 9). `cdk synth` and
+ * `cdk deploy` without these variables build the optimised fat-LTO bootstraps that `make bench`
+ * measures. SMOKE_BUILD=release keeps the release profile as Cargo.toml has it.
  */
 const smokeBuild: NodeJS.ProcessEnv =
-  process.env.SMOKE_BUILD === 'release' ? {} : { CARGO_PROFILE_RELEASE_LTO: 'off', CARGO_PROFILE_RELEASE_CODEGEN_UNITS: '16' };
+  process.env.SMOKE_BUILD === 'release'
+    ? {}
+    : { CARGO_PROFILE_RELEASE_OPT_LEVEL: '0', CARGO_PROFILE_RELEASE_LTO: 'off', CARGO_PROFILE_RELEASE_CODEGEN_UNITS: '16' };
 execFileSync('npx', ['cdk', 'synth', '--quiet', '--output', OUT], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...smokeBuild } });
 
 const templates = fs.readdirSync(OUT).filter((f) => f.endsWith('.template.json'));

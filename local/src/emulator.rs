@@ -81,17 +81,28 @@ fn find_moto() -> Result<(PathBuf, Vec<String>), EmulatorError> {
 impl Emulator {
     /// Starts moto_server on a free port of 127.0.0.1 and waits until it answers.
     pub fn start() -> Result<Self, EmulatorError> {
-        Self::spawn(None)
+        Self::spawn(&[])
     }
 
     /// [`Emulator::start`] with contention as DynamoDB has it: a committed transaction holds its
     /// items in flight for `window`, and a transaction naming one of them meanwhile is cancelled
     /// with reason `TransactionConflict` (local/moto_server.py, `MOTO_TRANSACTION_CONFLICT_MS`).
     pub fn start_contended(window: Duration) -> Result<Self, EmulatorError> {
-        Self::spawn(Some(window))
+        Self::spawn(&[(
+            "MOTO_TRANSACTION_CONFLICT_MS",
+            window.as_millis().to_string(),
+        )])
     }
 
-    fn spawn(conflict_window: Option<Duration>) -> Result<Self, EmulatorError> {
+    /// [`Emulator::start`] checking its own fast answers: every DynamoDB item or stream answer
+    /// written with `json.dumps` is also written by moto's serializer, and the emulator exits
+    /// (its log says which answer differed) on the first difference (local/moto_server.py,
+    /// `MOTO_VERIFY_FAST_JSON`).
+    pub fn start_checking_fast_answers() -> Result<Self, EmulatorError> {
+        Self::spawn(&[("MOTO_VERIFY_FAST_JSON", "1".to_string())])
+    }
+
+    fn spawn(env: &[(&str, String)]) -> Result<Self, EmulatorError> {
         let (program, launcher) = find_moto()?;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -112,14 +123,8 @@ impl Emulator {
                 program: program.display().to_string(),
                 source,
             })?;
-        let mut command = Command::new(&program);
-        if let Some(window) = conflict_window {
-            command.env(
-                "MOTO_TRANSACTION_CONFLICT_MS",
-                window.as_millis().to_string(),
-            );
-        }
-        let child = command
+        let child = Command::new(&program)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args(&launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())

@@ -450,8 +450,9 @@ async fn relay(
     }
     let mut parts = parts;
     // Hop-by-hop headers belong to the emulator's connection, not the caller's (RFC 9110,
-    // 7.6.1): the emulator closes every connection, and its `Connection: close` passed on would
-    // close the caller's too, where a region's endpoint keeps it open for the next request.
+    // 7.6.1): where the emulator closes its connection (a body without Content-Length), its
+    // `Connection: close` passed on would close the caller's too, where a region's endpoint
+    // keeps it open for the next request.
     parts.headers.remove(hyper::header::CONNECTION);
     parts.headers.remove("keep-alive");
     let body = match failing_entry.and_then(|id| with_failed_entry(&body, id)) {

@@ -1,6 +1,6 @@
 //! The emulated stack on moto's server (started by each test on a free loopback port): what the
-//! emulator holds matches the synthesized template, and the latency proxy in front of it keeps
-//! its callers' connections open.
+//! emulator holds matches the synthesized template, the emulator and the latency proxy in front
+//! of it keep their callers' connections open, and the emulator's fast answers are moto's.
 
 #[path = "common/moto.rs"]
 mod moto;
@@ -164,10 +164,10 @@ async fn every_queue_subscription_and_table_in_the_emulator_matches_the_template
 }
 
 /// Protects what `order-local --aws-latency-ms` (make bench section 8) measures: calls through
-/// the proxy reuse the caller's connection, as calls to a region's endpoint do, although the
-/// emulator behind it closes every connection (its `Connection: close` used to be passed on, so
-/// every call opened a new connection and the kernel's part of that was counted as the
-/// functions' CPU); and each call is held for the proxy's latency.
+/// the proxy reuse the caller's connection, as calls to a region's endpoint do, whatever the
+/// emulator behind it does with its own (its `Connection: close`, when it closes one, used to be
+/// passed on, so every call opened a new connection and the kernel's part of that was counted
+/// as the functions' CPU); and each call is held for the proxy's latency.
 #[tokio::test]
 async fn calls_through_the_latency_proxy_keep_their_connection_open() {
     use order_local::faults::{FaultProxy, FaultRates};
@@ -197,4 +197,247 @@ async fn calls_through_the_latency_proxy_keep_their_connection_open() {
         1,
         "five calls one after another use one connection"
     );
+}
+
+/// Protects the emulator's kept connections (local/moto_server.py, `_KeepAliveRequestHandler`):
+/// two requests one after another on one TCP connection are both answered. werkzeug's server
+/// closed the connection after every answer (each call of each client was a new connection and
+/// a new server thread); this read then ends before a second answer.
+#[test]
+fn the_emulator_answers_two_requests_on_one_connection() {
+    use std::io::{Read, Write};
+    let emulator = Emulator::start().expect("moto_server starts");
+    let address = emulator
+        .endpoint()
+        .trim_start_matches("http://")
+        .to_string();
+    let mut connection = std::net::TcpStream::connect(&address).expect("connect to the emulator");
+    connection
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let body = "{}";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+         X-Amz-Target: DynamoDB_20120810.ListTables\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, \
+         SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    connection.write_all(request.as_bytes()).unwrap();
+    connection.write_all(request.as_bytes()).unwrap();
+    // Both answers, each a status line and a JSON body naming the table list.
+    let mut answers = String::new();
+    let mut buffer = [0u8; 4096];
+    while answers.matches("TableNames").count() < 2 {
+        match connection.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answers.push_str(&String::from_utf8_lossy(&buffer[..n])),
+        }
+    }
+    assert_eq!(
+        answers.matches("HTTP/1.1 200").count(),
+        2,
+        "two answers on one connection:\n{answers}"
+    );
+    assert_eq!(answers.matches("TableNames").count(), 2, "{answers}");
+}
+
+/// Protects the emulator's fast answers (local/moto_server.py, `_serialized_fast`): the item
+/// operations and stream reads the pipeline makes answer what moto's own serializer writes. The
+/// emulator here writes both and exits on the first difference, so a call would fail; the SDK
+/// reads every answer back as it was written (numbers as text, maps, lists, sets, binary, null,
+/// booleans, a stream record's images and creation time).
+#[tokio::test]
+async fn the_emulators_fast_item_and_stream_answers_are_the_ones_moto_writes() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue as V, BillingMode, KeySchemaElement, KeyType,
+        KeysAndAttributes, Put, ReturnValue, ScalarAttributeType, StreamSpecification,
+        StreamViewType, TransactWriteItem,
+    };
+    use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+    use std::collections::HashMap;
+
+    let emulator = Emulator::start_checking_fast_answers().expect("moto_server starts");
+    let config = emulator.sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let streams = aws_sdk_dynamodbstreams::Client::new(&config);
+    let table = dynamodb
+        .create_table()
+        .table_name("fast")
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create the table");
+    let line = HashMap::from([
+        ("sku".to_string(), V::S("LAPTOP-15".into())),
+        ("quantity".to_string(), V::N("2".into())),
+        ("unitPrice".to_string(), V::S("1299.99".into())),
+    ]);
+    let item = HashMap::from([
+        ("pk".to_string(), V::S("ORDER-1".into())),
+        ("version".to_string(), V::N("1".into())),
+        ("amount".to_string(), V::N("2599.98".into())),
+        (
+            "lines".to_string(),
+            V::L(vec![V::M(line.clone()), V::M(line)]),
+        ),
+        ("paid".to_string(), V::Bool(false)),
+        ("note".to_string(), V::Null(true)),
+        ("tags".to_string(), V::Ss(vec!["a".into(), "b".into()])),
+        ("sizes".to_string(), V::Ns(vec!["1".into(), "2.5".into()])),
+        (
+            "blob".to_string(),
+            V::B(aws_sdk_dynamodb::primitives::Blob::new(
+                b"\x00\xffbytes".to_vec(),
+            )),
+        ),
+    ]);
+    dynamodb
+        .put_item()
+        .table_name("fast")
+        .set_item(Some(item.clone()))
+        .send()
+        .await
+        .expect("put");
+    let got = dynamodb
+        .get_item()
+        .table_name("fast")
+        .key("pk", V::S("ORDER-1".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        got.item.as_ref(),
+        Some(&item),
+        "GetItem answers the item put"
+    );
+    let updated = dynamodb
+        .update_item()
+        .table_name("fast")
+        .key("pk", V::S("ORDER-1".into()))
+        .update_expression("SET version = version + :one, paid = :t")
+        .expression_attribute_values(":one", V::N("1".into()))
+        .expression_attribute_values(":t", V::Bool(true))
+        .return_values(ReturnValue::AllNew)
+        .send()
+        .await
+        .expect("update");
+    let attributes = updated.attributes.expect("ALL_NEW attributes");
+    assert_eq!(attributes["version"], V::N("2".into()));
+    assert_eq!(attributes["lines"], item["lines"]);
+    dynamodb
+        .transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name("fast")
+                        .item("pk", V::S("ORDER-2".into()))
+                        .item("version", V::N("1".into()))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("transaction");
+    let batch = dynamodb
+        .batch_get_item()
+        .request_items(
+            "fast",
+            KeysAndAttributes::builder()
+                .keys(HashMap::from([("pk".to_string(), V::S("ORDER-1".into()))]))
+                .keys(HashMap::from([("pk".to_string(), V::S("ORDER-2".into()))]))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("batch get");
+    assert_eq!(batch.responses.unwrap_or_default()["fast"].len(), 2);
+    let scanned = dynamodb
+        .scan()
+        .table_name("fast")
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(scanned.count, 2);
+    let queried = dynamodb
+        .query()
+        .table_name("fast")
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", V::S("ORDER-1".into()))
+        .send()
+        .await
+        .expect("query");
+    assert_eq!(queried.items.unwrap_or_default().len(), 1);
+
+    let stream_arn = table
+        .table_description
+        .and_then(|t| t.latest_stream_arn)
+        .expect("the table has a stream");
+    let shard = streams
+        .describe_stream()
+        .stream_arn(&stream_arn)
+        .send()
+        .await
+        .expect("describe the stream")
+        .stream_description
+        .and_then(|d| d.shards)
+        .and_then(|s| s.into_iter().next())
+        .and_then(|s| s.shard_id)
+        .expect("a shard");
+    let iterator = streams
+        .get_shard_iterator()
+        .stream_arn(&stream_arn)
+        .shard_id(shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .expect("shard iterator")
+        .shard_iterator
+        .expect("an iterator");
+    let records = streams
+        .get_records()
+        .shard_iterator(iterator)
+        .send()
+        .await
+        .expect("stream records")
+        .records
+        .unwrap_or_default();
+    assert_eq!(records.len(), 3, "insert, modify, insert: {records:?}");
+    let modify = records[1].dynamodb.as_ref().expect("the change");
+    assert!(
+        modify.approximate_creation_date_time.is_some(),
+        "each record has its creation time"
+    );
+    let new_image = modify.new_image.as_ref().expect("the new image");
+    assert_eq!(
+        new_image["version"],
+        aws_sdk_dynamodbstreams::types::AttributeValue::N("2".into())
+    );
+    assert!(modify.old_image.is_some(), "and the old one");
 }

@@ -63,10 +63,9 @@ pub(crate) struct Boot {
     #[arg(long, default_value_t = 5)]
     pub(crate) provider_latency_ms: u64,
     /// The functions' AWS calls go through a proxy that holds each for this many milliseconds
-    /// before passing it on (a region's round trip) and keeps their connections open, instead of
-    /// straight to the emulator, which closes every connection: their CPU figures are then the
-    /// ones a deployed function's calls cost (`make bench` section 8). 0: straight to the
-    /// emulator.
+    /// before passing it on (a region's round trip), instead of straight to the emulator, which
+    /// answers at once: their CPU and wall figures are then the ones a deployed function's calls
+    /// cost (`make bench` section 8). Both keep connections open. 0: straight to the emulator.
     #[arg(long, default_value_t = 0)]
     pub(crate) aws_latency_ms: u64,
     /// Run the bootstraps `cdk synth` built into this cloud assembly (cdk.out), as processes
