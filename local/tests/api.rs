@@ -18,7 +18,8 @@ const SEEDS: [&str; 3] = [
 
 /// Protects: each seed's sample order POSTed to the API is 202, reaches the table through the
 /// real topic, queue and consumer, and GET then shows it with its status and steps; a POST retried with the same
-/// Idempotency-Key stores one order; an invalid body is 400 naming the field.
+/// Idempotency-Key stores one order; an invalid body is 400 naming the field; once stored, the
+/// key reused for another cart is 422 and the id posted with other content 409.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posted_orders_reach_the_table_once_and_get_shows_them() {
     let template = Template::current().expect("the stack's template synthesizes");
@@ -109,5 +110,32 @@ async fn posted_orders_reach_the_table_once_and_get_shows_them() {
         .await
         .unwrap();
     assert_eq!(missing.status, 404);
+
+    // Conflicts at the door, read from the table: the retried key with another cart is 422
+    // naming the header, and a stored order's id with other content is 409 naming it.
+    let other_cart = r#"{"customerId":"U9","items":[{"sku":"MOUSE-1","quantity":2}]}"#;
+    let reused = send(
+        "POST",
+        &format!("{url}/orders"),
+        Some(other_cart),
+        &key,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(reused.status, 422, "{}", reused.body);
+    assert_eq!(reused.body["errors"][0]["field"], "Idempotency-Key");
+    let taken = format!(
+        r#"{{"orderId":"{}","customerId":"U9","items":[{{"sku":"MOUSE-1","quantity":2}}]}}"#,
+        ids[3]
+    );
+    let conflict = send("POST", &format!("{url}/orders"), Some(&taken), &[], None)
+        .await
+        .unwrap();
+    assert_eq!(conflict.status, 409, "{}", conflict.body);
+    assert_eq!(
+        conflict.body["links"]["order"],
+        format!("/orders/{}", ids[3])
+    );
     pipeline.shutdown().await;
 }

@@ -376,3 +376,205 @@ async fn fixture_api_post_order_parses_and_is_accepted() {
     );
     assert_eq!(published[0].1, "fixture-api-1");
 }
+
+/// Protects (issue 31): the headers the API takes are visible ASCII within their bound, else 400
+/// naming the header, on every route: an Idempotency-Key with a tab was accepted, and a 16 KB
+/// or tab-carrying X-Correlation-Id was silently replaced by a new id.
+#[tokio::test]
+async fn idempotency_key_and_correlation_id_out_of_bounds_are_400_naming_the_header() {
+    let out = Captured::default();
+    let api = api(&out);
+    let long = "k".repeat(129);
+    let huge = "c".repeat(16 * 1024);
+    for (header, value) in [
+        ("idempotency-key", "check\tout-7"),
+        ("idempotency-key", long.as_str()),
+        ("idempotency-key", "two words"),
+        ("x-correlation-id", huge.as_str()),
+        ("x-correlation-id", "corr\t9"),
+    ] {
+        let (status, body, headers) = call(&api, post(CANONICAL, &[(header, value)])).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{header}: {body}");
+        let named = if header == "idempotency-key" {
+            "Idempotency-Key"
+        } else {
+            "X-Correlation-Id"
+        };
+        assert_eq!(error_fields(&body), vec![named.to_string()], "{body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("1 to 128 visible ASCII"),
+            "{body}"
+        );
+        // The answer still carries a correlation id: a new one, not the refused value.
+        let echoed = headers["x-correlation-id"].to_str().unwrap();
+        assert_ne!(echoed, value);
+        assert_eq!(echoed.len(), 36, "{echoed}");
+    }
+    assert!(
+        api.publisher().published().is_empty(),
+        "nothing refused is published"
+    );
+    let (status, body, _) = call(
+        &api,
+        request(
+            Method::GET,
+            "/orders/O1",
+            "",
+            &[("x-correlation-id", "a b")],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(error_fields(&body), vec!["X-Correlation-Id".to_string()]);
+    let (status, body, _) = call(
+        &api,
+        request(Method::GET, "/orders/O1", "", &[("idempotency-key", "a b")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(error_fields(&body), vec!["Idempotency-Key".to_string()]);
+    // At the bound, accepted.
+    let at_bound = "k".repeat(128);
+    let (status, _, headers) = call(
+        &api,
+        post(
+            CANONICAL,
+            &[
+                ("idempotency-key", &at_bound),
+                ("x-correlation-id", &at_bound),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(headers["x-correlation-id"], at_bound.as_str());
+}
+
+/// Protects the contract's decision (docs/contract.md): a POST without a Content-Type is read as
+/// JSON (only another media type is 415).
+#[tokio::test]
+async fn a_post_without_a_content_type_is_read_as_json() {
+    let out = Captured::default();
+    let api = api(&out);
+    let (status, body, _) = call(&api, request(Method::POST, "/orders", CANONICAL, &[])).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+/// Protects (issue 31): the derived orderId goes into the body as text, the rest as the client
+/// sent it. The API used to round-trip such a body through `serde_json::Value`, which collapsed
+/// a duplicated key (the parser refuses it when the id is given) and rounded numbers past 17
+/// digits; so a body without an id answers as the same body with one does.
+#[tokio::test]
+async fn a_derived_order_id_is_inserted_without_rewriting_the_body() {
+    let out = Captured::default();
+    let api = api(&out);
+    let without_id = [
+        r#"{"customerId": "U1", "customerId": "U2", "items": [{"sku": "A", "quantity": 1}]}"#,
+        r#"{"customerId": "U1", "items": [{"sku": "A", "quantity": 1.00000000000000000001}]}"#,
+    ];
+    // A number no f64 holds: the parser takes it (an unknown field), so the id is derived too.
+    let huge = r#"{"customerId": "U1", "items": [{"sku": "A", "quantity": 1}], "note": 1e400}"#;
+    let (status, answer, _) = call(&api, post(huge, &[("idempotency-key", "k-0")])).await;
+    let huge_with_id = huge.replacen('{', r#"{"orderId": "O-HUGE","#, 1);
+    let (given_status, given_answer, _) = call(&api, post(&huge_with_id, &[])).await;
+    assert_eq!(status, given_status, "{answer} / {given_answer}");
+    // The key names one order per customer however the customer id is spaced.
+    let spaced = r#"{"customerId": " U1 ", "items": [{"sku": "A", "quantity": 1}]}"#;
+    let plain = r#"{"customerId": "U1", "items": [{"sku": "A", "quantity": 1}]}"#;
+    let (_, a, _) = call(&api, post(spaced, &[("idempotency-key", "k-9")])).await;
+    let (_, b, _) = call(&api, post(plain, &[("idempotency-key", "k-9")])).await;
+    assert_eq!(a["orderId"], b["orderId"], "{a} / {b}");
+    assert_eq!(a["orderId"], derived_order_id(Some("k-9"), "U1"));
+    for body in without_id {
+        let with_id = body.replacen('{', r#"{"orderId": "O-GIVEN","#, 1);
+        let (status, answer, _) = call(&api, post(body, &[("idempotency-key", "k-1")])).await;
+        let (given_status, given_answer, _) = call(&api, post(&with_id, &[])).await;
+        assert_eq!(
+            given_status,
+            StatusCode::BAD_REQUEST,
+            "{with_id}: {given_answer}"
+        );
+        assert_eq!(status, given_status, "{body}: {answer}");
+        assert_eq!(answer["errors"], given_answer["errors"], "{body}");
+    }
+    // An empty object gets its id too (and then the parser names what is missing).
+    let (status, answer, _) = call(&api, post("  {  }", &[("idempotency-key", "k-2")])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        !error_fields(&answer).contains(&"orderId".to_string()),
+        "{answer}"
+    );
+    // An id given as null is refused, naming it: leaving it out asks for a derived one.
+    let (status, answer, _) = call(
+        &api,
+        post(
+            r#"{"orderId": null, "customerId": "U1", "items": [{"sku": "A", "quantity": 1}]}"#,
+            &[],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_fields(&answer), vec!["orderId".to_string()]);
+}
+
+/// Protects (issue 31): conflicts are answered at the door instead of 202 and a dead letter
+/// later. An orderId stored with other content → 409 naming it, linking the stored order; the
+/// same Idempotency-Key with another body (its derived id stored with other content) → 422
+/// naming the header; the same content again is a retry → 202. Nothing refused is published.
+#[tokio::test]
+async fn a_post_whose_id_is_stored_with_other_content_is_409_and_a_reused_key_is_422() {
+    let out = Captured::default();
+    let api = api(&out);
+    stored(&api, "O-STORED", OrderStatus::Accepted);
+    let other = json!({"orderId": "O-STORED", "customerId": "U1", "currency": "USD",
+        "items": [{"sku": "C", "quantity": 5}]})
+    .to_string();
+    let (status, body, _) = call(&api, post(&other, &[])).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(error_fields(&body), vec!["orderId".to_string()]);
+    assert_eq!(body["links"]["order"], "/orders/O-STORED");
+    // The stored content again: a retry, accepted.
+    let same = json!({"orderId": "O-STORED", "customerId": "U1", "currency": "USD",
+        "items": [{"sku": "A", "quantity": 2, "unitPrice": "9.95"}, {"sku": "B", "quantity": 1, "unitPrice": "0.10"}]})
+    .to_string();
+    let (status, body, _) = call(&api, post(&same, &[])).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        api.publisher().published().len(),
+        1,
+        "only the retry is published"
+    );
+
+    // A key's first order is stored (as the intake would store it); the key again with another
+    // cart is refused, naming the header; with the same cart it is the same order.
+    let first = json!({"customerId": "U1", "items": [{"sku": "A", "quantity": 1}]}).to_string();
+    let key = [("idempotency-key", "checkout-9")];
+    let (status, accepted, _) = call(&api, post(&first, &key)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let id = accepted["orderId"].as_str().unwrap().to_string();
+    let published = api.publisher().published().last().unwrap().0.clone();
+    let (order, _) = order_domain::parse_order(&published).unwrap();
+    let from = Provenance {
+        message_id: "m2".into(),
+        correlation_id: "c2".into(),
+        sent_at: chrono::Utc::now(),
+    };
+    api.reader()
+        .put(OrderItem::accepted(order, from, chrono::Utc::now()));
+    let second = json!({"customerId": "U1", "items": [{"sku": "B", "quantity": 3}]}).to_string();
+    let (status, body, _) = call(&api, post(&second, &key)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_fields(&body), vec!["Idempotency-Key".to_string()]);
+    assert_eq!(body["links"]["order"], format!("/orders/{id}"));
+    let (status, again, _) = call(&api, post(&first, &key)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(again["orderId"], id.as_str());
+    assert_eq!(
+        api.publisher().published().len(),
+        3,
+        "nothing refused is published"
+    );
+}

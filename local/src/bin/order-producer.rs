@@ -73,7 +73,8 @@ enum Command {
         /// Fraction (0 to 1) of messages that repeat an earlier message: dropped as duplicates.
         #[arg(long, default_value_t = 0.05)]
         duplicates: f64,
-        /// Fraction (0 to 1) that reuse an earlier order id with other content: they reach the DLQ.
+        /// Fraction (0 to 1) that reuse an earlier order id with other content: published, they
+        /// reach the DLQ; through the API (--http), 409 once the first is stored, else the DLQ.
         #[arg(long, default_value_t = 0.02)]
         conflicts: f64,
         /// Fraction (0 to 1) of invalid payloads: they reach the DLQ.

@@ -4,16 +4,22 @@
 //!   as the consumer. Valid → published to the order topic with its `correlationId` attribute
 //!   and answered `202` with `{orderId, status: "PENDING", correlationId, links}` and a
 //!   `Location`; invalid → `400` with every error naming its field; over 256 KB → `413`; not
-//!   JSON → `400`, a non-JSON Content-Type → `415`; a publish failure → `503` with `Retry-After`.
-//!   An order without an id gets one: derived from the `Idempotency-Key` header and the customer
-//!   when the header is given (a retried POST is the same order, so the consumer sees a
-//!   duplicate), else a new one.
+//!   JSON → `400`, a non-JSON Content-Type → `415` (a POST without one is read as JSON); a
+//!   publish failure → `503` with `Retry-After`. An order without an id gets one: derived from
+//!   the `Idempotency-Key` header and the customer when the header is given (a retried POST is
+//!   the same order, so the consumer sees a duplicate), else a new one, inserted into the body
+//!   as text (the rest byte-exact).
+//!   An id already stored with other content: `409` naming the id's field (the client's id) or
+//!   `422` naming `Idempotency-Key` (an id derived from a reused key), linking the stored order.
+//! - Every route: `Idempotency-Key` and `X-Correlation-Id` are 1 to 128 visible ASCII
+//!   characters, else `400` naming the header.
 //! - `GET /orders/{orderId}`: `200` with the stored order, its status, amount and currency (once
 //!   reserved: the catalogue's price), step timestamps and failure; `404` while it is not stored; `400` for an id
 //!   that breaks the orderId rule.
 //!
 //! The order is published in its canonical form, so the consumer reads what the API validated.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,7 +45,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// How long a client should wait before retrying after a 503.
 const RETRY_AFTER_SECONDS: u32 = 5;
 /// Header values the API takes are bounded and printable: they end up in logs and attributes.
-const HEADER_MAX: usize = 128;
+/// The Idempotency-Key's bound; the X-Correlation-Id's is the domain's (the same 128).
+const IDEMPOTENCY_KEY_MAX: usize = 128;
 
 pub struct OrderApi<P, R> {
     publisher: P,
@@ -192,18 +199,25 @@ impl OrderView {
     }
 }
 
-/// A header's value when it is present, printable ASCII and at most [`HEADER_MAX`] long.
-fn bounded_header(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
+/// A header's value when it is present: 1 to `max` visible ASCII characters (`!` to `~`: no
+/// spaces, tabs or other control characters), else an error naming the header (`name` as the
+/// contract spells it), which the API answers with `400`.
+fn bounded_header(headers: &HeaderMap, name: &str, max: usize) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(name) else {
         return Ok(None);
     };
-    match value.to_str() {
-        Ok(v) if !v.trim().is_empty() && v.len() <= HEADER_MAX => Ok(Some(v.trim().to_string())),
-        _ => Err(error(
-            name,
-            format!("must be 1 to {HEADER_MAX} printable ASCII characters"),
-        )),
+    let bytes = value.as_bytes();
+    if !bytes.is_empty() && bytes.len() <= max && bytes.iter().all(u8::is_ascii_graphic) {
+        return Ok(Some(String::from_utf8_lossy(bytes).into_owned()));
     }
+    Err(error(
+        name,
+        format!(
+            "must be 1 to {max} visible ASCII characters, without spaces or control characters \
+             (found {} bytes)",
+            bytes.len()
+        ),
+    ))
 }
 
 /// The order id a POST without one gets: from the Idempotency-Key and the customer, so the same
@@ -217,6 +231,14 @@ pub fn derived_order_id(idempotency_key: Option<&str>, customer_id: &str) -> Str
         }
         None => format!("A-{}", uuid::Uuid::new_v4().simple()),
     }
+}
+
+/// A POST's body with its order id: the id's field in the body's form, and the customer the API
+/// derived the id from when it inserted one into `text` (None: the client gave the id).
+struct WithId<'t> {
+    text: Cow<'t, str>,
+    id_field: &'static str,
+    derived_from: Option<String>,
 }
 
 struct Answer {
@@ -270,10 +292,16 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
     /// Answers one request (without the invocation span: tests and the local server's own).
     pub async fn handle_request(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
-        // The consumer takes the same rule, so one order keeps one id end to end.
-        let correlation = match bounded_header(request.headers(), "x-correlation-id") {
-            Ok(Some(c)) if order_domain::is_usable_correlation_id(&c) => c,
-            _ => uuid::Uuid::new_v4().to_string(),
+        // The consumer takes the same rule (`is_usable_correlation_id`), so one order keeps one
+        // id end to end; a header that breaks it is refused, not replaced.
+        let (correlation, bad_correlation) = match bounded_header(
+            request.headers(),
+            "X-Correlation-Id",
+            order_domain::CORRELATION_ID_MAX,
+        ) {
+            Ok(Some(c)) => (c, None),
+            Ok(None) => (uuid::Uuid::new_v4().to_string(), None),
+            Err(e) => (uuid::Uuid::new_v4().to_string(), Some(e)),
         };
         let span = tracing::info_span!(
             "request",
@@ -284,7 +312,13 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
         );
         let mut metrics = Metrics::default();
         let route = route(request.method(), request.uri().path());
+        let bad_key =
+            bounded_header(request.headers(), "Idempotency-Key", IDEMPOTENCY_KEY_MAX).err();
         let answer = async {
+            let refused: Vec<ApiError> = bad_correlation.into_iter().chain(bad_key).collect();
+            if !refused.is_empty() {
+                return errors(StatusCode::BAD_REQUEST, refused);
+            }
             match route {
                 Route::Post => self.post(&request, &correlation, &mut metrics).await,
                 Route::Get(id) => self.get(&id, &mut metrics).await,
@@ -348,7 +382,8 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
                 )],
             );
         }
-        let idempotency_key = match bounded_header(headers, "idempotency-key") {
+        let idempotency_key = match bounded_header(headers, "Idempotency-Key", IDEMPOTENCY_KEY_MAX)
+        {
             Ok(key) => key,
             Err(e) => return errors(StatusCode::BAD_REQUEST, vec![e]),
         };
@@ -358,14 +393,28 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
                 vec![error("body", "is not UTF-8 text")],
             );
         };
-        let text = match self.with_order_id(text, idempotency_key.as_deref()) {
-            Ok(text) => text,
+        let mut body = match self.with_order_id(text, idempotency_key.as_deref(), None) {
+            Ok(body) => body,
             Err(e) => {
                 metrics.count("ApiOrdersInvalid", 1);
                 return errors(StatusCode::BAD_REQUEST, vec![e]);
             }
         };
-        let order = match parse_order_all(&text) {
+        let mut parsed = parse_order_all(&body.text);
+        // The id is derived from the customer as the order holds it (trimmed, NFC), so one
+        // customer's key names one order however the customer id was spelled.
+        if let (Ok((order, _)), Some(used)) = (&parsed, &body.derived_from) {
+            if order.customer_id != *used {
+                let customer = order.customer_id.clone();
+                if let Ok(again) =
+                    self.with_order_id(text, idempotency_key.as_deref(), Some(&customer))
+                {
+                    body = again;
+                    parsed = parse_order_all(&body.text);
+                }
+            }
+        }
+        let order = match parsed {
             Ok((order, _)) => order,
             Err(invalid) => {
                 metrics.count("ApiOrdersInvalid", 1);
@@ -381,6 +430,10 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
             }
         };
         tracing::Span::current().record("order_id", order.order_id.as_str());
+        if let Some(conflict) = self.conflict(&order, &body).await {
+            metrics.count("ApiOrdersConflict", 1);
+            return conflict;
+        }
         let canonical = match serde_json::to_string(&order) {
             Ok(c) => c,
             Err(e) => {
@@ -424,30 +477,121 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
         }
     }
 
-    /// The body with an order id put in when it has none.
-    fn with_order_id(&self, text: &str, idempotency_key: Option<&str>) -> Result<String, ApiError> {
+    /// The body with an order id put in when it has none: the id's member inserted first in the
+    /// object as text, every other byte as the client sent it (its numbers exact, a duplicated
+    /// key still refused by the parser). An id given as null is refused: leaving the member out
+    /// is how a client asks for a derived id. The id is derived from `customer` when given (the
+    /// parsed order's, trimmed and NFC), else from the body's customer field as sent.
+    fn with_order_id<'t>(
+        &self,
+        text: &'t str,
+        idempotency_key: Option<&str>,
+        customer: Option<&str>,
+    ) -> Result<WithId<'t>, ApiError> {
+        let as_sent = |id_field| WithId {
+            text: Cow::Borrowed(text),
+            id_field,
+            derived_from: None,
+        };
         let Some(form) = payload_form(text) else {
             // Not a JSON object: the parser says what is wrong with it.
-            return Ok(text.to_string());
-        };
-        let mut value: serde_json::Map<String, Value> = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(_) => return Ok(text.to_string()),
+            return Ok(as_sent("orderId"));
         };
         let id_field = order_id_field(form);
-        if value.get(id_field).is_some_and(|v| !v.is_null()) {
-            return Ok(text.to_string());
+        // The top-level members, their values unread (any number, any depth, as the parser
+        // takes them): only whether the id is there and whose order it is are needed.
+        let members: BTreeMap<String, &serde_json::value::RawValue> =
+            match serde_json::from_str(text) {
+                Ok(m) => m,
+                Err(_) => return Ok(as_sent(id_field)),
+            };
+        match members.get(id_field).map(|v| v.get()) {
+            Some("null") => return Err(error(
+                id_field,
+                "is null: give the order's id, or leave the field out to have one derived from \
+                     the Idempotency-Key header",
+            )),
+            Some(_) => return Ok(as_sent(id_field)),
+            None => {}
         }
-        let customer = value
-            .get(customer_id_field(form))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        value.insert(
-            id_field.to_string(),
-            Value::from(derived_order_id(idempotency_key, &customer)),
+        let customer = match customer {
+            Some(c) => c.to_string(),
+            None => members
+                .get(customer_id_field(form))
+                .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+                .unwrap_or_default(),
+        };
+        let id = derived_order_id(idempotency_key, &customer);
+        let Some(open) = text.find('{') else {
+            return Ok(as_sent(id_field));
+        };
+        let rest = &text[open + 1..];
+        let separator = if rest.trim_start().starts_with('}') {
+            ""
+        } else {
+            ","
+        };
+        // The field name is the form's own and the id is hex or a UUID: nothing to escape.
+        Ok(WithId {
+            text: Cow::Owned(format!(
+                "{}{{\"{id_field}\":\"{id}\"{separator}{rest}",
+                &text[..open]
+            )),
+            id_field,
+            derived_from: Some(customer),
+        })
+    }
+
+    /// Conflicts at the door: the order's id already stored with other content. Its own
+    /// `orderId` → `409` naming that field; an id derived from a reused `Idempotency-Key` →
+    /// `422` naming the header; both link the stored order. The same content again is a retry
+    /// (accepted; the intake drops the duplicate). A read that fails lets the order through:
+    /// the intake still dead-letters a conflict, as it does for one that races this read and for
+    /// every conflict published to the topic directly.
+    async fn conflict(&self, order: &order_domain::Order, body: &WithId<'_>) -> Option<Answer> {
+        let stored = match self.reader.read(&order.order_id).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the order to check it against a stored one; publishing it (the intake dead-letters a conflict)");
+                return None;
+            }
+        };
+        if stored.content_hash == order.content_hash() {
+            return None;
+        }
+        let location = format!("/orders/{}", order.order_id);
+        let (status, refused) = if body.derived_from.is_some() {
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                error(
+                    "Idempotency-Key",
+                    format!(
+                        "was used before for another order ({}): a new order needs a new key",
+                        order.order_id
+                    ),
+                ),
+            )
+        } else {
+            (
+                StatusCode::CONFLICT,
+                error(
+                    body.id_field,
+                    format!(
+                        "{} is stored with other content: a new order needs a new id",
+                        order.order_id
+                    ),
+                ),
+            )
+        };
+        tracing::warn!(
+            status = status.as_u16(),
+            "order refused: its id is stored with other content"
         );
-        serde_json::to_string(&value).map_err(|e| error("body", e.to_string()))
+        Some(answer(
+            status,
+            json!({ "errors": [refused], "links": { "order": location } }),
+        ))
     }
 
     async fn get(&self, order_id: &str, metrics: &mut Metrics) -> Answer {
