@@ -312,15 +312,26 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
         );
         let mut metrics = Metrics::default();
         let route = route(request.method(), request.uri().path());
-        let bad_key =
-            bounded_header(request.headers(), "Idempotency-Key", IDEMPOTENCY_KEY_MAX).err();
+        let (idempotency_key, bad_key) =
+            match bounded_header(request.headers(), "Idempotency-Key", IDEMPOTENCY_KEY_MAX) {
+                Ok(key) => (key, None),
+                Err(e) => (None, Some(e)),
+            };
         let answer = async {
             let refused: Vec<ApiError> = bad_correlation.into_iter().chain(bad_key).collect();
             if !refused.is_empty() {
                 return errors(StatusCode::BAD_REQUEST, refused);
             }
             match route {
-                Route::Post => self.post(&request, &correlation, &mut metrics).await,
+                Route::Post => {
+                    self.post(
+                        &request,
+                        idempotency_key.as_deref(),
+                        &correlation,
+                        &mut metrics,
+                    )
+                    .await
+                }
                 Route::Get(id) => self.get(&id, &mut metrics).await,
                 Route::WrongMethod(allowed) => {
                     let mut a = errors(
@@ -355,7 +366,14 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
         respond(answer, &correlation)
     }
 
-    async fn post(&self, request: &Request, correlation: &str, metrics: &mut Metrics) -> Answer {
+    /// POST /orders; `idempotency_key` is the header as `handle_request` checked it.
+    async fn post(
+        &self,
+        request: &Request,
+        idempotency_key: Option<&str>,
+        correlation: &str,
+        metrics: &mut Metrics,
+    ) -> Answer {
         let headers = request.headers();
         if let Some(kind) = headers.get(header::CONTENT_TYPE) {
             let kind = kind.to_str().unwrap_or_default().to_ascii_lowercase();
@@ -382,18 +400,13 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
                 )],
             );
         }
-        let idempotency_key = match bounded_header(headers, "Idempotency-Key", IDEMPOTENCY_KEY_MAX)
-        {
-            Ok(key) => key,
-            Err(e) => return errors(StatusCode::BAD_REQUEST, vec![e]),
-        };
         let Ok(text) = std::str::from_utf8(body) else {
             return errors(
                 StatusCode::BAD_REQUEST,
                 vec![error("body", "is not UTF-8 text")],
             );
         };
-        let mut body = match self.with_order_id(text, idempotency_key.as_deref(), None) {
+        let mut body = match self.with_order_id(text, idempotency_key, None) {
             Ok(body) => body,
             Err(e) => {
                 metrics.count("ApiOrdersInvalid", 1);
@@ -406,9 +419,7 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
         if let (Ok((order, _)), Some(used)) = (&parsed, &body.derived_from) {
             if order.customer_id != *used {
                 let customer = order.customer_id.clone();
-                if let Ok(again) =
-                    self.with_order_id(text, idempotency_key.as_deref(), Some(&customer))
-                {
+                if let Ok(again) = self.with_order_id(text, idempotency_key, Some(&customer)) {
                     body = again;
                     parsed = parse_order_all(&body.text);
                 }
