@@ -56,6 +56,12 @@ come from one walk, and each call reads the attributes once: 0.8 ms and 5 ms. Th
 moto's, to the definition. werkzeug's request log (a seventh of the busy time) is off unless
 MOTO_REQUEST_LOG is set.
 
+Port: with `-p 0` the system picks a free port when the server binds it; with MOTO_PORT_FILE
+set, the port the server listens on is written to that file (whole, by rename) once it listens.
+The runner and the tests start it that way: a port picked by the caller and released before the
+server binds it can be taken meanwhile by another emulator (tests start several at once), whose
+answers the caller then reads until it stops (CI saw "connection refused" that way).
+
 Usage: python moto_server.py -H HOST -p PORT
 """
 import base64
@@ -617,6 +623,25 @@ class _DrainOnlyClosing:
         return selectors.DefaultSelector()
 
 
+def _reporting_port(make_server):
+    """werkzeug's make_server, which binds and listens, then tells the port it listens on: in
+    MOTO_PORT (moto builds its own URLs from it) and in the file MOTO_PORT_FILE names."""
+
+    @functools.wraps(make_server)
+    def make_and_report(*args, **kwargs):
+        server = make_server(*args, **kwargs)
+        port = str(server.socket.getsockname()[1])
+        os.environ["MOTO_PORT"] = port
+        path = os.environ.get("MOTO_PORT_FILE")
+        if path:
+            with open(path + ".tmp", "w") as f:
+                f.write(port)
+            os.replace(path + ".tmp", path)
+        return server
+
+    return make_and_report
+
+
 if __name__ == "__main__":
     import moto.server
     import werkzeug.serving
@@ -624,4 +649,5 @@ if __name__ == "__main__":
 
     moto.server.MotoRequestHandler = _KeepAliveRequestHandler
     werkzeug.serving.selectors = _DrainOnlyClosing
+    werkzeug.serving.make_server = _reporting_port(werkzeug.serving.make_server)
     main(sys.argv[1:])

@@ -3,6 +3,7 @@
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -22,12 +23,10 @@ pub enum EmulatorError {
         program: String,
         source: std::io::Error,
     },
-    #[error("moto_server did not answer on {addr} within {seconds}s; its log is {log}")]
-    NotReady {
-        addr: SocketAddr,
-        seconds: u64,
-        log: String,
-    },
+    #[error("moto_server was not listening within {seconds}s; its log is {log}")]
+    NotReady { seconds: u64, log: String },
+    #[error("moto_server exited ({status}) before it listened; its log is {log}")]
+    Exited { status: String, log: String },
     #[error("could not find a free loopback port: {0}")]
     Port(std::io::Error),
 }
@@ -104,52 +103,90 @@ impl Emulator {
 
     fn spawn(env: &[(&str, String)]) -> Result<Self, EmulatorError> {
         let (program, launcher) = find_moto()?;
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(EmulatorError::Port)?
-            .port();
         // Under target/ (not the system temp directory), and removed when the emulator stops.
-        let log = crate::state_dir().join(format!("moto-{port}.log"));
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "moto-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        );
+        let log = crate::state_dir().join(format!("{name}.log"));
+        let port_file = crate::state_dir().join(format!("{name}.port"));
         if let Some(dir) = log.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let log_file = std::fs::File::create(&log).map_err(|source| EmulatorError::Spawn {
+        let _ = std::fs::remove_file(&port_file);
+        let spawn_error = |source| EmulatorError::Spawn {
             program: program.display().to_string(),
             source,
-        })?;
-        let err_file = log_file
-            .try_clone()
-            .map_err(|source| EmulatorError::Spawn {
-                program: program.display().to_string(),
-                source,
-            })?;
+        };
+        let log_file = std::fs::File::create(&log).map_err(spawn_error)?;
+        let err_file = log_file.try_clone().map_err(spawn_error)?;
+        // Our launcher binds a port the system picks and reports it (local/moto_server.py,
+        // MOTO_PORT_FILE), so no other process can take the port between its choice and the
+        // bind; a bare moto_server is given a port that was free a moment ago.
+        let reports_port = !launcher.is_empty();
+        let port = if reports_port {
+            0
+        } else {
+            TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(EmulatorError::Port)?
+                .port()
+        };
         let child = Command::new(&program)
             .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("MOTO_PORT_FILE", &port_file)
             .args(&launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(log_file)
             .stderr(err_file)
             .spawn()
-            .map_err(|source| EmulatorError::Spawn {
-                program: program.display().to_string(),
-                source,
-            })?;
-        let emulator = Emulator {
-            endpoint: format!("http://127.0.0.1:{port}"),
+            .map_err(spawn_error)?;
+        let mut emulator = Emulator {
+            endpoint: String::new(),
             child: Some(child),
             log,
         };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            if let Some(status) = emulator
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                emulator.child = None; // keeps its log, which the error names
+                return Err(EmulatorError::Exited {
+                    status: status.to_string(),
+                    log: emulator.log.display().to_string(),
+                });
+            }
+            let listening = if reports_port {
+                std::fs::read_to_string(&port_file)
+                    .ok()
+                    .and_then(|p| p.trim().parse::<u16>().ok())
+            } else {
+                TcpStream::connect_timeout(
+                    &SocketAddr::from(([127, 0, 0, 1], port)),
+                    Duration::from_millis(200),
+                )
+                .ok()
+                .map(|_| port)
+            };
+            if let Some(port) = listening {
+                let _ = std::fs::remove_file(&port_file);
+                emulator.endpoint = format!("http://127.0.0.1:{port}");
                 return Ok(emulator);
             }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(mut child) = emulator.child.take() {
+            // Stopped here rather than on drop, which would remove the log the error names.
+            let _ = child.kill();
+            let _ = child.wait();
         }
         Err(EmulatorError::NotReady {
-            addr,
             seconds: 60,
             log: emulator.log.display().to_string(),
         })

@@ -242,6 +242,59 @@ fn the_emulator_answers_two_requests_on_one_connection() {
     assert_eq!(answers.matches("TableNames").count(), 2, "{answers}");
 }
 
+/// Protects each test's own emulator: emulators started at once (as the tests in one binary
+/// start theirs) each listen on a port of their own and answer for themselves. CI once saw
+/// "connection refused" on a test's first call: the port had been picked by the caller and
+/// released before moto bound it, so another emulator could hold it, and the caller talked to
+/// that one until it stopped. Now moto binds a port the system picks and reports it
+/// (local/moto_server.py, MOTO_PORT_FILE).
+#[test]
+fn emulators_started_at_once_each_answer_on_their_own_port() {
+    let emulators: Vec<Emulator> = (0..4)
+        .map(|_| std::thread::spawn(|| Emulator::start().expect("moto_server starts")))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let mut ports: Vec<&str> = emulators
+        .iter()
+        .map(|e| e.endpoint().rsplit(':').next().unwrap())
+        .collect();
+    assert!(!ports.contains(&"0"), "a real port each: {ports:?}");
+    ports.sort();
+    ports.dedup();
+    assert_eq!(ports.len(), emulators.len(), "a port each: {ports:?}");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut clients = Vec::new();
+            for (i, e) in emulators.iter().enumerate() {
+                let sqs = aws_sdk_sqs::Client::new(&e.sdk_config().await);
+                sqs.create_queue()
+                    .queue_name(format!("own-{i}"))
+                    .send()
+                    .await
+                    .expect("create a queue");
+                clients.push(sqs);
+            }
+            for (i, sqs) in clients.iter().enumerate() {
+                let listed = sqs.list_queues().send().await.expect("list queues");
+                let names: Vec<&str> = listed
+                    .queue_urls()
+                    .iter()
+                    .map(|u| u.rsplit('/').next().unwrap())
+                    .collect();
+                assert_eq!(
+                    names,
+                    vec![format!("own-{i}")],
+                    "emulator {i} holds only its queue"
+                );
+            }
+        });
+}
+
 /// Protects the emulator's fast answers (local/moto_server.py, `_serialized_fast`): the item
 /// operations and stream reads the pipeline makes answer what moto's own serializer writes. The
 /// emulator here writes both and exits on the first difference, so a call would fail; the SDK
