@@ -198,6 +198,10 @@ export const FUNCTIONS = {
     outcome: 'stock reserved in one transaction (RESERVED) or REJECTED',
     uses: { inventory: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], orders: ['dynamodb:UpdateItem'] },
   },
+  'inventory-dlq': {
+    kind: 'dead-letter-handler',
+    outcome: 'a last reservation attempt, else REJECTED (dead_lettered) with no stock reserved (nothing for an order past ACCEPTED)',
+  },
   payment: {
     kind: 'stage',
     features: ['backoff', 'payment-provider'],

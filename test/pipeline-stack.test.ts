@@ -728,11 +728,15 @@ describe('payment and notification', () => {
     expect(env.INVENTORY_TABLE_NAME).toBeDefined();
   });
 
-  // Protects: a payment event that reaches the DLQ is settled by payment-dlq, and ops still hear of it.
-  test('payment-dlq is fed by the payment DLQ, whose arrivals alarm ops even though the handler empties it', () => {
-    const dlq = ref('AWS::SQS::Queue', (q) => q.Properties.VisibilityTimeout === 60 && !q.Properties.RedrivePolicy);
+  // Protects: an event that reaches the inventory or payment DLQ is settled by that stage's handler, and ops still hear of it.
+  test.each([
+    ['inventory', 'inventory-dlq'],
+    ['payment', 'payment-dlq'],
+  ])('%s\'s DLQ feeds %s, and its arrivals alarm ops even though the handler empties it', (stage, handler) => {
+    const stageQueue = resources('AWS::SQS::Queue')[queueIdOf(stage)];
+    const dlq: string = stageQueue.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];
     t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      FunctionName: { Ref: fnId('payment-dlq') },
+      FunctionName: { Ref: fnId(handler) },
       EventSourceArn: { 'Fn::GetAtt': [dlq, 'Arn'] },
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_dynamodb::types::AttributeValue;
-use order_domain::{Currency, LifecycleEvent, OrderItem, OrderStatus, Provenance};
+use order_domain::{Currency, LifecycleEvent, OrderItem, OrderStatus, Provenance, RejectionCode};
 use order_local::emulator::Emulator;
 use order_local::inventory::{load, scan, Product};
 use order_local::resources::create;
@@ -23,6 +23,7 @@ use order_pipeline::runtime::stage::EventStage;
 use order_pipeline::runtime::telemetry::Captured;
 use order_pipeline::runtime::worker::SqsWorker;
 use order_pipeline::stages::inventory::InventoryStage;
+use order_pipeline::stages::inventory_dlq::InventoryDlqStage;
 
 struct Env {
     _emulator: Emulator,
@@ -59,21 +60,25 @@ async fn env_on(emulator: Emulator, prefix: &str) -> Env {
     }
 }
 
+fn worker_config(service: &str) -> WorkerConfig {
+    WorkerConfig {
+        max_receive_count: 5,
+        record_concurrency: 4,
+        start_margin: Duration::from_secs(3),
+        answer_reserve: Duration::from_millis(500),
+        backoff: None,
+        queue_url: None,
+        service: service.into(),
+    }
+}
+
 fn worker(e: &Env) -> SqsWorker<EventStage<InventoryStage<DynamoInventory>>> {
     SqsWorker::new(
         EventStage(InventoryStage::new(
             DynamoInventory::new(e.orders.clone(), e.inventory_table.clone()),
             Currency::from_code("USD").unwrap(),
         )),
-        WorkerConfig {
-            max_receive_count: 5,
-            record_concurrency: 4,
-            start_margin: Duration::from_secs(3),
-            answer_reserve: Duration::from_millis(500),
-            backoff: None,
-            queue_url: None,
-            service: "inventory".into(),
-        },
+        worker_config("inventory"),
         Arc::new(Captured::default()),
         None,
     )
@@ -322,6 +327,85 @@ async fn an_unknown_sku_is_rejected_through_the_conditional_update() {
         .contains("unknown sku NOPE"));
     let (_, reports) = w.handle_records(&[event_record(&order)]).await.unwrap();
     assert_eq!(reports[0].outcome.label(), "duplicate");
+}
+
+/// Protects the inventory DLQ on DynamoDB (issue: an Inventory item written by another system
+/// without `reserved`/`sold`/`version` failed every order for its sku, which then waited
+/// ACCEPTED for ever): the inventory stage fails on such an order every time, and inventory-dlq's
+/// last attempt fails the same way and ends it REJECTED (`dead_lettered`) with the error
+/// recorded, the foreign item untouched; the order's other sku is not reserved either.
+#[tokio::test]
+async fn an_order_whose_inventory_item_cannot_be_read_ends_rejected_by_the_inventory_dlq() {
+    let e = env("t-dlq").await;
+    load(
+        &e.clients.dynamodb,
+        &e.inventory_table,
+        &[product("GOOD", 5)],
+    )
+    .await
+    .unwrap();
+    let foreign = std::collections::HashMap::from([
+        ("sku".to_string(), AttributeValue::S("FOREIGN".into())),
+        ("available".to_string(), AttributeValue::N("7".into())),
+    ]);
+    e.clients
+        .dynamodb
+        .put_item()
+        .table_name(&e.inventory_table)
+        .set_item(Some(foreign.clone()))
+        .send()
+        .await
+        .unwrap();
+    let order = accepted(
+        &e,
+        "O-FOREIGN",
+        serde_json::json!([{"sku": "GOOD", "quantity": 1}, {"sku": "FOREIGN", "quantity": 1}]),
+    )
+    .await;
+    // The stage fails on it every time (the whole batch fails: SQS delivers it again, until
+    // the DLQ).
+    let failed = worker(&e)
+        .handle_records(&[event_record(&order)])
+        .await
+        .expect_err("the stage cannot read the item");
+    assert!(failed.first.contains("sku FOREIGN"), "{}", failed.first);
+    let dlq = SqsWorker::new(
+        EventStage(InventoryDlqStage::new(InventoryStage::new(
+            DynamoInventory::new(e.orders.clone(), e.inventory_table.clone()),
+            Currency::from_code("USD").unwrap(),
+        ))),
+        worker_config("inventory-dlq"),
+        Arc::new(Captured::default()),
+        None,
+    )
+    .unwrap();
+    let (resp, reports) = dlq.handle_records(&[event_record(&order)]).await.unwrap();
+    assert_eq!(reports[0].outcome.label(), "dead_lettered");
+    assert!(resp.batch_item_failures.is_empty());
+    let stored = e.orders.get("O-FOREIGN").await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.version), (OrderStatus::Rejected, 2));
+    let rejection = stored.rejection.unwrap();
+    assert_eq!(rejection.code, Some(RejectionCode::DeadLettered));
+    assert!(
+        rejection.error.as_deref().unwrap_or("").contains("FOREIGN"),
+        "the error names the item: {rejection:?}"
+    );
+    let good = DynamoInventory::new(e.orders.clone(), e.inventory_table.clone())
+        .items(&["GOOD".to_string()])
+        .await
+        .unwrap()["GOOD"]
+        .clone();
+    assert_eq!((good.available, good.reserved), (5, 0), "nothing reserved");
+    let still = e
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&e.inventory_table)
+        .key("sku", AttributeValue::S("FOREIGN".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.item(), Some(&foreign), "the foreign item untouched");
 }
 
 /// The real store, but its read reports plenty of stock: another reservation took the units

@@ -82,6 +82,10 @@ pub struct Rejection {
     /// ...and the catalogue's, in the order's currency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_price: Option<String>,
+    /// `dead_lettered`: the error of the last reservation attempt, for operators (the reason,
+    /// which the customer's notice carries, does not repeat it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Why an order was rejected, as a code (docs/contract.md, "Reservation").
@@ -103,6 +107,10 @@ pub enum RejectionCode {
     TooManySkus,
     /// A line with neither a sku nor a name.
     NoSku,
+    /// The inventory stage could not process the order (its event reached the inventory DLQ)
+    /// and the DLQ handler's last attempt failed too: the reason carries that attempt's error.
+    /// No stock was reserved.
+    DeadLettered,
 }
 
 /// How a payment ended.

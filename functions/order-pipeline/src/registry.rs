@@ -40,6 +40,7 @@ use crate::runtime::telemetry::LineWriter;
 use crate::runtime::worker::{RecordHandler, SqsWorker};
 use crate::stages::intake::OrderConsumer;
 use crate::stages::inventory::InventoryStage;
+use crate::stages::inventory_dlq::InventoryDlqStage;
 use crate::stages::notification::NotificationStage;
 use crate::stages::payment::{PaymentSettings, PaymentStage};
 use crate::stages::payment_dlq::PaymentDlqStage;
@@ -229,13 +230,14 @@ impl Registered {
 }
 
 /// Every function of the pipeline: the one list.
-pub fn functions() -> [Registered; 8] {
+pub fn functions() -> [Registered; 9] {
     [
         Registered::of::<OrderConsumerFn>(),
         Registered::of::<DlqAlarmFn>(),
         Registered::of::<OrderApiFn>(),
         Registered::of::<OrderEventsFn>(),
         Registered::of::<InventoryFn>(),
+        Registered::of::<InventoryDlqFn>(),
         Registered::of::<PaymentFn>(),
         Registered::of::<PaymentDlqFn>(),
         Registered::of::<NotificationFn>(),
@@ -396,6 +398,35 @@ impl Function for InventoryFn {
             DynamoInventory::new(orders(sdk, &config.table_name), config.inventory_table_name);
         worker(
             EventStage(InventoryStage::new(store, config.default_currency)),
+            config.worker,
+            sdk,
+            telemetry,
+        )
+    }
+}
+
+/// inventory-dlq: the inventory DLQ -> a last reservation attempt, else REJECTED
+/// (`dead_lettered`) with no stock reserved.
+pub struct InventoryDlqFn;
+
+impl Function for InventoryDlqFn {
+    const NAME: &'static str = "inventory-dlq";
+    const DEAD_LETTERS_OF: Option<&'static str> = Some("inventory");
+    type Handler = SqsWorker<EventStage<InventoryDlqStage<DynamoInventory>>>;
+
+    fn build<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        sdk: &SdkConfig,
+        telemetry: Arc<dyn LineWriter>,
+    ) -> Result<Self::Handler, ConfigError> {
+        let config = InventoryConfig::dead_letters_from_env(env)?;
+        let store =
+            DynamoInventory::new(orders(sdk, &config.table_name), config.inventory_table_name);
+        worker(
+            EventStage(InventoryDlqStage::new(InventoryStage::new(
+                store,
+                config.default_currency,
+            ))),
             config.worker,
             sdk,
             telemetry,

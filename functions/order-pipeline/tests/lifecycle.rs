@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::Utc;
 use order_domain::{
     Currency, EventType, InventoryItem, LifecycleEvent, OrderItem, OrderStatus, Provenance,
-    ReservedLine,
+    RejectionCode, ReservedLine,
 };
 use order_pipeline::adapters::memory::inventory::MemoryInventory;
 use order_pipeline::adapters::memory::publish::MemoryEventPublisher;
@@ -21,6 +21,7 @@ use order_pipeline::runtime::stage::EventStage;
 use order_pipeline::runtime::telemetry::Captured;
 use order_pipeline::runtime::worker::{Deadline, SqsWorker};
 use order_pipeline::stages::inventory::InventoryStage;
+use order_pipeline::stages::inventory_dlq::InventoryDlqStage;
 use serde_json::json;
 
 fn item(order_id: &str, lines: serde_json::Value, currency: Option<&str>) -> OrderItem {
@@ -63,21 +64,42 @@ fn stock(sku: &str, available: u64, price: Option<&str>) -> InventoryItem {
     }
 }
 
+fn worker_config(service: &str) -> WorkerConfig {
+    WorkerConfig {
+        max_receive_count: 3,
+        record_concurrency: 4,
+        start_margin: Duration::from_secs(3),
+        answer_reserve: Duration::from_millis(500),
+        backoff: None,
+        queue_url: None,
+        service: service.into(),
+    }
+}
+
+fn stage(stock: Vec<InventoryItem>) -> InventoryStage<MemoryInventory> {
+    InventoryStage::new(
+        MemoryInventory::with(stock),
+        Currency::from_code("USD").unwrap(),
+    )
+}
+
 fn worker(stock: Vec<InventoryItem>) -> SqsWorker<EventStage<InventoryStage<MemoryInventory>>> {
     SqsWorker::new(
-        EventStage(InventoryStage::new(
-            MemoryInventory::with(stock),
-            Currency::from_code("USD").unwrap(),
-        )),
-        WorkerConfig {
-            max_receive_count: 3,
-            record_concurrency: 4,
-            start_margin: Duration::from_secs(3),
-            answer_reserve: Duration::from_millis(500),
-            backoff: None,
-            queue_url: None,
-            service: "inventory".into(),
-        },
+        EventStage(stage(stock)),
+        worker_config("inventory"),
+        Arc::new(Captured::default()),
+        None,
+    )
+    .unwrap()
+}
+
+/// inventory-dlq's worker over the inventory stage of `stock`.
+fn dlq_worker(
+    stock: Vec<InventoryItem>,
+) -> SqsWorker<EventStage<InventoryDlqStage<MemoryInventory>>> {
+    SqsWorker::new(
+        EventStage(InventoryDlqStage::new(stage(stock))),
+        worker_config("inventory-dlq"),
         Arc::new(Captured::default()),
         None,
     )
@@ -265,6 +287,105 @@ async fn a_body_that_is_not_a_lifecycle_event_goes_to_the_dlq() {
     let (resp, reports) = w.handle_records(&[sqs("bad", "{}")]).await.unwrap();
     assert_eq!(reports[0].outcome.label(), "invalid");
     assert_eq!(resp.batch_item_failures.len(), 1);
+}
+
+/// Protects the inventory DLQ's rule (docs/contract.md, "Dead letters"): an order whose
+/// reservation kept failing (here an Inventory item the adapter cannot read) does not wait
+/// ACCEPTED for ever. inventory-dlq makes one last attempt, which fails the same way, and the
+/// order ends REJECTED with code `dead_lettered`, the attempt's error recorded for operators and
+/// not in the customer's reason, and no stock touched; the letter is done. A second delivery of
+/// the same letter writes nothing more.
+#[tokio::test]
+async fn inventory_dlq_a_reservation_that_keeps_failing_ends_rejected_dead_lettered_with_no_stock_touched(
+) {
+    let w = dlq_worker(vec![stock("A", 5, Some("1"))]);
+    let order = item("O-POISON", json!([{"sku": "A", "quantity": 2}]), None);
+    let store = w.handler().store();
+    store.stored(&order);
+    *store.failing_stock.lock().unwrap() = Some(PortError::Fatal(
+        "inventory item A: missing field `reserved`".into(),
+    ));
+    let body = serde_json::to_string(&accepted_event(&order)).unwrap();
+    let (resp, reports) = w.handle_records(&[sqs("d1", &body)]).await.unwrap();
+    assert_eq!(reports[0].outcome.label(), "dead_lettered");
+    assert!(resp.batch_item_failures.is_empty(), "the letter is done");
+    let (status, version, write) = store.status("O-POISON").unwrap();
+    assert_eq!((status, version), (OrderStatus::Rejected, 2));
+    let rejection = write.unwrap().rejection.unwrap();
+    assert_eq!(rejection.code, Some(RejectionCode::DeadLettered));
+    let error = rejection.error.unwrap();
+    assert!(error.contains("missing field `reserved`"), "{error}");
+    assert!(
+        !rejection.reason.contains("missing field"),
+        "{}",
+        rejection.reason
+    );
+    let a = store.item("A").unwrap();
+    assert_eq!(
+        (a.available, a.reserved, a.version),
+        (5, 0, 1),
+        "stock untouched"
+    );
+    let (_, again) = w.handle_records(&[sqs("d1", &body)]).await.unwrap();
+    assert_eq!(again[0].outcome.label(), "already_settled");
+    assert_eq!(
+        store.status("O-POISON").unwrap().1,
+        2,
+        "nothing written again"
+    );
+}
+
+/// Protects: a last attempt that works is the stage's decision, not a rejection: a dead letter
+/// whose cause has passed (throttling, conflicts, a fixed item) reserves the stock and the order
+/// goes on; one the stage rejects (short stock) is rejected as the stage rejects it.
+#[tokio::test]
+async fn inventory_dlq_a_last_attempt_that_decides_stands() {
+    let w = dlq_worker(vec![stock("A", 5, Some("1"))]);
+    let store = w.handler().store();
+    let fits = item("O-FITS", json!([{"sku": "A", "quantity": 2}]), None);
+    let short = item("O-SHORT", json!([{"sku": "A", "quantity": 9}]), None);
+    store.stored(&fits);
+    store.stored(&short);
+    let letters: Vec<SqsMessage> = [&fits, &short]
+        .iter()
+        .map(|o| {
+            sqs(
+                &o.order_id,
+                &serde_json::to_string(&accepted_event(o)).unwrap(),
+            )
+        })
+        .collect();
+    let (_, reports) = w.handle_records(&letters).await.unwrap();
+    let labels: Vec<&str> = reports.iter().map(|r| r.outcome.label()).collect();
+    assert_eq!(labels, ["reserved_on_last_attempt", "rejected"]);
+    assert_eq!(store.status("O-FITS").unwrap().0, OrderStatus::Reserved);
+    let (status, _, write) = store.status("O-SHORT").unwrap();
+    assert_eq!(status, OrderStatus::Rejected);
+    assert_eq!(
+        write.unwrap().rejection.unwrap().code,
+        Some(RejectionCode::OutOfStock)
+    );
+    let a = store.item("A").unwrap();
+    assert_eq!((a.available, a.reserved), (3, 2));
+}
+
+/// Protects: when not even the rejection can be written (the Orders table is down too), the
+/// letter comes back and stays in the DLQ, its alarm on; the order is not left half-written.
+#[tokio::test]
+async fn inventory_dlq_a_rejection_that_cannot_be_written_leaves_the_letter_in_the_dlq() {
+    let w = dlq_worker(vec![stock("A", 5, Some("1"))]);
+    let order = item("O-DOWN", json!([{"sku": "A", "quantity": 1}]), None);
+    let store = w.handler().store();
+    store.stored(&order);
+    *store.failing.lock().unwrap() = Some(PortError::Retryable("ServiceUnavailable".into()));
+    let body = serde_json::to_string(&accepted_event(&order)).unwrap();
+    let (resp, reports) = w
+        .handle_records(&[sqs("d1", &body), sqs("d2", "not an event")])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].outcome.label(), "unavailable");
+    assert_eq!(resp.batch_item_failures.len(), 2, "both letters stay");
+    assert_eq!(store.status("O-DOWN").unwrap().0, OrderStatus::Accepted);
 }
 
 /// Protects: the deadline rule holds for the inventory stage too: with its table stalled, the

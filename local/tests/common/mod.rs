@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use order_domain::{parse_body, OrderStatus, PaymentResult};
+use aws_sdk_dynamodb::types::AttributeValue;
+use order_domain::{parse_body, OrderStatus, PaymentResult, RejectionCode};
 use order_local::faults::FaultRates;
 use order_local::generate::{generate, Intent, Mix, Planned};
 use order_local::inventory::{load, scan, Product};
@@ -16,6 +17,12 @@ use rust_decimal::Decimal;
 
 /// Orders from customers the fake provider always answers 503.
 pub const FLAKY: usize = 4;
+/// Orders of a sku whose Inventory item another system wrote without `reserved`, `sold` and
+/// `version`: the inventory stage fails on them until they are dead-lettered, and inventory-dlq
+/// ends them REJECTED (`dead_lettered`).
+pub const POISONED: usize = 3;
+/// That sku.
+const FOREIGN_SKU: &str = "FOREIGN-1";
 
 /// What a run did, for the soak's report.
 #[derive(Debug)]
@@ -126,6 +133,19 @@ pub async fn lifecycle_run(
     load(&pipeline.clients.dynamodb, &inventory_table, &products)
         .await
         .expect("catalogue loads");
+    let foreign_item = HashMap::from([
+        ("sku".to_string(), AttributeValue::S(FOREIGN_SKU.into())),
+        ("available".to_string(), AttributeValue::N("50".into())),
+    ]);
+    pipeline
+        .clients
+        .dynamodb
+        .put_item()
+        .table_name(&inventory_table)
+        .set_item(Some(foreign_item.clone()))
+        .send()
+        .await
+        .expect("the foreign item is written");
 
     // 10% duplicates (redelivery and publishers retrying); conflicting reuses of an id and
     // invalid payloads at 3% and 4%, so the DLQ's paths carry load too.
@@ -134,7 +154,7 @@ pub async fn lifecycle_run(
         conflicts: 0.03,
         invalid: 0.04,
     };
-    let mut planned = generate(orders - FLAKY, mix, 2024, prefix);
+    let mut planned = generate(orders - FLAKY - POISONED, mix, 2024, prefix);
     // Customers the provider never answers: their orders use up every payment attempt.
     planned.extend((0..FLAKY).map(|n| Planned {
         correlation_id: format!("{prefix}-flaky-{n}"),
@@ -142,6 +162,14 @@ pub async fn lifecycle_run(
             "currency": "USD", "items": [{"sku": "CABLE-C", "quantity": 1}]})
         .to_string(),
         order_id: Some(format!("FLAKY-{n}")),
+        intent: Intent::New,
+    }));
+    planned.extend((0..POISONED).map(|n| Planned {
+        correlation_id: format!("{prefix}-poisoned-{n}"),
+        body: serde_json::json!({"orderId": format!("POISONED-{n}"), "customerId": format!("poisoned-{n}"),
+            "currency": "USD", "items": [{"sku": "CABLE-C", "quantity": 1}, {"sku": FOREIGN_SKU, "quantity": 1}]})
+        .to_string(),
+        order_id: Some(format!("POISONED-{n}")),
         intent: Intent::New,
     }));
     // A key rotation mid-run (issue 30), the harsh way round: the provider retires the old key
@@ -329,6 +357,41 @@ pub async fn lifecycle_run(
         );
     }
 
+    // The orders of the foreign item ended REJECTED by inventory-dlq, the error naming the
+    // item; the item is as it was written (then removed, so that the Inventory reads below).
+    let poisoned: Vec<_> = items
+        .iter()
+        .filter(|i| i.order_id.starts_with("POISONED-"))
+        .collect();
+    assert_eq!(poisoned.len(), POISONED);
+    for i in &poisoned {
+        let r = i.rejection.as_ref().expect("rejected with its rejection");
+        assert_eq!(
+            (i.status, r.code),
+            (OrderStatus::Rejected, Some(RejectionCode::DeadLettered)),
+            "{}: {r:?}",
+            i.order_id
+        );
+        let error = r.error.as_deref().unwrap_or_default();
+        assert!(error.contains(FOREIGN_SKU), "{}: {error}", i.order_id);
+    }
+    let foreign_key = HashMap::from([("sku".to_string(), AttributeValue::S(FOREIGN_SKU.into()))]);
+    let foreign_now = pipeline
+        .clients
+        .dynamodb
+        .delete_item()
+        .table_name(&inventory_table)
+        .set_key(Some(foreign_key))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await
+        .expect("the foreign item is removed");
+    assert_eq!(
+        foreign_now.attributes(),
+        Some(&foreign_item),
+        "the foreign item untouched"
+    );
+
     // From the tables alone: stock is conserved, nothing is left reserved, and what is sold is
     // exactly the completed orders' reservations (each order's lines, merged per sku).
     let stock = scan(&pipeline.clients.dynamodb, &inventory_table)
@@ -391,7 +454,10 @@ pub async fn lifecycle_run(
             .is_some_and(|r| r.sku.as_deref() == Some("LAPTOP-15"))),
         "some orders were rejected for the scarce sku"
     );
-    for i in items.iter().filter(|i| i.status == OrderStatus::Rejected) {
+    for i in items
+        .iter()
+        .filter(|i| i.status == OrderStatus::Rejected && !i.order_id.starts_with("POISONED-"))
+    {
         let r = i.rejection.as_ref().expect("a rejected order says why");
         assert!(
             r.reason.contains("not enough stock"),

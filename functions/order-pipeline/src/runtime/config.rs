@@ -230,11 +230,26 @@ pub struct InventoryConfig {
 
 impl InventoryConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Self::read(env, "inventory")
+    }
+
+    /// The inventory DLQ handler's settings: the stage's, since it makes the stage's last
+    /// attempt.
+    pub fn dead_letters_from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+    ) -> Result<Self, ConfigError> {
+        Self::read(env, "inventory-dlq")
+    }
+
+    fn read<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        service: &str,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.orders_table()?,
             inventory_table_name: env.inventory_table()?,
             default_currency: env.default_currency()?,
-            worker: WorkerConfig::from_env(env, "inventory")?,
+            worker: WorkerConfig::from_env(env, service)?,
         })
     }
 }

@@ -77,7 +77,11 @@ impl<I: InventoryStore> InventoryStage<I> {
         &self.store
     }
 
-    async fn reserve(&self, event: &LifecycleEvent) -> Result<InventoryOutcome, PortError> {
+    /// The reservation of `event`'s order (the stage's decision; its DLQ handler's last attempt).
+    pub(crate) async fn reserve(
+        &self,
+        event: &LifecycleEvent,
+    ) -> Result<InventoryOutcome, PortError> {
         let now = format_timestamp(Utc::now());
         // The lines and currency reserved are the stored order's, never the event body's: a
         // forged or stale body chooses neither the skus, the units nor the currency.
@@ -140,7 +144,8 @@ impl<I: InventoryStore> InventoryStage<I> {
         }
     }
 
-    async fn reject(
+    /// `ACCEPTED → REJECTED` at the event's version with `rejection`.
+    pub(crate) async fn reject(
         &self,
         event: &LifecycleEvent,
         rejection: Rejection,

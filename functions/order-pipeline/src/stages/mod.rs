@@ -7,6 +7,7 @@
 
 pub mod intake;
 pub mod inventory;
+pub mod inventory_dlq;
 pub mod notification;
 pub mod payment;
 pub mod payment_dlq;

@@ -124,8 +124,10 @@ async fn status_line(pipeline: &LocalPipeline) -> Result<String, LocalError> {
         queued,
         dlq,
         pipeline.alarms.state(&pipeline.stack.dlq_alarm_name),
-        outcome("inventory", "reserved"),
-        outcome("inventory", "rejected"),
+        outcome("inventory", "reserved") + outcome("inventory-dlq", "reserved_on_last_attempt"),
+        outcome("inventory", "rejected")
+            + outcome("inventory-dlq", "rejected")
+            + outcome("inventory-dlq", "dead_lettered"),
         outcome("payment", "paid"),
         payment_failed,
         outcome("notification", "completed"),

@@ -232,8 +232,14 @@ impl InventoryStore for DynamoInventory {
                     .remove(&self.table)
                     .unwrap_or_default()
                 {
+                    let sku = match raw.get("sku") {
+                        Some(AttributeValue::S(sku)) => sku.clone(),
+                        _ => "?".into(),
+                    };
                     let item: InventoryItem = serde_dynamo::from_item(raw).map_err(|e| {
-                        PortError::Fatal(format!("an inventory item does not map: {e}"))
+                        PortError::Fatal(format!(
+                            "the Inventory item of sku {sku} does not map: {e} (an item needs available, reserved, sold and version; docs/contract.md, Inventory)"
+                        ))
                     })?;
                     found.insert(item.sku.clone(), item);
                 }

@@ -21,6 +21,9 @@ pub struct MemoryInventory {
     pub orders: std::sync::Mutex<BTreeMap<String, OrderState>>,
     /// Fail every call with this error (an outage, throttling).
     pub failing: std::sync::Mutex<Option<PortError>>,
+    /// Fail the stock's reads and the reservation with this error, the orders' writes still
+    /// working (an Inventory item the adapter cannot read, written by another system).
+    pub failing_stock: std::sync::Mutex<Option<PortError>>,
     /// Answer reads only after this long (a stalled table).
     pub stall: std::sync::Mutex<Option<std::time::Duration>>,
     /// Payment attempts counted per order.
@@ -72,6 +75,14 @@ impl MemoryInventory {
 
     fn check(&self) -> Result<(), PortError> {
         match self.failing.lock().ok().and_then(|f| f.clone()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn check_stock(&self) -> Result<(), PortError> {
+        self.check()?;
+        match self.failing_stock.lock().ok().and_then(|f| f.clone()) {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -129,7 +140,7 @@ impl MemoryInventory {
 
 impl InventoryStore for MemoryInventory {
     async fn items(&self, skus: &[String]) -> Result<BTreeMap<String, InventoryItem>, PortError> {
-        self.check()?;
+        self.check_stock()?;
         self.stalled().await;
         let stock = self
             .stock
@@ -142,7 +153,7 @@ impl InventoryStore for MemoryInventory {
     }
 
     async fn reserve(&self, write: &TransitionWrite) -> Result<Reserve, PortError> {
-        self.check()?;
+        self.check_stock()?;
         let lines = write.reservation.clone().unwrap_or_default();
         if !self.applies(write) {
             return Ok(Reserve::OrderMovedOn);

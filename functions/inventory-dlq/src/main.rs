@@ -1,0 +1,9 @@
+//! inventory-dlq: the inventory DLQ's dead letters -> a last reservation attempt, else REJECTED
+//! (`dead_lettered`) with no stock reserved.
+
+// Room over rustc's default 128 for the main future's nesting: docs/design.md, "Adding a stage".
+#![recursion_limit = "256"]
+
+fn main() -> Result<(), order_pipeline::bootstrap::Error> {
+    order_pipeline::bootstrap::main::<order_pipeline::registry::InventoryDlqFn>()
+}
