@@ -196,7 +196,8 @@ export const FUNCTIONS = {
   inventory: {
     kind: 'stage',
     outcome: 'stock reserved in one transaction (RESERVED) or REJECTED',
-    uses: { inventory: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], orders: ['dynamodb:UpdateItem'] },
+    // The order is read (GetItem, consistent) at the event's version before anything is reserved.
+    uses: { inventory: ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem'], orders: ['dynamodb:GetItem', 'dynamodb:UpdateItem'] },
   },
   'inventory-dlq': {
     kind: 'dead-letter-handler',
@@ -206,14 +207,19 @@ export const FUNCTIONS = {
     kind: 'stage',
     features: ['backoff', 'payment-provider'],
     outcome: 'PAID or PAYMENT_FAILED (stock sold or released)',
-    // The attempt counter and the settling transaction (Orders + Inventory); payment-dlq settles with the same.
-    uses: { orders: ['dynamodb:UpdateItem'], inventory: ['dynamodb:UpdateItem'] },
+    // The attempt counter and the settling transaction (Orders + Inventory); payment-dlq reads the
+    // stored order (GetItem) and settles with the same.
+    uses: { orders: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], inventory: ['dynamodb:UpdateItem'] },
   },
   'payment-dlq': { kind: 'dead-letter-handler', outcome: 'PAYMENT_FAILED with the stock released (nothing for a settled order)' },
   notification: {
     kind: 'stage',
     outcome: 'customer notifications; PAID -> COMPLETED',
     uses: { orders: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], customerNotifications: ['sns:Publish'] },
+  },
+  'notification-dlq': {
+    kind: 'dead-letter-handler',
+    outcome: 'a last attempt, else the failed notification recorded on the order (PAID -> COMPLETED for a confirmation)',
   },
 } as const satisfies Record<string, FunctionRow>;
 

@@ -102,6 +102,11 @@ export class Registry {
       if (kind === 'stage' && f.events.length === 0) {
         problems.push(`"${f.name}" is a stage but acts on no event type: its subscription would take nothing`);
       }
+      if (kind === 'stage' && !this.functions.some((g) => g.deadLettersOf === f.name)) {
+        problems.push(
+          `"${f.name}" is a stage without a dead-letter handler in ${this.source}: an order whose event reaches its DLQ would wait there unfinished; register one (docs/design.md, "Adding a stage")`,
+        );
+      }
       if (kind !== 'stage' && kind !== 'dead-letter-handler' && f.events.length > 0) {
         problems.push(`"${f.name}" acts on ${f.events.join(', ')}, but its row's kind (${kind}) is not subscribed to lifecycle events: make it a stage`);
       }

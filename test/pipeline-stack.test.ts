@@ -623,10 +623,10 @@ describe('lifecycle events and inventory', () => {
   });
 
   // Protects (issue 30): customers hear only from the pipeline's notification stage.
-  test('the customer-notifications topic denies Publish to every principal but the notification role', () => {
+  test('the customer-notifications topic denies Publish to every principal but the notification roles (the stage and its last attempt)', () => {
     const topics = Object.keys(resources('AWS::SNS::Topic')).filter((id) => id.startsWith('CustomerNotificationsTopic'));
     expect(topics).toHaveLength(1);
-    const role = resources('AWS::Lambda::Function')[fnIdOf('notification')].Properties.Role['Fn::GetAtt'][0];
+    const roleOf = (binary: string) => resources('AWS::Lambda::Function')[fnIdOf(binary)].Properties.Role['Fn::GetAtt'][0];
     t.hasResourceProperties('AWS::SNS::TopicPolicy', {
       Topics: [{ Ref: topics[0] }],
       PolicyDocument: {
@@ -634,7 +634,9 @@ describe('lifecycle events and inventory', () => {
           Match.objectLike({
             Effect: 'Deny',
             Action: 'sns:Publish',
-            Condition: { ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [role, 'Arn'] }] } },
+            Condition: {
+              ArnNotEquals: { 'aws:PrincipalArn': ['notification', 'notification-dlq'].map((f) => ({ 'Fn::GetAtt': [roleOf(f), 'Arn'] })) },
+            },
           }),
         ]),
       },
@@ -650,6 +652,20 @@ describe('lifecycle events and inventory', () => {
       ].sort(),
     );
   });
+
+  // Protects (found in review): every stage and dead-letter handler reads the stored order (a consistent GetItem) before
+  // it acts, never the event's copy; without GetItem on Orders each of them fails every order on AWS (moto grants all).
+  test.each(['inventory', 'inventory-dlq', 'payment', 'payment-dlq', 'notification', 'notification-dlq'])(
+    '%s may read and update the Orders table, and no more of it',
+    (binary) => {
+      const ordersTable = ref('AWS::DynamoDB::Table', (r) => r.Properties.KeySchema[0].AttributeName === 'orderId');
+      const onOrders = statementsOf(binary)
+        .filter((s: any) => JSON.stringify(s.Resource).includes(ordersTable))
+        .flatMap((s: any) => (Array.isArray(s.Action) ? s.Action : [s.Action]))
+        .sort();
+      expect(onOrders).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    },
+  );
 
   test('the inventory stage subscribes to OrderAccepted events only, and may update Inventory and Orders', () => {
     t.hasResourceProperties('AWS::SNS::Subscription', { FilterPolicy: { eventType: ['OrderAccepted'] }, RawMessageDelivery: true });
@@ -732,6 +748,7 @@ describe('payment and notification', () => {
   test.each([
     ['inventory', 'inventory-dlq'],
     ['payment', 'payment-dlq'],
+    ['notification', 'notification-dlq'],
   ])('%s\'s DLQ feeds %s, and its arrivals alarm ops even though the handler empties it', (stage, handler) => {
     const stageQueue = resources('AWS::SQS::Queue')[queueIdOf(stage)];
     const dlq: string = stageQueue.Properties.RedrivePolicy.deadLetterTargetArn['Fn::GetAtt'][0];

@@ -58,6 +58,7 @@ describe('the registry check catches every disagreement', () => {
     ['a trigger that is not the row kind\'s', (d) => { entry(d, 'order-events').trigger = 'sqs'; }, /"order-events" has trigger "sqs" .* its row's kind \(stream\) is triggered by "stream"/],
     ['a dead-letter handler of a function that is not a stage', (d) => { entry(d, 'payment-dlq').deadLettersOf = 'order-api'; }, /"payment-dlq" handles the dead letters of "order-api", which is not a stage/],
     ['a dead-letter handler without its stage', (d) => { delete entry(d, 'payment-dlq').deadLettersOf; }, /"payment-dlq" is a dead-letter handler .* names no stage/],
+    ['a stage without a dead-letter handler', (d) => { d.functions = d.functions.filter((f: any) => f.name !== 'inventory-dlq'); }, /"inventory" is a stage without a dead-letter handler/],
     ['a function registered twice', (d) => d.functions.push(entry(d, 'inventory')), /"inventory" is registered twice/],
   ])('%s', (_what, change, problem) => {
     const problems = doctored(change).problems();

@@ -1,5 +1,6 @@
 //! The embedded AWS emulator: moto's server on a free loopback port, started and stopped by us.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -241,6 +242,25 @@ pub async fn function_sdk_config_for(endpoint: &str) -> SdkConfig {
     ))
     .load()
     .await
+}
+
+/// The environment a function's real binary gets under `cargo lambda watch` against the
+/// emulator at `endpoint`: what the template gives that function (no other function's: the
+/// stages share names like `QUEUE_URL`), with the emulator's endpoint, region and credentials.
+pub fn watch_environment(
+    function: &BTreeMap<String, String>,
+    endpoint: &str,
+) -> BTreeMap<String, String> {
+    let mut env = function.clone();
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", EMULATOR_REGION),
+        ("AWS_ACCESS_KEY_ID", "emulator"),
+        ("AWS_SECRET_ACCESS_KEY", "emulator"),
+    ] {
+        env.insert(k.to_string(), v.to_string());
+    }
+    env
 }
 
 impl Drop for Emulator {

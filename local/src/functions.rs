@@ -94,25 +94,6 @@ pub fn build(
     })
 }
 
-/// The environment a function's real binary gets under `cargo lambda watch` against the
-/// emulator at `endpoint`: what the template gives that function (no other function's: the
-/// stages share names like `QUEUE_URL`), with the emulator's endpoint, region and credentials.
-pub fn watch_environment(
-    function: &BTreeMap<String, String>,
-    endpoint: &str,
-) -> BTreeMap<String, String> {
-    let mut env = function.clone();
-    for (k, v) in [
-        ("AWS_ENDPOINT_URL", endpoint),
-        ("AWS_REGION", crate::emulator::EMULATOR_REGION),
-        ("AWS_ACCESS_KEY_ID", "emulator"),
-        ("AWS_SECRET_ACCESS_KEY", "emulator"),
-    ] {
-        env.insert(k.to_string(), v.to_string());
-    }
-    env
-}
-
 /// The event fixture to try a function with under `cargo lambda watch`.
 pub fn fixtures(binary: &str) -> &'static [&'static str] {
     match binary {

@@ -123,7 +123,9 @@ fn synthesize(root: &Path, path: &Path) -> Result<(), LocalError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| LocalError::Input(format!("create {}: {e}", dir.display())))?;
     }
-    let partial = path.with_extension("json.partial");
+    // One partial file per process: two processes synthesizing at once (a test binary and a
+    // runner, or two runs) each move their own whole template into place.
+    let partial = path.with_extension(format!("json.{}.partial", std::process::id()));
     let run = Command::new("npx")
         .args(["ts-node", "--prefer-ts-exts", "infra/synth-template.ts"])
         .arg(&partial)

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_dynamodb::types::AttributeValue;
-use order_domain::{Currency, LifecycleEvent, OrderItem, OrderStatus, Provenance, RejectionCode};
+use order_domain::{
+    Currency, LifecycleEvent, NotificationFailure, OrderItem, OrderStatus, Provenance,
+    RejectionCode,
+};
 use order_local::emulator::Emulator;
 use order_local::inventory::{load, scan, Product};
 use order_local::resources::create;
@@ -408,6 +411,94 @@ async fn an_order_whose_inventory_item_cannot_be_read_ends_rejected_by_the_inven
     assert_eq!(still.item(), Some(&foreign), "the foreign item untouched");
 }
 
+/// Protects notification-dlq's writes on DynamoDB: a failed notification is recorded on a
+/// terminal order without changing its status or version (no event follows) and only at the
+/// status and version given; a confirmation's failure goes with PAID -> COMPLETED.
+#[tokio::test]
+async fn a_failed_notification_is_recorded_on_the_order_as_dynamodb_holds_it() {
+    let e = env("t-notify").await;
+    let order = accepted(&e, "O-N", serde_json::json!([{"sku": "A", "quantity": 1}])).await;
+    let step = |from, to, version| {
+        TransitionWrite::new(
+            &order.order_id,
+            from,
+            to,
+            version,
+            "2026-01-01T00:00:00Z".into(),
+        )
+        .unwrap()
+    };
+    let failure = NotificationFailure {
+        event_type: order_domain::EventType::PaymentSucceeded,
+        error: "KMS access denied".into(),
+        failed_at: "2026-01-01T00:00:01Z".into(),
+    };
+    assert!(e
+        .orders
+        .transition(&step(OrderStatus::Accepted, OrderStatus::Reserved, 1))
+        .await
+        .unwrap());
+    assert!(e
+        .orders
+        .transition(&step(OrderStatus::Reserved, OrderStatus::Paid, 2))
+        .await
+        .unwrap());
+    let mut complete = step(OrderStatus::Paid, OrderStatus::Completed, 3);
+    complete.notification_failure = Some(failure.clone());
+    assert!(e.orders.transition(&complete).await.unwrap());
+    let stored = e.orders.get("O-N").await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.version), (OrderStatus::Completed, 4));
+    assert_eq!(stored.notification_failure.as_ref(), Some(&failure));
+
+    let notice = NotificationFailure {
+        event_type: order_domain::EventType::OrderRejected,
+        ..failure.clone()
+    };
+    let record = |status, version| {
+        order_pipeline::ports::orders::LifecycleStore::record_notification_failure(
+            &e.orders, "O-N", status, version, &notice,
+        )
+    };
+    assert!(
+        !record(OrderStatus::Completed, 3).await.unwrap(),
+        "another version"
+    );
+    assert!(
+        !record(OrderStatus::Rejected, 4).await.unwrap(),
+        "another status"
+    );
+    assert!(
+        !record(OrderStatus::Completed, 4).await.unwrap(),
+        "a failure is recorded already: never overwritten"
+    );
+    let stored = e.orders.get("O-N").await.unwrap().unwrap();
+    assert_eq!(stored.notification_failure.as_ref(), Some(&failure));
+    // A terminal order without one gets it, its status and version unchanged.
+    let other = accepted(&e, "O-N2", serde_json::json!([{"sku": "A", "quantity": 1}])).await;
+    let reject = TransitionWrite::new(
+        &other.order_id,
+        OrderStatus::Accepted,
+        OrderStatus::Rejected,
+        1,
+        "2026-01-01T00:00:00Z".into(),
+    )
+    .unwrap();
+    assert!(e.orders.transition(&reject).await.unwrap());
+    let record_other = |status, version| {
+        order_pipeline::ports::orders::LifecycleStore::record_notification_failure(
+            &e.orders, "O-N2", status, version, &notice,
+        )
+    };
+    assert!(
+        !record_other(OrderStatus::Rejected, 1).await.unwrap(),
+        "another version"
+    );
+    assert!(record_other(OrderStatus::Rejected, 2).await.unwrap());
+    let stored = e.orders.get("O-N2").await.unwrap().unwrap();
+    assert_eq!((stored.status, stored.version), (OrderStatus::Rejected, 2));
+    assert_eq!(stored.notification_failure, Some(notice.clone()));
+}
+
 /// The real store, but its read reports plenty of stock: another reservation took the units
 /// between the read and the transaction.
 struct StaleRead(DynamoInventory);
@@ -465,13 +556,8 @@ async fn under_a_race_the_transactions_cancellation_reason_names_the_short_sku()
             Currency::from_code("USD").unwrap(),
         )),
         WorkerConfig {
-            max_receive_count: 5,
             record_concurrency: 1,
-            start_margin: Duration::from_secs(3),
-            answer_reserve: Duration::from_millis(500),
-            backoff: None,
-            queue_url: None,
-            service: "inventory".into(),
+            ..worker_config("inventory")
         },
         Arc::new(Captured::default()),
         None,
@@ -563,12 +649,9 @@ fn payment_worker(
         )),
         WorkerConfig {
             max_receive_count: max_attempts + 2,
-            record_concurrency: 4,
             start_margin: Duration::from_secs(1),
             answer_reserve: Duration::from_millis(200),
-            backoff: None,
-            queue_url: None,
-            service: "payment".into(),
+            ..worker_config("payment")
         },
         Arc::new(Captured::default()),
         None,

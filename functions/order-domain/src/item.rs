@@ -82,10 +82,21 @@ pub struct Rejection {
     /// ...and the catalogue's, in the order's currency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_price: Option<String>,
-    /// `dead_lettered`: the error of the last reservation attempt, for operators (the reason,
-    /// which the customer's notice carries, does not repeat it).
+    /// `dead_lettered`: the error of the last reservation attempt, for operators: on the Orders
+    /// item only, never in an event, a notification or the API's answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl Rejection {
+    /// The rejection as events, notifications and the API show it: without `error`, which is
+    /// for operators (it can name tables, roles and items).
+    pub fn without_error(self) -> Self {
+        Rejection {
+            error: None,
+            ..self
+        }
+    }
 }
 
 /// Why an order was rejected, as a code (docs/contract.md, "Reservation").
@@ -108,8 +119,8 @@ pub enum RejectionCode {
     /// A line with neither a sku nor a name.
     NoSku,
     /// The inventory stage could not process the order (its event reached the inventory DLQ)
-    /// and the DLQ handler's last attempt failed too: the reason carries that attempt's error.
-    /// No stock was reserved.
+    /// and the DLQ handler's last attempt failed on the order's own data (an item that does
+    /// not map): `error` carries that attempt's error. No stock was reserved.
     DeadLettered,
 }
 
@@ -154,6 +165,22 @@ pub struct Payment {
     /// Why it failed: the provider's decline reason or the last unavailability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// A customer notification that could not be sent (`notificationFailure`), recorded by
+/// notification-dlq after the notification stage's last attempt failed: with `PAID → COMPLETED`
+/// for a confirmation, on the terminal order for a rejection or payment-failure notice.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationFailure {
+    /// The event whose notification failed: `PaymentSucceeded`, `OrderRejected` or
+    /// `PaymentFailed`.
+    pub event_type: crate::EventType,
+    /// The last attempt's error, for operators.
+    pub error: String,
+    /// When it was recorded (RFC 3339).
+    pub failed_at: String,
 }
 
 /// Why and when an order was dead-lettered (set by dlq-alarm, cleared by a successful redrive).
@@ -228,6 +255,9 @@ pub struct OrderItem {
     /// The payment's result, written with PAID or PAYMENT_FAILED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<Payment>,
+    /// The customer notification that could not be sent (notification-dlq).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_failure: Option<NotificationFailure>,
 }
 
 /// Where a message came from, as far as the item records it.
@@ -325,6 +355,7 @@ impl OrderItem {
             rejection: None,
             payment_attempts: None,
             payment: None,
+            notification_failure: None,
         }
     }
 

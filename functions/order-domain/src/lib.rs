@@ -16,8 +16,8 @@ pub use inventory::{
 };
 pub use item::{
     consumer_decision, dead_letter_decision, ConsumerDecision, DeadLetterDecision, Existing,
-    Failure, OrderItem, OrderStatus, Provenance, Rejection, RejectionCode, ReservedLine,
-    StoredLine, FOREIGN_CONTENT_HASH,
+    Failure, NotificationFailure, OrderItem, OrderStatus, Provenance, Rejection, RejectionCode,
+    ReservedLine, StoredLine, FOREIGN_CONTENT_HASH,
 };
 pub use lifecycle::{
     event_for, is_terminal, transition, EventOrder, EventType, LifecycleEvent, Transition,

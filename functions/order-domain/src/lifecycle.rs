@@ -362,7 +362,12 @@ impl EventOrder {
             created_at: item.created_at.clone(),
             amount: item.amount.clone(),
             reservation: item.reservation.clone(),
-            rejection: item.rejection.clone(),
+            // `rejection.error` is for operators: never in an event (nor so in a customer's
+            // notification, which carries its event).
+            rejection: item
+                .rejection
+                .clone()
+                .map(crate::item::Rejection::without_error),
             payment: item.payment.clone(),
         }
     }

@@ -42,6 +42,7 @@ use crate::stages::intake::OrderConsumer;
 use crate::stages::inventory::InventoryStage;
 use crate::stages::inventory_dlq::InventoryDlqStage;
 use crate::stages::notification::NotificationStage;
+use crate::stages::notification_dlq::NotificationDlqStage;
 use crate::stages::payment::{PaymentSettings, PaymentStage};
 use crate::stages::payment_dlq::PaymentDlqStage;
 
@@ -230,7 +231,7 @@ impl Registered {
 }
 
 /// Every function of the pipeline: the one list.
-pub fn functions() -> [Registered; 9] {
+pub fn functions() -> [Registered; 10] {
     [
         Registered::of::<OrderConsumerFn>(),
         Registered::of::<DlqAlarmFn>(),
@@ -241,6 +242,7 @@ pub fn functions() -> [Registered; 9] {
         Registered::of::<PaymentFn>(),
         Registered::of::<PaymentDlqFn>(),
         Registered::of::<NotificationFn>(),
+        Registered::of::<NotificationDlqFn>(),
     ]
 }
 
@@ -394,10 +396,8 @@ impl Function for InventoryFn {
         telemetry: Arc<dyn LineWriter>,
     ) -> Result<Self::Handler, ConfigError> {
         let config = InventoryConfig::from_env(env)?;
-        let store =
-            DynamoInventory::new(orders(sdk, &config.table_name), config.inventory_table_name);
         worker(
-            EventStage(InventoryStage::new(store, config.default_currency)),
+            EventStage(inventory_stage(&config, sdk)),
             config.worker,
             sdk,
             telemetry,
@@ -419,19 +419,25 @@ impl Function for InventoryDlqFn {
         sdk: &SdkConfig,
         telemetry: Arc<dyn LineWriter>,
     ) -> Result<Self::Handler, ConfigError> {
-        let config = InventoryConfig::dead_letters_from_env(env)?;
-        let store =
-            DynamoInventory::new(orders(sdk, &config.table_name), config.inventory_table_name);
+        let config = InventoryConfig::for_service(env, Self::NAME)?;
         worker(
-            EventStage(InventoryDlqStage::new(InventoryStage::new(
-                store,
-                config.default_currency,
-            ))),
+            EventStage(InventoryDlqStage::new(inventory_stage(&config, sdk))),
             config.worker,
             sdk,
             telemetry,
         )
     }
+}
+
+/// The inventory stage of `config` (inventory's, and inventory-dlq's last attempt).
+fn inventory_stage(config: &InventoryConfig, sdk: &SdkConfig) -> InventoryStage<DynamoInventory> {
+    InventoryStage::new(
+        DynamoInventory::new(
+            orders(sdk, &config.table_name),
+            config.inventory_table_name.clone(),
+        ),
+        config.default_currency,
+    )
 }
 
 /// payment: InventoryReserved -> PAID or PAYMENT_FAILED.
@@ -530,7 +536,7 @@ impl Function for PaymentDlqFn {
         sdk: &SdkConfig,
         telemetry: Arc<dyn LineWriter>,
     ) -> Result<Self::Handler, ConfigError> {
-        let config = PaymentConfig::dead_letters_from_env(env)?;
+        let config = PaymentConfig::for_service(env, Self::NAME)?;
         let store = DynamoInventory::new(
             orders(sdk, &config.table_name),
             config.inventory_table_name.clone(),
@@ -559,14 +565,46 @@ impl Function for NotificationFn {
         telemetry: Arc<dyn LineWriter>,
     ) -> Result<Self::Handler, ConfigError> {
         let config = NotificationConfig::from_env(env)?;
-        let store = orders(sdk, &config.table_name);
-        let publisher =
-            SnsCustomerPublisher::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone());
         worker(
-            EventStage(NotificationStage::new(store, publisher)),
+            EventStage(notification_stage(&config, sdk)),
             config.worker,
             sdk,
             telemetry,
         )
     }
+}
+
+/// notification-dlq: the notification DLQ -> a last attempt, else the failure recorded on the
+/// order (PAID -> COMPLETED for a confirmation).
+pub struct NotificationDlqFn;
+
+impl Function for NotificationDlqFn {
+    const NAME: &'static str = "notification-dlq";
+    const DEAD_LETTERS_OF: Option<&'static str> = Some("notification");
+    type Handler = SqsWorker<EventStage<NotificationDlqStage<DynamoStore, SnsCustomerPublisher>>>;
+
+    fn build<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        sdk: &SdkConfig,
+        telemetry: Arc<dyn LineWriter>,
+    ) -> Result<Self::Handler, ConfigError> {
+        let config = NotificationConfig::for_service(env, Self::NAME)?;
+        worker(
+            EventStage(NotificationDlqStage::new(notification_stage(&config, sdk))),
+            config.worker,
+            sdk,
+            telemetry,
+        )
+    }
+}
+
+/// The notification stage of `config` (notification's, and notification-dlq's last attempt).
+fn notification_stage(
+    config: &NotificationConfig,
+    sdk: &SdkConfig,
+) -> NotificationStage<DynamoStore, SnsCustomerPublisher> {
+    NotificationStage::new(
+        orders(sdk, &config.table_name),
+        SnsCustomerPublisher::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone()),
+    )
 }

@@ -2,6 +2,8 @@
 //! event) and the inventory stage (reserved, rejected for each reason, duplicate event, retry),
 //! against in-memory ports. The same handlers run on moto in local/tests/lifecycle.rs.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,13 +68,8 @@ fn stock(sku: &str, available: u64, price: Option<&str>) -> InventoryItem {
 
 fn worker_config(service: &str) -> WorkerConfig {
     WorkerConfig {
-        max_receive_count: 3,
-        record_concurrency: 4,
-        start_margin: Duration::from_secs(3),
-        answer_reserve: Duration::from_millis(500),
-        backoff: None,
-        queue_url: None,
         service: service.into(),
+        ..common::worker_config()
     }
 }
 
@@ -289,7 +286,7 @@ async fn a_body_that_is_not_a_lifecycle_event_goes_to_the_dlq() {
     assert_eq!(resp.batch_item_failures.len(), 1);
 }
 
-/// Protects the inventory DLQ's rule (docs/contract.md, "Dead letters"): an order whose
+/// Protects the inventory DLQ's rule (docs/contract.md, "inventory-dlq"): an order whose
 /// reservation kept failing (here an Inventory item the adapter cannot read) does not wait
 /// ACCEPTED for ever. inventory-dlq makes one last attempt, which fails the same way, and the
 /// order ends REJECTED with code `dead_lettered`, the attempt's error recorded for operators and
@@ -302,7 +299,7 @@ async fn inventory_dlq_a_reservation_that_keeps_failing_ends_rejected_dead_lette
     let order = item("O-POISON", json!([{"sku": "A", "quantity": 2}]), None);
     let store = w.handler().store();
     store.stored(&order);
-    *store.failing_stock.lock().unwrap() = Some(PortError::Fatal(
+    *store.failing_stock.lock().unwrap() = Some(PortError::Unreadable(
         "inventory item A: missing field `reserved`".into(),
     ));
     let body = serde_json::to_string(&accepted_event(&order)).unwrap();
@@ -333,6 +330,47 @@ async fn inventory_dlq_a_reservation_that_keeps_failing_ends_rejected_dead_lette
         2,
         "nothing written again"
     );
+}
+
+/// Protects: a last attempt that fails for a cause outside the order (throttling, access denied,
+/// a missing table) rejects nothing: the order stays ACCEPTED and the letter stays in the DLQ,
+/// to be tried again; so an outage or a bad deploy (found in review: a role without GetItem on
+/// Orders would have rejected every order) cannot reject the orders that dead-letter meanwhile.
+#[tokio::test]
+async fn inventory_dlq_a_failure_outside_the_order_rejects_nothing_and_keeps_the_letter() {
+    let w = dlq_worker(vec![stock("A", 5, Some("1"))]);
+    let order = item("O-OUTAGE", json!([{"sku": "A", "quantity": 1}]), None);
+    let store = w.handler().store();
+    store.stored(&order);
+    let body = serde_json::to_string(&accepted_event(&order)).unwrap();
+    for cause in [
+        PortError::Retryable("ProvisionedThroughputExceeded".into()),
+        PortError::Fatal(
+            "AccessDeniedException: not authorized to perform dynamodb:GetItem".into(),
+        ),
+        PortError::Contention("TransactionConflict".into()),
+    ] {
+        *store.failing_stock.lock().unwrap() = Some(cause.clone());
+        let (resp, reports) = w
+            .handle_records(&[sqs("d1", &body), sqs("d2", "not an event")])
+            .await
+            .unwrap();
+        assert_eq!(
+            reports[0].outcome.label(),
+            "reservation_unresolved",
+            "{cause:?}"
+        );
+        assert_eq!(
+            resp.batch_item_failures.len(),
+            2,
+            "the letter stays: {cause:?}"
+        );
+        assert_eq!(store.status("O-OUTAGE").unwrap().0, OrderStatus::Accepted);
+    }
+    // Once the cause is gone the letter's next showing reserves.
+    *store.failing_stock.lock().unwrap() = None;
+    let (_, reports) = w.handle_records(&[sqs("d1", &body)]).await.unwrap();
+    assert_eq!(reports[0].outcome.label(), "reserved_on_last_attempt");
 }
 
 /// Protects: a last attempt that works is the stage's decision, not a rejection: a dead letter
@@ -369,10 +407,10 @@ async fn inventory_dlq_a_last_attempt_that_decides_stands() {
     assert_eq!((a.available, a.reserved), (3, 2));
 }
 
-/// Protects: when not even the rejection can be written (the Orders table is down too), the
-/// letter comes back and stays in the DLQ, its alarm on; the order is not left half-written.
+/// Protects: with both tables down the letter comes back and stays in the DLQ, its alarm on;
+/// the order is not left half-written.
 #[tokio::test]
-async fn inventory_dlq_a_rejection_that_cannot_be_written_leaves_the_letter_in_the_dlq() {
+async fn inventory_dlq_with_the_tables_down_leaves_the_order_accepted_and_the_letter_in_the_dlq() {
     let w = dlq_worker(vec![stock("A", 5, Some("1"))]);
     let order = item("O-DOWN", json!([{"sku": "A", "quantity": 1}]), None);
     let store = w.handler().store();
@@ -383,7 +421,7 @@ async fn inventory_dlq_a_rejection_that_cannot_be_written_leaves_the_letter_in_t
         .handle_records(&[sqs("d1", &body), sqs("d2", "not an event")])
         .await
         .unwrap();
-    assert_eq!(reports[0].outcome.label(), "unavailable");
+    assert_eq!(reports[0].outcome.label(), "reservation_unresolved");
     assert_eq!(resp.batch_item_failures.len(), 2, "both letters stay");
     assert_eq!(store.status("O-DOWN").unwrap().0, OrderStatus::Accepted);
 }
@@ -401,11 +439,7 @@ async fn deadline_a_stalled_inventory_table_gets_unstarted_records_failed_in_tim
         WorkerConfig {
             max_receive_count: 5,
             record_concurrency: 1,
-            start_margin: Duration::from_secs(3),
-            answer_reserve: Duration::from_millis(500),
-            backoff: None,
-            queue_url: None,
-            service: "inventory".into(),
+            ..worker_config("inventory")
         },
         Arc::new(Captured::default()),
         None,

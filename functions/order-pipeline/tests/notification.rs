@@ -16,16 +16,21 @@ use order_pipeline::runtime::stage::EventStage;
 use order_pipeline::runtime::telemetry::Captured;
 use order_pipeline::runtime::worker::SqsWorker;
 use order_pipeline::stages::notification::NotificationStage;
+use order_pipeline::stages::notification_dlq::NotificationDlqStage;
 
 type Notifications =
     SqsWorker<EventStage<NotificationStage<MemoryInventory, MemoryCustomerPublisher>>>;
 
+fn stage() -> NotificationStage<MemoryInventory, MemoryCustomerPublisher> {
+    NotificationStage::new(
+        MemoryInventory::default(),
+        MemoryCustomerPublisher::default(),
+    )
+}
+
 fn notifications() -> Notifications {
     SqsWorker::new(
-        EventStage(NotificationStage::new(
-            MemoryInventory::default(),
-            MemoryCustomerPublisher::default(),
-        )),
+        EventStage(stage()),
         config("notification"),
         Arc::new(Captured::default()),
         Some(Arc::new(MemoryVisibility::default())),
@@ -182,4 +187,181 @@ async fn a_forged_event_chooses_neither_the_customer_nor_the_amount_of_a_notific
         published[0].text
     );
     assert!(!published[0].text.contains("0.01"), "{}", published[0].text);
+}
+
+/// An order of customer U9 stored as the table holds it after RESERVED -> `to`, and the event of
+/// that change.
+fn stored_settled(store: &MemoryInventory, id: &str, to: OrderStatus) -> LifecycleEvent {
+    let (item, _) = reserved(id, "U9");
+    store.stored(&settled_item(&item, to));
+    settled(&item, to)
+}
+
+type DeadNotifications =
+    SqsWorker<EventStage<NotificationDlqStage<MemoryInventory, MemoryCustomerPublisher>>>;
+
+/// notification-dlq's worker over an in-memory notification stage.
+fn dead_notifications() -> DeadNotifications {
+    SqsWorker::new(
+        EventStage(NotificationDlqStage::new(stage())),
+        config("notification-dlq"),
+        Arc::new(Captured::default()),
+        Some(Arc::new(MemoryVisibility::default())),
+    )
+    .unwrap()
+}
+
+/// Delivers `event`'s letter beside one that is not an event (so the batch answers rather than
+/// failing whole) and checks that it comes back: `unavailable`, reported failed.
+async fn the_letter_comes_back(w: &DeadNotifications, event: &LifecycleEvent) {
+    let body = serde_json::to_string(event).unwrap();
+    let (resp, reports) = w
+        .handle_records(&[sqs("d1", &body, 1), sqs("d2", "not an event", 1)])
+        .await
+        .unwrap();
+    assert_eq!(reports[0].outcome.label(), "unavailable");
+    assert_eq!(resp.batch_item_failures.len(), 2, "the letter comes back");
+}
+
+/// Protects the notification DLQ's rule (docs/contract.md, "notification-dlq"): a confirmation that
+/// could never be published does not leave its order PAID for ever. notification-dlq's last
+/// attempt fails too, and the order goes PAID -> COMPLETED with the failure recorded
+/// (`notificationFailure`, naming the event and the error); a failure notice that could never be
+/// published is recorded on its PAYMENT_FAILED order, status and version unchanged. Each letter
+/// is done; the same letter again writes nothing more.
+#[tokio::test]
+async fn notification_dlq_records_a_notification_that_could_never_be_sent_and_completes_a_paid_order(
+) {
+    let w = dead_notifications();
+    let store = w.handler().store();
+    let paid = stored_settled(store, "ND1", OrderStatus::Paid);
+    let failed = stored_settled(store, "ND2", OrderStatus::PaymentFailed);
+    *w.handler().publisher().failing.lock().unwrap() =
+        Some(PortError::Fatal("KMS access denied".into()));
+
+    assert_eq!(deliver(&w, &paid, 1).await, ("completed_unnotified", false));
+    let (status, version, write) = store.status("ND1").unwrap();
+    assert_eq!((status, version), (OrderStatus::Completed, 4));
+    let failure = write.unwrap().notification_failure.unwrap();
+    assert_eq!(failure.event_type, EventType::PaymentSucceeded);
+    assert!(
+        failure.error.contains("KMS access denied"),
+        "{}",
+        failure.error
+    );
+
+    assert_eq!(deliver(&w, &failed, 1).await, ("unnotified", false));
+    let stored = order_pipeline::ports::orders::OrderReader::read(store, "ND2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.status, stored.version),
+        (OrderStatus::PaymentFailed, 3)
+    );
+    let failure = stored.notification_failure.unwrap();
+    assert_eq!(failure.event_type, EventType::PaymentFailed);
+
+    assert_eq!(deliver(&w, &paid, 2).await, ("already_settled", false));
+    assert_eq!(store.status("ND1").unwrap().1, 4, "nothing written again");
+    assert!(w.handler().publisher().published.lock().unwrap().is_empty());
+}
+
+/// Protects: a last attempt that works is a notification, not a failure: a confirmation whose
+/// cause has passed is published and completes its order with nothing recorded.
+#[tokio::test]
+async fn notification_dlq_a_last_attempt_that_works_notifies_and_completes() {
+    let w = dead_notifications();
+    let paid = stored_settled(w.handler().store(), "ND3", OrderStatus::Paid);
+    assert_eq!(
+        deliver(&w, &paid, 1).await,
+        ("notified_on_last_attempt", false)
+    );
+    let (status, _, write) = w.handler().store().status("ND3").unwrap();
+    assert_eq!(status, OrderStatus::Completed);
+    assert!(write.unwrap().notification_failure.is_none());
+    assert_eq!(w.handler().publisher().published.lock().unwrap().len(), 1);
+}
+
+/// Protects: when not even the failure can be recorded (the Orders table is down too), the
+/// letter comes back and stays in the DLQ; the order stays PAID.
+#[tokio::test]
+async fn notification_dlq_a_failure_that_cannot_be_recorded_leaves_the_letter_in_the_dlq() {
+    let w = dead_notifications();
+    let paid = stored_settled(w.handler().store(), "ND4", OrderStatus::Paid);
+    *w.handler().store().failing.lock().unwrap() =
+        Some(PortError::Retryable("ServiceUnavailable".into()));
+    the_letter_comes_back(&w, &paid).await;
+    *w.handler().store().failing.lock().unwrap() = None;
+    assert_eq!(
+        w.handler().store().status("ND4").unwrap().0,
+        OrderStatus::Paid
+    );
+}
+
+/// Protects (found in review): the operator's error of a `dead_lettered` rejection (it can name
+/// tables, roles and items) never reaches the customer: the notice's event and text carry the
+/// reason only.
+#[tokio::test]
+async fn a_dead_lettered_rejection_tells_the_customer_its_reason_and_never_its_error() {
+    let w = notifications();
+    let (item, _) = reserved("ND5", "U9");
+    let mut accepted = item.clone();
+    accepted.status = OrderStatus::Accepted;
+    accepted.version = 1;
+    let mut rejected_item = accepted.clone();
+    rejected_item.status = OrderStatus::Rejected;
+    rejected_item.version = 2;
+    rejected_item.rejection = Some(order_domain::Rejection {
+        reason: "the stock could not be reserved: the order could not be processed".into(),
+        code: Some(order_domain::RejectionCode::DeadLettered),
+        error: Some("the Inventory item of sku SECRET-TABLE-NAME does not map".into()),
+        ..Default::default()
+    });
+    w.handler().store().stored(&rejected_item);
+    let event = LifecycleEvent::from_change(Some(&accepted), &rejected_item, "now").unwrap();
+    assert!(
+        event.order.rejection.as_ref().unwrap().error.is_none(),
+        "the event carries no error"
+    );
+    assert_eq!(deliver(&w, &event, 1).await, ("notified", false));
+    let published = w.handler().publisher().published.lock().unwrap().clone();
+    let body = serde_json::to_string(&published[0]).unwrap();
+    assert!(!body.contains("SECRET-TABLE-NAME"), "{body}");
+    assert!(body.contains("could not be processed"), "{body}");
+}
+
+/// Protects (found in review): a notification that went out is never recorded as failed. The
+/// confirmation is published but completing the order is throttled once: the letter comes back,
+/// nothing is recorded (before, the failure was recorded with the order's completion, and ops
+/// were told the customer had not heard), and its next showing completes the order without a
+/// `notificationFailure`.
+#[tokio::test]
+async fn notification_dlq_never_records_a_published_notification_as_failed() {
+    let w = dead_notifications();
+    let store = w.handler().store();
+    let paid = stored_settled(store, "ND6", OrderStatus::Paid);
+    store
+        .failing_writes
+        .lock()
+        .unwrap()
+        .push(PortError::Retryable("throttled".into()));
+    the_letter_comes_back(&w, &paid).await;
+    assert_eq!(store.status("ND6").unwrap().0, OrderStatus::Paid);
+    assert_eq!(
+        deliver(&w, &paid, 2).await,
+        ("notified_on_last_attempt", false)
+    );
+    let (status, _, write) = store.status("ND6").unwrap();
+    assert_eq!(status, OrderStatus::Completed);
+    assert!(write.unwrap().notification_failure.is_none());
+    let published = w.handler().publisher().published.lock().unwrap().clone();
+    assert_eq!(
+        published.len(),
+        2,
+        "published on each showing, with one dedupe id"
+    );
+    assert!(published
+        .iter()
+        .all(|n| n.dedupe_id == "ND6:PaymentSucceeded"));
 }

@@ -1,7 +1,7 @@
 //! What the documented `cargo lambda invoke NAME -P PORT --data-file FIXTURE` answers under the
 //! `cargo lambda watch` that `make run` prints for NAME: the function's real binary, with the
 //! environment the stack's template gives that function alone
-//! ([`crate::functions::watch_environment`]), on the emulator, and handed each fixture the way
+//! ([`crate::emulator::watch_environment`]), on the emulator, and handed each fixture the way
 //! cargo-lambda 1.9's runtime API hands it: `Lambda-Runtime-Deadline-Ms` is the constant
 //! [`CARGO_LAMBDA_DEADLINE_MS`], not an epoch time.
 
@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use order_pipeline::runtime::telemetry::Captured;
 
+use crate::emulator::watch_environment;
 use crate::emulator::Emulator;
-use crate::functions::{fixtures, watch_environment};
+use crate::functions::fixtures;
 use crate::process::{Bootstraps, ProcessFunction};
 use crate::resources::{create, Created};
 use crate::template::Template;

@@ -107,7 +107,7 @@ impl ProcessFunction {
         command.push(bootstrap.display().to_string());
         // The emulator's endpoint, region and credentials, as the printed `cargo lambda watch`
         // gives them; then what Lambda itself sets.
-        let mut env = crate::functions::watch_environment(environment, endpoint);
+        let mut env = crate::emulator::watch_environment(environment, endpoint);
         for (k, v) in [
             ("AWS_LAMBDA_FUNCTION_NAME", spec.name.as_str()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),

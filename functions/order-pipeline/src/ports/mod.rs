@@ -26,4 +26,9 @@ pub enum PortError {
     /// the same way until an operator fixes the cause.
     #[error("{0}")]
     Fatal(String),
+    /// A stored item that does not map to the port's type (an item another system wrote, or
+    /// one missing an attribute): every call reading it fails the same way until its data is
+    /// fixed. The error names the item.
+    #[error("{0}")]
+    Unreadable(String),
 }

@@ -65,6 +65,8 @@ pub struct TransitionWrite {
     pub currency: Option<String>,
     pub rejection: Option<order_domain::Rejection>,
     pub payment: Option<order_domain::Payment>,
+    /// The customer notification that could not be sent (notification-dlq: `PAID → COMPLETED`).
+    pub notification_failure: Option<order_domain::NotificationFailure>,
 }
 
 impl TransitionWrite {
@@ -87,6 +89,7 @@ impl TransitionWrite {
             currency: None,
             rejection: None,
             payment: None,
+            notification_failure: None,
         })
     }
 }
@@ -97,5 +100,16 @@ pub trait LifecycleStore: OrderReader {
     fn transition(
         &self,
         write: &TransitionWrite,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+
+    /// Records `failure` on an order still at `status` and `version`, which stay as they are
+    /// (not a lifecycle change: no event follows), and holding no failure yet; `false` when the
+    /// order moved on or a failure is recorded already (nothing written).
+    fn record_notification_failure(
+        &self,
+        order_id: &str,
+        status: order_domain::OrderStatus,
+        version: u64,
+        failure: &order_domain::NotificationFailure,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
 }

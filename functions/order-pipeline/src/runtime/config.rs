@@ -230,18 +230,12 @@ pub struct InventoryConfig {
 
 impl InventoryConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        Self::read(env, "inventory")
+        Self::for_service(env, "inventory")
     }
 
-    /// The inventory DLQ handler's settings: the stage's, since it makes the stage's last
-    /// attempt.
-    pub fn dead_letters_from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-    ) -> Result<Self, ConfigError> {
-        Self::read(env, "inventory-dlq")
-    }
-
-    fn read<F: Fn(&str) -> Option<String>>(
+    /// The settings of the function `service`: the stage, or its DLQ handler (inventory-dlq,
+    /// which makes the stage's last attempt with the stage's environment).
+    pub fn for_service<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
         service: &str,
     ) -> Result<Self, ConfigError> {
@@ -282,17 +276,12 @@ pub struct PaymentConfig {
 
 impl PaymentConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        Self::read(env, "payment")
+        Self::for_service(env, "payment")
     }
 
-    /// The payment DLQ handler's settings: the same tables, no provider.
-    pub fn dead_letters_from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-    ) -> Result<Self, ConfigError> {
-        Self::read(env, "payment-dlq")
-    }
-
-    fn read<F: Fn(&str) -> Option<String>>(
+    /// The settings of the function `service`: the stage, or its DLQ handler (payment-dlq: the
+    /// same tables and provider).
+    pub fn for_service<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
         service: &str,
     ) -> Result<Self, ConfigError> {
@@ -351,13 +340,22 @@ pub struct NotificationConfig {
 
 impl NotificationConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Self::for_service(env, "notification")
+    }
+
+    /// The settings of the function `service`: the stage, or its DLQ handler
+    /// (notification-dlq, which makes the stage's last attempt with the stage's environment).
+    pub fn for_service<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        service: &str,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: env.orders_table()?,
             topic_arn: env.required(
                 "NOTIFICATION_TOPIC_ARN",
                 "set it to the customer-notifications topic's ARN",
             )?,
-            worker: WorkerConfig::from_env(env, "notification")?,
+            worker: WorkerConfig::from_env(env, service)?,
         })
     }
 }

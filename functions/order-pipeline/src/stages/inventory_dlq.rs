@@ -1,11 +1,14 @@
 //! The inventory DLQ's stage: an `OrderAccepted` event the inventory stage could not process
 //! (it failed until SQS moved it to the DLQ) gets one last reservation attempt, the stage's own
 //! ([`InventoryStage`]). When that attempt decides, its decision stands (RESERVED, or REJECTED
-//! as the stage rejects); when it fails again, the order goes `ACCEPTED → REJECTED` with code
-//! `dead_lettered`, that attempt's error recorded for operators, and no stock reserved (the
-//! reservation is one transaction with the order's change, so a failed one reserved nothing).
-//! Nothing for an order no longer ACCEPTED at the event's version. When even the rejection
-//! cannot be written, the letter comes back and stays in the DLQ (its alarm on).
+//! as the stage rejects). When it fails again because of the order's own data (an item that does
+//! not map: [`PortError::Unreadable`], e.g. an Inventory item another system wrote), the order
+//! goes `ACCEPTED → REJECTED` with code `dead_lettered`, that attempt's error recorded for
+//! operators, and no stock reserved (the reservation is one transaction with the order's change,
+//! so a failed one reserved nothing). Any other failure (throttling, conflicts, access denied, a
+//! missing table) is no fault of the order: it stays ACCEPTED and the letter stays in the DLQ,
+//! its alarm on, to be tried again when the DLQ shows it again, so an outage or a bad deploy
+//! rejects nothing. Nothing for an order no longer ACCEPTED at the event's version.
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::Utc;
@@ -24,8 +27,12 @@ pub enum InventoryDlqOutcome {
     Reserved,
     /// The last attempt rejected the order as the stage does (out of stock, unknown sku, ...).
     Rejected(Rejection),
-    /// The last attempt failed too: REJECTED with code `dead_lettered`, no stock reserved.
+    /// The last attempt failed on the order's own data: REJECTED with code `dead_lettered`, no
+    /// stock reserved.
     DeadLettered(Rejection),
+    /// The last attempt failed for a cause outside the order: it stays ACCEPTED, the letter in
+    /// the DLQ.
+    Unresolved(String),
     /// The order is no longer ACCEPTED at the event's version: nothing to do.
     AlreadySettled,
 }
@@ -36,12 +43,19 @@ impl Outcome for InventoryDlqOutcome {
             InventoryDlqOutcome::Reserved => "reserved_on_last_attempt",
             InventoryDlqOutcome::Rejected(_) => "rejected",
             InventoryDlqOutcome::DeadLettered(_) => "dead_lettered",
+            InventoryDlqOutcome::Unresolved(_) => "reservation_unresolved",
             InventoryDlqOutcome::AlreadySettled => "already_settled",
         }
     }
 
     fn disposition(&self) -> Disposition {
-        Disposition::Done
+        match self {
+            InventoryDlqOutcome::Unresolved(reason) => Disposition::Later {
+                reason: format!("the last reservation attempt failed: {reason}"),
+                action: "the order stays ACCEPTED; the letter stays in the inventory DLQ and is tried again after the DLQ's visibility timeout; fix the cause (DynamoDB health, the function's role, the tables)",
+            },
+            _ => Disposition::Done,
+        }
     }
 
     fn metric(&self) -> Option<&'static str> {
@@ -49,6 +63,7 @@ impl Outcome for InventoryDlqOutcome {
             InventoryDlqOutcome::Reserved => Some("OrdersReserved"),
             InventoryDlqOutcome::Rejected(_) => Some("OrdersRejected"),
             InventoryDlqOutcome::DeadLettered(_) => Some("ReservationsDeadLettered"),
+            InventoryDlqOutcome::Unresolved(_) => Some("ReservationsUnresolved"),
             InventoryDlqOutcome::AlreadySettled => None,
         }
     }
@@ -91,20 +106,33 @@ impl<I: InventoryStore> Stage for InventoryDlqStage<I> {
             Ok(InventoryOutcome::Reserved) => return Ok(InventoryDlqOutcome::Reserved),
             Ok(InventoryOutcome::Rejected(r)) => return Ok(InventoryDlqOutcome::Rejected(r)),
             Ok(InventoryOutcome::Duplicate) => return Ok(InventoryDlqOutcome::AlreadySettled),
-            Err(error) => error,
+            Err(PortError::Unreadable(error)) => error,
+            Err(other) => return Ok(InventoryDlqOutcome::Unresolved(other.to_string())),
         };
         let receives = receive_count(record);
         let rejection = Rejection {
             code: Some(RejectionCode::DeadLettered),
-            reason: "the stock could not be reserved: the order could not be processed; nothing was reserved or charged".into(),
+            reason: "the stock could not be reserved: the order could not be processed".into(),
             error: Some(format!(
                 "the inventory stage failed on the order until its event was dead-lettered (seen {receives} times in the DLQ), and the last attempt failed with: {error}"
             )),
             ..Rejection::default()
         };
         let now = format_timestamp(Utc::now());
-        match self.stage.reject(event, rejection, now).await? {
-            InventoryOutcome::Rejected(rejection) => {
+        let rejected = match self.stage.reject(event, rejection, now).await? {
+            InventoryOutcome::Rejected(rejection) => Some(rejection),
+            // The condition failed: moved on, or this very rejection committed and its answer
+            // was lost (the SDK's retry then fails the condition): the stored order says which.
+            _ => self
+                .store()
+                .read(&event.order_id)
+                .await?
+                .filter(|o| o.version == event.version + 1)
+                .and_then(|o| o.rejection)
+                .filter(|r| r.code == Some(RejectionCode::DeadLettered)),
+        };
+        match rejected {
+            Some(rejection) => {
                 tracing::error!(
                     %error,
                     action = "the order is REJECTED (dead_lettered) with no stock reserved; find why the inventory stage failed on it (its log lines share this correlation_id) and fix the cause, e.g. an Inventory item without available/reserved/sold/version",
@@ -112,7 +140,7 @@ impl<I: InventoryStore> Stage for InventoryDlqStage<I> {
                 );
                 Ok(InventoryDlqOutcome::DeadLettered(rejection))
             }
-            _ => Ok(InventoryDlqOutcome::AlreadySettled),
+            None => Ok(InventoryDlqOutcome::AlreadySettled),
         }
     }
 }

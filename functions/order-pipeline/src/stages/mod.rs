@@ -9,5 +9,6 @@ pub mod intake;
 pub mod inventory;
 pub mod inventory_dlq;
 pub mod notification;
+pub mod notification_dlq;
 pub mod payment;
 pub mod payment_dlq;

@@ -75,16 +75,41 @@ impl<S: LifecycleStore, P: CustomerPublisher> NotificationStage<S, P> {
         &self.publisher
     }
 
-    async fn notify(
+    /// The notification `event` calls for, told from the stored order (which must be at the
+    /// event's status and version), with the event as that order makes it; `None` when the
+    /// order is not there (a duplicate or forged event).
+    pub(crate) async fn notification(
         &self,
         event: &LifecycleEvent,
-        notification: &CustomerNotification,
-    ) -> Result<NotificationOutcome, PortError> {
+    ) -> Result<Option<(LifecycleEvent, CustomerNotification)>, PortError> {
+        // The notification tells what the Orders table holds, never the event's body: the
+        // stored order must be at the event's status and version (a confirmation redelivered
+        // after COMPLETED, or a forged event, publishes nothing).
+        let stored = match self.store.read(&event.order_id).await? {
+            Some(order) if order.status == event.status && order.version == event.version => order,
+            _ => return Ok(None),
+        };
+        let event = LifecycleEvent {
+            order: EventOrder::of(&stored),
+            ..event.clone()
+        };
+        // Every accepted event type has a notification (a test holds ACCEPTS to the domain's
+        // notification_for); one without would be a defect, reported as the topic's failure.
+        let notification = notification_for(&event).ok_or_else(|| {
+            PortError::Fatal(format!(
+                "no customer notification is defined for {}",
+                event.event_type.as_str()
+            ))
+        })?;
+        Ok(Some((event, notification)))
+    }
+
+    /// After a published notification: a confirmation's order `PAID → COMPLETED` (`false` when
+    /// it moved on); nothing for the other notices.
+    pub(crate) async fn complete(&self, event: &LifecycleEvent) -> Result<bool, PortError> {
         if event.event_type != EventType::PaymentSucceeded {
-            self.publisher.publish(notification).await?;
-            return Ok(NotificationOutcome::Notified(event.event_type));
+            return Ok(true);
         }
-        self.publisher.publish(notification).await?;
         let Some(write) = TransitionWrite::new(
             &event.order_id,
             OrderStatus::Paid,
@@ -92,13 +117,9 @@ impl<S: LifecycleStore, P: CustomerPublisher> NotificationStage<S, P> {
             event.version,
             format_timestamp(Utc::now()),
         ) else {
-            return Ok(NotificationOutcome::Duplicate);
+            return Ok(false);
         };
-        Ok(if self.store.transition(&write).await? {
-            NotificationOutcome::Completed
-        } else {
-            NotificationOutcome::Duplicate
-        })
+        self.store.transition(&write).await
     }
 }
 
@@ -122,33 +143,18 @@ impl<S: LifecycleStore, P: CustomerPublisher> Stage for NotificationStage<S, P> 
         event: &LifecycleEvent,
         _record: &SqsMessage,
     ) -> Result<NotificationOutcome, PortError> {
-        // The notification tells what the Orders table holds, never the event's body: the
-        // stored order must be at the event's status and version (a confirmation redelivered
-        // after COMPLETED, or a forged event, publishes nothing).
-        let stored = match self.store.read(&event.order_id).await? {
-            Some(order) if order.status == event.status && order.version == event.version => order,
-            _ => return Ok(NotificationOutcome::Duplicate),
+        let Some((event, notification)) = self.notification(event).await? else {
+            return Ok(NotificationOutcome::Duplicate);
         };
-        let event = &LifecycleEvent {
-            order: EventOrder::of(&stored),
-            ..event.clone()
-        };
-        // Every accepted event type has a notification (a test holds ACCEPTS to the domain's
-        // notification_for); one without would be a defect, reported as the topic's failure.
-        let notification = notification_for(event).ok_or_else(|| {
-            PortError::Fatal(format!(
-                "no customer notification is defined for {}",
-                event.event_type.as_str()
-            ))
-        })?;
-        let outcome = self.notify(event, &notification).await?;
-        if matches!(
-            outcome,
-            NotificationOutcome::Completed | NotificationOutcome::Notified(_)
-        ) {
-            tracing::debug!(dedupe_id = notification.dedupe_id, "customer notified");
+        self.publisher.publish(&notification).await?;
+        tracing::debug!(dedupe_id = notification.dedupe_id, "customer notified");
+        if !self.complete(&event).await? {
+            return Ok(NotificationOutcome::Duplicate);
         }
-        Ok(outcome)
+        Ok(match event.event_type {
+            EventType::PaymentSucceeded => NotificationOutcome::Completed,
+            other => NotificationOutcome::Notified(other),
+        })
     }
 }
 

@@ -130,7 +130,7 @@ async fn status_line(pipeline: &LocalPipeline) -> Result<String, LocalError> {
             + outcome("inventory-dlq", "dead_lettered"),
         outcome("payment", "paid"),
         payment_failed,
-        outcome("notification", "completed"),
+        outcome("notification", "completed") + outcome("notification-dlq", "completed_unnotified"),
     ))
 }
 
@@ -166,7 +166,7 @@ fn cargo_lambda_hint(pipeline: &LocalPipeline) -> String {
         }
         port += 1;
         let env =
-            order_local::functions::watch_environment(&f.environment, &pipeline.stack.endpoint);
+            order_local::emulator::watch_environment(&f.environment, &pipeline.stack.endpoint);
         let vars: Vec<String> = env
             .iter()
             .map(|(k, v)| format!("--env-var {k}={v}"))

@@ -237,7 +237,7 @@ impl InventoryStore for DynamoInventory {
                         _ => "?".into(),
                     };
                     let item: InventoryItem = serde_dynamo::from_item(raw).map_err(|e| {
-                        PortError::Fatal(format!(
+                        PortError::Unreadable(format!(
                             "the Inventory item of sku {sku} does not map: {e} (an item needs available, reserved, sold and version; docs/contract.md, Inventory)"
                         ))
                     })?;
@@ -349,7 +349,7 @@ impl PaymentStore for DynamoInventory {
                     .and_then(|n| n.parse::<u32>().ok())
                     .unwrap_or(1);
                 let order: OrderItem = serde_dynamo::from_item(attributes).map_err(|e| {
-                    PortError::Fatal(format!(
+                    PortError::Unreadable(format!(
                         "stored item {order_id} does not map to an order: {e}"
                     ))
                 })?;

@@ -65,6 +65,7 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
         rejection,
         payment_attempts,
         payment,
+        notification_failure,
     } = item;
     let mut map = Attributes(Vec::with_capacity(16));
     map.s("orderId", order_id);
@@ -117,6 +118,7 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
         map.n("paymentAttempts", *attempts);
     }
     map.nested("payment", payment)?;
+    map.nested("notificationFailure", notification_failure)?;
     Ok(map.0)
 }
 
@@ -164,8 +166,8 @@ mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
     use order_domain::{
-        parse_body, Failure, OrderStatus, Payment, PaymentResult, Provenance, Rejection,
-        ReservedLine,
+        parse_body, Failure, NotificationFailure, OrderStatus, Payment, PaymentResult, Provenance,
+        Rejection, ReservedLine,
     };
 
     fn serde_dynamo_item(item: &OrderItem) -> HashMap<String, AttributeValue> {
@@ -254,6 +256,11 @@ mod tests {
                 currency: Some("EUR".into()),
                 attempts: Some(2),
                 reason: Some("declined".into()),
+            }),
+            notification_failure: Some(NotificationFailure {
+                event_type: order_domain::EventType::PaymentFailed,
+                error: "e".into(),
+                failed_at: "t6".into(),
             }),
         };
         assert_eq!(item_attributes(&full).unwrap(), serde_dynamo_item(&full));

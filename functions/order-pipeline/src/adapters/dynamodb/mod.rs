@@ -185,7 +185,7 @@ impl DynamoStore {
         match out.item {
             None => Ok(None),
             Some(item) => serde_dynamo::from_item(item).map(Some).map_err(|e| {
-                PortError::Fatal(format!(
+                PortError::Unreadable(format!(
                     "stored item {order_id} does not map to an order: {e}"
                 ))
             }),
@@ -399,6 +399,31 @@ impl LifecycleStore for DynamoStore {
     async fn transition(&self, write: &TransitionWrite) -> Result<bool, PortError> {
         DynamoStore::transition(self, write).await
     }
+
+    async fn record_notification_failure(
+        &self,
+        order_id: &str,
+        status: order_domain::OrderStatus,
+        version: u64,
+        failure: &order_domain::NotificationFailure,
+    ) -> Result<bool, PortError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(std::collections::HashMap::from([key(order_id)])))
+            .update_expression("SET notificationFailure = :failure")
+            .condition_expression(
+                "#s = :status AND version = :v AND attribute_not_exists(notificationFailure)",
+            )
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":failure", attribute(failure)?)
+            .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .send()
+            .await;
+        Ok(unless_condition_failed(result)?.is_some())
+    }
 }
 
 /// A conditional transition as DynamoDB takes it, for an `UpdateItem` or a transaction's
@@ -452,6 +477,10 @@ fn transition_update(w: &TransitionWrite) -> Result<TransitionUpdate, PortError>
     if let Some(payment) = &w.payment {
         update.push_str(", payment = :payment");
         values.insert(":payment".into(), attribute(payment)?);
+    }
+    if let Some(failure) = &w.notification_failure {
+        update.push_str(", notificationFailure = :notificationFailure");
+        values.insert(":notificationFailure".into(), attribute(failure)?);
     }
     Ok(TransitionUpdate {
         key: std::collections::HashMap::from([key(&w.order_id)]),

@@ -24,6 +24,9 @@ pub struct MemoryInventory {
     /// Fail the stock's reads and the reservation with this error, the orders' writes still
     /// working (an Inventory item the adapter cannot read, written by another system).
     pub failing_stock: std::sync::Mutex<Option<PortError>>,
+    /// Fail the next orders' conditional writes (transitions, recorded failures) with these
+    /// errors, one each, reads still working (a write throttled once).
+    pub failing_writes: std::sync::Mutex<Vec<PortError>>,
     /// Answer reads only after this long (a stalled table).
     pub stall: std::sync::Mutex<Option<std::time::Duration>>,
     /// Payment attempts counted per order.
@@ -80,6 +83,14 @@ impl MemoryInventory {
         }
     }
 
+    fn check_writes(&self) -> Result<(), PortError> {
+        self.check()?;
+        match self.failing_writes.lock().ok().and_then(|mut f| f.pop()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     fn check_stock(&self) -> Result<(), PortError> {
         self.check()?;
         match self.failing_stock.lock().ok().and_then(|f| f.clone()) {
@@ -125,6 +136,7 @@ impl MemoryInventory {
             item.currency = w.currency.or(item.currency.take());
             item.rejection = w.rejection.or(item.rejection.take());
             item.payment = w.payment.or(item.payment.take());
+            item.notification_failure = w.notification_failure.or(item.notification_failure.take());
         }
         let mut orders = self.orders.lock().unwrap_or_else(|e| e.into_inner());
         orders.insert(
@@ -185,7 +197,7 @@ impl InventoryStore for MemoryInventory {
     }
 
     async fn transition(&self, write: &TransitionWrite) -> Result<bool, PortError> {
-        self.check()?;
+        self.check_writes()?;
         if !self.applies(write) {
             return Ok(false);
         }
@@ -320,5 +332,26 @@ impl OrderReader for MemoryInventory {
 impl LifecycleStore for MemoryInventory {
     async fn transition(&self, write: &TransitionWrite) -> Result<bool, PortError> {
         InventoryStore::transition(self, write).await
+    }
+
+    async fn record_notification_failure(
+        &self,
+        order_id: &str,
+        status: OrderStatus,
+        version: u64,
+        failure: &order_domain::NotificationFailure,
+    ) -> Result<bool, PortError> {
+        self.check_writes()?;
+        if !matches!(self.status(order_id), Some((s, v, _)) if s == status && v == version) {
+            return Ok(false);
+        }
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        match items.get_mut(order_id) {
+            Some(item) if item.notification_failure.is_none() => {
+                item.notification_failure = Some(failure.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

@@ -24,16 +24,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use lambda_http::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Request, Response};
 use order_domain::{
-    check_order_id, customer_id_field, order_id_field, parse_order_all, payload_form, InvalidOrder,
-    OrderItem, OrderStatus,
+    check_order_id, customer_id_field, order_id_field, parse_order_all, payload_form,
 };
-use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tracing::{field, Instrument};
+
+mod http;
+mod view;
+
+pub use http::ApiError;
+pub use view::{FailureView, LineView, NotificationFailureView, OrderView, PaymentView};
+
+use http::{answer, bounded_header, error, errors, respond, route, Answer, Route};
 
 use crate::ports::orders::OrderReader;
 use crate::ports::publish::OrderPublisher;
@@ -56,170 +62,6 @@ pub struct OrderApi<P, R> {
     cold_start: ColdStart,
 }
 
-/// One error of a 4xx/5xx answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ApiError {
-    pub field: String,
-    pub message: String,
-}
-
-impl From<InvalidOrder> for ApiError {
-    fn from(e: InvalidOrder) -> Self {
-        ApiError {
-            field: e.field,
-            message: e.problem,
-        }
-    }
-}
-
-fn error(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError {
-        field: field.to_string(),
-        message: message.into(),
-    }
-}
-
-/// The order as GET answers it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderView {
-    pub order_id: String,
-    pub status: &'static str,
-    pub customer_id: String,
-    pub lines: Vec<LineView>,
-    pub item_count: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-    /// The amount the catalogue priced at the reservation, exact in the currency's minor unit;
-    /// absent before (a line's own unitPrice is never summed into it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount: Option<String>,
-    pub created_at: String,
-    /// When each step happened (`acceptedAt`, ...).
-    pub steps: BTreeMap<&'static str, String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<FailureView>,
-    /// Why the inventory rejected it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rejection: Option<order_domain::Rejection>,
-    /// How its payment ended (PAID, COMPLETED, PAYMENT_FAILED): the result and, for a failed
-    /// payment, why.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment: Option<PaymentView>,
-    pub correlation_id: String,
-    pub version: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LineView {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sku: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub quantity: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unit_price: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PaymentView {
-    pub result: order_domain::PaymentResult,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FailureView {
-    pub reason: String,
-    pub dead_lettered_at: String,
-}
-
-impl OrderView {
-    pub fn of(item: &OrderItem) -> Self {
-        // The amount the catalogue priced, once reserved: never a sum of the client's prices.
-        let amount = item.amount.clone();
-        let mut steps = BTreeMap::new();
-        if let Some(at) = &item.accepted_at {
-            steps.insert("acceptedAt", at.clone());
-        }
-        if let Some(f) = &item.failure {
-            steps.insert("failedAt", f.dead_lettered_at.clone());
-        }
-        for (step, at) in [
-            ("reservedAt", &item.reserved_at),
-            ("rejectedAt", &item.rejected_at),
-            ("paidAt", &item.paid_at),
-            ("paymentFailedAt", &item.payment_failed_at),
-            ("completedAt", &item.completed_at),
-        ] {
-            if let Some(at) = at {
-                steps.insert(step, at.clone());
-            }
-        }
-        OrderView {
-            order_id: item.order_id.clone(),
-            status: match item.status {
-                OrderStatus::Later => "PROCESSING",
-                known => known.as_str(),
-            },
-            customer_id: item.customer_id.clone(),
-            lines: item
-                .items
-                .iter()
-                .map(|l| LineView {
-                    sku: l.sku.clone(),
-                    name: l.name.clone(),
-                    quantity: l.quantity,
-                    unit_price: l.unit_price.clone(),
-                })
-                .collect(),
-            item_count: item.item_count,
-            currency: item.currency.clone(),
-            amount,
-            created_at: item.created_at.clone(),
-            steps,
-            failure: item.failure.as_ref().map(|f| FailureView {
-                reason: f.reason.clone(),
-                dead_lettered_at: f.dead_lettered_at.clone(),
-            }),
-            rejection: item.rejection.clone(),
-            payment: item.payment.as_ref().map(|p| PaymentView {
-                result: p.result,
-                reason: p.reason.clone(),
-                payment_id: p.payment_id.clone(),
-            }),
-            correlation_id: item.correlation_id.clone(),
-            version: item.version,
-        }
-    }
-}
-
-/// A header's value when it is present: 1 to `max` visible ASCII characters (`!` to `~`: no
-/// spaces, tabs or other control characters), else an error naming the header (`name` as the
-/// contract spells it), which the API answers with `400`.
-fn bounded_header(headers: &HeaderMap, name: &str, max: usize) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(name) else {
-        return Ok(None);
-    };
-    let bytes = value.as_bytes();
-    if !bytes.is_empty() && bytes.len() <= max && bytes.iter().all(u8::is_ascii_graphic) {
-        return Ok(Some(String::from_utf8_lossy(bytes).into_owned()));
-    }
-    Err(error(
-        name,
-        format!(
-            "must be 1 to {max} visible ASCII characters, without spaces or control characters \
-             (found {} bytes)",
-            bytes.len()
-        ),
-    ))
-}
-
 /// The order id a POST without one gets: from the Idempotency-Key and the customer, so the same
 /// retried request names the same order; else a new one.
 pub fn derived_order_id(idempotency_key: Option<&str>, customer_id: &str) -> String {
@@ -239,24 +81,6 @@ struct WithId<'t> {
     text: Cow<'t, str>,
     id_field: &'static str,
     derived_from: Option<String>,
-}
-
-struct Answer {
-    status: StatusCode,
-    body: Value,
-    headers: Vec<(header::HeaderName, String)>,
-}
-
-fn answer(status: StatusCode, body: Value) -> Answer {
-    Answer {
-        status,
-        body,
-        headers: Vec::new(),
-    }
-}
-
-fn errors(status: StatusCode, errors: Vec<ApiError>) -> Answer {
-    answer(status, json!({ "errors": errors }))
 }
 
 impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
@@ -637,68 +461,4 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
             }
         }
     }
-}
-
-enum Route {
-    Post,
-    Get(String),
-    WrongMethod(&'static str),
-    Unknown,
-}
-
-fn route(method: &Method, path: &str) -> Route {
-    let path = path.trim_end_matches('/');
-    match (path, path.strip_prefix("/orders/")) {
-        ("/orders", _) if method == Method::POST => Route::Post,
-        ("/orders", _) => Route::WrongMethod("POST"),
-        (_, Some(id)) if !id.contains('/') && method == Method::GET => {
-            Route::Get(percent_decode(id))
-        }
-        (_, Some(id)) if !id.contains('/') => Route::WrongMethod("GET"),
-        _ => Route::Unknown,
-    }
-}
-
-/// Path segments arrive percent-encoded; an invalid escape stays as it is (and fails the rule).
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn respond(answer: Answer, correlation: &str) -> Response<Body> {
-    let mut response = Response::new(Body::from(answer.body.to_string()));
-    *response.status_mut() = answer.status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(correlation) {
-        headers.insert("x-correlation-id", v);
-    }
-    for (name, value) in answer.headers {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
-        }
-    }
-    response
 }
