@@ -1,7 +1,9 @@
 //! The pipeline under faults: the end-to-end run (the whole lifecycle, every invariant from the
 //! tables, the provider's ledger and the customers' inbox) with the fault-injecting proxy between
 //! the functions and the emulator: throttling, server errors, dropped connections (before and
-//! after the emulator applied a request) and latency spikes. `make test` runs 500 orders;
+//! after the emulator applied a request) and latency spikes, and orders of an Inventory item
+//! another system wrote unreadable, which the inventory DLQ's handler must end REJECTED
+//! (`dead_lettered`). `make test` runs 500 orders;
 //! `make soak` runs `SOAK_ORDERS` (10,000) and prints the figures for docs/reliability.md.
 
 mod common;

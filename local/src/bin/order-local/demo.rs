@@ -68,7 +68,7 @@ pub(crate) async fn demo(
         None => None,
     };
     if !pipeline.processes.is_empty() {
-        drained &= dead_letter_a_settled_payment(&pipeline, timeout).await?;
+        drained &= dead_letter_settled_events(&pipeline, timeout).await?;
     }
     if generated > 0 {
         let mix = Mix {
@@ -187,41 +187,62 @@ pub(crate) async fn demo(
         && processes_ok)
 }
 
-/// With the bootstraps as processes: a payment event for O1234 (settled by now) put in the
-/// payment DLQ, so that payment-dlq answers a real event too (it leaves the order alone).
-async fn dead_letter_a_settled_payment(
+/// With the bootstraps as processes: an event of O1234 (settled by now) put in each stage's DLQ,
+/// the one the stage acts on (inventory: OrderAccepted, payment: InventoryReserved,
+/// notification: PaymentSucceeded), so that every dead-letter handler answers a real event too
+/// (each finds the order moved on and leaves it alone).
+async fn dead_letter_settled_events(
     pipeline: &LocalPipeline,
     timeout: Duration,
 ) -> Result<bool, LocalError> {
-    let Some(dlq) = pipeline.stack.outputs.get("PaymentDeadLetterQueueUrl") else {
-        return Ok(true);
-    };
+    use order_domain::OrderStatus as S;
     let items =
         order_local::report::scan_orders(&pipeline.clients, &pipeline.stack.table_name).await?;
-    let Some(mut reserved) = items.into_iter().find(|i| i.order_id == "O1234") else {
+    let Some(order) = items.into_iter().find(|i| i.order_id == "O1234") else {
         return Ok(false);
     };
-    let mut accepted = reserved.clone();
-    accepted.status = order_domain::OrderStatus::Accepted;
-    accepted.version = 1;
-    reserved.status = order_domain::OrderStatus::Reserved;
-    reserved.version = 2;
-    let event = order_domain::LifecycleEvent::from_change(
-        Some(&accepted),
-        &reserved,
-        "2026-01-01T00:00:00Z",
-    )
-    .ok_or_else(|| LocalError::Input("no event for a RESERVED order".into()))?;
-    eprintln!("putting O1234's payment event in the payment DLQ (payment-dlq finds it settled)...");
-    pipeline
-        .clients
-        .sqs
-        .send_message()
-        .queue_url(dlq)
-        .message_body(serde_json::to_string(&event).map_err(|e| LocalError::Input(e.to_string()))?)
-        .send()
-        .await
-        .map_err(order_local::aws_err("send to the payment DLQ"))?;
+    let at = |status, version| order_domain::OrderItem {
+        status,
+        version,
+        ..order.clone()
+    };
+    // (the stage's DLQ output, the change whose event it acts on)
+    let letters = [
+        ("InventoryDeadLetterQueueUrl", None, at(S::Accepted, 1)),
+        (
+            "PaymentDeadLetterQueueUrl",
+            Some(at(S::Accepted, 1)),
+            at(S::Reserved, 2),
+        ),
+        (
+            "NotificationDeadLetterQueueUrl",
+            Some(at(S::Reserved, 2)),
+            at(S::Paid, 3),
+        ),
+    ];
+    for (output, old, new) in letters {
+        let Some(dlq) = pipeline.stack.outputs.get(output) else {
+            continue;
+        };
+        let event =
+            order_domain::LifecycleEvent::from_change(old.as_ref(), &new, "2026-01-01T00:00:00Z")
+                .ok_or_else(|| LocalError::Input(format!("no event for {:?}", new.status)))?;
+        eprintln!(
+            "putting O1234's {} event in the {output} queue (its handler finds the order settled)...",
+            event.event_type.as_str()
+        );
+        pipeline
+            .clients
+            .sqs
+            .send_message()
+            .queue_url(dlq)
+            .message_body(
+                serde_json::to_string(&event).map_err(|e| LocalError::Input(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(order_local::aws_err("send to a stage's DLQ"))?;
+    }
     pipeline.wait_until_drained(timeout, progress).await
 }
 
