@@ -143,6 +143,14 @@ export const FEATURES = {
     /** The simulated provider answers "unavailable" to this share of calls (percent). */
     simulatedUnavailablePercent: [0, 100],
   },
+  /**
+   * Watches orders: its queue delays each message by the stuck-order age, and an order not ended
+   * by then is stuck (STUCK_AFTER_SECONDS; SQS delays a message 15 minutes at most).
+   */
+  watch: {
+    /** An order not ended this many minutes after it was accepted is stuck. */
+    stuckAfterMinutes: [1, 15],
+  },
 } as const;
 export type Feature = keyof typeof FEATURES;
 /** The settings feature `F` adds. */
@@ -220,6 +228,17 @@ export const FUNCTIONS = {
   'notification-dlq': {
     kind: 'dead-letter-handler',
     outcome: 'a last attempt, else the failed notification recorded on the order (PAID -> COMPLETED for a confirmation)',
+  },
+  'order-watch': {
+    kind: 'stage',
+    features: ['watch'],
+    outcome: 'an order not ended by then goes to the stuck-order list (its DLQ)',
+    // It reads the stored order (consistent GetItem) and writes nothing.
+    uses: { orders: ['dynamodb:GetItem'] },
+  },
+  'order-watch-dlq': {
+    kind: 'dead-letter-handler',
+    outcome: 'the stuck-order list: an order that has ended since leaves it, one still stuck stays',
   },
 } as const satisfies Record<string, FunctionRow>;
 
@@ -384,6 +403,14 @@ const FEATURE_CHECKS: { readonly [F in Feature]: (name: string, settings: Worker
     if (s.maxAttempts >= s.maxReceiveCount) {
       throw new ConfigError(
         `Context key "functions.${name}.maxAttempts" is invalid: ${s.maxAttempts} attempts need a maxReceiveCount above it (functions.${name}.maxReceiveCount is ${s.maxReceiveCount}), or the DLQ takes orders the stage would still retry`,
+      );
+    }
+  },
+  watch: (name, s) => {
+    // Every message waits the stuck-order age by design: a lower queue-age threshold would alarm on a healthy watch.
+    if (s.queueAgeAlarmSeconds <= s.stuckAfterMinutes * 60) {
+      throw new ConfigError(
+        `Context key "functions.${name}.queueAgeAlarmSeconds" is invalid: ${s.queueAgeAlarmSeconds} must be above stuckAfterMinutes × 60 (${s.stuckAfterMinutes * 60}), the time every message is held by design`,
       );
     }
   },

@@ -233,6 +233,7 @@ export class OrderPipelineStack extends Stack {
       const uses = Object.entries(row.uses) as [PipelineResource, readonly string[]][];
       const backoff = featureSettings(config, name, 'backoff');
       const provider = paymentProvider(featureSettings(config, name, 'payment-provider'), config.paymentProvider);
+      const watch = featureSettings(config, name, 'watch');
       const handler = namesOfKind('dead-letter-handler').find((h) => h === registry.deadLetterHandlerOf(name));
       const stage = new QueueWorker(this, id, {
         ...common,
@@ -242,7 +243,13 @@ export class OrderPipelineStack extends Stack {
         environment: {
           ...Object.assign({}, ...uses.map(([resource]) => pipelineResources[resource].environment)),
           ...provider?.environment,
+          ...(watch && { STUCK_AFTER_SECONDS: String(watch.stuckAfterMinutes * 60) }),
         },
+        // The watch's queue holds each order's message until the order should have ended.
+        deliveryDelay: watch && Duration.minutes(watch.stuckAfterMinutes),
+        deadLetterAlarmDescription:
+          watch &&
+          `Orders are stuck: not ended ${watch.stuckAfterMinutes} minutes after they were accepted (the ${name} DLQ is the stuck-order list). List them with order-producer stuck; see docs/operations.md, Stuck orders.`,
         backoff: backoff && { baseSeconds: backoff.retryBaseSeconds, maxSeconds: backoff.retryMaxSeconds },
         subscription,
         deadLetterHandler: handler && {

@@ -667,6 +667,31 @@ describe('lifecycle events and inventory', () => {
     },
   );
 
+  // Protects (issue 32, stuck orders): the order watch holds each OrderAccepted for the stuck-order age, is told that age
+  // (and so is the stuck-order list's handler), only reads the Orders table, and its DLQ (the stuck-order list) pages ops.
+  test('the order watch holds each OrderAccepted for stuckAfterMinutes, may only read Orders, and its stuck-order list alarms', () => {
+    const seconds = blockOf('order-watch').stuckAfterMinutes * 60;
+    expect(resources('AWS::SQS::Queue')[queueIdOf('order-watch')].Properties.DelaySeconds).toBe(seconds);
+    const ordersTable = ref('AWS::DynamoDB::Table', (r) => r.Properties.KeySchema[0].AttributeName === 'orderId');
+    for (const binary of ['order-watch', 'order-watch-dlq']) {
+      expect(resources('AWS::Lambda::Function')[fnIdOf(binary)].Properties.Environment.Variables.STUCK_AFTER_SECONDS).toBe(String(seconds));
+      const onOrders = statementsOf(binary)
+        .filter((s: any) => JSON.stringify(s.Resource).includes(ordersTable))
+        .flatMap((s: any) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+      expect(onOrders).toEqual(['dynamodb:GetItem']);
+    }
+    t.hasResourceProperties('AWS::SNS::Subscription', { FilterPolicy: { eventType: ['OrderAccepted'] }, Endpoint: { 'Fn::GetAtt': [queueIdOf('order-watch'), 'Arn'] } });
+    const list = queueIdOf('order-watch-dlq');
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp('^Orders are stuck.*order-watch DLQ is the stuck-order list'),
+      Threshold: 1,
+      AlarmActions: Match.anyValue(),
+      Metrics: Match.arrayWith([
+        Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [list, 'QueueName'] } }] }) }) }),
+      ]),
+    });
+  });
+
   test('the inventory stage subscribes to OrderAccepted events only, and may update Inventory and Orders', () => {
     t.hasResourceProperties('AWS::SNS::Subscription', { FilterPolicy: { eventType: ['OrderAccepted'] }, RawMessageDelivery: true });
     const actions = actionsOf('inventory');

@@ -53,6 +53,11 @@ struct Args {
     /// stack's.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     extra_env: Vec<String>,
+    /// The functions' host release binaries to measure, by name (default: target/release). To
+    /// compare with an earlier build, copy its binaries to a directory and run once on each, in
+    /// turn; a function that build lacks is reported as not built.
+    #[arg(long, value_name = "DIR")]
+    bootstraps: Option<std::path::PathBuf>,
 }
 
 /// Every Lambda function of the workspace, as the function registry lists them.
@@ -75,10 +80,14 @@ pub(crate) fn stats(mut v: Vec<f64>) -> (f64, f64, f64, f64) {
 async fn main() {
     let args = Args::parse();
     let delay = Duration::from_millis(args.delay_ms);
-    let consumer_bin = release_binary("order-consumer");
+    let binary = |name: &str| match &args.bootstraps {
+        Some(dir) => dir.join(name),
+        None => release_binary(name),
+    };
+    let consumer_bin = binary("order-consumer");
     for name in functions() {
-        let b = release_binary(name);
-        if !b.exists() {
+        let b = binary(name);
+        if !b.exists() && (args.bootstraps.is_none() || name == "order-consumer") {
             eprintln!(
                 "{} is missing: build every function with `cargo build --release` (make bench does)",
                 b.display()
@@ -104,7 +113,11 @@ async fn main() {
         "| function | median ms | p10 ms | p90 ms | max ms |\n| --- | --- | --- | --- | --- |"
     );
     for name in functions() {
-        let times = cold_starts(&release_binary(name), name, args.cold_starts).await;
+        if !binary(name).exists() {
+            println!("| {name} | not built | | | |");
+            continue;
+        }
+        let times = cold_starts(&binary(name), name, args.cold_starts).await;
         if times.is_empty() {
             println!("| {name} | - | - | - | - |");
             continue;

@@ -66,6 +66,10 @@ export interface QueueWorkerProps {
     /** The stage's features the handler uses too (template metadata). @default none */
     readonly features?: readonly Feature[];
   };
+  /** What the DLQ's depth alarm tells ops. @default the stage's messages wait in its DLQ: inspect, fix, redrive */
+  readonly deadLetterAlarmDescription?: string;
+  /** How long the queue holds each new message before the function may receive it. @default none */
+  readonly deliveryDelay?: Duration;
   /** The stage's own environment variables, besides those the worker sets. @default none */
   readonly environment?: Record<string, string>;
   /**
@@ -130,6 +134,7 @@ export class QueueWorker extends Construct {
       ...encrypted,
       visibilityTimeout: Duration.seconds(queueVisibilityTimeoutSeconds(settings)),
       retentionPeriod: QUEUE_RETENTION,
+      deliveryDelay: props.deliveryDelay,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: settings.maxReceiveCount },
     });
 
@@ -183,7 +188,8 @@ export class QueueWorker extends Construct {
       this,
       'DeadLetters',
       this.deadLetterQueue,
-      `Messages are in the ${this.name} DLQ: inspect them, fix the cause, redrive. See docs/operations.md.`,
+      props.deadLetterAlarmDescription ??
+        `Messages are in the ${this.name} DLQ: inspect them, fix the cause, redrive. See docs/operations.md.`,
     );
     this.queueAgeAlarm = this.queue
       .metricApproximateAgeOfOldestMessage({ period: MINUTE, statistic: cloudwatch.Stats.MAXIMUM })

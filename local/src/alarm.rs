@@ -53,6 +53,23 @@ pub async fn hidden(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64, L
     Ok(counts(sqs, queue_url).await?.1)
 }
 
+/// The messages of a queue not yet deliverable (a delivery delay holds them).
+pub async fn delayed(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64, LocalError> {
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .map_err(aws_err("read the delayed messages"))?
+        .attributes
+        .unwrap_or_default();
+    Ok(attrs
+        .get(&QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0))
+}
+
 /// A queue's visible and not-visible message counts.
 async fn counts(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<(u64, u64), LocalError> {
     let attrs = sqs

@@ -24,6 +24,7 @@ pub mod resources;
 pub mod schedule;
 pub mod seeds;
 pub mod stream;
+pub mod stuck;
 pub mod template;
 
 use aws_config::SdkConfig;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use order_pipeline::runtime::telemetry::LineWriter;
 
-use crate::alarm::{depth, AlarmEvaluator, AlarmTarget, LocalAlarm};
+use crate::alarm::{delayed, depth, AlarmEvaluator, AlarmTarget, LocalAlarm};
 use crate::emulator::Emulator;
 use crate::functions::{build, Handler};
 use crate::http::{ApiServer, Route};
@@ -24,6 +24,11 @@ use crate::{Clients, LocalError};
 /// minutes on AWS): often enough that a local run or test sees a dead letter swept within
 /// seconds.
 pub const LOCAL_SCHEDULE_EVERY: Duration = Duration::from_secs(5);
+
+/// The stuck-order age of `order-local demo` and `run` (15 minutes on AWS): an order not ended
+/// 20 s after it was accepted is listed stuck, and a demo waits until the watch has looked at
+/// every order.
+pub const LOCAL_STUCK_AFTER: Duration = Duration::from_secs(20);
 
 pub struct Options {
     /// Use an emulator that is already running instead of starting one.
@@ -47,6 +52,9 @@ pub struct Options {
     pub faults: Option<crate::faults::FaultRates>,
     /// Run the functions' real bootstraps as processes instead of their handlers in process.
     pub bootstraps: Option<crate::process::Bootstraps>,
+    /// The order watch's stuck-order age instead of the template's (its queue's delivery delay
+    /// and `STUCK_AFTER_SECONDS`): local time passing faster, as with `retry_after_seconds`.
+    pub stuck_after: Option<Duration>,
 }
 
 /// An event source mapping and the function it feeds.
@@ -54,6 +62,9 @@ pub struct RunningMapping {
     pub binary: String,
     pub queue_url: String,
     pub mapping: Mapping,
+    /// The order watch's queue: its messages are held for the stuck-order age, and a drain does
+    /// not wait for them ([`LocalPipeline::wait_for_the_watch`] does).
+    pub watch: bool,
 }
 
 pub struct LocalPipeline {
@@ -128,7 +139,8 @@ impl LocalPipeline {
             .arn
             .unwrap_or_default();
         for f in &mut created.functions {
-            let (provider_feature, backoff) = (f.has("payment-provider"), f.has("backoff"));
+            let (provider_feature, backoff, watch) =
+                (f.has("payment-provider"), f.has("backoff"), f.has("watch"));
             let env = &mut f.environment;
             if provider_feature {
                 env.insert("PAYMENT_PROVIDER_URL".into(), provider.url.clone());
@@ -139,6 +151,12 @@ impl LocalPipeline {
                         timeout.as_millis().max(100).to_string(),
                     );
                 }
+            }
+            if let (true, Some(after)) = (watch, options.stuck_after) {
+                env.insert(
+                    "STUCK_AFTER_SECONDS".into(),
+                    after.as_secs().max(1).to_string(),
+                );
             }
             // Local time passes faster: the stage's own backoff starts at the runner's retry delay.
             if let (true, Some(seconds)) = (backoff, options.retry_after_seconds) {
@@ -211,6 +229,19 @@ impl LocalPipeline {
                     function.binary
                 )));
             };
+            if let (true, Some(after)) = (function.has("watch"), options.stuck_after) {
+                clients
+                    .sqs
+                    .set_queue_attributes()
+                    .queue_url(&m.queue.url)
+                    .attributes(
+                        aws_sdk_sqs::types::QueueAttributeName::DelaySeconds,
+                        after.as_secs().max(1).to_string(),
+                    )
+                    .send()
+                    .await
+                    .map_err(crate::aws_err("set the watch queue's delivery delay"))?;
+            }
             let mapping = Mapping::new();
             tasks.extend(
                 mapping.spawn(
@@ -241,6 +272,7 @@ impl LocalPipeline {
                 binary: function.binary.clone(),
                 queue_url: m.queue.url.clone(),
                 mapping,
+                watch: function.has("watch"),
             });
         }
 
@@ -436,6 +468,27 @@ impl LocalPipeline {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         Ok(false)
+    }
+
+    /// Waits until the order watch has looked at every order (no message is held in its queue
+    /// any more: at most the stuck-order age after the last order), then until everything has
+    /// settled. Returns false on timeout.
+    pub async fn wait_for_the_watch(
+        &self,
+        timeout: Duration,
+        progress: impl FnMut(Drain),
+    ) -> Result<bool, LocalError> {
+        let started = Instant::now();
+        for m in self.mappings.iter().filter(|m| m.watch) {
+            while delayed(&self.clients.sqs, &m.queue_url).await? > 0 {
+                if started.elapsed() >= timeout {
+                    return Ok(false);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        self.wait_until_drained(timeout.saturating_sub(started.elapsed()), progress)
+            .await
     }
 
     pub async fn shutdown(self) {

@@ -36,6 +36,7 @@ async fn posted_orders_reach_the_table_once_and_get_shows_them() {
             payment_timeout: None,
             faults: None,
             bootstraps: None,
+            stuck_after: None,
         },
     )
     .await

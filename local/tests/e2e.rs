@@ -61,6 +61,7 @@ async fn the_report_waits_for_dlq_messages_a_sweep_left_hidden() {
             payment_timeout: None,
             faults: None,
             bootstraps: None,
+            stuck_after: None,
         },
     )
     .await
@@ -109,5 +110,150 @@ async fn the_report_waits_for_dlq_messages_a_sweep_left_hidden() {
         1,
         "the report counts the DLQ message that was hidden when it started"
     );
+    pipeline.shutdown().await;
+}
+
+/// Protects: an order that does not end in time is seen (issue 32, stuck orders). An order PAID
+/// whose confirmation never comes (stored so: no event ever reaches the notification stage) is
+/// found by the order watch at the stuck-order age (2 s here), reaches the stuck-order list (the
+/// order-watch DLQ) whose alarm fires, and `order-producer stuck`'s list names it with its status
+/// and the stage to look at; once it ends, order-watch-dlq takes it off the list and the alarm
+/// returns to OK by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_that_does_not_end_in_time_is_listed_stuck_with_an_alarm_until_it_ends() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use chrono::{TimeDelta, Utc};
+    use order_domain::{format_timestamp, LifecycleEvent, OrderItem, OrderStatus, Provenance};
+    use order_local::pipeline::{LocalPipeline, Options};
+    use order_local::template::Template;
+    use order_pipeline::runtime::telemetry::Captured;
+
+    let template = Template::current().expect("the stack's template synthesizes");
+    let pipeline = LocalPipeline::boot(
+        &template,
+        Options {
+            endpoint: None,
+            retry_after_seconds: Some(1),
+            telemetry: Arc::new(Captured::default()),
+            prefix: "stuck".into(),
+            alarm_interval: Duration::from_secs(1),
+            schedule_every: None,
+            provider: Default::default(),
+            payment_timeout: None,
+            faults: None,
+            bootstraps: None,
+            stuck_after: Some(Duration::from_secs(2)),
+        },
+    )
+    .await
+    .expect("pipeline boots on moto (run `make setup` if moto_server is missing)");
+    let queue_of = |binary: &str| {
+        pipeline
+            .mappings
+            .iter()
+            .find(|m| m.binary == binary)
+            .map(|m| m.queue_url.clone())
+            .unwrap_or_else(|| panic!("{binary} is fed by a queue"))
+    };
+    let (watch_queue, stuck_list) = (queue_of("order-watch"), queue_of("order-watch-dlq"));
+    let (sqs, dynamodb) = (&pipeline.clients.sqs, &pipeline.clients.dynamodb);
+    let table = &pipeline.stack.table_name;
+
+    // Accepted 10 s ago, PAID 9 s ago, and never confirmed.
+    let body = r#"{"orderId":"STUCK-1","customerId":"c-stuck","items":[{"sku":"A","quantity":1}]}"#;
+    let (parsed, _) = order_domain::parse_order(body).expect("a valid order");
+    let accepted_at = Utc::now() - TimeDelta::seconds(10);
+    let from = Provenance {
+        message_id: "m-stuck".into(),
+        correlation_id: "corr-stuck".into(),
+        sent_at: accepted_at,
+    };
+    let accepted = OrderItem::accepted(parsed, from, accepted_at);
+    let mut paid = accepted.clone();
+    paid.status = OrderStatus::Paid;
+    paid.paid_at = Some(format_timestamp(accepted_at + TimeDelta::seconds(1)));
+    paid.version = 3;
+    let put = |item: &OrderItem| {
+        dynamodb
+            .put_item()
+            .table_name(table)
+            .set_item(Some(serde_dynamo::to_item(item).expect("the item maps")))
+            .send()
+    };
+    put(&paid).await.expect("store the PAID order");
+    // Its OrderAccepted event, as order-events publishes it to the watch's subscription.
+    let event = LifecycleEvent::from_change(None, &accepted, &format_timestamp(Utc::now()))
+        .expect("an OrderAccepted event");
+    sqs.send_message()
+        .queue_url(&watch_queue)
+        .message_body(serde_json::to_string(&event).unwrap())
+        .send()
+        .await
+        .expect("send the event to the watch queue");
+
+    let is_list_alarm =
+        |name: &str| name.contains("OrderWatchDeadLetters") && !name.contains("Arrived");
+    // The first change of the list's alarm to `state` after `after`.
+    let changed_to = |state: &'static str, after: chrono::DateTime<Utc>| {
+        let pipeline = &pipeline;
+        async move {
+            let started = Instant::now();
+            loop {
+                if let Some(t) = pipeline
+                    .alarms
+                    .transitions()
+                    .into_iter()
+                    .find(|t| t.to == state && t.at > after && is_list_alarm(&t.alarm_name))
+                {
+                    return t.at;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(90),
+                    "the stuck-order list's alarm never went to {state}: {:?}",
+                    pipeline.alarms.transitions()
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    };
+    let fired = changed_to("ALARM", accepted_at).await;
+    // The list's letter is in flight most of the time (order-watch-dlq keeps looking at it):
+    // its depth, visible and in flight, is the alarm's.
+    let depth = order_local::alarm::depth(sqs, &stuck_list)
+        .await
+        .expect("the list's depth");
+    assert_eq!(depth, 1, "one order on the stuck-order list");
+    let rows = order_local::stuck::list(dynamodb, table, Duration::from_secs(2))
+        .await
+        .expect("the stuck orders");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].order_id, "STUCK-1");
+    assert_eq!(rows[0].status, "PAID");
+    assert_eq!(rows[0].look_at, ["notification"]);
+    assert!(rows[0].age_seconds >= 2, "{rows:?}");
+    assert!(rows[0].last_step.starts_with("paidAt "), "{rows:?}");
+    let printed = order_local::stuck::table(&rows);
+    assert!(
+        printed.contains("STUCK-1") && printed.contains("the notification stage"),
+        "{printed}"
+    );
+
+    // It ends: the list lets it go, and the alarm clears by itself.
+    let mut completed = paid.clone();
+    completed.status = OrderStatus::Completed;
+    completed.completed_at = Some(format_timestamp(Utc::now()));
+    completed.version = 4;
+    put(&completed).await.expect("complete the order");
+    changed_to("OK", fired).await;
+    let depth = order_local::alarm::depth(sqs, &stuck_list)
+        .await
+        .expect("the list's depth");
+    assert_eq!(depth, 0, "the ended order left the stuck-order list");
+    let rows = order_local::stuck::list(dynamodb, table, Duration::from_secs(2))
+        .await
+        .expect("the stuck orders");
+    assert!(rows.is_empty(), "{rows:?}");
     pipeline.shutdown().await;
 }

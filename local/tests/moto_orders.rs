@@ -87,7 +87,7 @@ async fn an_item_stored_by_another_system_is_a_conflict_and_is_never_overwritten
     assert_eq!(reports[0].outcome.label(), "conflict");
     assert_eq!(reports[1].outcome.label(), "accepted");
     assert_eq!(resp.batch_item_failures.len(), 1);
-    let order_pipeline::runtime::worker::Settled::Handled(outcome) = &reports[0].outcome else {
+    let order_pipeline::runtime::bounded::Settled::Handled(outcome) = &reports[0].outcome else {
         panic!("handled");
     };
     let reason = format!(

@@ -12,8 +12,9 @@ use common::{alarm_event, alarm_fn, consumer, letter, logged, order_body, record
 use order_domain::OrderStatus;
 use order_pipeline::adapters::memory::orders::{Fault, MemoryStore};
 use order_pipeline::ports::PortError;
+use order_pipeline::runtime::bounded::Deadline;
 use order_pipeline::runtime::telemetry::Captured;
-use order_pipeline::runtime::worker::{Deadline, SqsWorker};
+use order_pipeline::runtime::worker::SqsWorker;
 use order_pipeline::stages::intake::OrderConsumer;
 
 const SEED_001: &str = include_str!("../../../test/events/payloads/seed-001-flat.json");

@@ -20,9 +20,9 @@ use order_pipeline::adapters::memory::publish::MemoryNotifier;
 use order_pipeline::adapters::memory::queue::MemoryDeadLetterQueue;
 use order_pipeline::functions::dlq_alarm::DlqAlarm;
 use order_pipeline::ports::PortError;
+use order_pipeline::runtime::bounded::Deadline;
 use order_pipeline::runtime::config::DlqAlarmConfig;
 use order_pipeline::runtime::telemetry::Captured;
-use order_pipeline::runtime::worker::Deadline;
 
 #[tokio::test]
 async fn alarm_marks_never_stored_orders_failed_and_leaves_every_message_visible() {

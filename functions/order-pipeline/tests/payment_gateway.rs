@@ -1,7 +1,7 @@
 //! The payment provider's adapters, one test per answer: the simulated gateway's documented
 //! rules, its lookup and refund replaying them, and how the HTTP adapter reads the provider's
 //! charge, lookup and refund answers (docs/contract.md, "Payment"). The stage that calls them is
-//! tested in payment.rs.
+//! tested in payment/.
 
 use order_pipeline::adapters::payment_http::{
     read_answer, read_lookup, read_refund, read_refund_lookup,

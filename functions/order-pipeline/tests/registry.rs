@@ -242,3 +242,16 @@ fn the_release_profile_names_panic_unwind_so_cargo_lambda_keeps_it() {
         "[profile.release] must say panic = \"unwind\":\n{release}"
     );
 }
+
+/// Protects: a stuck order's line names the stage that acts on its status, taken from the
+/// stages' subscriptions (not from a hand-kept list): ACCEPTED waits on inventory, RESERVED on
+/// payment, PAID on notification; an ended status on none, and the watch names neither itself
+/// nor a dead-letter handler.
+#[test]
+fn a_stuck_order_s_stage_is_the_one_subscribed_to_the_event_that_entered_its_status() {
+    use order_domain::OrderStatus;
+    assert_eq!(registry::waiting_on(OrderStatus::Accepted), ["inventory"]);
+    assert_eq!(registry::waiting_on(OrderStatus::Reserved), ["payment"]);
+    assert_eq!(registry::waiting_on(OrderStatus::Paid), ["notification"]);
+    assert!(registry::waiting_on(OrderStatus::Completed).is_empty());
+}

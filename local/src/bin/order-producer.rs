@@ -89,6 +89,14 @@ enum Command {
         #[command(subcommand)]
         command: InventoryCommand,
     },
+    /// List the stuck orders: every order not ended this long after it was accepted (the
+    /// Orders table, scanned), oldest first, with its status, its last step and the stage to look
+    /// at.
+    Stuck {
+        /// The stuck-order age, in minutes (the stack's stuckAfterMinutes).
+        #[arg(long, default_value_t = 15)]
+        older_than_minutes: u64,
+    },
     /// Move the intake DLQ's messages back to the order queue (SQS's message-move task on AWS,
     /// the same move by hand on the emulator). Run with --dry-run first to list them.
     Redrive {
@@ -336,6 +344,21 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
     let run_id = format!("p{}", chrono::Utc::now().timestamp_millis());
     let planned: Vec<Planned> = match &cli.command {
         Command::Redrive { dry_run } => return redrive_dlq(cli, *dry_run).await,
+        Command::Stuck { older_than_minutes } => {
+            let target = target(cli).await?;
+            let rows = order_local::stuck::list(
+                &aws_sdk_dynamodb::Client::new(&target.config),
+                target.output("OrdersTableName")?,
+                std::time::Duration::from_secs(older_than_minutes * 60),
+            )
+            .await?;
+            print!("{}", order_local::stuck::table(&rows));
+            eprintln!(
+                "{} not ended {older_than_minutes} minutes after it was accepted",
+                plural(rows.len(), "order", "orders")
+            );
+            return Ok(());
+        }
         Command::Inventory {
             command: InventoryCommand::Load { file },
         } => {

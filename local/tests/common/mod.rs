@@ -94,6 +94,7 @@ pub async fn lifecycle_run(
             payment_timeout: Some(Duration::from_secs(1)),
             faults,
             bootstraps: None,
+            stuck_after: None,
         },
     )
     .await

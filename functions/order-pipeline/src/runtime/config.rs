@@ -360,6 +360,35 @@ impl NotificationConfig {
     }
 }
 
+/// The order watch's settings (order-watch, and order-watch-dlq on its stuck-order list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchConfig {
+    pub table_name: String,
+    /// STUCK_AFTER_SECONDS: an order not ended this long after it was accepted is stuck (the
+    /// watch queue's delivery delay; SQS delays a message 15 minutes at most).
+    pub stuck_after: Duration,
+    pub worker: WorkerConfig,
+}
+
+impl WatchConfig {
+    /// The settings of the function `service`: the watch, or its stuck-order list's handler.
+    pub fn for_service<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        service: &str,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.orders_table()?,
+            stuck_after: Duration::from_secs(env.number(
+                "STUCK_AFTER_SECONDS",
+                900,
+                (1, 900),
+                "a whole number of seconds from 1 to 900 (SQS delays a message 15 minutes at most)",
+            )?),
+            worker: WorkerConfig::from_env(env, service)?,
+        })
+    }
+}
+
 /// order-api's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {

@@ -12,3 +12,4 @@ pub mod notification;
 pub mod notification_dlq;
 pub mod payment;
 pub mod payment_dlq;
+pub mod watch;

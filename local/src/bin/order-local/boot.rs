@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use order_local::pipeline::{Drain, LocalPipeline, Options, LOCAL_SCHEDULE_EVERY};
+use order_local::pipeline::{
+    Drain, LocalPipeline, Options, LOCAL_SCHEDULE_EVERY, LOCAL_STUCK_AFTER,
+};
 use order_local::template::Template;
 use order_local::LocalError;
 use order_pipeline::runtime::telemetry::{init_logging, LineWriter};
@@ -148,6 +150,7 @@ pub(crate) async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathB
                 ))
             }),
             bootstraps,
+            stuck_after: Some(LOCAL_STUCK_AFTER),
         },
     )
     .await?;

@@ -85,6 +85,11 @@ pub(crate) async fn demo(
             .await?;
         planned.extend(traffic);
     }
+    eprintln!(
+        "waiting for the order watch to look at every order (one not ended {} s after it was accepted is listed stuck)...",
+        order_local::pipeline::LOCAL_STUCK_AFTER.as_secs()
+    );
+    drained &= pipeline.wait_for_the_watch(timeout, progress).await?;
     if !drained {
         eprintln!(
             "the queue did not drain within {}s; the summary shows where things are",
@@ -174,6 +179,21 @@ pub(crate) async fn demo(
             && retry.body["orderId"] == first.body["orderId"]
             && got.status == 200;
     }
+    // Every order ended: none is stuck.
+    let stuck = order_local::stuck::list(
+        &pipeline.clients.dynamodb,
+        &pipeline.stack.table_name,
+        order_local::pipeline::LOCAL_STUCK_AFTER,
+    )
+    .await?;
+    println!(
+        "\nStuck orders (not ended {} s after they were accepted): {}",
+        order_local::pipeline::LOCAL_STUCK_AFTER.as_secs(),
+        stuck.len()
+    );
+    if !stuck.is_empty() {
+        print!("{}", order_local::stuck::table(&stuck));
+    }
     let processes_ok = report_processes(&pipeline);
     pipeline.shutdown().await;
     if !seeds_completed || !declined_failed {
@@ -181,16 +201,18 @@ pub(crate) async fn demo(
     }
     Ok(summary.all_accounted_for()
         && drained
+        && stuck.is_empty()
         && api_ok
         && seeds_completed
         && declined_failed
         && processes_ok)
 }
 
-/// With the bootstraps as processes: an event of O1234 (settled by now) put in each stage's DLQ,
-/// the one the stage acts on (inventory: OrderAccepted, payment: InventoryReserved,
-/// notification: PaymentSucceeded), so that every dead-letter handler answers a real event too
-/// (each finds the order moved on and leaves it alone).
+/// With the bootstraps as processes: an event of O1234 (settled by now) put in the DLQ of each
+/// stage that has a dead-letter handler (the registry's), the first one the stage acts on that
+/// O1234's path produced (inventory: OrderAccepted, payment: InventoryReserved, notification:
+/// PaymentSucceeded, order-watch: OrderAccepted), so that every dead-letter handler answers a real
+/// event too (each finds the order moved on, or ended, and leaves it alone).
 async fn dead_letter_settled_events(
     pipeline: &LocalPipeline,
     timeout: Duration,
@@ -201,27 +223,44 @@ async fn dead_letter_settled_events(
     let Some(order) = items.into_iter().find(|i| i.order_id == "O1234") else {
         return Ok(false);
     };
-    let at = |status, version| order_domain::OrderItem {
-        status,
-        version,
-        ..order.clone()
+    // O1234's statuses, each at its version (index + 1).
+    let path = [S::Accepted, S::Reserved, S::Paid, S::Completed];
+    let at = |status| {
+        let version = path.iter().position(|s| *s == status)? as u64 + 1;
+        Some(order_domain::OrderItem {
+            status,
+            version,
+            ..order.clone()
+        })
     };
     // (the stage's DLQ output, the change whose event it acts on)
-    let letters = [
-        ("InventoryDeadLetterQueueUrl", None, at(S::Accepted, 1)),
-        (
-            "PaymentDeadLetterQueueUrl",
-            Some(at(S::Accepted, 1)),
-            at(S::Reserved, 2),
-        ),
-        (
-            "NotificationDeadLetterQueueUrl",
-            Some(at(S::Reserved, 2)),
-            at(S::Paid, 3),
-        ),
-    ];
+    let mut letters = Vec::new();
+    for handler in order_pipeline::registry::functions() {
+        let Some(stage) = handler
+            .dead_letters_of
+            .and_then(order_pipeline::registry::find)
+        else {
+            continue;
+        };
+        let change = stage.events.iter().find_map(|event| {
+            order_domain::TRANSITIONS.iter().find_map(|t| {
+                let new = at(t.to).filter(|_| t.event == *event)?;
+                match t.from {
+                    None => Some((None, new)),
+                    Some(from) => Some((Some(at(from)?), new)),
+                }
+            })
+        });
+        if let Some((old, new)) = change {
+            letters.push((
+                format!("{}DeadLetterQueueUrl", construct_id(stage.name)),
+                old,
+                new,
+            ));
+        }
+    }
     for (output, old, new) in letters {
-        let Some(dlq) = pipeline.stack.outputs.get(output) else {
+        let Some(dlq) = pipeline.stack.outputs.get(&output) else {
             continue;
         };
         let event =
@@ -366,4 +405,18 @@ async fn post_once(
         intent,
     };
     Ok((posted, planned))
+}
+
+/// The stack's construct id of a function's stage (`order-watch` -> `OrderWatch`), which names its
+/// outputs (infra/pipeline-stack.ts, `constructId`).
+fn construct_id(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }

@@ -10,13 +10,12 @@
 //! [`functions`], and a binary whose `main` calls [`crate::bootstrap::main`] with the
 //! marker (docs/design.md, "Adding a stage").
 
+mod invoked;
+
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use futures::future::BoxFuture;
-use lambda_runtime::{service_fn, LambdaEvent};
-use order_domain::EventType;
+use order_domain::{EventType, OrderStatus};
 
 use crate::adapters::dynamodb::inventory::DynamoInventory;
 use crate::adapters::dynamodb::DynamoStore;
@@ -33,7 +32,7 @@ use crate::ports::payment::PaymentGateway;
 use crate::ports::queue::Visibility;
 use crate::runtime::config::{
     ApiConfig, Backoff, ConfigError, ConsumerConfig, DlqAlarmConfig, Env, EventsConfig,
-    InventoryConfig, NotificationConfig, PaymentConfig, ProviderConfig, WorkerConfig,
+    InventoryConfig, NotificationConfig, PaymentConfig, ProviderConfig, WatchConfig, WorkerConfig,
 };
 use crate::runtime::stage::EventStage;
 use crate::runtime::telemetry::LineWriter;
@@ -45,142 +44,12 @@ use crate::stages::notification::NotificationStage;
 use crate::stages::notification_dlq::NotificationDlqStage;
 use crate::stages::payment::{PaymentSettings, PaymentStage};
 use crate::stages::payment_dlq::PaymentDlqStage;
+use crate::stages::watch::{OrderWatch, WatchMode};
 
-/// How Lambda invokes a function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// An SQS event source mapping (a stage, or a DLQ's handler).
-    Sqs,
-    /// The Orders table's stream.
-    Stream,
-    /// A CloudWatch alarm's action and an EventBridge schedule.
-    Alarm,
-    /// API Gateway's HTTP API.
-    Http,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Sqs => "sqs",
-            Trigger::Stream => "stream",
-            Trigger::Alarm => "alarm",
-            Trigger::Http => "http",
-        }
-    }
-}
-
-/// A function's built handler, as the local runner and the tests hold it.
-#[derive(Clone)]
-pub enum Built {
-    Sqs(Arc<dyn SqsFunction>),
-    Stream(Arc<OrderEventsFunction>),
-    Alarm(Arc<DlqAlarmFunction>),
-    Http(Arc<OrderApiFunction>),
-}
-
-/// A record's message id and its outcome's label.
-pub type Labels = Vec<(String, &'static str)>;
-
-/// A queue-fed function behind one object type, whatever its handler: what an SQS event
-/// source mapping invokes.
-pub trait SqsFunction: Send + Sync {
-    fn invoke(
-        &self,
-        event: LambdaEvent<SqsEvent>,
-    ) -> BoxFuture<'_, Result<(SqsBatchResponse, Labels), String>>;
-}
-
-impl<H: RecordHandler + 'static> SqsFunction for SqsWorker<H> {
-    fn invoke(
-        &self,
-        event: LambdaEvent<SqsEvent>,
-    ) -> BoxFuture<'_, Result<(SqsBatchResponse, Labels), String>> {
-        Box::pin(async move {
-            let (response, reports) = self
-                .handle_reporting(event)
-                .await
-                .map_err(|e| e.to_string())?;
-            let labels = reports
-                .iter()
-                .map(|r| (r.message_id.clone(), r.outcome.label()))
-                .collect();
-            Ok((response, labels))
-        })
-    }
-}
-
-/// How Lambda invokes a handler: its trigger, and the runtime loop that feeds it.
-pub trait Invoked: Send + Sync + Sized + 'static {
-    const TRIGGER: Trigger;
-    /// The lifecycle event types it acts on (an event-driven stage's subscription filter).
-    const EVENTS: &'static [EventType] = &[];
-    /// Runs Lambda's runtime loop with this handler until the process ends.
-    fn serve(&'static self)
-        -> impl std::future::Future<Output = Result<(), lambda_runtime::Error>>;
-    /// The handler as the local runner holds it.
-    fn into_built(self) -> Built;
-}
-
-impl<H: RecordHandler + 'static> Invoked for SqsWorker<H> {
-    const TRIGGER: Trigger = Trigger::Sqs;
-    const EVENTS: &'static [EventType] = H::EVENTS;
-
-    async fn serve(&'static self) -> Result<(), lambda_runtime::Error> {
-        lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-            self.handle(event)
-        }))
-        .await
-    }
-
-    fn into_built(self) -> Built {
-        Built::Sqs(Arc::new(self))
-    }
-}
-
-impl Invoked for OrderEventsFunction {
-    const TRIGGER: Trigger = Trigger::Stream;
-
-    async fn serve(&'static self) -> Result<(), lambda_runtime::Error> {
-        lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| self.handle(event))).await
-    }
-
-    fn into_built(self) -> Built {
-        Built::Stream(Arc::new(self))
-    }
-}
-
-impl Invoked for DlqAlarmFunction {
-    const TRIGGER: Trigger = Trigger::Alarm;
-
-    async fn serve(&'static self) -> Result<(), lambda_runtime::Error> {
-        lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
-            self.handle_event(event)
-        }))
-        .await
-    }
-
-    fn into_built(self) -> Built {
-        Built::Alarm(Arc::new(self))
-    }
-}
-
-impl Invoked for OrderApiFunction {
-    const TRIGGER: Trigger = Trigger::Http;
-
-    async fn serve(&'static self) -> Result<(), lambda_runtime::Error> {
-        lambda_http::run(service_fn(
-            move |request: lambda_http::Request| async move {
-                Ok::<_, std::convert::Infallible>(self.handle(request).await)
-            },
-        ))
-        .await
-    }
-
-    fn into_built(self) -> Built {
-        Built::Http(Arc::new(self))
-    }
-}
+pub use invoked::{
+    Built, DlqAlarmFunction, Invoked, Labels, OrderApiFunction, OrderConsumerFunction,
+    OrderEventsFunction, SqsFunction, Trigger,
+};
 
 /// One Lambda function of the pipeline.
 pub trait Function {
@@ -231,7 +100,7 @@ impl Registered {
 }
 
 /// Every function of the pipeline: the one list.
-pub fn functions() -> [Registered; 10] {
+pub fn functions() -> [Registered; 12] {
     [
         Registered::of::<OrderConsumerFn>(),
         Registered::of::<DlqAlarmFn>(),
@@ -243,6 +112,8 @@ pub fn functions() -> [Registered; 10] {
         Registered::of::<PaymentDlqFn>(),
         Registered::of::<NotificationFn>(),
         Registered::of::<NotificationDlqFn>(),
+        Registered::of::<OrderWatchFn>(),
+        Registered::of::<OrderWatchDlqFn>(),
     ]
 }
 
@@ -272,12 +143,6 @@ pub fn to_json() -> serde_json::Value {
         "eventTypes": EventType::ALL.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
     })
 }
-
-/// The order-consumer Lambda function: the intake's record handler in the shared batch worker.
-pub type OrderConsumerFunction<S> = SqsWorker<OrderConsumer<S>>;
-pub type OrderEventsFunction = OrderEvents<SnsEventPublisher>;
-pub type DlqAlarmFunction = DlqAlarm<DynamoStore, SqsDeadLetterQueue, SnsNotifier>;
-pub type OrderApiFunction = OrderApi<SnsOrderPublisher, DynamoStore>;
 
 /// A stage's batch worker, with its backoff wired to its own queue when it has one.
 pub fn worker<H: RecordHandler>(
@@ -607,4 +472,84 @@ fn notification_stage(
         orders(sdk, &config.table_name),
         SnsCustomerPublisher::new(aws_sdk_sns::Client::new(sdk), config.topic_arn.clone()),
     )
+}
+
+/// order-watch: OrderAccepted, delayed by the stuck-order age -> an order not ended by then goes
+/// to the stuck-order list (its DLQ).
+pub struct OrderWatchFn;
+
+impl Function for OrderWatchFn {
+    const NAME: &'static str = "order-watch";
+    type Handler = SqsWorker<EventStage<OrderWatch<DynamoStore>>>;
+
+    fn build<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        sdk: &SdkConfig,
+        telemetry: Arc<dyn LineWriter>,
+    ) -> Result<Self::Handler, ConfigError> {
+        order_watch(
+            WatchConfig::for_service(env, Self::NAME)?,
+            WatchMode::Watch,
+            sdk,
+            telemetry,
+        )
+    }
+}
+
+/// order-watch-dlq: the stuck-order list -> an order that has ended since leaves it, one still
+/// stuck stays (and keeps the list's alarm on).
+pub struct OrderWatchDlqFn;
+
+impl Function for OrderWatchDlqFn {
+    const NAME: &'static str = "order-watch-dlq";
+    const DEAD_LETTERS_OF: Option<&'static str> = Some("order-watch");
+    type Handler = SqsWorker<EventStage<OrderWatch<DynamoStore>>>;
+
+    fn build<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        sdk: &SdkConfig,
+        telemetry: Arc<dyn LineWriter>,
+    ) -> Result<Self::Handler, ConfigError> {
+        order_watch(
+            WatchConfig::for_service(env, Self::NAME)?,
+            WatchMode::StuckList,
+            sdk,
+            telemetry,
+        )
+    }
+}
+
+fn order_watch(
+    config: WatchConfig,
+    mode: WatchMode,
+    sdk: &SdkConfig,
+    telemetry: Arc<dyn LineWriter>,
+) -> Result<SqsWorker<EventStage<OrderWatch<DynamoStore>>>, ConfigError> {
+    let watch = OrderWatch::new(
+        orders(sdk, &config.table_name),
+        config.stuck_after,
+        mode,
+        waiting_on,
+    );
+    worker(EventStage(watch), config.worker, sdk, telemetry)
+}
+
+/// The stages that act on an order in `status`: those subscribed to an event that enters it
+/// (not its dead-letter handlers, nor the watch), for a stuck order's "look at".
+pub fn waiting_on(status: OrderStatus) -> Vec<&'static str> {
+    let entered_by: Vec<EventType> = order_domain::TRANSITIONS
+        .iter()
+        .filter(|t| t.to == status)
+        .map(|t| t.event)
+        .collect();
+    functions()
+        .into_iter()
+        .filter(|f| {
+            f.trigger == Trigger::Sqs
+                && f.dead_letters_of.is_none()
+                && f.name != OrderWatchFn::NAME
+                && f.events.iter().any(|e| entered_by.contains(e))
+        })
+        .map(|f| f.name)
+        .collect()
 }

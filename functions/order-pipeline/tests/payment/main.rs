@@ -5,109 +5,25 @@
 //! local/tests/e2e.rs; the gateways' tests are in payment_gateway.rs, the notification stage's in
 //! notification.rs.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod scripted;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{config, deliver, reserved, sqs, BACKOFF};
 use order_domain::{InventoryItem, OrderStatus, PaymentResult};
 use order_pipeline::adapters::memory::inventory::MemoryInventory;
 use order_pipeline::adapters::memory::queue::MemoryVisibility;
-use order_pipeline::ports::payment::{
-    Charge, ChargeRequest, Lookup, PaymentGateway, Refund, RefundLookup, RefundRequest,
-};
+use order_pipeline::ports::payment::{Charge, Lookup};
 use order_pipeline::ports::PortError;
 use order_pipeline::runtime::stage::EventStage;
 use order_pipeline::runtime::telemetry::Captured;
 use order_pipeline::runtime::worker::SqsWorker;
 use order_pipeline::stages::payment::{PaymentSettings, PaymentStage};
 use order_pipeline::stages::payment_dlq::PaymentDlqStage;
-
-/// A provider that answers from a script and records every request.
-#[derive(Default)]
-struct Scripted {
-    answers: Mutex<Vec<Charge>>,
-    requests: Mutex<Vec<ChargeRequest>>,
-    /// How long each answer takes.
-    delay: Mutex<Option<Duration>>,
-    /// The lookups' answers, in order (no charge once they run out), and how many were asked.
-    lookups: Mutex<Vec<Lookup>>,
-    looked_up: Mutex<u32>,
-}
-
-impl Scripted {
-    fn answering(answers: Vec<Charge>) -> Self {
-        Self {
-            answers: Mutex::new(answers.into_iter().rev().collect()),
-            ..Default::default()
-        }
-    }
-
-    /// The lookups answer `lookups`, in order.
-    fn looking_up(&self, lookups: Vec<Lookup>) {
-        *self.lookups.lock().unwrap() = lookups.into_iter().rev().collect();
-    }
-
-    fn lookups_asked(&self) -> u32 {
-        *self.looked_up.lock().unwrap()
-    }
-
-    fn calls(&self) -> Vec<ChargeRequest> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl PaymentGateway for Scripted {
-    fn provider(&self) -> &'static str {
-        "scripted"
-    }
-
-    async fn charge(&self, request: &ChargeRequest) -> Charge {
-        self.requests.lock().unwrap().push(request.clone());
-        let delay = *self.delay.lock().unwrap();
-        if let Some(delay) = delay {
-            tokio::time::sleep(delay).await;
-        }
-        self.answers
-            .lock()
-            .unwrap()
-            .pop()
-            .unwrap_or(Charge::Approved {
-                payment_id: "pay-default".into(),
-            })
-    }
-
-    async fn lookup(&self, _request: &ChargeRequest) -> Lookup {
-        *self.looked_up.lock().unwrap() += 1;
-        self.lookups
-            .lock()
-            .unwrap()
-            .pop()
-            .unwrap_or(Lookup::NoCharge {
-                reason: "404".into(),
-            })
-    }
-
-    // The payment stages never refund: these exist because the port has them.
-    async fn refund(&self, _request: &RefundRequest) -> Refund {
-        Refund::NotSent {
-            reason: "the scripted provider does not refund".into(),
-        }
-    }
-
-    async fn lookup_refund(&self, _request: &RefundRequest) -> RefundLookup {
-        RefundLookup::NoRefund {
-            reason: "the scripted provider does not refund".into(),
-        }
-    }
-}
-
-fn unavailable() -> Charge {
-    Charge::Unknown {
-        reason: "503".into(),
-    }
-}
+use scripted::{unavailable, Scripted};
 
 /// A and B with the order's 3 units reserved (initial stock 10 and 5).
 fn inventory() -> MemoryInventory {

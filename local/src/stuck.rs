@@ -1,0 +1,109 @@
+//! Stuck orders, as the Orders table has them: every order not ended (not `COMPLETED`,
+//! `REJECTED`, `PAYMENT_FAILED` or `FAILED`) longer than the stuck-order age after it was
+//! accepted, each with its status, its age, its last step and the stage to look at. It reads the
+//! table, not the stuck-order list (the order-watch DLQ): the list's letters are in flight most of
+//! the time (its handler looks at each again every minute), and an order whose watch message was
+//! lost is stuck too. It is a scan: every item is read once (a read unit per 4 KB, strongly
+//! consistent), which is for an operator's look, not for a schedule.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use order_domain::OrderItem;
+use order_pipeline::registry::waiting_on;
+use order_pipeline::stages::watch::has_ended;
+use serde::Serialize;
+
+use crate::report::scan_all;
+use crate::LocalError;
+
+/// One stuck order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StuckRow {
+    pub order_id: String,
+    pub status: String,
+    /// Since it was accepted.
+    pub age_seconds: u64,
+    /// Its last lifecycle step and when it happened (`paidAt 2026-...`).
+    pub last_step: String,
+    /// The stages that act on an order in its status: where to look.
+    pub look_at: Vec<&'static str>,
+}
+
+/// Every order of the Orders table `table` not ended `older_than` after it was accepted, oldest
+/// first; an item that does not map to an order is an error naming it.
+pub async fn list(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    older_than: Duration,
+) -> Result<Vec<StuckRow>, LocalError> {
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for raw in scan_all(dynamodb, table).await? {
+        let order: OrderItem = serde_dynamo::from_item(raw).map_err(|e| {
+            LocalError::Input(format!("an Orders item does not map to an order: {e}"))
+        })?;
+        if has_ended(order.status) {
+            continue;
+        }
+        let row = row(&order, now);
+        if row.age_seconds >= older_than.as_secs() {
+            rows.push(row);
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.age_seconds
+            .cmp(&a.age_seconds)
+            .then(a.order_id.cmp(&b.order_id))
+    });
+    Ok(rows)
+}
+
+fn row(order: &OrderItem, now: DateTime<Utc>) -> StuckRow {
+    let since = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| (now - t.with_timezone(&Utc)).num_seconds().max(0) as u64)
+    };
+    let steps = [
+        ("acceptedAt", &order.accepted_at),
+        ("reservedAt", &order.reserved_at),
+        ("rejectedAt", &order.rejected_at),
+        ("paidAt", &order.paid_at),
+        ("paymentFailedAt", &order.payment_failed_at),
+        ("completedAt", &order.completed_at),
+    ];
+    let last_step = steps
+        .iter()
+        .filter_map(|(name, at)| at.as_deref().map(|at| (at, *name)))
+        .max()
+        .map_or_else(|| "-".to_string(), |(at, name)| format!("{name} {at}"));
+    StuckRow {
+        order_id: order.order_id.clone(),
+        status: order.status.as_str().into(),
+        age_seconds: since(&order.accepted_at).unwrap_or(0),
+        last_step,
+        look_at: waiting_on(order.status),
+    }
+}
+
+/// The list as a table, one order a line.
+pub fn table(rows: &[StuckRow]) -> String {
+    let mut out = format!(
+        "{:<28} {:<15} {:>8}  {:<38} {}\n",
+        "order", "status", "age (s)", "last step", "look at"
+    );
+    for r in rows {
+        let look_at = if r.look_at.is_empty() {
+            "its log lines (correlation id)".to_string()
+        } else {
+            format!("the {} stage", r.look_at.join(" or "))
+        };
+        out.push_str(&format!(
+            "{:<28} {:<15} {:>8}  {:<38} {}\n",
+            r.order_id, r.status, r.age_seconds, r.last_step, look_at
+        ));
+    }
+    out
+}
