@@ -407,10 +407,12 @@ const FEATURE_CHECKS: { readonly [F in Feature]: (name: string, settings: Worker
     }
   },
   watch: (name, s) => {
-    // Every message waits the stuck-order age by design: a lower queue-age threshold would alarm on a healthy watch.
-    if (s.queueAgeAlarmSeconds <= s.stuckAfterMinutes * 60) {
+    // Every message waits the stuck-order age by design, and a stuck order's once more per receive
+    // before it reaches the list: a queue-age threshold within that would alarm on a healthy watch.
+    const held = s.stuckAfterMinutes * 60 + s.maxReceiveCount * queueVisibilityTimeoutSeconds(s);
+    if (s.queueAgeAlarmSeconds <= held) {
       throw new ConfigError(
-        `Context key "functions.${name}.queueAgeAlarmSeconds" is invalid: ${s.queueAgeAlarmSeconds} must be above stuckAfterMinutes × 60 (${s.stuckAfterMinutes * 60}), the time every message is held by design`,
+        `Context key "functions.${name}.queueAgeAlarmSeconds" is invalid: ${s.queueAgeAlarmSeconds} must be above ${held} (stuckAfterMinutes × 60 + maxReceiveCount × the queue's visibility timeout), the time a message may be held by design`,
       );
     }
   },
@@ -422,19 +424,20 @@ const FEATURE_CHECKS: { readonly [F in Feature]: (name: string, settings: Worker
  * queue (none listed by hand).
  */
 export function checkSettings(functions: FunctionsConfig): void {
-  for (const name of workQueueNames()) {
-    const settings: WorkerSettings = functions[name];
-    for (const feature of featuresOf(name)) {
-      // The function's block has the feature's keys: its ranges are its kind's and its features'.
-      (FEATURE_CHECKS[feature] as (name: string, settings: WorkerSettings) => void)(name, settings);
-    }
-  }
+  // The visibility timeout first: the features' checks may build on it.
   for (const name of workQueueNames()) {
     const worker: WorkerSettings = functions[name];
     if (queueVisibilityTimeoutSeconds(worker) > MAX_VISIBILITY_SECONDS) {
       throw new ConfigError(
         `Context key "functions.${name}.timeoutSeconds" is invalid: 6 x ${worker.timeoutSeconds} s + the ${worker.batchingWindowSeconds} s batching window exceeds SQS's 12-hour visibility timeout`,
       );
+    }
+  }
+  for (const name of workQueueNames()) {
+    const settings: WorkerSettings = functions[name];
+    for (const feature of featuresOf(name)) {
+      // The function's block has the feature's keys: its ranges are its kind's and its features'.
+      (FEATURE_CHECKS[feature] as (name: string, settings: WorkerSettings) => void)(name, settings);
     }
   }
 }

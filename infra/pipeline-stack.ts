@@ -258,6 +258,9 @@ export class OrderPipelineStack extends Stack {
           settings: config.functions[handler],
           // It asks the stage's provider before an order fails (and gets the stage's environment).
           features: provider ? ['payment-provider'] : [],
+          // The stuck-order list's handler keeps a still-stuck order's letter and looks again every
+          // visibility timeout: its receives are not arrivals, and the list's depth alarm pages.
+          alarmOnArrivals: !watch,
         },
       });
       for (const fn of [stage.lambda, ...(stage.deadLetterHandler ? [stage.deadLetterHandler] : [])]) {

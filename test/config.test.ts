@@ -90,8 +90,9 @@ describe('bad context fails synth naming the key', () => {
     );
     expect(configWith({ 'functions.payment.maxAttempts': 6 })).toThrow(/"functions\.payment\.maxAttempts" is invalid: 6 attempts need a maxReceiveCount above it/);
     // The watch holds every message stuckAfterMinutes: a queue-age alarm at or below that would ring on a healthy watch.
+    expect(configWith({ 'functions.order-watch.queueAgeAlarmSeconds': 1095 })).toThrow(/1095 must be above 1095/);
     expect(configWith({ 'functions.order-watch.queueAgeAlarmSeconds': 900 })).toThrow(
-      /"functions\.order-watch\.queueAgeAlarmSeconds" is invalid: 900 must be above stuckAfterMinutes × 60 \(900\)/,
+      /"functions\.order-watch\.queueAgeAlarmSeconds" is invalid: 900 must be above 1095 \(stuckAfterMinutes × 60 \+ maxReceiveCount × the queue's visibility timeout\)/,
     );
     expect(configWith({ 'functions.order-watch.stuckAfterMinutes': 16 })).toThrow(/stuckAfterMinutes/);
   });

@@ -681,6 +681,11 @@ describe('lifecycle events and inventory', () => {
       expect(onOrders).toEqual(['dynamodb:GetItem']);
     }
     t.hasResourceProperties('AWS::SNS::Subscription', { FilterPolicy: { eventType: ['OrderAccepted'] }, Endpoint: { 'Fn::GetAtt': [queueIdOf('order-watch'), 'Arn'] } });
+    // The list's handler receives a still-stuck letter every visibility timeout: no alarm on receives (it would flap).
+    const arrivals = (stage: string) =>
+      Object.keys(resources('AWS::CloudWatch::Alarm')).filter((id) => id.startsWith(`${stage}DeadLettersArrived`));
+    expect(arrivals('OrderWatch')).toHaveLength(0);
+    expect(arrivals('Inventory')).toHaveLength(1);
     const list = queueIdOf('order-watch-dlq');
     t.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmDescription: Match.stringLikeRegexp('^Orders are stuck.*order-watch DLQ is the stuck-order list'),

@@ -53,8 +53,8 @@ const STAGES: &[Stage] = &[
     Stage {
         function: "inventory",
         records_per_order: 1.0,
-        calls_in_sequence: 2.0,
-        what: "BatchGetItem of the skus, one TransactWriteItems",
+        calls_in_sequence: 3.0,
+        what: "GetItem of the order, BatchGetItem of the skus, one TransactWriteItems",
     },
     Stage {
         function: "payment",
@@ -67,6 +67,12 @@ const STAGES: &[Stage] = &[
         records_per_order: 1.0,
         calls_in_sequence: 3.0,
         what: "GetItem, a publish, UpdateItem to COMPLETED",
+    },
+    Stage {
+        function: "order-watch",
+        records_per_order: 1.0,
+        calls_in_sequence: 1.0,
+        what: "GetItem of the order once its delay ends (it writes nothing)",
     },
 ];
 
@@ -107,17 +113,17 @@ pub(crate) fn lifecycle_cost(
         );
     }
     let sns_publishes = 1.0 + 4.0 + 1.0;
-    let sqs_messages = 4.0;
+    let sqs_messages = 5.0;
     let write_units = 1.0 + 4.0 + 1.0 + 4.0 + 1.0;
-    let read_units = 1.0 + 1.0;
+    let read_units = 1.0 + 1.0 + 1.0 + 1.0;
     let logging_functions = STAGES.len() as f64;
     let lines = [
         ("API Gateway HTTP API", 1e6 * API_GATEWAY_HTTP_REQUEST, "one POST per order".to_string()),
         ("Lambda (every function)", lambda_usd, format!("{invocations_total:.0} invocations, compute and requests, table above")),
         ("SNS publishes", 1e6 * sns_publishes * SNS_PUBLISH, "6 per order: the order topic, 4 lifecycle events (accepted, reserved, paid, completed), the customer's confirmation; delivery to SQS free".into()),
-        ("SQS requests", 1e6 * sqs_messages * (1.0 + 2.0 / 10.0) * SQS_REQUEST, "4 messages per order (intake, inventory, payment, notification queues): SNS's send + a receive and a batch delete per 10".into()),
+        ("SQS requests", 1e6 * sqs_messages * (1.0 + 2.0 / 10.0) * SQS_REQUEST, "5 messages per order (intake, inventory, payment, notification and order-watch queues): SNS's send + a receive and a batch delete per 10".into()),
         ("DynamoDB writes", 1e6 * write_units * DYNAMODB_WRITE_UNIT, "11 write units: the intake's INSERT 1, the reservation transaction 4 (2 items x 2), attempt count 1, the payment transaction 4, COMPLETED 1".into()),
-        ("DynamoDB reads", 1e6 * read_units * DYNAMODB_READ_UNIT, "2 strongly consistent read units: the sku's stock, the order's state before confirming".into()),
+        ("DynamoDB reads", 1e6 * read_units * DYNAMODB_READ_UNIT, "4 strongly consistent read units: the order and the sku's stock before reserving, the order before confirming, the watch's look".into()),
         ("DynamoDB Streams", 0.0, "reads by a Lambda trigger are free".into()),
         (
             "CloudWatch Logs ingestion",

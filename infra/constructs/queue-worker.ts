@@ -65,6 +65,12 @@ export interface QueueWorkerProps {
     readonly settings: DeadLetterHandlerSettings;
     /** The stage's features the handler uses too (template metadata). @default none */
     readonly features?: readonly Feature[];
+    /**
+     * Alarm on every message that reaches the DLQ (the handler empties it, so depth alone would
+     * rarely show one). Off for a handler that keeps letters by design and looks at them again
+     * each visibility timeout (its receives are not arrivals). @default true
+     */
+    readonly alarmOnArrivals?: boolean;
   };
   /** What the DLQ's depth alarm tells ops. @default the stage's messages wait in its DLQ: inspect, fix, redrive */
   readonly deadLetterAlarmDescription?: string;
@@ -237,14 +243,15 @@ export class QueueWorker extends Construct {
           maxConcurrency: handler.settings.maxConcurrency,
         }),
       );
-      this.deadLettersArrivedAlarm = this.deadLetterQueue
+      this.deadLettersArrivedAlarm = (handler.alarmOnArrivals ?? true) ? this.deadLetterQueue
         .metricNumberOfMessagesReceived({ period: MINUTE, statistic: cloudwatch.Stats.SUM })
         .createAlarm(this, 'DeadLettersArrived', {
           alarmDescription: `Messages reached the ${this.name} DLQ; ${handler.binaryName} settles them (see its log). See docs/operations.md.`,
           threshold: 1,
           evaluationPeriods: 1,
           ...BREACHING,
-        });
+        })
+      : undefined;
       this.deadLetterHandlerErrorsAlarm = functionErrorsAlarm(
         this,
         'DeadLetterHandlerErrors',

@@ -57,6 +57,28 @@ pub struct Options {
     pub stuck_after: Option<Duration>,
 }
 
+impl Options {
+    /// A run with nothing injected: its own emulator, failed records back after 1 s, the
+    /// alarms read every second and the schedules run every [`LOCAL_SCHEDULE_EVERY`], the fake
+    /// provider's defaults, the functions' lines kept in memory, the handlers in process and the
+    /// template's stuck-order age. The tests start from it and set what they look at.
+    pub fn quiet(prefix: &str) -> Self {
+        Options {
+            endpoint: None,
+            retry_after_seconds: Some(1),
+            telemetry: Arc::new(order_pipeline::runtime::telemetry::Captured::default()),
+            prefix: prefix.into(),
+            alarm_interval: Duration::from_secs(1),
+            schedule_every: Some(LOCAL_SCHEDULE_EVERY),
+            provider: ProviderRates::default(),
+            payment_timeout: None,
+            faults: None,
+            bootstraps: None,
+            stuck_after: None,
+        }
+    }
+}
+
 /// An event source mapping and the function it feeds.
 pub struct RunningMapping {
     pub binary: String,

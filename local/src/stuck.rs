@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use order_domain::OrderItem;
 use order_pipeline::registry::waiting_on;
-use order_pipeline::stages::watch::has_ended;
+use order_pipeline::stages::watch::{age, has_ended};
 use serde::Serialize;
 
 use crate::report::scan_all;
@@ -31,41 +31,55 @@ pub struct StuckRow {
     pub look_at: Vec<&'static str>,
 }
 
-/// Every order of the Orders table `table` not ended `older_than` after it was accepted, oldest
-/// first; an item that does not map to an order is an error naming it.
+/// The stuck orders of the Orders table `table`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stuck {
+    /// Every order not ended `older_than` after it was accepted, oldest first.
+    pub rows: Vec<StuckRow>,
+    /// Items that do not map to an order (written by another system, say), with why: listed,
+    /// never counted as stuck or not.
+    pub unreadable: Vec<String>,
+}
+
+/// Every order of the Orders table `table` not ended `older_than` after it was accepted (its
+/// age as the watch counts it: since `acceptedAt`, else `createdAt`; unreadable counts as old).
 pub async fn list(
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
     older_than: Duration,
-) -> Result<Vec<StuckRow>, LocalError> {
+) -> Result<Stuck, LocalError> {
     let now = Utc::now();
-    let mut rows = Vec::new();
+    let mut stuck = Stuck::default();
     for raw in scan_all(dynamodb, table).await? {
-        let order: OrderItem = serde_dynamo::from_item(raw).map_err(|e| {
-            LocalError::Input(format!("an Orders item does not map to an order: {e}"))
-        })?;
+        let key = raw
+            .get("orderId")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_else(|| "(no orderId)".into());
+        let order: OrderItem = match serde_dynamo::from_item(raw) {
+            Ok(order) => order,
+            Err(e) => {
+                stuck.unreadable.push(format!("{key}: {e}"));
+                continue;
+            }
+        };
         if has_ended(order.status) {
             continue;
         }
-        let row = row(&order, now);
-        if row.age_seconds >= older_than.as_secs() {
-            rows.push(row);
+        if age(&order, now).is_none_or(|a| a >= older_than) {
+            stuck.rows.push(row(&order, now));
         }
     }
-    rows.sort_by(|a, b| {
+    stuck.rows.sort_by(|a, b| {
         b.age_seconds
             .cmp(&a.age_seconds)
             .then(a.order_id.cmp(&b.order_id))
     });
-    Ok(rows)
+    Ok(stuck)
 }
 
 fn row(order: &OrderItem, now: DateTime<Utc>) -> StuckRow {
-    let since = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| (now - t.with_timezone(&Utc)).num_seconds().max(0) as u64)
-    };
     let steps = [
         ("acceptedAt", &order.accepted_at),
         ("reservedAt", &order.reserved_at),
@@ -82,14 +96,15 @@ fn row(order: &OrderItem, now: DateTime<Utc>) -> StuckRow {
     StuckRow {
         order_id: order.order_id.clone(),
         status: order.status.as_str().into(),
-        age_seconds: since(&order.accepted_at).unwrap_or(0),
+        age_seconds: age(order, now).map_or(0, |a| a.as_secs()),
         last_step,
         look_at: waiting_on(order.status),
     }
 }
 
-/// The list as a table, one order a line.
-pub fn table(rows: &[StuckRow]) -> String {
+/// The stuck orders as a table, one order a line, then the unreadable items.
+pub fn table(stuck: &Stuck) -> String {
+    let rows = &stuck.rows;
     let mut out = format!(
         "{:<28} {:<15} {:>8}  {:<38} {}\n",
         "order", "status", "age (s)", "last step", "look at"
@@ -104,6 +119,9 @@ pub fn table(rows: &[StuckRow]) -> String {
             "{:<28} {:<15} {:>8}  {:<38} {}\n",
             r.order_id, r.status, r.age_seconds, r.last_step, look_at
         ));
+    }
+    for item in &stuck.unreadable {
+        out.push_str(&format!("unreadable item {item}\n"));
     }
     out
 }

@@ -1,14 +1,12 @@
 //! The order API on the local pipeline: the real order-api handler behind the runner's loopback
 //! server, publishing to the emulator's order topic, through the real intake into the table.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use order_local::http::send;
-use order_local::pipeline::{LocalPipeline, Options, LOCAL_SCHEDULE_EVERY};
+use order_local::pipeline::{LocalPipeline, Options};
 use order_local::report::scan_orders;
 use order_local::template::Template;
-use order_pipeline::runtime::telemetry::Captured;
 
 const SEEDS: [&str; 3] = [
     include_str!("../../test/events/payloads/seed-001-flat.json"),
@@ -23,24 +21,9 @@ const SEEDS: [&str; 3] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posted_orders_reach_the_table_once_and_get_shows_them() {
     let template = Template::current().expect("the stack's template synthesizes");
-    let pipeline = LocalPipeline::boot(
-        &template,
-        Options {
-            endpoint: None,
-            retry_after_seconds: Some(1),
-            telemetry: Arc::new(Captured::default()),
-            prefix: "api".into(),
-            alarm_interval: Duration::from_secs(1),
-            schedule_every: Some(LOCAL_SCHEDULE_EVERY),
-            provider: Default::default(),
-            payment_timeout: None,
-            faults: None,
-            bootstraps: None,
-            stuck_after: None,
-        },
-    )
-    .await
-    .expect("pipeline boots on moto (run `make setup` if moto_server is missing)");
+    let pipeline = LocalPipeline::boot(&template, Options::quiet("api"))
+        .await
+        .expect("pipeline boots on moto (run `make setup` if moto_server is missing)");
     let url = pipeline
         .stack
         .api_url

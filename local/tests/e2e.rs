@@ -40,28 +40,17 @@ async fn every_message_of_a_thousand_orders_is_accounted_for_and_none_is_written
 /// in `LocalPipeline::summary` this report reads an empty DLQ.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_report_waits_for_dlq_messages_a_sweep_left_hidden() {
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use order_local::pipeline::{LocalPipeline, Options};
     use order_local::template::Template;
-    use order_pipeline::runtime::telemetry::Captured;
 
     let template = Template::current().expect("the stack's template synthesizes");
     let pipeline = LocalPipeline::boot(
         &template,
         Options {
-            endpoint: None,
-            retry_after_seconds: Some(1),
-            telemetry: Arc::new(Captured::default()),
-            prefix: "hidden".into(),
-            alarm_interval: Duration::from_secs(1),
             schedule_every: None,
-            provider: Default::default(),
-            payment_timeout: None,
-            faults: None,
-            bootstraps: None,
-            stuck_after: None,
+            ..Options::quiet("hidden")
         },
     )
     .await
@@ -121,30 +110,20 @@ async fn the_report_waits_for_dlq_messages_a_sweep_left_hidden() {
 /// returns to OK by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_that_does_not_end_in_time_is_listed_stuck_with_an_alarm_until_it_ends() {
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use chrono::{TimeDelta, Utc};
     use order_domain::{format_timestamp, LifecycleEvent, OrderItem, OrderStatus, Provenance};
     use order_local::pipeline::{LocalPipeline, Options};
     use order_local::template::Template;
-    use order_pipeline::runtime::telemetry::Captured;
 
     let template = Template::current().expect("the stack's template synthesizes");
     let pipeline = LocalPipeline::boot(
         &template,
         Options {
-            endpoint: None,
-            retry_after_seconds: Some(1),
-            telemetry: Arc::new(Captured::default()),
-            prefix: "stuck".into(),
-            alarm_interval: Duration::from_secs(1),
             schedule_every: None,
-            provider: Default::default(),
-            payment_timeout: None,
-            faults: None,
-            bootstraps: None,
             stuck_after: Some(Duration::from_secs(2)),
+            ..Options::quiet("stuck")
         },
     )
     .await
@@ -225,16 +204,17 @@ async fn an_order_that_does_not_end_in_time_is_listed_stuck_with_an_alarm_until_
         .await
         .expect("the list's depth");
     assert_eq!(depth, 1, "one order on the stuck-order list");
-    let rows = order_local::stuck::list(dynamodb, table, Duration::from_secs(2))
+    let stuck = order_local::stuck::list(dynamodb, table, Duration::from_secs(2))
         .await
         .expect("the stuck orders");
+    let rows = &stuck.rows;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].order_id, "STUCK-1");
     assert_eq!(rows[0].status, "PAID");
     assert_eq!(rows[0].look_at, ["notification"]);
     assert!(rows[0].age_seconds >= 2, "{rows:?}");
     assert!(rows[0].last_step.starts_with("paidAt "), "{rows:?}");
-    let printed = order_local::stuck::table(&rows);
+    let printed = order_local::stuck::table(&stuck);
     assert!(
         printed.contains("STUCK-1") && printed.contains("the notification stage"),
         "{printed}"
@@ -251,9 +231,9 @@ async fn an_order_that_does_not_end_in_time_is_listed_stuck_with_an_alarm_until_
         .await
         .expect("the list's depth");
     assert_eq!(depth, 0, "the ended order left the stuck-order list");
-    let rows = order_local::stuck::list(dynamodb, table, Duration::from_secs(2))
+    let stuck = order_local::stuck::list(dynamodb, table, Duration::from_secs(2))
         .await
         .expect("the stuck orders");
-    assert!(rows.is_empty(), "{rows:?}");
+    assert!(stuck.rows.is_empty(), "{stuck:?}");
     pipeline.shutdown().await;
 }

@@ -346,16 +346,16 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
         Command::Redrive { dry_run } => return redrive_dlq(cli, *dry_run).await,
         Command::Stuck { older_than_minutes } => {
             let target = target(cli).await?;
-            let rows = order_local::stuck::list(
+            let stuck = order_local::stuck::list(
                 &aws_sdk_dynamodb::Client::new(&target.config),
                 target.output("OrdersTableName")?,
                 std::time::Duration::from_secs(older_than_minutes * 60),
             )
             .await?;
-            print!("{}", order_local::stuck::table(&rows));
+            print!("{}", order_local::stuck::table(&stuck));
             eprintln!(
                 "{} not ended {older_than_minutes} minutes after it was accepted",
-                plural(rows.len(), "order", "orders")
+                plural(stuck.rows.len(), "order", "orders")
             );
             return Ok(());
         }

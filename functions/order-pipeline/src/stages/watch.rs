@@ -70,7 +70,9 @@ impl StuckOrder {
 pub enum WatchOutcome {
     /// The order ended in time (or, on the stuck-order list, has ended since).
     Ended(OrderStatus),
-    /// Not ended, and not yet as old as the stuck-order age: it comes back when it is.
+    /// Not ended, and not yet as old as the stuck-order age (a clock ahead of the intake's, or
+    /// an order accepted again): it comes back after the queue's visibility timeout (or this
+    /// long, where the worker has a backoff), not counted as stuck.
     NotYet(Duration),
     /// Not ended in time: to the stuck-order list.
     Stuck(StuckOrder),
@@ -109,6 +111,8 @@ impl Outcome for WatchOutcome {
         }
     }
 
+    /// `OrdersStuck` counts refusals: a stuck order is refused on each of the watch queue's
+    /// receives (`maxReceiveCount`, 3) before it reaches the list.
     fn metric(&self) -> Option<&'static str> {
         match self {
             WatchOutcome::Stuck(_) => Some("OrdersStuck"),
@@ -136,9 +140,25 @@ impl Outcome for WatchOutcome {
 }
 
 /// Whether an order in `status` has ended: a terminal status, or FAILED (the intake's failure,
-/// with its reason; only a redrive of its message accepts it again, as a new order to watch).
+/// with its reason; only a redrive of its message accepts it again, as a new order to watch). A
+/// status this build does not know (a newer one, read as LATER) has not: better a look too many.
 pub fn has_ended(status: OrderStatus) -> bool {
-    status == OrderStatus::Failed || is_terminal(status)
+    status != OrderStatus::Later && (status == OrderStatus::Failed || is_terminal(status))
+}
+
+/// How long ago `order` was accepted (its `acceptedAt`, else its `createdAt`); `None` when
+/// neither reads as a time.
+pub fn age(order: &OrderItem, now: DateTime<Utc>) -> Option<Duration> {
+    order
+        .accepted_at
+        .as_deref()
+        .or(Some(order.created_at.as_str()))
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| {
+            (now - t.with_timezone(&Utc))
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+        })
 }
 
 /// The order watch, on its queue or on its stuck-order list.
@@ -168,17 +188,9 @@ impl<R: OrderReader> OrderWatch<R> {
         if has_ended(order.status) {
             return WatchOutcome::Ended(order.status);
         }
-        let accepted = order
-            .accepted_at
-            .as_deref()
-            .or(Some(order.created_at.as_str()))
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc));
         // An unreadable timestamp counts as old: better a look too many than an order unseen.
-        let age = accepted
-            .map(|t| (now - t).to_std().unwrap_or(Duration::ZERO))
-            .unwrap_or(self.stuck_after);
-        if age < self.stuck_after && self.mode == WatchMode::Watch {
+        let age = age(order, now).unwrap_or(self.stuck_after);
+        if age < self.stuck_after {
             return WatchOutcome::NotYet(self.stuck_after - age);
         }
         let stuck = StuckOrder {
@@ -323,6 +335,24 @@ mod tests {
         assert!(matches!(open, WatchOutcome::StillStuck(_)), "{open:?}");
         assert!(matches!(open.disposition(), Disposition::Later { .. }));
         assert_eq!(open.metric(), Some("OrdersStillStuck"));
+    }
+
+    /// Protects: a status this build does not know (a newer build's, read as LATER) is watched
+    /// as open, not taken for ended: such an order is listed when it does not move on.
+    #[test]
+    fn a_status_this_build_does_not_know_is_open() {
+        assert!(!has_ended(OrderStatus::Later));
+        let outcome =
+            watch(WatchMode::Watch).judge(&order("O7", OrderStatus::Later, 20), Utc::now());
+        assert!(matches!(outcome, WatchOutcome::Stuck(_)), "{outcome:?}");
+        for ended in [
+            OrderStatus::Completed,
+            OrderStatus::Rejected,
+            OrderStatus::PaymentFailed,
+            OrderStatus::Failed,
+        ] {
+            assert!(has_ended(ended), "{ended:?}");
+        }
     }
 
     /// Protects: the watch reads the stored order, never the event's body: the event says

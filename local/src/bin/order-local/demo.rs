@@ -189,9 +189,9 @@ pub(crate) async fn demo(
     println!(
         "\nStuck orders (not ended {} s after they were accepted): {}",
         order_local::pipeline::LOCAL_STUCK_AFTER.as_secs(),
-        stuck.len()
+        stuck.rows.len()
     );
-    if !stuck.is_empty() {
+    if !stuck.rows.is_empty() || !stuck.unreadable.is_empty() {
         print!("{}", order_local::stuck::table(&stuck));
     }
     let processes_ok = report_processes(&pipeline);
@@ -201,7 +201,7 @@ pub(crate) async fn demo(
     }
     Ok(summary.all_accounted_for()
         && drained
-        && stuck.is_empty()
+        && stuck.rows.is_empty()
         && api_ok
         && seeds_completed
         && declined_failed
