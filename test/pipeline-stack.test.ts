@@ -667,6 +667,12 @@ describe('lifecycle events and inventory', () => {
     },
   );
 
+  // Protects: a dead-letter handler's queue is a DLQ, which has none of its own: its worker is told so (MAX_RECEIVE_COUNT
+  // none), and never logs that a letter it keeps "moves to the DLQ" (with 1000 it did, each look after ~16 hours).
+  test.each(namesOfKind('dead-letter-handler'))('%s is told its queue has no DLQ', (binary) => {
+    expect(resources('AWS::Lambda::Function')[fnIdOf(binary)].Properties.Environment.Variables.MAX_RECEIVE_COUNT).toBe('none');
+  });
+
   // Protects (issue 32, stuck orders): the order watch holds each OrderAccepted for the stuck-order age, is told that age
   // (and so is the stuck-order list's handler), only reads the Orders table, and its DLQ (the stuck-order list) pages ops.
   test('the order watch holds each OrderAccepted for stuckAfterMinutes, may only read Orders, and its stuck-order list alarms', () => {

@@ -232,7 +232,7 @@ export class QueueWorker extends Construct {
         environment: {
           ...props.environment,
           // The DLQ has no DLQ: a dead letter the handler cannot settle stays, and comes back.
-          MAX_RECEIVE_COUNT: '1000',
+          MAX_RECEIVE_COUNT: 'none',
           START_MARGIN_MS: String(startMarginMs(handlerTimeout)),
         },
       });

@@ -205,3 +205,42 @@ async fn invocation_lines_carry_the_functions_service_and_name() {
     assert_eq!(batch["service"], "order-consumer");
     assert_eq!(batch["function_name"], "local-IntakeFunction");
 }
+
+/// Protects: a record that fails on a queue without a DLQ (a dead-letter handler's, which keeps
+/// a letter it cannot settle) is a WARN however often it came back, never the ERROR "it moves to
+/// the DLQ" (the old handlers' MAX_RECEIVE_COUNT 1000 said so for every look after ~16 hours).
+#[tokio::test]
+async fn a_failure_on_a_queue_without_a_dlq_never_claims_a_move_to_the_dlq() {
+    let out = Captured::default();
+    let config = order_pipeline::runtime::config::WorkerConfig {
+        max_receive_count: order_pipeline::runtime::config::NO_DEAD_LETTER_QUEUE,
+        ..common::worker_config()
+    };
+    let c = order_pipeline::runtime::worker::SqsWorker::new(
+        order_pipeline::stages::intake::OrderConsumer::new(
+            order_pipeline::adapters::memory::orders::MemoryStore::new(),
+        ),
+        config,
+        Arc::new(out.clone()),
+        None,
+    )
+    .unwrap();
+    let mut poison = record("m1", "{}");
+    poison
+        .attributes
+        .insert("ApproximateReceiveCount".into(), "5000".into());
+    logged(&out, c.handle_records(&[poison])).await.unwrap();
+    let failed = out
+        .json()
+        .into_iter()
+        .find(|l| l["message_id"] == "m1" && l["reason"].is_string())
+        .expect("failure line");
+    assert_eq!(failed["level"], "WARN", "{failed}");
+    assert!(
+        failed["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no DLQ"),
+        "{failed}"
+    );
+}

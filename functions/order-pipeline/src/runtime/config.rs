@@ -117,11 +117,17 @@ impl Backoff {
     }
 }
 
+/// The maxReceiveCount of a queue without a DLQ (`MAX_RECEIVE_COUNT=none`: a dead-letter
+/// handler's own queue, the DLQ): a failed record comes back until it is settled or expires, and
+/// never "moves to the DLQ".
+pub const NO_DEAD_LETTER_QUEUE: u32 = u32::MAX;
+
 /// What every queue-fed function reads: the batch handling of
 /// [`crate::runtime::worker::SqsWorker`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerConfig {
-    /// The queue's maxReceiveCount: a record failing on this receive goes to the DLQ next.
+    /// The queue's maxReceiveCount: a record failing on this receive goes to the DLQ next
+    /// ([`NO_DEAD_LETTER_QUEUE`] for a queue without one).
     pub max_receive_count: u32,
     /// How many records of one batch are processed at once.
     pub record_concurrency: usize,
@@ -147,12 +153,15 @@ impl WorkerConfig {
         service: &str,
     ) -> Result<Self, ConfigError> {
         Ok(Self {
-            max_receive_count: env.number(
-                "MAX_RECEIVE_COUNT",
-                3,
-                (1, 1000),
-                "a whole number from 1 to 1000 (the queue's maxReceiveCount)",
-            )?,
+            max_receive_count: match (env.0)("MAX_RECEIVE_COUNT") {
+                Some(v) if v.trim() == "none" => NO_DEAD_LETTER_QUEUE,
+                _ => env.number(
+                    "MAX_RECEIVE_COUNT",
+                    3,
+                    (1, 1000),
+                    "a whole number from 1 to 1000 (the queue's maxReceiveCount), or none for a queue without a DLQ",
+                )?,
+            },
             record_concurrency: env.number(
                 "RECORD_CONCURRENCY",
                 10,
@@ -481,6 +490,18 @@ mod tests {
         assert_eq!(c.worker.record_concurrency, 10);
         assert_eq!(c.worker.start_margin, Duration::from_secs(3));
         assert_eq!(c.worker.service, "order-consumer");
+    }
+
+    /// Protects: a dead-letter handler's queue (the DLQ itself) says it has no DLQ, so its
+    /// worker never claims a record moves to one.
+    #[test]
+    fn max_receive_count_none_is_a_queue_without_a_dlq() {
+        let c = ConsumerConfig::from_env(&env(&[
+            ("TABLE_NAME", "Orders"),
+            ("MAX_RECEIVE_COUNT", "none"),
+        ]))
+        .unwrap();
+        assert_eq!(c.worker.max_receive_count, NO_DEAD_LETTER_QUEUE);
     }
 
     #[test]

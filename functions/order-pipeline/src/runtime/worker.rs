@@ -28,7 +28,7 @@ use tracing::{field, info_span, Instrument, Span};
 
 use crate::ports::queue::Visibility;
 use crate::runtime::bounded::{run_bounded, Deadline, Settled};
-use crate::runtime::config::{ConfigError, WorkerConfig};
+use crate::runtime::config::{ConfigError, WorkerConfig, NO_DEAD_LETTER_QUEUE};
 use crate::runtime::telemetry::{ColdStart, LineWriter, Metrics, Unit};
 
 /// Whether a record is done, and if not, whose fault it is.
@@ -379,7 +379,15 @@ impl<H: RecordHandler> SqsWorker<H> {
                 "a dependency is slow: check its latency and throttling metrics",
             ),
         };
-        if receive_count >= self.config.max_receive_count {
+        if self.config.max_receive_count == NO_DEAD_LETTER_QUEUE {
+            tracing::warn!(
+                reason,
+                receive_count,
+                action,
+                outcome = outcome.label(),
+                "record failed: SQS delivers it again after the visibility timeout (this queue has no DLQ: it stays until it is settled or expires)"
+            );
+        } else if receive_count >= self.config.max_receive_count {
             tracing::error!(
                 reason,
                 receive_count,
