@@ -8,8 +8,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use order_domain::OrderItem;
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use order_domain::{OrderItem, TRANSITIONS};
 use order_pipeline::registry::waiting_on;
 use order_pipeline::stages::watch::{age, has_ended};
 use serde::Serialize;
@@ -57,6 +60,7 @@ pub async fn list(
             .and_then(|v| v.as_s().ok())
             .cloned()
             .unwrap_or_else(|| "(no orderId)".into());
+        let last_step = last_step(&raw);
         let order: OrderItem = match serde_dynamo::from_item(raw) {
             Ok(order) => order,
             Err(e) => {
@@ -68,7 +72,13 @@ pub async fn list(
             continue;
         }
         if age(&order, now).is_none_or(|a| a >= older_than) {
-            stuck.rows.push(row(&order, now));
+            stuck.rows.push(StuckRow {
+                order_id: order.order_id.clone(),
+                status: order.status.as_str().into(),
+                age_seconds: age(&order, now).map_or(0, |a| a.as_secs()),
+                last_step,
+                look_at: waiting_on(order.status),
+            });
         }
     }
     stuck.rows.sort_by(|a, b| {
@@ -79,27 +89,14 @@ pub async fn list(
     Ok(stuck)
 }
 
-fn row(order: &OrderItem, now: DateTime<Utc>) -> StuckRow {
-    let steps = [
-        ("acceptedAt", &order.accepted_at),
-        ("reservedAt", &order.reserved_at),
-        ("rejectedAt", &order.rejected_at),
-        ("paidAt", &order.paid_at),
-        ("paymentFailedAt", &order.payment_failed_at),
-        ("completedAt", &order.completed_at),
-    ];
-    let last_step = steps
+/// The item's latest lifecycle step and its time (`paidAt 2026-...`), read from the step
+/// attributes the lifecycle table names; `-` when it has none.
+fn last_step(item: &HashMap<String, AttributeValue>) -> String {
+    TRANSITIONS
         .iter()
-        .filter_map(|(name, at)| at.as_deref().map(|at| (at, *name)))
+        .filter_map(|t| Some((item.get(t.step)?.as_s().ok()?, t.step)))
         .max()
-        .map_or_else(|| "-".to_string(), |(at, name)| format!("{name} {at}"));
-    StuckRow {
-        order_id: order.order_id.clone(),
-        status: order.status.as_str().into(),
-        age_seconds: age(order, now).map_or(0, |a| a.as_secs()),
-        last_step,
-        look_at: waiting_on(order.status),
-    }
+        .map_or_else(|| "-".to_string(), |(at, step)| format!("{step} {at}"))
 }
 
 /// The stuck orders as a table, one order a line, then the unreadable items.

@@ -233,13 +233,17 @@ async fn dead_letter_settled_events(
             ..order.clone()
         })
     };
-    // (the stage's DLQ output, the change whose event it acts on)
+    // (the handler, the queue that feeds it: the stage's DLQ, the change whose event its stage
+    // acts on)
     let mut letters = Vec::new();
     for handler in order_pipeline::registry::functions() {
         let Some(stage) = handler
             .dead_letters_of
             .and_then(order_pipeline::registry::find)
         else {
+            continue;
+        };
+        let Some(dlq) = pipeline.mappings.iter().find(|m| m.binary == handler.name) else {
             continue;
         };
         let change = stage.events.iter().find_map(|event| {
@@ -252,29 +256,22 @@ async fn dead_letter_settled_events(
             })
         });
         if let Some((old, new)) = change {
-            letters.push((
-                format!("{}DeadLetterQueueUrl", construct_id(stage.name)),
-                old,
-                new,
-            ));
+            letters.push((handler.name, dlq.queue_url.clone(), old, new));
         }
     }
-    for (output, old, new) in letters {
-        let Some(dlq) = pipeline.stack.outputs.get(&output) else {
-            continue;
-        };
+    for (handler, dlq, old, new) in letters {
         let event =
             order_domain::LifecycleEvent::from_change(old.as_ref(), &new, "2026-01-01T00:00:00Z")
                 .ok_or_else(|| LocalError::Input(format!("no event for {:?}", new.status)))?;
         eprintln!(
-            "putting O1234's {} event in the {output} queue (its handler finds the order settled)...",
+            "putting O1234's {} event in {handler}'s queue, a stage's DLQ (it finds the order settled)...",
             event.event_type.as_str()
         );
         pipeline
             .clients
             .sqs
             .send_message()
-            .queue_url(dlq)
+            .queue_url(&dlq)
             .message_body(
                 serde_json::to_string(&event).map_err(|e| LocalError::Input(e.to_string()))?,
             )
@@ -405,18 +402,4 @@ async fn post_once(
         intent,
     };
     Ok((posted, planned))
-}
-
-/// The stack's construct id of a function's stage (`order-watch` -> `OrderWatch`), which names its
-/// outputs (infra/pipeline-stack.ts, `constructId`).
-fn construct_id(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars
-                .next()
-                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
 }
