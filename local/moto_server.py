@@ -642,7 +642,25 @@ def _reporting_port(make_server):
     return make_and_report
 
 
+def _exit_with_parent():
+    """With MOTO_PARENT_PID set (by the runner, to its own pid), the server exits when that
+    process is no longer its parent (the runner was killed with SIGKILL, or crashed, even while
+    this server was still importing): no orphan keeps the port and answers a producer as if a
+    pipeline were running behind it."""
+    expected = os.environ.get("MOTO_PARENT_PID")
+    if not expected:
+        return
+
+    def watch():
+        while os.getppid() == int(expected):
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 if __name__ == "__main__":
+    _exit_with_parent()
     import moto.server
     import werkzeug.serving
     from moto.server import main

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -135,9 +136,14 @@ impl Emulator {
                 .map_err(EmulatorError::Port)?
                 .port()
         };
+        // Its own process group: a terminal's Ctrl-C reaches the runner, which prints its
+        // summary from the emulator before it stops it. The launcher exits when its parent
+        // does (MOTO_PARENT_PID), so a killed runner leaves no emulator on its port.
         let child = Command::new(&program)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .env("MOTO_PORT_FILE", &port_file)
+            .env("MOTO_PARENT_PID", std::process::id().to_string())
+            .process_group(0)
             .args(&launcher)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())

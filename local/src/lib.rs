@@ -21,6 +21,7 @@ pub mod publish;
 pub mod redrive;
 pub mod report;
 pub mod resources;
+pub mod run_lock;
 pub mod schedule;
 pub mod seeds;
 pub mod stream;
@@ -30,8 +31,18 @@ pub mod template;
 use aws_config::SdkConfig;
 
 /// Where the local tools keep their logs and state: under `target/`, which no watcher or
-/// commit looks at.
+/// commit looks at. `ORDER_LOCAL_STATE` names another directory (the tests' own runs use one,
+/// so that they never meet a `make run` of the same checkout).
 pub fn state_dir() -> std::path::PathBuf {
+    match std::env::var_os("ORDER_LOCAL_STATE") {
+        Some(dir) => dir.into(),
+        None => work_dir(),
+    }
+}
+
+/// What every run of this checkout shares, whatever its state directory: the synthesized
+/// template, kept while the sources are unchanged.
+pub fn work_dir() -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     root.canonicalize()
         .unwrap_or(root)

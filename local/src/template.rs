@@ -49,7 +49,7 @@ fn workspace_root() -> PathBuf {
 
 /// Where the synthesized template is kept.
 pub fn default_path() -> PathBuf {
-    crate::state_dir().join("template.json")
+    crate::work_dir().join("template.json")
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {

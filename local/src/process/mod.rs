@@ -163,6 +163,8 @@ impl ProcessFunction {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Not in the terminal's process group: Ctrl-C stops the runner, which stops these.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("start {} ({}): {e}", self.binary, self.command.join(" ")))?;

@@ -10,6 +10,10 @@ use crate::boot::{boot, CATALOGUE};
 use crate::cli::{Boot, Cli};
 
 pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
+    let dir = order_local::state_dir();
+    let state = dir.join("stack.json");
+    // Before anything starts: a second run on this state is refused, a killed run's state goes.
+    let _lock = order_local::run_lock::RunLock::acquire(&dir, &[&state])?;
     let (pipeline, log) = boot(cli, b).await?;
     if let Some(table) = &pipeline.stack.inventory_table_name {
         let catalogue = order_local::inventory::parse(CATALOGUE)?;
@@ -19,7 +23,6 @@ pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
             catalogue.len()
         );
     }
-    let state = order_local::state_dir().join("stack.json");
     let json = serde_json::to_string_pretty(&pipeline.stack)
         .map_err(|e| LocalError::Input(e.to_string()))?;
     std::fs::write(&state, json)
@@ -45,7 +48,7 @@ pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
             tokio::time::sleep(Duration::from_secs(2)).await;
             match status_line(&pipeline).await {
                 Ok(line) if line != last => {
-                    eprintln!("{line}");
+                    eprintln!("[{}] {line}", chrono::Local::now().format("%H:%M:%S"));
                     last = line;
                 }
                 Ok(_) => {}
@@ -91,11 +94,42 @@ pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
             )
         );
     }
+    // The stock as it stands, and the orders that have not ended: what the demo checks, for
+    // whatever this run was sent.
+    if let Some(table) = &pipeline.stack.inventory_table_name {
+        match order_local::inventory::scan(&pipeline.clients.dynamodb, table).await {
+            Ok(stock) => print!(
+                "\nInventory at the stop (on hand = available + reserved + sold, as loaded)\n{}",
+                order_local::inventory::stock_table(&stock)
+            ),
+            Err(e) => eprintln!("could not read the inventory: {}", order_local::one_line(&e)),
+        }
+    }
+    match order_local::stuck::list(
+        &pipeline.clients.dynamodb,
+        &pipeline.stack.table_name,
+        order_local::pipeline::LOCAL_STUCK_AFTER,
+    )
+    .await
+    {
+        Ok(stuck) => {
+            println!(
+                "\nStuck orders (not ended {} s after they were accepted): {}",
+                order_local::pipeline::LOCAL_STUCK_AFTER.as_secs(),
+                stuck.rows.len()
+            );
+            if !stuck.rows.is_empty() || !stuck.unreadable.is_empty() {
+                print!("{}", order_local::stuck::table(&stuck));
+            }
+        }
+        Err(e) => eprintln!("could not list stuck orders: {}", order_local::one_line(&e)),
+    }
     pipeline.shutdown().await;
     Ok(())
 }
 
-/// One line of what the running pipeline has done so far.
+/// One line of what the running pipeline has done so far (without the time, which the caller
+/// adds when the line changed).
 async fn status_line(pipeline: &LocalPipeline) -> Result<String, LocalError> {
     let stats = pipeline.stats("order-consumer");
     let count = |label: &str| stats.by_outcome.get(label).copied().unwrap_or(0);
@@ -115,8 +149,7 @@ async fn status_line(pipeline: &LocalPipeline) -> Result<String, LocalError> {
         + outcome("payment", "attempts_used_up")
         + outcome("payment-dlq", "payment_failed");
     Ok(format!(
-        "[{}] received {} records: stored {}, duplicates {}, failed {} (retried until the DLQ); queued {}, in the DLQ {}; DLQ alarm {}; reserved {}, rejected {}, paid {}, payment failed {}, completed {}",
-        chrono::Local::now().format("%H:%M:%S"),
+        "received {} records: stored {}, duplicates {}, failed {} (retried until the DLQ); queued {}, in the DLQ {}; DLQ alarm {}; reserved {}, rejected {}, paid {}, payment failed {}, completed {}",
         stats.records,
         count("accepted") + count("reaccepted"),
         count("duplicate"),
