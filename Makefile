@@ -3,7 +3,7 @@
 #
 #   make demo     the pipeline end to end on the embedded AWS emulator, with a summary
 #   make test     every check and test (what CI runs)
-#   make run      the local pipeline, kept running for `order-producer --local`
+#   make run      the local pipeline, kept running for `order-producer --local` (flags: ARGS="...")
 #   make build    the arm64 Lambda bootstraps (cargo lambda)
 #   make synth / deploy / destroy   the CDK stack (context: CDK_ARGS="-c stage=prod")
 #   make bench    the benchmarks (docs/benchmarks.md)
@@ -126,11 +126,14 @@ test: $(TARGET_STAMP)
 	if [ $$status -ne 0 ]; then echo "the demo on the arm64 bootstraps failed (exit $$status): its output is above and in $(DEMO_LOG)"; exit $$status; fi
 	@echo "== $$(date +%T) done"
 
+# Flags for the runner, e.g. make run ARGS="--decline-rate 0.2" (order-local run --help lists them)
+ARGS ?=
+
 demo: tools
-	cargo run --locked -p order-local --bin order-local -- demo
+	cargo run --locked -p order-local --bin order-local -- demo $(ARGS)
 
 run: tools
-	cargo run --locked -p order-local --bin order-local -- run
+	cargo run --locked -p order-local --bin order-local -- run $(ARGS)
 
 build: tools
 	cargo lambda build --release --arm64 --locked $(addprefix -p ,$(FUNCTIONS))
