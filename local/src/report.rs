@@ -321,8 +321,13 @@ fn render_with(s: &Summary, stack: &LocalStack, log_path: &str, accounting: bool
         let what = match (&t.summary, &t.error) {
             (_, Some(e)) => format!("dlq-alarm failed: {e}"),
             (Some(sum), None) if t.to == "ALARM" => format!(
-                "dlq-alarm saw {}: {} marked FAILED, {} already stored, {} conflicts, {} unparseable",
-                plural(sum["messagesSeen"].as_u64().unwrap_or(0) as usize, "message", "messages"),
+                "dlq-alarm read {} of the DLQ's {}{}: {} marked FAILED, {} already stored, {} conflicts, {} unparseable",
+                sum["messagesSeen"].as_u64().unwrap_or(0),
+                sum["depth"].as_u64().map_or("?".to_string(), |d| d.to_string()),
+                match sum["heldElsewhere"].as_u64().unwrap_or(0) {
+                    0 => String::new(),
+                    n => format!(" ({n} held by another reader)"),
+                },
                 count("markedFailed"),
                 count("alreadyStored"),
                 count("conflicts"),

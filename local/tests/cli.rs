@@ -157,15 +157,24 @@ fn ctrl_c_prints_the_summary_and_a_second_run_is_refused_meanwhile() {
         said.contains("already running") && said.contains(&first.child.id().to_string()),
         "{said}"
     );
-    assert!(dir.join("stack.json").exists(), "the first run's state is left alone");
-    assert!(TcpStream::connect(&address).is_ok(), "the first run's emulator still answers");
+    assert!(
+        dir.join("stack.json").exists(),
+        "the first run's state is left alone"
+    );
+    assert!(
+        TcpStream::connect(&address).is_ok(),
+        "the first run's emulator still answers"
+    );
 
     let (status, out) = first.stop("-INT", true);
     assert!(status.success(), "{status}");
     assert_full_summary(&out);
     assert!(!dir.join("stack.json").exists(), "stack.json removed");
     assert!(!dir.join("run.pid").exists(), "the run's lock removed");
-    assert!(stops_answering(&address), "the emulator at {address} was stopped");
+    assert!(
+        stops_answering(&address),
+        "the emulator at {address} was stopped"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -196,7 +205,8 @@ fn a_killed_run_leaves_no_emulator_and_the_next_run_cleans_up() {
     let mut next = Run::start(&dir, 2);
     let address = next.up();
     assert!(
-        next.stderr().contains("cleaning up after a run that was killed"),
+        next.stderr()
+            .contains("cleaning up after a run that was killed"),
         "{}",
         next.stderr()
     );
@@ -204,7 +214,10 @@ fn a_killed_run_leaves_no_emulator_and_the_next_run_cleans_up() {
     assert!(status.success(), "{status}");
     assert_full_summary(&out);
     assert!(!dir.join("stack.json").exists(), "stack.json removed");
-    assert!(stops_answering(&address), "the emulator at {address} was stopped");
+    assert!(
+        stops_answering(&address),
+        "the emulator at {address} was stopped"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

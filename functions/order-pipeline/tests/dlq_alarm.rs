@@ -333,6 +333,90 @@ async fn scheduled_sweeps_mark_dead_letters_that_arrived_while_the_alarm_stayed_
     assert!(matches!(event, DlqAlarmEvent::Alarm(_)));
 }
 
+/// Protects: a conflict (or an unparseable body) that reaches the DLQ while its alarm stays in
+/// ALARM is logged and paged by the next scheduled sweep (before, only new FAILED marks were:
+/// the conflict was never reported), and once: the sweeps after it find it again and stay quiet,
+/// with no WARN line per sweep.
+#[tokio::test]
+async fn a_new_conflict_is_paged_by_the_sweep_that_finds_it_and_logged_once() {
+    let out = Captured::default();
+    let alarm = alarm_fn(vec![]);
+    alarm.store().put({
+        let other = alarm_fn(vec![letter("d0", &order_body("O1", 7))]);
+        other.handle_alarm(&alarm_event("ALARM")).await.unwrap();
+        other.store().get("O1").unwrap()
+    });
+    alarm.dlq().messages.lock().unwrap().extend([
+        letter("d1", &order_body("O1", 1)),
+        letter("d2", "{not json"),
+    ]);
+    let sweeps = logged(&out, async {
+        let mut sweeps = Vec::new();
+        for _ in 0..3 {
+            sweeps.push(alarm.scheduled_sweep_within(None).await.unwrap());
+        }
+        sweeps
+    })
+    .await;
+    assert_eq!(sweeps[0].conflicts, ["O1"]);
+    assert_eq!(sweeps[0].unparseable.len(), 1);
+    assert_eq!(sweeps[0].new_letters, 2);
+    assert_eq!(
+        alarm.notifier().published().len(),
+        1,
+        "the first sweep pages the new conflict and the unparseable body; the others do not"
+    );
+    assert_eq!(sweeps[2].conflicts, ["O1"], "still reported in the summary");
+    assert_eq!(sweeps[2].new_letters, 0);
+    let warned = out
+        .json()
+        .iter()
+        .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
+        .count();
+    assert_eq!(
+        warned, 2,
+        "one conflict WARN and one summary ERROR, for three sweeps"
+    );
+}
+
+/// Protects: the alarm's summary says how many messages it read, how many another reader held
+/// hidden and the DLQ's depth, in the response, the ERROR line and the page's subject (before,
+/// a sweep that read part of the DLQ could not tell the rest existed).
+#[tokio::test]
+async fn the_alarm_summary_says_what_it_read_what_another_reader_held_and_the_depth() {
+    let out = Captured::default();
+    let alarm = alarm_fn(
+        (0..5)
+            .map(|i| letter(&format!("d{i}"), &order_body(&format!("O{i}"), 1)))
+            .collect(),
+    );
+    // Someone else holds two of them (a sweep, a person polling the DLQ).
+    alarm
+        .dlq()
+        .hidden
+        .lock()
+        .unwrap()
+        .extend(["d0".into(), "d1".into()]);
+    let summary = logged(&out, alarm.handle_alarm(&alarm_event("ALARM")))
+        .await
+        .unwrap();
+    assert_eq!(summary.messages_seen, 3);
+    assert_eq!(summary.held_elsewhere, 2);
+    assert_eq!(summary.depth, Some(5));
+    let lines = out.json();
+    let error = lines.iter().find(|l| l["level"] == "ERROR").unwrap();
+    assert_eq!(error["depth"], 5);
+    assert_eq!(error["held_elsewhere"], 2);
+    let published = alarm.notifier().published();
+    assert!(
+        published[0]
+            .0
+            .contains("read 3 of 5 messages (2 held by another reader)"),
+        "{:?}",
+        published[0].0
+    );
+}
+
 // --- what dlq-alarm says when the alarm and the queue disagree ---
 
 /// Protects: an ALARM whose DLQ looks empty (redriven or deleted since the datapoint) is not

@@ -8,7 +8,7 @@ use aws_sdk_sqs::types::{
 use aws_sdk_sqs::Client;
 
 use crate::adapters::aws::classify;
-use crate::ports::queue::{DeadLetter, DeadLetterQueue, Visibility};
+use crate::ports::queue::{DeadLetter, DeadLetterQueue, QueueCounts, Visibility};
 use crate::ports::PortError;
 
 pub struct SqsDeadLetterQueue {
@@ -105,21 +105,31 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
         change_visibility(&self.client, &self.url, &receipts, 0).await
     }
 
-    async fn held(&self) -> Result<u64, PortError> {
-        let name = QueueAttributeName::ApproximateNumberOfMessagesNotVisible;
+    async fn counts(&self) -> Result<QueueCounts, PortError> {
+        let visible = QueueAttributeName::ApproximateNumberOfMessages;
+        let held = QueueAttributeName::ApproximateNumberOfMessagesNotVisible;
         let out = self
             .client
             .get_queue_attributes()
             .queue_url(&self.url)
-            .attribute_names(name.clone())
+            .attribute_names(visible.clone())
+            .attribute_names(held.clone())
             .send()
             .await
             .map_err(|e| classify(&e))?;
-        out.attributes
-            .as_ref()
-            .and_then(|a| a.get(&name))
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| PortError::Fatal(format!("the DLQ's attributes have no {name} count")))
+        let count = |name: &QueueAttributeName| {
+            out.attributes
+                .as_ref()
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    PortError::Fatal(format!("the DLQ's attributes have no {name} count"))
+                })
+        };
+        Ok(QueueCounts {
+            visible: count(&visible)?,
+            held: count(&held)?,
+        })
     }
 }
 

@@ -33,9 +33,25 @@ pub trait DeadLetterQueue: Send + Sync {
     fn release(&self, letters: &[DeadLetter])
         -> impl Future<Output = Result<(), PortError>> + Send;
 
-    /// How many messages someone holds hidden now (received, not yet deleted or visible
-    /// again): another sweep's snapshot, a person polling the DLQ in the console.
-    fn held(&self) -> impl Future<Output = Result<u64, PortError>> + Send;
+    /// The DLQ's message counts now (approximate, as SQS gives them).
+    fn counts(&self) -> impl Future<Output = Result<QueueCounts, PortError>> + Send;
+}
+
+/// A queue's messages by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Receivable now.
+    pub visible: u64,
+    /// Received and not yet deleted or visible again: a snapshot (this one's, another sweep's),
+    /// a person polling the DLQ in the console.
+    pub held: u64,
+}
+
+impl QueueCounts {
+    /// Every message in the queue.
+    pub fn depth(&self) -> u64 {
+        self.visible + self.held
+    }
 }
 
 /// Changes when failed records become visible again (SQS ChangeMessageVisibilityBatch).

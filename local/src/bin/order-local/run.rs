@@ -102,7 +102,10 @@ pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
                 "\nInventory at the stop (on hand = available + reserved + sold, as loaded)\n{}",
                 order_local::inventory::stock_table(&stock)
             ),
-            Err(e) => eprintln!("could not read the inventory: {}", order_local::one_line(&e)),
+            Err(e) => eprintln!(
+                "could not read the inventory: {}",
+                order_local::one_line(&e)
+            ),
         }
     }
     match order_local::stuck::list(

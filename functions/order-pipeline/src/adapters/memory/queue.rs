@@ -1,7 +1,7 @@
 //! In-memory queues: a DLQ that records what was looked at and released, and a stage's queue that
 //! records the worker's visibility changes.
 
-use crate::ports::queue::{DeadLetter, DeadLetterQueue, Visibility};
+use crate::ports::queue::{DeadLetter, DeadLetterQueue, QueueCounts, Visibility};
 use crate::ports::PortError;
 
 /// An in-memory DLQ for handler tests: records what was looked at and what was released.
@@ -54,8 +54,13 @@ impl DeadLetterQueue for MemoryDeadLetterQueue {
         Ok(())
     }
 
-    async fn held(&self) -> Result<u64, PortError> {
-        Ok(self.hidden().len() as u64)
+    async fn counts(&self) -> Result<QueueCounts, PortError> {
+        let all = self.messages.lock().map(|m| m.len()).unwrap_or(0) as u64;
+        let held = self.hidden().len() as u64;
+        Ok(QueueCounts {
+            visible: all.saturating_sub(held),
+            held,
+        })
     }
 }
 

@@ -5,9 +5,12 @@
 //! and unparseable messages, logs one summary at ERROR and publishes it to the ops topic. When
 //! another look holds the messages hidden (the scheduled sweep), it waits for them, bounded.
 //! On OK it logs and publishes the recovery. Writes are conditional creates, so the same alarm
-//! event handled twice changes nothing more.
+//! event handled twice changes nothing more. Every sweep says how many messages it read, how
+//! many another reader held, and the DLQ's depth. An instance logs a dead letter's conflict or
+//! unparseable body once: the scheduled sweeps that find it again stay quiet.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_lambda_events::event::cloudwatch_alarms::{CloudWatchAlarm, CloudWatchAlarmStateValue};
@@ -40,6 +43,10 @@ const ANSWER_RESERVE: Duration = Duration::from_secs(5);
 /// holds the DLQ's messages.
 const LOOK_AGAIN_AFTER: Duration = Duration::from_secs(1);
 
+/// How many dead letters an instance remembers having reported (then it forgets them all and
+/// reports each once more): far more than a DLQ that anyone reads message by message.
+const REPORTED_MAX: usize = 10_000;
+
 pub struct DlqAlarm<S, Q, N> {
     store: S,
     dlq: Q,
@@ -47,6 +54,8 @@ pub struct DlqAlarm<S, Q, N> {
     config: DlqAlarmConfig,
     telemetry: Arc<dyn LineWriter>,
     cold_start: ColdStart,
+    /// Message ids whose findings this instance has reported (logged, paged).
+    reported: Mutex<HashSet<String>>,
 }
 
 /// A DLQ message that is not an acceptable order, and why.
@@ -65,6 +74,15 @@ pub struct AlarmSummary {
     pub alarm_name: String,
     pub state: String,
     pub messages_seen: usize,
+    /// The DLQ's messages when this sweep had looked (SQS's approximate counts; the ones read
+    /// are among them). None when the counts could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u64>,
+    /// Of those, how many another reader held hidden (a sweep, someone polling the DLQ): this
+    /// sweep could not read them; the next sweep does.
+    pub held_elsewhere: u64,
+    /// Letters this sweep read that this instance had not reported before.
+    pub new_letters: usize,
     /// True when the DLQ may hold more than the snapshot looked at.
     pub snapshot_full: bool,
     pub marked_failed: Vec<String>,
@@ -134,6 +152,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             config,
             telemetry,
             cold_start: ColdStart::new(),
+            reported: Mutex::new(HashSet::new()),
         }
     }
 
@@ -261,24 +280,68 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         kind: Sweep,
     ) -> Result<AlarmSummary, AlarmError> {
         let mut letters = self.look().await?;
-        let mut held = 0;
         if kind == Sweep::Alarm && letters.is_empty() {
-            (letters, held) = self.look_again_while_held(deadline).await?;
+            letters = self.look_again_while_held(deadline).await?;
         }
+        // Counted while this sweep still holds what it read.
+        let counts = match self.dlq.counts().await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the DLQ's message counts; the summary leaves out its depth (check sqs:GetQueueAttributes)");
+                None
+            }
+        };
+        let new: Vec<bool> = {
+            let reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+            letters
+                .iter()
+                .map(|l| !reported.contains(&l.message_id))
+                .collect()
+        };
         let now = Utc::now();
-        let pending: Vec<_> = letters.iter().map(|l| self.examine(l, now)).collect();
+        let pending: Vec<_> = letters
+            .iter()
+            .zip(&new)
+            .map(|(l, new)| self.examine(l, now, *new))
+            .collect();
         let settled = run_bounded(pending, self.config.concurrency, deadline).await;
-        let findings = letters.iter().zip(settled).map(|(letter, s)| match s {
-            Settled::Handled(finding) => finding,
-            Settled::Panicked(text) => Finding::Error(format!(
-                "{}: examining it panicked: {text}",
-                letter.message_id
-            )),
-            Settled::NotStarted | Settled::Abandoned => Finding::Error(format!(
-                "{}: not examined before the invocation's deadline; the next sweep looks again",
-                letter.message_id
-            )),
-        });
+        let findings: Vec<Finding> = letters
+            .iter()
+            .zip(settled)
+            .map(|(letter, s)| match s {
+                Settled::Handled(finding) => finding,
+                Settled::Panicked(text) => Finding::Error(format!(
+                    "{}: examining it panicked: {text}",
+                    letter.message_id
+                )),
+                Settled::NotStarted | Settled::Abandoned => Finding::Error(format!(
+                    "{}: not examined before the invocation's deadline; the next sweep looks again",
+                    letter.message_id
+                )),
+            })
+            .collect();
+        // A letter is reported from now on unless examining it failed (the next sweep reports it).
+        let mut new_problems = 0;
+        {
+            let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+            if reported.len() + letters.len() > REPORTED_MAX {
+                reported.clear();
+            }
+            for ((letter, finding), new) in letters.iter().zip(&findings).zip(&new) {
+                if matches!(finding, Finding::Error(_)) {
+                    continue;
+                }
+                if *new
+                    && matches!(
+                        finding,
+                        Finding::Unparseable(_) | Finding::Decided(_, DeadLetterDecision::Conflict)
+                    )
+                {
+                    new_problems += 1;
+                }
+                reported.insert(letter.message_id.clone());
+            }
+        }
         // Every message looked at becomes visible again, whatever happened to it.
         let released = self.dlq.release(&letters).await;
 
@@ -289,6 +352,9 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
                 Sweep::Scheduled => "SCHEDULED_SWEEP".into(),
             },
             messages_seen: letters.len(),
+            depth: counts.map(|c| c.depth()),
+            held_elsewhere: counts.map_or(0, |c| c.held.saturating_sub(letters.len() as u64)),
+            new_letters: new.iter().filter(|n| **n).count(),
             snapshot_full: letters.len() >= self.config.snapshot_max,
             ..Default::default()
         };
@@ -330,11 +396,17 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         metrics.count("DeadLettersSeen", summary.messages_seen as u64);
         metrics.count("OrdersMarkedFailed", summary.marked_failed.len() as u64);
         metrics.flush(&self.config.service, self.telemetry.as_ref());
-        if kind == Sweep::Scheduled && summary.marked_failed.is_empty() && summary.errors.is_empty()
+        if kind == Sweep::Scheduled
+            && summary.marked_failed.is_empty()
+            && summary.errors.is_empty()
+            && new_problems == 0
         {
-            // Everything in the DLQ was already reported (or it is empty): no page.
-            tracing::info!(
+            // Everything in the DLQ was already reported (or it is empty): no page, and at
+            // DEBUG only, since it repeats every sweep.
+            tracing::debug!(
                 messages_seen = summary.messages_seen,
+                depth = summary.depth,
+                held_elsewhere = summary.held_elsewhere,
                 already_failed = summary.already_failed.len(),
                 "scheduled DLQ sweep: nothing new"
             );
@@ -344,11 +416,11 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             // The alarm's datapoint is up to a minute old: the messages were redriven or
             // deleted since, or another look held them hidden for longer than this sweep could
             // wait. Nothing to mark, nothing to page (the alarm notified the ops topic itself).
-            if held > 0 {
+            if summary.held_elsewhere > 0 {
                 tracing::warn!(
                     alarm_name = %summary.alarm_name,
                     messages_seen = 0,
-                    messages_held = held,
+                    held_elsewhere = summary.held_elsewhere,
                     "the DLQ alarm is in ALARM but another look holds the DLQ's messages hidden (a sweep, or someone polling the DLQ): the scheduled sweep examines them once they are visible again"
                 );
             } else {
@@ -364,6 +436,9 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         tracing::error!(
             alarm_name = %summary.alarm_name,
             messages_seen = summary.messages_seen,
+            depth = summary.depth,
+            held_elsewhere = summary.held_elsewhere,
+            new_letters = summary.new_letters,
             marked_failed = summary.marked_failed.len(),
             already_failed = summary.already_failed.len(),
             already_stored = summary.already_stored.len(),
@@ -373,9 +448,16 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             errors = summary.errors.len(),
             "messages are in the order DLQ: inspect them, fix the cause, then redrive the DLQ to the order queue"
         );
+        let held = match summary.held_elsewhere {
+            0 => String::new(),
+            n => format!(" ({n} held by another reader)"),
+        };
         let subject = format!(
-            "Order DLQ alarm: {} messages, {} marked FAILED, {} conflicts, {} unparseable",
+            "Order DLQ alarm: read {} of {} messages{held}, {} marked FAILED, {} conflicts, {} unparseable",
             summary.messages_seen,
+            summary
+                .depth
+                .map_or_else(|| "?".to_string(), |d| d.to_string()),
             summary.marked_failed.len(),
             summary.conflicts.len(),
             summary.unparseable.len()
@@ -402,12 +484,12 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
     /// scheduled sweep's snapshot, which the alarm's datapoint counts; someone polling the DLQ),
     /// they are visible again when it is done. Looks again until then, for at most the
     /// snapshot's visibility timeout and half of the time left to start examining, so that the
-    /// examinations keep the other half. Returns what the last look saw and how many messages
-    /// were still held when it gave up (0: the DLQ is empty, or this look has them).
+    /// examinations keep the other half. Returns what the last look saw (nothing when it gave
+    /// up: the DLQ is empty, or the messages are still held).
     async fn look_again_while_held(
         &self,
         deadline: Option<Deadline>,
-    ) -> Result<(Vec<DeadLetter>, u64), AlarmError> {
+    ) -> Result<Vec<DeadLetter>, AlarmError> {
         let started = Instant::now();
         let mut until =
             started + Duration::from_secs(self.config.snapshot_visibility_seconds.max(0) as u64);
@@ -415,8 +497,8 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             until = until.min(started + d.start_by.saturating_duration_since(started) / 2);
         }
         loop {
-            let held = match self.dlq.held().await {
-                Ok(held) => held,
+            let held = match self.dlq.counts().await {
+                Ok(counts) => counts.held,
                 Err(e) => {
                     // Only the wait depends on it: go on as if nothing were held.
                     tracing::warn!(error = %e, "could not read how many DLQ messages are held by another look; not waiting for them (check sqs:GetQueueAttributes)");
@@ -424,7 +506,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
                 }
             };
             if held == 0 || Instant::now() + LOOK_AGAIN_AFTER >= until {
-                return Ok((Vec::new(), held));
+                return Ok(Vec::new());
             }
             tokio::time::sleep(LOOK_AGAIN_AFTER).await;
             let letters = self.look().await?;
@@ -433,12 +515,14 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
                     waited_ms = started.elapsed().as_millis() as u64,
                     "the DLQ's messages were held by another look; this alarm's sweep waited for them"
                 );
-                return Ok((letters, 0));
+                return Ok(letters);
             }
         }
     }
 
-    async fn examine(&self, letter: &DeadLetter, now: chrono::DateTime<Utc>) -> Finding {
+    /// Decides one dead letter; `new`: this instance has not reported it yet (its conflict is
+    /// logged then only).
+    async fn examine(&self, letter: &DeadLetter, now: chrono::DateTime<Utc>, new: bool) -> Finding {
         let parsed = parse_body(&letter.body);
         let sns_id = parsed
             .envelope
@@ -494,7 +578,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
                 return Finding::Error(format!("{}: {e}", order.order_id));
             }
         };
-        if decision == DeadLetterDecision::Conflict {
+        if decision == DeadLetterDecision::Conflict && new {
             let _e = span.enter();
             tracing::warn!("dead letter reuses the id of a different stored order; the stored order is left alone");
         }
