@@ -39,6 +39,10 @@ pub struct FaultRates {
     /// deleted: the records come back, as after a crashed or killed Lambda process.
     pub kill: f64,
     pub kill_within: Duration,
+    /// Every request whose body holds each of these strings is answered with a 500, however
+    /// often it is sent: a call that can never succeed for one customer (a customer
+    /// notification to an address the provider refuses, say). Empty: none.
+    pub fail_bodies_with: &'static [&'static str],
 }
 
 impl FaultRates {
@@ -52,6 +56,7 @@ impl FaultRates {
             latency: Duration::ZERO,
             kill: 0.0,
             kill_within: Duration::ZERO,
+            fail_bodies_with: &[],
         }
     }
 
@@ -76,6 +81,7 @@ impl FaultRates {
             latency: Duration::from_millis(300),
             kill: 0.03,
             kill_within: Duration::from_millis(200),
+            fail_bodies_with: &[],
         }
     }
 }
@@ -260,6 +266,11 @@ impl Script {
     }
 }
 
+/// Whether `body` holds `part`.
+fn contains(body: &[u8], part: &[u8]) -> bool {
+    !part.is_empty() && body.windows(part.len()).any(|w| w == part)
+}
+
 /// The JSON answer `body` without its top-level `field`; `None` when it has no such field.
 fn without_field(body: &[u8], field: &str) -> Option<Bytes> {
     let mut answer: serde_json::Value = serde_json::from_slice(body).ok()?;
@@ -408,6 +419,15 @@ async fn relay(
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?
         .to_bytes();
+    if !rates.fail_bodies_with.is_empty()
+        && rates
+            .fail_bodies_with
+            .iter()
+            .all(|part| contains(&body, part.as_bytes()))
+    {
+        stats.scripted.fetch_add(1, Ordering::Relaxed);
+        return Ok(answer(500, &protocol, "InternalError"));
+    }
     let body = match failing_entry.and_then(|id| without_entry(&body, id)) {
         Some(fewer) => {
             stats.scripted.fetch_add(1, Ordering::Relaxed);

@@ -24,6 +24,16 @@ pub const FLAKY: usize = 4;
 pub const POISONED: usize = 3;
 /// That sku.
 const FOREIGN_SKU: &str = "FOREIGN-1";
+/// Orders of customers no notification can reach: the fault proxy fails every customer
+/// notification naming them (the publish carries the customer as its `customerId` attribute), so
+/// the notification stage fails on them until they are dead-lettered, and notification-dlq ends
+/// each order with `notificationFailure` recorded (a paid one COMPLETED). The fault runs carry
+/// them, with the poisoned ones.
+pub const UNNOTIFIABLE: usize = 3;
+/// Every request holding both: a customer notification (its `customerId` attribute, as the SNS
+/// Query body has it) to one of those customers. The lifecycle events name the customer only in
+/// their JSON body, URL-encoded, never so.
+const UNNOTIFIABLE_PUBLISH: &[&str] = &["Name=customerId", "StringValue=unnotifiable-"];
 
 /// What a run did, for the soak's report.
 #[derive(Debug)]
@@ -54,6 +64,11 @@ pub async fn lifecycle_run(
     let started = std::time::Instant::now();
     let faulty = faults.is_some();
     let poisoned_orders = if faulty { POISONED } else { 0 };
+    let unnotifiable_orders = if faulty { UNNOTIFIABLE } else { 0 };
+    let faults = faults.map(|f| FaultRates {
+        fail_bodies_with: UNNOTIFIABLE_PUBLISH,
+        ..f
+    });
     let template = Template::current().expect("the stack's template synthesizes");
     // The functions' lines go to a file the report names, so a failed run can be traced.
     let log = order_local::state_dir().join(format!("{prefix}-functions.log"));
@@ -158,7 +173,12 @@ pub async fn lifecycle_run(
         conflicts: 0.03,
         invalid: 0.04,
     };
-    let mut planned = generate(orders - FLAKY - poisoned_orders, mix, 2024, prefix);
+    let mut planned = generate(
+        orders - FLAKY - poisoned_orders - unnotifiable_orders,
+        mix,
+        2024,
+        prefix,
+    );
     // Customers the provider never answers: their orders use up every payment attempt.
     planned.extend((0..FLAKY).map(|n| Planned {
         correlation_id: format!("{prefix}-flaky-{n}"),
@@ -174,6 +194,14 @@ pub async fn lifecycle_run(
             "currency": "USD", "items": [{"sku": "CABLE-C", "quantity": 1}, {"sku": FOREIGN_SKU, "quantity": 1}]})
         .to_string(),
         order_id: Some(format!("POISONED-{n}")),
+        intent: Intent::New,
+    }));
+    planned.extend((0..unnotifiable_orders).map(|n| Planned {
+        correlation_id: format!("{prefix}-unnotifiable-{n}"),
+        body: serde_json::json!({"orderId": format!("UNNOTIFIABLE-{n}"), "customerId": format!("unnotifiable-{n}"),
+            "currency": "USD", "items": [{"sku": "CABLE-C", "quantity": 1}]})
+        .to_string(),
+        order_id: Some(format!("UNNOTIFIABLE-{n}")),
         intent: Intent::New,
     }));
     // A key rotation mid-run (issue 30), the harsh way round: the provider retires the old key
@@ -619,9 +647,43 @@ pub async fn lifecycle_run(
         .await
         .unwrap();
     let notified: HashSet<String> = inbox.iter().filter_map(|n| n.dedupe_id.clone()).collect();
+    // The unreachable customers' orders ended all the same, each with the failure recorded by
+    // notification-dlq and no notification sent.
+    let unnotifiable: Vec<_> = items
+        .iter()
+        .filter(|i| i.order_id.starts_with("UNNOTIFIABLE-"))
+        .collect();
+    assert_eq!(unnotifiable.len(), unnotifiable_orders);
+    for i in &unnotifiable {
+        let failure = i
+            .notification_failure
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no notificationFailure ({:?})", i.order_id, i.status));
+        assert!(
+            !failure.error.is_empty(),
+            "{}: the failure names its error",
+            i.order_id
+        );
+        assert!(
+            !notified
+                .iter()
+                .any(|d| d.starts_with(&format!("{}:", i.order_id))),
+            "{}: no notification reached the inbox",
+            i.order_id
+        );
+    }
+    if unnotifiable_orders > 0 {
+        assert!(
+            unnotifiable
+                .iter()
+                .any(|i| i.status == OrderStatus::Completed),
+            "a paid order of an unreachable customer still COMPLETED"
+        );
+    }
     let expected: HashSet<String> = items
         .iter()
         .filter(|i| i.status != OrderStatus::Failed)
+        .filter(|i| !i.order_id.starts_with("UNNOTIFIABLE-"))
         .map(|i| {
             let kind = match i.status {
                 OrderStatus::Completed => "PaymentSucceeded",
