@@ -1,120 +1,335 @@
-//! Redriving a dead-letter queue back to its source queue, with a dry run that lists first.
+//! Redriving the intake DLQ back to the order queue, message by message: each message is judged
+//! against the Orders table first, and one that would only fail again (a conflict with the
+//! stored order, an invalid body) is never moved back. A dry run lists the same judgement and
+//! moves nothing; `delete` removes chosen messages (a poison message, once its publisher is
+//! fixed).
 //!
-//! On AWS this is SQS's own message-move task. The emulator does not implement that task, so
-//! against it the same move is done by hand: each message is sent to the source queue with its
-//! body and message attributes, then deleted from the DLQ, ten at a time.
+//! When every message of the DLQ is to move, on AWS this is SQS's own message-move task;
+//! otherwise (and always on the emulator, which has no such task) each chosen message is sent to
+//! the order queue with its body and message attributes, then deleted from the DLQ.
 
+use std::collections::{BTreeMap, HashSet};
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
+    DeleteMessageBatchRequestEntry, Message, MessageAttributeValue, MessageSystemAttributeName,
 };
-use order_domain::parse_body;
+use order_domain::{parse_body, OrderStatus};
 use order_pipeline::adapters::sqs::SqsDeadLetterQueue;
 use order_pipeline::ports::queue::DeadLetterQueue;
 use serde::Serialize;
 
 use crate::{aws_err, LocalError};
 
-/// One message in the DLQ, as the dry run lists it.
+/// What redriving one message would do, judged from its body and the stored order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// No order of its id is stored: it is stored now.
+    New,
+    /// Its order is stored `FAILED` (dlq-alarm marked it) with the same content: accepted again.
+    AcceptedAgain,
+    /// The same order is stored and on its way: dropped as a duplicate (harmless).
+    Duplicate,
+    /// Another order is stored under its id: it would fail again and return. Stays.
+    Conflict,
+    /// Not an acceptable order: it would fail again and return. Stays.
+    Invalid,
+}
+
+impl Verdict {
+    /// Whether a redrive moves it back to the order queue.
+    pub fn moves(self) -> bool {
+        matches!(
+            self,
+            Verdict::New | Verdict::AcceptedAgain | Verdict::Duplicate
+        )
+    }
+
+    fn says(self) -> &'static str {
+        match self {
+            Verdict::New => "new: stored when redriven",
+            Verdict::AcceptedAgain => "FAILED with the same content: accepted again when redriven",
+            Verdict::Duplicate => "already stored: dropped as a duplicate when redriven",
+            Verdict::Conflict => "conflicts with the stored order of its id: stays (it would fail again); delete it, or publish it under a new orderId",
+            Verdict::Invalid => "invalid: stays (it would fail again); fix the publisher, then delete it",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Verdict::New => "new",
+            Verdict::AcceptedAgain => "accepted again",
+            Verdict::Duplicate => "duplicate",
+            Verdict::Conflict => "conflict",
+            Verdict::Invalid => "invalid",
+        }
+    }
+}
+
+/// One message in the DLQ and what a redrive would do with it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Listed {
     pub message_id: String,
     pub correlation_id: Option<String>,
     pub order_id: Option<String>,
-    pub receive_count: u32,
-    /// What redriving it will do, as far as the message alone tells.
-    pub expect: String,
+    pub verdict: Verdict,
+    /// Why an invalid body is invalid.
+    pub detail: Option<String>,
 }
 
-/// Lists every message of the DLQ without consuming any (each is made visible again).
-pub async fn list(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> Result<Vec<Listed>, LocalError> {
+impl Listed {
+    /// Whether `--only` names it (its message id or its order id); everything without a filter.
+    pub fn chosen(&self, only: &[String]) -> bool {
+        only.is_empty()
+            || only
+                .iter()
+                .any(|o| *o == self.message_id || self.order_id.as_deref() == Some(o.as_str()))
+    }
+
+    /// One line for a person.
+    pub fn line(&self) -> String {
+        format!(
+            "  {}  order {}  correlation {}: {}{}",
+            self.message_id,
+            self.order_id.as_deref().unwrap_or("-"),
+            self.correlation_id.as_deref().unwrap_or("-"),
+            self.verdict.says(),
+            self.detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// The DLQ as listed.
+pub struct Listing {
+    pub listed: Vec<Listed>,
+    /// Messages another reader held hidden through every look (dlq-alarm's sweep holds them
+    /// for moments; a console poll for longer): not listed, and not acted on.
+    pub held_elsewhere: u64,
+}
+
+/// How long a listing waits for messages another reader holds.
+const WAIT_FOR_HELD: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Every message of the DLQ, judged against the Orders table `table`, without consuming any
+/// (each is made visible again). When another reader holds some hidden, it looks again for up
+/// to 10 s.
+pub async fn list(
+    sqs: &aws_sdk_sqs::Client,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    dlq_url: &str,
+) -> Result<Listing, LocalError> {
     let dlq = SqsDeadLetterQueue::new(sqs.clone(), dlq_url);
-    let letters = dlq
-        .snapshot(100_000, crate::report::LIST_VISIBILITY_SECONDS)
-        .await
-        .map_err(|e| LocalError::Input(format!("read the DLQ: {e}")))?;
-    dlq.release(&letters)
-        .await
-        .map_err(|e| LocalError::Input(format!("make the DLQ's messages visible again: {e}")))?;
-    Ok(letters
-        .into_iter()
-        .map(|l| {
-            let (order_id, expect) = match parse_body(&l.body).order {
-                Ok((order, _)) => (
-                    Some(order.order_id),
-                    "an order: stored if new, accepted again if marked FAILED, back in the DLQ if it conflicts with the stored order".to_string(),
-                ),
-                Err(e) => (None, format!("invalid ({e}): it will fail again and return; fix the publisher, then delete it")),
-            };
-            Listed {
-                message_id: l.message_id,
-                correlation_id: l.correlation_attribute,
-                order_id,
-                receive_count: l.receive_count,
-                expect,
+    let started = std::time::Instant::now();
+    let (letters, held_elsewhere) = loop {
+        let letters = dlq
+            .snapshot(100_000, crate::report::LIST_VISIBILITY_SECONDS)
+            .await
+            .map_err(|e| LocalError::Input(format!("read the DLQ: {e}")))?;
+        // Counted while this look holds what it read.
+        let counts = dlq.counts().await;
+        dlq.release(&letters).await.map_err(|e| {
+            LocalError::Input(format!("make the DLQ's messages visible again: {e}"))
+        })?;
+        let others = counts
+            .map_err(|e| LocalError::Input(format!("read the DLQ's counts: {e}")))?
+            .held
+            .saturating_sub(letters.len() as u64);
+        if others == 0 || started.elapsed() >= WAIT_FOR_HELD {
+            break (letters, others);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    let mut listed = Vec::with_capacity(letters.len());
+    for l in letters {
+        let (order_id, verdict, detail) = match parse_body(&l.body).order {
+            Ok((order, _)) => {
+                let stored = stored_head(dynamodb, table, &order.order_id).await?;
+                let verdict = match stored {
+                    None => Verdict::New,
+                    Some((hash, _)) if hash != order.content_hash() => Verdict::Conflict,
+                    Some((_, OrderStatus::Failed)) => Verdict::AcceptedAgain,
+                    Some(_) => Verdict::Duplicate,
+                };
+                (Some(order.order_id), verdict, None)
             }
-        })
-        .collect())
+            Err(e) => (None, Verdict::Invalid, Some(e.to_string())),
+        };
+        listed.push(Listed {
+            message_id: l.message_id,
+            correlation_id: l.correlation_attribute,
+            order_id,
+            verdict,
+            detail,
+        });
+    }
+    Ok(Listing {
+        listed,
+        held_elsewhere,
+    })
 }
 
-/// Moves every message of `dlq_url` to `queue_url` (the emulator's stand-in for SQS's
-/// message-move task). Returns how many moved.
-pub async fn move_by_hand(
+/// The stored order's content hash and status, if any.
+async fn stored_head(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    order_id: &str,
+) -> Result<Option<(String, OrderStatus)>, LocalError> {
+    let item = dynamodb
+        .get_item()
+        .table_name(table)
+        .key("orderId", AttributeValue::S(order_id.into()))
+        .projection_expression("contentHash, #s")
+        .expression_attribute_names("#s", "status")
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(aws_err("read the stored order"))?
+        .item;
+    let Some(item) = item else {
+        return Ok(None);
+    };
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let status = text("status")
+        .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok())
+        // A status this tool does not know is not FAILED: the message is a duplicate at most.
+        .unwrap_or(OrderStatus::Accepted);
+    // An item without a hash (written by another system) matches no message.
+    Ok(Some((text("contentHash").unwrap_or_default(), status)))
+}
+
+/// The totals line: how many of each verdict, those that move first.
+pub fn totals(listed: &[&Listed]) -> String {
+    let mut by: BTreeMap<Verdict, usize> = BTreeMap::new();
+    for l in listed {
+        *by.entry(l.verdict).or_default() += 1;
+    }
+    let part = |moves: bool| {
+        let parts: Vec<String> = by
+            .iter()
+            .filter(|(v, _)| v.moves() == moves)
+            .map(|(v, n)| format!("{n} {}", v.label()))
+            .collect();
+        let n: usize = by
+            .iter()
+            .filter(|(v, _)| v.moves() == moves)
+            .map(|(_, n)| n)
+            .sum();
+        if parts.is_empty() {
+            format!("{n}")
+        } else {
+            format!("{n} ({})", parts.join(", "))
+        }
+    };
+    format!("to redrive {}; staying {}", part(true), part(false))
+}
+
+/// What to do with the chosen messages.
+pub enum Action<'a> {
+    /// Send each to this queue, then delete it from the DLQ.
+    MoveTo(&'a str),
+    Delete,
+}
+
+/// Applies `action` to the DLQ messages whose ids are in `chosen`, and to no other: the others
+/// (arrived since the listing, or staying) are held hidden while the DLQ is read and made visible
+/// again at the end. Returns how many were acted on.
+pub async fn act_on(
     sqs: &aws_sdk_sqs::Client,
     dlq_url: &str,
-    queue_url: &str,
+    chosen: &HashSet<String>,
+    action: Action<'_>,
 ) -> Result<usize, LocalError> {
-    let mut moved = 0;
-    loop {
-        let messages = sqs
-            .receive_message()
-            .queue_url(dlq_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(60)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .map_err(aws_err("receive from the DLQ"))?
-            .messages
-            .unwrap_or_default();
-        if messages.is_empty() {
-            return Ok(moved);
-        }
-        let mut done = Vec::new();
-        for (i, m) in messages.iter().enumerate() {
-            let mut send = sqs
-                .send_message()
-                .queue_url(queue_url)
-                .message_body(m.body.clone().unwrap_or_default());
-            for (name, value) in m.message_attributes.clone().unwrap_or_default() {
-                let attribute = MessageAttributeValue::builder()
-                    .data_type(value.data_type)
-                    .set_string_value(value.string_value)
-                    .build()
-                    .map_err(aws_err("message attribute"))?;
-                send = send.message_attributes(name, attribute);
-            }
-            send.send()
+    let mut done_count = 0;
+    let mut held: Vec<String> = Vec::new();
+    let result = async {
+        loop {
+            let messages = sqs
+                .receive_message()
+                .queue_url(dlq_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(120)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
                 .await
-                .map_err(aws_err("send to the source queue"))?;
-            done.push(
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
-                    .build()
-                    .map_err(aws_err("delete entry"))?,
-            );
+                .map_err(aws_err("receive from the DLQ"))?
+                .messages
+                .unwrap_or_default();
+            if messages.is_empty() {
+                return Ok::<(), LocalError>(());
+            }
+            let mut done = Vec::new();
+            for (i, m) in messages.iter().enumerate() {
+                let id = m.message_id.clone().unwrap_or_default();
+                let handle = m.receipt_handle.clone().unwrap_or_default();
+                if !chosen.contains(&id) {
+                    held.push(handle);
+                    continue;
+                }
+                if let Action::MoveTo(queue_url) = action {
+                    send_copy(sqs, queue_url, m).await?;
+                }
+                done.push(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(handle)
+                        .build()
+                        .map_err(aws_err("delete entry"))?,
+                );
+            }
+            if !done.is_empty() {
+                done_count += done.len();
+                sqs.delete_message_batch()
+                    .queue_url(dlq_url)
+                    .set_entries(Some(done))
+                    .send()
+                    .await
+                    .map_err(aws_err("delete from the DLQ"))?;
+            }
         }
-        moved += done.len();
-        sqs.delete_message_batch()
-            .queue_url(dlq_url)
-            .set_entries(Some(done))
-            .send()
-            .await
-            .map_err(aws_err("delete the moved messages from the DLQ"))?;
     }
+    .await;
+    // The messages left alone are visible again at once (else after 120 s).
+    let handles: Vec<&str> = held.iter().map(String::as_str).collect();
+    let released =
+        order_pipeline::adapters::sqs::change_visibility(sqs, dlq_url, &handles, 0).await;
+    result?;
+    released.map_err(|e| {
+        LocalError::Input(format!(
+            "the messages left in the DLQ are hidden for 120 s more: {e}"
+        ))
+    })?;
+    Ok(done_count)
+}
+
+async fn send_copy(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    m: &Message,
+) -> Result<(), LocalError> {
+    let mut send = sqs
+        .send_message()
+        .queue_url(queue_url)
+        .message_body(m.body.clone().unwrap_or_default());
+    for (name, value) in m.message_attributes.clone().unwrap_or_default() {
+        let attribute = MessageAttributeValue::builder()
+            .data_type(value.data_type)
+            .set_string_value(value.string_value)
+            .build()
+            .map_err(aws_err("message attribute"))?;
+        send = send.message_attributes(name, attribute);
+    }
+    send.send()
+        .await
+        .map_err(aws_err("send to the order queue"))?;
+    Ok(())
 }
 
 /// Starts SQS's message-move task from the DLQ back to the queue it came from (AWS).

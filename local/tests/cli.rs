@@ -247,3 +247,144 @@ fn an_outputs_file_with_two_stacks_asks_which_one() {
     );
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 }
+
+/// `order-producer` with the state of `dir`'s run; its stderr, and whether it succeeded.
+fn producer(dir: &PathBuf, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_order-producer"))
+        .arg("--local")
+        .args(args)
+        .env("ORDER_LOCAL_STATE", dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Polls `check` every 200 ms for up to `seconds`.
+async fn eventually<F, Fut>(seconds: u64, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// Protects: the runbook's DLQ steps (docs/operations.md, "Redrive"), walked with the tools on
+/// a running local stack. A valid order the consumer never stored is marked FAILED by
+/// dlq-alarm; the dry run says it would be accepted again and that the invalid message and the
+/// conflict stay; the redrive moves only the order back, which is ACCEPTED again and goes on;
+/// the invalid (poison) message and the conflict are never moved back to fail again (before,
+/// a redrive moved everything, and the dry run said "will fail again" of what it then moved);
+/// `delete --only` removes the poison message, and only it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let dir = state_dir("runbook");
+    let mut run = Run::start(&dir, 1);
+    let address = run.up();
+    let stack: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stack.json")).unwrap()).unwrap();
+    let config = order_local::emulator::sdk_config_for(&format!("http://{address}")).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let dlq_url = stack["dlqUrl"].as_str().unwrap().to_string();
+    let table = stack["tableName"].as_str().unwrap().to_string();
+    let status = |id: &'static str| {
+        let (dynamodb, table) = (dynamodb.clone(), table.clone());
+        async move {
+            dynamodb
+                .get_item()
+                .table_name(table)
+                .key("orderId", AttributeValue::S(id.into()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+                .and_then(|i| i.get("status").and_then(|s| s.as_s().ok()).cloned())
+        }
+    };
+
+    // A stored order, then a message reusing its id with other content (a conflict), a valid
+    // order the consumer never stored and a poison message, all straight into the DLQ.
+    let (ok, said) = producer(&dir, &["seeds"]);
+    assert!(ok, "{said}");
+    assert!(eventually(30, || async { status("O1234").await.is_some() }).await);
+    let walk = r#"{"orderId":"WALK-1","customerId":"c-walk","currency":"USD","items":[{"sku":"CABLE-C","quantity":1}]}"#;
+    let conflict = r#"{"orderId":"O1234","customerId":"someone-else","currency":"USD","items":[{"sku":"CABLE-C","quantity":9}]}"#;
+    let mut ids = Vec::new();
+    for body in [walk, conflict, "{not an order"] {
+        let sent = sqs
+            .send_message()
+            .queue_url(&dlq_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+        ids.push(sent.message_id.unwrap());
+    }
+    let poison = ids[2].clone();
+    assert!(
+        eventually(60, || async {
+            status("WALK-1").await.as_deref() == Some("FAILED")
+        })
+        .await,
+        "dlq-alarm marks the never-stored order FAILED: {}",
+        run.stderr()
+    );
+
+    let (ok, said) = producer(&dir, &["redrive", "--dry-run"]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("to redrive 1 (1 accepted again); staying 2 (1 conflict, 1 invalid)"),
+        "{said}"
+    );
+    assert!(said.contains("dry run: nothing moved"), "{said}");
+
+    let (ok, said) = producer(&dir, &["redrive"]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("moved 1 message back to the order queue; 2 left"),
+        "{said}"
+    );
+    assert!(
+        eventually(60, || async {
+            !matches!(status("WALK-1").await.as_deref(), Some("FAILED") | None)
+        })
+        .await,
+        "the redriven order is accepted again: {:?}",
+        status("WALK-1").await
+    );
+    assert_eq!(
+        status("O1234").await.as_deref(),
+        Some("COMPLETED"),
+        "the conflict left the stored order alone"
+    );
+
+    let (ok, said) = producer(&dir, &["delete", "--only", &poison]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("deleted 1 message from the DLQ; 1 left"),
+        "{said}"
+    );
+    let (ok, said) = producer(&dir, &["redrive", "--dry-run"]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("the DLQ holds 1 message") && said.contains("1 conflict"),
+        "only the conflict is left: {said}"
+    );
+
+    let (status, out) = run.stop("-INT", true);
+    assert!(status.success(), "{status}");
+    assert_full_summary(&out);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,6 +5,7 @@
 //!   order-producer --local publish order.json           one order from a file (or - for stdin)
 //!   order-producer --outputs-file cdk-outputs.json generate --count 1000 --duplicates 0.05
 //!   order-producer --local redrive --dry-run            list the DLQ, then `redrive` to move it back
+//!   order-producer --local delete --only MESSAGE_ID     delete chosen DLQ messages (poison ones)
 //!
 //! Targets: --local (the stack `order-local run` is running), --endpoint-url + --topic-arn (any
 //! emulator), --outputs-file (the file `cdk deploy --outputs-file` wrote; --stack picks one when
@@ -56,7 +57,8 @@ struct Cli {
 enum Command {
     /// Publish one order from a file, or from standard input with `-`.
     Publish {
-        #[arg(default_value = "-")]
+        /// The order's JSON file; `-` reads it from stdin (there is no default: a forgotten
+        /// file name would wait on the terminal).
         file: String,
         /// The correlationId message attribute (default: one made up for this run).
         #[arg(long)]
@@ -97,12 +99,26 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         older_than_minutes: u64,
     },
-    /// Move the intake DLQ's messages back to the order queue (SQS's message-move task on AWS,
-    /// the same move by hand on the emulator). Run with --dry-run first to list them.
+    /// Move the intake DLQ's messages back to the order queue, each judged against the Orders
+    /// table first: a conflict with the stored order or an invalid body stays (it would only
+    /// fail again). Run with --dry-run first to see the judgement.
     Redrive {
         /// List the messages and what redriving each will do; move nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Only these messages: message ids or order ids, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// List every message, not only the first 20.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete the chosen intake DLQ messages (a poison message, once its publisher is fixed):
+    /// nothing is deleted without --only.
+    Delete {
+        /// The messages: message ids or order ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        only: Vec<String>,
     },
 }
 
@@ -302,48 +318,142 @@ async fn publish(cli: &Cli, planned: Vec<Planned>) -> Result<(), LocalError> {
     Ok(())
 }
 
-async fn redrive_dlq(cli: &Cli, dry_run: bool) -> Result<(), LocalError> {
+/// How many listed lines a redrive prints without --all.
+const LISTED_LINES: usize = 20;
+
+async fn redrive_dlq(
+    cli: &Cli,
+    dry_run: bool,
+    only: &[String],
+    all: bool,
+) -> Result<(), LocalError> {
     let target = target(cli).await?;
     let sqs = aws_sdk_sqs::Client::new(&target.config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
     let dlq_url = target.output("DeadLetterQueueUrl")?;
-    let listed = redrive::list(&sqs, dlq_url).await?;
-    eprintln!(
-        "the DLQ holds {}",
-        plural(listed.len(), "message", "messages")
-    );
-    for l in &listed {
+    let listing =
+        redrive::list(&sqs, &dynamodb, target.output("OrdersTableName")?, dlq_url).await?;
+    if listing.held_elsewhere > 0 {
         eprintln!(
-            "  {}  correlation {}  order {}  receives {}: {}",
-            l.message_id,
-            l.correlation_id.as_deref().unwrap_or("-"),
-            l.order_id.as_deref().unwrap_or("-"),
-            l.receive_count,
-            l.expect
+            "{} more held hidden by another reader (a console poll?) are not listed, nor acted on: run again once they are visible",
+            plural(listing.held_elsewhere as usize, "message", "messages")
         );
     }
-    if dry_run || listed.is_empty() {
-        if dry_run && !listed.is_empty() {
-            eprintln!("dry run: nothing moved; run again without --dry-run to redrive");
-        }
+    let listed = listing.listed;
+    let chosen: Vec<&redrive::Listed> = listed.iter().filter(|l| l.chosen(only)).collect();
+    eprintln!(
+        "the DLQ holds {}{}: {}",
+        plural(listed.len(), "message", "messages"),
+        if only.is_empty() {
+            String::new()
+        } else {
+            format!(", {} chosen by --only", chosen.len())
+        },
+        redrive::totals(&chosen)
+    );
+    // The ones that stay first: they need a person.
+    let mut lines: Vec<&&redrive::Listed> = chosen.iter().collect();
+    lines.sort_by_key(|l| (l.verdict.moves(), l.verdict));
+    let shown = if all { lines.len() } else { LISTED_LINES };
+    for l in lines.iter().take(shown) {
+        eprintln!("{}", l.line());
+    }
+    if lines.len() > shown {
+        eprintln!(
+            "  ... and {} more (--all lists every one)",
+            lines.len() - shown
+        );
+    }
+    let moving: std::collections::HashSet<String> = chosen
+        .iter()
+        .filter(|l| l.verdict.moves())
+        .map(|l| l.message_id.clone())
+        .collect();
+    if dry_run {
+        eprintln!(
+            "dry run: nothing moved; without --dry-run, the {} to redrive move back and the rest stay",
+            moving.len()
+        );
         return Ok(());
     }
-    if target.emulated {
-        let moved = redrive::move_by_hand(&sqs, dlq_url, target.output("OrderQueueUrl")?).await?;
-        eprintln!(
-            "moved {} back to the order queue",
-            plural(moved, "message", "messages")
-        );
-    } else {
-        let task = redrive::start_move_task(&sqs, target.output("DeadLetterQueueArn")?).await?;
-        eprintln!("started SQS's redrive (message-move task {task}); the DLQ alarm returns to OK when it is empty");
+    if moving.is_empty() {
+        eprintln!("nothing to redrive");
+        return Ok(());
     }
+    if !target.emulated && only.is_empty() && moving.len() == listed.len() {
+        // Everything moves: SQS's own task does it.
+        let task = redrive::start_move_task(&sqs, target.output("DeadLetterQueueArn")?).await?;
+        eprintln!("started SQS's redrive of all {} (message-move task {task}); the DLQ alarm returns to OK when it is empty", moving.len());
+        return Ok(());
+    }
+    let moved = redrive::act_on(
+        &sqs,
+        dlq_url,
+        &moving,
+        redrive::Action::MoveTo(target.output("OrderQueueUrl")?),
+    )
+    .await?;
+    if moved < moving.len() {
+        eprintln!(
+            "{} of those to redrive were not moved: another reader held them, or they were deleted meanwhile; run again",
+            moving.len() - moved
+        );
+    }
+    let left = listed.len() - moved;
+    eprintln!(
+        "moved {} back to the order queue; {} left in the DLQ{}",
+        plural(moved, "message", "messages"),
+        left,
+        if left > 0 {
+            " (delete a message that would fail again with `delete --only ID` once its cause is fixed)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+async fn delete_from_dlq(cli: &Cli, only: &[String]) -> Result<(), LocalError> {
+    let target = target(cli).await?;
+    let sqs = aws_sdk_sqs::Client::new(&target.config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
+    let dlq_url = target.output("DeadLetterQueueUrl")?;
+    let listing =
+        redrive::list(&sqs, &dynamodb, target.output("OrdersTableName")?, dlq_url).await?;
+    if listing.held_elsewhere > 0 {
+        eprintln!(
+            "{} more held hidden by another reader (a console poll?) are not listed, nor acted on: run again once they are visible",
+            plural(listing.held_elsewhere as usize, "message", "messages")
+        );
+    }
+    let listed = listing.listed;
+    let chosen: std::collections::HashSet<String> = listed
+        .iter()
+        .filter(|l| l.chosen(only))
+        .map(|l| l.message_id.clone())
+        .collect();
+    if chosen.is_empty() {
+        return Err(LocalError::Input(format!(
+            "no DLQ message has the message id or order id {}: list them with `redrive --dry-run`",
+            only.join(", ")
+        )));
+    }
+    let deleted = redrive::act_on(&sqs, dlq_url, &chosen, redrive::Action::Delete).await?;
+    eprintln!(
+        "deleted {} from the DLQ; {} left",
+        plural(deleted, "message", "messages"),
+        listed.len() - deleted
+    );
     Ok(())
 }
 
 async fn run(cli: &Cli) -> Result<(), LocalError> {
     let run_id = format!("p{}", chrono::Utc::now().timestamp_millis());
     let planned: Vec<Planned> = match &cli.command {
-        Command::Redrive { dry_run } => return redrive_dlq(cli, *dry_run).await,
+        Command::Redrive { dry_run, only, all } => {
+            return redrive_dlq(cli, *dry_run, only, *all).await
+        }
+        Command::Delete { only } => return delete_from_dlq(cli, only).await,
         Command::Stuck { older_than_minutes } => {
             let target = target(cli).await?;
             let stuck = order_local::stuck::list(
