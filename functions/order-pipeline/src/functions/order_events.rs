@@ -73,7 +73,7 @@ impl<P: EventPublisher> OrderEvents<P> {
     ) -> Result<DynamoDbEventResponse, std::convert::Infallible> {
         let span = self
             .cold_start
-            .invocation_span(&event.context, &self.service);
+            .invocation_span(&event.context, &self.service, self.telemetry.as_ref());
         Ok(self
             .handle_records(&event.payload.records)
             .instrument(span)

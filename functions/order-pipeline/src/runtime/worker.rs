@@ -245,7 +245,7 @@ impl<H: RecordHandler> SqsWorker<H> {
     ) -> Result<(SqsBatchResponse, Vec<RecordReport<H::Outcome>>), BatchUnavailable> {
         let span = self
             .cold_start
-            .invocation_span(&event.context, &self.config.service);
+            .invocation_span(&event.context, &self.config.service, self.telemetry.as_ref());
         if let Some(mode) = self.mode {
             span.record("mode", mode);
         }

@@ -109,7 +109,7 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
             .unwrap_or_default();
         let span = self
             .cold_start
-            .invocation_span(&context, &self.config.service);
+            .invocation_span(&context, &self.config.service, self.telemetry.as_ref());
         self.handle_request(request).instrument(span).await
     }
 

@@ -179,7 +179,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
             DlqAlarmEvent::Sweep { .. } => {
                 let span = self
                     .cold_start
-                    .invocation_span(&context, &self.config.service);
+                    .invocation_span(&context, &self.config.service, self.telemetry.as_ref());
                 let deadline = Deadline::from_epoch_ms(
                     context.deadline,
                     self.config.start_margin,
@@ -208,7 +208,7 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
     ) -> Result<AlarmSummary, AlarmError> {
         let span = self
             .cold_start
-            .invocation_span(&event.context, &self.config.service);
+            .invocation_span(&event.context, &self.config.service, self.telemetry.as_ref());
         let deadline = Deadline::from_epoch_ms(
             event.context.deadline,
             self.config.start_margin,

@@ -73,18 +73,26 @@ impl ColdStart {
     /// The span of one invocation: `service`, `function_name` (from the context, when it has
     /// one), `cold_start`, `function_request_id`, `xray_trace_id`, which every line logged
     /// inside it carries. The service and function name are the function's own even when
-    /// several functions share a process (the local runner).
+    /// several functions share a process (the local runner). A cold start also writes the
+    /// `ColdStart` metric (count 1, by service) to `telemetry`, as Powertools does.
     pub fn invocation_span(
         &self,
         context: &lambda_runtime::Context,
         service: &str,
+        telemetry: &dyn LineWriter,
     ) -> tracing::Span {
+        let cold_start = self.take();
+        if cold_start {
+            let mut metrics = Metrics::default();
+            metrics.count("ColdStart", 1);
+            metrics.flush(service, telemetry);
+        }
         let span = tracing::info_span!(
             "invocation",
             service,
             function_name = tracing::field::Empty,
             mode = tracing::field::Empty,
-            cold_start = self.take(),
+            cold_start,
             function_request_id = %context.request_id,
             xray_trace_id = tracing::field::Empty,
         );
@@ -145,4 +153,28 @@ pub fn capture_logs_into(out: &Captured) {
         let _ = tracing::subscriber::set_global_default(subscriber);
     });
     CAPTURE.with(|c| *c.borrow_mut() = Some(out.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Protects: a function's first invocation writes the `ColdStart` metric (count 1, by
+    /// service) and later ones do not, so cold starts can be graphed and alarmed on.
+    #[test]
+    fn the_first_invocation_writes_the_cold_start_metric_and_the_next_does_not() {
+        let out = Captured::default();
+        let cold = ColdStart::new();
+        let context = lambda_runtime::Context::default();
+        let _first = cold.invocation_span(&context, "payment", &out);
+        let _second = cold.invocation_span(&context, "payment", &out);
+        let lines = out.json();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["ColdStart"], 1.0);
+        assert_eq!(lines[0]["service"], "payment");
+        assert_eq!(
+            lines[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            "ColdStart"
+        );
+    }
 }
