@@ -27,6 +27,7 @@ pub mod seeds;
 pub mod stream;
 pub mod stuck;
 pub mod template;
+pub mod timeline;
 
 use aws_config::SdkConfig;
 

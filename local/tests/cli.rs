@@ -284,7 +284,7 @@ where
 /// conflict stay; the redrive moves only the order back, which is ACCEPTED again and goes on;
 /// the invalid (poison) message and the conflict are never moved back to fail again (before,
 /// a redrive moved everything, and the dry run said "will fail again" of what it then moved);
-/// `delete --only` removes the poison message, and only it.
+/// `delete --only` removes the poison message, and only it; `trace` prints an order's timeline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
     use aws_sdk_dynamodb::types::AttributeValue;
@@ -382,6 +382,25 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
         said.contains("the DLQ holds 1 message") && said.contains("1 conflict"),
         "only the conflict is left: {said}"
     );
+
+    // One order's timeline: its steps from the table and its lines from the run's log.
+    let traced = Command::new(env!("CARGO_BIN_EXE_order-producer"))
+        .args(["--local", "trace", "O1234"])
+        .env("ORDER_LOCAL_STATE", &dir)
+        .output()
+        .unwrap();
+    let timeline = String::from_utf8_lossy(&traced.stdout);
+    assert!(traced.status.success(), "{timeline}");
+    for part in [
+        "order O1234: COMPLETED",
+        "acceptedAt (ACCEPTED)",
+        "reservedAt (RESERVED)",
+        "paidAt (PAID)",
+        "completedAt (COMPLETED)",
+        "payment approved",
+    ] {
+        assert!(timeline.contains(part), "no {part:?} in the timeline:\n{timeline}");
+    }
 
     let (status, out) = run.stop("-INT", true);
     assert!(status.success(), "{status}");

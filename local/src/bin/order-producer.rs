@@ -6,6 +6,7 @@
 //!   order-producer --outputs-file cdk-outputs.json generate --count 1000 --duplicates 0.05
 //!   order-producer --local redrive --dry-run            list the DLQ, then `redrive` to move it back
 //!   order-producer --local delete --only MESSAGE_ID     delete chosen DLQ messages (poison ones)
+//!   order-producer --local trace O1234                  one order's timeline: steps and log lines
 //!
 //! Targets: --local (the stack `order-local run` is running), --endpoint-url + --topic-arn (any
 //! emulator), --outputs-file (the file `cdk deploy --outputs-file` wrote; --stack picks one when
@@ -112,6 +113,15 @@ enum Command {
         /// List every message, not only the first 20.
         #[arg(long)]
         all: bool,
+    },
+    /// One order's timeline: the lifecycle steps its item records and, locally, every function
+    /// log line about it, in time order with offsets; against AWS, the Logs Insights query that
+    /// finds those lines.
+    Trace {
+        order_id: String,
+        /// The functions' JSON log file (default: the local run's).
+        #[arg(long)]
+        log: Option<PathBuf>,
     },
     /// Delete the chosen intake DLQ messages (a poison message, once its publisher is fixed):
     /// nothing is deleted without --only.
@@ -413,6 +423,41 @@ async fn redrive_dlq(
     Ok(())
 }
 
+async fn trace(cli: &Cli, order_id: &str, log: Option<&std::path::Path>) -> Result<(), LocalError> {
+    use order_local::timeline;
+    let target = target(cli).await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
+    let item = timeline::read_item(&dynamodb, target.output("OrdersTableName")?, order_id).await?;
+    let Some(item) = item else {
+        return Err(LocalError::Input(format!(
+            "no order {order_id} in the Orders table (a message that was never stored is in the DLQ: `redrive --dry-run` lists it)"
+        )));
+    };
+    let correlation = timeline::correlation_id(&item);
+    let status = item
+        .get("status")
+        .and_then(|s| s.as_s().ok())
+        .cloned()
+        .unwrap_or_default();
+    let mut entries = timeline::steps(&item);
+    let local_log = order_local::state_dir().join("functions.log");
+    let log = log
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| cli.local.then_some(local_log));
+    if let Some(path) = &log {
+        entries.extend(timeline::log_lines(path, order_id, correlation.as_deref())?);
+    }
+    print!("{}", timeline::render(order_id, &status, entries));
+    match &log {
+        Some(path) => eprintln!("steps from the Orders table, lines from {}", path.display()),
+        None => eprintln!(
+            "steps from the Orders table. The functions' lines: CloudWatch Logs Insights over the stack's log groups (the *LogGroup outputs):\n  {}\nEach line's xray_trace_id opens its trace in X-Ray.",
+            timeline::insights_query(order_id, correlation.as_deref())
+        ),
+    }
+    Ok(())
+}
+
 async fn delete_from_dlq(cli: &Cli, only: &[String]) -> Result<(), LocalError> {
     let target = target(cli).await?;
     let sqs = aws_sdk_sqs::Client::new(&target.config);
@@ -454,6 +499,7 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
             return redrive_dlq(cli, *dry_run, only, *all).await
         }
         Command::Delete { only } => return delete_from_dlq(cli, only).await,
+        Command::Trace { order_id, log } => return trace(cli, order_id, log.as_deref()).await,
         Command::Stuck { older_than_minutes } => {
             let target = target(cli).await?;
             let stuck = order_local::stuck::list(

@@ -71,9 +71,9 @@ impl<P: EventPublisher> OrderEvents<P> {
         &self,
         event: LambdaEvent<Event>,
     ) -> Result<DynamoDbEventResponse, std::convert::Infallible> {
-        let span = self
-            .cold_start
-            .invocation_span(&event.context, &self.service, self.telemetry.as_ref());
+        let span =
+            self.cold_start
+                .invocation_span(&event.context, &self.service, self.telemetry.as_ref());
         Ok(self
             .handle_records(&event.payload.records)
             .instrument(span)

@@ -243,9 +243,11 @@ impl<H: RecordHandler> SqsWorker<H> {
         &self,
         event: LambdaEvent<SqsEvent>,
     ) -> Result<(SqsBatchResponse, Vec<RecordReport<H::Outcome>>), BatchUnavailable> {
-        let span = self
-            .cold_start
-            .invocation_span(&event.context, &self.config.service, self.telemetry.as_ref());
+        let span = self.cold_start.invocation_span(
+            &event.context,
+            &self.config.service,
+            self.telemetry.as_ref(),
+        );
         if let Some(mode) = self.mode {
             span.record("mode", mode);
         }

@@ -107,9 +107,11 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
         let context = lambda_http::RequestExt::lambda_context_ref(&request)
             .cloned()
             .unwrap_or_default();
-        let span = self
-            .cold_start
-            .invocation_span(&context, &self.config.service, self.telemetry.as_ref());
+        let span = self.cold_start.invocation_span(
+            &context,
+            &self.config.service,
+            self.telemetry.as_ref(),
+        );
         self.handle_request(request).instrument(span).await
     }
 

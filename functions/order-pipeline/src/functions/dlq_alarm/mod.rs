@@ -177,9 +177,11 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         match payload {
             DlqAlarmEvent::Alarm(alarm) => self.handle(LambdaEvent::new(*alarm, context)).await,
             DlqAlarmEvent::Sweep { .. } => {
-                let span = self
-                    .cold_start
-                    .invocation_span(&context, &self.config.service, self.telemetry.as_ref());
+                let span = self.cold_start.invocation_span(
+                    &context,
+                    &self.config.service,
+                    self.telemetry.as_ref(),
+                );
                 let deadline = Deadline::from_epoch_ms(
                     context.deadline,
                     self.config.start_margin,
@@ -206,9 +208,11 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         &self,
         event: LambdaEvent<CloudWatchAlarm>,
     ) -> Result<AlarmSummary, AlarmError> {
-        let span = self
-            .cold_start
-            .invocation_span(&event.context, &self.config.service, self.telemetry.as_ref());
+        let span = self.cold_start.invocation_span(
+            &event.context,
+            &self.config.service,
+            self.telemetry.as_ref(),
+        );
         let deadline = Deadline::from_epoch_ms(
             event.context.deadline,
             self.config.start_margin,
