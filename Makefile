@@ -130,10 +130,10 @@ test: $(TARGET_STAMP)
 ARGS ?=
 
 demo: tools
-	cargo run --locked -p order-local --bin order-local -- demo $(ARGS)
+	cargo run --locked -p order-local --bin orders -- demo $(ARGS)
 
 run: tools
-	cargo run --locked -p order-local --bin order-local -- run $(ARGS)
+	cargo run --locked -p order-local --bin orders -- run $(ARGS)
 
 build: tools
 	cargo lambda build --release --arm64 --locked $(addprefix -p ,$(FUNCTIONS))

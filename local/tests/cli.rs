@@ -248,10 +248,10 @@ fn an_outputs_file_with_two_stacks_asks_which_one() {
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 }
 
-/// `order-producer` with the state of `dir`'s run; its stderr, and whether it succeeded.
+/// `orders` (the product command) with the state of `dir`'s run and no target named: the
+/// running local stack is the default. Its stderr, and whether it succeeded.
 fn producer(dir: &PathBuf, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_order-producer"))
-        .arg("--local")
+    let out = Command::new(env!("CARGO_BIN_EXE_orders"))
         .args(args)
         .env("ORDER_LOCAL_STATE", dir)
         .output()
@@ -278,8 +278,8 @@ where
     false
 }
 
-/// Protects: the runbook's DLQ steps (docs/operations.md, "Redrive"), walked with the tools on
-/// a running local stack. A valid order the consumer never stored is marked FAILED by
+/// Protects: the runbook's DLQ steps (docs/operations.md, "Redrive"), walked with the product
+/// command (`orders`, no target named: the running local stack) on a running local stack. A valid order the consumer never stored is marked FAILED by
 /// dlq-alarm; the dry run says it would be accepted again and that the invalid message and the
 /// conflict stay; the redrive moves only the order back, which is ACCEPTED again and goes on;
 /// the invalid (poison) message and the conflict are never moved back to fail again (before,
@@ -384,8 +384,8 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
     );
 
     // One order's timeline: its steps from the table and its lines from the run's log.
-    let traced = Command::new(env!("CARGO_BIN_EXE_order-producer"))
-        .args(["--local", "trace", "O1234"])
+    let traced = Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(["trace", "O1234"])
         .env("ORDER_LOCAL_STATE", &dir)
         .output()
         .unwrap();
@@ -399,7 +399,10 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
         "completedAt (COMPLETED)",
         "payment approved",
     ] {
-        assert!(timeline.contains(part), "no {part:?} in the timeline:\n{timeline}");
+        assert!(
+            timeline.contains(part),
+            "no {part:?} in the timeline:\n{timeline}"
+        );
     }
 
     let (status, out) = run.stop("-INT", true);

@@ -206,9 +206,23 @@ fn outputs_of(file: &PathBuf, stack: Option<&str>) -> Result<BTreeMap<String, St
     Ok(as_outputs(chosen))
 }
 
+/// Whether the command goes to the local stack: `--local` (or `--http local`), or no target
+/// named while `make run` runs.
+fn local_target(cli: &Cli) -> bool {
+    let none_named =
+        cli.outputs_file.is_none() && cli.topic_arn.is_none() && cli.endpoint_url.is_none();
+    cli.local
+        || cli.http.as_deref() == Some("local")
+        || (none_named
+            && matches!(
+                order_local::run_lock::holder(&order_local::state_dir()),
+                order_local::run_lock::Holder::Running(_)
+            ))
+}
+
 /// Finds the SDK configuration and the outputs for the chosen target.
 async fn target(cli: &Cli) -> Result<Target, LocalError> {
-    if cli.local || cli.http.as_deref() == Some("local") {
+    if local_target(cli) {
         let path = local_stack_file();
         let text = std::fs::read_to_string(&path).map_err(|_| {
             LocalError::Input(format!(
@@ -241,7 +255,7 @@ async fn target(cli: &Cli) -> Result<Target, LocalError> {
     }
     if outputs.is_empty() {
         return Err(LocalError::Input(
-            "say where to go: --local, --outputs-file cdk-outputs.json, or --topic-arn ARN".into(),
+            "say where to go: start the local stack with `make run` (it is then the default), or name a deployed one with --outputs-file cdk-outputs.json (or --topic-arn ARN)".into(),
         ));
     }
     let (config, emulated) = match &cli.endpoint_url {
@@ -443,7 +457,7 @@ async fn trace(cli: &Cli, order_id: &str, log: Option<&std::path::Path>) -> Resu
     let local_log = order_local::state_dir().join("functions.log");
     let log = log
         .map(std::path::Path::to_path_buf)
-        .or_else(|| cli.local.then_some(local_log));
+        .or_else(|| local_target(cli).then_some(local_log));
     if let Some(path) = &log {
         entries.extend(timeline::log_lines(path, order_id, correlation.as_deref())?);
     }
@@ -593,8 +607,9 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
     publish(cli, planned).await
 }
 
+// pub(crate): the `orders` command runs this main for the subcommands it shares.
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+pub(crate) async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(&cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -12,7 +12,7 @@ use order_local::template::Template;
 use order_local::LocalError;
 use order_pipeline::runtime::telemetry::{init_logging, LineWriter};
 
-use crate::cli::{Boot, Cli};
+use super::cli::{Boot, Cli};
 
 pub(crate) fn load_template(cli: &Cli) -> Result<Template, LocalError> {
     match &cli.template {

@@ -32,7 +32,7 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
-    /// Boot and keep the pipeline running until Ctrl-C; publish with `order-producer --local`.
+    /// Boot and keep the pipeline running until Ctrl-C; send it orders with `cargo orders seeds`.
     Run {
         #[command(flatten)]
         boot: Boot,

@@ -10,8 +10,8 @@ use order_local::report::render;
 use order_local::seeds;
 use order_local::LocalError;
 
-use crate::boot::{boot, progress, CATALOGUE};
-use crate::cli::{Boot, Cli};
+use super::boot::{boot, progress, CATALOGUE};
+use super::cli::{Boot, Cli};
 
 pub(crate) async fn demo(
     cli: &Cli,

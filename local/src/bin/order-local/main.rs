@@ -20,8 +20,9 @@ use cli::{Cli, Command};
 use demo::demo;
 use run::run;
 
+// pub(crate): the `orders` command runs this main for the subcommands it shares.
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+pub(crate) async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Demo {

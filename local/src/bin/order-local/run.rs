@@ -6,8 +6,8 @@ use std::time::Duration;
 use order_local::pipeline::LocalPipeline;
 use order_local::LocalError;
 
-use crate::boot::{boot, CATALOGUE};
-use crate::cli::{Boot, Cli};
+use super::boot::{boot, CATALOGUE};
+use super::cli::{Boot, Cli};
 
 pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
     let dir = order_local::state_dir();
@@ -19,7 +19,7 @@ pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
         let catalogue = order_local::inventory::parse(CATALOGUE)?;
         order_local::inventory::load(&pipeline.clients.dynamodb, table, &catalogue).await?;
         eprintln!(
-            "loaded the sample catalogue (test/events/inventory.json, {} skus); load your own with: cargo run -p order-local --bin order-producer -- --local inventory load FILE",
+            "loaded the sample catalogue (test/events/inventory.json, {} skus); load your own with: cargo orders inventory load FILE",
             catalogue.len()
         );
     }
@@ -28,7 +28,7 @@ pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
     std::fs::write(&state, json)
         .map_err(|e| LocalError::Input(format!("write {}: {e}", state.display())))?;
     eprintln!(
-        "running. publish with: cargo run -p order-local --bin order-producer -- --local seeds"
+        "running. in another terminal: cargo orders seeds (then: cargo orders trace O1234, cargo orders redrive --dry-run; cargo orders --help lists the rest)"
     );
     if let Some(url) = &pipeline.stack.api_url {
         eprintln!(
