@@ -32,20 +32,24 @@ pub fn holder(dir: &Path) -> Holder {
     let Ok(text) = std::fs::read_to_string(lock_path(dir)) else {
         return Holder::None;
     };
-    match text.trim().parse::<u32>() {
-        Ok(pid) if alive(pid) => Holder::Running(pid),
-        Ok(pid) => Holder::Gone(pid),
+    let mut parts = text.split_whitespace();
+    let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let started = parts.next().and_then(|s| s.parse::<u64>().ok());
+    match (pid, started) {
+        (Some(pid), Some(started)) if start_time(pid) == Some(started) => Holder::Running(pid),
+        (Some(pid), _) => Holder::Gone(pid),
         // Torn or foreign content: nobody can be holding it.
-        Err(_) => Holder::Gone(0),
+        (None, _) => Holder::Gone(0),
     }
 }
 
-/// A process with this id exists and is an order-local (not another program that got the
-/// id after the run was killed).
-fn alive(pid: u32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmd| String::from_utf8_lossy(&cmd).contains("order-local"))
-        .unwrap_or(false)
+/// When process `pid` started (clock ticks after boot, /proc/PID/stat's 22nd field): with the
+/// id it names one process, not another that got the id after the run was killed.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
 impl RunLock {
@@ -62,7 +66,9 @@ impl RunLock {
                 .open(&path)
             {
                 Ok(mut file) => {
-                    file.write_all(std::process::id().to_string().as_bytes())
+                    let me = std::process::id();
+                    let started = start_time(me).unwrap_or_default();
+                    file.write_all(format!("{me} {started}").as_bytes())
                         .map_err(|e| LocalError::Input(format!("write {}: {e}", path.display())))?;
                     return Ok(Self { path });
                 }
@@ -119,11 +125,9 @@ mod tests {
     fn the_lock_file_names_the_run_and_goes_with_it() {
         let d = dir("names");
         let first = RunLock::acquire(&d, &[]).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(lock_path(&d)).unwrap(),
-            std::process::id().to_string()
-        );
-        // This test binary is not named order-local, so its own lock reads as a killed run's.
+        assert_eq!(holder(&d), Holder::Running(std::process::id()));
+        // The same id with another start time: a process that got the id later.
+        std::fs::write(lock_path(&d), format!("{} 1", std::process::id())).unwrap();
         assert_eq!(holder(&d), Holder::Gone(std::process::id()));
         drop(first);
         assert_eq!(holder(&d), Holder::None, "the lock goes with the run");
@@ -140,10 +144,7 @@ mod tests {
         assert_eq!(holder(&d), Holder::Gone(4294967));
         let lock = RunLock::acquire(&d, &[&stack]).unwrap();
         assert!(!stack.exists(), "the dead run's stack.json is removed");
-        assert_eq!(
-            std::fs::read_to_string(lock_path(&d)).unwrap(),
-            std::process::id().to_string()
-        );
+        assert_eq!(holder(&d), Holder::Running(std::process::id()));
         drop(lock);
     }
 }
