@@ -99,6 +99,49 @@ fn cw_time(t: DateTime<Utc>) -> String {
 }
 
 /// The event CloudWatch sends to a Lambda alarm action.
+/// Publishes the state change to `topic_arn` the way CloudWatch's SNS action does: the subject
+/// names the new state and the alarm, the message is CloudWatch's JSON (with the alarm's
+/// description, which says what to do). A failed publish is logged; the alarm still changes.
+async fn notify_topic(
+    clients: &Clients,
+    topic_arn: &str,
+    alarm: &AlarmSpec,
+    from: &str,
+    to: &str,
+    value: f64,
+    now: DateTime<Utc>,
+) {
+    let message = serde_json::json!({
+        "AlarmName": alarm.name,
+        "AlarmDescription": alarm.description,
+        "AWSAccountId": EMULATOR_ACCOUNT,
+        "NewStateValue": to,
+        "NewStateReason": format!("Threshold Crossed: {} was {value} (threshold {}).", alarm.metric_name, alarm.threshold),
+        "StateChangeTime": cw_time(now),
+        "Region": EMULATOR_REGION,
+        "OldStateValue": from,
+        "Trigger": {
+            "MetricName": alarm.metric_name,
+            "Namespace": alarm.namespace,
+            "Threshold": alarm.threshold,
+            "ComparisonOperator": alarm.comparison_operator,
+        },
+    });
+    let mut subject = format!("{to}: \"{}\" (local)", alarm.name);
+    subject.truncate(100);
+    if let Err(e) = clients
+        .sns
+        .publish()
+        .topic_arn(topic_arn)
+        .subject(subject)
+        .message(message.to_string())
+        .send()
+        .await
+    {
+        tracing::warn!(alarm_name = %alarm.name, topic_arn, error = %e, "could not publish the alarm's notification to its topic");
+    }
+}
+
 pub fn alarm_event(
     alarm: &AlarmSpec,
     from: &str,
@@ -344,6 +387,12 @@ impl AlarmEvaluator {
             let mut answers = Vec::new();
             for arn in actions {
                 let Some(target) = alarm.functions.get(arn) else {
+                    // Not the OK of an alarm just created: CloudWatch sends it, but locally every
+                    // boot would fill the ops inbox with one per alarm.
+                    if arn.starts_with("arn:aws:sns:") && from != "INSUFFICIENT_DATA" {
+                        // A topic action: CloudWatch's notification, as the ops topic gets it.
+                        notify_topic(clients, arn, &alarm.spec, &from, to, value, now).await;
+                    }
                     continue;
                 };
                 let event: CloudWatchAlarm =

@@ -14,6 +14,7 @@ pub mod invoke;
 pub mod kit;
 pub mod mapping;
 pub mod observe;
+pub mod ops_inbox;
 pub mod pipeline;
 pub mod process;
 pub mod provider;

@@ -377,6 +377,16 @@ impl LocalPipeline {
 
         let mut api_servers = Vec::new();
         let mut stack = created.stack.clone();
+        // The ops inbox: what operators are sent (alarms, dlq-alarm's summaries), for `orders ops`.
+        let ops_inbox = crate::ops_inbox::subscribe(
+            &clients,
+            &stack.ops_topic_arn,
+            &format!("{}-ops-inbox", options.prefix),
+        )
+        .await?;
+        stack
+            .outputs
+            .insert(crate::ops_inbox::OUTPUT.to_string(), ops_inbox);
         for api in &created.apis {
             let routes = api
                 .routes

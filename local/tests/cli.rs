@@ -284,7 +284,8 @@ where
 /// conflict stay; the redrive moves only the order back, which is ACCEPTED again and goes on;
 /// the invalid (poison) message and the conflict are never moved back to fail again (before,
 /// a redrive moved everything, and the dry run said "will fail again" of what it then moved);
-/// `delete --only` removes the poison message, and only it; `trace` prints an order's timeline.
+/// `delete --only` removes the poison message, and only it; `ops` shows the pages an operator
+/// got; `trace` prints an order's timeline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
     use aws_sdk_dynamodb::types::AttributeValue;
@@ -382,6 +383,26 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
         said.contains("the DLQ holds 1 message") && said.contains("1 conflict"),
         "only the conflict is left: {said}"
     );
+
+    // The page an operator gets: the DLQ alarm's notification (with its description, what to
+    // do) and dlq-alarm's summary, in the local ops inbox; read once, then marked read.
+    let paged = Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(["ops"])
+        .env("ORDER_LOCAL_STATE", &dir)
+        .output()
+        .unwrap();
+    let pages = String::from_utf8_lossy(&paged.stdout);
+    assert!(paged.status.success(), "{pages}");
+    assert!(
+        pages.contains("ALARM: \""),
+        "the alarm's notification: {pages}"
+    );
+    assert!(
+        pages.contains("Order DLQ alarm: read"),
+        "dlq-alarm's summary: {pages}"
+    );
+    let (ok, said) = producer(&dir, &["ops"]);
+    assert!(ok && said.contains("0 pages"), "marked read: {said}");
 
     // One order's timeline: its steps from the table and its lines from the run's log.
     let traced = Command::new(env!("CARGO_BIN_EXE_orders"))

@@ -7,6 +7,7 @@
 //!   order-producer --local redrive --dry-run            list the DLQ, then `redrive` to move it back
 //!   order-producer --local delete --only MESSAGE_ID     delete chosen DLQ messages (poison ones)
 //!   order-producer --local trace O1234                  one order's timeline: steps and log lines
+//!   order-producer --local ops                          the local ops inbox: alarms and summaries
 //!
 //! Targets: --local (the stack `order-local run` is running), --endpoint-url + --topic-arn (any
 //! emulator), --outputs-file (the file `cdk deploy --outputs-file` wrote; --stack picks one when
@@ -122,6 +123,14 @@ enum Command {
         /// The functions' JSON log file (default: the local run's).
         #[arg(long)]
         log: Option<PathBuf>,
+    },
+    /// The local ops inbox: what the ops topic sent (alarm notifications, dlq-alarm's
+    /// summaries), oldest first, then marked read. On AWS the ops topic reaches the email
+    /// address of the stack's `alarmEmail` setting instead.
+    Ops {
+        /// Leave the pages in the inbox.
+        #[arg(long)]
+        keep: bool,
     },
     /// Delete the chosen intake DLQ messages (a poison message, once its publisher is fixed):
     /// nothing is deleted without --only.
@@ -513,6 +522,23 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
             return redrive_dlq(cli, *dry_run, only, *all).await
         }
         Command::Delete { only } => return delete_from_dlq(cli, only).await,
+        Command::Ops { keep } => {
+            let target = target(cli).await?;
+            let url = target.output(order_local::ops_inbox::OUTPUT).map_err(|_| {
+                LocalError::Input(
+                    "the ops inbox is the local stack's (make run); a deployed stack's ops topic reaches the alarmEmail address".into(),
+                )
+            })?;
+            let sqs = aws_sdk_sqs::Client::new(&target.config);
+            let pages = order_local::ops_inbox::read(&sqs, url, *keep).await?;
+            print!("{}", order_local::ops_inbox::render(&pages));
+            eprintln!(
+                "{}{}",
+                plural(pages.len(), "page", "pages"),
+                if *keep { "" } else { ", marked read" }
+            );
+            return Ok(());
+        }
         Command::Trace { order_id, log } => return trace(cli, order_id, log.as_deref()).await,
         Command::Stuck { older_than_minutes } => {
             let target = target(cli).await?;

@@ -448,6 +448,7 @@ impl Builder<'_> {
                 .unwrap_or_else(|| "missing".into()),
             alarm_actions: strings("AlarmActions")?,
             ok_actions: strings("OKActions")?,
+            description: self.string(r, "AlarmDescription")?,
         })
     }
 }

@@ -74,6 +74,9 @@ pub struct AlarmSpec {
     pub treat_missing_data: String,
     pub alarm_actions: Vec<String>,
     pub ok_actions: Vec<String>,
+    /// What the alarm means and what to do (its notification carries it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// One route of an HTTP API: `POST /orders` on a function.

@@ -127,6 +127,7 @@ pub fn alarm(state: &str) -> CloudWatchAlarm {
         treat_missing_data: "notBreaching".into(),
         alarm_actions: vec![],
         ok_actions: vec![],
+        description: None,
     };
     serde_json::from_value(alarm_event(&spec, "OK", state, 1.0, chrono::Utc::now()))
         .expect("alarm event")

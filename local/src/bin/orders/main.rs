@@ -3,7 +3,7 @@
 //!
 //!   orders demo | run | plan            the local stack on the embedded emulator (order-local)
 //!   orders seeds | publish | generate   send orders; inventory load | show
-//!   orders redrive | delete | stuck | trace
+//!   orders redrive | delete | stuck | trace | ops
 //!
 //! It runs the same code as `order-local` and `order-producer`: each subcommand goes to the
 //! tool that has it. With no target named, the subcommands that reach a stack use the local one
@@ -18,7 +18,7 @@ mod producer;
 /// The subcommands of the local stack's runner; every other one is the producer's.
 const STACK_COMMANDS: [&str; 3] = ["demo", "run", "plan"];
 /// The producer's subcommands.
-const PRODUCER_COMMANDS: [&str; 9] = [
+const PRODUCER_COMMANDS: [&str; 10] = [
     "seeds",
     "publish",
     "generate",
@@ -27,6 +27,7 @@ const PRODUCER_COMMANDS: [&str; 9] = [
     "delete",
     "stuck",
     "trace",
+    "ops",
     "help",
 ];
 
@@ -47,6 +48,7 @@ Against the running local stack (the default while `orders run` runs) or a deplo
   orders inventory load FILE | show
   orders trace ORDER_ID        one order's timeline
   orders stuck                 orders not ended after the stuck-order age
+  orders ops [--keep]          the local ops inbox: alarm notifications and dlq-alarm's summaries
   orders redrive [--dry-run] [--only IDS]
                                move the DLQ's redrivable messages back (conflicts and invalid ones stay)
   orders delete --only IDS     delete chosen DLQ messages
