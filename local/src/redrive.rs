@@ -4,9 +4,10 @@
 //! moves nothing; `delete` removes chosen messages (a poison message, once its publisher is
 //! fixed).
 //!
-//! When every message of the DLQ is to move, on AWS this is SQS's own message-move task;
-//! otherwise (and always on the emulator, which has no such task) each chosen message is sent to
-//! the order queue with its body and message attributes, then deleted from the DLQ.
+//! Each chosen message is sent to the order queue with its body and message attributes, then
+//! deleted from the DLQ, on AWS as on the emulator. SQS's own message-move task is not used: it
+//! moves the whole DLQ, including messages that arrived after the listing or that another
+//! reader held while it was made, which nobody judged.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -146,17 +147,34 @@ pub async fn list(
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
     let mut listed = Vec::with_capacity(letters.len());
+    // The content each order id goes back with: a second DLQ message of the same id with other
+    // content would meet the first one's order and fail again.
+    let mut moving: std::collections::HashMap<String, String> = Default::default();
     for l in letters {
         let (order_id, verdict, detail) = match parse_body(&l.body).order {
             Ok((order, _)) => {
                 let stored = stored_head(dynamodb, table, &order.order_id).await?;
-                let verdict = match stored {
+                let hash = order.content_hash();
+                let mut verdict = match stored {
                     None => Verdict::New,
-                    Some((hash, _)) if hash != order.content_hash() => Verdict::Conflict,
+                    Some((stored, _)) if stored != hash => Verdict::Conflict,
                     Some((_, OrderStatus::Failed)) => Verdict::AcceptedAgain,
                     Some(_) => Verdict::Duplicate,
                 };
-                (Some(order.order_id), verdict, None)
+                let mut detail = None;
+                if verdict.moves() {
+                    match moving.get(&order.order_id) {
+                        Some(first) if *first != hash => {
+                            verdict = Verdict::Conflict;
+                            detail = Some("another DLQ message of this id goes back first".into());
+                        }
+                        Some(_) => verdict = Verdict::Duplicate,
+                        None => {
+                            moving.insert(order.order_id.clone(), hash);
+                        }
+                    }
+                }
+                (Some(order.order_id), verdict, detail)
             }
             Err(e) => (None, Verdict::Invalid, Some(e.to_string())),
         };
@@ -236,16 +254,18 @@ pub enum Action<'a> {
     Delete,
 }
 
-/// Applies `action` to the DLQ messages whose ids are in `chosen`, and to no other: the others
-/// (arrived since the listing, or staying) are held hidden while the DLQ is read and made visible
-/// again at the end. Returns how many were acted on.
+/// Applies `action` to the DLQ messages whose ids are in `chosen`, each at most once, and to no
+/// other: the others (arrived since the listing, or staying) are held hidden while the DLQ is
+/// read and made visible again at the end, as is every chosen one not acted on when something
+/// fails. A message is deleted only after its copy was sent; a sent one is deleted even when a
+/// later send of its batch fails. Returns the ids acted on (deleted).
 pub async fn act_on(
     sqs: &aws_sdk_sqs::Client,
     dlq_url: &str,
     chosen: &HashSet<String>,
     action: Action<'_>,
-) -> Result<usize, LocalError> {
-    let mut done_count = 0;
+) -> Result<HashSet<String>, LocalError> {
+    let mut done: HashSet<String> = HashSet::new();
     let mut held: Vec<String> = Vec::new();
     let result = async {
         loop {
@@ -265,33 +285,60 @@ pub async fn act_on(
             if messages.is_empty() {
                 return Ok::<(), LocalError>(());
             }
-            let mut done = Vec::new();
-            for (i, m) in messages.iter().enumerate() {
+            let mut sent: Vec<(String, String)> = Vec::new();
+            let mut failure = None;
+            for m in &messages {
                 let id = m.message_id.clone().unwrap_or_default();
                 let handle = m.receipt_handle.clone().unwrap_or_default();
-                if !chosen.contains(&id) {
+                if failure.is_some() || !chosen.contains(&id) || done.contains(&id) {
                     held.push(handle);
                     continue;
                 }
                 if let Action::MoveTo(queue_url) = action {
-                    send_copy(sqs, queue_url, m).await?;
+                    if let Err(e) = send_copy(sqs, queue_url, m).await {
+                        failure = Some(e);
+                        held.push(handle);
+                        continue;
+                    }
                 }
-                done.push(
-                    DeleteMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(handle)
-                        .build()
-                        .map_err(aws_err("delete entry"))?,
-                );
+                sent.push((id, handle));
             }
-            if !done.is_empty() {
-                done_count += done.len();
-                sqs.delete_message_batch()
+            if !sent.is_empty() {
+                let entries = sent
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, h))| {
+                        DeleteMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .receipt_handle(h)
+                            .build()
+                            .map_err(aws_err("delete entry"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let out = sqs
+                    .delete_message_batch()
                     .queue_url(dlq_url)
-                    .set_entries(Some(done))
+                    .set_entries(Some(entries))
                     .send()
                     .await
                     .map_err(aws_err("delete from the DLQ"))?;
+                let failed: HashSet<usize> = out
+                    .failed
+                    .iter()
+                    .filter_map(|f| f.id.parse().ok())
+                    .collect();
+                for (i, (id, _)) in sent.into_iter().enumerate() {
+                    if failed.contains(&i) {
+                        // Sent but still in the DLQ: it shows again, and a redrive sends it
+                        // again (the consumer drops the second copy as a duplicate).
+                        tracing::warn!(message_id = %id, "a moved message could not be deleted from the DLQ");
+                    } else {
+                        done.insert(id);
+                    }
+                }
+            }
+            if let Some(e) = failure {
+                return Err(e);
             }
         }
     }
@@ -300,13 +347,19 @@ pub async fn act_on(
     let handles: Vec<&str> = held.iter().map(String::as_str).collect();
     let released =
         order_pipeline::adapters::sqs::change_visibility(sqs, dlq_url, &handles, 0).await;
-    result?;
+    if let Err(e) = result {
+        return Err(LocalError::Input(format!(
+            "{} done, then: {}",
+            done.len(),
+            crate::one_line(&e)
+        )));
+    }
     released.map_err(|e| {
         LocalError::Input(format!(
             "the messages left in the DLQ are hidden for 120 s more: {e}"
         ))
     })?;
-    Ok(done_count)
+    Ok(done)
 }
 
 async fn send_copy(
@@ -322,6 +375,7 @@ async fn send_copy(
         let attribute = MessageAttributeValue::builder()
             .data_type(value.data_type)
             .set_string_value(value.string_value)
+            .set_binary_value(value.binary_value)
             .build()
             .map_err(aws_err("message attribute"))?;
         send = send.message_attributes(name, attribute);
@@ -330,19 +384,4 @@ async fn send_copy(
         .await
         .map_err(aws_err("send to the order queue"))?;
     Ok(())
-}
-
-/// Starts SQS's message-move task from the DLQ back to the queue it came from (AWS).
-pub async fn start_move_task(
-    sqs: &aws_sdk_sqs::Client,
-    dlq_arn: &str,
-) -> Result<String, LocalError> {
-    Ok(sqs
-        .start_message_move_task()
-        .source_arn(dlq_arn)
-        .send()
-        .await
-        .map_err(aws_err("start the DLQ redrive (message-move task)"))?
-        .task_handle
-        .unwrap_or_default())
 }

@@ -1,113 +1,119 @@
-//! One `order-local run` per state directory. The run holds `run.pid` while it runs; a second
-//! run on the same state is refused (it would take over `--local` and, when stopped, strand the
-//! first), and the state a killed run left behind is cleaned up by the next one.
+//! One `order-local run` per state directory. The run holds an exclusive `flock` on `run.pid`
+//! for as long as it runs (the file names its process id): a second run is refused (it would take
+//! over `--local` and, when stopped, strand the first), and since the kernel releases the lock
+//! when the process ends however it ends, a run killed with SIGKILL leaves no lock behind; the
+//! next run sees the id it left in the file and cleans up its state.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::LocalError;
 
-/// The lock file, removed when the run ends (dropped).
+/// The lock, held until dropped (or the process ends).
 pub struct RunLock {
-    path: PathBuf,
+    file: File,
 }
 
-/// What a lock file says about the run that wrote it.
+/// Who holds the lock of a state directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holder {
-    /// No lock file: no run.
+    /// Nobody: no run.
     None,
-    /// The run is alive.
+    /// A run holds it: its process id as it wrote it (0 while it has not written it yet).
     Running(u32),
-    /// The run that wrote it is gone (killed, or the machine restarted).
-    Gone(u32),
 }
 
 pub fn lock_path(dir: &Path) -> PathBuf {
     dir.join("run.pid")
 }
 
-/// Who holds the lock in `dir`.
-pub fn holder(dir: &Path) -> Holder {
-    let Ok(text) = std::fs::read_to_string(lock_path(dir)) else {
-        return Holder::None;
-    };
-    let mut parts = text.split_whitespace();
-    let pid = parts.next().and_then(|p| p.parse::<u32>().ok());
-    let started = parts.next().and_then(|s| s.parse::<u64>().ok());
-    match (pid, started) {
-        (Some(pid), Some(started)) if start_time(pid) == Some(started) => Holder::Running(pid),
-        (Some(pid), _) => Holder::Gone(pid),
-        // Torn or foreign content: nobody can be holding it.
-        (None, _) => Holder::Gone(0),
+/// `flock` without blocking: Ok(true) when taken, Ok(false) when another process holds it.
+fn try_lock(file: &File, exclusive: bool) -> std::io::Result<bool> {
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    } | libc::LOCK_NB;
+    // SAFETY: flock on a file descriptor this `File` owns; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        Ok(false)
+    } else {
+        Err(e)
     }
 }
 
-/// When process `pid` started (clock ticks after boot, /proc/PID/stat's 22nd field): with the
-/// id it names one process, not another that got the id after the run was killed.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: count after it.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
+fn read_pid(file: &mut File) -> Option<u32> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+/// Who holds the lock in `dir` (a shared lock taken and dropped at once when nobody does).
+pub fn holder(dir: &Path) -> Holder {
+    let Ok(mut file) = File::open(lock_path(dir)) else {
+        return Holder::None;
+    };
+    match try_lock(&file, false) {
+        Ok(false) => Holder::Running(read_pid(&mut file).unwrap_or(0)),
+        // Taken (released when `file` closes), or flock unsupported: no run holds it.
+        Ok(true) | Err(_) => Holder::None,
+    }
 }
 
 impl RunLock {
     /// Takes the lock in `dir`, or says which run holds it. `stale` names the files a killed
-    /// run left that must go with its lock (they describe a stack nobody runs).
+    /// run left that must go (they describe a stack nobody runs).
     pub fn acquire(dir: &Path, stale: &[&Path]) -> Result<Self, LocalError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| LocalError::Input(format!("create {}: {e}", dir.display())))?;
         let path = lock_path(dir);
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut file) => {
-                    let me = std::process::id();
-                    let started = start_time(me).unwrap_or_default();
-                    file.write_all(format!("{me} {started}").as_bytes())
-                        .map_err(|e| LocalError::Input(format!("write {}: {e}", path.display())))?;
-                    return Ok(Self { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match holder(dir) {
-                    Holder::Running(pid) => {
-                        return Err(LocalError::Input(format!(
-                            "a local pipeline is already running (order-local pid {pid}, state in {}): use it (`--local` reaches it), or stop it first with Ctrl-C in its terminal or `kill {pid}`",
-                            dir.display()
-                        )))
-                    }
-                    Holder::Gone(pid) => {
-                        eprintln!(
-                            "cleaning up after a run that was killed (pid {pid}): its state files are removed"
-                        );
-                        for file in stale {
-                            let _ = std::fs::remove_file(file);
-                        }
-                        let _ = std::fs::remove_file(&path);
-                    }
-                    Holder::None => {}
-                },
-                Err(e) => {
-                    return Err(LocalError::Input(format!(
-                        "create {}: {e}",
-                        path.display()
-                    )))
-                }
+        let io = |e: std::io::Error| LocalError::Input(format!("{}: {e}", path.display()));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        if !try_lock(&file, true).map_err(io)? {
+            let pid =
+                read_pid(&mut file).map_or_else(|| "starting".to_string(), |p| format!("pid {p}"));
+            return Err(LocalError::Input(format!(
+                "a local pipeline is already running (order-local {pid}, state in {}): use it (`cargo orders` reaches it), or stop it first with Ctrl-C in its terminal or `kill` of that pid",
+                dir.display()
+            )));
+        }
+        // A run that ended cleanly emptied the file; an id left in it is a killed run's.
+        if let Some(pid) = read_pid(&mut file) {
+            eprintln!(
+                "cleaning up after a run that was killed (pid {pid}): its state files are removed"
+            );
+            for f in stale {
+                let _ = std::fs::remove_file(f);
             }
         }
-        Err(LocalError::Input(format!(
-            "could not take {}: another run is starting at the same time; try again",
-            path.display()
-        )))
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        file.write_all(std::process::id().to_string().as_bytes())
+            .map_err(io)?;
+        file.flush().map_err(io)?;
+        Ok(Self { file })
     }
 }
 
 impl Drop for RunLock {
+    /// A clean end: the file is emptied (the next run has nothing to clean up); the lock goes
+    /// when the file closes. The file stays: removing it would let a run that opened it just
+    /// before take a lock on a file nobody else sees.
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.set_len(0);
     }
 }
 
@@ -121,29 +127,37 @@ mod tests {
         d
     }
 
+    /// Protects: while a run holds the lock, a second one is refused with the holder's id (flock
+    /// locks are per open file, so a second open in the same process contends like another
+    /// process); a clean end lets the next run in with nothing to clean up.
     #[test]
-    fn the_lock_file_names_the_run_and_goes_with_it() {
-        let d = dir("names");
+    fn a_second_run_is_refused_while_the_first_holds_the_lock() {
+        let d = dir("second");
         let first = RunLock::acquire(&d, &[]).unwrap();
         assert_eq!(holder(&d), Holder::Running(std::process::id()));
-        // The same id with another start time: a process that got the id later.
-        std::fs::write(lock_path(&d), format!("{} 1", std::process::id())).unwrap();
-        assert_eq!(holder(&d), Holder::Gone(std::process::id()));
+        let refused = RunLock::acquire(&d, &[]).err().expect("refused");
+        assert!(refused.to_string().contains("already running"), "{refused}");
         drop(first);
         assert_eq!(holder(&d), Holder::None, "the lock goes with the run");
+        let stack = d.join("stack.json");
+        std::fs::write(&stack, "{}").unwrap();
+        let next = RunLock::acquire(&d, &[&stack]).unwrap();
+        assert!(stack.exists(), "a clean end leaves nothing to clean up");
+        drop(next);
     }
 
+    /// Protects: a run killed with SIGKILL (its lock released by the kernel, its id left in the
+    /// file) is cleaned up by the next run, which removes the state it left.
     #[test]
-    fn a_killed_runs_lock_and_state_are_cleaned_up_by_the_next_run() {
+    fn a_killed_runs_state_is_cleaned_up_by_the_next_run() {
         let d = dir("stale");
         std::fs::create_dir_all(&d).unwrap();
         let stack = d.join("stack.json");
         std::fs::write(&stack, "{}").unwrap();
-        // No process has this id (above the kernel's pid_max).
         std::fs::write(lock_path(&d), "4294967").unwrap();
-        assert_eq!(holder(&d), Holder::Gone(4294967));
+        assert_eq!(holder(&d), Holder::None, "nobody holds a killed run's lock");
         let lock = RunLock::acquire(&d, &[&stack]).unwrap();
-        assert!(!stack.exists(), "the dead run's stack.json is removed");
+        assert!(!stack.exists(), "the killed run's stack.json is removed");
         assert_eq!(holder(&d), Holder::Running(std::process::id()));
         drop(lock);
     }

@@ -87,8 +87,12 @@ pub fn log_lines(
         let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        let names = v["order_id"].as_str() == Some(order_id)
-            || (correlation.is_some() && v["correlation_id"].as_str() == correlation);
+        // Its order, or no order named and its correlation id (a client may reuse a correlation
+        // id for several orders: their lines name their own order).
+        let names = match v["order_id"].as_str() {
+            Some(id) => id == order_id,
+            None => correlation.is_some() && v["correlation_id"].as_str() == correlation,
+        };
         let Some(at) = v["timestamp"]
             .as_str()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -156,7 +160,8 @@ mod tests {
     use super::*;
 
     /// Protects: the timeline puts the table's steps and the order's log lines (matched by
-    /// order id or correlation id, never another order's) in time order with offsets.
+    /// order id, or by correlation id when a line names no order; never another order's, even
+    /// one sharing the correlation id) in time order with offsets.
     #[test]
     fn the_timeline_merges_steps_and_the_orders_log_lines_in_time_order() {
         let dir = std::env::temp_dir().join(format!("timeline-{}", std::process::id()));
@@ -168,6 +173,7 @@ mod tests {
                 r#"{"timestamp":"2026-12-07T10:00:00.120Z","service":"payment","level":"INFO","message":"payment approved","order_id":"O1","correlation_id":"c1"}"#,
                 r#"{"timestamp":"2026-12-07T10:00:00.050Z","service":"inventory","level":"WARN","message":"record failed","correlation_id":"c1","reason":"throttled"}"#,
                 r#"{"timestamp":"2026-12-07T10:00:00.060Z","service":"inventory","level":"INFO","message":"reserved","order_id":"O12","correlation_id":"c12"}"#,
+                r#"{"timestamp":"2026-12-07T10:00:00.070Z","service":"payment","level":"INFO","message":"paid","order_id":"O13","correlation_id":"c1"}"#,
                 r#"{"OrdersAccepted":1.0,"service":"order-consumer"}"#,
             ]
             .join("\n"),
@@ -199,7 +205,10 @@ mod tests {
             lines[4].contains("+120 ms") && lines[4].contains("payment approved"),
             "{text}"
         );
-        assert!(!text.contains("O12"), "another order's line: {text}");
+        assert!(
+            !text.contains("O12") && !text.contains("paid"),
+            "another order's line (its own id, or the same correlation id): {text}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

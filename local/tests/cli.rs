@@ -170,7 +170,16 @@ fn ctrl_c_prints_the_summary_and_a_second_run_is_refused_meanwhile() {
     assert!(status.success(), "{status}");
     assert_full_summary(&out);
     assert!(!dir.join("stack.json").exists(), "stack.json removed");
-    assert!(!dir.join("run.pid").exists(), "the run's lock removed");
+    assert_eq!(
+        order_local::run_lock::holder(&dir),
+        order_local::run_lock::Holder::None,
+        "the run's lock released"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("run.pid")).unwrap_or_default(),
+        "",
+        "a clean end leaves no id for the next run to clean up after"
+    );
     assert!(
         stops_answering(&address),
         "the emulator at {address} was stopped"
@@ -209,6 +218,11 @@ fn a_killed_run_leaves_no_emulator_and_the_next_run_cleans_up() {
             .contains("cleaning up after a run that was killed"),
         "{}",
         next.stderr()
+    );
+    assert_eq!(
+        order_local::run_lock::holder(&dir),
+        order_local::run_lock::Holder::Running(next.child.id()),
+        "the lock names the new run"
     );
     let (status, out) = next.stop("-TERM", false);
     assert!(status.success(), "{status}");
@@ -350,6 +364,11 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
         "{said}"
     );
     assert!(said.contains("dry run: nothing moved"), "{said}");
+    let (ok, said) = producer(&dir, &["redrive", "--only", "WALK-1,NO-SUCH-ORDER"]);
+    assert!(
+        !ok && said.contains("--only names no DLQ message") && said.contains("NO-SUCH-ORDER"),
+        "a mistyped --only moves nothing: {said}"
+    );
 
     let (ok, said) = producer(&dir, &["redrive"]);
     assert!(ok, "{said}");
@@ -376,6 +395,10 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
     assert!(
         said.contains("deleted 1 message from the DLQ; 1 left"),
         "{said}"
+    );
+    assert!(
+        said.contains("deleting") && said.contains("invalid"),
+        "what goes is listed: {said}"
     );
     let (ok, said) = producer(&dir, &["redrive", "--dry-run"]);
     assert!(ok, "{said}");

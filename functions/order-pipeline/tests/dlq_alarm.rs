@@ -333,12 +333,13 @@ async fn scheduled_sweeps_mark_dead_letters_that_arrived_while_the_alarm_stayed_
     assert!(matches!(event, DlqAlarmEvent::Alarm(_)));
 }
 
-/// Protects: a conflict (or an unparseable body) that reaches the DLQ while its alarm stays in
-/// ALARM is logged and paged by the next scheduled sweep (before, only new FAILED marks were:
-/// the conflict was never reported), and once: the sweeps after it find it again and stay quiet,
-/// with no WARN line per sweep.
+/// Protects: a conflict that reaches the DLQ while its alarm stays in ALARM is logged at WARN by
+/// the scheduled sweep that finds it, once per instance, not at every sweep (before, each sweep
+/// logged it again: every 5 s locally); conflicts stay in the DLQ by design, so the sweeps do not
+/// page them (a per-instance memory would page them again at every cold start); the summary
+/// still lists them.
 #[tokio::test]
-async fn a_new_conflict_is_paged_by_the_sweep_that_finds_it_and_logged_once() {
+async fn a_conflict_found_by_the_sweeps_is_logged_once_and_not_paged() {
     let out = Captured::default();
     let alarm = alarm_fn(vec![]);
     alarm.store().put({
@@ -361,21 +362,18 @@ async fn a_new_conflict_is_paged_by_the_sweep_that_finds_it_and_logged_once() {
     assert_eq!(sweeps[0].conflicts, ["O1"]);
     assert_eq!(sweeps[0].unparseable.len(), 1);
     assert_eq!(sweeps[0].new_letters, 2);
-    assert_eq!(
-        alarm.notifier().published().len(),
-        1,
-        "the first sweep pages the new conflict and the unparseable body; the others do not"
-    );
-    assert_eq!(sweeps[2].conflicts, ["O1"], "still reported in the summary");
+    assert_eq!(sweeps[2].conflicts, ["O1"], "still in the summary");
     assert_eq!(sweeps[2].new_letters, 0);
-    let warned = out
+    assert!(alarm.notifier().published().is_empty(), "no page");
+    let warned: Vec<_> = out
         .json()
-        .iter()
+        .into_iter()
         .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
-        .count();
+        .collect();
     assert_eq!(
-        warned, 2,
-        "one conflict WARN and one summary ERROR, for three sweeps"
+        warned.len(),
+        1,
+        "one conflict WARN for three sweeps: {warned:?}"
     );
 }
 

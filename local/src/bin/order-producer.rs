@@ -13,7 +13,7 @@
 //! emulator), --outputs-file (the file `cdk deploy --outputs-file` wrote; --stack picks one when
 //! it holds several) or --topic-arn alone (a deployed stack, with your usual AWS credentials).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ use order_local::{one_line, redrive, seeds, LocalError};
     version,
     about = "Publish orders to the order pipeline's topic, and redrive its dead-letter queue"
 )]
-struct Cli {
+pub(crate) struct Cli {
     /// Use the local pipeline started by `make run` (order-local run).
     #[arg(long, global = true)]
     local: bool,
@@ -218,8 +218,11 @@ fn outputs_of(file: &PathBuf, stack: Option<&str>) -> Result<BTreeMap<String, St
 /// Whether the command goes to the local stack: `--local` (or `--http local`), or no target
 /// named while `make run` runs.
 fn local_target(cli: &Cli) -> bool {
-    let none_named =
-        cli.outputs_file.is_none() && cli.topic_arn.is_none() && cli.endpoint_url.is_none();
+    let none_named = cli.outputs_file.is_none()
+        && cli.topic_arn.is_none()
+        && cli.endpoint_url.is_none()
+        && cli.stack.is_none()
+        && cli.http.as_deref() != Some("outputs");
     cli.local
         || cli.http.as_deref() == Some("local")
         || (none_named
@@ -232,12 +235,21 @@ fn local_target(cli: &Cli) -> bool {
 /// Finds the SDK configuration and the outputs for the chosen target.
 async fn target(cli: &Cli) -> Result<Target, LocalError> {
     if local_target(cli) {
+        eprintln!(
+            "target: the local stack ({})",
+            order_local::state_dir().join("stack.json").display()
+        );
         let path = local_stack_file();
         let text = std::fs::read_to_string(&path).map_err(|_| {
-            LocalError::Input(format!(
-                "{} not found: start the local pipeline first with `make run` (order-local run)",
-                path.display()
-            ))
+            match order_local::run_lock::holder(&order_local::state_dir()) {
+                order_local::run_lock::Holder::Running(pid) => LocalError::Input(format!(
+                    "the local pipeline is starting (pid {pid}): try again when it says \"running.\""
+                )),
+                order_local::run_lock::Holder::None => LocalError::Input(format!(
+                    "{} not found: start the local pipeline first with `make run`",
+                    path.display()
+                )),
+            }
         })?;
         let stack: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| LocalError::Input(e.to_string()))?;
@@ -354,6 +366,50 @@ async fn publish(cli: &Cli, planned: Vec<Planned>) -> Result<(), LocalError> {
 /// How many listed lines a redrive prints without --all.
 const LISTED_LINES: usize = 20;
 
+/// The DLQ's messages judged, and the ones `--only` chose (every `--only` value must name one).
+async fn judged(
+    target: &Target,
+    only: &[String],
+) -> Result<(Vec<redrive::Listed>, HashSet<String>), LocalError> {
+    let sqs = aws_sdk_sqs::Client::new(&target.config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
+    let listing = redrive::list(
+        &sqs,
+        &dynamodb,
+        target.output("OrdersTableName")?,
+        target.output("DeadLetterQueueUrl")?,
+    )
+    .await?;
+    if listing.held_elsewhere > 0 {
+        eprintln!(
+            "about {} more held hidden by another reader (a console poll?) are not listed, nor acted on: run again once they are visible",
+            plural(listing.held_elsewhere as usize, "message", "messages")
+        );
+    }
+    let unmatched: Vec<&String> = only
+        .iter()
+        .filter(|o| {
+            !listing
+                .listed
+                .iter()
+                .any(|l| l.chosen(std::slice::from_ref(*o)))
+        })
+        .collect();
+    if !unmatched.is_empty() {
+        return Err(LocalError::Input(format!(
+            "--only names no DLQ message (message id or order id): {}; list them with `redrive --dry-run`",
+            unmatched.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let chosen = listing
+        .listed
+        .iter()
+        .filter(|l| l.chosen(only))
+        .map(|l| l.message_id.clone())
+        .collect();
+    Ok((listing.listed, chosen))
+}
+
 async fn redrive_dlq(
     cli: &Cli,
     dry_run: bool,
@@ -361,19 +417,11 @@ async fn redrive_dlq(
     all: bool,
 ) -> Result<(), LocalError> {
     let target = target(cli).await?;
-    let sqs = aws_sdk_sqs::Client::new(&target.config);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
-    let dlq_url = target.output("DeadLetterQueueUrl")?;
-    let listing =
-        redrive::list(&sqs, &dynamodb, target.output("OrdersTableName")?, dlq_url).await?;
-    if listing.held_elsewhere > 0 {
-        eprintln!(
-            "{} more held hidden by another reader (a console poll?) are not listed, nor acted on: run again once they are visible",
-            plural(listing.held_elsewhere as usize, "message", "messages")
-        );
-    }
-    let listed = listing.listed;
-    let chosen: Vec<&redrive::Listed> = listed.iter().filter(|l| l.chosen(only)).collect();
+    let (listed, chosen_ids) = judged(&target, only).await?;
+    let chosen: Vec<&redrive::Listed> = listed
+        .iter()
+        .filter(|l| chosen_ids.contains(&l.message_id))
+        .collect();
     eprintln!(
         "the DLQ holds {}{}: {}",
         plural(listed.len(), "message", "messages"),
@@ -397,7 +445,7 @@ async fn redrive_dlq(
             lines.len() - shown
         );
     }
-    let moving: std::collections::HashSet<String> = chosen
+    let moving: HashSet<String> = chosen
         .iter()
         .filter(|l| l.verdict.moves())
         .map(|l| l.message_id.clone())
@@ -413,32 +461,27 @@ async fn redrive_dlq(
         eprintln!("nothing to redrive");
         return Ok(());
     }
-    if !target.emulated && only.is_empty() && moving.len() == listed.len() {
-        // Everything moves: SQS's own task does it.
-        let task = redrive::start_move_task(&sqs, target.output("DeadLetterQueueArn")?).await?;
-        eprintln!("started SQS's redrive of all {} (message-move task {task}); the DLQ alarm returns to OK when it is empty", moving.len());
-        return Ok(());
-    }
+    let sqs = aws_sdk_sqs::Client::new(&target.config);
     let moved = redrive::act_on(
         &sqs,
-        dlq_url,
+        target.output("DeadLetterQueueUrl")?,
         &moving,
         redrive::Action::MoveTo(target.output("OrderQueueUrl")?),
     )
     .await?;
-    if moved < moving.len() {
+    if moved.len() < moving.len() {
         eprintln!(
             "{} of those to redrive were not moved: another reader held them, or they were deleted meanwhile; run again",
-            moving.len() - moved
+            moving.len() - moved.len()
         );
     }
-    let left = listed.len() - moved;
+    let left = listed.len().saturating_sub(moved.len());
     eprintln!(
         "moved {} back to the order queue; {} left in the DLQ{}",
-        plural(moved, "message", "messages"),
+        plural(moved.len(), "message", "messages"),
         left,
         if left > 0 {
-            " (delete a message that would fail again with `delete --only ID` once its cause is fixed)"
+            " (delete a message that would fail again with `delete --only MESSAGE_ID` once its cause is fixed)"
         } else {
             ""
         }
@@ -483,34 +526,28 @@ async fn trace(cli: &Cli, order_id: &str, log: Option<&std::path::Path>) -> Resu
 
 async fn delete_from_dlq(cli: &Cli, only: &[String]) -> Result<(), LocalError> {
     let target = target(cli).await?;
+    let (listed, chosen) = judged(&target, only).await?;
+    for l in listed.iter().filter(|l| chosen.contains(&l.message_id)) {
+        eprintln!("deleting{}", l.line());
+    }
     let sqs = aws_sdk_sqs::Client::new(&target.config);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
-    let dlq_url = target.output("DeadLetterQueueUrl")?;
-    let listing =
-        redrive::list(&sqs, &dynamodb, target.output("OrdersTableName")?, dlq_url).await?;
-    if listing.held_elsewhere > 0 {
+    let deleted = redrive::act_on(
+        &sqs,
+        target.output("DeadLetterQueueUrl")?,
+        &chosen,
+        redrive::Action::Delete,
+    )
+    .await?;
+    if deleted.len() < chosen.len() {
         eprintln!(
-            "{} more held hidden by another reader (a console poll?) are not listed, nor acted on: run again once they are visible",
-            plural(listing.held_elsewhere as usize, "message", "messages")
+            "{} of them were not deleted: another reader held them, or they were gone already; run again",
+            chosen.len() - deleted.len()
         );
     }
-    let listed = listing.listed;
-    let chosen: std::collections::HashSet<String> = listed
-        .iter()
-        .filter(|l| l.chosen(only))
-        .map(|l| l.message_id.clone())
-        .collect();
-    if chosen.is_empty() {
-        return Err(LocalError::Input(format!(
-            "no DLQ message has the message id or order id {}: list them with `redrive --dry-run`",
-            only.join(", ")
-        )));
-    }
-    let deleted = redrive::act_on(&sqs, dlq_url, &chosen, redrive::Action::Delete).await?;
     eprintln!(
         "deleted {} from the DLQ; {} left",
-        plural(deleted, "message", "messages"),
-        listed.len() - deleted
+        plural(deleted.len(), "message", "messages"),
+        listed.len().saturating_sub(deleted.len())
     );
     Ok(())
 }

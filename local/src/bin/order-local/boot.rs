@@ -75,11 +75,20 @@ fn launcher(bootstraps: &order_local::process::Bootstraps) -> Result<Vec<String>
     ])
 }
 
-fn log_path() -> PathBuf {
-    order_local::state_dir().join("functions.log")
+/// The functions' log file of a `demo` or a `run`: each its own, so that a demo started beside
+/// a run does not empty the run's log (which `trace` reads).
+fn log_path(command: &str) -> PathBuf {
+    match command {
+        "run" => order_local::state_dir().join("functions.log"),
+        other => order_local::state_dir().join(format!("{other}-functions.log")),
+    }
 }
 
-pub(crate) async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathBuf), LocalError> {
+pub(crate) async fn boot(
+    cli: &Cli,
+    boot: &Boot,
+    command: &str,
+) -> Result<(LocalPipeline, PathBuf), LocalError> {
     let (template, bootstraps) = match (&boot.assembly, &cli.template) {
         (Some(dir), None) => {
             let template = assembly_template(dir)?;
@@ -119,7 +128,7 @@ pub(crate) async fn boot(cli: &Cli, boot: &Boot) -> Result<(LocalPipeline, PathB
             }
         }
     };
-    let path = log_path();
+    let path = log_path(command);
     let writer: Arc<dyn LineWriter> = Arc::new(order_local::FileLines::create(&path)?);
     init_logging("order-local", writer.clone());
     // The fake provider is on loopback: local time passes faster, as with the retry delay.

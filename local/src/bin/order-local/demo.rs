@@ -19,7 +19,7 @@ pub(crate) async fn demo(
     generated: usize,
     timeout: u64,
 ) -> Result<bool, LocalError> {
-    let (pipeline, log) = boot(cli, b).await?;
+    let (pipeline, log) = boot(cli, b, "demo").await?;
     let timeout = Duration::from_secs(timeout);
     let catalogue = order_local::inventory::parse(CATALOGUE)?;
     if let Some(table) = &pipeline.stack.inventory_table_name {

@@ -7,7 +7,7 @@
 //!   order-local plan   print what the runner does with each resource of the stack's template
 
 mod boot;
-mod cli;
+pub(crate) mod cli;
 mod demo;
 mod run;
 

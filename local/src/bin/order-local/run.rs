@@ -14,7 +14,7 @@ pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
     let state = dir.join("stack.json");
     // Before anything starts: a second run on this state is refused, a killed run's state goes.
     let _lock = order_local::run_lock::RunLock::acquire(&dir, &[&state])?;
-    let (pipeline, log) = boot(cli, b).await?;
+    let (pipeline, log) = boot(cli, b, "run").await?;
     if let Some(table) = &pipeline.stack.inventory_table_name {
         let catalogue = order_local::inventory::parse(CATALOGUE)?;
         order_local::inventory::load(&pipeline.clients.dynamodb, table, &catalogue).await?;

@@ -15,22 +15,6 @@ mod stack;
 #[path = "../order-producer.rs"]
 mod producer;
 
-/// The subcommands of the local stack's runner; every other one is the producer's.
-const STACK_COMMANDS: [&str; 3] = ["demo", "run", "plan"];
-/// The producer's subcommands.
-const PRODUCER_COMMANDS: [&str; 10] = [
-    "seeds",
-    "publish",
-    "generate",
-    "inventory",
-    "redrive",
-    "delete",
-    "stuck",
-    "trace",
-    "ops",
-    "help",
-];
-
 const HELP: &str = "\
 orders: the order pipeline, locally and deployed
 
@@ -56,18 +40,55 @@ Against the running local stack (the default while `orders run` runs) or a deplo
 `orders COMMAND --help` gives each one's options.
 ";
 
+/// Which tool's parser takes a command line.
+#[derive(Debug, PartialEq, Eq)]
+enum Tool {
+    Stack,
+    Producer,
+    Help,
+    Version,
+}
+
+/// The subcommand names of a clap parser.
+fn names<C: clap::CommandFactory>() -> Vec<String> {
+    C::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+/// The first argument that names a subcommand of either tool decides (the names come from the
+/// tools' own parsers); none: the help (or the version).
+fn dispatch(args: &[String]) -> Tool {
+    let stack = names::<stack::cli::Cli>();
+    let producer = names::<producer::Cli>();
+    for a in args {
+        if stack.contains(a) {
+            return Tool::Stack;
+        }
+        if producer.contains(a) && a != "help" {
+            return Tool::Producer;
+        }
+        if a == "--version" || a == "-V" {
+            return Tool::Version;
+        }
+    }
+    Tool::Help
+}
+
 fn main() -> std::process::ExitCode {
-    // The first argument that names a subcommand decides which tool's parser takes the line.
-    let command = std::env::args()
-        .skip(1)
-        .find(|a| STACK_COMMANDS.contains(&a.as_str()) || PRODUCER_COMMANDS.contains(&a.as_str()));
-    match command.as_deref() {
-        Some(c) if STACK_COMMANDS.contains(&c) => stack::main(),
-        Some(c) if c != "help" => producer::main(),
-        _ => {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match dispatch(&args) {
+        Tool::Stack => stack::main(),
+        Tool::Producer => producer::main(),
+        Tool::Version => {
+            println!("orders {}", env!("CARGO_PKG_VERSION"));
+            std::process::ExitCode::SUCCESS
+        }
+        Tool::Help => {
             print!("{HELP}");
-            let asked = std::env::args()
-                .skip(1)
+            let asked = args
+                .iter()
                 .any(|a| matches!(a.as_str(), "help" | "--help" | "-h"));
             if asked {
                 std::process::ExitCode::SUCCESS
@@ -75,5 +96,40 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    /// Protects: every subcommand of both tools reaches its tool, no name belongs to both, and
+    /// the help lists each one (a subcommand added to a tool is dispatched without a hand list).
+    #[test]
+    fn every_subcommand_reaches_its_tool_and_the_help_names_it() {
+        let stack = names::<stack::cli::Cli>();
+        let producer = names::<producer::Cli>();
+        assert!(
+            stack.iter().all(|n| !producer.contains(n)),
+            "{stack:?} {producer:?}"
+        );
+        for n in &stack {
+            assert_eq!(dispatch(&args(&format!("{n} --flag"))), Tool::Stack, "{n}");
+            assert!(HELP.contains(&format!("orders {n}")), "the help names {n}");
+        }
+        for n in producer.iter().filter(|n| *n != "help") {
+            assert_eq!(
+                dispatch(&args(&format!("--outputs-file x.json {n}"))),
+                Tool::Producer,
+                "{n}"
+            );
+            assert!(HELP.contains(&format!("orders {n}")), "the help names {n}");
+        }
+        assert_eq!(dispatch(&args("")), Tool::Help);
+        assert_eq!(dispatch(&args("--version")), Tool::Version);
     }
 }

@@ -6,8 +6,8 @@
 //! another look holds the messages hidden (the scheduled sweep), it waits for them, bounded.
 //! On OK it logs and publishes the recovery. Writes are conditional creates, so the same alarm
 //! event handled twice changes nothing more. Every sweep says how many messages it read, how
-//! many another reader held, and the DLQ's depth. An instance logs a dead letter's conflict or
-//! unparseable body once: the scheduled sweeps that find it again stay quiet.
+//! many another reader held, and the DLQ's depth. An instance logs a dead letter's conflict
+//! once: the scheduled sweeps that find it again stay quiet.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -324,26 +324,17 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
                 )),
             })
             .collect();
-        // A letter is reported from now on unless examining it failed (the next sweep reports it).
-        let mut new_problems = 0;
+        // A letter counts as reported from now on unless examining it failed (the next sweep
+        // reports it).
         {
             let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
             if reported.len() + letters.len() > REPORTED_MAX {
                 reported.clear();
             }
-            for ((letter, finding), new) in letters.iter().zip(&findings).zip(&new) {
-                if matches!(finding, Finding::Error(_)) {
-                    continue;
+            for (letter, finding) in letters.iter().zip(&findings) {
+                if !matches!(finding, Finding::Error(_)) {
+                    reported.insert(letter.message_id.clone());
                 }
-                if *new
-                    && matches!(
-                        finding,
-                        Finding::Unparseable(_) | Finding::Decided(_, DeadLetterDecision::Conflict)
-                    )
-                {
-                    new_problems += 1;
-                }
-                reported.insert(letter.message_id.clone());
             }
         }
         // Every message looked at becomes visible again, whatever happened to it.
@@ -400,13 +391,11 @@ impl<S: OrderStore, Q: DeadLetterQueue, N: Notifier> DlqAlarm<S, Q, N> {
         metrics.count("DeadLettersSeen", summary.messages_seen as u64);
         metrics.count("OrdersMarkedFailed", summary.marked_failed.len() as u64);
         metrics.flush(&self.config.service, self.telemetry.as_ref());
-        if kind == Sweep::Scheduled
-            && summary.marked_failed.is_empty()
-            && summary.errors.is_empty()
-            && new_problems == 0
+        if kind == Sweep::Scheduled && summary.marked_failed.is_empty() && summary.errors.is_empty()
         {
-            // Everything in the DLQ was already reported (or it is empty): no page, and at
-            // DEBUG only, since it repeats every sweep.
+            // Nothing marked, nothing failed: no page (conflicts and unparseable letters stay
+            // in the DLQ by design; the alarm's run paged them, and a new conflict is logged at
+            // WARN once), and the summary at DEBUG only, since it repeats every sweep.
             tracing::debug!(
                 messages_seen = summary.messages_seen,
                 depth = summary.depth,

@@ -74,7 +74,8 @@ impl ColdStart {
     /// one), `cold_start`, `function_request_id`, `xray_trace_id`, which every line logged
     /// inside it carries. The service and function name are the function's own even when
     /// several functions share a process (the local runner). A cold start also writes the
-    /// `ColdStart` metric (count 1, by service) to `telemetry`, as Powertools does.
+    /// `ColdStart` metric (count 1; dimension `service`, like every metric here, where
+    /// Powertools adds `function_name`) to `telemetry`.
     pub fn invocation_span(
         &self,
         context: &lambda_runtime::Context,
