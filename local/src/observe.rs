@@ -24,6 +24,47 @@ pub struct Received {
     pub body: String,
 }
 
+/// A new queue named `name` subscribed to `topic_arn`, with raw delivery or SNS's envelope
+/// (which keeps the subject). Returns its URL.
+pub async fn subscribed_queue(
+    clients: &Clients,
+    topic_arn: &str,
+    name: &str,
+    raw: bool,
+) -> Result<String, LocalError> {
+    let queue_url = clients
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(aws_err("create the observer queue"))?
+        .queue_url
+        .unwrap_or_default();
+    let arn = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(aws_err("read the observer queue"))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .unwrap_or_default();
+    clients
+        .sns
+        .subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(arn)
+        .attributes("RawMessageDelivery", raw.to_string())
+        .send()
+        .await
+        .map_err(aws_err("subscribe the observer queue"))?;
+    Ok(queue_url)
+}
+
 impl Observer {
     /// A new queue subscribed to `topic_arn` with raw delivery.
     pub async fn subscribe(
@@ -31,36 +72,7 @@ impl Observer {
         topic_arn: &str,
         name: &str,
     ) -> Result<Self, LocalError> {
-        let queue_url = clients
-            .sqs
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .map_err(aws_err("create the observer queue"))?
-            .queue_url
-            .unwrap_or_default();
-        let arn = clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(aws_err("read the observer queue"))?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .unwrap_or_default();
-        clients
-            .sns
-            .subscribe()
-            .topic_arn(topic_arn)
-            .protocol("sqs")
-            .endpoint(arn)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .map_err(aws_err("subscribe the observer queue"))?;
+        let queue_url = subscribed_queue(clients, topic_arn, name, true).await?;
         Ok(Observer {
             queue_url,
             seen: std::sync::Mutex::new(Vec::new()),

@@ -3,7 +3,6 @@
 //! (the runner publishes each ALARM and OK as CloudWatch does) and dlq-alarm's summaries.
 //! `orders ops` reads it, so the runbook's "read the page" step can be rehearsed.
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 
 use crate::{aws_err, Clients, LocalError};
@@ -17,36 +16,7 @@ pub async fn subscribe(
     topic_arn: &str,
     name: &str,
 ) -> Result<String, LocalError> {
-    let queue_url = clients
-        .sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .map_err(aws_err("create the ops inbox queue"))?
-        .queue_url
-        .unwrap_or_default();
-    let arn = clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(aws_err("read the ops inbox queue's ARN"))?
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap_or_default();
-    clients
-        .sns
-        .subscribe()
-        .topic_arn(topic_arn)
-        .protocol("sqs")
-        .endpoint(arn)
-        .send()
-        .await
-        .map_err(aws_err("subscribe the ops inbox to the ops topic"))?;
-    Ok(queue_url)
+    crate::observe::subscribed_queue(clients, topic_arn, name, false).await
 }
 
 /// One notification the ops topic sent.

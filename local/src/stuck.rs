@@ -100,6 +100,20 @@ fn last_step(item: &HashMap<String, AttributeValue>) -> String {
 }
 
 /// The stuck orders as a table, one order a line, then the unreadable items.
+/// The runner's closing lines: how many orders had not ended `after` their acceptance, and the
+/// table of them when there are any.
+pub fn report(stuck: &Stuck, after: std::time::Duration) -> String {
+    let mut out = format!(
+        "\nStuck orders (not ended {} s after they were accepted): {}\n",
+        after.as_secs(),
+        stuck.rows.len()
+    );
+    if !stuck.rows.is_empty() || !stuck.unreadable.is_empty() {
+        out.push_str(&table(stuck));
+    }
+    out
+}
+
 pub fn table(stuck: &Stuck) -> String {
     let rows = &stuck.rows;
     let mut out = format!(

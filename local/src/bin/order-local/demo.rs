@@ -186,14 +186,10 @@ pub(crate) async fn demo(
         order_local::pipeline::LOCAL_STUCK_AFTER,
     )
     .await?;
-    println!(
-        "\nStuck orders (not ended {} s after they were accepted): {}",
-        order_local::pipeline::LOCAL_STUCK_AFTER.as_secs(),
-        stuck.rows.len()
+    print!(
+        "{}",
+        order_local::stuck::report(&stuck, order_local::pipeline::LOCAL_STUCK_AFTER)
     );
-    if !stuck.rows.is_empty() || !stuck.unreadable.is_empty() {
-        print!("{}", order_local::stuck::table(&stuck));
-    }
     let processes_ok = report_processes(&pipeline);
     pipeline.shutdown().await;
     if !seeds_completed || !declined_failed {

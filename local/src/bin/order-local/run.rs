@@ -115,16 +115,10 @@ pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
     )
     .await
     {
-        Ok(stuck) => {
-            println!(
-                "\nStuck orders (not ended {} s after they were accepted): {}",
-                order_local::pipeline::LOCAL_STUCK_AFTER.as_secs(),
-                stuck.rows.len()
-            );
-            if !stuck.rows.is_empty() || !stuck.unreadable.is_empty() {
-                print!("{}", order_local::stuck::table(&stuck));
-            }
-        }
+        Ok(stuck) => print!(
+            "{}",
+            order_local::stuck::report(&stuck, order_local::pipeline::LOCAL_STUCK_AFTER)
+        ),
         Err(e) => eprintln!("could not list stuck orders: {}", order_local::one_line(&e)),
     }
     pipeline.shutdown().await;

@@ -12,7 +12,7 @@
 #[path = "../order-local/main.rs"]
 mod stack;
 
-#[path = "../order-producer.rs"]
+#[path = "../order-producer/main.rs"]
 mod producer;
 
 const HELP: &str = "\

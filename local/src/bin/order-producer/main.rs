@@ -13,7 +13,9 @@
 //! emulator), --outputs-file (the file `cdk deploy --outputs-file` wrote; --stack picks one when
 //! it holds several) or --topic-arn alone (a deployed stack, with your usual AWS credentials).
 
-use std::collections::{BTreeMap, HashSet};
+mod dlq;
+
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -23,7 +25,7 @@ use order_local::emulator::sdk_config_for;
 use order_local::generate::{generate, Intent, Mix, Planned};
 use order_local::publish::publish_all;
 use order_local::report::plural;
-use order_local::{one_line, redrive, seeds, LocalError};
+use order_local::{one_line, seeds, LocalError};
 
 #[derive(Parser)]
 #[command(
@@ -363,132 +365,6 @@ async fn publish(cli: &Cli, planned: Vec<Planned>) -> Result<(), LocalError> {
     Ok(())
 }
 
-/// How many listed lines a redrive prints without --all.
-const LISTED_LINES: usize = 20;
-
-/// The DLQ's messages judged, and the ones `--only` chose (every `--only` value must name one).
-async fn judged(
-    target: &Target,
-    only: &[String],
-) -> Result<(Vec<redrive::Listed>, HashSet<String>), LocalError> {
-    let sqs = aws_sdk_sqs::Client::new(&target.config);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
-    let listing = redrive::list(
-        &sqs,
-        &dynamodb,
-        target.output("OrdersTableName")?,
-        target.output("DeadLetterQueueUrl")?,
-    )
-    .await?;
-    if listing.held_elsewhere > 0 {
-        eprintln!(
-            "about {} more held hidden by another reader (a console poll?) are not listed, nor acted on: run again once they are visible",
-            plural(listing.held_elsewhere as usize, "message", "messages")
-        );
-    }
-    let unmatched: Vec<&String> = only
-        .iter()
-        .filter(|o| {
-            !listing
-                .listed
-                .iter()
-                .any(|l| l.chosen(std::slice::from_ref(*o)))
-        })
-        .collect();
-    if !unmatched.is_empty() {
-        return Err(LocalError::Input(format!(
-            "--only names no DLQ message (message id or order id): {}; list them with `redrive --dry-run`",
-            unmatched.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-        )));
-    }
-    let chosen = listing
-        .listed
-        .iter()
-        .filter(|l| l.chosen(only))
-        .map(|l| l.message_id.clone())
-        .collect();
-    Ok((listing.listed, chosen))
-}
-
-async fn redrive_dlq(
-    cli: &Cli,
-    dry_run: bool,
-    only: &[String],
-    all: bool,
-) -> Result<(), LocalError> {
-    let target = target(cli).await?;
-    let (listed, chosen_ids) = judged(&target, only).await?;
-    let chosen: Vec<&redrive::Listed> = listed
-        .iter()
-        .filter(|l| chosen_ids.contains(&l.message_id))
-        .collect();
-    eprintln!(
-        "the DLQ holds {}{}: {}",
-        plural(listed.len(), "message", "messages"),
-        if only.is_empty() {
-            String::new()
-        } else {
-            format!(", {} chosen by --only", chosen.len())
-        },
-        redrive::totals(&chosen)
-    );
-    // The ones that stay first: they need a person.
-    let mut lines: Vec<&&redrive::Listed> = chosen.iter().collect();
-    lines.sort_by_key(|l| (l.verdict.moves(), l.verdict));
-    let shown = if all { lines.len() } else { LISTED_LINES };
-    for l in lines.iter().take(shown) {
-        eprintln!("{}", l.line());
-    }
-    if lines.len() > shown {
-        eprintln!(
-            "  ... and {} more (--all lists every one)",
-            lines.len() - shown
-        );
-    }
-    let moving: HashSet<String> = chosen
-        .iter()
-        .filter(|l| l.verdict.moves())
-        .map(|l| l.message_id.clone())
-        .collect();
-    if dry_run {
-        eprintln!(
-            "dry run: nothing moved; without --dry-run, the {} to redrive move back and the rest stay",
-            moving.len()
-        );
-        return Ok(());
-    }
-    if moving.is_empty() {
-        eprintln!("nothing to redrive");
-        return Ok(());
-    }
-    let sqs = aws_sdk_sqs::Client::new(&target.config);
-    let moved = redrive::act_on(
-        &sqs,
-        target.output("DeadLetterQueueUrl")?,
-        &moving,
-        redrive::Action::MoveTo(target.output("OrderQueueUrl")?),
-    )
-    .await?;
-    if moved.len() < moving.len() {
-        eprintln!(
-            "{} of those to redrive were not moved: another reader held them, or they were deleted meanwhile; run again",
-            moving.len() - moved.len()
-        );
-    }
-    let left = listed.len().saturating_sub(moved.len());
-    eprintln!(
-        "moved {} back to the order queue; {} left in the DLQ{}",
-        plural(moved.len(), "message", "messages"),
-        left,
-        if left > 0 {
-            " (delete a message that would fail again with `delete --only MESSAGE_ID` once its cause is fixed)"
-        } else {
-            ""
-        }
-    );
-    Ok(())
-}
-
 async fn trace(cli: &Cli, order_id: &str, log: Option<&std::path::Path>) -> Result<(), LocalError> {
     use order_local::timeline;
     let target = target(cli).await?;
@@ -524,41 +400,13 @@ async fn trace(cli: &Cli, order_id: &str, log: Option<&std::path::Path>) -> Resu
     Ok(())
 }
 
-async fn delete_from_dlq(cli: &Cli, only: &[String]) -> Result<(), LocalError> {
-    let target = target(cli).await?;
-    let (listed, chosen) = judged(&target, only).await?;
-    for l in listed.iter().filter(|l| chosen.contains(&l.message_id)) {
-        eprintln!("deleting{}", l.line());
-    }
-    let sqs = aws_sdk_sqs::Client::new(&target.config);
-    let deleted = redrive::act_on(
-        &sqs,
-        target.output("DeadLetterQueueUrl")?,
-        &chosen,
-        redrive::Action::Delete,
-    )
-    .await?;
-    if deleted.len() < chosen.len() {
-        eprintln!(
-            "{} of them were not deleted: another reader held them, or they were gone already; run again",
-            chosen.len() - deleted.len()
-        );
-    }
-    eprintln!(
-        "deleted {} from the DLQ; {} left",
-        plural(deleted.len(), "message", "messages"),
-        listed.len().saturating_sub(deleted.len())
-    );
-    Ok(())
-}
-
 async fn run(cli: &Cli) -> Result<(), LocalError> {
     let run_id = format!("p{}", chrono::Utc::now().timestamp_millis());
     let planned: Vec<Planned> = match &cli.command {
         Command::Redrive { dry_run, only, all } => {
-            return redrive_dlq(cli, *dry_run, only, *all).await
+            return dlq::redrive_dlq(cli, *dry_run, only, *all).await
         }
-        Command::Delete { only } => return delete_from_dlq(cli, only).await,
+        Command::Delete { only } => return dlq::delete_from_dlq(cli, only).await,
         Command::Ops { keep } => {
             let target = target(cli).await?;
             let url = target.output(order_local::ops_inbox::OUTPUT).map_err(|_| {
