@@ -262,6 +262,58 @@ fn an_outputs_file_with_two_stacks_asks_which_one() {
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 }
 
+/// The processes started with `MOTO_PARENT_PID` = `pid`: the emulators of that runner.
+fn emulators_of(pid: u32) -> usize {
+    let wanted = format!("MOTO_PARENT_PID={pid}");
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    std::fs::read(e.path().join("environ"))
+                        .map(|env| env.split(|b| *b == 0).any(|v| v == wanted.as_bytes()))
+                        .unwrap_or(false)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Protects: Ctrl-C while `make run` is still starting stops it cleanly (before, the signal
+/// was not handled until the stack was up: the runner died on it), and leaves no emulator.
+#[test]
+fn ctrl_c_while_the_stack_starts_stops_it_and_leaves_no_emulator() {
+    let dir = state_dir("boot");
+    let mut run = Run::start(&dir, 1);
+    let pid = run.child.id();
+    let started = Instant::now();
+    while emulators_of(pid) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no emulator started: {}",
+            run.stderr()
+        );
+        assert!(run.child.try_wait().unwrap().is_none(), "{}", run.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let said_up = run.stderr().lines().any(|l| l.starts_with("running."));
+    let (status, _) = run.stop("-INT", true);
+    assert!(status.success(), "{status}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while emulators_of(pid) > 0 {
+        assert!(Instant::now() < deadline, "the emulator outlived the run");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if !said_up {
+        let err = std::fs::read_to_string(dir.join("run-1.err")).unwrap_or_default();
+        assert!(
+            err.contains("stopped while the stack was starting"),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `orders` (the product command) with the state of `dir`'s run and no target named: the
 /// running local stack is the default. Its stderr, and whether it succeeded.
 fn producer(dir: &PathBuf, args: &[&str]) -> (bool, String) {

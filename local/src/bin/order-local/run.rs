@@ -10,11 +10,19 @@ use super::boot::{boot, CATALOGUE};
 use super::cli::{Boot, Cli};
 
 pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
+    let mut stops = Stops::install()?;
     let dir = order_local::state_dir();
     let state = dir.join("stack.json");
     // Before anything starts: a second run on this state is refused, a killed run's state goes.
     let _lock = order_local::run_lock::RunLock::acquire(&dir, &[&state])?;
-    let (pipeline, log) = boot(cli, b, "run").await?;
+    // Ctrl-C while it starts: whatever was started stops with the boot (dropped).
+    let (pipeline, log) = tokio::select! {
+        booted = boot(cli, b, "run") => booted?,
+        _ = stops.next() => {
+            eprintln!("stopped while the stack was starting: nothing ran yet, and what had started is stopped");
+            return Ok(());
+        }
+    };
     if let Some(table) = &pipeline.stack.inventory_table_name {
         let catalogue = order_local::inventory::parse(CATALOGUE)?;
         order_local::inventory::load(&pipeline.clients.dynamodb, table, &catalogue).await?;
@@ -57,11 +65,18 @@ pub(crate) async fn run(cli: &Cli, b: &Boot) -> Result<(), LocalError> {
         }
     };
     tokio::select! {
-        _ = stopped() => {}
+        _ = stops.next() => {}
         _ = status => {}
     }
     let _ = std::fs::remove_file(&state);
-    eprintln!("stopping...");
+    eprintln!("stopping... (Ctrl-C again stops at once, without the summary)");
+    // A second Ctrl-C: out now. The emulator and the functions follow within a second (they
+    // exit when the runner is gone).
+    tokio::spawn(async move {
+        stops.next().await;
+        eprintln!("stopped at once, without the summary");
+        std::process::exit(130);
+    });
     let mut summary = pipeline.summary(&[]).await;
     if let Ok(s) = &mut summary {
         s.duplicates_dropped = pipeline
@@ -164,20 +179,33 @@ async fn status_line(pipeline: &LocalPipeline) -> Result<String, LocalError> {
     ))
 }
 
-/// Ctrl-C or SIGTERM: either stops the run and cleans up (the emulator, stack.json).
-async fn stopped() {
-    #[cfg(unix)]
-    {
+/// Ctrl-C and SIGTERM, handled from the moment this is made (before the stack starts: the
+/// boot blocks the thread at moments, and a handler installed only when first polled would let
+/// the default action kill the runner).
+struct Stops {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Stops {
+    fn install() -> Result<Self, LocalError> {
         use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+        let handle = |kind| {
+            signal(kind).map_err(|e| LocalError::Input(format!("handle Ctrl-C and SIGTERM: {e}")))
+        };
+        Ok(Self {
+            interrupt: handle(SignalKind::interrupt())?,
+            terminate: handle(SignalKind::terminate())?,
+        })
+    }
+
+    /// The next Ctrl-C or SIGTERM.
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// How to run the real Lambda binaries against this emulator: one `cargo lambda watch` per
