@@ -351,7 +351,7 @@ where
 /// the invalid (poison) message and the conflict are never moved back to fail again (before,
 /// a redrive moved everything, and the dry run said "will fail again" of what it then moved);
 /// `delete --only` removes the poison message, and only it; `ops` shows the pages an operator
-/// got; `trace` prints an order's timeline.
+/// got; `get` shows an order as the API does; `trace` prints its timeline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
     use aws_sdk_dynamodb::types::AttributeValue;
@@ -478,6 +478,16 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
     );
     let (ok, said) = producer(&dir, &["ops"]);
     assert!(ok && said.contains("0 pages"), "marked read: {said}");
+
+    // The order as GET /orders/{id} shows it.
+    let got = Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(["get", "O1234"])
+        .env("ORDER_LOCAL_STATE", &dir)
+        .output()
+        .unwrap();
+    let view: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap_or_default();
+    assert_eq!(view["status"], "COMPLETED", "{view}");
+    assert_eq!(view["orderId"], "O1234", "{view}");
 
     // One order's timeline: its steps from the table and its lines from the run's log.
     let traced = Command::new(env!("CARGO_BIN_EXE_orders"))

@@ -117,6 +117,9 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// One order as GET /orders/{id} shows it (JSON), read from the Orders table: its status
+    /// with the reason of an unsuccessful one, amount, lines, steps.
+    Get { order_id: String },
     /// One order's timeline: the lifecycle steps its item records and, locally, every function
     /// log line about it, in time order with offsets; against AWS, the Logs Insights query that
     /// finds those lines.
@@ -421,6 +424,31 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
                 "{}{}",
                 plural(pages.len(), "page", "pages"),
                 if *keep { "" } else { ", marked read" }
+            );
+            return Ok(());
+        }
+        Command::Get { order_id } => {
+            let target = target(cli).await?;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
+            let raw = order_local::timeline::read_item(
+                &dynamodb,
+                target.output("OrdersTableName")?,
+                order_id,
+            )
+            .await?
+            .ok_or_else(|| {
+                LocalError::Input(format!(
+                    "no order {order_id} in the Orders table (a message that was never stored is in the DLQ: `redrive --dry-run` lists it)"
+                ))
+            })?;
+            let item: order_domain::OrderItem = serde_dynamo::from_item(raw).map_err(|e| {
+                LocalError::Input(format!("the stored order {order_id} does not map: {e}"))
+            })?;
+            let view = order_pipeline::functions::api::OrderView::of(&item);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&view)
+                    .map_err(|e| LocalError::Input(e.to_string()))?
             );
             return Ok(());
         }

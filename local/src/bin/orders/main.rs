@@ -30,6 +30,7 @@ Against the running local stack (the default while `orders run` runs) or a deplo
   orders publish FILE          publish one order (`-` reads stdin); --http local|outputs posts it to the API
   orders generate --count N    generated orders, with --duplicates/--conflicts/--invalid shares
   orders inventory load FILE | show
+  orders get ORDER_ID          one order as GET /orders/{id} shows it
   orders trace ORDER_ID        one order's timeline
   orders stuck                 orders not ended after the stuck-order age
   orders ops [--keep]          the local ops inbox: alarm notifications and dlq-alarm's summaries
