@@ -36,6 +36,9 @@ pub enum Verdict {
     Conflict,
     /// Not an acceptable order: it would fail again and return. Stays.
     Invalid,
+    /// A stage's event in that stage's DLQ: its dead-letter handler settled the order
+    /// (docs/operations.md says what each stage's DLQ holds); never moved back.
+    Event,
 }
 
 impl Verdict {
@@ -54,6 +57,7 @@ impl Verdict {
             Verdict::Duplicate => "already stored: dropped as a duplicate when redriven",
             Verdict::Conflict => "conflicts with the stored order of its id: stays (it would fail again); delete it, or publish it under a new orderId",
             Verdict::Invalid => "invalid: stays (it would fail again); fix the publisher, then delete it",
+            Verdict::Event => "a stage's event: read it, then delete it (its dead-letter handler settled the order)",
         }
     }
 
@@ -64,6 +68,7 @@ impl Verdict {
             Verdict::Duplicate => "duplicate",
             Verdict::Conflict => "conflict",
             Verdict::Invalid => "invalid",
+            Verdict::Event => "event",
         }
     }
 }
@@ -190,6 +195,81 @@ pub async fn list(
         listed,
         held_elsewhere,
     })
+}
+
+/// Every message of a stage's DLQ (or the subscription DLQ), unjudged: each with its event type
+/// and order id as far as its body tells (a lifecycle event, or an SNS envelope around an order).
+pub async fn list_events(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> Result<Listing, LocalError> {
+    let dlq = SqsDeadLetterQueue::new(sqs.clone(), dlq_url);
+    let letters = dlq
+        .snapshot(100_000, crate::report::LIST_VISIBILITY_SECONDS)
+        .await
+        .map_err(|e| LocalError::Input(format!("read the DLQ: {e}")))?;
+    dlq.release(&letters)
+        .await
+        .map_err(|e| LocalError::Input(format!("make the DLQ's messages visible again: {e}")))?;
+    let listed = letters
+        .into_iter()
+        .map(|l| {
+            let body: serde_json::Value = serde_json::from_str(&l.body).unwrap_or_default();
+            // An SNS envelope (the subscription DLQ) carries the order in `Message`.
+            let inner: serde_json::Value = body["Message"]
+                .as_str()
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or_else(|| body.clone());
+            let event_type = inner["eventType"].as_str().map(str::to_string);
+            Listed {
+                message_id: l.message_id,
+                correlation_id: l.correlation_attribute,
+                order_id: inner["orderId"].as_str().map(str::to_string),
+                verdict: Verdict::Event,
+                detail: Some(event_type.unwrap_or_else(|| "not an event".into())),
+            }
+        })
+        .collect();
+    Ok(Listing {
+        listed,
+        held_elsewhere: 0,
+    })
+}
+
+/// The stack output of the DLQ named `name` on the command line: `intake` (the order queue's),
+/// or a stage's (`inventory`, `payment`, `notification`, `order-watch`) or `subscription`, as
+/// the stack names them (`InventoryDeadLetterQueueUrl`, ...).
+pub fn dlq_output(name: &str) -> String {
+    if name == "intake" {
+        return "DeadLetterQueueUrl".into();
+    }
+    let pascal: String = name
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    format!("{pascal}DeadLetterQueueUrl")
+}
+
+/// The DLQ names a stack's outputs offer, for an error message.
+pub fn dlq_names<'a>(outputs: impl Iterator<Item = &'a String>) -> Vec<String> {
+    outputs
+        .filter_map(|k| k.strip_suffix("DeadLetterQueueUrl"))
+        .map(|p| {
+            if p.is_empty() {
+                return "intake".to_string();
+            }
+            let mut out = String::new();
+            for (i, c) in p.chars().enumerate() {
+                if c.is_uppercase() && i > 0 {
+                    out.push('-');
+                }
+                out.extend(c.to_lowercase());
+            }
+            out
+        })
+        .collect()
 }
 
 /// The stored order's content hash and status, if any.
@@ -384,4 +464,23 @@ async fn send_copy(
         .await
         .map_err(aws_err("send to the order queue"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Protects: the command line's DLQ names map to the stack's outputs and back.
+    #[test]
+    fn dlq_names_map_to_the_stacks_outputs_and_back() {
+        assert_eq!(dlq_output("intake"), "DeadLetterQueueUrl");
+        assert_eq!(dlq_output("order-watch"), "OrderWatchDeadLetterQueueUrl");
+        assert_eq!(dlq_output("inventory"), "InventoryDeadLetterQueueUrl");
+        let outputs = [
+            "DeadLetterQueueUrl".to_string(),
+            "OrderWatchDeadLetterQueueUrl".to_string(),
+            "OrdersTableName".to_string(),
+        ];
+        assert_eq!(dlq_names(outputs.iter()), ["intake", "order-watch"]);
+    }
 }

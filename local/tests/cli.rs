@@ -416,6 +416,21 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
         "{said}"
     );
     assert!(said.contains("dry run: nothing moved"), "{said}");
+    let (ok, said) = producer(&dir, &["dlq"]);
+    assert!(
+        ok && said.contains("staying 2"),
+        "dlq lists the intake DLQ: {said}"
+    );
+    let (ok, said) = producer(&dir, &["dlq", "--dlq", "inventory"]);
+    assert!(
+        ok && said.contains("the DLQ holds"),
+        "a stage's DLQ: {said}"
+    );
+    let (ok, said) = producer(&dir, &["dlq", "--dlq", "nosuch"]);
+    assert!(
+        !ok && said.contains("no DLQ named nosuch") && said.contains("order-watch"),
+        "the names there are: {said}"
+    );
     let (ok, said) = producer(&dir, &["redrive", "--only", "WALK-1,NO-SUCH-ORDER"]);
     assert!(
         !ok && said.contains("--only names no DLQ message") && said.contains("NO-SUCH-ORDER"),

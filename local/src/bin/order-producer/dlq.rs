@@ -1,5 +1,6 @@
-//! The intake DLQ's commands: `redrive` (each message judged against the Orders table first;
-//! only those that can succeed move back) and `delete` (chosen messages, listed as they go).
+//! The DLQs' commands: `dlq` lists one (the intake's judged against the Orders table, a stage's
+//! as its events), `redrive` moves the intake DLQ's redrivable messages back (each judged first;
+//! only those that can succeed move), `delete` removes chosen messages, listed as they go.
 
 use std::collections::HashSet;
 
@@ -12,20 +13,35 @@ use super::{target, Cli, Target};
 /// How many listed lines a redrive prints without --all.
 const LISTED_LINES: usize = 20;
 
-/// The DLQ's messages judged, and the ones `--only` chose (every `--only` value must name one).
+/// The URL of the DLQ named `dlq` (intake, inventory, ...), or an error naming those there are.
+fn dlq_url<'a>(target: &'a Target, dlq: &str) -> Result<&'a str, LocalError> {
+    target
+        .outputs
+        .get(&redrive::dlq_output(dlq))
+        .map(String::as_str)
+        .ok_or_else(|| {
+            LocalError::Input(format!(
+                "no DLQ named {dlq}; the stack has: {}",
+                redrive::dlq_names(target.outputs.keys()).join(", ")
+            ))
+        })
+}
+
+/// The DLQ's messages (the intake's judged against the Orders table), and the ones `--only`
+/// chose (every `--only` value must name one).
 async fn judged(
     target: &Target,
+    dlq: &str,
     only: &[String],
 ) -> Result<(Vec<redrive::Listed>, HashSet<String>), LocalError> {
     let sqs = aws_sdk_sqs::Client::new(&target.config);
     let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
-    let listing = redrive::list(
-        &sqs,
-        &dynamodb,
-        target.output("OrdersTableName")?,
-        target.output("DeadLetterQueueUrl")?,
-    )
-    .await?;
+    let url = dlq_url(target, dlq)?;
+    let listing = if dlq == "intake" {
+        redrive::list(&sqs, &dynamodb, target.output("OrdersTableName")?, url).await?
+    } else {
+        redrive::list_events(&sqs, url).await?
+    };
     if listing.held_elsewhere > 0 {
         eprintln!(
             "about {} more held hidden by another reader (a console poll?) are not listed, nor acted on: run again once they are visible",
@@ -62,8 +78,26 @@ pub(super) async fn redrive_dlq(
     only: &[String],
     all: bool,
 ) -> Result<(), LocalError> {
+    list_or_redrive(cli, "intake", Some(dry_run), only, all).await
+}
+
+/// `dlq --dlq NAME`: the DLQ's messages as a redrive's dry run lists them (the intake's) or as
+/// events (a stage's).
+pub(super) async fn list_dlq(cli: &Cli, dlq: &str, all: bool) -> Result<(), LocalError> {
+    list_or_redrive(cli, dlq, None, &[], all).await
+}
+
+/// Lists the DLQ (with totals, the stayers first); with `move_back` Some(false), moves the
+/// intake DLQ's redrivable messages back (Some(true): a dry run).
+async fn list_or_redrive(
+    cli: &Cli,
+    dlq: &str,
+    move_back: Option<bool>,
+    only: &[String],
+    all: bool,
+) -> Result<(), LocalError> {
     let target = target(cli).await?;
-    let (listed, chosen_ids) = judged(&target, only).await?;
+    let (listed, chosen_ids) = judged(&target, dlq, only).await?;
     let chosen: Vec<&redrive::Listed> = listed
         .iter()
         .filter(|l| chosen_ids.contains(&l.message_id))
@@ -96,6 +130,10 @@ pub(super) async fn redrive_dlq(
         .filter(|l| l.verdict.moves())
         .map(|l| l.message_id.clone())
         .collect();
+    let dry_run = match move_back {
+        None => return Ok(()),
+        Some(dry_run) => dry_run,
+    };
     if dry_run {
         eprintln!(
             "dry run: nothing moved; without --dry-run, the {} to redrive move back and the rest stay",
@@ -135,16 +173,20 @@ pub(super) async fn redrive_dlq(
     Ok(())
 }
 
-pub(super) async fn delete_from_dlq(cli: &Cli, only: &[String]) -> Result<(), LocalError> {
+pub(super) async fn delete_from_dlq(
+    cli: &Cli,
+    dlq: &str,
+    only: &[String],
+) -> Result<(), LocalError> {
     let target = target(cli).await?;
-    let (listed, chosen) = judged(&target, only).await?;
+    let (listed, chosen) = judged(&target, dlq, only).await?;
     for l in listed.iter().filter(|l| chosen.contains(&l.message_id)) {
         eprintln!("deleting{}", l.line());
     }
     let sqs = aws_sdk_sqs::Client::new(&target.config);
     let deleted = redrive::act_on(
         &sqs,
-        target.output("DeadLetterQueueUrl")?,
+        dlq_url(&target, dlq)?,
         &chosen,
         redrive::Action::Delete,
     )

@@ -143,6 +143,21 @@ enum Command {
         /// The messages: message ids or order ids, comma-separated.
         #[arg(long, value_delimiter = ',', required = true)]
         only: Vec<String>,
+        /// The DLQ: intake (the order queue's), or a stage's: inventory, payment,
+        /// notification, order-watch; or subscription.
+        #[arg(long, default_value = "intake")]
+        dlq: String,
+    },
+    /// List a DLQ's messages: the intake's as a redrive would judge them, a stage's as the
+    /// events they are (each stage's dead-letter handler has settled their orders).
+    Dlq {
+        /// intake (the order queue's), or a stage's: inventory, payment, notification,
+        /// order-watch; or subscription.
+        #[arg(long, default_value = "intake")]
+        dlq: String,
+        /// List every message, not only the first 20.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -409,7 +424,8 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
         Command::Redrive { dry_run, only, all } => {
             return dlq::redrive_dlq(cli, *dry_run, only, *all).await
         }
-        Command::Delete { only } => return dlq::delete_from_dlq(cli, only).await,
+        Command::Delete { only, dlq } => return dlq::delete_from_dlq(cli, dlq, only).await,
+        Command::Dlq { dlq, all } => return dlq::list_dlq(cli, dlq, *all).await,
         Command::Ops { keep } => {
             let target = target(cli).await?;
             let url = target.output(order_local::ops_inbox::OUTPUT).map_err(|_| {

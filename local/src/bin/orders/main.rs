@@ -36,7 +36,9 @@ Against the running local stack (the default while `orders run` runs) or a deplo
   orders ops [--keep]          the local ops inbox: alarm notifications and dlq-alarm's summaries
   orders redrive [--dry-run] [--only IDS]
                                move the DLQ's redrivable messages back (conflicts and invalid ones stay)
-  orders delete --only IDS     delete chosen DLQ messages
+  orders dlq [--dlq inventory]  a DLQ's messages (the intake's by default, judged as redrive would)
+  orders delete --only IDS [--dlq inventory]
+                               delete chosen DLQ messages
 
 `orders COMMAND --help` gives each one's options.
 ";
