@@ -494,6 +494,19 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
     let (ok, said) = producer(&dir, &["ops"]);
     assert!(ok && said.contains("0 pages"), "marked read: {said}");
 
+    let outputs = Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(["outputs"])
+        .env("ORDER_LOCAL_STATE", &dir)
+        .output()
+        .unwrap();
+    let outputs = String::from_utf8_lossy(&outputs.stdout);
+    assert!(
+        outputs
+            .lines()
+            .any(|l| l.starts_with("DeadLetterQueueUrl") && l.contains(&dlq_url)),
+        "{outputs}"
+    );
+
     // The order as GET /orders/{id} shows it.
     let got = Command::new(env!("CARGO_BIN_EXE_orders"))
         .args(["get", "O1234"])

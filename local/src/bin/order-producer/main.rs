@@ -117,6 +117,8 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// The target stack's outputs (queue URLs, table names, the API's URL, ...), one per line.
+    Outputs,
     /// One order as GET /orders/{id} shows it (JSON), read from the Orders table: its status
     /// with the reason of an unsuccessful one, amount, lines, steps.
     Get { order_id: String },
@@ -441,6 +443,13 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
                 plural(pages.len(), "page", "pages"),
                 if *keep { "" } else { ", marked read" }
             );
+            return Ok(());
+        }
+        Command::Outputs => {
+            let target = target(cli).await?;
+            for (name, value) in &target.outputs {
+                println!("{name:<36} {value}");
+            }
             return Ok(());
         }
         Command::Get { order_id } => {

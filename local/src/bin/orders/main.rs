@@ -31,6 +31,7 @@ Against the running local stack (the default while `orders run` runs) or a deplo
   orders generate --count N    generated orders, with --duplicates/--conflicts/--invalid shares
   orders inventory load FILE | show
   orders get ORDER_ID          one order as GET /orders/{id} shows it
+  orders outputs               the target stack's outputs (queue URLs, table names, API URL)
   orders trace ORDER_ID        one order's timeline
   orders stuck                 orders not ended after the stuck-order age
   orders ops [--keep]          the local ops inbox: alarm notifications and dlq-alarm's summaries
