@@ -409,6 +409,16 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
         run.stderr()
     );
 
+    let failed = Command::new(env!("CARGO_BIN_EXE_orders"))
+        .args(["list", "--status", "failed"])
+        .env("ORDER_LOCAL_STATE", &dir)
+        .output()
+        .unwrap();
+    let failed = String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        failed.lines().count() == 1 && failed.starts_with("WALK-1") && failed.contains("FAILED"),
+        "list --status FAILED shows the one FAILED order with its reason: {failed}"
+    );
     let (ok, said) = producer(&dir, &["redrive", "--dry-run"]);
     assert!(ok, "{said}");
     assert!(

@@ -119,6 +119,14 @@ enum Command {
     },
     /// The target stack's outputs (queue URLs, table names, the API's URL, ...), one per line.
     Outputs,
+    /// The stored orders, one per line with the reason of an unsuccessful status (a scan of the
+    /// Orders table), e.g. every FAILED one.
+    List {
+        /// Only orders in this status (ACCEPTED, RESERVED, PAID, COMPLETED, REJECTED,
+        /// PAYMENT_FAILED, FAILED).
+        #[arg(long)]
+        status: Option<String>,
+    },
     /// One order as GET /orders/{id} shows it (JSON), read from the Orders table: its status
     /// with the reason of an unsuccessful one, amount, lines, steps.
     Get { order_id: String },
@@ -443,6 +451,41 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
                 plural(pages.len(), "page", "pages"),
                 if *keep { "" } else { ", marked read" }
             );
+            return Ok(());
+        }
+        Command::List { status } => {
+            let target = target(cli).await?;
+            let dynamodb = aws_sdk_dynamodb::Client::new(&target.config);
+            let wanted = status.as_deref().map(str::to_uppercase);
+            let mut rows = Vec::new();
+            for raw in
+                order_local::report::scan_all(&dynamodb, target.output("OrdersTableName")?).await?
+            {
+                let Ok(item) = serde_dynamo::from_item::<_, order_domain::OrderItem>(raw) else {
+                    continue;
+                };
+                if wanted.as_deref().is_some_and(|w| w != item.status.as_str()) {
+                    continue;
+                }
+                let reason = item
+                    .failure
+                    .as_ref()
+                    .map(|f| f.reason.clone())
+                    .or_else(|| item.rejection.as_ref().map(|r| r.reason.clone()))
+                    .or_else(|| item.payment.as_ref().and_then(|p| p.reason.clone()))
+                    .or_else(|| {
+                        item.notification_failure
+                            .as_ref()
+                            .map(|n| format!("notification not sent: {}", n.error))
+                    })
+                    .unwrap_or_default();
+                rows.push((item.order_id, item.status.as_str().to_string(), reason));
+            }
+            rows.sort();
+            for (id, status, reason) in &rows {
+                println!("{id:<40} {status:<15} {reason}");
+            }
+            eprintln!("{}", plural(rows.len(), "order", "orders"));
             return Ok(());
         }
         Command::Outputs => {

@@ -31,6 +31,8 @@ Against the running local stack (the default while `orders run` runs) or a deplo
   orders generate --count N    generated orders, with --duplicates/--conflicts/--invalid shares
   orders inventory load FILE | show
   orders get ORDER_ID          one order as GET /orders/{id} shows it
+  orders list [--status FAILED]
+                               the stored orders, with the reason of an unsuccessful status
   orders outputs               the target stack's outputs (queue URLs, table names, API URL)
   orders trace ORDER_ID        one order's timeline
   orders stuck                 orders not ended after the stuck-order age
