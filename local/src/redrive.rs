@@ -15,7 +15,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, Message, MessageAttributeValue, MessageSystemAttributeName,
 };
-use order_domain::{parse_body, OrderStatus};
+use order_domain::{
+    dead_letter_decision, parse_body, DeadLetterDecision, Existing, OrderStatus,
+    FOREIGN_CONTENT_HASH,
+};
 use order_pipeline::adapters::sqs::SqsDeadLetterQueue;
 use order_pipeline::ports::queue::DeadLetterQueue;
 use serde::Serialize;
@@ -160,11 +163,12 @@ pub async fn list(
             Ok((order, _)) => {
                 let stored = stored_head(dynamodb, table, &order.order_id).await?;
                 let hash = order.content_hash();
-                let mut verdict = match stored {
-                    None => Verdict::New,
-                    Some((stored, _)) if stored != hash => Verdict::Conflict,
-                    Some((_, OrderStatus::Failed)) => Verdict::AcceptedAgain,
-                    Some(_) => Verdict::Duplicate,
+                // dlq-alarm's decision table, read as what a redrive would do.
+                let mut verdict = match dead_letter_decision(stored.as_ref(), &hash) {
+                    DeadLetterDecision::CreateFailed => Verdict::New,
+                    DeadLetterDecision::Conflict => Verdict::Conflict,
+                    DeadLetterDecision::AlreadyFailed => Verdict::AcceptedAgain,
+                    DeadLetterDecision::AlreadyStored => Verdict::Duplicate,
                 };
                 let mut detail = None;
                 if verdict.moves() {
@@ -233,51 +237,29 @@ pub async fn list_events(sqs: &aws_sdk_sqs::Client, dlq_url: &str) -> Result<Lis
     })
 }
 
-/// The stack output of the DLQ named `name` on the command line: `intake` (the order queue's),
-/// or a stage's (`inventory`, `payment`, `notification`, `order-watch`) or `subscription`, as
-/// the stack names them (`InventoryDeadLetterQueueUrl`, ...).
-pub fn dlq_output(name: &str) -> String {
-    if name == "intake" {
-        return "DeadLetterQueueUrl".into();
+/// The command line's name of the DLQ a stack output holds, when it holds one: `intake` for
+/// `DeadLetterQueueUrl` (the order queue's), `order-watch` for `OrderWatchDeadLetterQueueUrl`, ...
+pub fn dlq_name(output: &str) -> Option<String> {
+    let prefix = output.strip_suffix("DeadLetterQueueUrl")?;
+    if prefix.is_empty() {
+        return Some("intake".into());
     }
-    let pascal: String = name
-        .split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect();
-    format!("{pascal}DeadLetterQueueUrl")
+    let mut name = String::new();
+    for (i, c) in prefix.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            name.push('-');
+        }
+        name.extend(c.to_lowercase());
+    }
+    Some(name)
 }
 
-/// The DLQ names a stack's outputs offer, for an error message.
-pub fn dlq_names<'a>(outputs: impl Iterator<Item = &'a String>) -> Vec<String> {
-    outputs
-        .filter_map(|k| k.strip_suffix("DeadLetterQueueUrl"))
-        .map(|p| {
-            if p.is_empty() {
-                return "intake".to_string();
-            }
-            let mut out = String::new();
-            for (i, c) in p.chars().enumerate() {
-                if c.is_uppercase() && i > 0 {
-                    out.push('-');
-                }
-                out.extend(c.to_lowercase());
-            }
-            out
-        })
-        .collect()
-}
-
-/// The stored order's content hash and status, if any.
+/// What the decision table needs of the stored order, if any.
 async fn stored_head(
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
     order_id: &str,
-) -> Result<Option<(String, OrderStatus)>, LocalError> {
+) -> Result<Option<Existing>, LocalError> {
     let item = dynamodb
         .get_item()
         .table_name(table)
@@ -297,8 +279,12 @@ async fn stored_head(
         .and_then(|s| serde_json::from_value(serde_json::Value::String(s)).ok())
         // A status this tool does not know is not FAILED: the message is a duplicate at most.
         .unwrap_or(OrderStatus::Accepted);
-    // An item without a hash (written by another system) matches no message.
-    Ok(Some((text("contentHash").unwrap_or_default(), status)))
+    Ok(Some(Existing {
+        // An item without a hash (written by another system) matches no message.
+        content_hash: text("contentHash").unwrap_or_else(|| FOREIGN_CONTENT_HASH.into()),
+        status,
+        version: 0,
+    }))
 }
 
 /// The totals line: how many of each verdict, those that move first.
@@ -470,17 +456,14 @@ async fn send_copy(
 mod tests {
     use super::*;
 
-    /// Protects: the command line's DLQ names map to the stack's outputs and back.
+    /// Protects: the command line's DLQ names are read off the stack's outputs.
     #[test]
-    fn dlq_names_map_to_the_stacks_outputs_and_back() {
-        assert_eq!(dlq_output("intake"), "DeadLetterQueueUrl");
-        assert_eq!(dlq_output("order-watch"), "OrderWatchDeadLetterQueueUrl");
-        assert_eq!(dlq_output("inventory"), "InventoryDeadLetterQueueUrl");
-        let outputs = [
-            "DeadLetterQueueUrl".to_string(),
-            "OrderWatchDeadLetterQueueUrl".to_string(),
-            "OrdersTableName".to_string(),
-        ];
-        assert_eq!(dlq_names(outputs.iter()), ["intake", "order-watch"]);
+    fn dlq_names_are_read_off_the_stacks_outputs() {
+        assert_eq!(dlq_name("DeadLetterQueueUrl").as_deref(), Some("intake"));
+        assert_eq!(
+            dlq_name("OrderWatchDeadLetterQueueUrl").as_deref(),
+            Some("order-watch")
+        );
+        assert_eq!(dlq_name("OrdersTableName"), None);
     }
 }

@@ -15,16 +15,18 @@ const LISTED_LINES: usize = 20;
 
 /// The URL of the DLQ named `dlq` (intake, inventory, ...), or an error naming those there are.
 fn dlq_url<'a>(target: &'a Target, dlq: &str) -> Result<&'a str, LocalError> {
-    target
-        .outputs
-        .get(&redrive::dlq_output(dlq))
-        .map(String::as_str)
-        .ok_or_else(|| {
-            LocalError::Input(format!(
-                "no DLQ named {dlq}; the stack has: {}",
-                redrive::dlq_names(target.outputs.keys()).join(", ")
-            ))
-        })
+    let mut names = Vec::new();
+    for (output, url) in &target.outputs {
+        match redrive::dlq_name(output) {
+            Some(name) if name == dlq => return Ok(url),
+            Some(name) => names.push(name),
+            None => {}
+        }
+    }
+    Err(LocalError::Input(format!(
+        "no DLQ named {dlq}; the stack has: {}",
+        names.join(", ")
+    )))
 }
 
 /// The DLQ's messages (the intake's judged against the Orders table), and the ones `--only`
