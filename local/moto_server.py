@@ -56,6 +56,9 @@ come from one walk, and each call reads the attributes once: 0.8 ms and 5 ms. Th
 moto's, to the definition. werkzeug's request log (a seventh of the busy time) is off unless
 MOTO_REQUEST_LOG is set.
 
+Traces: a Publish's X-Amzn-Trace-Id header reaches the SQS messages SNS delivers as their
+AWSTraceHeader, as SNS with active tracing does (moto drops it).
+
 Port: with `-p 0` the system picks a free port when the server binds it; with MOTO_PORT_FILE
 set, the port the server listens on is written to that file (whole, by rename) once it listens.
 The runner and the tests start it that way: a port picked by the caller and released before the
@@ -97,6 +100,7 @@ from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.core.utils import camelcase_to_underscores
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.sqs.exceptions import InvalidAttributeName
+from moto.sns.responses import SNSResponse
 from moto.sqs.models import Queue, SQSBackend
 
 _LOCK = threading.RLock()
@@ -446,6 +450,37 @@ def _is_message_valid_based_on_retention_period(self, queue_name, message):
 SQSBackend.is_message_valid_based_on_retention_period = (
     _is_message_valid_based_on_retention_period
 )
+
+# Traces: SNS with active tracing passes the X-Amzn-Trace-Id header of a Publish to every SQS
+# subscription as the message's AWSTraceHeader system attribute (moto drops it), and the
+# next function's record continues that trace. Here the header of a Publish is kept for the
+# thread that fans the message out (moto delivers within the request) and given to each send.
+_PUBLISH_TRACE = threading.local()
+_sns_publish = SNSResponse.publish
+
+
+def _publish_keeping_trace(self):
+    _PUBLISH_TRACE.header = self.headers.get("X-Amzn-Trace-Id")
+    try:
+        return _sns_publish(self)
+    finally:
+        _PUBLISH_TRACE.header = None
+
+
+SNSResponse.publish = _publish_keeping_trace
+_sqs_send_message = SQSBackend.send_message
+
+
+def _send_message_with_trace(self, *args, **kwargs):
+    header = getattr(_PUBLISH_TRACE, "header", None)
+    if header and not kwargs.get("system_attributes"):
+        kwargs["system_attributes"] = {
+            "AWSTraceHeader": {"DataType": "String", "StringValue": header}
+        }
+    return _sqs_send_message(self, *args, **kwargs)
+
+
+SQSBackend.send_message = _send_message_with_trace
 
 # Every call looked its action up among the handler class's methods by listing them
 # (`inspect.getmembers`): 6% of the emulator's busy time on a stream of GetItems. The classes do

@@ -11,8 +11,8 @@ use futures::future::BoxFuture;
 use lambda_runtime::LambdaEvent;
 use order_pipeline::registry::DlqAlarmFunction;
 
-/// The context Lambda gives an invocation: its request id, the function's name and, with a
-/// `timeout`, the deadline (epoch milliseconds) the function's own deadline logic reads.
+/// The context Lambda gives an invocation: its request id, a sampled trace header of its own, the
+/// function's name and, with a `timeout`, the deadline (epoch milliseconds) the function's own deadline logic reads.
 pub fn invocation_context(
     request_id: String,
     function_name: &str,
@@ -20,6 +20,7 @@ pub fn invocation_context(
 ) -> lambda_runtime::Context {
     let mut context = lambda_runtime::Context::default();
     context.request_id = request_id;
+    context.xray_trace_id = Some(crate::kit::runtime_api::fresh_trace_id());
     if let Some(timeout) = timeout {
         context.deadline =
             u64::try_from((chrono::Utc::now() + timeout).timestamp_millis()).unwrap_or(0);

@@ -29,6 +29,7 @@ pub mod stream;
 pub mod stuck;
 pub mod template;
 pub mod timeline;
+pub mod traces;
 
 use aws_config::SdkConfig;
 

@@ -351,7 +351,8 @@ where
 /// the invalid (poison) message and the conflict are never moved back to fail again (before,
 /// a redrive moved everything, and the dry run said "will fail again" of what it then moved);
 /// `delete --only` removes the poison message, and only it; `ops` shows the pages an operator
-/// got; `get` shows an order as the API does; `trace` prints its timeline.
+/// got; `get` shows an order as the API does; `trace` prints its timeline and its traces
+/// through every stage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
     use aws_sdk_dynamodb::types::AttributeValue;
@@ -548,6 +549,39 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
             "no {part:?} in the timeline:\n{timeline}"
         );
     }
+    // And its traces: the segments every stage sent to the runner's X-Ray daemon, each record
+    // annotated with the order, the publishes that carried the trace to the next stage, and
+    // the calls inside (the stock's transaction, the provider's charge).
+    let traces = timeline
+        .split_once("Its traces")
+        .map(|(_, t)| t.to_string())
+        .unwrap_or_default();
+    for part in [
+        "order-consumer  order_id=O1234",
+        "order-events  order_id=O1234",
+        "inventory  order_id=O1234",
+        "payment  order_id=O1234",
+        "notification  order_id=O1234",
+        "SNS  Publish",
+        "DynamoDB  TransactWriteItems",
+        "provider  POST",
+    ] {
+        assert!(
+            traces.contains(part),
+            "no {part:?} in the order's traces:\n{timeline}"
+        );
+    }
+    // A stage's record continues the trace of the publish that sent it: the inventory segment
+    // sits in the same trace, below order-events' publish.
+    let inventory_trace = traces
+        .split("trace ")
+        .find(|t| t.contains("inventory  order_id=O1234"))
+        .unwrap_or_default();
+    assert!(
+        inventory_trace.contains("order-events  order_id=O1234")
+            && inventory_trace.contains("SNS  Publish"),
+        "the inventory segment is not in order-events' trace:\n{traces}"
+    );
 
     let (status, out) = run.stop("-INT", true);
     assert!(status.success(), "{status}");

@@ -153,3 +153,89 @@ fn a_failed_invocation_logs_json_lines_with_the_request_and_trace_ids() {
     );
     assert!(message.len() < 600, "{} bytes: {message}", message.len());
 }
+
+/// Protects: a traced function (Lambda's `AWS_XRAY_DAEMON_ADDRESS` set, its segments switched
+/// on) sends its own segments to the X-Ray daemon: `handler` below the function segment of the
+/// invocation's trace header, the record as a segment of the trace its message carries
+/// (`AWSTraceHeader`) with the order id as an annotation, and the DynamoDB call inside the
+/// record. Without this the functions sent nothing and no trace followed an order past the API.
+#[test]
+fn a_traced_invocation_sends_its_segments_in_the_messages_trace() {
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    daemon
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = r#"{"orderId":"O7","customerId":"U1","items":[{"sku":"A","quantity":1}]}"#;
+    // X-Ray refuses a trace id older than 30 days: both are of now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let invocation_root = format!("1-{now:08x}-bd862e3fe1be46a994272793");
+    let message_root = format!("1-{now:08x}-1233e140bfd846c5a5f43594");
+    let message_trace = format!("Root={message_root};Parent=1a2b3c4d5e6f7a8b;Sampled=1");
+    let event = serde_json::json!({"Records": [{
+        "messageId": "m-7", "receiptHandle": "h", "body": body,
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1746273600000",
+                       "AWSTraceHeader": message_trace},
+        "messageAttributes": {}, "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:xx-east-1:000000000000:orders", "awsRegion": "xx-east-1"
+    }]})
+    .to_string();
+    let runtime = runtime_api();
+    let _answer = runtime.invoke(
+        Invocation::new(
+            "req-7",
+            event,
+            Deadline::AfterDelivery(Duration::from_secs(30)),
+        )
+        .with_trace_id(format!(
+            "Root={invocation_root};Parent=53995c3f42cd8ad8;Sampled=1"
+        )),
+    );
+    let mut child = consumer(
+        &runtime.addr.to_string(),
+        &[
+            ("TABLE_NAME", "Orders"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ("START_MARGIN_MS", "1000"),
+            (
+                "AWS_XRAY_DAEMON_ADDRESS",
+                &daemon.local_addr().unwrap().to_string(),
+            ),
+            ("ORDER_TRACE_SEGMENTS", "on"),
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let mut documents = Vec::new();
+    let mut buffer = vec![0u8; 65_536];
+    while let Ok(n) = daemon.recv(&mut buffer) {
+        let text = String::from_utf8_lossy(&buffer[..n]).to_string();
+        let (header, document) = text.split_once('\n').expect("a daemon header line");
+        assert_eq!(header, r#"{"format": "json", "version": 1}"#);
+        documents.push(serde_json::from_str::<serde_json::Value>(document).unwrap());
+        if documents.iter().any(|d| d["name"] == "handler") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let named = |name: &str| {
+        documents
+            .iter()
+            .find(|d| d["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} document in {documents:#?}"))
+    };
+    let handler = named("handler");
+    assert_eq!(handler["trace_id"], invocation_root.as_str());
+    assert_eq!(handler["parent_id"], "53995c3f42cd8ad8");
+    assert_eq!(handler["type"], "subsegment");
+    let record = named("order-consumer");
+    assert_eq!(record["trace_id"], message_root.as_str());
+    assert_eq!(record["parent_id"], "1a2b3c4d5e6f7a8b");
+    assert_eq!(record["annotations"]["order_id"], "O7", "{record}");
+    let call = named("DynamoDB");
+    assert_eq!(call["parent_id"], record["id"], "{call}");
+    assert_eq!(call["trace_id"], record["trace_id"]);
+}

@@ -39,7 +39,7 @@ pub struct Invocation {
     /// The event, as JSON.
     pub body: String,
     pub deadline: Deadline,
-    /// `lambda-runtime-trace-id`; a fresh unsampled one when `None`.
+    /// `lambda-runtime-trace-id`; a fresh sampled one when `None`.
     pub trace_id: Option<String>,
 }
 
@@ -241,12 +241,15 @@ impl RuntimeApi {
     }
 }
 
-/// A trace header for an unsampled trace of its own.
-fn fresh_trace_id() -> String {
+/// A trace header for a sampled trace of its own, as Lambda gives a traced function: the
+/// function's segments go to the local collector when the runner traces (AWS_XRAY_DAEMON_ADDRESS
+/// set), and nowhere otherwise. `Parent` stands for the function segment Lambda would make.
+pub fn fresh_trace_id() -> String {
     format!(
-        "Root=1-{:08x}-{};Sampled=0",
+        "Root=1-{:08x}-{};Parent={};Sampled=1",
         chrono::Utc::now().timestamp(),
-        uuid::Uuid::new_v4().simple().to_string().split_at(24).0
+        uuid::Uuid::new_v4().simple().to_string().split_at(24).0,
+        uuid::Uuid::new_v4().simple().to_string().split_at(16).0
     )
 }
 

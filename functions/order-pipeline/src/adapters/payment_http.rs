@@ -8,6 +8,7 @@ use crate::ports::payment::{
     Charge, ChargeRequest, Lookup, PaymentGateway, Refund, RefundLookup, RefundRequest,
 };
 use crate::ports::PortError;
+use crate::runtime::telemetry::trace::{self, InCall};
 
 type HttpClient = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
@@ -115,6 +116,7 @@ impl HttpGateway {
                     .get_secret_value()
                     .secret_id(secret_id)
                     .send()
+                    .in_call(trace::aws_call("SecretsManager", "GetSecretValue"))
                     .await
                     .map_err(|e| {
                         format!(
@@ -242,6 +244,7 @@ impl HttpGateway {
     /// may have reached the provider: only a failed connection is known not to have.
     async fn send(&self, http_request: hyper::Request<Body>) -> Result<(u16, Vec<u8>), Failure> {
         use http_body_util::BodyExt;
+        let span = trace::provider_call(http_request.method().as_str(), http_request.uri().path());
         let exchange = async {
             let response = self.client.request(http_request).await.map_err(|e| {
                 let reason = format!("request failed: {e}");
@@ -260,7 +263,7 @@ impl HttpGateway {
                 .to_bytes();
             Ok::<_, Failure>((status, bytes.to_vec()))
         };
-        tokio::time::timeout(self.timeout, exchange)
+        tokio::time::timeout(self.timeout, exchange.in_call(span))
             .await
             .map_err(|_| {
                 Failure::Unknown(format!("no answer within {} ms", self.timeout.as_millis()))

@@ -8,6 +8,7 @@ use order_domain::{CustomerNotification, LifecycleEvent};
 use crate::adapters::aws::classify;
 use crate::ports::publish::{CustomerPublisher, EventPublisher, Notifier, OrderPublisher};
 use crate::ports::PortError;
+use crate::runtime::telemetry::trace::{self, InCall};
 
 pub struct SnsNotifier {
     client: Client,
@@ -46,7 +47,23 @@ async fn publish(
             .map_err(|e| PortError::Fatal(e.to_string()))?;
         request = request.message_attributes(*name, attribute);
     }
-    let out = request.send().await.map_err(|e| classify(&e))?;
+    // The publish carries its trace onward: SNS (active tracing) passes it to the SQS
+    // subscriptions as `AWSTraceHeader`, and the next stage's record continues it.
+    let span = trace::aws_call("SNS", "Publish");
+    let sent = match trace::header_of(&span) {
+        Some(header) => {
+            request
+                .customize()
+                .mutate_request(move |r| {
+                    r.headers_mut().insert("X-Amzn-Trace-Id", header.clone());
+                })
+                .send()
+                .in_call(span)
+                .await
+        }
+        None => request.send().in_call(span).await,
+    };
+    let out = sent.map_err(|e| classify(&e))?;
     Ok(out.message_id.unwrap_or_default())
 }
 

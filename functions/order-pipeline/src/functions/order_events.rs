@@ -89,6 +89,7 @@ impl<P: EventPublisher> OrderEvents<P> {
             let sequence = record.change.sequence_number.clone().unwrap_or_default();
             let span = tracing::info_span!(
                 "record",
+                otel.name = self.service.as_str(),
                 sequence_number = %sequence,
                 order_id = field::Empty,
                 correlation_id = field::Empty,

@@ -29,7 +29,7 @@ use tracing::{field, info_span, Instrument, Span};
 use crate::ports::queue::Visibility;
 use crate::runtime::bounded::{run_bounded, Deadline, Settled};
 use crate::runtime::config::{ConfigError, WorkerConfig, NO_DEAD_LETTER_QUEUE};
-use crate::runtime::telemetry::{ColdStart, LineWriter, Metrics, Unit};
+use crate::runtime::telemetry::{trace, ColdStart, LineWriter, Metrics, Unit};
 
 /// Whether a record is done, and if not, whose fault it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,23 +269,42 @@ impl<H: RecordHandler> SqsWorker<H> {
         self.handle_records_within(records, None).await
     }
 
+    /// A record's span. A message that carries a trace (SQS's `AWSTraceHeader`: the publish
+    /// that sent it was traced) is handled in that trace, as a segment of this function; any
+    /// other is a subsegment of the invocation.
+    fn record_span(&self, record: &SqsMessage) -> Span {
+        let message_id = record.message_id.as_deref().unwrap_or_default();
+        match record.attributes.get("AWSTraceHeader") {
+            Some(header) if trace::enabled() => {
+                let span = info_span!(
+                    "record",
+                    otel.name = self.config.service.as_str(),
+                    otel.kind = "server",
+                    service.name = self.config.service.as_str(),
+                    message_id,
+                    correlation_id = field::Empty,
+                    order_id = field::Empty,
+                );
+                trace::continue_trace(&span, Some(header));
+                span
+            }
+            _ => info_span!(
+                "record",
+                otel.name = self.config.service.as_str(),
+                message_id,
+                correlation_id = field::Empty,
+                order_id = field::Empty,
+            ),
+        }
+    }
+
     /// Processes a batch within `deadline` and returns the response plus each record's report.
     pub async fn handle_records_within(
         &self,
         records: &[SqsMessage],
         deadline: Option<Deadline>,
     ) -> Result<(SqsBatchResponse, Vec<RecordReport<H::Outcome>>), BatchUnavailable> {
-        let spans: Vec<Span> = records
-            .iter()
-            .map(|r| {
-                info_span!(
-                    "record",
-                    message_id = r.message_id.as_deref().unwrap_or_default(),
-                    correlation_id = field::Empty,
-                    order_id = field::Empty,
-                )
-            })
-            .collect();
+        let spans: Vec<Span> = records.iter().map(|r| self.record_span(r)).collect();
         // Built first, polled by run_bounded: a lazy closure there makes the future's Send-ness
         // unprovable to rustc (higher-ranked lifetimes), and the local runner spawns it.
         let work: Vec<_> = records

@@ -10,7 +10,7 @@ use order_local::pipeline::{
 };
 use order_local::template::Template;
 use order_local::LocalError;
-use order_pipeline::runtime::telemetry::{init_logging, LineWriter};
+use order_pipeline::runtime::telemetry::{init_logging_traced, LineWriter};
 
 use super::cli::{Boot, Cli};
 
@@ -130,7 +130,9 @@ pub(crate) async fn boot(
     };
     let path = log_path(command);
     let writer: Arc<dyn LineWriter> = Arc::new(order_local::FileLines::create(&path)?);
-    init_logging("order-local", writer.clone());
+    // The functions' traces: the runner is their X-Ray daemon (`orders trace` reads the file).
+    let traces = order_local::traces::Collector::start(&order_local::traces::path(command))?;
+    init_logging_traced("order-local", writer.clone(), Some(traces.address));
     // The fake provider is on loopback: local time passes faster, as with the retry delay.
     let payment_timeout =
         Duration::from_secs(1).max(Duration::from_millis(2 * boot.provider_latency_ms + 500));

@@ -418,6 +418,21 @@ async fn trace(cli: &Cli, order_id: &str, log: Option<&std::path::Path>) -> Resu
         entries.extend(timeline::log_lines(path, order_id, correlation.as_deref())?);
     }
     print!("{}", timeline::render(order_id, &status, entries));
+    if local_target(cli) {
+        let path = order_local::traces::path("run");
+        let segments = order_local::traces::of_order(&order_local::traces::read(&path)?, order_id);
+        if segments.is_empty() {
+            eprintln!("no trace segments of it in {}", path.display());
+        } else {
+            println!("\nIts traces (the functions' X-Ray segments):");
+            print!("{}", order_local::traces::render(&segments));
+            eprintln!("segments from {}", path.display());
+        }
+    } else {
+        eprintln!(
+            "its traces: X-Ray's trace map or CloudWatch Transaction Search, filter expression: annotation.order_id = \"{order_id}\""
+        );
+    }
     match &log {
         Some(path) => eprintln!("steps from the Orders table, lines from {}", path.display()),
         None => eprintln!(

@@ -38,16 +38,32 @@ impl JsonLogLayer {
 }
 
 /// Installs the JSON layer as the global subscriber, at the level Lambda's logging config asks
-/// for (`AWS_LAMBDA_LOG_LEVEL`, else `LOG_LEVEL`, else INFO), and routes panics through it.
-/// Calling it again (tests) keeps the first subscriber.
+/// for (`AWS_LAMBDA_LOG_LEVEL`, else `LOG_LEVEL`, else INFO), and routes panics through it; when
+/// `AWS_XRAY_DAEMON_ADDRESS` is set, the traces too ([`super::trace`]). Calling it again
+/// (tests) keeps the first subscriber.
 pub fn init_logging(service: &str, writer: Arc<dyn LineWriter>) {
+    init_logging_traced(service, writer, super::trace::daemon_from_env());
+}
+
+/// [`init_logging`] with the traces going to the X-Ray daemon `daemon` (none: not traced).
+pub fn init_logging_traced(
+    service: &str,
+    writer: Arc<dyn LineWriter>,
+    daemon: Option<std::net::SocketAddr>,
+) {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("LOG_LEVEL"))
         .ok()
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
-    let subscriber =
-        Registry::default().with(JsonLogLayer::new(service, writer).with_filter(level));
+    // Only this crate's own spans become trace segments: the SDK's and hyper's internal spans
+    // would be noise in the trace and cost per call; log events stay in the logs.
+    let traced = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_span() && meta.target().starts_with("order_pipeline")
+    });
+    let subscriber = Registry::default()
+        .with(JsonLogLayer::new(service, writer).with_filter(level))
+        .with(super::trace::layer(service, daemon).with_filter(traced));
     if tracing::subscriber::set_global_default(subscriber).is_ok() {
         std::panic::set_hook(Box::new(|info| {
             let location = info
@@ -65,6 +81,9 @@ struct JsonVisitor<'a>(&'a mut Map<String, Value>);
 
 impl Visit for JsonVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
+        if super::trace::is_trace_field(field.name()) {
+            return;
+        }
         self.0.insert(field.name().to_string(), Value::from(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {

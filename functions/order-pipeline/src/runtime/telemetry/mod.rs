@@ -4,12 +4,13 @@
 
 mod log;
 mod metrics;
+pub mod trace;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-pub use log::{init_logging, JsonLogLayer};
+pub use log::{init_logging, init_logging_traced, JsonLogLayer};
 pub use metrics::{Metrics, Unit, NAMESPACE};
 
 /// Where telemetry lines go.
@@ -88,8 +89,12 @@ impl ColdStart {
             metrics.count("ColdStart", 1);
             metrics.flush(service, telemetry);
         }
+        // A root of its own: the handler's segment ends when the handler returns, whatever
+        // the runtime's span around it does.
         let span = tracing::info_span!(
+            parent: None,
             "invocation",
+            otel.name = "handler",
             service,
             function_name = tracing::field::Empty,
             mode = tracing::field::Empty,
@@ -103,6 +108,7 @@ impl ColdStart {
         if let Some(trace) = xray_trace_id(context.xray_trace_id.as_deref()) {
             span.record("xray_trace_id", trace.as_str());
         }
+        trace::continue_trace(&span, context.xray_trace_id.as_deref());
         span
     }
 }
