@@ -50,7 +50,7 @@ struct Args {
     delay_ms: u64,
     /// An extra environment variable for the order-consumer of section 4, as KEY=VALUE (repeat
     /// for more): how a candidate setting (an allocator option, say) is measured against the
-    /// stack's.
+    /// stack's. With AWS_XRAY_DAEMON_ADDRESS among them, every batch is a sampled trace.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     extra_env: Vec<String>,
     /// The functions' host release binaries to measure, by name (default: target/release). To

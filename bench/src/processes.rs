@@ -131,15 +131,26 @@ pub(crate) async fn many_batches(
     let runtime = RuntimeApi::start(options)
         .await
         .expect("bind the runtime API");
+    // Unsampled, as most invocations are on Lambda; with an X-Ray daemon named
+    // (`--env AWS_XRAY_DAEMON_ADDRESS=...`), every invocation is sampled: what sending the
+    // segments costs.
+    let traced = extra_env
+        .iter()
+        .any(|(k, _)| k == order_pipeline::runtime::telemetry::trace::DAEMON_ADDRESS);
     let answers: Vec<_> = (0..batches)
         .map(|b| {
+            let trace = if traced {
+                order_local::kit::runtime_api::fresh_trace_id()
+            } else {
+                "Root=1-00000000-000000000000000000000000;Sampled=0".to_string()
+            };
             runtime.invoke(
                 Invocation::new(
                     format!("req-{b}"),
                     sqs_event(b, 10).to_string(),
                     Deadline::AfterDelivery(Duration::from_secs(10)),
                 )
-                .with_trace_id("Root=1-00000000-000000000000000000000000;Sampled=0"),
+                .with_trace_id(trace),
             )
         })
         .collect();

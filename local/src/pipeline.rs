@@ -55,6 +55,10 @@ pub struct Options {
     /// The order watch's stuck-order age instead of the template's (its queue's delivery delay
     /// and `STUCK_AFTER_SECONDS`): local time passing faster, as with `retry_after_seconds`.
     pub stuck_after: Option<Duration>,
+    /// Where the functions send their trace segments (an X-Ray daemon's UDP address; the
+    /// runner's `traces::Collector`), given to the bootstraps it runs. The functions run in
+    /// process are traced by the process's own logging set-up.
+    pub trace_daemon: Option<std::net::SocketAddr>,
 }
 
 impl Options {
@@ -75,6 +79,7 @@ impl Options {
             faults: None,
             bootstraps: None,
             stuck_after: None,
+            trace_daemon: None,
         }
     }
 }
@@ -221,9 +226,16 @@ impl LocalPipeline {
                     let endpoint = faults
                         .as_ref()
                         .map_or(emulator.endpoint(), |p| p.url.as_str());
+                    let mut environment = f.environment.clone();
+                    if let Some(daemon) = options.trace_daemon {
+                        environment.insert(
+                            order_pipeline::runtime::telemetry::trace::DAEMON_ADDRESS.into(),
+                            daemon.to_string(),
+                        );
+                    }
                     let process = Arc::new(crate::process::ProcessFunction::new(
                         f,
-                        &f.environment,
+                        &environment,
                         bootstraps,
                         endpoint,
                         options.telemetry.clone(),

@@ -123,6 +123,7 @@ async fn an_order_that_does_not_end_in_time_is_listed_stuck_with_an_alarm_until_
         Options {
             schedule_every: None,
             stuck_after: Some(Duration::from_secs(2)),
+            trace_daemon: None,
             ..Options::quiet("stuck")
         },
     )

@@ -154,8 +154,7 @@ fn a_failed_invocation_logs_json_lines_with_the_request_and_trace_ids() {
     assert!(message.len() < 600, "{} bytes: {message}", message.len());
 }
 
-/// Protects: a traced function (Lambda's `AWS_XRAY_DAEMON_ADDRESS` set, its segments switched
-/// on) sends its own segments to the X-Ray daemon: `handler` below the function segment of the
+/// Protects: a traced function (Lambda's `AWS_XRAY_DAEMON_ADDRESS` set) sends its own segments to the X-Ray daemon: `handler` below the function segment of the
 /// invocation's trace header, the record as a segment of the trace its message carries
 /// (`AWSTraceHeader`) with the order id as an annotation, and the DynamoDB call inside the
 /// record. Without this the functions sent nothing and no trace followed an order past the API.
@@ -203,7 +202,6 @@ fn a_traced_invocation_sends_its_segments_in_the_messages_trace() {
                 "AWS_XRAY_DAEMON_ADDRESS",
                 &daemon.local_addr().unwrap().to_string(),
             ),
-            ("ORDER_TRACE_SEGMENTS", "on"),
         ],
     )
     .spawn()

@@ -110,6 +110,7 @@ pub async fn lifecycle_run(
             faults,
             bootstraps: None,
             stuck_after: None,
+            trace_daemon: None,
         },
     )
     .await

@@ -3,12 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
+
 use crate::adapters::aws::classify;
 use crate::ports::payment::{
     Charge, ChargeRequest, Lookup, PaymentGateway, Refund, RefundLookup, RefundRequest,
 };
 use crate::ports::PortError;
-use crate::runtime::telemetry::trace::{self, InCall};
+use crate::runtime::telemetry::trace;
 
 type HttpClient = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
@@ -116,7 +118,7 @@ impl HttpGateway {
                     .get_secret_value()
                     .secret_id(secret_id)
                     .send()
-                    .in_call(trace::aws_call("SecretsManager", "GetSecretValue"))
+                    .instrument(trace::aws_call("SecretsManager", "GetSecretValue"))
                     .await
                     .map_err(|e| {
                         format!(
@@ -263,7 +265,7 @@ impl HttpGateway {
                 .to_bytes();
             Ok::<_, Failure>((status, bytes.to_vec()))
         };
-        tokio::time::timeout(self.timeout, exchange.in_call(span))
+        tokio::time::timeout(self.timeout, exchange.instrument(span))
             .await
             .map_err(|_| {
                 Failure::Unknown(format!("no answer within {} ms", self.timeout.as_millis()))

@@ -5,10 +5,12 @@
 use aws_sdk_sns::Client;
 use order_domain::{CustomerNotification, LifecycleEvent};
 
+use tracing::Instrument;
+
 use crate::adapters::aws::classify;
 use crate::ports::publish::{CustomerPublisher, EventPublisher, Notifier, OrderPublisher};
 use crate::ports::PortError;
-use crate::runtime::telemetry::trace::{self, InCall};
+use crate::runtime::telemetry::trace;
 
 pub struct SnsNotifier {
     client: Client,
@@ -58,10 +60,10 @@ async fn publish(
                     r.headers_mut().insert("X-Amzn-Trace-Id", header.clone());
                 })
                 .send()
-                .in_call(span)
+                .instrument(span)
                 .await
         }
-        None => request.send().in_call(span).await,
+        None => request.send().instrument(span).await,
     };
     let out = sent.map_err(|e| classify(&e))?;
     Ok(out.message_id.unwrap_or_default())

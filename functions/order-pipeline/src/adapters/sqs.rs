@@ -7,10 +7,12 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 
+use tracing::Instrument;
+
 use crate::adapters::aws::classify;
 use crate::ports::queue::{DeadLetter, DeadLetterQueue, QueueCounts, Visibility};
 use crate::ports::PortError;
-use crate::runtime::telemetry::trace::{self, InCall};
+use crate::runtime::telemetry::trace;
 
 pub struct SqsDeadLetterQueue {
     client: Client,
@@ -51,7 +53,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .message_attribute_names("All")
                 .send()
-                .in_call(trace::aws_call("SQS", "ReceiveMessage"))
+                .instrument(trace::aws_call("SQS", "ReceiveMessage"))
                 .await
                 .map_err(|e| classify(&e));
             let messages = match out {
@@ -117,7 +119,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
             .attribute_names(visible.clone())
             .attribute_names(held.clone())
             .send()
-            .in_call(trace::aws_call("SQS", "GetQueueAttributes"))
+            .instrument(trace::aws_call("SQS", "GetQueueAttributes"))
             .await
             .map_err(|e| classify(&e))?;
         let count = |name: &QueueAttributeName| {
@@ -172,7 +174,7 @@ async fn change_visibilities(
             .queue_url(queue_url)
             .set_entries(Some(batch))
             .send()
-            .in_call(trace::aws_call("SQS", "ChangeMessageVisibilityBatch"))
+            .instrument(trace::aws_call("SQS", "ChangeMessageVisibilityBatch"))
             .await
             .map_err(|e| classify(&e))?;
         // A batch call succeeds even when some of its entries failed: those say so here.

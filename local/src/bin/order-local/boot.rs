@@ -162,6 +162,7 @@ pub(crate) async fn boot(
             }),
             bootstraps,
             stuck_after: Some(LOCAL_STUCK_AFTER),
+            trace_daemon: Some(traces.address),
         },
     )
     .await?;

@@ -14,12 +14,14 @@ use aws_sdk_dynamodb::types::{
 };
 use order_domain::{InventoryItem, OrderItem, OrderStatus, ReservedLine};
 
+use tracing::Instrument;
+
 use crate::adapters::aws::classify;
 use crate::adapters::dynamodb::{transition_update, DynamoStore};
 use crate::ports::inventory::{Claim, InventoryStore, PaymentStore, Reserve, StockMove};
 use crate::ports::orders::{OrderReader, TransitionWrite};
 use crate::ports::PortError;
-use crate::runtime::telemetry::trace::{self, InCall};
+use crate::runtime::telemetry::trace;
 
 /// The Inventory table on DynamoDB, with the Orders table for the transaction's order update.
 #[derive(Clone)]
@@ -114,7 +116,7 @@ impl DynamoInventory {
             .set_transact_items(Some(stock))
             .client_request_token(request_token(what, write, lines, try_number))
             .send()
-            .in_call(trace::aws_call("DynamoDB", "TransactWriteItems"))
+            .instrument(trace::aws_call("DynamoDB", "TransactWriteItems"))
             .await;
         match result {
             Ok(_) => Ok(None),
@@ -226,7 +228,7 @@ impl InventoryStore for DynamoInventory {
                     .batch_get_item()
                     .set_request_items(Some(request.clone()))
                     .send()
-                    .in_call(trace::aws_call("DynamoDB", "BatchGetItem"))
+                    .instrument(trace::aws_call("DynamoDB", "BatchGetItem"))
                     .await
                     .map_err(|e| classify(&e))?;
                 for raw in out
@@ -342,7 +344,7 @@ impl PaymentStore for DynamoInventory {
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .in_call(trace::aws_call("DynamoDB", "UpdateItem"))
+            .instrument(trace::aws_call("DynamoDB", "UpdateItem"))
             .await;
         match result {
             Ok(out) => {
@@ -403,7 +405,7 @@ impl PaymentStore for DynamoInventory {
             .condition_expression("paymentAttempts = :attempt")
             .expression_attribute_values(":attempt", AttributeValue::N(attempt.to_string()))
             .send()
-            .in_call(trace::aws_call("DynamoDB", "UpdateItem"))
+            .instrument(trace::aws_call("DynamoDB", "UpdateItem"))
             .await;
         super::unless_condition_failed(result)?;
         Ok(())

@@ -30,12 +30,14 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use order_domain::{Existing, OrderItem, OrderStatus};
 use serde::Deserialize;
 
+use tracing::Instrument;
+
 use crate::adapters::aws::classify;
 use crate::ports::orders::{
     CreateResult, LifecycleStore, OrderReader, OrderStore, Reaccept, TransitionWrite,
 };
 use crate::ports::PortError;
-use crate::runtime::telemetry::trace::{self, InCall};
+use crate::runtime::telemetry::trace;
 use item::{attribute, into_map, item_values, order_key, ItemValues};
 
 #[derive(Clone)]
@@ -181,7 +183,7 @@ impl DynamoStore {
             .set_key(Some([key(order_id)].into()))
             .consistent_read(true)
             .send()
-            .in_call(trace::aws_call("DynamoDB", "GetItem"))
+            .instrument(trace::aws_call("DynamoDB", "GetItem"))
             .await
             .map_err(|e| classify(&e))?;
         match out.item {
@@ -204,7 +206,7 @@ impl DynamoStore {
             .projection_expression("contentHash, #s, version")
             .expression_attribute_names("#s", "status")
             .send()
-            .in_call(trace::aws_call("DynamoDB", "GetItem"))
+            .instrument(trace::aws_call("DynamoDB", "GetItem"))
             .await
             .map_err(|e| classify(&e))?;
         out.item.map(head_from).transpose()
@@ -245,7 +247,7 @@ async fn send_inserts(inserts: Arc<Inserts>, items: Arc<Mutex<BatchItems>>) -> A
         .batch_execute_statement()
         .set_statements(Some(statements))
         .send()
-        .in_call(trace::aws_call("DynamoDB", "BatchExecuteStatement"))
+        .instrument(trace::aws_call("DynamoDB", "BatchExecuteStatement"))
         .await
     {
         Ok(out) => {
@@ -342,7 +344,7 @@ impl OrderStore for DynamoStore {
             // The stored item comes back with the refusal: no second round trip to read it.
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .in_call(trace::aws_call("DynamoDB", "PutItem"))
+            .instrument(trace::aws_call("DynamoDB", "PutItem"))
             .await;
         match result {
             Ok(_) => Ok(CreateResult::Created),
@@ -389,7 +391,7 @@ impl OrderStore for DynamoStore {
             .expression_attribute_values(":next", AttributeValue::N((r.expected_version + 1).to_string()))
             .expression_attribute_values(":h", AttributeValue::S(r.content_hash.clone()))
             .send()
-            .in_call(trace::aws_call("DynamoDB", "UpdateItem"))
+            .instrument(trace::aws_call("DynamoDB", "UpdateItem"))
             .await;
         Ok(unless_condition_failed(result)?.is_some())
     }
@@ -427,7 +429,7 @@ impl LifecycleStore for DynamoStore {
             .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()))
             .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
             .send()
-            .in_call(trace::aws_call("DynamoDB", "UpdateItem"))
+            .instrument(trace::aws_call("DynamoDB", "UpdateItem"))
             .await;
         Ok(unless_condition_failed(result)?.is_some())
     }
@@ -523,7 +525,7 @@ impl DynamoStore {
             .set_expression_attribute_names(Some(t.names))
             .set_expression_attribute_values(Some(t.values))
             .send()
-            .in_call(trace::aws_call("DynamoDB", "UpdateItem"))
+            .instrument(trace::aws_call("DynamoDB", "UpdateItem"))
             .await;
         Ok(unless_condition_failed(result)?.is_some())
     }

@@ -89,10 +89,7 @@ impl ColdStart {
             metrics.count("ColdStart", 1);
             metrics.flush(service, telemetry);
         }
-        // A root of its own: the handler's segment ends when the handler returns, whatever
-        // the runtime's span around it does.
         let span = tracing::info_span!(
-            parent: None,
             "invocation",
             otel.name = "handler",
             service,

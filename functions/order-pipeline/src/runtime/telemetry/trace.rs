@@ -14,10 +14,9 @@
 //!   and the next stage join the same trace; the DynamoDB stream carries none, so order-events
 //!   starts from its own invocation and the annotations link the traces of one order.
 //!
-//! The local runner traces the functions it runs in process (its own collector is their
-//! daemon). A Lambda binary sends segments when `AWS_XRAY_DAEMON_ADDRESS` is set (Lambda sets
-//! it with active tracing) and `ORDER_TRACE_SEGMENTS` switches them on ([`daemon_from_env`]:
-//! off by default for now). Untraced, [`layer`] is `None` and every helper here does nothing.
+//! A function is traced when `AWS_XRAY_DAEMON_ADDRESS` is set (Lambda sets it with active
+//! tracing; the local runner gives its bootstraps its own collector's, and traces the functions
+//! it runs in process itself); otherwise [`layer`] is `None` and every helper here does nothing.
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -53,17 +52,8 @@ pub fn daemon_address(value: &str) -> Option<SocketAddr> {
         .ok()
 }
 
-/// The variable that turns a Lambda binary's own segments on (any value).
-pub const SEGMENTS_SWITCH: &str = "ORDER_TRACE_SEGMENTS";
-
-/// The daemon address of this process's environment (`AWS_XRAY_DAEMON_ADDRESS`), when its
-/// segments are switched on ([`SEGMENTS_SWITCH`]). Off by default in the Lambda binaries: in a
-/// long-lived function process, some invocation and record spans were seen never to close
-/// (their segments never sent, the spans kept), which is not understood yet; the local runner
-/// traces the functions it runs in process ([`super::init_logging_traced`]), where every
-/// segment arrives.
+/// The daemon address of this process's environment (`AWS_XRAY_DAEMON_ADDRESS`), if any.
 pub fn daemon_from_env() -> Option<SocketAddr> {
-    std::env::var_os(SEGMENTS_SWITCH)?;
     daemon_address(&std::env::var(DAEMON_ADDRESS).ok()?)
 }
 
@@ -167,54 +157,6 @@ pub fn provider_call(method: &str, path: &str) -> Span {
         url.path = path,
     )
 }
-
-pin_project_lite::pin_project! {
-    /// A call ([`InCall::in_call`]) timed by its span.
-    pub struct Call<F> {
-        #[pin]
-        call: tracing::instrument::Instrumented<F>,
-        span: Option<Span>,
-    }
-}
-
-impl<F: std::future::Future> std::future::Future for Call<F> {
-    type Output = F::Output;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
-        let this = self.project();
-        let polled = this.call.poll(cx);
-        if polled.is_ready() {
-            // The call's subsegment ends with the call.
-            this.span.take();
-        }
-        polled
-    }
-}
-
-/// A call to another service, timed by `span` ([`aws_call`], [`provider_call`]).
-pub trait InCall: std::future::Future + Sized {
-    /// The call, with `span` open from now until it returns. The call itself runs outside the
-    /// span tree: the SDK's and hyper's connection tasks, spawned inside a call and alive as
-    /// long as their pooled connection, would otherwise hold the call's span, and with it the
-    /// record's and the invocation's, open (a span closes after its children), so those
-    /// segments were never sent.
-    fn in_call(self, span: Span) -> Call<Self> {
-        let outside = if span.is_disabled() {
-            Span::none()
-        } else {
-            tracing::info_span!(target: "call_outside_trace", parent: None, "call")
-        };
-        Call {
-            call: tracing::Instrument::instrument(self, outside),
-            span: Some(span),
-        }
-    }
-}
-
-impl<F: std::future::Future> InCall for F {}
 
 /// Whether a span field is for the trace only (the JSON log lines leave it out).
 pub fn is_trace_field(name: &str) -> bool {
