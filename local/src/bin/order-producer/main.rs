@@ -6,7 +6,7 @@
 //!   order-producer --outputs-file cdk-outputs.json generate --count 1000 --duplicates 0.05
 //!   order-producer --local redrive --dry-run            list the DLQ, then `redrive` to move it back
 //!   order-producer --local delete --only MESSAGE_ID     delete chosen DLQ messages (poison ones)
-//!   order-producer --local trace O1234                  one order's timeline: steps and log lines
+//!   order-producer --local trace O1234                  one order's timeline: steps, log lines, trace segments
 //!   order-producer --local ops                          the local ops inbox: alarms and summaries
 //!
 //! Targets: --local (the stack `order-local run` is running), --endpoint-url + --topic-arn (any
@@ -131,8 +131,9 @@ enum Command {
     /// with the reason of an unsuccessful one, amount, lines, steps.
     Get { order_id: String },
     /// One order's timeline: the lifecycle steps its item records and, locally, every function
-    /// log line about it, in time order with offsets; against AWS, the Logs Insights query that
-    /// finds those lines.
+    /// log line about it, in time order with offsets, then its X-Ray segments as a tree per
+    /// trace; against AWS, the Logs Insights query that finds those lines and the X-Ray filter
+    /// expression for its traces.
     Trace {
         order_id: String,
         /// The functions' JSON log file (default: the local run's).

@@ -34,7 +34,7 @@ Against the running local stack (the default while `orders run` runs) or a deplo
   orders list [--status FAILED]
                                the stored orders, with the reason of an unsuccessful status
   orders outputs               the target stack's outputs (queue URLs, table names, API URL)
-  orders trace ORDER_ID        one order's timeline
+  orders trace ORDER_ID        one order's timeline and its trace segments
   orders stuck                 orders not ended after the stuck-order age
   orders ops [--keep]          the local ops inbox: alarm notifications and dlq-alarm's summaries
   orders redrive [--dry-run] [--only IDS]
