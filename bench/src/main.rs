@@ -50,9 +50,13 @@ struct Args {
     delay_ms: u64,
     /// An extra environment variable for the order-consumer of section 4, as KEY=VALUE (repeat
     /// for more): how a candidate setting (an allocator option, say) is measured against the
-    /// stack's. With AWS_XRAY_DAEMON_ADDRESS among them, every batch is a sampled trace.
+    /// stack's (AWS_XRAY_DAEMON_ADDRESS=HOST:PORT: the function traced).
     #[arg(long = "env", value_name = "KEY=VALUE")]
     extra_env: Vec<String>,
+    /// Section 4's invocations carry a sampled trace header (else an unsampled one, as most do on
+    /// Lambda): with a daemon named in --env, what sending every batch's segments costs.
+    #[arg(long)]
+    sampled: bool,
     /// The functions' host release binaries to measure, by name (default: target/release). To
     /// compare with an earlier build, copy its binaries to a directory and run once on each, in
     /// turn; a function that build lacks is reported as not built.
@@ -183,7 +187,7 @@ async fn main() {
             args.extra_env.join(" ")
         );
     }
-    let run = many_batches(&consumer_bin, args.batches, delay, &extra_env).await;
+    let run = many_batches(&consumer_bin, args.batches, delay, &extra_env, args.sampled).await;
     let invocations = run.durations_ms.len();
     let (median, p10, p90, max) = if invocations > 0 {
         stats(run.durations_ms.clone())

@@ -118,6 +118,7 @@ pub(crate) async fn many_batches(
     batches: usize,
     delay: Duration,
     extra_env: &[(String, String)],
+    sampled: bool,
 ) -> Run {
     // Every request for an event: the one after the last batch's answer says the process is done.
     let (next_tx, mut nexts) = mpsc::unbounded_channel::<()>();
@@ -131,15 +132,11 @@ pub(crate) async fn many_batches(
     let runtime = RuntimeApi::start(options)
         .await
         .expect("bind the runtime API");
-    // Unsampled, as most invocations are on Lambda; with an X-Ray daemon named
-    // (`--env AWS_XRAY_DAEMON_ADDRESS=...`), every invocation is sampled: what sending the
-    // segments costs.
-    let traced = extra_env
-        .iter()
-        .any(|(k, _)| k == order_pipeline::runtime::telemetry::trace::DAEMON_ADDRESS);
+    // Unsampled, as most invocations are on Lambda; `sampled`: every invocation is (with an
+    // X-Ray daemon named, `--env AWS_XRAY_DAEMON_ADDRESS=...`, what sending segments costs).
     let answers: Vec<_> = (0..batches)
         .map(|b| {
-            let trace = if traced {
+            let trace = if sampled {
                 order_local::kit::runtime_api::fresh_trace_id()
             } else {
                 "Root=1-00000000-000000000000000000000000;Sampled=0".to_string()

@@ -45,10 +45,16 @@ impl Collector {
             .name("trace-collector".into())
             .spawn(move || {
                 let mut buffer = vec![0u8; 65_536];
-                while let Ok(n) = socket.recv(&mut buffer) {
-                    if let Some(document) = document_of(&buffer[..n]) {
-                        let _ = file.write_all(document.as_bytes());
-                        let _ = file.write_all(b"\n");
+                loop {
+                    match socket.recv(&mut buffer) {
+                        Ok(n) => {
+                            if let Some(document) = document_of(&buffer[..n]) {
+                                let _ = file.write_all(document.as_bytes());
+                                let _ = file.write_all(b"\n");
+                            }
+                        }
+                        // A datagram lost (ICMP errors, signals) loses only itself.
+                        Err(_) => continue,
                     }
                 }
             })
@@ -219,6 +225,9 @@ fn line(
         if detail.is_empty() { "" } else { "  " },
         detail.join(" "),
     ));
+    if depth > 64 {
+        return; // a document naming itself (or a loop) as its parent
+    }
     let mut below: Vec<&Value> = children
         .get(text(doc, "id").unwrap_or(""))
         .cloned()

@@ -90,6 +90,7 @@ impl<P: EventPublisher> OrderEvents<P> {
             let span = tracing::info_span!(
                 "record",
                 otel.name = self.service.as_str(),
+                otel.status_code = field::Empty,
                 sequence_number = %sequence,
                 order_id = field::Empty,
                 correlation_id = field::Empty,
@@ -98,6 +99,7 @@ impl<P: EventPublisher> OrderEvents<P> {
                 Ok(true) => published += 1,
                 Ok(false) => {}
                 Err(e) => {
+                    crate::runtime::telemetry::trace::failed(&span);
                     let _entered = span.enter();
                     tracing::error!(
                         error = %e,

@@ -25,6 +25,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use tracing::{field, info_span, Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::ports::queue::Visibility;
 use crate::runtime::bounded::{run_bounded, Deadline, Settled};
@@ -274,23 +275,31 @@ impl<H: RecordHandler> SqsWorker<H> {
     /// other is a subsegment of the invocation.
     fn record_span(&self, record: &SqsMessage) -> Span {
         let message_id = record.message_id.as_deref().unwrap_or_default();
-        match record.attributes.get("AWSTraceHeader") {
-            Some(header) if trace::enabled() => {
+        let header = if trace::enabled() {
+            record.attributes.get("AWSTraceHeader")
+        } else {
+            None
+        };
+        match header {
+            Some(header) => {
                 let span = info_span!(
                     "record",
                     otel.name = self.config.service.as_str(),
                     otel.kind = "server",
-                    service.name = self.config.service.as_str(),
+                    otel.status_code = field::Empty,
                     message_id,
                     correlation_id = field::Empty,
                     order_id = field::Empty,
                 );
+                // The segment's name (a server span's is its service's).
+                span.set_attribute("service.name", self.config.service.clone());
                 trace::continue_trace(&span, Some(header));
                 span
             }
-            _ => info_span!(
+            None => info_span!(
                 "record",
                 otel.name = self.config.service.as_str(),
+                otel.status_code = field::Empty,
                 message_id,
                 correlation_id = field::Empty,
                 order_id = field::Empty,
@@ -331,6 +340,7 @@ impl<H: RecordHandler> SqsWorker<H> {
                 }
             }
             if outcome.is_failure() {
+                trace::failed(span);
                 metrics.count("RecordsFailed", 1);
                 response.add_failure(message_id.clone());
                 self.log_failure(record, span, &outcome);

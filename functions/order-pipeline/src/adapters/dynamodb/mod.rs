@@ -159,7 +159,13 @@ impl DynamoStore {
                     }));
                     // Sent by a task of its own, which runs once the task asking for this create
                     // waits: by then the batch's other records have asked for theirs.
-                    let send = tokio::spawn(send_inserts(inserts.clone(), items.clone()));
+                    // The spawned task has no current span: the call's span is made under the
+                    // record that opened the batch, so the write shows in that record's trace.
+                    let send = tokio::spawn(send_inserts(
+                        inserts.clone(),
+                        items.clone(),
+                        tracing::Span::current(),
+                    ));
                     let stored = async move { send.await.unwrap_or_default() }
                         .boxed()
                         .shared();
@@ -225,7 +231,11 @@ fn head_from(
 
 /// Sends the items of one batch as one `BatchExecuteStatement` of `INSERT`s; per item, whether
 /// it was stored. A batch of one, a failed request or a missing answer stores nothing here.
-async fn send_inserts(inserts: Arc<Inserts>, items: Arc<Mutex<BatchItems>>) -> Arc<Vec<bool>> {
+async fn send_inserts(
+    inserts: Arc<Inserts>,
+    items: Arc<Mutex<BatchItems>>,
+    opened_by: tracing::Span,
+) -> Arc<Vec<bool>> {
     let items = {
         let mut batch = items.lock().unwrap_or_else(|e| e.into_inner());
         batch.sent = true;
@@ -247,7 +257,7 @@ async fn send_inserts(inserts: Arc<Inserts>, items: Arc<Mutex<BatchItems>>) -> A
         .batch_execute_statement()
         .set_statements(Some(statements))
         .send()
-        .instrument(trace::aws_call("DynamoDB", "BatchExecuteStatement"))
+        .instrument(opened_by.in_scope(|| trace::aws_call("DynamoDB", "BatchExecuteStatement")))
         .await
     {
         Ok(out) => {

@@ -131,6 +131,7 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
         };
         let span = tracing::info_span!(
             "request",
+            otel.status_code = field::Empty,
             correlation_id = %correlation,
             order_id = field::Empty,
             method = %request.method(),
@@ -181,6 +182,7 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
         let _entered = span.enter();
         metrics.count("ApiRequests", 1);
         if answer.status.is_server_error() {
+            crate::runtime::telemetry::trace::failed(&span);
             metrics.count("ApiErrors", 1);
         }
         metrics.flush(&self.config.service, self.telemetry.as_ref());

@@ -57,13 +57,14 @@ pub fn init_logging_traced(
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
     // Only this crate's own spans become trace segments: the SDK's and hyper's internal spans
-    // would be noise in the trace and cost per call; log events stay in the logs.
+    // would be noise in the trace and cost per call; log events stay in the logs. Untraced, no
+    // layer and no filter at all (a filter would lift the subscriber's level hint).
     let traced = tracing_subscriber::filter::filter_fn(|meta| {
         meta.is_span() && meta.target().starts_with("order_pipeline")
     });
     let subscriber = Registry::default()
         .with(JsonLogLayer::new(service, writer).with_filter(level))
-        .with(super::trace::layer(service, daemon).with_filter(traced));
+        .with(super::trace::layer(service, daemon).map(|l| l.with_filter(traced)));
     if tracing::subscriber::set_global_default(subscriber).is_ok() {
         std::panic::set_hook(Box::new(|info| {
             let location = info

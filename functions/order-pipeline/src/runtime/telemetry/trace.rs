@@ -39,17 +39,15 @@ pub const DAEMON_ADDRESS: &str = "AWS_XRAY_DAEMON_ADDRESS";
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
-/// The daemon's UDP address from `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or the
-/// `udp:host:port tcp:host:port` form the X-Ray SDKs also accept.
+/// The daemon's UDP address from `AWS_XRAY_DAEMON_ADDRESS`: `host:port` (a name is resolved),
+/// or the `udp:host:port tcp:host:port` form the X-Ray SDKs also accept.
 pub fn daemon_address(value: &str) -> Option<SocketAddr> {
-    value
-        .split_whitespace()
-        .find_map(|part| {
-            part.strip_prefix("udp:")
-                .or_else(|| (!part.starts_with("tcp:")).then_some(part))
-        })?
-        .parse()
-        .ok()
+    use std::net::ToSocketAddrs;
+    let udp = value.split_whitespace().find_map(|part| {
+        part.strip_prefix("udp:")
+            .or_else(|| (!part.starts_with("tcp:")).then_some(part))
+    })?;
+    udp.to_socket_addrs().ok()?.find(SocketAddr::is_ipv4)
 }
 
 /// The daemon address of this process's environment (`AWS_XRAY_DAEMON_ADDRESS`), if any.
@@ -133,14 +131,12 @@ pub fn aws_call(service: &'static str, operation: &'static str) -> Span {
     if !enabled() {
         return Span::none();
     }
-    tracing::info_span!(
-        "aws_call",
-        otel.name = service,
-        otel.kind = "client",
-        rpc.system = "aws-api",
-        rpc.service = service,
-        rpc.method = operation,
-    )
+    let span = tracing::info_span!("aws_call", otel.name = service, otel.kind = "client");
+    // Attributes of the segment only, not fields: the log lines stay as they were.
+    span.set_attribute("rpc.system", "aws-api");
+    span.set_attribute("rpc.service", service);
+    span.set_attribute("rpc.method", operation);
+    span
 }
 
 /// The span of one call to the payment provider, a subsegment named `provider` with the
@@ -149,25 +145,45 @@ pub fn provider_call(method: &str, path: &str) -> Span {
     if !enabled() {
         return Span::none();
     }
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "provider_call",
         otel.name = "provider",
-        otel.kind = "client",
-        http.request.method = method,
-        url.path = path,
-    )
+        otel.kind = "client"
+    );
+    span.set_attribute("http.request.method", method.to_string());
+    span.set_attribute("url.path", path.to_string());
+    span
+}
+
+/// Marks `span`'s segment as failed (X-Ray's `fault`); nothing when not traced. The span must
+/// declare `otel.status_code`.
+pub fn failed(span: &Span) {
+    if enabled() {
+        span.record("otel.status_code", "error");
+    }
 }
 
 /// Whether a span field is for the trace only (the JSON log lines leave it out).
 pub fn is_trace_field(name: &str) -> bool {
-    ["otel.", "rpc.", "http.", "url.", "service."]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
+    name.starts_with("otel.")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Protects: a process that is not traced (no daemon: the tests', the bench's, a function
+    /// without active tracing) makes no call spans, sends no trace header with a publish, and
+    /// marks nothing: tracing costs it nothing per record.
+    #[test]
+    fn untraced_calls_make_no_spans_and_carry_no_header() {
+        assert!(!enabled());
+        let call = aws_call("SNS", "Publish");
+        assert!(call.is_disabled());
+        assert!(provider_call("POST", "/charges").is_disabled());
+        assert_eq!(header_of(&call), None);
+        assert_eq!(header_of(&tracing::info_span!("record")), None);
+    }
 
     /// Protects: the daemon address is read in both forms Lambda and the X-Ray SDKs use; a
     /// TCP-only or unreadable value means no traces rather than a wrong socket.
@@ -180,6 +196,10 @@ mod tests {
         assert_eq!(
             daemon_address("tcp:127.0.0.1:2000 udp:127.0.0.2:2001"),
             Some("127.0.0.2:2001".parse().unwrap())
+        );
+        assert_eq!(
+            daemon_address("localhost:2000"),
+            Some("127.0.0.1:2000".parse().unwrap())
         );
         assert_eq!(daemon_address("tcp:127.0.0.1:2000"), None);
         assert_eq!(daemon_address("nowhere"), None);
