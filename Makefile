@@ -168,9 +168,9 @@ bench: tools
 	@echo "== $$(date +%T) 1-6: cold start, per-record cost, batch latency, memory and size, cost per million orders"
 	$(TARGET_DIR)/release/order-bench
 	@echo "== $$(date +%T) 7. every function as a process on the emulator, over the demo and $(BENCH_ORDERS) generated orders"
-	cargo run --locked -p order-local --bin order-local -- demo --generate $(BENCH_ORDERS) --bootstraps $(TARGET_DIR)/release
+	cargo run --locked -p order-local --bin order-local -- demo --generate $(BENCH_ORDERS) --bootstraps $(TARGET_DIR)/release --no-traces
 	@echo "== $$(date +%T) 8. the same with the functions' AWS calls 10 ms each on connections kept open (a proxy in front of the emulator)"
-	cargo run --locked -p order-local --bin order-local -- demo --generate $(BENCH_ORDERS) --bootstraps $(TARGET_DIR)/release --aws-latency-ms 10
+	cargo run --locked -p order-local --bin order-local -- demo --generate $(BENCH_ORDERS) --bootstraps $(TARGET_DIR)/release --aws-latency-ms 10 --no-traces
 
 # The fuzzer is a time-budgeted property test (stable toolchain); make test runs it for 5 s.
 FUZZ_SECONDS ?= 600

@@ -131,8 +131,12 @@ pub(crate) async fn boot(
     let path = log_path(command);
     let writer: Arc<dyn LineWriter> = Arc::new(order_local::FileLines::create(&path)?);
     // The functions' traces: the runner is their X-Ray daemon (`orders trace` reads the file).
-    let traces = order_local::traces::Collector::start(&order_local::traces::path(command))?;
-    init_logging_traced("order-local", writer.clone(), Some(traces.address));
+    let traces = if boot.no_traces {
+        None
+    } else {
+        Some(order_local::traces::Collector::start(&order_local::traces::path(command))?.address)
+    };
+    init_logging_traced("order-local", writer.clone(), traces);
     // The fake provider is on loopback: local time passes faster, as with the retry delay.
     let payment_timeout =
         Duration::from_secs(1).max(Duration::from_millis(2 * boot.provider_latency_ms + 500));
@@ -162,7 +166,7 @@ pub(crate) async fn boot(
             }),
             bootstraps,
             stuck_after: Some(LOCAL_STUCK_AFTER),
-            trace_daemon: Some(traces.address),
+            trace_daemon: traces,
         },
     )
     .await?;

@@ -79,4 +79,9 @@ pub(crate) struct Boot {
     /// template; the summary then gives each one's start-up, CPU and memory (`make bench`).
     #[arg(long, conflicts_with = "assembly")]
     pub(crate) bootstraps: Option<PathBuf>,
+    /// The functions send no trace segments (the runner samples every invocation, where Lambda
+    /// samples about 5%: `make bench` measures the functions without it; `orders trace` then
+    /// shows no segments).
+    #[arg(long)]
+    pub(crate) no_traces: bool,
 }
