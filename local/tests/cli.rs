@@ -314,14 +314,19 @@ fn ctrl_c_while_the_stack_starts_stops_it_and_leaves_no_emulator() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `orders` (the product command) with the state of `dir`'s run and no target named: the
-/// running local stack is the default. Its stderr, and whether it succeeded.
-fn producer(dir: &PathBuf, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_orders"))
+/// `orders ARGS` against the run whose state directory is `dir`: its whole output.
+fn orders(dir: &PathBuf, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_orders"))
         .args(args)
         .env("ORDER_LOCAL_STATE", dir)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `orders` (the product command) with the state of `dir`'s run and no target named: the
+/// running local stack is the default. Its stderr, and whether it succeeded.
+fn producer(dir: &PathBuf, args: &[&str]) -> (bool, String) {
+    let out = orders(dir, args);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -410,11 +415,7 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
         run.stderr()
     );
 
-    let failed = Command::new(env!("CARGO_BIN_EXE_orders"))
-        .args(["list", "--status", "failed"])
-        .env("ORDER_LOCAL_STATE", &dir)
-        .output()
-        .unwrap();
+    let failed = orders(&dir, &["list", "--status", "failed"]);
     let failed = String::from_utf8_lossy(&failed.stdout);
     assert!(
         failed.lines().count() == 1 && failed.starts_with("WALK-1") && failed.contains("FAILED"),
@@ -487,11 +488,7 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
 
     // The page an operator gets: the DLQ alarm's notification (with its description, what to
     // do) and dlq-alarm's summary, in the local ops inbox; read once, then marked read.
-    let paged = Command::new(env!("CARGO_BIN_EXE_orders"))
-        .args(["ops"])
-        .env("ORDER_LOCAL_STATE", &dir)
-        .output()
-        .unwrap();
+    let paged = orders(&dir, &["ops"]);
     let pages = String::from_utf8_lossy(&paged.stdout);
     assert!(paged.status.success(), "{pages}");
     assert!(
@@ -505,11 +502,7 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
     let (ok, said) = producer(&dir, &["ops"]);
     assert!(ok && said.contains("0 pages"), "marked read: {said}");
 
-    let outputs = Command::new(env!("CARGO_BIN_EXE_orders"))
-        .args(["outputs"])
-        .env("ORDER_LOCAL_STATE", &dir)
-        .output()
-        .unwrap();
+    let outputs = orders(&dir, &["outputs"]);
     let outputs = String::from_utf8_lossy(&outputs.stdout);
     assert!(
         outputs
@@ -519,21 +512,13 @@ async fn the_runbook_walk_failed_order_redriven_poison_deleted_conflict_kept() {
     );
 
     // The order as GET /orders/{id} shows it.
-    let got = Command::new(env!("CARGO_BIN_EXE_orders"))
-        .args(["get", "O1234"])
-        .env("ORDER_LOCAL_STATE", &dir)
-        .output()
-        .unwrap();
+    let got = orders(&dir, &["get", "O1234"]);
     let view: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap_or_default();
     assert_eq!(view["status"], "COMPLETED", "{view}");
     assert_eq!(view["orderId"], "O1234", "{view}");
 
     // One order's timeline: its steps from the table and its lines from the run's log.
-    let traced = Command::new(env!("CARGO_BIN_EXE_orders"))
-        .args(["trace", "O1234"])
-        .env("ORDER_LOCAL_STATE", &dir)
-        .output()
-        .unwrap();
+    let traced = orders(&dir, &["trace", "O1234"]);
     let timeline = String::from_utf8_lossy(&traced.stdout);
     assert!(traced.status.success(), "{timeline}");
     for part in [

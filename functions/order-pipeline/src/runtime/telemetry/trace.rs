@@ -120,9 +120,7 @@ pub fn header_of(span: &Span) -> Option<String> {
     if !enabled() {
         return None;
     }
-    let context = span.context();
-    let header = span_context_to_string(context.span().span_context());
-    header
+    span_context_to_string(span.context().span().span_context())
 }
 
 /// The span of one call to an AWS service (`DynamoDB`, `SNS`, `SQS`), a subsegment named after
