@@ -306,6 +306,12 @@ export interface ApiSettings {
   readonly jwtIssuer?: string;
   /** The audiences a JWT must name (with jwtIssuer). */
   readonly jwtAudience: string[];
+  /** The JWT claim that names the customer (`sub` by default). */
+  readonly jwtCustomerClaim: string;
+  /** The scope a customer's token carries for the routes; "" for none required. */
+  readonly jwtCustomerScope: string;
+  /** The scope of a token that acts for any customer (support, the shop's staff). */
+  readonly jwtAdminScope: string;
 }
 
 /** Every function's settings, by name. */
@@ -345,8 +351,25 @@ const RETENTION_DAYS = new Set(
 );
 
 const TOP_LEVEL = [
-  'stage', 'logRetentionDays', 'alarmEmail', 'notificationEmail', 'paymentProviderUrl', 'paymentSecretArn', 'defaultCurrency', 'apiThrottleRate', 'apiThrottleBurst', 'apiJwtIssuer', 'apiJwtAudience', 'orderPublisherRoleArns', 'functions',
+  'stage', 'logRetentionDays', 'alarmEmail', 'notificationEmail', 'paymentProviderUrl', 'paymentSecretArn', 'defaultCurrency', 'apiThrottleRate', 'apiThrottleBurst', 'apiJwtIssuer', 'apiJwtAudience', 'apiJwtCustomerClaim', 'apiJwtCustomerScope', 'apiJwtAdminScope', 'orderPublisherRoleArns', 'functions',
 ];
+
+/**
+ * A JWT claim's or scope's name (the JWT settings): printable, without spaces (scopes are
+ * space-separated in a token), at most 128 characters; `fallback` when unset; "" only where
+ * `emptyMeansNone`.
+ */
+function jwtName(key: string, raw: unknown, fallback: string, emptyMeansNone: boolean): string {
+  if (raw === undefined || raw === null) return fallback;
+  const value = String(raw);
+  if (value === '' && emptyMeansNone) return '';
+  if (!/^[\x21-\x7e]{1,128}$/.test(value)) {
+    throw new ConfigError(
+      `Context key "${key}" is invalid: expected a claim or scope name, 1 to 128 printable characters without spaces${emptyMeansNone ? ', or "" for none' : ''}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
 
 /** An IAM role's ARN, path included: arn:<partition>:iam::<account>:role/<path/>name. */
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]+$/;
@@ -598,6 +621,9 @@ export function loadConfig(node: Node): PipelineConfig {
     throttleBurst: wholeNumber('apiThrottleBurst', context.apiThrottleBurst, [1, 5000]),
     jwtIssuer,
     jwtAudience,
+    jwtCustomerClaim: jwtName('apiJwtCustomerClaim', context.apiJwtCustomerClaim, 'sub', false),
+    jwtCustomerScope: jwtName('apiJwtCustomerScope', context.apiJwtCustomerScope, 'orders/customer', true),
+    jwtAdminScope: jwtName('apiJwtAdminScope', context.apiJwtAdminScope, 'orders/admin', false),
   };
   return {
     stage,

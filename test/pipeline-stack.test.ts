@@ -537,6 +537,32 @@ describe('order API', () => {
     expect(() => template({ apiJwtIssuer: 'https://issuer.example.com/' })).toThrow(/"apiJwtAudience" go together/);
   });
 
+  // Protects (issue 31): with a JWT authorizer every route needs the customer or the admin scope,
+  // and order-api is told to act for the token's customer (claim and admin scope from context);
+  // with IAM it is told its callers are services.
+  test('JWT routes carry the customer and admin scopes and the function reads the caller from the claim', () => {
+    const env = (tmpl: Template) => {
+      const fns = tmpl.findResources('AWS::Lambda::Function');
+      const api = Object.values(fns).find((r: any) => r.Metadata?.['OrderPipeline:Binary'] === 'order-api') as any;
+      return api.Properties.Environment.Variables;
+    };
+    expect(env(t)).toMatchObject({ API_AUTH: 'iam' });
+    expect(env(t).API_CUSTOMER_CLAIM).toBeUndefined();
+    const jwt = template({ apiJwtIssuer: 'https://issuer.example.com/', apiJwtAudience: 'orders' });
+    const scopes = Object.values(jwt.findResources('AWS::ApiGatewayV2::Route')).map((r: any) => r.Properties.AuthorizationScopes);
+    expect(scopes).toEqual([['orders/customer', 'orders/admin'], ['orders/customer', 'orders/admin']]);
+    expect(env(jwt)).toMatchObject({ API_AUTH: 'jwt', API_CUSTOMER_CLAIM: 'sub', API_ADMIN_SCOPE: 'orders/admin' });
+    const named = template({
+      apiJwtIssuer: 'https://issuer.example.com/', apiJwtAudience: 'orders',
+      apiJwtCustomerClaim: 'custom:customer_id', apiJwtCustomerScope: '', apiJwtAdminScope: 'shop/support',
+    });
+    expect(env(named)).toMatchObject({ API_CUSTOMER_CLAIM: 'custom:customer_id', API_ADMIN_SCOPE: 'shop/support' });
+    const unscoped = Object.values(named.findResources('AWS::ApiGatewayV2::Route')).map((r: any) => r.Properties.AuthorizationScopes);
+    expect(unscoped).toEqual([undefined, undefined]);
+    expect(() => template({ apiJwtIssuer: 'https://issuer.example.com/', apiJwtAudience: 'orders', apiJwtAdminScope: 'orders admin' }))
+      .toThrow(/"apiJwtAdminScope" is invalid/);
+  });
+
   test('the stage throttles with the configured rate and burst and writes JSON access logs with bounded retention', () => {
     const stage = only('AWS::ApiGatewayV2::Stage').Properties;
     expect(stage.StageName).toBe('$default');

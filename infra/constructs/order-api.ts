@@ -28,7 +28,8 @@ export interface OrderApiProps {
 /**
  * The HTTP way in: an API Gateway HTTP API with `POST /orders` and `GET /orders/{orderId}` on
  * order-api (Rust). Callers are authenticated: IAM (SigV4) unless a JWT issuer and audience are
- * configured, then a JWT authorizer. The `$default` stage throttles (rate and burst from
+ * configured, then a JWT authorizer whose routes need the customer or the admin scope; the
+ * function then acts for the token's customer only (docs/contract.md, "Who the caller is"). The `$default` stage throttles (rate and burst from
  * config) and writes JSON access logs to a log group with bounded retention. The function gets
  * no permissions here: the stack grants it exactly what it uses.
  */
@@ -49,11 +50,24 @@ export class OrderApi extends Construct {
       memorySize: props.settings.memoryMb,
       timeout: Duration.seconds(props.settings.timeoutSeconds),
       logRetention: props.logRetention,
-      environment: props.environment,
+      // The function reads the caller from the authorizer's context: with a JWT authorizer the
+      // caller is the customer of the token's claim (an admin-scoped token: any customer); with
+      // IAM, a service acting for any customer.
+      environment: {
+        ...props.environment,
+        ...(props.api.jwtIssuer
+          ? { API_AUTH: 'jwt', API_CUSTOMER_CLAIM: props.api.jwtCustomerClaim, API_ADMIN_SCOPE: props.api.jwtAdminScope }
+          : { API_AUTH: 'iam' }),
+      },
     });
     const authorizer = props.api.jwtIssuer
       ? new HttpJwtAuthorizer('Jwt', props.api.jwtIssuer, { jwtAudience: props.api.jwtAudience })
       : new HttpIamAuthorizer();
+    // Every route takes a token with the customer scope or the admin scope (API Gateway needs
+    // one of a route's scopes); with no customer scope set, any token of the issuer.
+    const authorizationScopes = props.api.jwtIssuer && props.api.jwtCustomerScope
+      ? [props.api.jwtCustomerScope, props.api.jwtAdminScope]
+      : undefined;
     this.api = new apigw.HttpApi(this, 'Http', {
       apiName: `${Stack.of(this).stackName}-orders`,
       description: 'Order API: POST /orders, GET /orders/{orderId}',
@@ -87,8 +101,8 @@ export class OrderApi extends Construct {
       },
     });
     const integration = new HttpLambdaIntegration('Orders', this.lambda.function);
-    this.api.addRoutes({ path: '/orders', methods: [apigw.HttpMethod.POST], integration });
-    this.api.addRoutes({ path: '/orders/{orderId}', methods: [apigw.HttpMethod.GET], integration });
+    this.api.addRoutes({ path: '/orders', methods: [apigw.HttpMethod.POST], integration, authorizationScopes });
+    this.api.addRoutes({ path: '/orders/{orderId}', methods: [apigw.HttpMethod.GET], integration, authorizationScopes });
 
     this.errorsAlarm = functionErrorsAlarm(
       this,

@@ -1,8 +1,9 @@
 //! HTTP on both sides of the order API.
 //!
 //! - [`ApiServer`]: the stack's HTTP API served on a loopback port, routing each request by the
-//!   template's route keys to the real handler of the function its integration names (no
-//!   authorization locally: loopback only).
+//!   template's route keys to the real handler of the function its integration names. A JWT
+//!   route's token is checked by the runner's own issuer ([`crate::issuer`]) as API Gateway
+//!   checks it; IAM routes take unsigned requests (loopback only).
 //! - [`post_order`]: a client for `POST /orders`, signed with SigV4 (service `execute-api`) when
 //!   it talks to a deployed stack (https), unsigned for the local server.
 
@@ -17,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use lambda_http::{Body, RequestExt};
 
+use crate::issuer::{Denied, Issuer, JWKS_PATH, TOKENS_PATH};
 use crate::kit::http_server::HttpServer;
 use crate::LocalError;
 
@@ -42,6 +44,8 @@ pub struct Route {
     pub path: String,
     pub function_name: String,
     pub handler: Arc<dyn HttpFunction>,
+    /// A JWT route's scopes (one of them needed; empty: any valid token); `None`: unsigned.
+    pub jwt: Option<Vec<String>>,
 }
 
 impl Route {
@@ -67,11 +71,21 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    pub async fn start(routes: Vec<Route>) -> Result<Self, LocalError> {
+    /// Serves `routes`; `issuer` checks the JWT routes' tokens and mints tokens.
+    pub async fn start(
+        routes: Vec<Route>,
+        issuer: Option<Arc<Issuer>>,
+    ) -> Result<Self, LocalError> {
+        if issuer.is_none() && routes.iter().any(|r| r.jwt.is_some()) {
+            return Err(LocalError::Input(
+                "the API has JWT routes but the runner has no issuer for them".into(),
+            ));
+        }
         let routes = Arc::new(routes);
         let server = HttpServer::start(move |request| {
             let routes = routes.clone();
-            async move { dispatch(&routes, request).await }
+            let issuer = issuer.clone();
+            async move { dispatch(&routes, issuer.as_deref(), request).await }
         })
         .await
         .map_err(|e| LocalError::Input(format!("could not listen on loopback: {e}")))?;
@@ -92,10 +106,18 @@ fn plain(status: u16, body: &str) -> hyper::Response<Full<Bytes>> {
 
 async fn dispatch(
     routes: &[Route],
+    issuer: Option<&Issuer>,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
     let method = request.method().as_str().to_string();
     let path = request.uri().path().to_string();
+    if let Some(issuer) = issuer {
+        match (method.as_str(), path.as_str()) {
+            ("GET", JWKS_PATH) => return plain(200, &issuer.jwks().to_string()),
+            ("POST", TOKENS_PATH) => return mint(issuer, request).await,
+            _ => {}
+        }
+    }
     let Some(route) = routes.iter().find(|r| r.matches(&method, &path)) else {
         // What API Gateway answers for a route the API does not have.
         return plain(404, r#"{"message":"Not Found"}"#);
@@ -123,7 +145,26 @@ async fn dispatch(
         &route.function_name,
         None,
     );
-    let request = lambda_http::Request::from_parts(parts, body).with_lambda_context(context);
+    let mut request = lambda_http::Request::from_parts(parts, body).with_lambda_context(context);
+    if let (Some(scopes), Some(issuer)) = (&route.jwt, issuer) {
+        let authorization = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        // API Gateway's own answers; the function is not invoked.
+        let verified = match issuer.verify(authorization, scopes) {
+            Ok(verified) => verified,
+            Err(Denied::Unauthorized(why)) => {
+                tracing::info!(%why, %path, "local API: 401");
+                return plain(401, r#"{"message":"Unauthorized"}"#);
+            }
+            Err(Denied::Forbidden(why)) => {
+                tracing::info!(%why, %path, "local API: 403");
+                return plain(403, r#"{"message":"Forbidden"}"#);
+            }
+        };
+        request = request.with_request_context(jwt_context(&method, &path, verified));
+    }
     let response = route.handler.invoke(request).await;
     let (parts, body) = response.into_parts();
     let bytes = match body {
@@ -133,6 +174,59 @@ async fn dispatch(
         _ => Bytes::new(),
     };
     hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// The request context API Gateway gives a function behind a JWT authorizer: the verified
+/// token's claims and scopes under `authorizer.jwt`.
+fn jwt_context(
+    method: &str,
+    path: &str,
+    verified: crate::issuer::Verified,
+) -> lambda_http::request::RequestContext {
+    let context = serde_json::json!({
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1"},
+        "authorizer": {"jwt": {"claims": verified.claims, "scopes": verified.scopes}},
+    });
+    lambda_http::request::RequestContext::ApiGatewayV2(
+        serde_json::from_value(context).unwrap_or_default(),
+    )
+}
+
+/// `POST /local/tokens` with `{"customer": "U1", "admin": false}`: a token of the runner's
+/// issuer for that customer (`admin`: with the admin scope).
+async fn mint(issuer: &Issuer, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let asked: serde_json::Value = match request.into_body().collect().await {
+        Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    };
+    let Some(customer) = asked["customer"].as_str().filter(|c| !c.trim().is_empty()) else {
+        return plain(
+            400,
+            r#"{"message":"give {\"customer\": \"<customer id>\", \"admin\": false}"}"#,
+        );
+    };
+    match issuer.token_for(customer, asked["admin"].as_bool().unwrap_or(false)) {
+        Ok(token) => plain(200, &serde_json::json!({ "token": token }).to_string()),
+        Err(e) => plain(
+            500,
+            &serde_json::json!({ "message": e.to_string() }).to_string(),
+        ),
+    }
+}
+
+/// A token from the local runner's issuer (the API at `api_url`) for `customer`; `admin`: with
+/// the admin scope. For `Authorization: Bearer <token>`.
+pub async fn local_token(api_url: &str, customer: &str, admin: bool) -> Result<String, LocalError> {
+    let url = format!("{}{TOKENS_PATH}", api_url.trim_end_matches('/'));
+    let body = serde_json::json!({ "customer": customer, "admin": admin }).to_string();
+    let answer = send("POST", &url, Some(&body), &[], None).await?;
+    match answer.body["token"].as_str() {
+        Some(token) if answer.status == 200 => Ok(token.to_string()),
+        _ => Err(LocalError::Input(format!(
+            "the local API at {api_url} minted no token ({} {}): is the runner's API behind a JWT authorizer (`orders run --jwt`)?",
+            answer.status, answer.body
+        ))),
+    }
 }
 
 /// What `POST /orders` answered.

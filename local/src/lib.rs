@@ -11,6 +11,7 @@ pub mod generate;
 pub mod http;
 pub mod inventory;
 pub mod invoke;
+pub mod issuer;
 pub mod kit;
 pub mod mapping;
 pub mod observe;

@@ -400,6 +400,7 @@ impl LocalPipeline {
             .outputs
             .insert(crate::ops_inbox::OUTPUT.to_string(), ops_inbox);
         for api in &created.apis {
+            let issuer = crate::issuer::for_api(api, &created)?.map(Arc::new);
             let routes = api
                 .routes
                 .iter()
@@ -410,6 +411,7 @@ impl LocalPipeline {
                             path: r.path.clone(),
                             function_name: f.name.clone(),
                             handler: h,
+                            jwt: r.jwt.as_ref().map(|j| j.scopes.clone()),
                         }),
                         None => Err(LocalError::Input(format!(
                             "route {} {} of API {} integrates {}, which has no HTTP handler",
@@ -418,7 +420,7 @@ impl LocalPipeline {
                     },
                 )
                 .collect::<Result<Vec<_>, _>>()?;
-            let server = ApiServer::start(routes).await?;
+            let server = ApiServer::start(routes, issuer).await?;
             // The template's URL names API Gateway; locally the API is this server.
             stack
                 .outputs

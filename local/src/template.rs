@@ -94,7 +94,22 @@ impl Template {
     /// The template of the stack as the project's sources and cdk.json describe it now,
     /// synthesized first when the kept copy is missing or stale.
     pub fn current() -> Result<Self, LocalError> {
-        let path = default_path();
+        Self::current_with(&[])
+    }
+
+    /// The stack's template with context `overrides` (`key=value`, as `cdk synth -c`) over
+    /// cdk.json's, kept apart from the plain one and synthesized again the same way.
+    pub fn current_with(overrides: &[&str]) -> Result<Self, LocalError> {
+        let path = if overrides.is_empty() {
+            default_path()
+        } else {
+            let digest: u64 = overrides.iter().fold(0xcbf2_9ce4_8422_2325, |h, o| {
+                o.bytes()
+                    .chain([0])
+                    .fold(h, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+            });
+            crate::work_dir().join(format!("template-{digest:016x}.json"))
+        };
         let _one_at_a_time = SYNTH.lock().unwrap_or_else(|e| e.into_inner());
         let root = workspace_root();
         let fresh = match (modified(&path), sources_changed_at(&root)) {
@@ -102,9 +117,18 @@ impl Template {
             _ => false,
         };
         if !fresh {
-            synthesize(&root, &path)?;
+            synthesize(&root, &path, overrides)?;
         }
         Self::load(&path)
+    }
+
+    /// The stack's template with a JWT authorizer of the runner's local issuer
+    /// ([`crate::issuer::LOCAL_ISSUER`]), for running the API as a customer would call it.
+    pub fn current_with_jwt() -> Result<Self, LocalError> {
+        Self::current_with(&[
+            &format!("apiJwtIssuer={}", crate::issuer::LOCAL_ISSUER),
+            &format!("apiJwtAudience={}", crate::issuer::LOCAL_AUDIENCE),
+        ])
     }
 
     /// The resources of one type, by logical id.
@@ -116,8 +140,9 @@ impl Template {
     }
 }
 
-/// Runs infra/synth-template.ts (the CDK app with bundling skipped) into `path`.
-fn synthesize(root: &Path, path: &Path) -> Result<(), LocalError> {
+/// Runs infra/synth-template.ts (the CDK app with bundling skipped) into `path`, with context
+/// `overrides`.
+fn synthesize(root: &Path, path: &Path, overrides: &[&str]) -> Result<(), LocalError> {
     eprintln!("synthesizing the stack's template (CDK app, bundling skipped)...");
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -129,6 +154,7 @@ fn synthesize(root: &Path, path: &Path) -> Result<(), LocalError> {
     let run = Command::new("npx")
         .args(["ts-node", "--prefer-ts-exts", "infra/synth-template.ts"])
         .arg(&partial)
+        .args(overrides)
         .current_dir(root)
         .output()
         .map_err(|e| {

@@ -9,7 +9,7 @@ use order_domain::{Failure, OrderItem, OrderStatus, Provenance};
 use order_pipeline::adapters::memory::orders::MemoryStore;
 use order_pipeline::adapters::memory::publish::MemoryPublisher;
 use order_pipeline::functions::api::{derived_order_id, OrderApi, MAX_BODY_BYTES};
-use order_pipeline::runtime::config::ApiConfig;
+use order_pipeline::runtime::config::{ApiAuth, ApiConfig};
 use order_pipeline::runtime::telemetry::{capture_logs_into, Captured};
 use serde_json::{json, Value};
 
@@ -22,6 +22,10 @@ const FIXTURE: &str = include_str!("../../../test/events/api-post-order.json");
 type Api = OrderApi<MemoryPublisher, MemoryStore>;
 
 fn api(out: &Captured) -> Api {
+    api_with(out, ApiAuth::Iam)
+}
+
+fn api_with(out: &Captured, auth: ApiAuth) -> Api {
     OrderApi::new(
         MemoryPublisher::default(),
         MemoryStore::new(),
@@ -29,9 +33,38 @@ fn api(out: &Captured) -> Api {
             order_topic_arn: "memory".into(),
             table_name: "Orders".into(),
             service: "order-api".into(),
+            auth,
         },
         Arc::new(out.clone()),
     )
+}
+
+/// The API behind a JWT authorizer, with the stack's default claim and admin scope.
+fn jwt_api(out: &Captured) -> Api {
+    api_with(
+        out,
+        ApiAuth::Jwt {
+            customer_claim: "sub".into(),
+            admin_scope: "orders/admin".into(),
+        },
+    )
+}
+
+/// `request` as API Gateway's JWT authorizer passes it on: the verified token's claims (here
+/// `sub`) and scopes in `requestContext.authorizer.jwt`.
+fn with_token(request: Request, customer: &str, scopes: &[&str]) -> Request {
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+    use lambda_http::request::RequestContext;
+    use lambda_http::RequestExt;
+    let context: ApiGatewayV2httpRequestContext = serde_json::from_value(json!({
+        "http": {"method": request.method().as_str(), "path": request.uri().path()},
+        "authorizer": {"jwt": {
+            "claims": {"sub": customer, "scope": scopes.join(" ")},
+            "scopes": scopes,
+        }},
+    }))
+    .unwrap();
+    request.with_request_context(RequestContext::ApiGatewayV2(context))
 }
 
 fn request(method: Method, path: &str, body: &str, headers: &[(&str, &str)]) -> Request {
@@ -577,4 +610,104 @@ async fn a_post_whose_id_is_stored_with_other_content_is_409_and_a_reused_key_is
         3,
         "nothing refused is published"
     );
+}
+
+/// Protects (issue 31, finding 1): behind the JWT authorizer the caller is the token's customer.
+/// An order for another customer is refused naming the field; an order naming none is placed for
+/// the token's customer (and its derived id is that customer's); nothing refused is published.
+#[tokio::test]
+async fn jwt_a_customer_places_its_own_orders_only() {
+    let out = Captured::default();
+    let api = jwt_api(&out);
+    // CANONICAL is U123's order.
+    let (status, body, _) = call(&api, with_token(post(CANONICAL, &[]), "U999", &[])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(error_fields(&body), ["customerId"]);
+    let (status, body, _) = call(&api, with_token(post(SEED_001, &[]), "U999", &[])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(error_fields(&body), ["userId"], "the flat form's own field");
+    assert!(api.publisher().published().is_empty());
+
+    let (status, body, _) = call(&api, with_token(post(CANONICAL, &[]), "U123", &[])).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let no_customer = json!({"items": [{"sku": "A", "quantity": 1}]}).to_string();
+    let key = [("idempotency-key", "cart-1")];
+    let (status, body, _) = call(&api, with_token(post(&no_customer, &key), "U777", &[])).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["orderId"], derived_order_id(Some("cart-1"), "U777"));
+    let published: Value =
+        serde_json::from_str(&api.publisher().published().last().unwrap().0).unwrap();
+    assert_eq!(published["customerId"], "U777", "filled from the token");
+}
+
+/// Protects (issue 31, finding 1): a customer reads its own orders; another customer's answers
+/// 404 exactly as an order not stored does; a token with the admin scope reads both.
+#[tokio::test]
+async fn jwt_get_of_another_customers_order_is_404_and_an_admin_reads_any() {
+    let out = Captured::default();
+    let api = jwt_api(&out);
+    stored(&api, "O1", OrderStatus::Accepted); // U1's
+    let get = |id: &str| request(Method::GET, &format!("/orders/{id}"), "", &[]);
+    let (status, body, _) = call(&api, with_token(get("O1"), "U1", &[])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, theirs, _) = call(&api, with_token(get("O1"), "U2", &["orders/customer"])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{theirs}");
+    let (_, missing, _) = call(&api, with_token(get("O404"), "U2", &[])).await;
+    assert_eq!(
+        theirs["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .replace("O1", "O404"),
+        missing["errors"][0]["message"].as_str().unwrap(),
+        "the same answer as for an order not stored"
+    );
+    let (status, body, _) = call(&api, with_token(get("O1"), "ops-7", &["orders/admin"])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["customerId"], "U1");
+}
+
+/// Protects (issue 31): an admin token places an order for the customer it names; a customer's
+/// order id already taken by another customer is 409 without a link to that order.
+#[tokio::test]
+async fn jwt_an_admin_acts_for_any_customer_and_a_taken_id_does_not_link_anothers_order() {
+    let out = Captured::default();
+    let api = jwt_api(&out);
+    let (status, body, _) = call(
+        &api,
+        with_token(post(CANONICAL, &[]), "ops-7", &["orders/admin"]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    stored(&api, "O-TAKEN", OrderStatus::Accepted); // U1's
+    let mine = json!({"orderId": "O-TAKEN", "items": [{"sku": "A", "quantity": 1}]}).to_string();
+    let (status, body, _) = call(&api, with_token(post(&mine, &[]), "U2", &[])).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.get("links").is_none(), "{body}");
+    let (status, body, _) = call(&api, with_token(post(&mine, &[]), "U1", &[])).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["links"]["order"], "/orders/O-TAKEN");
+}
+
+/// Protects (issue 31): in JWT mode nothing is done for a request that carries no verified token
+/// (401) or a token without the customer claim (403); both name the Authorization header.
+#[tokio::test]
+async fn jwt_a_request_without_a_verified_token_is_401_and_one_without_the_claim_403() {
+    let out = Captured::default();
+    let api = jwt_api(&out);
+    let (status, body, _) = call(&api, post(CANONICAL, &[])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(error_fields(&body), ["Authorization"]);
+    let (status, _, _) = call(&api, request(Method::GET, "/orders/O1", "", &[])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let api = api_with(
+        &out,
+        ApiAuth::Jwt {
+            customer_claim: "custom:customer".into(),
+            admin_scope: "orders/admin".into(),
+        },
+    );
+    let (status, body, _) = call(&api, with_token(post(CANONICAL, &[]), "U123", &[])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(error_fields(&body), ["Authorization"]);
+    assert!(api.publisher().published().is_empty());
 }

@@ -18,7 +18,15 @@ pub(super) fn api_gateway_event(request: &lambda_http::Request) -> serde_json::V
     let method = request.method().as_str();
     let path = request.uri().path();
     let now = chrono::Utc::now();
-    serde_json::json!({
+    // A JWT route's verified claims and scopes, as API Gateway passes them.
+    let authorizer = match lambda_http::RequestExt::request_context_ref(request) {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c
+            .authorizer
+            .as_ref()
+            .and_then(|a| serde_json::to_value(a).ok()),
+        _ => None,
+    };
+    let mut event = serde_json::json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
@@ -39,7 +47,11 @@ pub(super) fn api_gateway_event(request: &lambda_http::Request) -> serde_json::V
         },
         "body": body,
         "isBase64Encoded": false
-    })
+    });
+    if let Some(authorizer) = authorizer {
+        event["requestContext"]["authorizer"] = authorizer;
+    }
+    event
 }
 
 /// The HTTP response in an API Gateway (2.0) answer.
@@ -63,4 +75,42 @@ pub(super) fn http_response(answer: &serde_json::Value) -> lambda_http::Response
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::RequestExt;
+
+    /// Protects (issue 31): a bootstrap behind a JWT route gets the verified claims and scopes in
+    /// `requestContext.authorizer.jwt`, as API Gateway sends them (the runner's check put them on
+    /// the request; without this the real binary would see no caller and answer 401).
+    #[test]
+    fn the_event_carries_the_jwt_authorizers_claims_and_scopes() {
+        let context: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext =
+            serde_json::from_value(serde_json::json!({
+                "http": {"method": "GET", "path": "/orders/O1"},
+                "authorizer": {"jwt": {"claims": {"sub": "U1"}, "scopes": ["orders/customer"]}},
+            }))
+            .unwrap();
+        let request = lambda_http::http::Request::builder()
+            .method("GET")
+            .uri("/orders/O1")
+            .body(Body::Empty)
+            .unwrap()
+            .with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context));
+        let event = api_gateway_event(&request);
+        let parsed: lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest =
+            serde_json::from_value(event).unwrap();
+        let jwt = parsed.request_context.authorizer.unwrap().jwt.unwrap();
+        assert_eq!(jwt.claims["sub"], "U1");
+        assert_eq!(jwt.scopes.unwrap(), ["orders/customer"]);
+        let unsigned = lambda_http::http::Request::builder()
+            .uri("/orders/O1")
+            .body(Body::Empty)
+            .unwrap();
+        assert!(api_gateway_event(&unsigned)["requestContext"]
+            .get("authorizer")
+            .is_none());
+    }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::specs::{ApiSpec, RouteSpec, ScheduleSpec};
+use super::specs::{ApiSpec, JwtSpec, RouteSpec, ScheduleSpec};
 use crate::template::Template;
 use crate::LocalError;
 
@@ -85,6 +85,35 @@ fn named_id(value: &Value) -> Option<String> {
     }
 }
 
+/// A route's JWT authorizer (`AuthorizationType: JWT`): its issuer and audiences, and the
+/// route's scopes; `None` for any other authorization.
+fn jwt_of(template: &Template, id: &str, route: &Value) -> Result<Option<JwtSpec>, LocalError> {
+    if route["AuthorizationType"].as_str() != Some("JWT") {
+        return Ok(None);
+    }
+    let config = named_id(&route["AuthorizerId"])
+        .and_then(|a| template.resources.get(&a))
+        .map(|a| &a.properties["JwtConfiguration"])
+        .filter(|c| c["Issuer"].is_string())
+        .ok_or_else(|| {
+            LocalError::Input(format!(
+                "route {id} takes JWTs but names no authorizer with an issuer the runner can read"
+            ))
+        })?;
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    Ok(Some(JwtSpec {
+        issuer: config["Issuer"].as_str().unwrap_or_default().to_string(),
+        audiences: strings(&config["Audience"]),
+        scopes: strings(&route["AuthorizationScopes"]),
+    }))
+}
+
 /// The template's HTTP APIs: each route's method, path and the function its integration invokes.
 pub(super) fn apis(template: &Template) -> Result<Vec<ApiSpec>, LocalError> {
     template
@@ -112,6 +141,7 @@ pub(super) fn apis(template: &Template) -> Result<Vec<ApiSpec>, LocalError> {
                         method: method.to_string(),
                         path: path.to_string(),
                         function_id,
+                        jwt: jwt_of(template, id, &r.properties)?,
                     })
                 })
                 .collect::<Result<Vec<_>, LocalError>>()?;

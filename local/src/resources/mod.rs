@@ -22,7 +22,7 @@ use crate::LocalError;
 pub use create::create;
 pub use plan::{plan, Action, PlannedResource};
 pub use specs::{
-    AlarmSpec, ApiSpec, FunctionSpec, MappingSpec, QueueSpec, RouteSpec, ScheduleSpec,
+    AlarmSpec, ApiSpec, FunctionSpec, JwtSpec, MappingSpec, QueueSpec, RouteSpec, ScheduleSpec,
     StreamMappingSpec,
 };
 

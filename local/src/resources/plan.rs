@@ -51,9 +51,9 @@ fn action_for(kind: &str) -> Option<Action> {
         "AWS::ApiGatewayV2::Stage" => {
             skip("throttling and access logs: not applied on loopback")
         }
-        "AWS::ApiGatewayV2::Authorizer" => {
-            skip("authorization: the local API listens on loopback only and takes unsigned requests")
-        }
+        "AWS::ApiGatewayV2::Authorizer" => Some(Action::Emulate(
+            "a JWT authorizer: the runner plays its issuer (its own key; tokens from POST /local/tokens, keys at /.well-known/jwks.json) and checks each request's token, audience, expiry and route scopes as API Gateway does (IAM routes: unsigned locally)".into(),
+        )),
         "AWS::IAM::Role" | "AWS::IAM::Policy" => skip("permissions: the emulator does not enforce IAM"),
         "AWS::KMS::Key" => skip("encryption at rest: the emulator stores plaintext"),
         "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {

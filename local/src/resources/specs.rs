@@ -86,6 +86,18 @@ pub struct RouteSpec {
     pub method: String,
     pub path: String,
     pub function_id: String,
+    /// The route's JWT authorizer; `None`: IAM (unsigned locally).
+    pub jwt: Option<JwtSpec>,
+}
+
+/// A route's JWT authorizer: the issuer and audiences it takes, and the scopes the route needs
+/// (one of them; none: any valid token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtSpec {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub scopes: Vec<String>,
 }
 
 /// An HTTP API of the stack and its routes.

@@ -406,14 +406,51 @@ pub struct ApiConfig {
     /// Orders are read from here.
     pub table_name: String,
     pub service: String,
+    /// Who the callers are: the stack's API authorization.
+    pub auth: ApiAuth,
+}
+
+/// How order-api's callers are authorized, as the stack sets up its HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiAuth {
+    /// IAM (SigV4): the callers are services acting for any customer (API_AUTH=iam, the default).
+    Iam,
+    /// A JWT authorizer (API_AUTH=jwt): the customer is the token's `customer_claim`
+    /// (API_CUSTOMER_CLAIM, `sub` by default); a token with `admin_scope` (API_ADMIN_SCOPE,
+    /// `orders/admin` by default) acts for any customer.
+    Jwt {
+        customer_claim: String,
+        admin_scope: String,
+    },
 }
 
 impl ApiConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let setting = |name: &str, default: &str| {
+            (env.0)(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| default.to_string())
+        };
+        let auth = match setting("API_AUTH", "iam").as_str() {
+            "iam" => ApiAuth::Iam,
+            "jwt" => ApiAuth::Jwt {
+                customer_claim: setting("API_CUSTOMER_CLAIM", "sub"),
+                admin_scope: setting("API_ADMIN_SCOPE", "orders/admin"),
+            },
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "API_AUTH",
+                    value: other.to_string(),
+                    expected: "iam or jwt (the stack sets it from apiJwtIssuer)",
+                })
+            }
+        };
         Ok(Self {
             order_topic_arn: env.required("ORDER_TOPIC_ARN", "set it to the order topic's ARN")?,
             table_name: env.orders_table()?,
             service: env.service("order-api"),
+            auth,
         })
     }
 }
@@ -527,5 +564,38 @@ mod tests {
             ConsumerConfig::from_env(&env(&[("TABLE_NAME", "t"), ("MAX_RECEIVE_COUNT", "0")]))
                 .unwrap_err();
         assert!(err.to_string().contains("MAX_RECEIVE_COUNT"));
+    }
+
+    /// Protects (issue 31): the API's callers are services unless the stack says JWT, whose
+    /// claim and admin scope have defaults; an unknown mode stops start-up naming the variable.
+    #[test]
+    fn api_auth_is_iam_by_default_and_jwt_reads_its_claim_and_admin_scope() {
+        let base = [("ORDER_TOPIC_ARN", "arn"), ("TABLE_NAME", "Orders")];
+        assert_eq!(ApiConfig::from_env(&env(&base)).unwrap().auth, ApiAuth::Iam);
+        let jwt = ApiConfig::from_env(&env(&[base[0], base[1], ("API_AUTH", "jwt")])).unwrap();
+        assert_eq!(
+            jwt.auth,
+            ApiAuth::Jwt {
+                customer_claim: "sub".into(),
+                admin_scope: "orders/admin".into()
+            }
+        );
+        let named = ApiConfig::from_env(&env(&[
+            base[0],
+            base[1],
+            ("API_AUTH", "jwt"),
+            ("API_CUSTOMER_CLAIM", "custom:customer_id"),
+            ("API_ADMIN_SCOPE", "shop/support"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            named.auth,
+            ApiAuth::Jwt {
+                customer_claim: "custom:customer_id".into(),
+                admin_scope: "shop/support".into()
+            }
+        );
+        let err = ApiConfig::from_env(&env(&[base[0], base[1], ("API_AUTH", "none")])).unwrap_err();
+        assert!(err.to_string().contains("API_AUTH"), "{err}");
     }
 }

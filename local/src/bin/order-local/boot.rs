@@ -17,6 +17,7 @@ use super::cli::{Boot, Cli};
 pub(crate) fn load_template(cli: &Cli) -> Result<Template, LocalError> {
     match &cli.template {
         Some(path) => Template::load(path),
+        None if cli.jwt => Template::current_with_jwt(),
         None => Template::current(),
     }
 }

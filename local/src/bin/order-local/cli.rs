@@ -14,6 +14,12 @@ pub(crate) struct Cli {
     /// synthesized from cdk.json and infra/ whenever they changed).
     #[arg(long, global = true)]
     pub(crate) template: Option<PathBuf>,
+    /// Put the API behind a JWT authorizer whose issuer is the runner (the stack synthesized with
+    /// apiJwtIssuer and apiJwtAudience of the local issuer): each caller is then a customer, and
+    /// needs a token (`order-producer --http local --as CUSTOMER`). A cdk.json with its own
+    /// issuer needs no flag: the runner plays that issuer.
+    #[arg(long, global = true, conflicts_with = "template")]
+    pub(crate) jwt: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -9,6 +9,9 @@
 //!   order-producer --local trace O1234                  one order's timeline: steps, log lines, trace segments
 //!   order-producer --local ops                          the local ops inbox: alarms and summaries
 //!
+//! As a customer: `--http local --as U123` POSTs with a token of the local runner's issuer (`orders
+//! run --jwt`); `--admin` with the admin scope; `--token` sends a token of a deployed stack's issuer.
+//!
 //! Targets: --local (the stack `order-local run` is running), --endpoint-url + --topic-arn (any
 //! emulator), --outputs-file (the file `cdk deploy --outputs-file` wrote; --stack picks one when
 //! it holds several) or --topic-arn alone (a deployed stack, with your usual AWS credentials).
@@ -53,6 +56,17 @@ pub(crate) struct Cli {
     /// with SigV4 from your AWS credentials), or a URL.
     #[arg(long, global = true)]
     http: Option<String>,
+    /// With `--http local` against a runner whose API takes JWTs (`orders run --jwt`): POST as
+    /// this customer, with a token of the runner's issuer (orders naming another customer are
+    /// refused with 403; orders naming none are this customer's).
+    #[arg(long = "as", global = true, value_name = "CUSTOMER", requires = "http")]
+    as_customer: Option<String>,
+    /// With --as: the token carries the admin scope (acts for any customer).
+    #[arg(long, global = true, requires = "as_customer")]
+    admin: bool,
+    /// With --http: send `Authorization: Bearer TOKEN` (a token of a deployed stack's issuer).
+    #[arg(long, global = true, conflicts_with = "as_customer", requires = "http")]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -340,16 +354,30 @@ async fn post_all(cli: &Cli, planned: &[Planned], http: &str) -> Result<(), Loca
             (url.trim_end_matches('/').to_string(), Some(config))
         }
     };
+    let bearer = match (&cli.as_customer, &cli.token) {
+        (Some(customer), _) => Some(format!(
+            "Bearer {}",
+            order_local::http::local_token(&url, customer, cli.admin).await?
+        )),
+        (None, Some(token)) => Some(format!("Bearer {token}")),
+        (None, None) => None,
+    };
+    // A token stands for the caller: no SigV4 besides it.
+    let sdk = if bearer.is_some() { None } else { sdk };
     let (mut accepted, mut refused) = (0, 0);
     for p in planned {
+        let mut headers = vec![
+            ("x-correlation-id", p.correlation_id.as_str()),
+            ("idempotency-key", p.correlation_id.as_str()),
+        ];
+        if let Some(b) = &bearer {
+            headers.push(("authorization", b.as_str()));
+        }
         let answer = order_local::http::send(
             "POST",
             &format!("{url}/orders"),
             Some(&p.body),
-            &[
-                ("x-correlation-id", &p.correlation_id),
-                ("idempotency-key", &p.correlation_id),
-            ],
+            &headers,
             sdk.as_ref(),
         )
         .await?;
@@ -358,6 +386,11 @@ async fn post_all(cli: &Cli, planned: &[Planned], http: &str) -> Result<(), Loca
         } else {
             refused += 1;
             eprintln!("{} {}: {}", answer.status, p.correlation_id, answer.body);
+        }
+        if answer.status == 401 && bearer.is_none() {
+            return Err(LocalError::Input(
+                "the API takes JWTs (401): POST as a customer with `--as CUSTOMER` (the local runner's issuer) or `--token TOKEN` (a deployed stack's issuer)".into(),
+            ));
         }
     }
     eprintln!(

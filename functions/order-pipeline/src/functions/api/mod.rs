@@ -13,6 +13,9 @@
 //!   `422` naming `Idempotency-Key` (an id derived from a reused key), linking the stored order.
 //! - Every route: `Idempotency-Key` and `X-Correlation-Id` are 1 to 128 visible ASCII
 //!   characters, else `400` naming the header.
+//! - The caller ([`Caller`]): behind a JWT authorizer, the token's customer, who places and reads
+//!   its own orders only (another customer's in the body → `403` naming the field; another
+//!   customer's order → `404`); an admin-scoped token and IAM callers act for any customer.
 //! - `GET /orders/{orderId}`: `200` with the stored order, its status, amount and currency (once
 //!   reserved: the catalogue's price), step timestamps and failure; `404` while it is not stored; `400` for an id
 //!   that breaks the orderId rule.
@@ -33,9 +36,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tracing::{field, Instrument};
 
+mod caller;
 mod http;
 mod view;
 
+pub use caller::Caller;
 pub use http::ApiError;
 pub use view::{FailureView, LineView, NotificationFailureView, OrderView, PaymentView};
 
@@ -134,6 +139,7 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
             otel.status_code = field::Empty,
             correlation_id = %correlation,
             order_id = field::Empty,
+            caller = field::Empty,
             method = %request.method(),
             path = %request.uri().path(),
         );
@@ -149,17 +155,29 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
             if !refused.is_empty() {
                 return errors(StatusCode::BAD_REQUEST, refused);
             }
+            let caller = match route {
+                Route::Post | Route::Get(_) => match Caller::of(&request, &self.config.auth) {
+                    Ok(caller) => caller,
+                    Err(refused) => {
+                        metrics.count("ApiCallersRefused", 1);
+                        return errors(refused.status, vec![refused.error]);
+                    }
+                },
+                _ => Caller::Service,
+            };
+            tracing::Span::current().record("caller", caller.kind());
             match route {
                 Route::Post => {
                     self.post(
                         &request,
+                        &caller,
                         idempotency_key.as_deref(),
                         &correlation,
                         &mut metrics,
                     )
                     .await
                 }
-                Route::Get(id) => self.get(&id, &mut metrics).await,
+                Route::Get(id) => self.get(&id, &caller, &mut metrics).await,
                 Route::WrongMethod(allowed) => {
                     let mut a = errors(
                         StatusCode::METHOD_NOT_ALLOWED,
@@ -194,10 +212,11 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
         respond(answer, &correlation)
     }
 
-    /// POST /orders; `idempotency_key` is the header as `handle_request` checked it.
+    /// POST /orders by `caller`; `idempotency_key` is the header as `handle_request` checked it.
     async fn post(
         &self,
         request: &Request,
+        caller: &Caller,
         idempotency_key: Option<&str>,
         correlation: &str,
         metrics: &mut Metrics,
@@ -234,6 +253,7 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
                 vec![error("body", "is not UTF-8 text")],
             );
         };
+        let text = &*with_customer(text, caller);
         let mut body = match self.with_order_id(text, idempotency_key, None) {
             Ok(body) => body,
             Err(e) => {
@@ -254,6 +274,22 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
             }
         }
         let order = match parsed {
+            Ok((order, form)) if !caller.acts_for(&order.customer_id) => {
+                metrics.count("ApiOrdersForbidden", 1);
+                tracing::warn!("order refused: placed for another customer than the token's");
+                return errors(
+                    StatusCode::FORBIDDEN,
+                    vec![error(
+                        customer_id_field(form),
+                        format!(
+                            "is {:?}, but the token is {:?}'s: a customer places its own orders \
+                             (leave the field out and the token's customer is used)",
+                            order.customer_id,
+                            caller.own_id().unwrap_or_default()
+                        ),
+                    )],
+                );
+            }
             Ok((order, _)) => order,
             Err(invalid) => {
                 metrics.count("ApiOrdersInvalid", 1);
@@ -269,7 +305,7 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
             }
         };
         tracing::Span::current().record("order_id", order.order_id.as_str());
-        if let Some(conflict) = self.conflict(&order, &body).await {
+        if let Some(conflict) = self.conflict(&order, &body, caller).await {
             metrics.count("ApiOrdersConflict", 1);
             return conflict;
         }
@@ -361,21 +397,12 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
                 .unwrap_or_default(),
         };
         let id = derived_order_id(idempotency_key, &customer);
-        let Some(open) = text.find('{') else {
+        // The field name is the form's own and the id is hex or a UUID: nothing to escape.
+        let Some(text) = with_member(text, id_field, &format!("\"{id}\"")) else {
             return Ok(as_sent(id_field));
         };
-        let rest = &text[open + 1..];
-        let separator = if rest.trim_start().starts_with('}') {
-            ""
-        } else {
-            ","
-        };
-        // The field name is the form's own and the id is hex or a UUID: nothing to escape.
         Ok(WithId {
-            text: Cow::Owned(format!(
-                "{}{{\"{id_field}\":\"{id}\"{separator}{rest}",
-                &text[..open]
-            )),
+            text: Cow::Owned(text),
             id_field,
             derived_from: Some(customer),
         })
@@ -387,7 +414,14 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
     /// (accepted; the intake drops the duplicate). A read that fails lets the order through:
     /// the intake still dead-letters a conflict, as it does for one that races this read and for
     /// every conflict published to the topic directly.
-    async fn conflict(&self, order: &order_domain::Order, body: &WithId<'_>) -> Option<Answer> {
+    /// The link is left out when the stored order is another customer's (the caller may not read
+    /// it; that the id is taken is all the answer says).
+    async fn conflict(
+        &self,
+        order: &order_domain::Order,
+        body: &WithId<'_>,
+        caller: &Caller,
+    ) -> Option<Answer> {
         let stored = match self.reader.read(&order.order_id).await {
             Ok(Some(stored)) => stored,
             Ok(None) => return None,
@@ -429,24 +463,30 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
         );
         Some(answer(
             status,
-            json!({ "errors": [refused], "links": { "order": location } }),
+            if caller.acts_for(&stored.customer_id) {
+                json!({ "errors": [refused], "links": { "order": location } })
+            } else {
+                json!({ "errors": [refused] })
+            },
         ))
     }
 
-    async fn get(&self, order_id: &str, metrics: &mut Metrics) -> Answer {
+    /// GET /orders/{orderId}: another customer's order answers as one not stored (its existence
+    /// is not the caller's to learn).
+    async fn get(&self, order_id: &str, caller: &Caller, metrics: &mut Metrics) -> Answer {
         if let Err(e) = check_order_id(order_id, "orderId") {
             return errors(StatusCode::BAD_REQUEST, vec![e.into()]);
         }
         tracing::Span::current().record("order_id", order_id);
         match self.reader.read(order_id).await {
-            Ok(Some(item)) => {
+            Ok(Some(item)) if caller.acts_for(&item.customer_id) => {
                 metrics.count("ApiOrdersRead", 1);
                 answer(
                     StatusCode::OK,
                     serde_json::to_value(OrderView::of(&item)).unwrap_or(Value::Null),
                 )
             }
-            Ok(None) => errors(
+            Ok(_) => errors(
                 StatusCode::NOT_FOUND,
                 vec![error(
                     "orderId",
@@ -464,5 +504,38 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
                 a
             }
         }
+    }
+}
+
+/// `text`, a JSON object, with the member `"name": value` put first (`value` already JSON), every
+/// other byte as the client sent it; `None` when it has no object to put it in.
+fn with_member(text: &str, name: &str, value: &str) -> Option<String> {
+    let open = text.find('{')?;
+    let rest = &text[open + 1..];
+    let separator = if rest.trim_start().starts_with('}') {
+        ""
+    } else {
+        ","
+    };
+    Some(format!(
+        "{}{{\"{name}\":{value}{separator}{rest}",
+        &text[..open]
+    ))
+}
+
+/// The body with the caller's own customer id put in when it names no customer (a token's
+/// caller; a service must name one). Anything else is left to the parser to judge.
+fn with_customer<'t>(text: &'t str, caller: &Caller) -> Cow<'t, str> {
+    let (Some(own), Some(form)) = (caller.own_id(), payload_form(text)) else {
+        return Cow::Borrowed(text);
+    };
+    let field = customer_id_field(form);
+    let named = serde_json::from_str::<BTreeMap<String, &serde_json::value::RawValue>>(text)
+        .map(|members| members.contains_key(field));
+    match (named, serde_json::to_string(own)) {
+        (Ok(false), Ok(value)) => with_member(text, field, &value)
+            .map(Cow::Owned)
+            .unwrap_or(Cow::Borrowed(text)),
+        _ => Cow::Borrowed(text),
     }
 }
