@@ -220,6 +220,14 @@ export const FUNCTIONS = {
     uses: { orders: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], inventory: ['dynamodb:UpdateItem'] },
   },
   'payment-dlq': { kind: 'dead-letter-handler', outcome: 'PAYMENT_FAILED with the stock released (nothing for a settled order)' },
+  refund: {
+    kind: 'stage',
+    features: ['backoff', 'payment-provider'],
+    outcome: 'a cancelled order CANCELLED (no charge: stock released), REFUNDED (units back to available) or REFUND_FAILED',
+    // Reads the stored order, then the settling transaction (Orders + Inventory), as payment does.
+    uses: { orders: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], inventory: ['dynamodb:UpdateItem'] },
+  },
+  'refund-dlq': { kind: 'dead-letter-handler', outcome: "the refund stage's last attempt, else the order stays CANCELLING and the letter in the DLQ" },
   notification: {
     kind: 'stage',
     outcome: 'customer notifications; PAID -> COMPLETED',

@@ -372,10 +372,11 @@ export class OrderPipelineStack extends Stack {
       environment: { ORDER_TOPIC_ARN: orderTopic.topicArn, TABLE_NAME: table.tableName },
       alarmActions: notifyOps,
     });
-    // order-api may publish to the order topic (through its key) and read Orders, nothing else.
+    // order-api may publish to the order topic (through its key), read Orders and write a cancel's
+    // conditional change (UpdateItem), nothing else.
     api.lambda.role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [orderTopic.topicArn] }));
     topicKey.grant(api.lambda.role, 'kms:Decrypt', 'kms:GenerateDataKey');
-    table.grant(api.lambda.role, 'dynamodb:GetItem');
+    table.grant(api.lambda.role, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
 
     // Orders come from order-api and the producer roles cdk.json names (orderPublisherRoleArns),
     // from no other principal, of this account or any other.

@@ -515,9 +515,9 @@ describe('alarms', () => {
 describe('order API', () => {
   const apiFnId = ref('AWS::Lambda::Function', (r) => r.Metadata?.['OrderPipeline:Binary'] === 'order-api');
 
-  test('two routes on the Rust function, IAM (SigV4) authorization by default', () => {
+  test('three routes on the Rust function, IAM (SigV4) authorization by default', () => {
     const routes = Object.values(resources('AWS::ApiGatewayV2::Route')).map((r: any) => [r.Properties.RouteKey, r.Properties.AuthorizationType]);
-    expect(routes.sort()).toEqual([['GET /orders/{orderId}', 'AWS_IAM'], ['POST /orders', 'AWS_IAM']]);
+    expect(routes.sort()).toEqual([['GET /orders/{orderId}', 'AWS_IAM'], ['POST /orders', 'AWS_IAM'], ['POST /orders/{orderId}/cancel', 'AWS_IAM']]);
     t.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
       PayloadFormatVersion: '2.0',
@@ -533,7 +533,7 @@ describe('order API', () => {
       JwtConfiguration: { Issuer: 'https://issuer.example.com/', Audience: ['orders', 'support'] },
     });
     const routes = Object.values(jwt.findResources('AWS::ApiGatewayV2::Route')).map((r: any) => r.Properties.AuthorizationType);
-    expect(routes).toEqual(['JWT', 'JWT']);
+    expect(routes).toEqual(['JWT', 'JWT', 'JWT']);
     expect(() => template({ apiJwtIssuer: 'https://issuer.example.com/' })).toThrow(/"apiJwtAudience" go together/);
   });
 
@@ -550,7 +550,7 @@ describe('order API', () => {
     expect(env(t).API_CUSTOMER_CLAIM).toBeUndefined();
     const jwt = template({ apiJwtIssuer: 'https://issuer.example.com/', apiJwtAudience: 'orders' });
     const scopes = Object.values(jwt.findResources('AWS::ApiGatewayV2::Route')).map((r: any) => r.Properties.AuthorizationScopes);
-    expect(scopes).toEqual([['orders/customer', 'orders/admin'], ['orders/customer', 'orders/admin']]);
+    expect(scopes).toEqual(Array(3).fill(['orders/customer', 'orders/admin']));
     expect(env(jwt)).toMatchObject({ API_AUTH: 'jwt', API_CUSTOMER_CLAIM: 'sub', API_ADMIN_SCOPE: 'orders/admin' });
     const named = template({
       apiJwtIssuer: 'https://issuer.example.com/', apiJwtAudience: 'orders',
@@ -558,7 +558,7 @@ describe('order API', () => {
     });
     expect(env(named)).toMatchObject({ API_CUSTOMER_CLAIM: 'custom:customer_id', API_ADMIN_SCOPE: 'shop/support' });
     const unscoped = Object.values(named.findResources('AWS::ApiGatewayV2::Route')).map((r: any) => r.Properties.AuthorizationScopes);
-    expect(unscoped).toEqual([undefined, undefined]);
+    expect(unscoped).toEqual([undefined, undefined, undefined]);
     expect(() => template({ apiJwtIssuer: 'https://issuer.example.com/', apiJwtAudience: 'orders', apiJwtAdminScope: 'orders admin' }))
       .toThrow(/"apiJwtAdminScope" is invalid/);
   });
@@ -576,14 +576,14 @@ describe('order API', () => {
     });
   });
 
-  test('order-api may publish to the order topic and read Orders, nothing else', () => {
+  test('order-api may publish to the order topic, read Orders and write a cancel, nothing else', () => {
     const roleId = resources('AWS::Lambda::Function')[apiFnId].Properties.Role['Fn::GetAtt'][0];
     const statements = Object.values(resources('AWS::IAM::Policy'))
       .filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId))
       .flatMap((p: any) => p.Properties.PolicyDocument.Statement);
     const actions = statements.flatMap((s: any) => (Array.isArray(s.Action) ? s.Action : [s.Action])).sort();
     expect(actions).toEqual(
-      ['dynamodb:GetItem', 'kms:Decrypt', 'kms:GenerateDataKey', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sns:Publish',
+      ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'kms:Decrypt', 'kms:GenerateDataKey', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sns:Publish',
         'xray:PutTelemetryRecords', 'xray:PutTraceSegments'].sort(),
     );
     const publish = statements.find((s: any) => s.Action === 'sns:Publish');
@@ -827,10 +827,10 @@ describe('payment and notification', () => {
     });
   });
 
-  // Protects: customers hear of every terminal outcome, on a topic of their own, and notification may publish nowhere else.
-  test('notification subscribes to the three terminal outcomes and may publish to customer-notifications only', () => {
+  // Protects: customers hear of every terminal outcome (a cancel's too), on a topic of their own, and notification may publish nowhere else.
+  test('notification subscribes to the terminal outcomes and may publish to customer-notifications only', () => {
     t.hasResourceProperties('AWS::SNS::Subscription', {
-      FilterPolicy: { eventType: ['PaymentSucceeded', 'OrderRejected', 'PaymentFailed'] },
+      FilterPolicy: { eventType: ['PaymentSucceeded', 'OrderRejected', 'PaymentFailed', 'OrderCancelled', 'OrderRefunded'] },
       RawMessageDelivery: true,
     });
     const topic = customerTopicId();
@@ -929,15 +929,14 @@ describe('outputs', () => {
         ).includes('secretsmanager:GetSecretValue');
       })
       .map((f: any) => f.Metadata[FEATURES_METADATA]);
-    expect(readsSecret).toEqual([expect.arrayContaining(['payment-provider']), expect.arrayContaining(['payment-provider'])]);
+    expect(readsSecret).toEqual(Array(4).fill(expect.arrayContaining(['payment-provider'])));
     const providerFunctions = Object.values(withProvider.findResources('AWS::Lambda::Function')).filter((f: any) =>
       f.Metadata[FEATURES_METADATA].includes('payment-provider'),
     );
-    expect(providerFunctions.map((f: any) => f.Properties.Environment.Variables.PAYMENT_PROVIDER_URL)).toEqual([
-      'https://pay.example.com/v1',
-      'https://pay.example.com/v1',
-    ]);
-    expect(providerFunctions.map((f: any) => f.Metadata['OrderPipeline:Binary']).sort()).toEqual(['payment', 'payment-dlq']);
+    expect(providerFunctions.map((f: any) => f.Properties.Environment.Variables.PAYMENT_PROVIDER_URL)).toEqual(
+      Array(4).fill('https://pay.example.com/v1'),
+    );
+    expect(providerFunctions.map((f: any) => f.Metadata['OrderPipeline:Binary']).sort()).toEqual(['payment', 'payment-dlq', 'refund', 'refund-dlq']);
   });
 });
 

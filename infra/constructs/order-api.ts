@@ -46,7 +46,7 @@ export class OrderApi extends Construct {
     this.lambda = new RustLambda(this, 'Function', {
       manifestPath: props.manifestPath,
       binaryName: 'order-api',
-      description: 'POST /orders -> order topic; GET /orders/{orderId} <- Orders table',
+      description: 'POST /orders -> order topic; GET /orders/{orderId} <- Orders table; POST /orders/{orderId}/cancel',
       memorySize: props.settings.memoryMb,
       timeout: Duration.seconds(props.settings.timeoutSeconds),
       logRetention: props.logRetention,
@@ -70,7 +70,7 @@ export class OrderApi extends Construct {
       : undefined;
     this.api = new apigw.HttpApi(this, 'Http', {
       apiName: `${Stack.of(this).stackName}-orders`,
-      description: 'Order API: POST /orders, GET /orders/{orderId}',
+      description: 'Order API: POST /orders, GET /orders/{orderId}, POST /orders/{orderId}/cancel',
       createDefaultStage: false,
       defaultAuthorizer: authorizer,
     });
@@ -103,6 +103,7 @@ export class OrderApi extends Construct {
     const integration = new HttpLambdaIntegration('Orders', this.lambda.function);
     this.api.addRoutes({ path: '/orders', methods: [apigw.HttpMethod.POST], integration, authorizationScopes });
     this.api.addRoutes({ path: '/orders/{orderId}', methods: [apigw.HttpMethod.GET], integration, authorizationScopes });
+    this.api.addRoutes({ path: '/orders/{orderId}/cancel', methods: [apigw.HttpMethod.POST], integration, authorizationScopes });
 
     this.errorsAlarm = functionErrorsAlarm(
       this,

@@ -30,7 +30,7 @@ pub trait HttpFunction: Send + Sync {
 impl<P, R> HttpFunction for order_pipeline::functions::api::OrderApi<P, R>
 where
     P: order_pipeline::ports::publish::OrderPublisher + 'static,
-    R: order_pipeline::ports::orders::OrderReader + 'static,
+    R: order_pipeline::ports::orders::LifecycleStore + 'static,
 {
     fn invoke(&self, request: lambda_http::Request) -> BoxFuture<'_, lambda_http::Response<Body>> {
         Box::pin(self.handle(request))

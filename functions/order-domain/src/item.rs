@@ -8,7 +8,9 @@ use crate::order::{format_timestamp, price_text, HashLine, HashParts, LineItem, 
 
 /// Lifecycle of an order: the consumer writes `ACCEPTED`, dlq-alarm `FAILED`, the inventory
 /// worker `RESERVED` or `REJECTED`, the payment worker `PAID` or `PAYMENT_FAILED`, the
-/// notification worker `COMPLETED` (the allowed changes are [`crate::lifecycle::TRANSITIONS`]).
+/// notification worker `COMPLETED`; a cancel asked of the API `CANCELLED` (an ACCEPTED order) or
+/// `CANCELLING`, which the refund stage ends `CANCELLED` (no charge stands), `REFUNDED` or
+/// `REFUND_FAILED` (the allowed changes are [`crate::lifecycle::TRANSITIONS`]).
 /// A status this build does not know (written by a newer stage) reads as `Later`, so an old
 /// consumer still treats the order as stored and past acceptance.
 #[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
@@ -22,6 +24,10 @@ pub enum OrderStatus {
     Paid,
     PaymentFailed,
     Completed,
+    Cancelling,
+    Cancelled,
+    Refunded,
+    RefundFailed,
     #[serde(other, rename = "LATER")]
     Later,
 }
@@ -36,12 +42,16 @@ impl OrderStatus {
             OrderStatus::Paid => "PAID",
             OrderStatus::PaymentFailed => "PAYMENT_FAILED",
             OrderStatus::Completed => "COMPLETED",
+            OrderStatus::Cancelling => "CANCELLING",
+            OrderStatus::Cancelled => "CANCELLED",
+            OrderStatus::Refunded => "REFUNDED",
+            OrderStatus::RefundFailed => "REFUND_FAILED",
             OrderStatus::Later => "LATER",
         }
     }
 
     /// Every status a build knows, for tests and reports.
-    pub const ALL: [OrderStatus; 7] = [
+    pub const ALL: [OrderStatus; 11] = [
         OrderStatus::Accepted,
         OrderStatus::Failed,
         OrderStatus::Reserved,
@@ -49,6 +59,10 @@ impl OrderStatus {
         OrderStatus::Paid,
         OrderStatus::PaymentFailed,
         OrderStatus::Completed,
+        OrderStatus::Cancelling,
+        OrderStatus::Cancelled,
+        OrderStatus::Refunded,
+        OrderStatus::RefundFailed,
     ];
 }
 
@@ -167,6 +181,53 @@ pub struct Payment {
     pub reason: Option<String>,
 }
 
+/// A cancel asked of the API (`cancellation`), written with the order's change to CANCELLED or
+/// CANCELLING.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cancellation {
+    /// When it was asked (RFC 3339).
+    pub requested_at: String,
+    /// Who asked: `customer` (the order's own), `admin` or `service` (an IAM caller).
+    pub by: String,
+    /// The status the order was cancelled from: where its units and its money are.
+    pub from: OrderStatus,
+}
+
+/// How a refund ended.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundResult {
+    /// The provider refunded the charge: REFUNDED.
+    Refunded,
+    /// The provider refused the refund, or answered no refund call and holds none: REFUND_FAILED.
+    Refused,
+}
+
+/// The refund record on an order (`refund`), written with REFUNDED or REFUND_FAILED.
+#[cfg_attr(feature = "schemas", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refund {
+    pub result: RefundResult,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The provider's refund id (refunded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+    /// The charge refunded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    /// The amount refunded or asked for, an exact decimal string.
+    pub amount: String,
+    pub currency: String,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// A customer notification that could not be sent (`notificationFailure`), recorded by
 /// notification-dlq after the notification stage's last attempt failed: with `PAID → COMPLETED`
 /// for a confirmation, on the terminal order for a rejection or payment-failure notice.
@@ -240,6 +301,14 @@ pub struct OrderItem {
     pub payment_failed_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_failed_at: Option<String>,
     /// What the inventory worker reserved, per sku (lines of one sku merged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservation: Option<Vec<ReservedLine>>,
@@ -255,9 +324,19 @@ pub struct OrderItem {
     /// The payment's result, written with PAID or PAYMENT_FAILED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<Payment>,
+    /// Until when a payment attempt holds the order (epoch milliseconds): the refund stage looks
+    /// a charge up only after it (an attempt in flight may still charge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_claim_until: Option<u64>,
     /// The customer notification that could not be sent (notification-dlq).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_failure: Option<NotificationFailure>,
+    /// The cancel asked of the API, written with CANCELLED or CANCELLING.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation: Option<Cancellation>,
+    /// The refund's result, written with REFUNDED or REFUND_FAILED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<Refund>,
 }
 
 /// Where a message came from, as far as the item records it.
@@ -350,12 +429,19 @@ impl OrderItem {
             paid_at: None,
             payment_failed_at: None,
             completed_at: None,
+            cancel_requested_at: None,
+            cancelled_at: None,
+            refunded_at: None,
+            refund_failed_at: None,
             reservation: None,
             amount: None,
             rejection: None,
             payment_attempts: None,
             payment: None,
+            payment_claim_until: None,
             notification_failure: None,
+            cancellation: None,
+            refund: None,
         }
     }
 

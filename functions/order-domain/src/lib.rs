@@ -15,13 +15,13 @@ pub use inventory::{
     line_sku, order_skus, plan_reservation, short_of_stock, InventoryItem, ReservationPlan,
 };
 pub use item::{
-    consumer_decision, dead_letter_decision, ConsumerDecision, DeadLetterDecision, Existing,
-    Failure, NotificationFailure, OrderItem, OrderStatus, Provenance, Rejection, RejectionCode,
-    ReservedLine, StoredLine, FOREIGN_CONTENT_HASH,
+    consumer_decision, dead_letter_decision, Cancellation, ConsumerDecision, DeadLetterDecision,
+    Existing, Failure, NotificationFailure, OrderItem, OrderStatus, Provenance, Refund,
+    RefundResult, Rejection, RejectionCode, ReservedLine, StoredLine, FOREIGN_CONTENT_HASH,
 };
 pub use lifecycle::{
-    event_for, is_terminal, transition, EventOrder, EventType, LifecycleEvent, Transition,
-    TRANSITIONS,
+    cancel_from, event_for, is_terminal, transition, EventOrder, EventType, LifecycleEvent,
+    Transition, TRANSITIONS,
 };
 pub use money::{display_amount, Currency};
 pub use order::{format_timestamp, LineItem, Order};

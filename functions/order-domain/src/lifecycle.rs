@@ -22,12 +22,16 @@ pub enum EventType {
     PaymentSucceeded,
     PaymentFailed,
     OrderCompleted,
+    CancelRequested,
+    OrderCancelled,
+    OrderRefunded,
+    RefundFailed,
 }
 
 impl EventType {
     /// Every event type, in the order of the enum (functions/registry.json lists them for the
     /// stack's subscription filters).
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 11] = [
         EventType::OrderAccepted,
         EventType::OrderFailed,
         EventType::InventoryReserved,
@@ -35,6 +39,10 @@ impl EventType {
         EventType::PaymentSucceeded,
         EventType::PaymentFailed,
         EventType::OrderCompleted,
+        EventType::CancelRequested,
+        EventType::OrderCancelled,
+        EventType::OrderRefunded,
+        EventType::RefundFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +54,10 @@ impl EventType {
             EventType::PaymentSucceeded => "PaymentSucceeded",
             EventType::PaymentFailed => "PaymentFailed",
             EventType::OrderCompleted => "OrderCompleted",
+            EventType::CancelRequested => "CancelRequested",
+            EventType::OrderCancelled => "OrderCancelled",
+            EventType::OrderRefunded => "OrderRefunded",
+            EventType::RefundFailed => "RefundFailed",
         }
     }
 }
@@ -59,6 +71,10 @@ pub struct Transition {
     /// The item attribute that records when the change happened.
     pub step: &'static str,
     pub event: EventType,
+    /// A change a caller asks for (a cancel), not one the pipeline makes on its own: it does
+    /// not make the status it leaves unfinished (a COMPLETED order is done, though it may still
+    /// be cancelled and refunded).
+    pub asked: bool,
 }
 
 const fn t(
@@ -72,6 +88,23 @@ const fn t(
         to,
         step,
         event,
+        asked: false,
+    }
+}
+
+/// A change a caller asks for: the cancel (`POST /orders/{orderId}/cancel`).
+const fn asked(
+    from: OrderStatus,
+    to: OrderStatus,
+    step: &'static str,
+    event: EventType,
+) -> Transition {
+    Transition {
+        from: Some(from),
+        to,
+        step,
+        event,
+        asked: true,
     }
 }
 
@@ -79,7 +112,7 @@ use EventType as E;
 use OrderStatus as S;
 
 /// Every allowed change of an order's status.
-pub const TRANSITIONS: [Transition; 8] = [
+pub const TRANSITIONS: [Transition; 15] = [
     t(None, S::Accepted, "acceptedAt", E::OrderAccepted),
     t(None, S::Failed, "failedAt", E::OrderFailed),
     t(Some(S::Failed), S::Accepted, "acceptedAt", E::OrderAccepted),
@@ -108,6 +141,47 @@ pub const TRANSITIONS: [Transition; 8] = [
         "completedAt",
         E::OrderCompleted,
     ),
+    // The cancel: an order not reserved yet holds neither stock nor money, and is CANCELLED at
+    // once; any later order is CANCELLING, and the refund stage settles its stock and money.
+    asked(S::Accepted, S::Cancelled, "cancelledAt", E::OrderCancelled),
+    asked(
+        S::Reserved,
+        S::Cancelling,
+        "cancelRequestedAt",
+        E::CancelRequested,
+    ),
+    asked(
+        S::Paid,
+        S::Cancelling,
+        "cancelRequestedAt",
+        E::CancelRequested,
+    ),
+    asked(
+        S::Completed,
+        S::Cancelling,
+        "cancelRequestedAt",
+        E::CancelRequested,
+    ),
+    // The refund stage: no charge stands (stock released), the charge refunded (units back to
+    // available), or the provider refused the refund.
+    t(
+        Some(S::Cancelling),
+        S::Cancelled,
+        "cancelledAt",
+        E::OrderCancelled,
+    ),
+    t(
+        Some(S::Cancelling),
+        S::Refunded,
+        "refundedAt",
+        E::OrderRefunded,
+    ),
+    t(
+        Some(S::Cancelling),
+        S::RefundFailed,
+        "refundFailedAt",
+        E::RefundFailed,
+    ),
 ];
 
 /// The change from `from` (None: a new item) to `to`, if the lifecycle allows it.
@@ -115,9 +189,20 @@ pub fn transition(from: Option<OrderStatus>, to: OrderStatus) -> Option<&'static
     TRANSITIONS.iter().find(|t| t.from == from && t.to == to)
 }
 
-/// Whether no change leaves `status`.
+/// Whether the pipeline is done with `status`: no change of its own leaves it (a cancel a
+/// caller asks for may still leave COMPLETED).
 pub fn is_terminal(status: OrderStatus) -> bool {
-    !TRANSITIONS.iter().any(|t| t.from == Some(status))
+    !TRANSITIONS
+        .iter()
+        .any(|t| t.from == Some(status) && !t.asked)
+}
+
+/// The change a cancel asked of an order at `status` makes, if it may be cancelled: `None` for
+/// an order that ended otherwise (REJECTED, PAYMENT_FAILED, FAILED) or is cancelled already.
+pub fn cancel_from(status: OrderStatus) -> Option<&'static Transition> {
+    TRANSITIONS
+        .iter()
+        .find(|t| t.asked && t.from == Some(status))
 }
 
 /// The event a committed change from `old` (None: created) to `new` becomes; `None` when the
@@ -231,6 +316,10 @@ mod tests {
                 EventType::PaymentSucceeded => 4,
                 EventType::PaymentFailed => 5,
                 EventType::OrderCompleted => 6,
+                EventType::CancelRequested => 7,
+                EventType::OrderCancelled => 8,
+                EventType::OrderRefunded => 9,
+                EventType::RefundFailed => 10,
             };
             assert_eq!(index, i, "{t:?}");
             assert_eq!(
@@ -241,16 +330,48 @@ mod tests {
     }
 
     #[test]
-    fn the_terminal_statuses_are_rejected_paid_failed_payment_failed_and_completed() {
+    fn the_terminal_statuses_are_rejected_payment_failed_completed_and_the_cancels_ends() {
         let terminal: Vec<_> = OrderStatus::ALL
             .into_iter()
             .filter(|s| is_terminal(*s))
             .collect();
         assert_eq!(
             terminal,
-            [S::Rejected, S::PaymentFailed, S::Completed],
-            "FAILED leaves by redrive, ACCEPTED/RESERVED/PAID move on"
+            [
+                S::Rejected,
+                S::PaymentFailed,
+                S::Completed,
+                S::Cancelled,
+                S::Refunded,
+                S::RefundFailed
+            ],
+            "FAILED leaves by redrive, ACCEPTED/RESERVED/PAID/CANCELLING move on; a cancel may \
+             still leave COMPLETED"
         );
+    }
+
+    /// Protects (issue 31): which orders a cancel may leave, and to what: an order not reserved
+    /// yet is CANCELLED at once; a reserved, paid or completed one is CANCELLING (the refund
+    /// stage settles its stock and money); an order that ended otherwise, or is cancelled
+    /// already, cannot be cancelled.
+    #[test]
+    fn a_cancel_leaves_accepted_reserved_paid_and_completed_only() {
+        let to = |s| cancel_from(s).map(|t| t.to);
+        assert_eq!(to(S::Accepted), Some(S::Cancelled));
+        for s in [S::Reserved, S::Paid, S::Completed] {
+            assert_eq!(to(s), Some(S::Cancelling), "{s:?}");
+        }
+        for s in [
+            S::Failed,
+            S::Rejected,
+            S::PaymentFailed,
+            S::Cancelling,
+            S::Cancelled,
+            S::Refunded,
+            S::RefundFailed,
+        ] {
+            assert_eq!(to(s), None, "{s:?}");
+        }
     }
 
     #[test]
@@ -313,6 +434,10 @@ pub struct EventOrder {
     pub rejection: Option<crate::item::Rejection>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<crate::item::Payment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation: Option<crate::item::Cancellation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<crate::item::Refund>,
 }
 
 impl LifecycleEvent {
@@ -333,6 +458,10 @@ impl LifecycleEvent {
             OrderStatus::Paid => new.paid_at.clone(),
             OrderStatus::PaymentFailed => new.payment_failed_at.clone(),
             OrderStatus::Completed => new.completed_at.clone(),
+            OrderStatus::Cancelling => new.cancel_requested_at.clone(),
+            OrderStatus::Cancelled => new.cancelled_at.clone(),
+            OrderStatus::Refunded => new.refunded_at.clone(),
+            OrderStatus::RefundFailed => new.refund_failed_at.clone(),
             OrderStatus::Later => None,
         }
         .unwrap_or_else(|| now.to_string());
@@ -369,6 +498,8 @@ impl EventOrder {
                 .clone()
                 .map(crate::item::Rejection::without_error),
             payment: item.payment.clone(),
+            cancellation: item.cancellation.clone(),
+            refund: item.refund.clone(),
         }
     }
 }

@@ -63,6 +63,25 @@ pub fn notification_for(event: &LifecycleEvent) -> Option<CustomerNotification> 
                 .and_then(|p| p.reason.as_deref())
                 .unwrap_or("payment failed")
         ),
+        EventType::OrderCancelled => {
+            format!("Your order {id} is cancelled, as you asked. Nothing was charged.")
+        }
+        EventType::OrderRefunded => format!(
+            "Your order {id} is cancelled, as you asked: {} was refunded{}.",
+            money(
+                order
+                    .refund
+                    .as_ref()
+                    .map(|r| r.amount.as_str())
+                    .or(order.amount.as_deref())
+            ),
+            order
+                .refund
+                .as_ref()
+                .and_then(|r| r.refund_id.as_deref())
+                .map(|r| format!(" (refund {r})"))
+                .unwrap_or_default()
+        ),
         _ => return None,
     };
     Some(CustomerNotification {

@@ -711,3 +711,115 @@ async fn jwt_a_request_without_a_verified_token_is_401_and_one_without_the_claim
     assert_eq!(error_fields(&body), ["Authorization"]);
     assert!(api.publisher().published().is_empty());
 }
+
+/// An order stored at `status` (U1's).
+fn stored_at(api: &Api, id: &str, status: OrderStatus) {
+    stored(api, id, OrderStatus::Accepted);
+    let mut item = api.reader().get(id).expect("stored");
+    item.status = status;
+    api.reader().put(item);
+}
+
+fn cancel(id: &str) -> Request {
+    request(Method::POST, &format!("/orders/{id}/cancel"), "", &[])
+}
+
+/// Protects (issue 31, cancel): an order not reserved yet is CANCELLED at once (200); a reserved,
+/// paid or completed one CANCELLING (202: the refund stage settles its stock and money), with who
+/// asked and from where on the order, which GET shows; the change is the lifecycle's conditional
+/// one (the version moves on).
+#[tokio::test]
+async fn cancel_is_cancelled_before_the_reservation_and_cancelling_after() {
+    let out = Captured::default();
+    let api = api(&out);
+    stored_at(&api, "C-ACC", OrderStatus::Accepted);
+    let (status, body, headers) = call(&api, cancel("C-ACC")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "CANCELLED");
+    assert_eq!(headers["location"], "/orders/C-ACC");
+    let (_, got, _) = call(&api, request(Method::GET, "/orders/C-ACC", "", &[])).await;
+    assert_eq!(got["status"], "CANCELLED", "{got}");
+    assert_eq!(got["cancellation"]["by"], "service");
+    assert_eq!(got["cancellation"]["from"], "ACCEPTED");
+    assert!(got["steps"]["cancelledAt"].is_string(), "{got}");
+    assert_eq!(got["version"], 2);
+    for (id, at) in [
+        ("C-RES", OrderStatus::Reserved),
+        ("C-PAID", OrderStatus::Paid),
+        ("C-DONE", OrderStatus::Completed),
+    ] {
+        stored_at(&api, id, at);
+        let (status, body, _) = call(&api, cancel(id)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{id}: {body}");
+        assert_eq!(body["status"], "CANCELLING", "{id}");
+        let stored = api.reader().get(id).unwrap();
+        assert_eq!(stored.status, OrderStatus::Cancelling);
+        assert_eq!(stored.cancellation.unwrap().from, at);
+        assert!(stored.cancel_requested_at.is_some());
+    }
+}
+
+/// Protects (issue 31, cancel): an order that ended without a sale, or is cancelled already,
+/// answers 409 with its status (nothing written); an unknown id 404, a bad one 400, and the
+/// cancel route takes POST only.
+#[tokio::test]
+async fn cancel_of_an_ended_or_cancelled_order_is_409_with_its_status() {
+    let out = Captured::default();
+    let api = api(&out);
+    for (id, at) in [
+        ("E-REJ", OrderStatus::Rejected),
+        ("E-PF", OrderStatus::PaymentFailed),
+        ("E-FAIL", OrderStatus::Failed),
+        ("E-ING", OrderStatus::Cancelling),
+        ("E-CAN", OrderStatus::Cancelled),
+        ("E-REF", OrderStatus::Refunded),
+        ("E-RF", OrderStatus::RefundFailed),
+    ] {
+        stored_at(&api, id, at);
+        let (status, body, _) = call(&api, cancel(id)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{id}: {body}");
+        assert_eq!(body["status"], at.as_str(), "{id}");
+        assert_eq!(error_fields(&body), ["status"]);
+        assert_eq!(
+            api.reader().get(id).unwrap().version,
+            1,
+            "{id}: nothing written"
+        );
+    }
+    let (status, body, _) = call(&api, cancel("NOPE")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _, _) = call(&api, cancel("bad%20id")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, headers) =
+        call(&api, request(Method::GET, "/orders/E-REJ/cancel", "", &[])).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers["allow"], "POST");
+}
+
+/// Protects (issue 31, identity and cancel): a customer cancels its own orders only (another's is
+/// 404, as for GET, and stays as it was); an admin cancels any, recorded as the admin's.
+#[tokio::test]
+async fn jwt_a_customer_cancels_its_own_orders_and_an_admin_any() {
+    let out = Captured::default();
+    let api = jwt_api(&out);
+    stored_at(&api, "J-1", OrderStatus::Accepted); // U1's
+    stored_at(&api, "J-2", OrderStatus::Reserved); // U1's
+    let (status, _, _) = call(&api, with_token(cancel("J-1"), "U2", &[])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.reader().get("J-1").unwrap().status,
+        OrderStatus::Accepted
+    );
+    let (status, body, _) = call(&api, with_token(cancel("J-1"), "U1", &[])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        api.reader().get("J-1").unwrap().cancellation.unwrap().by,
+        "customer"
+    );
+    let (status, body, _) = call(&api, with_token(cancel("J-2"), "ops-7", &["orders/admin"])).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        api.reader().get("J-2").unwrap().cancellation.unwrap().by,
+        "admin"
+    );
+}

@@ -52,8 +52,10 @@ pub trait InventoryStore: OrderReader {
 pub enum StockMove {
     /// `reserved → sold` (PAID).
     Sell,
-    /// `reserved → available` (PAYMENT_FAILED).
+    /// `reserved → available` (PAYMENT_FAILED; a cancelled or refunded order that was reserved).
     Release,
+    /// `sold → available` (a refunded order that was paid: its units back on sale).
+    Restock,
 }
 
 /// A payment attempt claimed on an order, or why there is none.
@@ -91,8 +93,9 @@ pub trait PaymentStore: OrderReader {
         attempt: u32,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 
-    /// `write` (RESERVED → PAID or PAYMENT_FAILED) and `stock` for `lines`, in one
-    /// transaction; `false` when the order moved on (nothing written).
+    /// `write` (RESERVED → PAID or PAYMENT_FAILED; CANCELLING → CANCELLED, REFUNDED or
+    /// REFUND_FAILED) and `stock` for `lines`, in one transaction; `false` when the order moved
+    /// on (nothing written).
     fn settle(
         &self,
         write: &TransitionWrite,

@@ -67,6 +67,10 @@ pub struct TransitionWrite {
     pub payment: Option<order_domain::Payment>,
     /// The customer notification that could not be sent (notification-dlq: `PAID → COMPLETED`).
     pub notification_failure: Option<order_domain::NotificationFailure>,
+    /// The cancel asked of the API (`→ CANCELLED` or `→ CANCELLING`).
+    pub cancellation: Option<order_domain::Cancellation>,
+    /// The refund's result (`CANCELLING → REFUNDED` or `REFUND_FAILED`).
+    pub refund: Option<order_domain::Refund>,
 }
 
 impl TransitionWrite {
@@ -90,6 +94,8 @@ impl TransitionWrite {
             rejection: None,
             payment: None,
             notification_failure: None,
+            cancellation: None,
+            refund: None,
         })
     }
 }

@@ -44,6 +44,8 @@ use crate::stages::notification::NotificationStage;
 use crate::stages::notification_dlq::NotificationDlqStage;
 use crate::stages::payment::{PaymentSettings, PaymentStage};
 use crate::stages::payment_dlq::PaymentDlqStage;
+use crate::stages::refund::RefundStage;
+use crate::stages::refund_dlq::RefundDlqStage;
 use crate::stages::watch::{OrderWatch, WatchMode};
 
 pub use invoked::{
@@ -100,7 +102,7 @@ impl Registered {
 }
 
 /// Every function of the pipeline: the one list.
-pub fn functions() -> [Registered; 12] {
+pub fn functions() -> [Registered; 14] {
     [
         Registered::of::<OrderConsumerFn>(),
         Registered::of::<DlqAlarmFn>(),
@@ -110,6 +112,8 @@ pub fn functions() -> [Registered; 12] {
         Registered::of::<InventoryDlqFn>(),
         Registered::of::<PaymentFn>(),
         Registered::of::<PaymentDlqFn>(),
+        Registered::of::<RefundFn>(),
+        Registered::of::<RefundDlqFn>(),
         Registered::of::<NotificationFn>(),
         Registered::of::<NotificationDlqFn>(),
         Registered::of::<OrderWatchFn>(),
@@ -411,6 +415,69 @@ impl Function for PaymentDlqFn {
         worker(
             EventStage(PaymentDlqStage::new(store, gateway)),
             config.worker,
+            sdk,
+            telemetry,
+        )
+    }
+}
+
+/// refund: CancelRequested -> CANCELLED (no charge stands), REFUNDED or REFUND_FAILED.
+pub struct RefundFn;
+
+impl Function for RefundFn {
+    const NAME: &'static str = "refund";
+    type Handler = SqsWorker<EventStage<RefundStage<DynamoInventory, Gateway>>>;
+
+    fn build<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        sdk: &SdkConfig,
+        telemetry: Arc<dyn LineWriter>,
+    ) -> Result<Self::Handler, ConfigError> {
+        let (stage, worker_config) = refund_stage(env, sdk, Self::NAME)?;
+        worker(EventStage(stage), worker_config, sdk, telemetry)
+    }
+}
+
+/// The refund stage of the function `service` (refund, or refund-dlq's last attempt): the
+/// payment stage's tables and provider.
+fn refund_stage<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    sdk: &SdkConfig,
+    service: &str,
+) -> Result<(RefundStage<DynamoInventory, Gateway>, WorkerConfig), ConfigError> {
+    let config = PaymentConfig::for_service(env, service)?;
+    let store = DynamoInventory::new(
+        orders(sdk, &config.table_name),
+        config.inventory_table_name.clone(),
+    );
+    let gateway = gateway(&config.provider, sdk)?;
+    let backoff = config.worker.backoff.unwrap_or(Backoff {
+        base: std::time::Duration::from_secs(10),
+        max: std::time::Duration::from_secs(300),
+    });
+    Ok((
+        RefundStage::new(store, gateway, backoff, config.max_attempts),
+        config.worker,
+    ))
+}
+
+/// refund-dlq: the refund DLQ -> the refund stage's last attempt, else the letter stays.
+pub struct RefundDlqFn;
+
+impl Function for RefundDlqFn {
+    const NAME: &'static str = "refund-dlq";
+    const DEAD_LETTERS_OF: Option<&'static str> = Some("refund");
+    type Handler = SqsWorker<EventStage<RefundDlqStage<DynamoInventory, Gateway>>>;
+
+    fn build<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+        sdk: &SdkConfig,
+        telemetry: Arc<dyn LineWriter>,
+    ) -> Result<Self::Handler, ConfigError> {
+        let (stage, worker_config) = refund_stage(env, sdk, Self::NAME)?;
+        worker(
+            EventStage(RefundDlqStage::new(stage)),
+            worker_config,
             sdk,
             telemetry,
         )

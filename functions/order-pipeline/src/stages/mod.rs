@@ -12,4 +12,6 @@ pub mod notification;
 pub mod notification_dlq;
 pub mod payment;
 pub mod payment_dlq;
+pub mod refund;
+pub mod refund_dlq;
 pub mod watch;

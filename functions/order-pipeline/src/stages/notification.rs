@@ -128,6 +128,8 @@ impl<S: LifecycleStore, P: CustomerPublisher> Stage for NotificationStage<S, P> 
         EventType::PaymentSucceeded,
         EventType::OrderRejected,
         EventType::PaymentFailed,
+        EventType::OrderCancelled,
+        EventType::OrderRefunded,
     ];
     const TEXTS: StageTexts = StageTexts {
         invalid: "not a lifecycle event",

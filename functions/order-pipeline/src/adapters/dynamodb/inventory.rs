@@ -417,13 +417,19 @@ impl PaymentStore for DynamoInventory {
         lines: &[ReservedLine],
         stock: StockMove,
     ) -> Result<bool, PortError> {
-        let expression = match stock {
-            StockMove::Sell => {
-                "SET reserved = reserved - :q, sold = sold + :q, version = version + :one"
-            }
-            StockMove::Release => {
-                "SET reserved = reserved - :q, available = available + :q, version = version + :one"
-            }
+        let (expression, condition) = match stock {
+            StockMove::Sell => (
+                "SET reserved = reserved - :q, sold = sold + :q, version = version + :one",
+                "reserved >= :q",
+            ),
+            StockMove::Release => (
+                "SET reserved = reserved - :q, available = available + :q, version = version + :one",
+                "reserved >= :q",
+            ),
+            StockMove::Restock => (
+                "SET sold = sold - :q, available = available + :q, version = version + :one",
+                "sold >= :q",
+            ),
         };
         let mut items = Vec::with_capacity(lines.len() + 1);
         for line in lines {
@@ -431,7 +437,7 @@ impl PaymentStore for DynamoInventory {
                 .table_name(self.table())
                 .set_key(Some(sku_key(&line.sku)))
                 .update_expression(expression)
-                .condition_expression("reserved >= :q")
+                .condition_expression(condition)
                 .expression_attribute_values(":q", AttributeValue::N(line.quantity.to_string()))
                 .expression_attribute_values(":one", AttributeValue::N("1".into()))
                 .build()
@@ -441,6 +447,7 @@ impl PaymentStore for DynamoInventory {
         let what = match stock {
             StockMove::Sell => "sell",
             StockMove::Release => "release",
+            StockMove::Restock => "restock",
         };
         let Some(reasons) = self.transact(items, write, lines, what).await? else {
             return Ok(true);
@@ -453,8 +460,11 @@ impl PaymentStore for DynamoInventory {
             .map(|i| &lines[i])
         {
             return Err(PortError::Fatal(format!(
-                "sku {} holds fewer reserved units than order {}'s reservation of {}: the Inventory table was changed outside the pipeline; correct the item, then redrive the event",
-                line.sku, write.order_id, line.quantity
+                "sku {} holds fewer {} units than order {}'s {}: the Inventory table was changed outside the pipeline; correct the item, then redrive the event",
+                line.sku,
+                if stock == StockMove::Restock { "sold" } else { "reserved" },
+                write.order_id,
+                line.quantity
             )));
         }
         Err(PortError::Retryable(format!(

@@ -60,12 +60,19 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
         paid_at,
         payment_failed_at,
         completed_at,
+        cancel_requested_at,
+        cancelled_at,
+        refunded_at,
+        refund_failed_at,
         reservation,
         amount,
         rejection,
         payment_attempts,
         payment,
+        payment_claim_until,
         notification_failure,
+        cancellation,
+        refund,
     } = item;
     let mut map = Attributes(Vec::with_capacity(16));
     map.s("orderId", order_id);
@@ -111,6 +118,10 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
     map.opt_s("paidAt", paid_at);
     map.opt_s("paymentFailedAt", payment_failed_at);
     map.opt_s("completedAt", completed_at);
+    map.opt_s("cancelRequestedAt", cancel_requested_at);
+    map.opt_s("cancelledAt", cancelled_at);
+    map.opt_s("refundedAt", refunded_at);
+    map.opt_s("refundFailedAt", refund_failed_at);
     map.nested("reservation", reservation)?;
     map.opt_s("amount", amount);
     map.nested("rejection", rejection)?;
@@ -118,7 +129,12 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
         map.n("paymentAttempts", *attempts);
     }
     map.nested("payment", payment)?;
+    if let Some(until) = payment_claim_until {
+        map.n("paymentClaimUntil", *until);
+    }
     map.nested("notificationFailure", notification_failure)?;
+    map.nested("cancellation", cancellation)?;
+    map.nested("refund", refund)?;
     Ok(map.0)
 }
 
@@ -261,6 +277,25 @@ mod tests {
                 event_type: order_domain::EventType::PaymentFailed,
                 error: "e".into(),
                 failed_at: "t6".into(),
+            }),
+            cancel_requested_at: Some("t7".into()),
+            cancelled_at: Some("t8".into()),
+            refunded_at: Some("t9".into()),
+            refund_failed_at: Some("t10".into()),
+            payment_claim_until: Some(1_700_000_000_000),
+            cancellation: Some(order_domain::Cancellation {
+                requested_at: "t7".into(),
+                by: "customer".into(),
+                from: OrderStatus::Paid,
+            }),
+            refund: Some(order_domain::Refund {
+                result: order_domain::RefundResult::Refunded,
+                provider: Some("http".into()),
+                refund_id: Some("re_1".into()),
+                payment_id: Some("pay_1".into()),
+                amount: "5".into(),
+                currency: "EUR".into(),
+                reason: None,
             }),
         };
         assert_eq!(item_attributes(&full).unwrap(), serde_dynamo_item(&full));

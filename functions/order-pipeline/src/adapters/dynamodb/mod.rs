@@ -501,6 +501,14 @@ fn transition_update(w: &TransitionWrite) -> Result<TransitionUpdate, PortError>
         update.push_str(", notificationFailure = :notificationFailure");
         values.insert(":notificationFailure".into(), attribute(failure)?);
     }
+    if let Some(cancellation) = &w.cancellation {
+        update.push_str(", cancellation = :cancellation");
+        values.insert(":cancellation".into(), attribute(cancellation)?);
+    }
+    if let Some(refund) = &w.refund {
+        update.push_str(", refund = :refund");
+        values.insert(":refund".into(), attribute(refund)?);
+    }
     Ok(TransitionUpdate {
         key: std::collections::HashMap::from([key(&w.order_id)]),
         update,

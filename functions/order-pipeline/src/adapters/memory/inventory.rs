@@ -137,6 +137,8 @@ impl MemoryInventory {
             item.rejection = w.rejection.or(item.rejection.take());
             item.payment = w.payment.or(item.payment.take());
             item.notification_failure = w.notification_failure.or(item.notification_failure.take());
+            item.cancellation = w.cancellation.or(item.cancellation.take());
+            item.refund = w.refund.or(item.refund.take());
         }
         let mut orders = self.orders.lock().unwrap_or_else(|e| e.into_inner());
         orders.insert(
@@ -282,20 +284,38 @@ impl PaymentStore for MemoryInventory {
             .map_err(|e| PortError::Fatal(e.to_string()))?;
         for line in lines {
             let q = u64::from(line.quantity);
-            if items.get(&line.sku).map_or(0, |i| i.reserved) < q {
+            let held = items.get(&line.sku).map_or(0, |i| match stock {
+                StockMove::Restock => i.sold,
+                _ => i.reserved,
+            });
+            if held < q {
                 return Err(PortError::Fatal(format!(
-                    "sku {} holds fewer reserved units than the reservation",
-                    line.sku
+                    "sku {} holds fewer {} units than the order's",
+                    line.sku,
+                    if stock == StockMove::Restock {
+                        "sold"
+                    } else {
+                        "reserved"
+                    }
                 )));
             }
         }
         for line in lines {
             if let Some(item) = items.get_mut(&line.sku) {
                 let q = u64::from(line.quantity);
-                item.reserved -= q;
                 match stock {
-                    StockMove::Sell => item.sold += q,
-                    StockMove::Release => item.available += q,
+                    StockMove::Sell => {
+                        item.reserved -= q;
+                        item.sold += q;
+                    }
+                    StockMove::Release => {
+                        item.reserved -= q;
+                        item.available += q;
+                    }
+                    StockMove::Restock => {
+                        item.sold -= q;
+                        item.available += q;
+                    }
                 }
                 item.version += 1;
             }

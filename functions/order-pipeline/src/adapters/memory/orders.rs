@@ -7,7 +7,9 @@ use std::sync::Mutex;
 
 use order_domain::{Existing, OrderItem, OrderStatus};
 
-use crate::ports::orders::{CreateResult, OrderReader, OrderStore, Reaccept};
+use crate::ports::orders::{
+    CreateResult, LifecycleStore, OrderReader, OrderStore, Reaccept, TransitionWrite,
+};
 use crate::ports::PortError;
 
 /// What the store does instead of its work for one orderId.
@@ -121,5 +123,76 @@ impl OrderReader for MemoryStore {
     async fn read(&self, order_id: &str) -> Result<Option<OrderItem>, PortError> {
         self.fault_for(order_id).await?;
         Ok(self.get(order_id))
+    }
+}
+
+impl LifecycleStore for MemoryStore {
+    /// The lifecycle's own conditional update ([`order_domain::lifecycle::apply`]) on the stored
+    /// item, with the fields the change records and its step's timestamp.
+    async fn transition(&self, w: &TransitionWrite) -> Result<bool, PortError> {
+        self.fault_for(&w.order_id).await?;
+        let mut items = self.lock_items();
+        let (Some(item), Some(from)) = (items.get_mut(&w.order_id), w.change.from) else {
+            return Ok(false);
+        };
+        let request = order_domain::lifecycle::Request {
+            from,
+            expected_version: w.expected_version,
+            to: w.change.to,
+        };
+        let stored = order_domain::lifecycle::Stored {
+            status: item.status,
+            version: item.version,
+        };
+        let Some(next) = order_domain::lifecycle::apply(stored, request) else {
+            return Ok(false);
+        };
+        item.status = next.status;
+        item.version = next.version;
+        let at = Some(w.at.clone());
+        match w.change.step {
+            "reservedAt" => item.reserved_at = at,
+            "rejectedAt" => item.rejected_at = at,
+            "paidAt" => item.paid_at = at,
+            "paymentFailedAt" => item.payment_failed_at = at,
+            "completedAt" => item.completed_at = at,
+            "cancelRequestedAt" => item.cancel_requested_at = at,
+            "cancelledAt" => item.cancelled_at = at,
+            "refundedAt" => item.refunded_at = at,
+            "refundFailedAt" => item.refund_failed_at = at,
+            _ => {}
+        }
+        let w = w.clone();
+        item.reservation = w.reservation.or(item.reservation.take());
+        item.amount = w.amount.or(item.amount.take());
+        item.currency = w.currency.or(item.currency.take());
+        item.rejection = w.rejection.or(item.rejection.take());
+        item.payment = w.payment.or(item.payment.take());
+        item.notification_failure = w.notification_failure.or(item.notification_failure.take());
+        item.cancellation = w.cancellation.or(item.cancellation.take());
+        item.refund = w.refund.or(item.refund.take());
+        Ok(true)
+    }
+
+    async fn record_notification_failure(
+        &self,
+        order_id: &str,
+        status: OrderStatus,
+        version: u64,
+        failure: &order_domain::NotificationFailure,
+    ) -> Result<bool, PortError> {
+        self.fault_for(order_id).await?;
+        let mut items = self.lock_items();
+        match items.get_mut(order_id) {
+            Some(item)
+                if item.status == status
+                    && item.version == version
+                    && item.notification_failure.is_none() =>
+            {
+                item.notification_failure = Some(failure.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

@@ -76,12 +76,24 @@ pub(super) fn errors(status: StatusCode, errors: Vec<ApiError>) -> Answer {
 pub(super) enum Route {
     Post,
     Get(String),
+    Cancel(String),
     WrongMethod(&'static str),
     Unknown,
 }
 
 pub(super) fn route(method: &Method, path: &str) -> Route {
     let path = path.trim_end_matches('/');
+    let cancel = path
+        .strip_prefix("/orders/")
+        .and_then(|rest| rest.strip_suffix("/cancel"))
+        .filter(|id| !id.is_empty() && !id.contains('/'));
+    if let Some(id) = cancel {
+        return if method == Method::POST {
+            Route::Cancel(percent_decode(id))
+        } else {
+            Route::WrongMethod("POST")
+        };
+    }
     match (path, path.strip_prefix("/orders/")) {
         ("/orders", _) if method == Method::POST => Route::Post,
         ("/orders", _) => Route::WrongMethod("POST"),

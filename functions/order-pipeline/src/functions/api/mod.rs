@@ -16,6 +16,10 @@
 //! - The caller ([`Caller`]): behind a JWT authorizer, the token's customer, who places and reads
 //!   its own orders only (another customer's in the body → `403` naming the field; another
 //!   customer's order → `404`); an admin-scoped token and IAM callers act for any customer.
+//! - `POST /orders/{orderId}/cancel`: by the order's customer, an admin or a service. ACCEPTED →
+//!   `200` CANCELLED (nothing reserved or charged yet); RESERVED, PAID or COMPLETED → `202`
+//!   CANCELLING (the refund stage releases or restocks its units and refunds a charge that
+//!   stands); any other status → `409` with the status; another customer's order → `404`.
 //! - `GET /orders/{orderId}`: `200` with the stored order, its status, amount and currency (once
 //!   reserved: the catalogue's price), step timestamps and failure; `404` while it is not stored; `400` for an id
 //!   that breaks the orderId rule.
@@ -30,7 +34,7 @@ use std::time::Instant;
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Request, Response};
 use order_domain::{
-    check_order_id, customer_id_field, order_id_field, parse_order_all, payload_form,
+    check_order_id, customer_id_field, order_id_field, parse_order_all, payload_form, OrderStatus,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -46,7 +50,7 @@ pub use view::{FailureView, LineView, NotificationFailureView, OrderView, Paymen
 
 use http::{answer, bounded_header, error, errors, respond, route, Answer, Route};
 
-use crate::ports::orders::OrderReader;
+use crate::ports::orders::{LifecycleStore, TransitionWrite};
 use crate::ports::publish::OrderPublisher;
 use crate::runtime::config::ApiConfig;
 use crate::runtime::telemetry::{ColdStart, LineWriter, Metrics};
@@ -88,7 +92,7 @@ struct WithId<'t> {
     derived_from: Option<String>,
 }
 
-impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
+impl<P: OrderPublisher, R: LifecycleStore> OrderApi<P, R> {
     pub fn new(publisher: P, reader: R, config: ApiConfig, telemetry: Arc<dyn LineWriter>) -> Self {
         Self {
             publisher,
@@ -156,7 +160,7 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
                 return errors(StatusCode::BAD_REQUEST, refused);
             }
             let caller = match route {
-                Route::Post | Route::Get(_) => match Caller::of(&request, &self.config.auth) {
+                Route::Post | Route::Get(_) | Route::Cancel(_) => match Caller::of(&request, &self.config.auth) {
                     Ok(caller) => caller,
                     Err(refused) => {
                         metrics.count("ApiCallersRefused", 1);
@@ -178,6 +182,7 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
                     .await
                 }
                 Route::Get(id) => self.get(&id, &caller, &mut metrics).await,
+                Route::Cancel(id) => self.cancel(&id, &caller, &mut metrics).await,
                 Route::WrongMethod(allowed) => {
                     let mut a = errors(
                         StatusCode::METHOD_NOT_ALLOWED,
@@ -190,7 +195,7 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
                     StatusCode::NOT_FOUND,
                     vec![error(
                         "path",
-                        "no such route: POST /orders and GET /orders/{orderId} exist",
+                        "no such route: POST /orders, GET /orders/{orderId} and POST /orders/{orderId}/cancel exist",
                     )],
                 ),
             }
@@ -471,6 +476,88 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
         ))
     }
 
+    /// POST /orders/{orderId}/cancel: the cancel is one conditional change of the stored order
+    /// (its status and version as read), tried again on a fresh read when the order moved on
+    /// meanwhile (a stage's change won the race: the cancel then applies to where it went).
+    async fn cancel(&self, order_id: &str, caller: &Caller, metrics: &mut Metrics) -> Answer {
+        if let Err(e) = check_order_id(order_id, "orderId") {
+            return errors(StatusCode::BAD_REQUEST, vec![e.into()]);
+        }
+        tracing::Span::current().record("order_id", order_id);
+        let location = format!("/orders/{order_id}");
+        for _ in 0..CANCEL_TRIES {
+            let item = match self.reader.read(order_id).await {
+                Ok(Some(item)) if caller.acts_for(&item.customer_id) => item,
+                Ok(_) => return not_stored(order_id),
+                Err(e) => return unavailable(&e, "read"),
+            };
+            let Some(change) = order_domain::cancel_from(item.status) else {
+                metrics.count("ApiCancelsRefused", 1);
+                let status = item.status.as_str();
+                return answer(
+                    StatusCode::CONFLICT,
+                    json!({
+                        "errors": [error("status", format!("the order is {status}: {}", match item.status {
+                            OrderStatus::Cancelling | OrderStatus::Cancelled | OrderStatus::Refunded => "it is cancelled already",
+                            OrderStatus::RefundFailed => "it was cancelled and its refund refused: ask the shop",
+                            _ => "it ended without a sale, and nothing is charged or held",
+                        }))],
+                        "status": status,
+                        "links": { "order": location },
+                    }),
+                );
+            };
+            let now = order_domain::format_timestamp(chrono::Utc::now());
+            let Some(mut write) =
+                TransitionWrite::new(order_id, item.status, change.to, item.version, now.clone())
+            else {
+                break;
+            };
+            write.cancellation = Some(order_domain::Cancellation {
+                requested_at: now,
+                by: caller.kind().to_string(),
+                from: item.status,
+            });
+            match self.reader.transition(&write).await {
+                Ok(true) => {
+                    metrics.count("ApiCancelsAccepted", 1);
+                    tracing::info!(
+                        from = item.status.as_str(),
+                        to = change.to.as_str(),
+                        "order cancelled on request"
+                    );
+                    let status = if change.to == OrderStatus::Cancelled {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::ACCEPTED
+                    };
+                    let mut a = answer(
+                        status,
+                        json!({
+                            "orderId": order_id,
+                            "status": change.to.as_str(),
+                            "links": { "self": location },
+                        }),
+                    );
+                    a.headers.push((header::LOCATION, location));
+                    return a;
+                }
+                Ok(false) => continue,
+                Err(e) => return unavailable(&e, "updated"),
+            }
+        }
+        let mut a = errors(
+            StatusCode::SERVICE_UNAVAILABLE,
+            vec![error(
+                "-",
+                "the order kept changing while it was cancelled; retry",
+            )],
+        );
+        a.headers
+            .push((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+        a
+    }
+
     /// GET /orders/{orderId}: another customer's order answers as one not stored (its existence
     /// is not the caller's to learn).
     async fn get(&self, order_id: &str, caller: &Caller, metrics: &mut Metrics) -> Answer {
@@ -486,25 +573,39 @@ impl<P: OrderPublisher, R: OrderReader> OrderApi<P, R> {
                     serde_json::to_value(OrderView::of(&item)).unwrap_or(Value::Null),
                 )
             }
-            Ok(_) => errors(
-                StatusCode::NOT_FOUND,
-                vec![error(
-                    "orderId",
-                    format!("no order {order_id} is stored (yet): an accepted POST is stored within seconds"),
-                )],
-            ),
-            Err(e) => {
-                tracing::error!(error = %e, "could not read the order: answering 503; check the table and the function's dynamodb:GetItem permission");
-                let mut a = errors(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    vec![error("-", "the order could not be read; retry")],
-                );
-                a.headers
-                    .push((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
-                a
-            }
+            Ok(_) => not_stored(order_id),
+            Err(e) => unavailable(&e, "read"),
         }
     }
+}
+
+/// How often a cancel reads and tries its change again when the order moved on meanwhile.
+const CANCEL_TRIES: usize = 3;
+
+/// `404` for an order not stored, or another customer's (the same answer).
+fn not_stored(order_id: &str) -> Answer {
+    errors(
+        StatusCode::NOT_FOUND,
+        vec![error(
+            "orderId",
+            format!(
+                "no order {order_id} is stored (yet): an accepted POST is stored within seconds"
+            ),
+        )],
+    )
+}
+
+/// `503` with `Retry-After` for a table that failed: the order could not be `done` (read or
+/// updated).
+fn unavailable(e: &crate::ports::PortError, done: &str) -> Answer {
+    tracing::error!(error = %e, "the order could not be {done}: answering 503; check the table and the function's dynamodb:GetItem and dynamodb:UpdateItem permissions");
+    let mut a = errors(
+        StatusCode::SERVICE_UNAVAILABLE,
+        vec![error("-", format!("the order could not be {done}; retry"))],
+    );
+    a.headers
+        .push((header::RETRY_AFTER, RETRY_AFTER_SECONDS.to_string()));
+    a
 }
 
 /// `text`, a JSON object, with the member `"name": value` put first (`value` already JSON), every

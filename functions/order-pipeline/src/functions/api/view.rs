@@ -36,6 +36,12 @@ pub struct OrderView {
     /// The customer notification that could not be sent (notification-dlq).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification_failure: Option<NotificationFailureView>,
+    /// The cancel asked for: when, by whom, from which status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancellation: Option<order_domain::Cancellation>,
+    /// The refund (REFUNDED, REFUND_FAILED): its result, amount and currency, and why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund: Option<order_domain::Refund>,
     pub correlation_id: String,
     pub version: u64,
 }
@@ -86,6 +92,10 @@ impl OrderView {
             ("paidAt", &item.paid_at),
             ("paymentFailedAt", &item.payment_failed_at),
             ("completedAt", &item.completed_at),
+            ("cancelRequestedAt", &item.cancel_requested_at),
+            ("cancelledAt", &item.cancelled_at),
+            ("refundedAt", &item.refunded_at),
+            ("refundFailedAt", &item.refund_failed_at),
         ] {
             if let Some(at) = at {
                 steps.insert(step, at.clone());
@@ -132,6 +142,8 @@ impl OrderView {
                     failed_at: f.failed_at.clone(),
                 }
             }),
+            cancellation: item.cancellation.clone(),
+            refund: item.refund.clone(),
             correlation_id: item.correlation_id.clone(),
             version: item.version,
         }
