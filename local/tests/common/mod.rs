@@ -15,6 +15,8 @@ use order_local::report::scan_orders;
 use order_local::template::Template;
 use rust_decimal::Decimal;
 
+mod cancels;
+
 /// Orders from customers the fake provider always answers 503.
 pub const FLAKY: usize = 4;
 /// Orders of a sku whose Inventory item another system wrote without `reserved`, `sold` and
@@ -34,6 +36,9 @@ pub const UNNOTIFIABLE: usize = 3;
 /// Query body has it) to one of those customers. The lifecycle events name the customer only in
 /// their JSON body, URL-encoded, never so.
 const UNNOTIFIABLE_PUBLISH: &[&str] = &["Name=customerId", "StringValue=unnotifiable-"];
+
+/// One in this many generated new orders is cancelled during the run.
+const CANCEL_EVERY: usize = 12;
 
 /// What a run did, for the soak's report.
 #[derive(Debug)]
@@ -180,6 +185,10 @@ pub async fn lifecycle_run(
         2024,
         prefix,
     );
+    // Customers changing their minds: one in CANCEL_EVERY of the generated new orders is
+    // cancelled through the API as soon as it is stored, once reserved, or once ended, while the
+    // run goes on (the special orders below keep their own ends).
+    let chosen = cancels::choose(&planned, CANCEL_EVERY, 31);
     // Customers the provider never answers: their orders use up every payment attempt.
     planned.extend((0..FLAKY).map(|n| Planned {
         correlation_id: format!("{prefix}-flaky-{n}"),
@@ -225,24 +234,36 @@ pub async fn lifecycle_run(
             .expect("the new key is stored in the payment secret");
         approved_before
     };
-    let (drained, approved_before_rotation) = tokio::join!(
-        pipeline.publish_and_drain(
-            &planned,
-            Duration::from_secs(600.max(orders as u64 / 2)),
-            |d| {
-                eprintln!(
-                    "{prefix}: {} queued, {} in DLQ, {} records processed, {}s",
-                    d.queue,
-                    d.dlq,
-                    d.records,
-                    d.elapsed.as_secs()
-                );
-            },
-        ),
-        rotation
+    let drain_for = Duration::from_secs(600.max(orders as u64 / 2));
+    let progress = |d: order_local::pipeline::Drain| {
+        eprintln!(
+            "{prefix}: {} queued, {} in DLQ, {} records processed, {}s",
+            d.queue,
+            d.dlq,
+            d.records,
+            d.elapsed.as_secs()
+        );
+    };
+    let (drained, approved_before_rotation, cancelled) = tokio::join!(
+        pipeline.publish_and_drain(&planned, drain_for, progress),
+        rotation,
+        cancels::cancel_at_points(&pipeline, &chosen, drain_for)
     );
     let drained = drained.expect("publish and drain");
     assert!(drained, "the order queue drained");
+    assert_eq!(
+        cancelled.len(),
+        chosen.len(),
+        "every chosen order got an answer to its cancel: {cancelled:?}"
+    );
+    // The cancels sent last (after completion) are settled by the refund stage after them.
+    assert!(
+        pipeline
+            .wait_until_drained(drain_for, progress)
+            .await
+            .expect("drain after the cancels"),
+        "the queues drained after the cancels"
+    );
     assert!(
         pipeline.provider.stats().approved > approved_before_rotation,
         "charges went through with the rotated key ({:?})",
@@ -360,17 +381,31 @@ pub async fn lifecycle_run(
         log.display()
     );
     // Every order ended: COMPLETED (v4: reserved, paid, completed), REJECTED (v2) or
-    // PAYMENT_FAILED (v3), each change made once.
+    // PAYMENT_FAILED (v3); a cancelled one CANCELLED at once (v2, from ACCEPTED) or through
+    // CANCELLING (two changes after the one it was cancelled at), each change made once.
     let mut by_status: BTreeMap<OrderStatus, usize> = BTreeMap::new();
+    let version_at = |status: OrderStatus| match status {
+        OrderStatus::Accepted => 1,
+        OrderStatus::Reserved | OrderStatus::Rejected => 2,
+        OrderStatus::Paid | OrderStatus::PaymentFailed => 3,
+        OrderStatus::Completed => 4,
+        other => panic!("no order is cancelled from {other:?}"),
+    };
     for i in &items {
         *by_status.entry(i.status).or_default() += 1;
-        let expected_version = match i.status {
-            OrderStatus::Completed => 4,
-            OrderStatus::Rejected => 2,
-            OrderStatus::PaymentFailed => 3,
+        let from = i.cancellation.as_ref().map(|c| c.from);
+        let expected_version = match (i.status, from) {
+            (OrderStatus::Cancelled, Some(OrderStatus::Accepted)) => 2,
+            (OrderStatus::Cancelled | OrderStatus::Refunded, Some(from)) => version_at(from) + 2,
+            (OrderStatus::Completed, None) => 4,
+            (OrderStatus::Rejected, None) => 2,
+            (OrderStatus::PaymentFailed, None) => 3,
             // Stored by dlq-alarm after the consumer failed it on every receive (faults).
-            OrderStatus::Failed => 1,
-            other => panic!("{} is {other:?}, not terminal", i.order_id),
+            (OrderStatus::Failed, None) => 1,
+            (other, _) => panic!(
+                "{} is {other:?} (cancelled from {from:?}), not terminal",
+                i.order_id
+            ),
         };
         assert_eq!(
             i.version, expected_version,
@@ -379,10 +414,37 @@ pub async fn lifecycle_run(
         );
     }
     eprintln!("{prefix}: orders by status {by_status:?}");
+    // Every cancel the API took ended CANCELLED or REFUNDED; one it refused was of an order
+    // that had ended without a sale (or had been cancelled at that point already).
+    let status_of: HashMap<&str, OrderStatus> = items
+        .iter()
+        .map(|i| (i.order_id.as_str(), i.status))
+        .collect();
+    for (id, cancel) in &cancelled {
+        let now = status_of.get(id.as_str()).copied();
+        match cancel.status {
+            200 | 202 => assert!(
+                matches!(now, Some(OrderStatus::Cancelled | OrderStatus::Refunded)),
+                "{id}: cancelled ({cancel:?}) but {now:?}"
+            ),
+            _ => assert!(
+                order_domain::cancel_from(now.unwrap_or(OrderStatus::Failed)).is_none(),
+                "{id}: the cancel was refused ({cancel:?}) but the order is {now:?}"
+            ),
+        }
+    }
+    let points: BTreeMap<String, usize> = cancelled.values().fold(BTreeMap::new(), |mut m, c| {
+        *m.entry(format!("{:?}@{:?}->{}", c.point, c.seen, c.status))
+            .or_default() += 1;
+        m
+    });
+    eprintln!("{prefix}: cancels {points:?}");
     for status in [
         OrderStatus::Completed,
         OrderStatus::Rejected,
         OrderStatus::PaymentFailed,
+        OrderStatus::Cancelled,
+        OrderStatus::Refunded,
     ] {
         assert!(
             by_status.get(&status).copied().unwrap_or(0) > 0,
@@ -432,10 +494,12 @@ pub async fn lifecycle_run(
         .expect("scan Inventory (a negative count would not read as a whole number)");
     let mut sold_by_orders: BTreeMap<String, u64> = BTreeMap::new();
     for i in &items {
-        if matches!(i.status, OrderStatus::Rejected | OrderStatus::Failed) {
+        let cancelled_unreserved = i.status == OrderStatus::Cancelled
+            && i.cancellation.as_ref().map(|c| c.from) == Some(OrderStatus::Accepted);
+        if matches!(i.status, OrderStatus::Rejected | OrderStatus::Failed) || cancelled_unreserved {
             assert!(
                 i.reservation.is_none(),
-                "{}: rejected orders reserve nothing",
+                "{}: rejected orders and those cancelled before their reservation reserve nothing",
                 i.order_id
             );
             continue;
@@ -475,7 +539,7 @@ pub async fn lifecycle_run(
         assert_eq!(
             item.sold,
             sold_by_orders.get(*sku).copied().unwrap_or(0),
-            "{sku}: sold = the completed orders' units, each sold once"
+            "{sku}: sold = the completed orders' units, each sold once (a cancelled or refunded order's back to available)"
         );
     }
     // The scarce sku ran out while orders competed for it (some of its units may be back in
@@ -681,20 +745,44 @@ pub async fn lifecycle_run(
             "a paid order of an unreachable customer still COMPLETED"
         );
     }
-    let expected: HashSet<String> = items
+    // A cancelled order's notice; a refunded one's confirmation too when it had COMPLETED (when
+    // it was cancelled while PAID, the confirmation may or may not have gone out first).
+    let mut expected: HashSet<String> = HashSet::new();
+    let mut may_be: HashSet<String> = HashSet::new();
+    for i in items
         .iter()
         .filter(|i| i.status != OrderStatus::Failed)
         .filter(|i| !i.order_id.starts_with("UNNOTIFIABLE-"))
-        .map(|i| {
-            let kind = match i.status {
-                OrderStatus::Completed => "PaymentSucceeded",
-                OrderStatus::Rejected => "OrderRejected",
-                _ => "PaymentFailed",
-            };
-            format!("{}:{kind}", i.order_id)
-        })
+    {
+        let id = &i.order_id;
+        let from = i.cancellation.as_ref().map(|c| c.from);
+        let kind = match i.status {
+            OrderStatus::Completed => "PaymentSucceeded",
+            OrderStatus::Rejected => "OrderRejected",
+            OrderStatus::Cancelled => "OrderCancelled",
+            OrderStatus::Refunded => "OrderRefunded",
+            _ => "PaymentFailed",
+        };
+        expected.insert(format!("{id}:{kind}"));
+        match (i.status, from) {
+            (OrderStatus::Refunded, Some(OrderStatus::Completed)) => {
+                expected.insert(format!("{id}:PaymentSucceeded"));
+            }
+            (OrderStatus::Refunded, Some(OrderStatus::Paid)) => {
+                may_be.insert(format!("{id}:PaymentSucceeded"));
+            }
+            _ => {}
+        }
+    }
+    let missing: Vec<_> = expected.difference(&notified).collect();
+    let extra: Vec<_> = notified
+        .difference(&expected)
+        .filter(|n| !may_be.contains(*n))
         .collect();
-    assert_eq!(notified, expected, "one notification per terminal outcome");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "one notification per outcome: missing {missing:?}, unexpected {extra:?}"
+    );
     eprintln!(
         "{prefix}: {} notifications, {} distinct dedupe ids",
         inbox.len(),

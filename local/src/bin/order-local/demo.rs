@@ -63,7 +63,15 @@ pub(crate) async fn demo(
             let (posted, api_planned) = post_twice(url).await?;
             drained &= pipeline.wait_until_drained(timeout, progress).await?;
             planned.extend(api_planned);
-            Some((url.clone(), posted))
+            let completed = posted.0.body["orderId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            eprintln!("a customer changing their mind: O-CANCEL posted and cancelled as soon as it is stored, and {completed} (COMPLETED) cancelled...");
+            let (cancels, cancel_planned) = cancel_two(url, &completed).await?;
+            drained &= pipeline.wait_until_drained(timeout, progress).await?;
+            planned.push(cancel_planned);
+            Some((url.clone(), posted, cancels))
         }
         None => None,
     };
@@ -154,7 +162,7 @@ pub(crate) async fn demo(
         println!("\nLifecycle events published: {}", text.join(", "));
     }
     let mut api_ok = true;
-    if let Some((url, (first, retry))) = api {
+    if let Some((url, (first, retry), cancels)) = api {
         let id = first.body["orderId"]
             .as_str()
             .unwrap_or_default()
@@ -174,10 +182,39 @@ pub(crate) async fn demo(
             "  GET  /orders/{id}  {} status {}",
             got.status, got.body["status"]
         );
+        let mut cancels_ok = true;
+        for (id, answer) in &cancels {
+            let now =
+                order_local::http::send("GET", &format!("{url}/orders/{id}"), None, &[], None)
+                    .await?;
+            let refund = &now.body["refund"];
+            println!(
+                "  POST /orders/{id}/cancel  {} {} -> now {}{}",
+                answer.status,
+                answer.body["status"],
+                now.body["status"],
+                match refund["refundId"].as_str() {
+                    Some(r) => format!(
+                        " ({} {} refunded, {r})",
+                        refund["amount"].as_str().unwrap_or(""),
+                        refund["currency"].as_str().unwrap_or("")
+                    ),
+                    None => String::new(),
+                }
+            );
+            cancels_ok &= matches!(answer.status, 200 | 202)
+                && matches!(now.body["status"].as_str(), Some("CANCELLED" | "REFUNDED"));
+        }
+        // The completed order's cancel is a refund.
+        cancels_ok &= cancels
+            .last()
+            .is_some_and(|(id, _)| status_of(id) == Some(order_domain::OrderStatus::Refunded));
         println!("  try it: curl -s -X POST {url}/orders -H 'content-type: application/json' -d @test/events/payloads/another-order.json");
+        println!("          curl -s -X POST {url}/orders/O5678/cancel");
         api_ok = first.status == 202
             && retry.body["orderId"] == first.body["orderId"]
-            && got.status == 200;
+            && got.status == 200
+            && cancels_ok;
     }
     // Every order ended: none is stuck.
     let stuck = order_local::stuck::list(
@@ -367,6 +404,47 @@ async fn post_twice(
     let (first, first_planned) = post_once(url, &body, "demo-api-1", Intent::New).await?;
     let (retry, retry_planned) = post_once(url, &body, "demo-api-2", Intent::Duplicate).await?;
     Ok(((first, retry), vec![first_planned, retry_planned]))
+}
+
+/// A customer changing their mind: O-CANCEL posted and cancelled as soon as the intake stored it
+/// (before its reservation, so CANCELLED), and `completed` (an order COMPLETED by now) cancelled
+/// (CANCELLING, then REFUNDED). The cancels' answers, by order id, and O-CANCEL's message.
+async fn cancel_two(
+    url: &str,
+    completed: &str,
+) -> Result<(Vec<(String, order_local::http::Posted)>, Planned), LocalError> {
+    let body = serde_json::json!({
+        "orderId": "O-CANCEL",
+        "customerId": "U-CHANGED-MIND",
+        "items": [{"sku": "KB-2", "quantity": 1}],
+        "currency": "USD"
+    })
+    .to_string();
+    let (_, planned) = post_once(url, &body, "demo-cancel", Intent::New).await?;
+    let cancel = |id: String| async move {
+        order_local::http::send(
+            "POST",
+            &format!("{url}/orders/{id}/cancel"),
+            None,
+            &[],
+            None,
+        )
+        .await
+    };
+    let started = std::time::Instant::now();
+    let early = loop {
+        let answer = cancel("O-CANCEL".into()).await?;
+        // 404 until the intake has stored it.
+        if answer.status != 404 || started.elapsed() > Duration::from_secs(30) {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let late = cancel(completed.to_string()).await?;
+    Ok((
+        vec![("O-CANCEL".into(), early), (completed.to_string(), late)],
+        planned,
+    ))
 }
 
 async fn post_once(

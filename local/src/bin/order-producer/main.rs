@@ -144,6 +144,9 @@ enum Command {
     /// One order as GET /orders/{id} shows it (JSON), read from the Orders table: its status
     /// with the reason of an unsuccessful one, amount, lines, steps.
     Get { order_id: String },
+    /// Cancel one order through the API (`POST /orders/{id}/cancel`): the local one, or the
+    /// deployed stack's with --outputs-file (signed), --as / --token as for --http.
+    Cancel { order_id: String },
     /// One order's timeline: the lifecycle steps its item records and, locally, every function
     /// log line about it, in time order with offsets, then its X-Ray segments as a tree per
     /// trace; against AWS, the Logs Insights query that finds those lines and the X-Ray filter
@@ -338,49 +341,78 @@ async fn target(cli: &Cli) -> Result<Target, LocalError> {
     })
 }
 
+/// The API `http` names (`local`, `outputs` or a URL), how calls to it are signed (SigV4 for a
+/// deployed stack's), and the bearer token of --as or --token.
+struct Api {
+    url: String,
+    sdk: Option<SdkConfig>,
+    bearer: Option<String>,
+}
+
+impl Api {
+    async fn of(cli: &Cli, http: &str) -> Result<Api, LocalError> {
+        let (url, sdk) = match http {
+            "local" | "outputs" => {
+                let target = target(cli).await?;
+                let url = target.output("ApiUrl")?.trim_end_matches('/').to_string();
+                let signed = (!target.emulated).then_some(target.config);
+                (url, signed)
+            }
+            url if url.starts_with("http://") => (url.trim_end_matches('/').to_string(), None),
+            url => {
+                let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                (url.trim_end_matches('/').to_string(), Some(config))
+            }
+        };
+        let bearer = match (&cli.as_customer, &cli.token) {
+            (Some(customer), _) => Some(format!(
+                "Bearer {}",
+                order_local::http::local_token(&url, customer, cli.admin).await?
+            )),
+            (None, Some(token)) => Some(format!("Bearer {token}")),
+            (None, None) => None,
+        };
+        // A token stands for the caller: no SigV4 besides it.
+        let sdk = if bearer.is_some() { None } else { sdk };
+        Ok(Api { url, sdk, bearer })
+    }
+
+    /// Sends `method path` with `headers` (and the bearer token).
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<order_local::http::Posted, LocalError> {
+        let mut all = headers.to_vec();
+        if let Some(b) = &self.bearer {
+            all.push(("authorization", b.as_str()));
+        }
+        order_local::http::send(
+            method,
+            &format!("{}{path}", self.url),
+            body,
+            &all,
+            self.sdk.as_ref(),
+        )
+        .await
+    }
+}
+
 /// POSTs every planned order to the API, each with its correlation id (and as its
 /// Idempotency-Key, so a rerun of the same command is a duplicate, not new orders).
 async fn post_all(cli: &Cli, planned: &[Planned], http: &str) -> Result<(), LocalError> {
-    let (url, sdk) = match http {
-        "local" | "outputs" => {
-            let target = target(cli).await?;
-            let url = target.output("ApiUrl")?.trim_end_matches('/').to_string();
-            let signed = (!target.emulated).then_some(target.config);
-            (url, signed)
-        }
-        url if url.starts_with("http://") => (url.trim_end_matches('/').to_string(), None),
-        url => {
-            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-            (url.trim_end_matches('/').to_string(), Some(config))
-        }
-    };
-    let bearer = match (&cli.as_customer, &cli.token) {
-        (Some(customer), _) => Some(format!(
-            "Bearer {}",
-            order_local::http::local_token(&url, customer, cli.admin).await?
-        )),
-        (None, Some(token)) => Some(format!("Bearer {token}")),
-        (None, None) => None,
-    };
-    // A token stands for the caller: no SigV4 besides it.
-    let sdk = if bearer.is_some() { None } else { sdk };
+    let api = Api::of(cli, http).await?;
+    let url = &api.url;
+    let bearer = &api.bearer;
     let (mut accepted, mut refused) = (0, 0);
     for p in planned {
-        let mut headers = vec![
+        let headers = [
             ("x-correlation-id", p.correlation_id.as_str()),
             ("idempotency-key", p.correlation_id.as_str()),
         ];
-        if let Some(b) = &bearer {
-            headers.push(("authorization", b.as_str()));
-        }
-        let answer = order_local::http::send(
-            "POST",
-            &format!("{url}/orders"),
-            Some(&p.body),
-            &headers,
-            sdk.as_ref(),
-        )
-        .await?;
+        let answer = api.send("POST", "/orders", Some(&p.body), &headers).await?;
         if answer.status == 202 {
             accepted += 1;
         } else {
@@ -570,6 +602,28 @@ async fn run(cli: &Cli) -> Result<(), LocalError> {
             return Ok(());
         }
         Command::Trace { order_id, log } => return trace(cli, order_id, log.as_deref()).await,
+        Command::Cancel { order_id } => {
+            let http = match cli.http.as_deref() {
+                Some(h) => h,
+                None if local_target(cli) => "local",
+                None => "outputs",
+            };
+            let api = Api::of(cli, http).await?;
+            let answer = api
+                .send("POST", &format!("/orders/{order_id}/cancel"), None, &[])
+                .await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&answer.body).unwrap_or_default()
+            );
+            return match answer.status {
+                200 | 202 => Ok(()),
+                status => Err(LocalError::Input(format!(
+                    "POST {}/orders/{order_id}/cancel answered {status}",
+                    api.url
+                ))),
+            };
+        }
         Command::Stuck { older_than_minutes } => {
             let target = target(cli).await?;
             let stuck = order_local::stuck::list(

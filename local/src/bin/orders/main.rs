@@ -31,6 +31,7 @@ Against the running local stack (the default while `orders run` runs) or a deplo
   orders generate --count N    generated orders, with --duplicates/--conflicts/--invalid shares
   orders inventory load FILE | show
   orders get ORDER_ID          one order as GET /orders/{id} shows it
+  orders cancel ORDER_ID       cancel it through the API (CANCELLED, or CANCELLING until refunded)
   orders list [--status FAILED]
                                the stored orders, with the reason of an unsuccessful status
   orders outputs               the target stack's outputs (queue URLs, table names, API URL)
