@@ -244,8 +244,8 @@ pub(crate) async fn demo(
 /// With the bootstraps as processes: an event of O1234 (settled by now) put in the DLQ of each
 /// stage that has a dead-letter handler (the registry's), the first one the stage acts on that
 /// O1234's path produced (inventory: OrderAccepted, payment: InventoryReserved, notification:
-/// PaymentSucceeded, order-watch: OrderAccepted), so that every dead-letter handler answers a real
-/// event too (each finds the order moved on, or ended, and leaves it alone).
+/// PaymentSucceeded, order-watch: OrderAccepted, refund: CancelRequested of the completed order),
+/// so that every dead-letter handler answers a real event too (each finds the order moved on, or ended, and leaves it alone).
 async fn dead_letter_settled_events(
     pipeline: &LocalPipeline,
     timeout: Duration,
@@ -279,12 +279,25 @@ async fn dead_letter_settled_events(
         let Some(dlq) = pipeline.mappings.iter().find(|m| m.binary == handler.name) else {
             continue;
         };
+        // A change on O1234's path; else one leaving it (a cancel of the COMPLETED order: the
+        // refund DLQ's CancelRequested), at the version after.
         let change = stage.events.iter().find_map(|event| {
             order_domain::TRANSITIONS.iter().find_map(|t| {
-                let new = at(t.to).filter(|_| t.event == *event)?;
+                if t.event != *event {
+                    return None;
+                }
+                let old = t.from.and_then(at);
+                let new = at(t.to).or_else(|| {
+                    let old = old.clone()?;
+                    Some(order_domain::OrderItem {
+                        status: t.to,
+                        version: old.version + 1,
+                        ..old
+                    })
+                })?;
                 match t.from {
                     None => Some((None, new)),
-                    Some(from) => Some((Some(at(from)?), new)),
+                    Some(_) => Some((Some(old?), new)),
                 }
             })
         });
