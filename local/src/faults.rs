@@ -124,6 +124,9 @@ pub struct FaultStats {
     /// Requests the emulator answered (applied), whether or not the answer then reached the
     /// caller: a test can act once a caller's writes have started to land.
     pub forwarded: AtomicU64,
+    /// Transactions the emulator cancelled with reason `TransactionConflict` (its contention
+    /// model on): not injected by the proxy, counted as they pass.
+    pub transaction_conflicts: AtomicU64,
 }
 
 impl FaultStats {
@@ -463,6 +466,9 @@ async fn relay(
         .map_err(|e| std::io::Error::other(e.to_string()))?
         .to_bytes();
     stats.forwarded.fetch_add(1, Ordering::SeqCst);
+    if contains(&body, b"TransactionConflict") {
+        stats.transaction_conflicts.fetch_add(1, Ordering::Relaxed);
+    }
     if drop_after {
         // Applied by the emulator, the answer lost on the way back.
         stats.dropped_after.fetch_add(1, Ordering::Relaxed);

@@ -59,6 +59,10 @@ pub struct Options {
     /// runner's `traces::Collector`), given to the bootstraps it runs. The functions run in
     /// process are traced by the process's own logging set-up.
     pub trace_daemon: Option<std::net::SocketAddr>,
+    /// Contention as DynamoDB has it, in the emulator the run starts: a transaction naming an
+    /// item another transaction committed within this window is cancelled with
+    /// `TransactionConflict` ([`Emulator::start_contended`]); `None`: never.
+    pub transaction_conflict: Option<Duration>,
 }
 
 impl Options {
@@ -80,6 +84,7 @@ impl Options {
             bootstraps: None,
             stuck_after: None,
             trace_daemon: None,
+            transaction_conflict: None,
         }
     }
 }
@@ -146,7 +151,10 @@ impl LocalPipeline {
     pub async fn boot(template: &Template, options: Options) -> Result<Self, LocalError> {
         let emulator = match &options.endpoint {
             Some(url) => Emulator::external(url.clone()),
-            None => Emulator::start()?,
+            None => match options.transaction_conflict {
+                Some(window) => Emulator::start_contended(window)?,
+                None => Emulator::start()?,
+            },
         };
         let sdk = emulator.sdk_config().await;
         let clients = Clients::new(&sdk, emulator.endpoint());

@@ -324,10 +324,14 @@ pub struct OrderItem {
     /// The payment's result, written with PAID or PAYMENT_FAILED.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<Payment>,
-    /// Until when a payment attempt holds the order (epoch milliseconds): the refund stage looks
-    /// a charge up only after it (an attempt in flight may still charge).
+    /// Until when the last payment attempt holds (held) the order, epoch milliseconds: its lease
+    /// while it runs, the moment it ended once it ended. The refund stage trusts "no charge" only
+    /// well after it (a charge sent by that attempt may still be in progress at the provider).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_claim_until: Option<u64>,
+    /// Calls to the provider's refund so far, counted before each call (as `paymentAttempts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_attempts: Option<u32>,
     /// The customer notification that could not be sent (notification-dlq).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_failure: Option<NotificationFailure>,
@@ -439,6 +443,7 @@ impl OrderItem {
             payment_attempts: None,
             payment: None,
             payment_claim_until: None,
+            refund_attempts: None,
             notification_failure: None,
             cancellation: None,
             refund: None,

@@ -26,8 +26,8 @@ pub use lifecycle::{
 pub use money::{display_amount, Currency};
 pub use order::{format_timestamp, LineItem, Order};
 pub use parse::{
-    check_order_id, customer_id_field, order_id_field, parse_body, parse_order, parse_order_all,
-    payload_form, EnvelopeInfo, InvalidOrder, ParsedBody, PayloadForm,
+    check_order_id, customer_id_field, normalized_text, order_id_field, parse_body, parse_order,
+    parse_order_all, payload_form, EnvelopeInfo, InvalidOrder, ParsedBody, PayloadForm,
 };
 pub use payment::{
     notification_for, CustomerNotification, Payment, PaymentResult, DECLINED_CUSTOMER_PREFIX,

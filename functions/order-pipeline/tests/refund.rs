@@ -412,3 +412,71 @@ async fn refund_dlq_makes_the_last_attempt_and_leaves_an_undecided_letter() {
     assert_eq!(status(store, "D1"), (OrderStatus::Cancelled, 5));
     assert_eq!(deliver(&w, &event, 3).await, ("already_settled", false));
 }
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Protects (review of issue 31): "no charge" is final only the longest payment backoff after
+/// the last payment attempt ended (a charge it sent may still land at the provider); before that
+/// nothing is released, then the order is CANCELLED.
+#[tokio::test]
+async fn row_no_charge_right_after_the_last_payment_attempt_is_not_final_yet() {
+    let ledger = Ledger::new(
+        vec![
+            Lookup::NoCharge {
+                reason: "404".into(),
+            },
+            Lookup::NoCharge {
+                reason: "404".into(),
+            },
+        ],
+        vec![],
+    );
+    let w = refunds(ledger, true);
+    let store = w.handler().store();
+    let (mut item, event) = cancelled(store, "Q1", OrderStatus::Reserved);
+    item.payment_attempts = Some(1);
+    // The attempt ended (its claim released) a second ago.
+    item.payment_claim_until = Some(now_ms() - 1_000);
+    store.stored(&item);
+    assert_eq!(
+        deliver(&w, &event, 1).await,
+        ("held_by_a_payment_attempt", true)
+    );
+    assert_eq!(status(store, "Q1"), (OrderStatus::Cancelling, 4));
+    assert_eq!(units(store, "A"), (8, 2, 0), "nothing released yet");
+    item.payment_claim_until = Some(now_ms() - BACKOFF.max.as_millis() as u64 - 1_000);
+    store.stored(&item);
+    assert_eq!(deliver(&w, &event, 2).await, ("cancelled", false));
+    assert_eq!(units(store, "A"), (10, 0, 0));
+}
+
+/// Protects (review of issue 31): refund calls are counted on the order, not by receives, so
+/// receives spent waiting for a payment attempt or on unanswered lookups never use up calls: the
+/// first refund goes out even on a late receive.
+#[tokio::test]
+async fn row_receives_spent_waiting_do_not_use_up_refund_calls() {
+    let ledger = Ledger::new(
+        vec![Lookup::Charged {
+            payment_id: "pay-late".into(),
+        }],
+        vec![],
+    );
+    let w = refunds(ledger, true);
+    let store = w.handler().store();
+    let (mut item, event) = cancelled(store, "Q2", OrderStatus::Reserved);
+    item.payment_attempts = Some(1);
+    item.payment_claim_until = Some(now_ms() - 1_000);
+    store.stored(&item);
+    assert_eq!(
+        deliver(&w, &event, MAX_ATTEMPTS + 3).await,
+        ("refunded", false)
+    );
+    let asked = w.handler().gateway().asked();
+    assert_eq!(asked.len(), 1, "a refund call, not a lookup of one");
+    assert_eq!(asked[0].attempt, 1);
+}

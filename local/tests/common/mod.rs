@@ -37,6 +37,9 @@ pub const UNNOTIFIABLE: usize = 3;
 /// their JSON body, URL-encoded, never so.
 const UNNOTIFIABLE_PUBLISH: &[&str] = &["Name=customerId", "StringValue=unnotifiable-"];
 
+/// The soak's transaction-conflict window (the emulator's MOTO_TRANSACTION_CONFLICT_MS).
+const SOAK_CONFLICT_WINDOW: Duration = Duration::from_millis(20);
+
 /// One in this many generated new orders is cancelled during the run.
 const CANCEL_EVERY: usize = 12;
 
@@ -51,6 +54,8 @@ pub struct Figures {
     pub dead_letters: usize,
     pub faults: Option<String>,
     pub faults_injected: u64,
+    /// Transactions the emulator cancelled with TransactionConflict (the soak's contention).
+    pub transaction_conflicts: u64,
     /// Invocations killed mid-batch, over every queue-fed function.
     pub kills: u64,
     pub seconds: u64,
@@ -116,6 +121,11 @@ pub async fn lifecycle_run(
             bootstraps: None,
             stuck_after: None,
             trace_daemon: None,
+            // The soak runs with contention as DynamoDB has it (issue 33): a transaction naming
+            // an item another one committed within 20 ms is cancelled (TransactionConflict), so
+            // the reservations of a scarce sku and the settling writes conflict, and the stages'
+            // in-process retries and SQS's redeliveries carry them.
+            transaction_conflict: faulty.then_some(SOAK_CONFLICT_WINDOW),
         },
     )
     .await
@@ -849,8 +859,21 @@ pub async fn lifecycle_run(
         invalid > 0 && expected_dlq > invalid,
         "the run had invalid and conflicting messages"
     );
+    let transaction_conflicts = pipeline.faults.as_ref().map_or(0, |f| {
+        f.stats
+            .transaction_conflicts
+            .load(std::sync::atomic::Ordering::Relaxed)
+    });
+    if faulty {
+        // Every invariant above held with contention on, and there was contention.
+        assert!(
+            transaction_conflicts > 0,
+            "the emulator cancelled no transaction as a conflict: is its contention model on?"
+        );
+    }
     let figures = Figures {
         orders,
+        transaction_conflicts,
         by_status,
         charges: stats.approved,
         notifications: inbox.len(),

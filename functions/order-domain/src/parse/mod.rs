@@ -23,7 +23,8 @@ pub use error::InvalidOrder;
 pub use forms::{customer_id_field, order_id_field, payload_form, PayloadForm};
 pub use price::{exact_price, PRICE_DIGITS_MAX, PRICE_SCALE_MAX};
 pub use rules::{
-    check_order_id, CUSTOMER_ID_MAX, ITEMS_MAX, NAME_MAX, ORDER_ID_MAX, QUANTITY_MAX, SKU_MAX,
+    check_order_id, normalized_text, CUSTOMER_ID_MAX, ITEMS_MAX, NAME_MAX, ORDER_ID_MAX,
+    QUANTITY_MAX, SKU_MAX,
 };
 
 use envelope::{envelope_info, is_envelope};

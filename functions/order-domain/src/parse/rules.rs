@@ -77,6 +77,13 @@ pub(super) fn customer_id(fields: &Fields<'_>, key: &str) -> Result<String, Inva
     Ok(id)
 }
 
+/// `raw` as the parser keeps a customer id (or any text field): trimmed and in Unicode NFC. A
+/// JWT's customer claim is compared with the order's customer in this form.
+pub fn normalized_text(raw: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    raw.trim().nfc().collect()
+}
+
 /// A text field (customer id, sku, name): `null` counts as absent; the value is trimmed and put
 /// in Unicode NFC, so two spellings of the same text are one value (and one content hash); it
 /// may hold at most `max` characters and no control or bidirectional-formatting characters

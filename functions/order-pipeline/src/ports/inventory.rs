@@ -86,12 +86,21 @@ pub trait PaymentStore: OrderReader {
     ) -> impl Future<Output = Result<Claim, PortError>> + Send;
 
     /// Ends the claim of attempt `attempt` before its lease (the attempt ended without
-    /// settling: its event comes back after its backoff); nothing when another attempt holds it.
+    /// settling: its event comes back after its backoff), keeping when it ended
+    /// (`paymentClaimUntil` = now); nothing when another attempt holds it.
     fn release_claim(
         &self,
         order_id: &str,
         attempt: u32,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Counts the next refund call (`refundAttempts`) on an order still CANCELLING at `version`,
+    /// before the call is made; its number, or `None` when the order moved on.
+    fn count_refund_attempt(
+        &self,
+        order_id: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<Option<u32>, PortError>> + Send;
 
     /// `write` (RESERVED → PAID or PAYMENT_FAILED; CANCELLING → CANCELLED, REFUNDED or
     /// REFUND_FAILED) and `stock` for `lines`, in one transaction; `false` when the order moved

@@ -76,6 +76,13 @@ pub enum PaymentOutcome {
     },
     /// The order is past RESERVED: nothing written, the provider not called.
     Duplicate,
+    /// The provider approved this attempt's charge, but the order had moved on to `status`
+    /// without it (it should not happen: the refund stage waits for every attempt): an ERROR,
+    /// the charge to be refunded by hand.
+    Orphaned {
+        payment_id: String,
+        status: String,
+    },
 }
 
 impl Outcome for PaymentOutcome {
@@ -88,6 +95,7 @@ impl Outcome for PaymentOutcome {
             PaymentOutcome::Held { .. } => "held_by_another_attempt",
             PaymentOutcome::Unresolved { .. } => "payment_unresolved",
             PaymentOutcome::Duplicate => "duplicate",
+            PaymentOutcome::Orphaned { .. } => "charge_for_an_order_moved_on",
         }
     }
 
@@ -96,7 +104,8 @@ impl Outcome for PaymentOutcome {
             PaymentOutcome::Paid { .. }
             | PaymentOutcome::Declined(_)
             | PaymentOutcome::AttemptsUsedUp(_)
-            | PaymentOutcome::Duplicate => Disposition::Done,
+            | PaymentOutcome::Duplicate
+            | PaymentOutcome::Orphaned { .. } => Disposition::Done,
             PaymentOutcome::Retry {
                 reason, attempt, ..
             } => Disposition::Later {
@@ -126,6 +135,7 @@ impl Outcome for PaymentOutcome {
             PaymentOutcome::Held { .. } => "PaymentsHeld",
             PaymentOutcome::Unresolved { .. } => "PaymentsUnresolved",
             PaymentOutcome::Duplicate => "EventsDuplicate",
+            PaymentOutcome::Orphaned { .. } => "PaymentsOrphaned",
         })
     }
 
@@ -244,12 +254,11 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
         match self.gateway.charge(&request).await {
             Charge::Approved { payment_id } => {
                 let paid = record(PaymentResult::Approved, Some(payment_id.clone()), None);
-                Ok(if settle_to(&self.store, event, &lines, paid).await? {
+                if settle_to(&self.store, event, &lines, paid).await? {
                     tracing::info!(payment_id, attempt, "payment approved");
-                    PaymentOutcome::Paid { payment_id }
-                } else {
-                    PaymentOutcome::Duplicate
-                })
+                    return Ok(PaymentOutcome::Paid { payment_id });
+                }
+                self.moved_on_with(event, payment_id).await
             }
             Charge::Declined { reason } => {
                 let declined = record(PaymentResult::Declined, None, Some(reason.clone()));
@@ -296,6 +305,28 @@ impl<S: PaymentStore, G: PaymentGateway> PaymentStage<S, G> {
                 })
             }
         }
+    }
+
+    /// An approved charge whose order moved on meanwhile: fine when another delivery settled it
+    /// PAID with this charge, or a cancel made it CANCELLING (the refund stage finds the charge
+    /// and refunds it); anything else leaves a charge no order accounts for: an ERROR.
+    async fn moved_on_with(
+        &self,
+        event: &LifecycleEvent,
+        payment_id: String,
+    ) -> Result<PaymentOutcome, PortError> {
+        let now = self.store.read(&event.order_id).await?;
+        let accounted = now.as_ref().is_some_and(|o| {
+            o.status == OrderStatus::Cancelling
+                || o.payment.as_ref().and_then(|p| p.payment_id.as_deref())
+                    == Some(payment_id.as_str())
+        });
+        if accounted {
+            return Ok(PaymentOutcome::Duplicate);
+        }
+        let status = now.map_or("not stored", |o| o.status.as_str()).to_string();
+        tracing::error!(payment_id, status, "the provider approved a charge for an order that moved on without it: refund it at the provider (key <orderId>:payment) and report it (docs/operations.md, Payments)");
+        Ok(PaymentOutcome::Orphaned { payment_id, status })
     }
 
     /// Ends this attempt's claim now, not at its lease: the next attempt is this event's,

@@ -8,17 +8,22 @@
 //!   be in flight: a payment attempt counted before the cancel may still charge. The stage waits
 //!   until that attempt's claim has ended (no attempt can start after the cancel: the payment
 //!   stage claims only RESERVED orders), then asks the provider by the charge's idempotency key,
-//!   as the payment stage does before an order fails. No usable answer → the record comes back
-//!   after its backoff; nothing is released while a charge may stand.
+//!   as the payment stage does before an order fails. A charge found is refunded at once; "no
+//!   charge" is trusted only once the last attempt ended more than the longest payment backoff
+//!   ago (a charge it sent may still be in progress at the provider: the payment stage waits as
+//!   long before its own last lookup). No usable answer → the record comes back after its
+//!   backoff; nothing is released while a charge may stand.
 //! - **No charge** → `CANCELLED`, the units released (`reserved → available`), in one
 //!   transaction with the change.
 //! - **A charge** → refunded in full under the idempotency key `<orderId>:refund` (a repeat never
 //!   refunds twice). Refunded → `REFUNDED` with the refund record, the units back to available
 //!   (`reserved` or `sold → available`), in one transaction. Refused (a final answer) →
 //!   `REFUND_FAILED` with the reason, the units sold (the charge stands). No usable answer → the
-//!   record comes back after its backoff, the same key asked again; past the allowed attempts
-//!   (`maxAttempts`) the provider is asked whether the refund stands instead: it does →
-//!   `REFUNDED`; none → `REFUND_FAILED`; no usable answer → asked again.
+//!   record comes back after its backoff, the same key asked again. Each call is counted on the
+//!   order first (`refundAttempts`), so waits and lookups never use up calls; past the allowed
+//!   calls (`maxAttempts`, the last one followed by the longest backoff, so a refund it sent has
+//!   landed) the provider is asked whether the refund stands instead: it does → `REFUNDED`; none
+//!   → `REFUND_FAILED`; no usable answer → asked again.
 //!
 //! [`RefundDlqStage`](crate::stages::refund_dlq::RefundDlqStage) makes a last attempt for what
 //! reaches the stage's DLQ.
@@ -81,10 +86,10 @@ impl Outcome for RefundOutcome {
             | RefundOutcome::Duplicate => Disposition::Done,
             RefundOutcome::Held { after } => Disposition::Later {
                 reason: format!(
-                    "a payment attempt holds the order for {}s more",
+                    "a payment attempt holds the order, or ended too recently for \"no charge\" to be final; looked at again in {}s",
                     after.as_secs()
                 ),
-                action: "nothing to do: the cancel is settled once the attempt has ended",
+                action: "nothing to do: the cancel is settled once a charge that attempt sent can no longer land",
             },
             RefundOutcome::Retry { reason, .. } => Disposition::Later {
                 reason: format!("the provider gave no usable answer: {reason}"),
@@ -154,11 +159,12 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
         &self.gateway
     }
 
-    /// Settles the cancel of `event`'s order; `attempt` is this delivery's number.
+    /// Settles the cancel of `event`'s order; `receive` is this delivery's number (for the
+    /// backoff of a lookup without an answer).
     pub async fn settle(
         &self,
         event: &LifecycleEvent,
-        attempt: u32,
+        receive: u32,
     ) -> Result<RefundOutcome, PortError> {
         let Some(order) = self.store.read(&event.order_id).await? else {
             return Ok(RefundOutcome::Duplicate);
@@ -191,7 +197,7 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
             idempotency_key: idempotency_key(&order.order_id),
             attempt: order.payment_attempts.unwrap_or(0),
         };
-        let payment_id = match self.standing(&order, &charge, attempt).await {
+        let payment_id = match self.standing(&order, &charge, receive).await {
             Standing::Charge(id) => id,
             Standing::NoCharge => {
                 return self
@@ -208,6 +214,14 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
             amount: amount.clone(),
             currency: currency.clone(),
             reason,
+        };
+        // Counted before the call, so a crash after it still counts it.
+        let Some(attempt) = self
+            .store
+            .count_refund_attempt(&event.order_id, event.version)
+            .await?
+        else {
+            return Ok(RefundOutcome::Duplicate);
         };
         let request = RefundRequest::full(&charge, attempt);
         let answer = if attempt > self.max_attempts {
@@ -237,6 +251,13 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
                     tracing::info!(refund_id, "refunded: the units are back on sale");
                     return Ok(RefundOutcome::Refunded { refund_id });
                 }
+                // Moved on: another delivery settled it, or (it should not happen) it was marked
+                // REFUND_FAILED while this refund was in progress.
+                if let Some(now) = self.store.read(&event.order_id).await? {
+                    if now.status == OrderStatus::RefundFailed {
+                        tracing::error!(refund_id, "the provider refunded an order marked REFUND_FAILED: do not refund it by hand; correct the order's status (docs/operations.md, Refunds)");
+                    }
+                }
                 Ok(outcome)
             }
             Refunding::Refused { reason } => {
@@ -262,17 +283,22 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
                     Refunding::Unknown { reason } => format!("refund outcome unknown: {reason}"),
                     _ => String::new(),
                 };
-                Ok(RefundOutcome::Retry {
-                    reason,
-                    after: self.backoff.after(attempt),
-                })
+                // After the last allowed call, the longest backoff: the lookup that follows must
+                // not miss a refund still in progress.
+                let after = if attempt >= self.max_attempts {
+                    self.backoff.max
+                } else {
+                    self.backoff.after(attempt)
+                };
+                Ok(RefundOutcome::Retry { reason, after })
             }
         }
     }
 
     /// The charge that stands for `order`: its approved payment's, else (a RESERVED order with a
-    /// payment attempt counted) the provider's answer once no attempt holds the order.
-    async fn standing(&self, order: &OrderItem, charge: &ChargeRequest, attempt: u32) -> Standing {
+    /// payment attempt counted) the provider's answer once no attempt holds the order, "no
+    /// charge" being final only the longest payment backoff after the last attempt ended.
+    async fn standing(&self, order: &OrderItem, charge: &ChargeRequest, receive: u32) -> Standing {
         let approved = order
             .payment
             .as_ref()
@@ -292,12 +318,19 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
                 after: Duration::from_millis(until - now).max(Duration::from_secs(1)),
             });
         }
+        let final_after = order
+            .payment_claim_until
+            .unwrap_or(0)
+            .saturating_add(self.backoff.max.as_millis() as u64);
         match self.gateway.lookup(charge).await {
             Lookup::Charged { payment_id } => Standing::Charge(payment_id),
+            Lookup::NoCharge { .. } if now < final_after => Standing::Wait(RefundOutcome::Held {
+                after: Duration::from_millis(final_after - now).max(Duration::from_secs(1)),
+            }),
             Lookup::NoCharge { .. } => Standing::NoCharge,
             Lookup::Unknown { reason } => Standing::Wait(RefundOutcome::Retry {
                 reason: format!("the charge's lookup: {reason}"),
-                after: self.backoff.after(attempt),
+                after: self.backoff.after(receive),
             }),
         }
     }

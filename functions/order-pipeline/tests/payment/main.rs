@@ -539,3 +539,37 @@ async fn simulated_payments_say_so_on_every_line_and_on_the_record() {
         .expect("a provider without its secret is refused");
     assert!(err.to_string().contains("PAYMENT_SECRET_ARN"), "{err}");
 }
+
+/// Protects (review of issue 31): a charge approved for an order that moved on meanwhile is
+/// accounted for when a cancel made the order CANCELLING (the refund stage finds and refunds it);
+/// an order that moved on anywhere else without it is reported as an orphaned charge (an ERROR
+/// and `PaymentsOrphaned`), never a silent duplicate.
+#[tokio::test]
+async fn row_an_approved_charge_for_an_order_that_moved_on_is_never_silent() {
+    for (moved_to, label) in [
+        (OrderStatus::Cancelling, "duplicate"),
+        (OrderStatus::Cancelled, "charge_for_an_order_moved_on"),
+    ] {
+        let (w, _) = payments(
+            vec![Charge::Approved {
+                payment_id: "pay-9".into(),
+            }],
+            3,
+        );
+        let (item, event) = reserved("P9", "U1");
+        let store = w.handler().store();
+        store.stored(&item);
+        *w.handler().gateway().delay.lock().unwrap() = Some(Duration::from_millis(50));
+        let cancel = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            store.order("P9", moved_to, 3);
+        };
+        let (outcome, ()) = tokio::join!(deliver(&w, &event, 1), cancel);
+        assert_eq!(outcome, (label, false), "{moved_to:?}");
+        assert_eq!(
+            units(store, "A"),
+            (8, 2, 0),
+            "{moved_to:?}: nothing settled"
+        );
+    }
+}

@@ -168,6 +168,8 @@ pub(crate) async fn boot(
             bootstraps,
             stuck_after: Some(LOCAL_STUCK_AFTER),
             trace_daemon: traces,
+            transaction_conflict: (boot.transaction_conflict_ms > 0)
+                .then(|| Duration::from_millis(boot.transaction_conflict_ms)),
         },
     )
     .await?;

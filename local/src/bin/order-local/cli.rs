@@ -74,6 +74,11 @@ pub(crate) struct Boot {
     /// cost (`make bench` section 8). Both keep connections open. 0: straight to the emulator.
     #[arg(long, default_value_t = 0)]
     pub(crate) aws_latency_ms: u64,
+    /// Contention as DynamoDB has it: a transaction naming an item another transaction committed
+    /// within this many milliseconds is cancelled with TransactionConflict (the emulator's
+    /// MOTO_TRANSACTION_CONFLICT_MS; the soak runs with 20). 0: never (moto's own behaviour).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) transaction_conflict_ms: u64,
     /// Run the bootstraps `cdk synth` built into this cloud assembly (cdk.out), as processes
     /// behind a local Lambda runtime API, instead of the handlers in process; the arm64 ones run
     /// under qemu-aarch64 on another machine (`make setup` installs it). The assembly's template

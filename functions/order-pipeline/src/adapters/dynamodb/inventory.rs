@@ -396,19 +396,60 @@ impl PaymentStore for DynamoInventory {
     }
 
     async fn release_claim(&self, order_id: &str, attempt: u32) -> Result<(), PortError> {
+        // The claim ends now, and the item keeps when: the refund stage waits well past it
+        // before it trusts "no charge" (a charge this attempt sent may still be in progress).
+        let now = epoch_ms(SystemTime::now());
         let result = self
             .client()
             .update_item()
             .table_name(self.orders().table())
             .key("orderId", AttributeValue::S(order_id.to_string()))
-            .update_expression("REMOVE paymentClaimUntil")
-            .condition_expression("paymentAttempts = :attempt")
+            .update_expression("SET paymentClaimUntil = :now")
+            .condition_expression("paymentAttempts = :attempt AND paymentClaimUntil > :now")
             .expression_attribute_values(":attempt", AttributeValue::N(attempt.to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
             .send()
             .instrument(trace::aws_call("DynamoDB", "UpdateItem"))
             .await;
         super::unless_condition_failed(result)?;
         Ok(())
+    }
+
+    async fn count_refund_attempt(
+        &self,
+        order_id: &str,
+        version: u64,
+    ) -> Result<Option<u32>, PortError> {
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.orders().table())
+            .key("orderId", AttributeValue::S(order_id.to_string()))
+            .update_expression("SET refundAttempts = if_not_exists(refundAttempts, :zero) + :one")
+            .condition_expression("#s = :cancelling AND version = :v")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(
+                ":cancelling",
+                AttributeValue::S(OrderStatus::Cancelling.as_str().into()),
+            )
+            .expression_attribute_values(":v", AttributeValue::N(version.to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .instrument(trace::aws_call("DynamoDB", "UpdateItem"))
+            .await;
+        let Some(out) = super::unless_condition_failed(result)? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            out.attributes
+                .unwrap_or_default()
+                .get("refundAttempts")
+                .and_then(|n| n.as_n().ok())
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(1),
+        ))
     }
 
     async fn settle(

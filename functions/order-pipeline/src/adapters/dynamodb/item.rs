@@ -70,6 +70,7 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
         payment_attempts,
         payment,
         payment_claim_until,
+        refund_attempts,
         notification_failure,
         cancellation,
         refund,
@@ -131,6 +132,9 @@ pub fn item_values(item: &OrderItem) -> Result<ItemValues, PortError> {
     map.nested("payment", payment)?;
     if let Some(until) = payment_claim_until {
         map.n("paymentClaimUntil", *until);
+    }
+    if let Some(attempts) = refund_attempts {
+        map.n("refundAttempts", *attempts);
     }
     map.nested("notificationFailure", notification_failure)?;
     map.nested("cancellation", cancellation)?;
@@ -283,6 +287,7 @@ mod tests {
             refunded_at: Some("t9".into()),
             refund_failed_at: Some("t10".into()),
             payment_claim_until: Some(1_700_000_000_000),
+            refund_attempts: Some(3),
             cancellation: Some(order_domain::Cancellation {
                 requested_at: "t7".into(),
                 by: "customer".into(),

@@ -35,6 +35,8 @@ pub struct MemoryInventory {
     pub items: std::sync::Mutex<BTreeMap<String, OrderItem>>,
     /// Each order's payment claim: the attempt holding it and until when.
     pub claims: std::sync::Mutex<BTreeMap<String, (u32, Instant)>>,
+    /// Refund calls counted per order.
+    pub refund_attempts: std::sync::Mutex<BTreeMap<String, u32>>,
 }
 
 impl MemoryInventory {
@@ -263,9 +265,31 @@ impl PaymentStore for MemoryInventory {
             .get(order_id)
             .is_some_and(|(held_by, _)| *held_by == attempt)
         {
-            claims.remove(order_id);
+            claims.insert(order_id.to_string(), (attempt, Instant::now()));
         }
         Ok(())
+    }
+
+    async fn count_refund_attempt(
+        &self,
+        order_id: &str,
+        version: u64,
+    ) -> Result<Option<u32>, PortError> {
+        self.check()?;
+        let still = matches!(
+            self.status(order_id),
+            Some((OrderStatus::Cancelling, v, _)) if v == version
+        );
+        if !still {
+            return Ok(None);
+        }
+        let mut attempts = self
+            .refund_attempts
+            .lock()
+            .map_err(|e| PortError::Fatal(e.to_string()))?;
+        let n = attempts.entry(order_id.to_string()).or_default();
+        *n += 1;
+        Ok(Some(*n))
     }
 
     async fn settle(

@@ -60,10 +60,11 @@ impl Caller {
                 ),
             });
         };
+        // Kept as the parser keeps the order's customer (trimmed, NFC), so the two compare.
         let Some(id) = jwt
             .claims
             .get(customer_claim)
-            .map(|c| c.trim())
+            .map(|c| order_domain::normalized_text(c))
             .filter(|c| !c.is_empty())
         else {
             return Err(Refused {
@@ -91,9 +92,9 @@ impl Caller {
             .chain(from_claims)
             .any(|s| s == admin_scope);
         Ok(if is_admin {
-            Caller::Admin(id.to_string())
+            Caller::Admin(id)
         } else {
-            Caller::Customer(id.to_string())
+            Caller::Customer(id)
         })
     }
 

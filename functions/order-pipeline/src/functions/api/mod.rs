@@ -500,6 +500,7 @@ impl<P: OrderPublisher, R: LifecycleStore> OrderApi<P, R> {
                         "errors": [error("status", format!("the order is {status}: {}", match item.status {
                             OrderStatus::Cancelling | OrderStatus::Cancelled | OrderStatus::Refunded => "it is cancelled already",
                             OrderStatus::RefundFailed => "it was cancelled and its refund refused: ask the shop",
+                            OrderStatus::Failed => "it could not be processed and holds nothing; it is charged only if the shop redrives it",
                             _ => "it ended without a sale, and nothing is charged or held",
                         }))],
                         "status": status,
