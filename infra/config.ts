@@ -165,6 +165,16 @@ export type PipelineResource = 'orders' | 'inventory' | 'customerNotifications';
  */
 export type Uses = { readonly [R in PipelineResource]?: readonly string[] };
 
+/**
+ * An outcome of a stage that ops must hear of: an alarm (logical id `id`) on the stage's EMF
+ * count `metric` (one in 5 minutes), described by `description`.
+ */
+export interface OutcomeAlarm {
+  readonly id: string;
+  readonly metric: string;
+  readonly description: string;
+}
+
 /** A function with a work queue: the stack builds it from this row. */
 interface WorkerRow {
   readonly kind: WorkQueueKind;
@@ -172,6 +182,8 @@ interface WorkerRow {
   readonly outcome: string;
   readonly uses: Uses;
   readonly features?: readonly Feature[];
+  /** Its outcomes that page ops (money left for a person to settle). */
+  readonly alarms?: readonly OutcomeAlarm[];
 }
 /** A dead-letter handler: its stage's environment and access, its own settings. */
 interface DeadLetterHandlerRow {
@@ -218,6 +230,19 @@ export const FUNCTIONS = {
     // The attempt counter and the settling transaction (Orders + Inventory); payment-dlq reads the
     // stored order (GetItem) and settles with the same.
     uses: { orders: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], inventory: ['dynamodb:UpdateItem'] },
+    alarms: [
+      {
+        // An order whose charge the provider could not confirm either way stays RESERVED.
+        id: 'UnresolvedPayments',
+        metric: 'PaymentsUnresolved',
+        description: 'Payments whose outcome is unknown after every attempt: the orders stay RESERVED with their stock held and are asked about again. See docs/operations.md, Payments.',
+      },
+      {
+        id: 'OrphanedCharges',
+        metric: 'PaymentsOrphaned',
+        description: 'The provider approved a charge for an order that had moved on without it: refund it at the provider by <orderId>:payment. See docs/operations.md, Payments.',
+      },
+    ],
   },
   'payment-dlq': { kind: 'dead-letter-handler', outcome: 'PAYMENT_FAILED with the stock released (nothing for a settled order)' },
   refund: {
@@ -226,6 +251,13 @@ export const FUNCTIONS = {
     outcome: 'a cancelled order CANCELLED (no charge: stock released), REFUNDED (units back to available) or REFUND_FAILED',
     // Reads the stored order, then the settling transaction (Orders + Inventory), as payment does.
     uses: { orders: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], inventory: ['dynamodb:UpdateItem'] },
+    alarms: [
+      {
+        id: 'RefusedRefunds',
+        metric: 'RefundsRefused',
+        description: 'Cancelled orders whose refund the provider refused (or never answered, holding none): REFUND_FAILED, the charge standing. Refund them by hand. See docs/operations.md, Refunds.',
+      },
+    ],
   },
   'refund-dlq': { kind: 'dead-letter-handler', outcome: "the refund stage's last attempt, else the order stays CANCELLING and the letter in the DLQ" },
   notification: {

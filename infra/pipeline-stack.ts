@@ -15,6 +15,7 @@ import {
   featureSettings,
   NameOfKind,
   namesOfKind,
+  OutcomeAlarm,
   PipelineConfig,
   PipelineResource,
   Uses,
@@ -229,7 +230,7 @@ export class OrderPipelineStack extends Stack {
      * features wired and its `uses` granted (the handler gets the stage's environment and access).
      */
     const worker = (name: NameOfKind<WorkQueueKind>, id: string, input: string, subscription: QueueSubscription): QueueWorker => {
-      const row: { readonly outcome: string; readonly uses: Uses } = FUNCTIONS[name];
+      const row: { readonly outcome: string; readonly uses: Uses; readonly alarms?: readonly OutcomeAlarm[] } = FUNCTIONS[name];
       const uses = Object.entries(row.uses) as [PipelineResource, readonly string[]][];
       const backoff = featureSettings(config, name, 'backoff');
       const provider = paymentProvider(featureSettings(config, name, 'payment-provider'), config.paymentProvider);
@@ -268,17 +269,11 @@ export class OrderPipelineStack extends Stack {
       }
       // The stage calls the provider, and its dead-letter handler asks it (a lookup) before an order fails.
       for (const fn of [stage.lambda, ...(stage.deadLetterHandler ? [stage.deadLetterHandler] : [])]) provider?.grant(fn.role);
-      if (provider) {
-        // An order whose charge the provider could not confirm either way stays RESERVED: say so.
-        const unresolved = metricCountAlarm(
-          stage,
-          'UnresolvedPayments',
-          name,
-          'PaymentsUnresolved',
-          `Payments of the ${name} stage whose outcome is unknown after every attempt: the orders stay RESERVED with their stock held and are asked about again. See docs/operations.md, Payments.`,
-        );
-        notify([unresolved], notifyOps);
-      }
+      // The stage's outcomes that leave money for a person to settle page ops (the row's alarms).
+      notify(
+        (row.alarms ?? []).map((a) => metricCountAlarm(stage, a.id, name, a.metric, a.description)),
+        notifyOps,
+      );
       return stage;
     };
 

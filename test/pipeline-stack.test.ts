@@ -788,15 +788,24 @@ describe('payment and notification', () => {
     expect(() => template({ paymentProviderUrl: 'https://pay.example.com' })).toThrow(/go together/);
   });
 
-  // Protects (issue 30): an order whose charge the provider can confirm neither way stays RESERVED; ops hear of it.
-  test('payments with an unknown outcome raise the unresolved-payments alarm to ops', () => {
-    t.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'OrderPipeline',
-      MetricName: 'PaymentsUnresolved',
-      Dimensions: [{ Name: 'service', Value: 'payment' }],
-      Threshold: 1,
-      AlarmActions: [{ Ref: opsTopicId }],
-    });
+  // Protects (issues 30 and 31): money left for a person to settle pages ops: a payment whose outcome
+  // stays unknown (the order RESERVED), a charge for an order that moved on without it, a refund the
+  // provider refused; each on the stage that counts it, and no stage alarms on a count it never emits.
+  test('unresolved payments, orphaned charges and refused refunds raise alarms to ops', () => {
+    for (const [metric, service] of [['PaymentsUnresolved', 'payment'], ['PaymentsOrphaned', 'payment'], ['RefundsRefused', 'refund']]) {
+      t.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'OrderPipeline',
+        MetricName: metric,
+        Dimensions: [{ Name: 'service', Value: service }],
+        Threshold: 1,
+        AlarmActions: [{ Ref: opsTopicId }],
+      });
+    }
+    const moneyAlarms = Object.values(resources('AWS::CloudWatch::Alarm'))
+      .filter((a: any) => a.Properties.Namespace === 'OrderPipeline' && /^(Payments|Refunds)/.test(a.Properties.MetricName))
+      .map((a: any) => `${a.Properties.Dimensions[0].Value}:${a.Properties.MetricName}`)
+      .sort();
+    expect(moneyAlarms).toEqual(['payment:PaymentsOrphaned', 'payment:PaymentsUnresolved', 'refund:RefundsRefused']);
   });
 
   // Protects: the inventory stage prices in the stack's default currency where neither the order nor the sku names one (issue 30).

@@ -132,15 +132,7 @@ impl MemoryInventory {
             .unwrap_or_else(|e| e.into_inner())
             .get_mut(&write.order_id)
         {
-            let w = write.clone();
-            item.reservation = w.reservation.or(item.reservation.take());
-            item.amount = w.amount.or(item.amount.take());
-            item.currency = w.currency.or(item.currency.take());
-            item.rejection = w.rejection.or(item.rejection.take());
-            item.payment = w.payment.or(item.payment.take());
-            item.notification_failure = w.notification_failure.or(item.notification_failure.take());
-            item.cancellation = w.cancellation.or(item.cancellation.take());
-            item.refund = w.refund.or(item.refund.take());
+            super::record_fields(write, item);
         }
         let mut orders = self.orders.lock().unwrap_or_else(|e| e.into_inner());
         orders.insert(

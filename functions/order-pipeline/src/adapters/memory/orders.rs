@@ -162,15 +162,7 @@ impl LifecycleStore for MemoryStore {
             "refundFailedAt" => item.refund_failed_at = at,
             _ => {}
         }
-        let w = w.clone();
-        item.reservation = w.reservation.or(item.reservation.take());
-        item.amount = w.amount.or(item.amount.take());
-        item.currency = w.currency.or(item.currency.take());
-        item.rejection = w.rejection.or(item.rejection.take());
-        item.payment = w.payment.or(item.payment.take());
-        item.notification_failure = w.notification_failure.or(item.notification_failure.take());
-        item.cancellation = w.cancellation.or(item.cancellation.take());
-        item.refund = w.refund.or(item.refund.take());
+        super::record_fields(w, item);
         Ok(true)
     }
 
