@@ -68,8 +68,8 @@ pub struct Verified {
 }
 
 /// The issuer of `api`'s JWT routes, when it has any: the routes' issuer and audiences, the
-/// customer claim and admin scope of the function they integrate (order-api's API_CUSTOMER_CLAIM
-/// and API_ADMIN_SCOPE), the routes' other scopes as a customer's.
+/// customer claim and admin scope of the function they integrate (read from its environment as
+/// order-api reads them), the routes' other scopes as a customer's.
 pub fn for_api(
     api: &crate::resources::ApiSpec,
     created: &crate::resources::Created,
@@ -91,14 +91,24 @@ pub fn for_api(
             api.id
         )));
     }
-    let setting = |name: &str, default: &str| {
-        created
-            .function(&route.function_id)
-            .and_then(|f| f.environment.get(name).cloned())
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| default.to_string())
+    let environment = created
+        .function(&route.function_id)
+        .map(|f| f.environment.clone())
+        .unwrap_or_default();
+    let auth = order_pipeline::runtime::config::ApiAuth::from_env(
+        &order_pipeline::runtime::config::Env(|name: &str| environment.get(name).cloned()),
+    )
+    .map_err(|e| LocalError::Input(format!("API {}'s function: {e}", api.id)))?;
+    let order_pipeline::runtime::config::ApiAuth::Jwt {
+        customer_claim,
+        admin_scope,
+    } = auth
+    else {
+        return Err(LocalError::Input(format!(
+            "API {} has JWT routes but its function is told its callers are IAM (API_AUTH)",
+            api.id
+        )));
     };
-    let admin_scope = setting("API_ADMIN_SCOPE", "orders/admin");
     let mut customer_scopes: Vec<String> = Vec::new();
     for (_, j) in &jwt {
         for s in &j.scopes {
@@ -110,7 +120,7 @@ pub fn for_api(
     Issuer::new(Audience {
         issuer: first.issuer.clone(),
         audiences: first.audiences.clone(),
-        customer_claim: setting("API_CUSTOMER_CLAIM", "sub"),
+        customer_claim,
         customer_scopes,
         admin_scope,
     })

@@ -424,7 +424,9 @@ pub enum ApiAuth {
     },
 }
 
-impl ApiConfig {
+impl ApiAuth {
+    /// API_AUTH with, for `jwt`, API_CUSTOMER_CLAIM and API_ADMIN_SCOPE (their defaults when
+    /// unset): order-api's, and the local runner's issuer reads the same from its environment.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let setting = |name: &str, default: &str| {
             (env.0)(name)
@@ -432,25 +434,28 @@ impl ApiConfig {
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| default.to_string())
         };
-        let auth = match setting("API_AUTH", "iam").as_str() {
-            "iam" => ApiAuth::Iam,
-            "jwt" => ApiAuth::Jwt {
+        match setting("API_AUTH", "iam").as_str() {
+            "iam" => Ok(ApiAuth::Iam),
+            "jwt" => Ok(ApiAuth::Jwt {
                 customer_claim: setting("API_CUSTOMER_CLAIM", "sub"),
                 admin_scope: setting("API_ADMIN_SCOPE", "orders/admin"),
-            },
-            other => {
-                return Err(ConfigError::Invalid {
-                    name: "API_AUTH",
-                    value: other.to_string(),
-                    expected: "iam or jwt (the stack sets it from apiJwtIssuer)",
-                })
-            }
-        };
+            }),
+            other => Err(ConfigError::Invalid {
+                name: "API_AUTH",
+                value: other.to_string(),
+                expected: "iam or jwt (the stack sets it from apiJwtIssuer)",
+            }),
+        }
+    }
+}
+
+impl ApiConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         Ok(Self {
             order_topic_arn: env.required("ORDER_TOPIC_ARN", "set it to the order topic's ARN")?,
             table_name: env.orders_table()?,
             service: env.service("order-api"),
-            auth,
+            auth: ApiAuth::from_env(env)?,
         })
     }
 }

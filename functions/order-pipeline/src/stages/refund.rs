@@ -185,9 +185,7 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
         };
         let (Some(amount), Some(currency)) = (order.amount.clone(), order.currency.clone()) else {
             // The payment stage never charges without both: no charge can stand.
-            return self
-                .end(event, &lines, back, OrderStatus::Cancelled, None)
-                .await;
+            return self.cancelled(event, &lines, back).await;
         };
         let charge = ChargeRequest {
             order_id: order.order_id.clone(),
@@ -199,11 +197,7 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
         };
         let payment_id = match self.standing(&order, &charge, receive).await {
             Standing::Charge(id) => id,
-            Standing::NoCharge => {
-                return self
-                    .end(event, &lines, back, OrderStatus::Cancelled, None)
-                    .await
-            }
+            Standing::NoCharge => return self.cancelled(event, &lines, back).await,
             Standing::Wait(outcome) => return Ok(outcome),
         };
         let record = |result, refund_id, reason| Refund {
@@ -231,7 +225,7 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
                 RefundLookup::NoRefund { reason } => Refunding::Refused {
                     reason: format!(
                         "no usable answer to {} refund calls, and the provider holds no refund ({reason})",
-                        attempt - 1
+                        self.max_attempts
                     ),
                 },
                 RefundLookup::Unknown { reason } => Refunding::Unknown {
@@ -241,13 +235,23 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
         } else {
             self.gateway.refund(&request).await
         };
+        // After the last allowed call, the longest backoff: the lookup that follows must not miss
+        // a refund still in progress.
+        let retry = |reason: String| RefundOutcome::Retry {
+            reason,
+            after: if attempt >= self.max_attempts {
+                self.backoff.max
+            } else {
+                self.backoff.after(attempt)
+            },
+        };
         match answer {
             Refunding::Refunded { refund_id } => {
                 let refunded = record(RefundResult::Refunded, Some(refund_id.clone()), None);
-                let outcome = self
+                if self
                     .end(event, &lines, back, OrderStatus::Refunded, Some(refunded))
-                    .await?;
-                if outcome != RefundOutcome::Duplicate {
+                    .await?
+                {
                     tracing::info!(refund_id, "refunded: the units are back on sale");
                     return Ok(RefundOutcome::Refunded { refund_id });
                 }
@@ -258,41 +262,51 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
                         tracing::error!(refund_id, "the provider refunded an order marked REFUND_FAILED: do not refund it by hand; correct the order's status (docs/operations.md, Refunds)");
                     }
                 }
-                Ok(outcome)
+                Ok(RefundOutcome::Duplicate)
             }
             Refunding::Refused { reason } => {
                 let refused = record(RefundResult::Refused, None, Some(reason.clone()));
                 // The charge stands: the units are sold (a paid order's already are).
-                let (sold, stock): (&[_], _) = if from == OrderStatus::Reserved {
-                    (&lines, StockMove::Sell)
+                let sold: &[_] = if from == OrderStatus::Reserved {
+                    &lines
                 } else {
-                    (&[], StockMove::Sell)
+                    &[]
                 };
-                let outcome = self
-                    .end(event, sold, stock, OrderStatus::RefundFailed, Some(refused))
-                    .await?;
-                if outcome != RefundOutcome::Duplicate {
-                    tracing::error!(reason, "the provider refused the refund: REFUND_FAILED; refund the customer by hand (docs/operations.md, Refunds)");
-                    return Ok(RefundOutcome::Refused(reason));
+                if !self
+                    .end(
+                        event,
+                        sold,
+                        StockMove::Sell,
+                        OrderStatus::RefundFailed,
+                        Some(refused),
+                    )
+                    .await?
+                {
+                    return Ok(RefundOutcome::Duplicate);
                 }
-                Ok(outcome)
+                tracing::error!(reason, "the provider refused the refund: REFUND_FAILED; refund the customer by hand (docs/operations.md, Refunds)");
+                Ok(RefundOutcome::Refused(reason))
             }
-            unanswered @ (Refunding::NotSent { .. } | Refunding::Unknown { .. }) => {
-                let reason = match unanswered {
-                    Refunding::NotSent { reason } => format!("refund not sent: {reason}"),
-                    Refunding::Unknown { reason } => format!("refund outcome unknown: {reason}"),
-                    _ => String::new(),
-                };
-                // After the last allowed call, the longest backoff: the lookup that follows must
-                // not miss a refund still in progress.
-                let after = if attempt >= self.max_attempts {
-                    self.backoff.max
-                } else {
-                    self.backoff.after(attempt)
-                };
-                Ok(RefundOutcome::Retry { reason, after })
-            }
+            Refunding::NotSent { reason } => Ok(retry(format!("refund not sent: {reason}"))),
+            Refunding::Unknown { reason } => Ok(retry(format!("refund outcome unknown: {reason}"))),
         }
+    }
+
+    /// No charge stands: CANCELLING → CANCELLED with the units moved back (`back`).
+    async fn cancelled(
+        &self,
+        event: &LifecycleEvent,
+        lines: &[order_domain::ReservedLine],
+        back: StockMove,
+    ) -> Result<RefundOutcome, PortError> {
+        if !self
+            .end(event, lines, back, OrderStatus::Cancelled, None)
+            .await?
+        {
+            return Ok(RefundOutcome::Duplicate);
+        }
+        tracing::info!("cancelled: no charge stands, the units are released");
+        Ok(RefundOutcome::Cancelled)
     }
 
     /// The charge that stands for `order`: its approved payment's, else (a RESERVED order with a
@@ -336,7 +350,7 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
     }
 
     /// CANCELLING → `to` at the event's version with `refund`, and `stock` for `lines`, in one
-    /// transaction.
+    /// transaction; `false` when the order moved on (nothing written).
     async fn end(
         &self,
         event: &LifecycleEvent,
@@ -344,7 +358,7 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
         stock: StockMove,
         to: OrderStatus,
         refund: Option<Refund>,
-    ) -> Result<RefundOutcome, PortError> {
+    ) -> Result<bool, PortError> {
         let Some(mut write) = TransitionWrite::new(
             &event.order_id,
             OrderStatus::Cancelling,
@@ -352,24 +366,10 @@ impl<S: PaymentStore, G: PaymentGateway> RefundStage<S, G> {
             event.version,
             format_timestamp(Utc::now()),
         ) else {
-            return Ok(RefundOutcome::Duplicate);
+            return Ok(false);
         };
-        write.refund = refund.clone();
-        if !self.store.settle(&write, lines, stock).await? {
-            return Ok(RefundOutcome::Duplicate);
-        }
-        Ok(match (to, refund) {
-            (OrderStatus::Refunded, Some(r)) => RefundOutcome::Refunded {
-                refund_id: r.refund_id.unwrap_or_default(),
-            },
-            (OrderStatus::RefundFailed, Some(r)) => {
-                RefundOutcome::Refused(r.reason.unwrap_or_default())
-            }
-            _ => {
-                tracing::info!("cancelled: no charge stands, the units are released");
-                RefundOutcome::Cancelled
-            }
-        })
+        write.refund = refund;
+        self.store.settle(&write, lines, stock).await
     }
 }
 
