@@ -56,8 +56,8 @@ come from one walk, and each call reads the attributes once: 0.8 ms and 5 ms. Th
 moto's, to the definition. werkzeug's request log (a seventh of the busy time) is off unless
 MOTO_REQUEST_LOG is set.
 
-Traces: a Publish's X-Amzn-Trace-Id header reaches the SQS messages SNS delivers as their
-AWSTraceHeader, as SNS with active tracing does (moto drops it).
+Traces: a Publish's (or PublishBatch's) X-Amzn-Trace-Id header reaches the SQS messages SNS
+delivers as their AWSTraceHeader, as SNS with active tracing does (moto drops it).
 
 Port: with `-p 0` the system picks a free port when the server binds it; with MOTO_PORT_FILE
 set, the port the server listens on is written to that file (whole, by rename) once it listens.
@@ -456,18 +456,25 @@ SQSBackend.is_message_valid_based_on_retention_period = (
 # next function's record continues that trace. Here the header of a Publish is kept for the
 # thread that fans the message out (moto delivers within the request) and given to each send.
 _PUBLISH_TRACE = threading.local()
-_sns_publish = SNSResponse.publish
 
 
-def _publish_keeping_trace(self):
-    _PUBLISH_TRACE.header = self.headers.get("X-Amzn-Trace-Id")
-    try:
-        return _sns_publish(self)
-    finally:
-        _PUBLISH_TRACE.header = None
+def _keeping_trace(method):
+    """A Publish or PublishBatch whose X-Amzn-Trace-Id header (one for all of a batch's
+    entries: order-events publishes so) reaches the SQS sends it makes."""
+
+    @functools.wraps(method)
+    def call(self):
+        _PUBLISH_TRACE.header = self.headers.get("X-Amzn-Trace-Id")
+        try:
+            return method(self)
+        finally:
+            _PUBLISH_TRACE.header = None
+
+    return call
 
 
-SNSResponse.publish = _publish_keeping_trace
+SNSResponse.publish = _keeping_trace(SNSResponse.publish)
+SNSResponse.publish_batch = _keeping_trace(SNSResponse.publish_batch)
 _sqs_send_message = SQSBackend.send_message
 
 

@@ -48,7 +48,7 @@ const STAGES: &[Stage] = &[
         function: "order-events",
         records_per_order: 5.0,
         calls_in_sequence: 1.0,
-        what: "5 stream records (created, reserved, attempt counted, paid, completed), 4 publishes",
+        what: "5 stream records (created, reserved, attempt counted, paid, completed), 4 events in PublishBatch requests of 10",
     },
     Stage {
         function: "inventory",
@@ -115,7 +115,10 @@ pub(crate) fn lifecycle_cost(
             stage.function, stage.what
         );
     }
-    let sns_publishes = 1.0 + 4.0 + 1.0;
+    // order-events publishes a stream batch's events 10 to a PublishBatch request, billed as
+    // one publish per 64 KB (an event is under 2 KB): at load a stream batch holds 10 events or
+    // more; a quiet stream's batch of one event is one publish, as before.
+    let sns_publishes = 1.0 + 4.0 / 10.0 + 1.0;
     let sqs_messages = 5.0;
     let write_units = 1.0 + 4.0 + 1.0 + 4.0 + 1.0;
     let read_units = 1.0 + 1.0 + 1.0 + 1.0 + 1.0;
@@ -123,7 +126,7 @@ pub(crate) fn lifecycle_cost(
     let lines = [
         ("API Gateway HTTP API", 1e6 * API_GATEWAY_HTTP_REQUEST, "one POST per order".to_string()),
         ("Lambda (every function)", lambda_usd, format!("{invocations_total:.0} invocations, compute and requests, table above")),
-        ("SNS publishes", 1e6 * sns_publishes * SNS_PUBLISH, "6 per order: the order topic, 4 lifecycle events (accepted, reserved, paid, completed), the customer's confirmation; delivery to SQS free".into()),
+        ("SNS publishes", 1e6 * sns_publishes * SNS_PUBLISH, "2.4 per order: the order topic, 4 lifecycle events (accepted, reserved, paid, completed) 10 to a PublishBatch request (billed per 64 KB: one request), the customer's confirmation; delivery to SQS free".into()),
         ("SQS requests", 1e6 * sqs_messages * (1.0 + 2.0 / 10.0) * SQS_REQUEST, "5 messages per order (intake, inventory, payment, notification and order-watch queues): SNS's send + a receive and a batch delete per 10".into()),
         ("DynamoDB writes", 1e6 * write_units * DYNAMODB_WRITE_UNIT, "11 write units: the intake's INSERT 1, the reservation transaction 4 (2 items x 2), attempt count 1, the payment transaction 4, COMPLETED 1".into()),
         ("DynamoDB reads", 1e6 * read_units * DYNAMODB_READ_UNIT, "5 strongly consistent read units: the API's look at the id, the order and the sku's stock before reserving, the order before confirming, the watch's look".into()),

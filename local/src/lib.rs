@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod invoke;
 pub mod issuer;
 pub mod kit;
+pub mod latency;
 pub mod mapping;
 pub mod observe;
 pub mod ops_inbox;

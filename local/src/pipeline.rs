@@ -63,6 +63,9 @@ pub struct Options {
     /// item another transaction committed within this window is cancelled with
     /// `TransactionConflict` ([`Emulator::start_contended`]); `None`: never.
     pub transaction_conflict: Option<Duration>,
+    /// Set in every function's environment after the template's (e.g. the flash sale's
+    /// TRANSACTION_CONFLICT_TRIES=1, measuring the stages without their in-process retry).
+    pub environment: Vec<(String, String)>,
 }
 
 impl Options {
@@ -85,6 +88,7 @@ impl Options {
             stuck_after: None,
             trace_daemon: None,
             transaction_conflict: None,
+            environment: Vec::new(),
         }
     }
 }
@@ -177,6 +181,7 @@ impl LocalPipeline {
             let (provider_feature, backoff, watch) =
                 (f.has("payment-provider"), f.has("backoff"), f.has("watch"));
             let env = &mut f.environment;
+            env.extend(options.environment.iter().cloned());
             if provider_feature {
                 env.insert("PAYMENT_PROVIDER_URL".into(), provider.url.clone());
                 env.insert("PAYMENT_SECRET_ARN".into(), secret_arn.clone());

@@ -1377,6 +1377,12 @@ async fn a_reservation_cancelled_by_a_transaction_conflict_is_sent_again_and_res
         Some("TransactionConflict"),
         "{probe:?}"
     );
+    let third = accepted(
+        &e,
+        "BUSY3",
+        serde_json::json!([{"sku": "A", "quantity": 1}]),
+    )
+    .await;
     // The second order's reservation meets the conflict and is sent again until it commits.
     assert_eq!(
         inventory
@@ -1385,6 +1391,20 @@ async fn a_reservation_cancelled_by_a_transaction_conflict_is_sent_again_and_res
             .expect("the conflict is retried in process"),
         Reserve::Reserved
     );
+    // Sent once only (TRANSACTION_CONFLICT_TRIES=1), a reservation meeting the conflict fails
+    // as contention (the record's outcome `contended`, metric RecordsContended), not as an
+    // outage, and writes nothing (issue 33).
+    let once =
+        DynamoInventory::new(e.orders.clone(), e.inventory_table.clone()).with_conflict_tries(1);
+    match once
+        .reserve(&reservation_of(&third, 1, "2026-01-01T00:00:03Z"))
+        .await
+    {
+        Err(order_pipeline::ports::PortError::Contention(text)) => {
+            assert!(text.contains("TransactionConflict"), "{text}")
+        }
+        other => panic!("expected contention, got {other:?}"),
+    }
     let stock = scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap();
     assert_eq!((stock["A"].available, stock["A"].reserved), (3, 2));
 }

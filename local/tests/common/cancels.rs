@@ -26,7 +26,8 @@ pub enum Point {
 #[derive(Debug, Clone)]
 pub struct Cancel {
     pub point: Point,
-    /// The status the order was seen at when the cancel was sent.
+    /// The status the order was seen at when the cancel was sent (a cancel "as soon as it is
+    /// stored" reads nothing first: ACCEPTED, the status it aims at).
     pub seen: OrderStatus,
     pub status: u16,
 }
@@ -90,8 +91,15 @@ pub async fn cancel_at_points(
             if answered.contains_key(id) {
                 continue;
             }
-            let Some(seen) = status_of(pipeline, id).await else {
-                continue;
+            // "As soon as it is stored": the cancel itself asks (404 until the intake stored
+            // it), without a read first: the pipeline reserves within about a second of the
+            // store, and a read of every chosen order before each cancel took longer than that.
+            let seen = match point {
+                Point::Stored => OrderStatus::Accepted,
+                _ => match status_of(pipeline, id).await {
+                    Some(seen) => seen,
+                    None => continue,
+                },
             };
             let ready = match point {
                 Point::Stored => true,

@@ -81,11 +81,20 @@ impl<P: EventPublisher> OrderEvents<P> {
     }
 
     /// Handles stream records in order, stopping at the first failure.
+    ///
+    /// Each record's event is read first (in order, up to the first image that does not map);
+    /// the events are then published in waves ([`waves`]), each wave in as few requests as the
+    /// publisher takes (SNS: PublishBatch, 10 a request): no event of an order is published
+    /// before its order's earlier event of the batch was. The first record (in stream order)
+    /// that failed is reported; the records after it are retried from it, and an event of
+    /// theirs already published is published again (its `eventId` tells consumers so).
     pub async fn handle_records(&self, records: &[EventRecord]) -> DynamoDbEventResponse {
         let mut response = DynamoDbEventResponse::default();
         let mut metrics = Metrics::default();
-        let mut published = 0;
-        for record in records {
+        // (record index, its event, its span), up to the first record whose image fails.
+        let mut pending: Vec<(usize, LifecycleEvent, tracing::Span)> = Vec::new();
+        let mut failure: Option<(usize, RecordError, tracing::Span)> = None;
+        for (i, record) in records.iter().enumerate() {
             let sequence = record.change.sequence_number.clone().unwrap_or_default();
             let span = tracing::info_span!(
                 "record",
@@ -95,24 +104,66 @@ impl<P: EventPublisher> OrderEvents<P> {
                 order_id = field::Empty,
                 correlation_id = field::Empty,
             );
-            match self.one(record).instrument(span.clone()).await {
-                Ok(true) => published += 1,
-                Ok(false) => {}
+            match span.in_scope(|| event_of(record)) {
+                Ok(Some(event)) => pending.push((i, event, span)),
+                Ok(None) => {}
                 Err(e) => {
-                    crate::runtime::telemetry::trace::failed(&span);
-                    let _entered = span.enter();
-                    tracing::error!(
-                        error = %e,
-                        remaining = records.len() - published,
-                        "stream record failed: it and the records after it are retried; a record that keeps failing goes to the on-failure queue"
-                    );
-                    metrics.count("RecordsFailed", 1);
-                    let mut failure = DynamoDbBatchItemFailure::default();
-                    failure.item_identifier = Some(sequence);
-                    response.batch_item_failures.push(failure);
+                    failure = Some((i, e, span));
                     break;
                 }
             }
+        }
+        let mut published = vec![false; records.len()];
+        for wave in waves(&pending) {
+            // A wave after a failure would only publish what the retry publishes again.
+            let before_failure: Vec<usize> = wave
+                .into_iter()
+                .filter(|n| failure.as_ref().is_none_or(|(f, _, _)| pending[*n].0 < *f))
+                .collect();
+            if before_failure.is_empty() {
+                break;
+            }
+            let events: Vec<LifecycleEvent> = before_failure
+                .iter()
+                .map(|n| pending[*n].1.clone())
+                .collect();
+            let results = self.publisher.publish_events(&events).await;
+            for (n, result) in before_failure.into_iter().zip(results) {
+                let (i, event, span) = &pending[n];
+                match result {
+                    Ok(()) => {
+                        published[*i] = true;
+                        span.in_scope(|| tracing::debug!(event_type = event.event_type.as_str(), event_id = %event.event_id, "event published"));
+                    }
+                    Err(e) if failure.as_ref().is_none_or(|(f, _, _)| i < f) => {
+                        failure = Some((*i, RecordError::Publish(e), span.clone()));
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        let published = match &failure {
+            Some((f, _, _)) => published[..*f].iter().filter(|p| **p).count(),
+            None => published.iter().filter(|p| **p).count(),
+        };
+        if let Some((i, e, span)) = failure {
+            crate::runtime::telemetry::trace::failed(&span);
+            let _entered = span.enter();
+            tracing::error!(
+                error = %e,
+                remaining = records.len() - i,
+                "stream record failed: it and the records after it are retried; a record that keeps failing goes to the on-failure queue"
+            );
+            metrics.count("RecordsFailed", 1);
+            let mut item = DynamoDbBatchItemFailure::default();
+            item.item_identifier = Some(
+                records[i]
+                    .change
+                    .sequence_number
+                    .clone()
+                    .unwrap_or_default(),
+            );
+            response.batch_item_failures.push(item);
         }
         metrics.count("EventsPublished", published as u64);
         metrics.count("StreamRecords", records.len() as u64);
@@ -125,25 +176,36 @@ impl<P: EventPublisher> OrderEvents<P> {
         );
         response
     }
+}
 
-    /// Publishes the record's event; `false` when the change is not a status change.
-    async fn one(&self, record: &EventRecord) -> Result<bool, RecordError> {
-        let Some(new) = image(record, "new")? else {
-            return Ok(false); // a REMOVE: orders are never deleted by the pipeline
-        };
-        let old = image(record, "old")?;
-        let span = tracing::Span::current();
-        span.record("order_id", new.order_id.as_str());
-        span.record("correlation_id", new.correlation_id.as_str());
-        let now = format_timestamp(Utc::now());
-        let Some(event) = LifecycleEvent::from_change(old.as_ref(), &new, &now) else {
-            return Ok(false);
-        };
-        self.publisher
-            .publish_event(&event)
-            .await
-            .map_err(RecordError::Publish)?;
-        tracing::debug!(event_type = event.event_type.as_str(), event_id = %event.event_id, "event published");
-        Ok(true)
+/// The events of `pending` in waves: wave k holds each order's k-th event of the batch (as
+/// indexes into `pending`, in stream order), so a wave never holds two events of one order and
+/// an order's event goes out only after its earlier ones. A batch of distinct orders is one
+/// wave.
+fn waves(pending: &[(usize, LifecycleEvent, tracing::Span)]) -> Vec<Vec<usize>> {
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    for (n, (_, event, _)) in pending.iter().enumerate() {
+        let k = seen.entry(event.order_id.as_str()).or_insert(0);
+        if waves.len() <= *k {
+            waves.push(Vec::new());
+        }
+        waves[*k].push(n);
+        *k += 1;
     }
+    waves
+}
+
+/// The record's event, its order and correlation ids on the current span; `None` when the
+/// change is not a status change.
+fn event_of(record: &EventRecord) -> Result<Option<LifecycleEvent>, RecordError> {
+    let Some(new) = image(record, "new")? else {
+        return Ok(None); // a REMOVE: orders are never deleted by the pipeline
+    };
+    let old = image(record, "old")?;
+    let span = tracing::Span::current();
+    span.record("order_id", new.order_id.as_str());
+    span.record("correlation_id", new.correlation_id.as_str());
+    let now = format_timestamp(Utc::now());
+    Ok(LifecycleEvent::from_change(old.as_ref(), &new, &now))
 }

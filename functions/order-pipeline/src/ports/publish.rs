@@ -24,6 +24,22 @@ pub trait EventPublisher: Send + Sync {
         &self,
         event: &LifecycleEvent,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Publishes `events`, in as few requests as the adapter can (SNS: PublishBatch, 10 a
+    /// request), with no order among them: one result per event, in their order. By default
+    /// one [`EventPublisher::publish_event`] each.
+    fn publish_events(
+        &self,
+        events: &[LifecycleEvent],
+    ) -> impl Future<Output = Vec<Result<(), PortError>>> + Send {
+        async move {
+            let mut results = Vec::with_capacity(events.len());
+            for event in events {
+                results.push(self.publish_event(event).await);
+            }
+            results
+        }
+    }
 }
 
 /// The customer-notifications topic.

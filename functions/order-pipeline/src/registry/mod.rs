@@ -304,7 +304,8 @@ fn inventory_stage(config: &InventoryConfig, sdk: &SdkConfig) -> InventoryStage<
         DynamoInventory::new(
             orders(sdk, &config.table_name),
             config.inventory_table_name.clone(),
-        ),
+        )
+        .with_conflict_tries(config.conflict_tries),
         config.default_currency,
     )
 }
@@ -325,7 +326,8 @@ impl Function for PaymentFn {
         let store = DynamoInventory::new(
             orders(sdk, &config.table_name),
             config.inventory_table_name.clone(),
-        );
+        )
+        .with_conflict_tries(config.conflict_tries);
         let gateway = gateway(&config.provider, sdk)?;
         let claim = match &config.provider {
             ProviderConfig::Http { timeout, .. } => {
@@ -409,7 +411,8 @@ impl Function for PaymentDlqFn {
         let store = DynamoInventory::new(
             orders(sdk, &config.table_name),
             config.inventory_table_name.clone(),
-        );
+        )
+        .with_conflict_tries(config.conflict_tries);
         // The stage's provider: a dead letter is resolved with it before its order fails.
         let gateway = gateway(&config.provider, sdk)?;
         worker(
@@ -449,7 +452,8 @@ fn refund_stage<F: Fn(&str) -> Option<String>>(
     let store = DynamoInventory::new(
         orders(sdk, &config.table_name),
         config.inventory_table_name.clone(),
-    );
+    )
+    .with_conflict_tries(config.conflict_tries);
     let gateway = gateway(&config.provider, sdk)?;
     let backoff = config.worker.backoff.unwrap_or(Backoff {
         base: std::time::Duration::from_secs(10),

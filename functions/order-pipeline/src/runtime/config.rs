@@ -95,6 +95,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// TRANSACTION_CONFLICT_TRIES: how many times a stock transaction cancelled only by
+    /// `TransactionConflict` is sent in all before the record fails
+    /// ([`crate::adapters::dynamodb::inventory::CONFLICT_TRIES`] when unset; 1 sends it once, as
+    /// before issue 33: `order-local flash-sale --conflict-tries 1` measures that).
+    fn conflict_tries(&self) -> Result<u32, ConfigError> {
+        self.number(
+            "TRANSACTION_CONFLICT_TRIES",
+            crate::adapters::dynamodb::inventory::CONFLICT_TRIES,
+            (1, 20),
+            "a whole number from 1 to 20",
+        )
+    }
+
     fn service(&self, default: &str) -> String {
         (self.0)("POWERTOOLS_SERVICE_NAME")
             .filter(|s| !s.is_empty())
@@ -234,6 +247,8 @@ pub struct InventoryConfig {
     pub table_name: String,
     pub inventory_table_name: String,
     pub default_currency: order_domain::Currency,
+    /// Sends of a stock transaction cancelled only by conflicts (TRANSACTION_CONFLICT_TRIES).
+    pub conflict_tries: u32,
     pub worker: WorkerConfig,
 }
 
@@ -252,6 +267,7 @@ impl InventoryConfig {
             table_name: env.orders_table()?,
             inventory_table_name: env.inventory_table()?,
             default_currency: env.default_currency()?,
+            conflict_tries: env.conflict_tries()?,
             worker: WorkerConfig::from_env(env, service)?,
         })
     }
@@ -280,6 +296,8 @@ pub struct PaymentConfig {
     pub inventory_table_name: String,
     pub provider: ProviderConfig,
     pub max_attempts: u32,
+    /// Sends of a stock transaction cancelled only by conflicts (TRANSACTION_CONFLICT_TRIES).
+    pub conflict_tries: u32,
     pub worker: WorkerConfig,
 }
 
@@ -334,6 +352,7 @@ impl PaymentConfig {
                 (1, 100),
                 "a whole number from 1 to 100 (below the queue's maxReceiveCount)",
             )?,
+            conflict_tries: env.conflict_tries()?,
             worker: WorkerConfig::from_env(env, service)?,
         })
     }

@@ -4,7 +4,7 @@
 //! record's body as a [`LifecycleEvent`] (recording its correlation and order ids on the
 //! record's span), answers every stage's common cases the same way (a body that is not an event
 //! is `invalid`, an event type the stage does not act on is `ignored`, a port error is
-//! `unavailable`), and hands the event to the stage. [`crate::runtime::worker::SqsWorker`]
+//! `unavailable`, a lost race on a busy item is `contended`), and hands the event to the stage. [`crate::runtime::worker::SqsWorker`]
 //! runs it over a batch, with the backoff wired when the stage has one.
 
 use std::fmt;
@@ -63,7 +63,16 @@ pub enum EventOutcome<S: Stage> {
     Invalid(String),
     /// A dependency failed: the record comes back.
     Unavailable(PortError),
+    /// The stage's write lost to other writes of the same item, still after the adapter's own
+    /// tries ([`PortError::Contention`]: a transaction cancelled by `TransactionConflict` on a
+    /// busy sku): the record comes back after its queue's retry delay, never failing the
+    /// invocation (busy stock is not an outage). Counted by RecordsContended.
+    Contended(String),
 }
+
+/// The metric of a [`EventOutcome::Contended`] record: records that waited their queue's retry
+/// delay because an item was busy (issue 33's goal is none during a flash sale).
+pub const CONTENDED_METRIC: &str = "RecordsContended";
 
 impl<S: Stage> fmt::Debug for EventOutcome<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -72,6 +81,7 @@ impl<S: Stage> fmt::Debug for EventOutcome<S> {
             EventOutcome::Ignored(t) => f.debug_tuple("Ignored").field(t).finish(),
             EventOutcome::Invalid(e) => f.debug_tuple("Invalid").field(e).finish(),
             EventOutcome::Unavailable(e) => f.debug_tuple("Unavailable").field(e).finish(),
+            EventOutcome::Contended(e) => f.debug_tuple("Contended").field(e).finish(),
         }
     }
 }
@@ -83,6 +93,7 @@ impl<S: Stage> Clone for EventOutcome<S> {
             EventOutcome::Ignored(t) => EventOutcome::Ignored(*t),
             EventOutcome::Invalid(e) => EventOutcome::Invalid(e.clone()),
             EventOutcome::Unavailable(e) => EventOutcome::Unavailable(e.clone()),
+            EventOutcome::Contended(e) => EventOutcome::Contended(e.clone()),
         }
     }
 }
@@ -94,6 +105,7 @@ impl<S: Stage> PartialEq for EventOutcome<S> {
             (EventOutcome::Ignored(a), EventOutcome::Ignored(b)) => a == b,
             (EventOutcome::Invalid(a), EventOutcome::Invalid(b)) => a == b,
             (EventOutcome::Unavailable(a), EventOutcome::Unavailable(b)) => a == b,
+            (EventOutcome::Contended(a), EventOutcome::Contended(b)) => a == b,
             _ => false,
         }
     }
@@ -106,6 +118,7 @@ impl<S: Stage> Outcome for EventOutcome<S> {
             EventOutcome::Ignored(_) => "ignored",
             EventOutcome::Invalid(_) => "invalid",
             EventOutcome::Unavailable(_) => "unavailable",
+            EventOutcome::Contended(_) => "contended",
         }
     }
 
@@ -121,6 +134,10 @@ impl<S: Stage> Outcome for EventOutcome<S> {
                 reason: format!("{}: {e}", S::TEXTS.unavailable),
                 action: S::TEXTS.unavailable_action,
             },
+            EventOutcome::Contended(e) => Disposition::Later {
+                reason: format!("busy item: {e}"),
+                action: "other writes of the same item won: SQS delivers the record again after its retry delay; if RecordsContended keeps rising, one sku takes most orders (docs/operations.md, a flash sale)",
+            },
         }
     }
 
@@ -128,6 +145,7 @@ impl<S: Stage> Outcome for EventOutcome<S> {
         match self {
             EventOutcome::Handled(o) => o.metric(),
             EventOutcome::Invalid(_) => S::TEXTS.invalid_metric,
+            EventOutcome::Contended(_) => Some(CONTENDED_METRIC),
             _ => None,
         }
     }
@@ -173,6 +191,7 @@ impl<S: Stage> RecordHandler for EventStage<S> {
         }
         match self.0.handle(&event, record).await {
             Ok(outcome) => EventOutcome::Handled(outcome),
+            Err(PortError::Contention(e)) => EventOutcome::Contended(e),
             Err(e) => EventOutcome::Unavailable(e),
         }
     }

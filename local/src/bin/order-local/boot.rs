@@ -166,10 +166,11 @@ pub(crate) async fn boot(
                 ))
             }),
             bootstraps,
-            stuck_after: Some(LOCAL_STUCK_AFTER),
+            stuck_after: (!boot.template_stuck_age).then_some(LOCAL_STUCK_AFTER),
             trace_daemon: traces,
             transaction_conflict: (boot.transaction_conflict_ms > 0)
                 .then(|| Duration::from_millis(boot.transaction_conflict_ms)),
+            environment: boot.environment.clone(),
         },
     )
     .await?;

@@ -43,6 +43,14 @@ pub(crate) enum Command {
         #[command(flatten)]
         boot: Boot,
     },
+    /// A flash sale (issue 33): ORDERS orders for 3 hot skus with stock for a third of them,
+    /// plus background orders, published as fast as the producer can and carried through the
+    /// whole lifecycle with the stack's concurrency settings and the queues' real retry delays,
+    /// on an emulator that cancels transactions on a busy item (TransactionConflict). Prints
+    /// the time until every order is terminal, conflicts per order, records that waited because
+    /// of a conflict and dead letters; fails on oversell, units not conserved or an order not
+    /// ended.
+    FlashSale(FlashSale),
     /// Print what the runner does with each resource of the stack (create, emulate or skip,
     /// and why), as JSON.
     Plan,
@@ -95,4 +103,50 @@ pub(crate) struct Boot {
     /// shows no segments).
     #[arg(long)]
     pub(crate) no_traces: bool,
+    /// NAME=VALUE set in every function's environment after the template's (repeatable), e.g.
+    /// TRANSACTION_CONFLICT_TRIES=1.
+    #[arg(long = "env", value_parser = parse_env)]
+    pub(crate) environment: Vec<(String, String)>,
+    /// The order watch's stuck-order age: `LOCAL_STUCK_AFTER` (20 s) when unset; the flash sale
+    /// keeps the template's (orders of a sale may take longer than 20 s, and are not stuck).
+    #[arg(skip)]
+    pub(crate) template_stuck_age: bool,
+}
+
+fn parse_env(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.into(), value.into())),
+        _ => Err(format!("--env takes NAME=VALUE (got {raw:?})")),
+    }
+}
+
+/// `flash-sale`'s settings (docs/benchmarks.md, section 10).
+#[derive(clap::Args)]
+pub(crate) struct FlashSale {
+    /// Orders for the hot skus (one unit each, spread evenly over the three skus).
+    #[arg(long, default_value_t = 5_000)]
+    pub(crate) orders: usize,
+    /// Orders for the other skus, published among the hot ones (stock for all of them).
+    #[arg(long, default_value_t = 500)]
+    pub(crate) background: usize,
+    /// Units of the hot skus in stock, as a share of the hot orders (a third).
+    #[arg(long, default_value_t = 1.0 / 3.0)]
+    pub(crate) stock_share: f64,
+    /// A transaction naming an item another transaction committed within this many
+    /// milliseconds is cancelled with TransactionConflict (the emulator's
+    /// MOTO_TRANSACTION_CONFLICT_MS).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) conflict_ms: u64,
+    /// The functions' AWS calls take this many milliseconds each (a proxy in front of the
+    /// emulator: a region's round trip; the proxy also counts the conflicts).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) aws_latency_ms: u64,
+    /// How many times the stages send a stock transaction cancelled only by conflicts
+    /// (TRANSACTION_CONFLICT_TRIES; the stages' default when unset). 1: no retry in process,
+    /// every conflict waits the queue's retry delay (the figures before issue 33).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub(crate) conflict_tries: Option<u32>,
+    /// Give up waiting for the queues to drain after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    pub(crate) timeout: u64,
 }

@@ -146,6 +146,11 @@ pub(crate) async fn demo(
         "{}",
         order_local::report::render_lifecycle(&items, &pipeline.provider.ledger(), &notifications)
     );
+    // make bench sections 7 and 8: how long the orders took, and where the time went.
+    println!(
+        "\nOrder latency (from each order's timestamps; a step is its queue's wait and the stage's work)\n{}",
+        order_local::latency::Latency::of(&items).render()
+    );
     let seeds_completed = ["O1234", "9f1c2a4e-5b6d-4c3e-8f7a-1b2c3d4e5f60", "01234"]
         .iter()
         .all(|id| {

@@ -4,11 +4,14 @@
 //!                      wait until the queue drains, print the summary (exit 1 if a message
 //!                      is unaccounted for)
 //!   order-local run    boot everything and keep it running for order-producer --local
+//!   order-local flash-sale  thousands of orders for 3 hot skus through the whole lifecycle,
+//!                      with DynamoDB's transaction conflicts: figures and the stock checks
 //!   order-local plan   print what the runner does with each resource of the stack's template
 
 mod boot;
 pub(crate) mod cli;
 mod demo;
+mod flash_sale;
 mod run;
 
 use clap::Parser;
@@ -31,6 +34,7 @@ pub(crate) async fn main() -> std::process::ExitCode {
             timeout,
         } => demo(&cli, boot, *generate, *timeout).await,
         Command::Run { boot } => run(&cli, boot).await.map(|_| true),
+        Command::FlashSale(sale) => flash_sale::flash_sale(&cli, sale).await,
         Command::Plan => load_template(&cli).and_then(|t| {
             println!(
                 "{}",

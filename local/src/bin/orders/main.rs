@@ -22,6 +22,9 @@ The local stack (on the embedded AWS emulator):
   orders demo                  everything end to end once, with a summary (exit 1 if anything is off)
   orders run [--decline-rate 0.05 ...]
                                the stack kept running until Ctrl-C, then a summary
+  orders flash-sale [--orders 5000]
+                               a flash sale on 3 skus through the whole lifecycle, with DynamoDB's
+                               transaction conflicts: time to terminal, conflicts, stock checks
   orders plan                  what the runner does with each resource of the stack's template
 
 Against the running local stack (the default while `orders run` runs) or a deployed one

@@ -44,11 +44,18 @@ pub struct MemoryEventPublisher {
     pub published: std::sync::Mutex<Vec<LifecycleEvent>>,
     /// Publishing the event with this id fails.
     pub failing_event_id: std::sync::Mutex<Option<String>>,
+    /// The event ids of each `publish_events` call, in order.
+    pub batches: std::sync::Mutex<Vec<Vec<String>>>,
 }
 
 impl MemoryEventPublisher {
     pub fn published(&self) -> Vec<LifecycleEvent> {
         self.published.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// The event ids of each `publish_events` call (a request, for SNS's PublishBatch).
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        self.batches.lock().map(|b| b.clone()).unwrap_or_default()
     }
 }
 
@@ -62,6 +69,17 @@ impl EventPublisher for MemoryEventPublisher {
             p.push(event.clone());
         }
         Ok(())
+    }
+
+    async fn publish_events(&self, events: &[LifecycleEvent]) -> Vec<Result<(), PortError>> {
+        if let Ok(mut b) = self.batches.lock() {
+            b.push(events.iter().map(|e| e.event_id.clone()).collect());
+        }
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            results.push(self.publish_event(event).await);
+        }
+        results
     }
 }
 
