@@ -629,6 +629,44 @@ async fn a_failed_publish_reports_its_record_and_leaves_the_rest_for_the_retry()
     );
 }
 
+/// A publisher that answers only the first event of each call (a defect to be survived).
+struct AnswersOne;
+
+impl order_pipeline::ports::publish::EventPublisher for AnswersOne {
+    async fn publish_event(&self, _: &LifecycleEvent) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    async fn publish_events(&self, _: &[LifecycleEvent]) -> Vec<Result<(), PortError>> {
+        vec![Ok(())]
+    }
+}
+
+/// Protects (review of issue 33): an event the publisher gave no answer for counts as not
+/// published: its record is reported, so the stream retries it, never skips it.
+#[tokio::test]
+async fn an_event_without_an_answer_is_retried_not_counted_published() {
+    let e = OrderEvents::new(
+        AnswersOne,
+        "order-events".into(),
+        Arc::new(Captured::default()),
+    );
+    let one = item("O1", json!([{"sku": "A", "quantity": 1}]), None);
+    let two = item("O2", json!([{"sku": "A", "quantity": 1}]), None);
+    let resp = e
+        .handle_records(&[
+            stream_record("10", None, &one),
+            stream_record("11", None, &two),
+        ])
+        .await;
+    let failed: Vec<_> = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(failed, ["11"]);
+}
+
 /// Protects (issue 33): a batch's events are published in as few requests as the publisher
 /// takes, with no order among orders and each order's events in order: a batch of distinct
 /// orders is one call of `publish_events`; an order's second change is a call after its first.

@@ -127,9 +127,15 @@ impl<P: EventPublisher> OrderEvents<P> {
                 .iter()
                 .map(|n| pending[*n].1.clone())
                 .collect();
-            let results = self.publisher.publish_events(&events).await;
-            for (n, result) in before_failure.into_iter().zip(results) {
+            let mut results = self.publisher.publish_events(&events).await.into_iter();
+            for n in before_failure {
                 let (i, event, span) = &pending[n];
+                // An event the publisher gave no answer for is not published: it fails.
+                let result = results.next().unwrap_or_else(|| {
+                    Err(PortError::Retryable(
+                        "the publisher answered fewer events than it was given".into(),
+                    ))
+                });
                 match result {
                     Ok(()) => {
                         published[*i] = true;

@@ -341,25 +341,58 @@ fn check(
     ));
     for sku in HOT_SKUS {
         let (b, a) = (&before[*sku], &after[*sku]);
-        let completed = items
-            .iter()
-            .filter(|i| i.status == OrderStatus::Completed)
-            .filter(|i| i.items.iter().any(|l| l.sku.as_deref() == Some(*sku)))
-            .count() as u64;
+        // The units of this sku in the orders of `status`.
+        let units = |status: OrderStatus| -> u64 {
+            items
+                .iter()
+                .filter(|i| i.status == status)
+                .flat_map(|i| &i.items)
+                .filter(|l| l.sku.as_deref() == Some(*sku))
+                .map(|l| u64::from(l.quantity))
+                .sum()
+        };
+        let completed = units(OrderStatus::Completed);
         checks.push((
             a.available + a.reserved + a.sold == b.available + b.reserved + b.sold
-                && a.sold <= b.available
                 && a.reserved == 0
                 && a.sold == completed,
             format!(
-                "{sku}: units conserved ({} + {} + {} = {}), none oversold, none left reserved, sold = its {completed} COMPLETED orders",
+                "{sku}: units conserved ({} + {} + {} = {}), none left reserved, sold = the {completed} units of its COMPLETED orders (none oversold)",
                 a.available,
                 a.reserved,
                 a.sold,
                 b.available + b.reserved + b.sold
             ),
         ));
+        // None undersold: an order refused for want of stock leaves less than it asked for.
+        let smallest_refused = items
+            .iter()
+            .filter(|i| i.status == OrderStatus::Rejected)
+            .flat_map(|i| &i.items)
+            .filter(|l| l.sku.as_deref() == Some(*sku))
+            .map(|l| u64::from(l.quantity))
+            .min();
+        checks.push((
+            smallest_refused.is_none_or(|q| a.available < q),
+            format!(
+                "{sku}: none undersold ({} left, the smallest order refused for want of it: {smallest_refused:?})",
+                a.available
+            ),
+        ));
     }
+    // No declines or provider outages in a sale: an order ends COMPLETED, or REJECTED for want
+    // of stock (a settle that kept meeting conflicts until its attempts ran out would end
+    // PAYMENT_FAILED).
+    let otherwise: Vec<&str> = items
+        .iter()
+        .filter(|i| !matches!(i.status, OrderStatus::Completed | OrderStatus::Rejected))
+        .map(|i| i.order_id.as_str())
+        .take(5)
+        .collect();
+    checks.push((
+        otherwise.is_empty(),
+        format!("every order COMPLETED or REJECTED (others, first 5: {otherwise:?})"),
+    ));
     let sold_out = items
         .iter()
         .filter(|i| i.status == OrderStatus::Rejected)
@@ -369,7 +402,9 @@ fn check(
         sold_out == 0,
         format!("every REJECTED order was out of stock ({sold_out} rejected otherwise)"),
     ));
-    // The provider's ledger: one approved charge per COMPLETED order, at the catalogue's price.
+    // The provider's ledger (one entry per payment key, `<orderId>:payment`: a second charge of
+    // an order is answered from it, never made): charged if and only if COMPLETED, at the
+    // catalogue's price.
     let ledger = pipeline.provider.ledger();
     let mut charged: BTreeMap<&str, Vec<&order_local::provider::LedgerEntry>> = BTreeMap::new();
     for e in ledger.iter().filter(|e| e.approved) {
@@ -392,7 +427,7 @@ fn check(
         .collect();
     checks.push((
         wrong.is_empty(),
-        format!("one charge per COMPLETED order at the catalogue's price, none for the others (wrong, first 5: {wrong:?})"),
+        format!("a charge for each COMPLETED order at the catalogue's price, none for the others (wrong, first 5: {wrong:?})"),
     ));
     checks
 }
