@@ -1377,12 +1377,6 @@ async fn a_reservation_cancelled_by_a_transaction_conflict_is_sent_again_and_res
         Some("TransactionConflict"),
         "{probe:?}"
     );
-    let third = accepted(
-        &e,
-        "BUSY3",
-        serde_json::json!([{"sku": "A", "quantity": 1}]),
-    )
-    .await;
     // The second order's reservation meets the conflict and is sent again until it commits.
     assert_eq!(
         inventory
@@ -1391,13 +1385,51 @@ async fn a_reservation_cancelled_by_a_transaction_conflict_is_sent_again_and_res
             .expect("the conflict is retried in process"),
         Reserve::Reserved
     );
-    // Sent once only (TRANSACTION_CONFLICT_TRIES=1), a reservation meeting the conflict fails
-    // as contention (the record's outcome `contended`, metric RecordsContended), not as an
-    // outage, and writes nothing (issue 33).
+    let stock = scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap();
+    assert_eq!((stock["A"].available, stock["A"].reserved), (3, 2));
+}
+
+/// Protects (issue 33): a reservation sent once only (TRANSACTION_CONFLICT_TRIES=1) that meets
+/// a conflict fails as contention (the record's outcome `contended`, metric RecordsContended),
+/// not as an outage, and writes nothing. The emulator holds an item 5 s after a commit here, so
+/// a loaded machine cannot let the window pass before the reservation is sent.
+#[tokio::test]
+async fn a_reservation_sent_once_that_meets_a_conflict_fails_as_contention() {
+    let emulator = Emulator::start_contended(Duration::from_secs(5))
+        .expect("moto_server starts (run `make setup`)");
+    let e = env_on(emulator, "contended").await;
+    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 5)])
+        .await
+        .unwrap();
+    let order = accepted(
+        &e,
+        "BUSY-ONCE",
+        serde_json::json!([{"sku": "A", "quantity": 1}]),
+    )
+    .await;
+    // Another transaction commits on sku A (a condition check: it writes nothing).
+    e.clients
+        .dynamodb
+        .transact_write_items()
+        .transact_items(
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .condition_check(
+                    aws_sdk_dynamodb::types::ConditionCheck::builder()
+                        .table_name(&e.inventory_table)
+                        .key("sku", AttributeValue::S("A".into()))
+                        .condition_expression("attribute_exists(sku)")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("the condition check commits");
     let once =
         DynamoInventory::new(e.orders.clone(), e.inventory_table.clone()).with_conflict_tries(1);
     match once
-        .reserve(&reservation_of(&third, 1, "2026-01-01T00:00:03Z"))
+        .reserve(&reservation_of(&order, 1, "2026-01-01T00:00:03Z"))
         .await
     {
         Err(order_pipeline::ports::PortError::Contention(text)) => {
@@ -1406,5 +1438,9 @@ async fn a_reservation_cancelled_by_a_transaction_conflict_is_sent_again_and_res
         other => panic!("expected contention, got {other:?}"),
     }
     let stock = scan(&e.clients.dynamodb, &e.inventory_table).await.unwrap();
-    assert_eq!((stock["A"].available, stock["A"].reserved), (3, 2));
+    assert_eq!(
+        (stock["A"].available, stock["A"].reserved),
+        (5, 0),
+        "nothing written"
+    );
 }
