@@ -1310,6 +1310,35 @@ async fn every_conditional_change_on_dynamodb_and_in_memory_agrees_with_the_life
     }
 }
 
+/// A transaction of one condition check on sku A (it writes nothing): it commits, and holds
+/// the item for the conflict window, unless another transaction holds it.
+async fn check_sku_a(
+    e: &Env,
+) -> Result<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+    aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+> {
+    e.clients
+        .dynamodb
+        .transact_write_items()
+        .transact_items(
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .condition_check(
+                    aws_sdk_dynamodb::types::ConditionCheck::builder()
+                        .table_name(&e.inventory_table)
+                        .key("sku", AttributeValue::S("A".into()))
+                        .condition_expression("attribute_exists(sku)")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+}
+
 /// Protects (issue 30, "TransactionConflict handled explicitly"): DynamoDB cancels a
 /// transaction with reason TransactionConflict while another one is in flight on one of its
 /// items (two orders of one busy sku). The emulator models it (MOTO_TRANSACTION_CONFLICT_MS):
@@ -1346,23 +1375,7 @@ async fn a_reservation_cancelled_by_a_transaction_conflict_is_sent_again_and_res
         Reserve::Reserved
     );
     // The model: right after that commit, a transaction on sku A is cancelled as a conflict.
-    let probe = e
-        .clients
-        .dynamodb
-        .transact_write_items()
-        .transact_items(
-            aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .condition_check(
-                    aws_sdk_dynamodb::types::ConditionCheck::builder()
-                        .table_name(&e.inventory_table)
-                        .key("sku", AttributeValue::S("A".into()))
-                        .condition_expression("attribute_exists(sku)")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
+    let probe = check_sku_a(&e)
         .await
         .expect_err("sku A is held by the reservation just committed");
     let reasons = probe
@@ -1408,24 +1421,7 @@ async fn a_reservation_sent_once_that_meets_a_conflict_fails_as_contention() {
     )
     .await;
     // Another transaction commits on sku A (a condition check: it writes nothing).
-    e.clients
-        .dynamodb
-        .transact_write_items()
-        .transact_items(
-            aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .condition_check(
-                    aws_sdk_dynamodb::types::ConditionCheck::builder()
-                        .table_name(&e.inventory_table)
-                        .key("sku", AttributeValue::S("A".into()))
-                        .condition_expression("attribute_exists(sku)")
-                        .build()
-                        .unwrap(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .expect("the condition check commits");
+    check_sku_a(&e).await.expect("the condition check commits");
     let once =
         DynamoInventory::new(e.orders.clone(), e.inventory_table.clone()).with_conflict_tries(1);
     match once

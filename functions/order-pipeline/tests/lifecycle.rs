@@ -604,11 +604,7 @@ async fn a_failed_publish_reports_its_record_and_leaves_the_rest_for_the_retry()
             stream_record("13", Some(&two), &two_rejected),
         ])
         .await;
-    let failed: Vec<_> = resp
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().unwrap_or_default())
-        .collect();
+    let failed = failed_sequences(&resp);
     assert_eq!(
         failed,
         ["11"],
@@ -627,6 +623,16 @@ async fn a_failed_publish_reports_its_record_and_leaves_the_rest_for_the_retry()
         ["O1:1", "O3:1"],
         "O2:2 waits for the retry, after O2:1"
     );
+}
+
+/// The sequence numbers a stream batch's answer reports failed.
+fn failed_sequences(
+    resp: &aws_lambda_events::event::streams::DynamoDbEventResponse,
+) -> Vec<String> {
+    resp.batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone().unwrap_or_default())
+        .collect()
 }
 
 /// A publisher that answers only the first event of each call (a defect to be survived).
@@ -659,11 +665,7 @@ async fn an_event_without_an_answer_is_retried_not_counted_published() {
             stream_record("11", None, &two),
         ])
         .await;
-    let failed: Vec<_> = resp
-        .batch_item_failures
-        .iter()
-        .map(|f| f.item_identifier.clone().unwrap_or_default())
-        .collect();
+    let failed = failed_sequences(&resp);
     assert_eq!(failed, ["11"]);
 }
 
