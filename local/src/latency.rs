@@ -60,25 +60,13 @@ pub fn quantiles(mut values: Vec<f64>) -> Option<Quantiles> {
     (!values.is_empty()).then(|| (pick(0.5), pick(0.99), pick(1.0)))
 }
 
-/// When an order reached its terminal status, from its own timestamps (a FAILED order's:
-/// when it was dead-lettered); `None` while it is not terminal.
+/// When an order reached its terminal status ([`OrderItem::status_reached_at`]); `None` while
+/// it is not terminal.
 pub fn ended_at(i: &OrderItem) -> Option<DateTime<Utc>> {
     if !order_domain::is_terminal(i.status) {
         return None;
     }
-    let stamp = match i.status {
-        OrderStatus::Rejected => &i.rejected_at,
-        OrderStatus::PaymentFailed => &i.payment_failed_at,
-        OrderStatus::Completed => &i.completed_at,
-        OrderStatus::Cancelled => &i.cancelled_at,
-        OrderStatus::Refunded => &i.refunded_at,
-        OrderStatus::RefundFailed => &i.refund_failed_at,
-        _ => &None,
-    };
-    stamp
-        .as_deref()
-        .or(i.failure.as_ref().map(|f| f.dead_lettered_at.as_str()))
-        .and_then(at)
+    at(i.status_reached_at()?)
 }
 
 /// The orders' latencies.

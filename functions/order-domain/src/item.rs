@@ -353,6 +353,25 @@ pub struct Provenance {
 }
 
 impl OrderItem {
+    /// When the order reached its current status: that step's timestamp (a FAILED order's: when
+    /// it was dead-lettered); `None` for an item another writer left without it.
+    pub fn status_reached_at(&self) -> Option<&str> {
+        match self.status {
+            OrderStatus::Accepted => self.accepted_at.as_deref(),
+            OrderStatus::Failed => self.failure.as_ref().map(|f| f.dead_lettered_at.as_str()),
+            OrderStatus::Reserved => self.reserved_at.as_deref(),
+            OrderStatus::Rejected => self.rejected_at.as_deref(),
+            OrderStatus::Paid => self.paid_at.as_deref(),
+            OrderStatus::PaymentFailed => self.payment_failed_at.as_deref(),
+            OrderStatus::Completed => self.completed_at.as_deref(),
+            OrderStatus::Cancelling => self.cancel_requested_at.as_deref(),
+            OrderStatus::Cancelled => self.cancelled_at.as_deref(),
+            OrderStatus::Refunded => self.refunded_at.as_deref(),
+            OrderStatus::RefundFailed => self.refund_failed_at.as_deref(),
+            OrderStatus::Later => None,
+        }
+    }
+
     /// The item the consumer writes for a new order (the order's and the provenance's texts move
     /// into it).
     pub fn accepted(order: Order, from: Provenance, now: DateTime<Utc>) -> Self {

@@ -450,21 +450,7 @@ impl LifecycleEvent {
     ) -> Option<Self> {
         let previous = old.map(|o| o.status);
         let event_type = event_for(previous, new.status)?;
-        let occurred_at = match new.status {
-            OrderStatus::Accepted => new.accepted_at.clone(),
-            OrderStatus::Failed => new.failure.as_ref().map(|f| f.dead_lettered_at.clone()),
-            OrderStatus::Reserved => new.reserved_at.clone(),
-            OrderStatus::Rejected => new.rejected_at.clone(),
-            OrderStatus::Paid => new.paid_at.clone(),
-            OrderStatus::PaymentFailed => new.payment_failed_at.clone(),
-            OrderStatus::Completed => new.completed_at.clone(),
-            OrderStatus::Cancelling => new.cancel_requested_at.clone(),
-            OrderStatus::Cancelled => new.cancelled_at.clone(),
-            OrderStatus::Refunded => new.refunded_at.clone(),
-            OrderStatus::RefundFailed => new.refund_failed_at.clone(),
-            OrderStatus::Later => None,
-        }
-        .unwrap_or_else(|| now.to_string());
+        let occurred_at = new.status_reached_at().unwrap_or(now).to_string();
         Some(LifecycleEvent {
             event_type,
             event_id: format!("{}:{}", new.order_id, new.version),

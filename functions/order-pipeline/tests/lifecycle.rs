@@ -643,7 +643,7 @@ impl order_pipeline::ports::publish::EventPublisher for AnswersOne {
         Ok(())
     }
 
-    async fn publish_events(&self, _: &[LifecycleEvent]) -> Vec<Result<(), PortError>> {
+    async fn publish_events(&self, _: &[&LifecycleEvent]) -> Vec<Result<(), PortError>> {
         vec![Ok(())]
     }
 }

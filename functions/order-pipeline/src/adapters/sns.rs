@@ -150,7 +150,7 @@ impl EventPublisher for SnsEventPublisher {
     /// request where there were ten (a tenth of the calls, the CPU and the waits of publishing
     /// one by one). Each request carries the caller's trace, so the subscriptions' records
     /// continue it as they continue a Publish's.
-    async fn publish_events(&self, events: &[LifecycleEvent]) -> Vec<Result<(), PortError>> {
+    async fn publish_events(&self, events: &[&LifecycleEvent]) -> Vec<Result<(), PortError>> {
         let mut results: Vec<Result<(), PortError>> = Vec::with_capacity(events.len());
         let mut entries: Vec<(usize, String)> = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
@@ -168,7 +168,7 @@ impl EventPublisher for SnsEventPublisher {
         let (mut start, mut bytes) = (0, 0);
         for (n, (i, body)) in entries.iter().enumerate() {
             let size = body.len()
-                + event_attributes(&events[*i])
+                + event_attributes(events[*i])
                     .iter()
                     .map(|(k, v)| k.len() + v.len())
                     .sum::<usize>();
@@ -199,7 +199,7 @@ impl SnsEventPublisher {
     /// fails with its code (fatal when SNS says it is the sender's fault, else retryable).
     async fn publish_chunk(
         &self,
-        events: &[LifecycleEvent],
+        events: &[&LifecycleEvent],
         chunk: &[(usize, String)],
     ) -> Vec<Result<(), PortError>> {
         let mut request_entries = Vec::with_capacity(chunk.len());
@@ -207,7 +207,7 @@ impl SnsEventPublisher {
             let mut entry = aws_sdk_sns::types::PublishBatchRequestEntry::builder()
                 .id(n.to_string())
                 .message(body);
-            for (name, value) in event_attributes(&events[*i]) {
+            for (name, value) in event_attributes(events[*i]) {
                 match aws_sdk_sns::types::MessageAttributeValue::builder()
                     .data_type("String")
                     .string_value(value)

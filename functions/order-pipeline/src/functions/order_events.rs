@@ -123,10 +123,8 @@ impl<P: EventPublisher> OrderEvents<P> {
             if before_failure.is_empty() {
                 break;
             }
-            let events: Vec<LifecycleEvent> = before_failure
-                .iter()
-                .map(|n| pending[*n].1.clone())
-                .collect();
+            let events: Vec<&LifecycleEvent> =
+                before_failure.iter().map(|n| &pending[*n].1).collect();
             let mut results = self.publisher.publish_events(&events).await.into_iter();
             for n in before_failure {
                 let (i, event, span) = &pending[n];

@@ -30,7 +30,7 @@ pub trait EventPublisher: Send + Sync {
     /// one [`EventPublisher::publish_event`] each.
     fn publish_events(
         &self,
-        events: &[LifecycleEvent],
+        events: &[&LifecycleEvent],
     ) -> impl Future<Output = Vec<Result<(), PortError>>> + Send {
         async move {
             let mut results = Vec::with_capacity(events.len());

@@ -71,7 +71,7 @@ impl EventPublisher for MemoryEventPublisher {
         Ok(())
     }
 
-    async fn publish_events(&self, events: &[LifecycleEvent]) -> Vec<Result<(), PortError>> {
+    async fn publish_events(&self, events: &[&LifecycleEvent]) -> Vec<Result<(), PortError>> {
         if let Ok(mut b) = self.batches.lock() {
             b.push(events.iter().map(|e| e.event_id.clone()).collect());
         }
