@@ -1,8 +1,10 @@
 //! How long orders took, from the timestamps each stage writes on the order: the whole way
-//! (stored to terminal) and each step, as p50, p99 and the largest. A step's time is its queue's
-//! wait (the batching window, the messages ahead) plus the stage's work; the intake's starts at
-//! the publish (an order that did not give its own `createdAt` is created when the API or the
-//! intake first saw it).
+//! (stored to terminal) and each step, as p50, p99 and the largest. A step's time is the hop to
+//! the stage's queue (the stream, order-events, SNS), its queue's wait (the batching window, the
+//! messages ahead) and the stage's work; the intake's starts at the publish (an order that did
+//! not give its own `createdAt` is created when the API or the intake first saw it). The queue's
+//! wait and the stage's work are measured apart by the event source mappings
+//! ([`render_queues`]).
 
 use chrono::{DateTime, Utc};
 use order_domain::{OrderItem, OrderStatus};
@@ -134,5 +136,51 @@ impl Latency {
             out.push_str(&format!("    {name:<28}  {}{share}\n", q(quantiles)));
         }
         out
+    }
+}
+
+/// Each queue-fed function's queue wait (a record's first receive: from its `SentTimestamp` to
+/// the invocation that carried it) and invocation time (the stage's work on a batch), as lines;
+/// `rows` are (function, waits, invocations) in seconds, those without records left out.
+pub fn render_queues(rows: &[(&str, Vec<f64>, Vec<f64>)]) -> String {
+    let q = |values: &[f64]| match quantiles(values.to_vec()) {
+        Some((p50, p99, max)) => format!("p50 {p50:.2} s, p99 {p99:.2} s, max {max:.2} s"),
+        None => "-".into(),
+    };
+    let mut out = String::new();
+    for (name, waits, handling) in rows
+        .iter()
+        .filter(|(_, w, h)| !w.is_empty() || !h.is_empty())
+    {
+        out.push_str(&format!(
+            "    {name:<18} queue wait {}; invocation {}\n",
+            q(waits),
+            q(handling)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Protects (issue 33, make bench's queue wait and stage work): each function's line gives
+    /// the p50, p99 and largest of its waits and of its invocations, and a function without
+    /// records has no line.
+    #[test]
+    fn each_fed_function_gets_its_queue_wait_and_invocation_quantiles() {
+        let waits: Vec<f64> = (1..=100).map(f64::from).collect();
+        let text = render_queues(&[
+            ("inventory", waits, vec![0.25, 0.5]),
+            ("refund", Vec::new(), Vec::new()),
+        ]);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            text.contains("inventory")
+                && text.contains("queue wait p50 51.00 s, p99 99.00 s, max 100.00 s")
+                && text.contains("invocation p50 0.50 s, p99 0.50 s, max 0.50 s"),
+            "{text}"
+        );
     }
 }

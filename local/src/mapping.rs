@@ -15,6 +15,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use lambda_runtime::LambdaEvent;
 use order_pipeline::adapters::sqs::change_visibility;
+use order_pipeline::runtime::worker::receive_count;
 use rand::Rng;
 
 use crate::invoke::invocation_context;
@@ -68,6 +69,12 @@ pub struct MappingStats {
     pub error_times: Vec<Instant>,
     /// Invocations killed before they answered (see [`Kills`]).
     pub killed: u64,
+    /// Each record's wait in its queue on its first receive, in seconds: from its
+    /// `SentTimestamp` to the invocation that carried it (the batching window and the messages
+    /// ahead of it).
+    pub waits: Vec<f64>,
+    /// Each answered invocation's time, in seconds: the stage's work on its batch.
+    pub handling: Vec<f64>,
 }
 
 #[derive(Clone)]
@@ -213,6 +220,14 @@ impl Mapping {
             &options.function_name,
             Some(options.function_timeout),
         );
+        let invoked_at = chrono::Utc::now().timestamp_millis();
+        let waits: Vec<f64> = records
+            .iter()
+            .filter(|r| receive_count(r) == 1)
+            .filter_map(|r| r.attributes.get("SentTimestamp")?.parse::<i64>().ok())
+            .map(|sent| (invoked_at - sent).max(0) as f64 / 1000.0)
+            .collect();
+        let started = Instant::now();
         let mut event = SqsEvent::default();
         event.records = records;
         let event = LambdaEvent::new(event, context);
@@ -278,6 +293,8 @@ impl Mapping {
             .lock()
             .map_err(|e| LocalError::Input(e.to_string()))?;
         stats.invocations += 1;
+        stats.waits.extend(waits);
+        stats.handling.push(started.elapsed().as_secs_f64());
         stats.records += batch.len() as u64;
         stats.deleted += done.len() as u64;
         stats.failed_records += retry.len() as u64;

@@ -477,8 +477,22 @@ impl LocalPipeline {
             }
             total.error_times.extend(s.error_times);
             total.killed += s.killed;
+            total.waits.extend(s.waits);
+            total.handling.extend(s.handling);
         }
         total
+    }
+
+    /// Each queue-fed function's queue waits and invocation times so far (in seconds), in the
+    /// registry's order ([`crate::latency::render_queues`]).
+    pub fn queue_times(&self) -> Vec<(&'static str, Vec<f64>, Vec<f64>)> {
+        order_pipeline::registry::functions()
+            .iter()
+            .map(|f| {
+                let s = self.stats(f.name);
+                (f.name, s.waits, s.handling)
+            })
+            .collect()
     }
 
     /// Waits until every fed queue is empty and idle and every evaluated alarm has caught up

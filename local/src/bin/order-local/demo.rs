@@ -148,8 +148,9 @@ pub(crate) async fn demo(
     );
     // make bench sections 7 and 8: how long the orders took, and where the time went.
     println!(
-        "\nOrder latency (from each order's timestamps; a step is its queue's wait and the stage's work)\n{}",
-        order_local::latency::Latency::of(&items).render()
+        "\nOrder latency (from each order's timestamps; a step is the hop to its queue, the queue's wait and the stage's work)\n{}  queue wait and stage work, by function (the event source mappings)\n{}",
+        order_local::latency::Latency::of(&items).render(),
+        order_local::latency::render_queues(&pipeline.queue_times())
     );
     let seeds_completed = ["O1234", "9f1c2a4e-5b6d-4c3e-8f7a-1b2c3d4e5f60", "01234"]
         .iter()

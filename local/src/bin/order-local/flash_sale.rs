@@ -131,9 +131,11 @@ pub(crate) async fn flash_sale(cli: &Cli, sale: &FlashSale) -> Result<bool, Loca
         .filter_map(|p| Some((p.sku.clone(), p.unit_price.as_deref()?.parse().ok()?)))
         .collect();
     let checks = check(&pipeline, &planned, &items, &before, &after, &prices);
+    let queues = order_local::latency::render_queues(&pipeline.queue_times());
     pipeline.shutdown().await;
 
     println!("\nFlash sale: {}", figures.render(sale, hot_units));
+    println!("  queue wait and stage work, by function (the event source mappings)\n{queues}");
     println!(
         "\nHot skus (units before -> available / reserved / sold; sold = the COMPLETED orders)"
     );
