@@ -62,6 +62,14 @@ pub fn quantiles(mut values: Vec<f64>) -> Option<Quantiles> {
     (!values.is_empty()).then(|| (pick(0.5), pick(0.99), pick(1.0)))
 }
 
+/// `quantiles` as text ("p50 1.00 s, p99 2.00 s, max 3.00 s"), "-" for none.
+fn describe(quantiles: Option<Quantiles>) -> String {
+    match quantiles {
+        Some((p50, p99, max)) => format!("p50 {p50:.2} s, p99 {p99:.2} s, max {max:.2} s"),
+        None => "-".into(),
+    }
+}
+
 /// When an order reached its terminal status ([`OrderItem::status_reached_at`]); `None` while
 /// it is not terminal.
 pub fn ended_at(i: &OrderItem) -> Option<DateTime<Utc>> {
@@ -108,10 +116,7 @@ impl Latency {
     /// The figures as lines: the whole way, then each step with its share of the completed
     /// path's p50s (intake, reservation, payment, notification).
     pub fn render(&self) -> String {
-        let q = |q: &Option<Quantiles>| match q {
-            Some((p50, p99, max)) => format!("p50 {p50:.2} s, p99 {p99:.2} s, max {max:.2} s"),
-            None => "-".into(),
-        };
+        let q = |q: &Option<Quantiles>| describe(*q);
         let completed_path: f64 = self
             .steps
             .iter()
@@ -143,10 +148,7 @@ impl Latency {
 /// the invocation that carried it) and invocation time (the stage's work on a batch), as lines;
 /// `rows` are (function, waits, invocations) in seconds, those without records left out.
 pub fn render_queues(rows: &[(&str, Vec<f64>, Vec<f64>)]) -> String {
-    let q = |values: &[f64]| match quantiles(values.to_vec()) {
-        Some((p50, p99, max)) => format!("p50 {p50:.2} s, p99 {p99:.2} s, max {max:.2} s"),
-        None => "-".into(),
-    };
+    let q = |values: &[f64]| describe(quantiles(values.to_vec()));
     let mut out = String::new();
     for (name, waits, handling) in rows
         .iter()

@@ -1339,6 +1339,18 @@ async fn check_sku_a(
         .await
 }
 
+/// An emulator that holds a committed transaction's items in flight for `window` (conflicts on),
+/// with 5 units of sku A.
+async fn contended_with_sku_a(window: Duration, prefix: &str) -> Env {
+    let emulator =
+        Emulator::start_contended(window).expect("moto_server starts (run `make setup`)");
+    let e = env_on(emulator, prefix).await;
+    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 5)])
+        .await
+        .unwrap();
+    e
+}
+
 /// Protects (issue 30, "TransactionConflict handled explicitly"): DynamoDB cancels a
 /// transaction with reason TransactionConflict while another one is in flight on one of its
 /// items (two orders of one busy sku). The emulator models it (MOTO_TRANSACTION_CONFLICT_MS):
@@ -1348,12 +1360,7 @@ async fn check_sku_a(
 /// first cancellation ("cancelled (["TransactionConflict", ...]); retrying").
 #[tokio::test]
 async fn a_reservation_cancelled_by_a_transaction_conflict_is_sent_again_and_reserves() {
-    let emulator = Emulator::start_contended(Duration::from_millis(150))
-        .expect("moto_server starts (run `make setup`)");
-    let e = env_on(emulator, "conflict").await;
-    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 5)])
-        .await
-        .unwrap();
+    let e = contended_with_sku_a(Duration::from_millis(150), "conflict").await;
     let first = accepted(
         &e,
         "BUSY1",
@@ -1408,12 +1415,7 @@ async fn a_reservation_cancelled_by_a_transaction_conflict_is_sent_again_and_res
 /// a loaded machine cannot let the window pass before the reservation is sent.
 #[tokio::test]
 async fn a_reservation_sent_once_that_meets_a_conflict_fails_as_contention() {
-    let emulator = Emulator::start_contended(Duration::from_secs(5))
-        .expect("moto_server starts (run `make setup`)");
-    let e = env_on(emulator, "contended").await;
-    load(&e.clients.dynamodb, &e.inventory_table, &[product("A", 5)])
-        .await
-        .unwrap();
+    let e = contended_with_sku_a(Duration::from_secs(5), "contended").await;
     let order = accepted(
         &e,
         "BUSY-ONCE",
